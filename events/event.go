@@ -1,0 +1,191 @@
+// Package events is the domain vocabulary of a BigQuery job's life: the events
+// that are appended to the event log, and the fold that turns a job's events,
+// in any order and with any duplicates, into its current state.
+//
+// Wire shapes (audit-log JSON) live in package auditlog and storage shapes
+// (Bigtable rows) in log_bigtable.go; both convert to and from the types here.
+package events
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Kind names what happened to a job.
+type Kind string
+
+// The kinds of event. Inserted, StateChanged and Completed come from audit
+// logs; the others are derived by enrichment and operators.
+const (
+	KindInserted        Kind = "inserted"
+	KindStateChanged    Kind = "state_changed"
+	KindCompleted       Kind = "completed"
+	KindProgress        Kind = "progress_observed"
+	KindReconciled      Kind = "reconciled"
+	KindCancelRequested Kind = "cancel_requested"
+)
+
+// State is a BigQuery job state.
+type State string
+
+// Job states, in the only order a job can move through them.
+const (
+	StateUnknown State = ""
+	StatePending State = "PENDING"
+	StateRunning State = "RUNNING"
+	StateDone    State = "DONE"
+)
+
+// rank orders states so that a fold never moves a job backwards.
+func (s State) rank() int {
+	switch s {
+	case StatePending:
+		return 1
+	case StateRunning:
+		return 2
+	case StateDone:
+		return 3
+	}
+	return 0
+}
+
+// Job types, normalised: v2's IMPORT and EXPORT become LOAD and EXTRACT.
+const (
+	JobTypeQuery   = "QUERY"
+	JobTypeLoad    = "LOAD"
+	JobTypeExtract = "EXTRACT"
+	JobTypeCopy    = "COPY"
+)
+
+// JobKey identifies a BigQuery job. Job ids are unique within a project and
+// location, so all three are needed.
+type JobKey struct {
+	Project  string `json:"project"`
+	Location string `json:"location"`
+	JobID    string `json:"job_id"`
+}
+
+// String returns the key as BigQuery prints it: project:location.job_id.
+func (k JobKey) String() string { return k.Project + ":" + k.Location + "." + k.JobID }
+
+// Validate reports whether every part of the key is present and free of the
+// separator the event log uses in its row keys.
+func (k JobKey) Validate() error {
+	var missing []string
+	for name, v := range map[string]string{"project": k.Project, "location": k.Location, "job id": k.JobID} {
+		if v == "" {
+			missing = append(missing, name)
+		}
+		if strings.ContainsAny(v, "#\x00") {
+			return fmt.Errorf("job key %s: %s contains a reserved character", k, name)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("job key %s: missing %s", k, strings.Join(missing, ", "))
+	}
+	return nil
+}
+
+// JobError is the error a failed (or cancelled) job finished with.
+type JobError struct {
+	// Code is BigQuery's error reason (v1, API: "invalidQuery", "stopped")
+	// or the canonical gRPC code as a string (v2: "3").
+	Code    string `json:"code,omitempty"`
+	Message string `json:"message,omitempty"`
+}
+
+// Source says where an event came from.
+type Source struct {
+	// Format is "v1" (AuditData), "v2" (BigQueryAuditMetadata), "api"
+	// (enrichment) or "operator".
+	Format string `json:"format"`
+	// Method is the audit methodName and event key, or the API call.
+	Method   string `json:"method,omitempty"`
+	LogName  string `json:"log_name,omitempty"`
+	InsertID string `json:"insert_id,omitempty"`
+}
+
+// Progress is what a running job reports about its work so far.
+type Progress struct {
+	ActiveUnits    *int64 `json:"active_units,omitempty"`
+	CompletedUnits *int64 `json:"completed_units,omitempty"`
+	PendingUnits   *int64 `json:"pending_units,omitempty"`
+}
+
+// Facts is everything known about a job at the moment of an event. Zero
+// values mean "not known"; a fold never lets an unknown erase a known value.
+type Facts struct {
+	Principal        string            `json:"principal,omitempty"`
+	JobType          string            `json:"job_type,omitempty"`
+	StatementType    string            `json:"statement_type,omitempty"`
+	Priority         string            `json:"priority,omitempty"`
+	Query            string            `json:"query,omitempty"`
+	QueryTruncated   bool              `json:"query_truncated,omitempty"`
+	Labels           map[string]string `json:"labels,omitempty"`
+	Reservation      string            `json:"reservation,omitempty"`
+	ReferencedTables []string          `json:"referenced_tables,omitempty"`
+	DestinationTable string            `json:"destination_table,omitempty"`
+	SourceTables     []string          `json:"source_tables,omitempty"`
+	SourceURIs       []string          `json:"source_uris,omitempty"`
+	DestinationURIs  []string          `json:"destination_uris,omitempty"`
+	ParentJobID      string            `json:"parent_job_id,omitempty"`
+
+	CreateTime time.Time `json:"create_time,omitzero"`
+	StartTime  time.Time `json:"start_time,omitzero"`
+	EndTime    time.Time `json:"end_time,omitzero"`
+
+	BytesProcessed *int64 `json:"bytes_processed,omitempty"`
+	BytesBilled    *int64 `json:"bytes_billed,omitempty"`
+	SlotMs         *int64 `json:"slot_ms,omitempty"`
+	BillingTier    *int64 `json:"billing_tier,omitempty"`
+	CacheHit       *bool  `json:"cache_hit,omitempty"`
+	OutputRows     *int64 `json:"output_rows,omitempty"`
+
+	Progress
+}
+
+// Event is one thing that happened to one job. Events are immutable once
+// appended to the log.
+type Event struct {
+	// ID is deterministic: the same audit entry always yields the same ID,
+	// which is what makes appending idempotent.
+	ID   string `json:"id"`
+	Kind Kind   `json:"kind"`
+	Job  JobKey `json:"job"`
+	// Time is when the event happened: the LogEntry timestamp for audit
+	// events, the observation time for derived ones.
+	Time time.Time `json:"time"`
+	// State is the job's state as of this event.
+	State State     `json:"state,omitempty"`
+	Error *JobError `json:"error,omitempty"`
+	Facts
+	Source Source `json:"source"`
+}
+
+// Validate reports what makes e unfit for the log.
+func (e *Event) Validate() error {
+	var problems []string
+	if e.ID == "" {
+		problems = append(problems, "no id")
+	}
+	if e.Kind == "" {
+		problems = append(problems, "no kind")
+	}
+	if e.Time.IsZero() {
+		problems = append(problems, "no time")
+	}
+	if err := e.Job.Validate(); err != nil {
+		problems = append(problems, err.Error())
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("invalid event %q: %s", e.ID, strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// Int64 returns a pointer to v, for filling optional numeric facts.
+func Int64(v int64) *int64 { return &v }
+
+// Bool returns a pointer to v, for filling optional boolean facts.
+func Bool(v bool) *bool { return &v }

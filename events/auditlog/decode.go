@@ -1,0 +1,266 @@
+// Package auditlog decodes BigQuery audit-log entries, in both the legacy
+// AuditData format (v1, protoPayload.serviceData) and the
+// BigQueryAuditMetadata format (v2, protoPayload.metadata), into job events.
+//
+// The audit-log JSON is read into wire types that hold only the fields the
+// decoders use, in one pass, and converted to events.Event at this edge.
+// Decoding is lenient where Cloud Logging and common collectors are: int64
+// values as JSON strings or numbers, integral floats such as 1.0, RFC 3339
+// times with any number of fractional digits, lower-cased envelope keys and
+// a bare protoPayload without its LogEntry envelope.
+//
+// Every entry gives exactly one of three results: events that pass
+// events.Event.Validate; a *SkipError (errors.Is ErrSkip) for a well-formed
+// entry that carries no job event; or an *Error (errors.Is
+// events.ErrInvalid) for malformed input. Nothing panics, whatever the input.
+package auditlog
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/bqobserver/bqobserver/events"
+)
+
+// Decode decodes one LogEntry (JSON) into the job events it carries.
+//
+// It returns one event per job-state entry: v1 jobservice.insert, query,
+// getqueryresults and jobcompleted; v2 jobInsertion and jobChange; and a
+// cancel call that names a whole job. The event ID derives from the
+// entry's logName and insertId, or, for an entry without an insertId (a
+// bare protoPayload), from a hash of its bytes; either way the same entry
+// always yields the same ID.
+func Decode(entry []byte) ([]events.Event, error) {
+	var w logEntry
+	if err := json.Unmarshal(entry, &w); err != nil {
+		return nil, unmarshalError(entry, &w, err)
+	}
+	a, err := w.audit()
+	if err != nil {
+		return nil, err
+	}
+	if err := a.checkPayloadTypes(); err != nil {
+		return nil, err
+	}
+	ev, err := decodePayload(&w, a)
+	if err == nil {
+		err = w.finish(&ev, a, entry)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return []events.Event{ev}, nil
+}
+
+// decodePayload dispatches on the payload present, not on the method name:
+// v2 table events share the job methods' names.
+func decodePayload(w *logEntry, a *auditLog) (events.Event, error) {
+	switch {
+	case a.ServiceName != "" && a.ServiceName != bigQueryService:
+		return events.Event{}, skip(SkipNotJob, "entry from %s, not BigQuery", a.ServiceName)
+	case isCancel(a.MethodName):
+		return cancelEvent(a, &w.Resource)
+	case a.ServiceData != nil:
+		return a.ServiceData.decode(a.MethodName)
+	case a.Metadata != nil:
+		return a.Metadata.decode(a.MethodName, &w.Resource)
+	case a.Status.failed():
+		return events.Event{}, rejected(a)
+	}
+	return events.Event{}, skip(SkipNoPayload, "%s has neither serviceData nor metadata", first(a.MethodName, "audit entry"))
+}
+
+// checkPayloadTypes rejects a payload whose "@type" names neither format.
+// An absent "@type" is tolerated: the member name already says which.
+func (a *auditLog) checkPayloadTypes() error {
+	if d := a.ServiceData; d != nil && d.Type != "" && d.Type != v1Type {
+		return invalid(ReasonUnknownPayload, nil, "serviceData is a %q, not AuditData", truncate(d.Type, 128))
+	}
+	if m := a.Metadata; m != nil && m.Type != "" && m.Type != v2Type {
+		return invalid(ReasonUnknownPayload, nil, "metadata is a %q, not BigQueryAuditMetadata", truncate(m.Type, 128))
+	}
+	return nil
+}
+
+func rejected(a *auditLog) *SkipError {
+	return skip(SkipRejected, "%s failed with code %s: %s", first(a.MethodName, "call"), a.Status.Code, truncate(a.Status.Message, 256))
+}
+
+func isCancel(method string) bool {
+	return method == "jobservice.cancel" || strings.HasSuffix(method, "JobService.CancelJob")
+}
+
+// cancelEvent reads a jobs.cancel call, which names its job only in
+// resourceName. v1 cancel entries carry no location, so they are skipped.
+func cancelEvent(a *auditLog, res *resource) (events.Event, error) {
+	if a.Status.failed() {
+		return events.Event{}, rejected(a)
+	}
+	p, ok := parseJobPath(a.ResourceName)
+	loc := first(res.Labels.Location, p.location)
+	if !ok || loc == "" {
+		return events.Event{}, skip(SkipNotJob, "%s on %q names no job location", a.MethodName, truncate(a.ResourceName, 128))
+	}
+	format := "v2"
+	if strings.HasPrefix(a.MethodName, "jobservice.") {
+		format = "v1"
+	}
+	return events.Event{
+		Kind:   events.KindCancelRequested,
+		Job:    events.JobKey{Project: p.project, Location: loc, JobID: p.id},
+		Source: events.Source{Format: format, Method: a.MethodName},
+	}, nil
+}
+
+// finish adds what the envelope knows to a decoded event (identity, time,
+// principal, source) and checks that the result is fit for the log.
+func (w *logEntry) finish(ev *events.Event, a *auditLog, raw []byte) error {
+	ev.ID = eventID(w.LogName, w.InsertID, raw)
+	ev.Principal = a.principal()
+	ev.Source.LogName, ev.Source.InsertID = w.LogName, w.InsertID
+	ev.Job.Project = first(ev.Job.Project, w.Resource.Labels.ProjectID)
+	ev.Job.Location = first(ev.Job.Location, w.Resource.Labels.Location)
+	if err := checkKey(ev.Job, a); err != nil {
+		return err
+	}
+	t, err := w.eventTime(&ev.Facts)
+	if err != nil {
+		return err
+	}
+	ev.Time = t
+	if err := ev.Validate(); err != nil {
+		return invalid(ReasonBadField, err, "decoded event unfit for the log")
+	}
+	return nil
+}
+
+// checkKey says why a job key is incomplete. A call that failed before it
+// made a job is skipped, not rejected as malformed.
+func checkKey(k events.JobKey, a *auditLog) error {
+	switch {
+	case k.JobID == "" && a.Status.failed():
+		return rejected(a)
+	case k.JobID == "":
+		return invalid(ReasonNoJobID, nil, "%s names no job id", first(a.MethodName, "entry"))
+	case k.Project == "":
+		return invalid(ReasonNoJobID, nil, "job %s has no project", k.JobID)
+	case k.Location == "":
+		return invalid(ReasonNoJobID, nil, "job %s:%s has no location", k.Project, k.JobID)
+	}
+	return nil
+}
+
+// eventTime is the LogEntry timestamp, or failing that the receive time,
+// or failing that the job's end, start or create time.
+func (w *logEntry) eventTime(f *events.Facts) (time.Time, error) {
+	var c converter
+	for _, t := range [...]time.Time{
+		c.time("timestamp", w.Timestamp), c.time("receiveTimestamp", w.ReceiveTimestamp),
+		f.EndTime, f.StartTime, f.CreateTime,
+	} {
+		if c.err != nil || !t.IsZero() {
+			return t, c.err
+		}
+	}
+	return time.Time{}, invalid(ReasonNoTime, nil, "no timestamp, receiveTimestamp or job time")
+}
+
+// eventID derives the event's identity from logName and insertId, which
+// Cloud Logging keeps unique per entry; without an insertId, from a hash of
+// the entry's bytes.
+func eventID(logName, insertID string, raw []byte) string {
+	if insertID == "" {
+		sum := sha256.Sum256(raw)
+		insertID = "sha256:" + hex.EncodeToString(sum[:])
+	}
+	return events.AuditEventID(logName, insertID, 0)
+}
+
+// unmarshalError explains why an entry did not decode. The partially
+// decoded w still holds the members that did, which tell an unknown
+// payload apart from a bad field.
+func unmarshalError(entry []byte, w *logEntry, err error) error {
+	var syntax *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syntax):
+		return invalid(ReasonBadJSON, err, "not valid JSON (offset %d)", syntax.Offset)
+	case firstByte(entry) != '{':
+		return invalid(ReasonNotAuditEntry, nil, "a JSON %s, not an object", jsonKind(firstByte(entry)))
+	}
+	if a, aerr := w.audit(); aerr != nil {
+		return aerr
+	} else if perr := a.checkPayloadTypes(); perr != nil {
+		return perr
+	}
+	if errors.As(err, &typ) {
+		return invalid(ReasonBadField, err, "field %s holds a JSON %s", typ.Field, typ.Value)
+	}
+	return invalid(ReasonBadField, err, "a field has an unusable value")
+}
+
+func firstByte(b []byte) byte {
+	for _, c := range b {
+		if c != ' ' && c != '\t' && c != '\n' && c != '\r' {
+			return c
+		}
+	}
+	return 0
+}
+
+func jsonKind(c byte) string {
+	switch c {
+	case '[':
+		return "array (split streams with Split)"
+	case '"':
+		return "string"
+	case 'n':
+		return "null"
+	case 't', 'f':
+		return "boolean"
+	}
+	return "number"
+}
+
+// jobError converts an error status, nil when it is empty.
+func (s *rpcStatus) jobError() *events.JobError {
+	if s == nil || s.empty() {
+		return nil
+	}
+	return &events.JobError{Code: string(s.Code), Message: s.Message}
+}
+
+func parseState(s string) events.State {
+	switch st := events.State(s); st {
+	case events.StatePending, events.StateRunning, events.StateDone:
+		return st
+	}
+	return events.StateUnknown
+}
+
+// first returns the first non-empty string.
+func first(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// methodKey joins a method name and an event key, as Source.Method.
+func methodKey(method, key string) string {
+	if method == "" {
+		return key
+	}
+	return method + ":" + key
+}
+
+func nonEmptyMap(m map[string]string) map[string]string {
+	if len(m) == 0 {
+		return nil
+	}
+	return m
+}

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	jsonv2 "github.com/go-json-experiment/json"
+
 	"github.com/bqobserver/bqobserver/events"
 )
 
@@ -83,5 +85,29 @@ func BenchmarkUnmarshalMap(b *testing.B) {
 				return json.Unmarshal(e, &m)
 			})
 		})
+	}
+}
+
+// BenchmarkUnmarshalWire measures the JSON part of Decode alone: reading
+// the same entries into the wire types with the fast decoder Decode uses,
+// and with encoding/json, which Decode uses only to explain an entry the
+// fast decoder rejects.
+func BenchmarkUnmarshalWire(b *testing.B) {
+	decoders := []struct {
+		name      string
+		unmarshal func([]byte, *logEntry) error
+	}{
+		{"fast", func(e []byte, w *logEntry) error { return jsonv2.Unmarshal(e, w, wireOptions) }},
+		{"encoding-json", func(e []byte, w *logEntry) error { return json.Unmarshal(e, w) }},
+	}
+	for _, format := range []string{"v1", "v2"} {
+		for _, d := range decoders {
+			b.Run(format+"/"+d.name, func(b *testing.B) {
+				runMix(b, benchMix(b, format), func(e []byte) error {
+					var w logEntry
+					return d.unmarshal(e, &w)
+				})
+			})
+		}
 	}
 }

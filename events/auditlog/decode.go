@@ -4,6 +4,9 @@
 //
 // The audit-log JSON is read into wire types that hold only the fields the
 // decoders use, in one pass, and converted to events.Event at this edge.
+// The pass is made by github.com/go-json-experiment/json, set to read the
+// wire types exactly as encoding/json does; encoding/json reads again only
+// an entry that pass rejects, to say what is wrong with it.
 // Decoding is lenient where Cloud Logging and common collectors are: int64
 // values as JSON strings or numbers, integral floats such as 1.0, RFC 3339
 // times with any number of fractional digits, lower-cased envelope keys and
@@ -18,8 +21,6 @@ package auditlog
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
-	"errors"
 	"strings"
 	"time"
 
@@ -36,8 +37,8 @@ import (
 // always yields the same ID.
 func Decode(entry []byte) ([]events.Event, error) {
 	var w logEntry
-	if err := json.Unmarshal(entry, &w); err != nil {
-		return nil, unmarshalError(entry, &w, err)
+	if err := unmarshalEntry(entry, &w); err != nil {
+		return nil, err
 	}
 	a, err := w.audit()
 	if err != nil {
@@ -178,52 +179,6 @@ func eventID(logName, insertID string, raw []byte) string {
 		insertID = "sha256:" + hex.EncodeToString(sum[:])
 	}
 	return events.AuditEventID(logName, insertID, 0)
-}
-
-// unmarshalError explains why an entry did not decode. The partially
-// decoded w still holds the members that did, which tell an unknown
-// payload apart from a bad field.
-func unmarshalError(entry []byte, w *logEntry, err error) error {
-	var syntax *json.SyntaxError
-	var typ *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &syntax):
-		return invalid(ReasonBadJSON, err, "not valid JSON (offset %d)", syntax.Offset)
-	case firstByte(entry) != '{':
-		return invalid(ReasonNotAuditEntry, nil, "a JSON %s, not an object", jsonKind(firstByte(entry)))
-	}
-	if a, aerr := w.audit(); aerr != nil {
-		return aerr
-	} else if perr := a.checkPayloadTypes(); perr != nil {
-		return perr
-	}
-	if errors.As(err, &typ) {
-		return invalid(ReasonBadField, err, "field %s holds a JSON %s", typ.Field, typ.Value)
-	}
-	return invalid(ReasonBadField, err, "a field has an unusable value")
-}
-
-func firstByte(b []byte) byte {
-	for _, c := range b {
-		if c != ' ' && c != '\t' && c != '\n' && c != '\r' {
-			return c
-		}
-	}
-	return 0
-}
-
-func jsonKind(c byte) string {
-	switch c {
-	case '[':
-		return "array (split streams with Split)"
-	case '"':
-		return "string"
-	case 'n':
-		return "null"
-	case 't', 'f':
-		return "boolean"
-	}
-	return "number"
 }
 
 // jobError converts an error status, nil when it is empty.

@@ -177,6 +177,10 @@ func (e *Event) Validate() error {
 	}
 	if err := e.Job.Validate(); err != nil {
 		problems = append(problems, err.Error())
+	} else if err := checkKeys(e); err != nil {
+		// The event log's limits: time within its row keys' range, id
+		// and job key short enough for a row key.
+		problems = append(problems, err.Error())
 	}
 	if len(problems) > 0 {
 		return fmt.Errorf("invalid event %q: %s", e.ID, strings.Join(problems, "; "))

@@ -1,0 +1,142 @@
+package events
+
+import (
+	"cmp"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+
+	"cloud.google.com/go/bigtable"
+)
+
+// storageVersion is the format of the events the log writes. Readers refuse
+// other versions rather than guess. Adding an optional field keeps the
+// version (older readers ignore it); any other change needs a new version
+// and a reader for the old one.
+const storageVersion = 1
+
+// storedEvent is an event as the log stores it in a cell: JSON with a format
+// version. It is the storage shape, converted from and to Event at this edge
+// only, so the domain type and the events topic's JSON can change without
+// changing what is on disk. Zero values are omitted; pointers, maps and
+// slices keep the difference between nil and empty, so an event reads back
+// exactly as it was appended (times compare equal with time.Time.Equal).
+type storedEvent struct {
+	Version  int          `json:"v"`
+	ID       string       `json:"id"`
+	Kind     string       `json:"kind"`
+	Project  string       `json:"project"`
+	Location string       `json:"location"`
+	JobID    string       `json:"job_id"`
+	Time     time.Time    `json:"time"`
+	State    string       `json:"state,omitzero"`
+	Error    *storedError `json:"error,omitzero"`
+	Facts    storedFacts  `json:"facts,omitzero"`
+	Source   storedSource `json:"source,omitzero"`
+}
+
+type storedError struct {
+	Code    string `json:"code,omitzero"`
+	Message string `json:"message,omitzero"`
+}
+
+type storedSource struct {
+	Format   string `json:"format,omitzero"`
+	Method   string `json:"method,omitzero"`
+	LogName  string `json:"log_name,omitzero"`
+	InsertID string `json:"insert_id,omitzero"`
+}
+
+type storedFacts struct {
+	Principal        string            `json:"principal,omitzero"`
+	JobType          string            `json:"job_type,omitzero"`
+	StatementType    string            `json:"statement_type,omitzero"`
+	Priority         string            `json:"priority,omitzero"`
+	Query            string            `json:"query,omitzero"`
+	QueryTruncated   bool              `json:"query_truncated,omitzero"`
+	Labels           map[string]string `json:"labels,omitzero"`
+	Reservation      string            `json:"reservation,omitzero"`
+	ReferencedTables []string          `json:"referenced_tables,omitzero"`
+	DestinationTable string            `json:"destination_table,omitzero"`
+	SourceTables     []string          `json:"source_tables,omitzero"`
+	SourceURIs       []string          `json:"source_uris,omitzero"`
+	DestinationURIs  []string          `json:"destination_uris,omitzero"`
+	ParentJobID      string            `json:"parent_job_id,omitzero"`
+	CreateTime       time.Time         `json:"create_time,omitzero"`
+	StartTime        time.Time         `json:"start_time,omitzero"`
+	EndTime          time.Time         `json:"end_time,omitzero"`
+	BytesProcessed   *int64            `json:"bytes_processed,omitzero"`
+	BytesBilled      *int64            `json:"bytes_billed,omitzero"`
+	SlotMs           *int64            `json:"slot_ms,omitzero"`
+	BillingTier      *int64            `json:"billing_tier,omitzero"`
+	CacheHit         *bool             `json:"cache_hit,omitzero"`
+	OutputRows       *int64            `json:"output_rows,omitzero"`
+	ActiveUnits      *int64            `json:"active_units,omitzero"`
+	CompletedUnits   *int64            `json:"completed_units,omitzero"`
+	PendingUnits     *int64            `json:"pending_units,omitzero"`
+}
+
+// decodeEvent returns the event stored in a cell value.
+func decodeEvent(b []byte) (Event, error) {
+	var s storedEvent
+	if err := json.Unmarshal(b, &s); err != nil {
+		return Event{}, fmt.Errorf("decoding a stored event: %w", err)
+	}
+	if s.Version != storageVersion {
+		return Event{}, fmt.Errorf("decoding stored event %s: format version %d is not %d", s.ID, s.Version, storageVersion)
+	}
+	e := Event{
+		ID: s.ID, Kind: Kind(s.Kind), Job: JobKey{Project: s.Project, Location: s.Location, JobID: s.JobID},
+		Time: s.Time, State: State(s.State), Facts: s.Facts.facts(),
+		Source: Source{Format: s.Source.Format, Method: s.Source.Method, LogName: s.Source.LogName, InsertID: s.Source.InsertID},
+	}
+	if s.Error != nil {
+		e.Error = &JobError{Code: s.Error.Code, Message: s.Error.Message}
+	}
+	return e, nil
+}
+
+func (f *storedFacts) facts() Facts {
+	return Facts{
+		Principal: f.Principal, JobType: f.JobType, StatementType: f.StatementType, Priority: f.Priority,
+		Query: f.Query, QueryTruncated: f.QueryTruncated, Labels: f.Labels, Reservation: f.Reservation,
+		ReferencedTables: f.ReferencedTables, DestinationTable: f.DestinationTable, SourceTables: f.SourceTables,
+		SourceURIs: f.SourceURIs, DestinationURIs: f.DestinationURIs, ParentJobID: f.ParentJobID,
+		CreateTime: f.CreateTime, StartTime: f.StartTime, EndTime: f.EndTime,
+		BytesProcessed: f.BytesProcessed, BytesBilled: f.BytesBilled, SlotMs: f.SlotMs, BillingTier: f.BillingTier,
+		CacheHit: f.CacheHit, OutputRows: f.OutputRows,
+		Progress: Progress{ActiveUnits: f.ActiveUnits, CompletedUnits: f.CompletedUnits, PendingUnits: f.PendingUnits},
+	}
+}
+
+// eventsFilter keeps the event cells of a row.
+var eventsFilter = bigtable.FamilyFilter("^" + familyEvents + "$")
+
+// decodeRow returns the events of a job row ordered by (Time, ID).
+func decodeRow(row bigtable.Row) ([]Event, error) {
+	cells := row[familyEvents]
+	if len(cells) == 0 {
+		return nil, nil
+	}
+	evs := make([]Event, 0, len(cells))
+	for _, c := range cells {
+		e, err := decodeEvent(c.Value)
+		if err != nil {
+			return nil, fmt.Errorf("row %s, column %s: %w", c.Row, c.Column, err)
+		}
+		evs = append(evs, e)
+	}
+	// Cells come in qualifier order, which is (Time, ID) order already;
+	// sorting keeps the promise whatever a backend does.
+	slices.SortStableFunc(evs, func(a, b Event) int { return compareEvents(&a, &b) })
+	return evs, nil
+}
+
+// compareEvents orders events by (Time, ID).
+func compareEvents(a, b *Event) int {
+	if c := a.Time.Compare(b.Time); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.ID, b.ID)
+}

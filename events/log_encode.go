@@ -1,0 +1,228 @@
+package events
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"time"
+	"unicode/utf8"
+)
+
+// encodeEvent returns the cell value of e: the JSON of its storedEvent.
+// Appending is the log's hot path, so the JSON is written directly instead
+// of through reflection, field by field in storedEvent's order and with its
+// names and omission rules; TestEncodeMatchesReflection keeps the two the
+// same. Map keys are sorted, so an event always encodes to the same bytes.
+func encodeEvent(e *Event) ([]byte, error) {
+	w := jsonWriter{b: make([]byte, 0, 512+len(e.Query))}
+	w.b = append(w.b, '{')
+	w.int("v", storageVersion)
+	w.str("id", e.ID, true)
+	w.str("kind", string(e.Kind), true)
+	w.str("project", e.Job.Project, true)
+	w.str("location", e.Job.Location, true)
+	w.str("job_id", e.Job.JobID, true)
+	w.time("time", e.Time, true)
+	w.str("state", string(e.State), false)
+	if e.Error != nil {
+		w.object("error", true, func() {
+			w.str("code", e.Error.Code, false)
+			w.str("message", e.Error.Message, false)
+		})
+	}
+	w.object("facts", false, func() { w.facts(&e.Facts) })
+	w.object("source", false, func() { w.source(&e.Source) })
+	w.b = append(w.b, '}')
+	if w.err != nil {
+		return nil, fmt.Errorf("encoding event %s: %w", e.ID, w.err)
+	}
+	return w.b, nil
+}
+
+func (w *jsonWriter) facts(f *Facts) {
+	w.str("principal", f.Principal, false)
+	w.str("job_type", f.JobType, false)
+	w.str("statement_type", f.StatementType, false)
+	w.str("priority", f.Priority, false)
+	w.str("query", f.Query, false)
+	w.boolean("query_truncated", f.QueryTruncated)
+	w.strMap("labels", f.Labels)
+	w.str("reservation", f.Reservation, false)
+	w.strs("referenced_tables", f.ReferencedTables)
+	w.str("destination_table", f.DestinationTable, false)
+	w.strs("source_tables", f.SourceTables)
+	w.strs("source_uris", f.SourceURIs)
+	w.strs("destination_uris", f.DestinationURIs)
+	w.str("parent_job_id", f.ParentJobID, false)
+	w.time("create_time", f.CreateTime, false)
+	w.time("start_time", f.StartTime, false)
+	w.time("end_time", f.EndTime, false)
+	w.intPtr("bytes_processed", f.BytesProcessed)
+	w.intPtr("bytes_billed", f.BytesBilled)
+	w.intPtr("slot_ms", f.SlotMs)
+	w.intPtr("billing_tier", f.BillingTier)
+	if f.CacheHit != nil {
+		w.key("cache_hit")
+		w.b = strconv.AppendBool(w.b, *f.CacheHit)
+	}
+	w.intPtr("output_rows", f.OutputRows)
+	w.intPtr("active_units", f.ActiveUnits)
+	w.intPtr("completed_units", f.CompletedUnits)
+	w.intPtr("pending_units", f.PendingUnits)
+}
+
+func (w *jsonWriter) source(s *Source) {
+	w.str("format", s.Format, false)
+	w.str("method", s.Method, false)
+	w.str("log_name", s.LogName, false)
+	w.str("insert_id", s.InsertID, false)
+}
+
+// jsonWriter appends the members of JSON objects to b.
+type jsonWriter struct {
+	b   []byte
+	err error
+}
+
+// key starts a member, after a comma unless it is the object's first.
+func (w *jsonWriter) key(k string) {
+	if w.b[len(w.b)-1] != '{' {
+		w.b = append(w.b, ',')
+	}
+	w.b = append(w.b, '"')
+	w.b = append(w.b, k...)
+	w.b = append(w.b, '"', ':')
+}
+
+// object writes the member k holding what fn writes; an object fn leaves
+// empty is omitted unless keepEmpty.
+func (w *jsonWriter) object(k string, keepEmpty bool, fn func()) {
+	start := len(w.b)
+	w.key(k)
+	w.b = append(w.b, '{')
+	inner := len(w.b)
+	fn()
+	if len(w.b) == inner && !keepEmpty {
+		w.b = w.b[:start]
+		return
+	}
+	w.b = append(w.b, '}')
+}
+
+func (w *jsonWriter) str(k, v string, always bool) {
+	if v != "" || always {
+		w.key(k)
+		w.b = appendJSONString(w.b, v)
+	}
+}
+
+func (w *jsonWriter) boolean(k string, v bool) {
+	if v {
+		w.key(k)
+		w.b = append(w.b, "true"...)
+	}
+}
+
+func (w *jsonWriter) int(k string, v int64) {
+	w.key(k)
+	w.b = strconv.AppendInt(w.b, v, 10)
+}
+
+func (w *jsonWriter) intPtr(k string, v *int64) {
+	if v != nil {
+		w.int(k, *v)
+	}
+}
+
+func (w *jsonWriter) time(k string, t time.Time, always bool) {
+	if t.IsZero() && !always {
+		return
+	}
+	w.key(k)
+	w.b = append(w.b, '"')
+	var err error
+	if w.b, err = t.AppendText(w.b); err != nil && w.err == nil {
+		w.err = fmt.Errorf("%s: %w", k, err)
+	}
+	w.b = append(w.b, '"')
+}
+
+// strs writes a slice; nil is omitted and empty kept, as omitzero does.
+func (w *jsonWriter) strs(k string, v []string) {
+	if v == nil {
+		return
+	}
+	w.key(k)
+	w.b = append(w.b, '[')
+	for i, s := range v {
+		if i > 0 {
+			w.b = append(w.b, ',')
+		}
+		w.b = appendJSONString(w.b, s)
+	}
+	w.b = append(w.b, ']')
+}
+
+// strMap writes a map with sorted keys; nil is omitted and empty kept.
+func (w *jsonWriter) strMap(k string, m map[string]string) {
+	if m == nil {
+		return
+	}
+	keys := make([]string, 0, len(m))
+	for key := range m {
+		keys = append(keys, key)
+	}
+	slices.Sort(keys)
+	w.key(k)
+	w.b = append(w.b, '{')
+	for i, key := range keys {
+		if i > 0 {
+			w.b = append(w.b, ',')
+		}
+		w.b = appendJSONString(w.b, key)
+		w.b = append(w.b, ':')
+		w.b = appendJSONString(w.b, m[key])
+	}
+	w.b = append(w.b, '}')
+}
+
+// appendJSONString appends s as a JSON string. Like encoding/json it
+// replaces invalid UTF-8 with U+FFFD; it escapes only what JSON requires.
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
+			i++
+			continue
+		}
+		if c >= utf8.RuneSelf {
+			r, size := utf8.DecodeRuneInString(s[i:])
+			if r != utf8.RuneError || size != 1 {
+				i += size
+				continue
+			}
+		}
+		b = append(b, s[start:i]...)
+		switch {
+		case c == '"' || c == '\\':
+			b = append(b, '\\', c)
+		case c == '\n':
+			b = append(b, '\\', 'n')
+		case c == '\r':
+			b = append(b, '\\', 'r')
+		case c == '\t':
+			b = append(b, '\\', 't')
+		case c < 0x20:
+			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		default:
+			b = append(b, `\ufffd`...)
+		}
+		i++
+		start = i
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}

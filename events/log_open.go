@@ -1,0 +1,58 @@
+package events
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"cloud.google.com/go/bigtable"
+)
+
+// openFilter reads only whether an index row exists: its newest cell,
+// without the (empty) value.
+var openFilter = bigtable.ChainFilters(bigtable.FamilyFilter("^"+familyOpen+"$"), bigtable.LatestNFilter(1), bigtable.StripValueFilter())
+
+// scanOpen calls fn for the job of every open-index row.
+func (l *Log) scanOpen(ctx context.Context, fn func(JobKey) error) error {
+	var stop error
+	err := l.tbl.ReadRows(ctx, bigtable.PrefixRange(prefixOpen), func(r bigtable.Row) bool {
+		k, err := parseOpenRowKey(r.Key())
+		if err != nil {
+			stop = err
+			return false
+		}
+		stop = fn(k)
+		return stop == nil
+	}, bigtable.RowFilter(openFilter))
+	if stop != nil {
+		return stop
+	}
+	if err != nil {
+		return backendError(ctx, err)
+	}
+	return nil
+}
+
+// pruneOpen deletes the index rows of keys.
+func (l *Log) pruneOpen(ctx context.Context, keys []JobKey) error {
+	seen := make(map[string]bool, len(keys))
+	var rows []*row
+	var errs []error
+	for _, k := range keys {
+		if err := k.Validate(); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		key := openRowKey(k)
+		if !seen[key] {
+			seen[key] = true
+			r := &row{key: key, mut: bigtable.NewMutation(), bytes: len(key)}
+			r.deleteRow()
+			rows = append(rows, r)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	return l.apply(ctx, rows)
+}

@@ -1,0 +1,64 @@
+package events
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"cloud.google.com/go/bigtable"
+)
+
+// jobRowKeys returns the job rows of keys, each once, by row key. It reports
+// every key that is not a valid job key.
+func jobRowKeys(keys []JobKey) (map[string]JobKey, error) {
+	rows := make(map[string]JobKey, len(keys))
+	var errs []error
+	for _, k := range keys {
+		if err := k.Validate(); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		rows[jobRowKey(k)] = k
+	}
+	return rows, errors.Join(errs...)
+}
+
+// readJobRows reads rows in batches of the log's batch size.
+func (l *Log) readJobRows(ctx context.Context, rows map[string]JobKey, fn func(JobKey, []Event) error) error {
+	batch := make(bigtable.RowList, 0, min(len(rows), l.maxRows))
+	for key := range rows {
+		batch = append(batch, key)
+		if len(batch) == l.maxRows {
+			if err := l.readJobBatch(ctx, batch, rows, fn); err != nil {
+				return err
+			}
+			batch = batch[:0]
+		}
+	}
+	if len(batch) == 0 {
+		return nil
+	}
+	return l.readJobBatch(ctx, batch, rows, fn)
+}
+
+func (l *Log) readJobBatch(ctx context.Context, batch bigtable.RowList, rows map[string]JobKey, fn func(JobKey, []Event) error) error {
+	var stop error
+	err := l.tbl.ReadRows(ctx, batch, func(r bigtable.Row) bool {
+		evs, err := decodeRow(r)
+		if err != nil {
+			stop = fmt.Errorf("reading job events: %w", err)
+			return false
+		}
+		if len(evs) > 0 {
+			stop = fn(rows[r.Key()], evs)
+		}
+		return stop == nil
+	}, bigtable.RowFilter(eventsFilter))
+	if stop != nil {
+		return stop
+	}
+	if err != nil {
+		return fmt.Errorf("reading the events of %d jobs: %w", len(batch), backendError(ctx, err))
+	}
+	return nil
+}

@@ -1,0 +1,125 @@
+package schema_test
+
+import (
+	"os"
+	"testing"
+	"time"
+
+	"cloud.google.com/go/bigtable"
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/bqobserver/bqobserver/events/logtest"
+	"github.com/bqobserver/bqobserver/schema"
+)
+
+// bigtables connects to a server without creating the test's table: bttest
+// always, the emulator when BIGTABLE_EMULATOR_HOST is set.
+var bigtables = []struct {
+	name    string
+	connect func(t *testing.T) *logtest.Bigtable
+}{
+	{"bttest", func(t *testing.T) *logtest.Bigtable { return logtest.Connect(t, logtest.StartBttest(t)) }},
+	{"emulator", func(t *testing.T) *logtest.Bigtable {
+		logtest.RequireEmulator(t)
+		return logtest.Connect(t, os.Getenv("BIGTABLE_EMULATOR_HOST"))
+	}},
+}
+
+// families returns the table's column families and their rules.
+func families(t *testing.T, admin *bigtable.AdminClient, table string) map[string]string {
+	t.Helper()
+	info, err := admin.TableInfo(t.Context(), table)
+	if err != nil {
+		t.Fatalf("TableInfo(%s): %v", table, err)
+	}
+	got := map[string]string{}
+	for _, f := range info.FamilyInfos {
+		got[f.Name] = f.GCPolicy
+	}
+	return got
+}
+
+func TestApplyBigtable(t *testing.T) {
+	for _, b := range bigtables {
+		t.Run(b.name, func(t *testing.T) {
+			bt := b.connect(t)
+			steps := []struct {
+				name      string
+				retention time.Duration
+				want      map[string]string
+			}{
+				{"create", schema.DefaultRetention, map[string]string{"e": "age() > 400d", "o": "(versions() > 1 || age() > 400d)"}},
+				{"again", schema.DefaultRetention, map[string]string{"e": "age() > 400d", "o": "(versions() > 1 || age() > 400d)"}},
+				{"shorter retention", 30 * 24 * time.Hour, map[string]string{"e": "age() > 30d", "o": "(versions() > 1 || age() > 30d)"}},
+				{"retention in hours", 36 * time.Hour, map[string]string{"e": "age() > 36h", "o": "(versions() > 1 || age() > 36h)"}},
+			}
+			for _, s := range steps {
+				if err := schema.ApplyBigtable(t.Context(), bt.Admin, bt.Table, s.retention); err != nil {
+					t.Fatalf("%s: ApplyBigtable: %v", s.name, err)
+				}
+				if diff := cmp.Diff(s.want, families(t, bt.Admin, bt.Table)); diff != "" {
+					t.Errorf("%s: families mismatch (-want +got):\n%s", s.name, diff)
+				}
+			}
+		})
+	}
+}
+
+// TestApplyBigtableExisting brings a table made by hand up to date: the
+// missing family is added, the wrong rule replaced, a foreign family and its
+// data kept.
+func TestApplyBigtableExisting(t *testing.T) {
+	for _, b := range bigtables {
+		t.Run(b.name, func(t *testing.T) {
+			bt := b.connect(t)
+			ctx := t.Context()
+			err := bt.Admin.CreateTableFromConf(ctx, &bigtable.TableConf{TableID: bt.Table, ColumnFamilies: map[string]bigtable.Family{
+				"e": {GCPolicy: bigtable.MaxVersionsPolicy(3)},
+				"x": {GCPolicy: bigtable.MaxVersionsPolicy(1)},
+			}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			m := bigtable.NewMutation()
+			m.Set("x", "q", bigtable.Now(), []byte("kept"))
+			if err := bt.Client.Open(bt.Table).Apply(ctx, "foreign", m); err != nil {
+				t.Fatal(err)
+			}
+			if err := schema.ApplyBigtable(ctx, bt.Admin, bt.Table, schema.DefaultRetention); err != nil {
+				t.Fatal(err)
+			}
+			want := map[string]string{"e": "age() > 400d", "o": "(versions() > 1 || age() > 400d)", "x": "versions() > 1"}
+			if diff := cmp.Diff(want, families(t, bt.Admin, bt.Table)); diff != "" {
+				t.Errorf("families mismatch (-want +got):\n%s", diff)
+			}
+			row, err := bt.Client.Open(bt.Table).ReadRow(ctx, "foreign")
+			if err != nil || len(row["x"]) != 1 || string(row["x"][0].Value) != "kept" {
+				t.Errorf("foreign row after ApplyBigtable = %v, %v; want its cell kept", row, err)
+			}
+		})
+	}
+}
+
+func TestApplyBigtableInvalidRetention(t *testing.T) {
+	bt := logtest.Connect(t, logtest.StartBttest(t))
+	for _, r := range []time.Duration{0, -time.Hour, 1500 * time.Millisecond} {
+		if err := schema.ApplyBigtable(t.Context(), bt.Admin, bt.Table, r); err == nil {
+			t.Errorf("ApplyBigtable(retention %s) succeeded; want an error", r)
+		}
+	}
+	if _, err := bt.Admin.TableInfo(t.Context(), bt.Table); err == nil {
+		t.Error("a table was created despite the invalid retention")
+	}
+}
+
+// TestApplyBigtableDefaultTable runs on bttest only: on a shared emulator
+// the default table may be another test's.
+func TestApplyBigtableDefaultTable(t *testing.T) {
+	bt := logtest.Connect(t, logtest.StartBttest(t))
+	if err := schema.ApplyBigtable(t.Context(), bt.Admin, "", schema.DefaultRetention); err != nil {
+		t.Fatal(err)
+	}
+	if got := families(t, bt.Admin, schema.BigtableTable); len(got) != 2 {
+		t.Errorf("default table %s has families %v; want e and o", schema.BigtableTable, got)
+	}
+}

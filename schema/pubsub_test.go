@@ -1,0 +1,108 @@
+package schema_test
+
+import (
+	"testing"
+	"time"
+
+	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
+	"github.com/google/go-cmp/cmp"
+	"google.golang.org/protobuf/testing/protocmp"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/bqobserver/bqobserver/events/pubsubtest"
+	"github.com/bqobserver/bqobserver/schema"
+)
+
+func topology(project string) schema.PubSub {
+	return schema.PubSub{
+		Project: project, AuditTopic: "bq-audit", EventsTopic: "bqobserver-events", DeadLetterTopic: "bq-audit-dead-letter",
+		IngestSubscription: "bqobserver-ingest", DeadLetterSubscription: "bq-audit-dead-letter",
+		PushSubscription: "bqobserver-push", PushEndpoint: "https://bqobserver.example.com/push/audit",
+	}
+}
+
+// TestApplyPubSub applies the topology twice (the second run must succeed
+// and change nothing), then with new settings, which must be applied.
+func TestApplyPubSub(t *testing.T) {
+	ps := pubsubtest.New(t)
+	top := topology(ps.Project)
+	for range 2 {
+		if err := schema.ApplyPubSub(t.Context(), ps.Client, top); err != nil {
+			t.Fatalf("ApplyPubSub: %v", err)
+		}
+	}
+	sub := readSub(t, ps, "bqobserver-ingest")
+	want := &pubsubpb.Subscription{
+		Name: "projects/" + ps.Project + "/subscriptions/bqobserver-ingest", Topic: "projects/" + ps.Project + "/topics/bq-audit",
+		AckDeadlineSeconds: 60, MessageRetentionDuration: durationpb.New(7 * 24 * time.Hour),
+		DeadLetterPolicy: &pubsubpb.DeadLetterPolicy{DeadLetterTopic: "projects/" + ps.Project + "/topics/bq-audit-dead-letter", MaxDeliveryAttempts: 100},
+		RetryPolicy:      &pubsubpb.RetryPolicy{MinimumBackoff: durationpb.New(10 * time.Second), MaximumBackoff: durationpb.New(600 * time.Second)},
+	}
+	opts := []cmp.Option{protocmp.Transform(), protocmp.IgnoreFields(&pubsubpb.Subscription{}, "expiration_policy", "state", "push_config")}
+	if diff := cmp.Diff(want, sub, opts...); diff != "" {
+		t.Errorf("ingest subscription mismatch (-want +got):\n%s", diff)
+	}
+	if got := readSub(t, ps, "bqobserver-push").GetPushConfig().GetPushEndpoint(); got != top.PushEndpoint {
+		t.Errorf("push endpoint = %q, want %q", got, top.PushEndpoint)
+	}
+	if got := readSub(t, ps, "bq-audit-dead-letter").GetTopic(); got != "projects/"+ps.Project+"/topics/bq-audit-dead-letter" {
+		t.Errorf("dead-letter subscription topic = %q", got)
+	}
+
+	top.MaxDeliveryAttempts, top.Retention = 20, 24*time.Hour
+	if err := schema.ApplyPubSub(t.Context(), ps.Client, top); err != nil {
+		t.Fatalf("ApplyPubSub with new settings: %v", err)
+	}
+	sub = readSub(t, ps, "bqobserver-ingest")
+	if got := sub.GetDeadLetterPolicy().GetMaxDeliveryAttempts(); got != 20 {
+		t.Errorf("max delivery attempts after update = %d, want 20", got)
+	}
+	if got := sub.GetMessageRetentionDuration().AsDuration(); got != 24*time.Hour {
+		t.Errorf("retention after update = %v, want 24h", got)
+	}
+}
+
+func TestApplyPubSubRefusesForeignSubscription(t *testing.T) {
+	ps := pubsubtest.New(t)
+	top := topology(ps.Project)
+	if err := schema.ApplyPubSub(t.Context(), ps.Client, top); err != nil {
+		t.Fatal(err)
+	}
+	top.AuditTopic = "another-topic"
+	if err := schema.ApplyPubSub(t.Context(), ps.Client, top); err == nil {
+		t.Error("ApplyPubSub moved an existing subscription to another topic without an error")
+	}
+}
+
+func TestPubSubValidate(t *testing.T) {
+	tests := []struct {
+		name string
+		edit func(*schema.PubSub)
+		ok   bool
+	}{
+		{"complete", func(*schema.PubSub) {}, true},
+		{"no project", func(p *schema.PubSub) { p.Project = "" }, false},
+		{"push without endpoint", func(p *schema.PubSub) { p.PushEndpoint = "" }, false},
+		{"too many attempts", func(p *schema.PubSub) { p.MaxDeliveryAttempts = 101 }, false},
+		{"retention too long", func(p *schema.PubSub) { p.Retention = 8 * 24 * time.Hour }, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			top := topology("p")
+			tt.edit(&top)
+			if err := top.Validate(); (err == nil) != tt.ok {
+				t.Errorf("Validate() = %v, want ok=%v", err, tt.ok)
+			}
+		})
+	}
+}
+
+func readSub(t *testing.T, ps *pubsubtest.Server, id string) *pubsubpb.Subscription {
+	t.Helper()
+	s, err := ps.Client.SubscriptionAdminClient.GetSubscription(t.Context(), &pubsubpb.GetSubscriptionRequest{
+		Subscription: "projects/" + ps.Project + "/subscriptions/" + id})
+	if err != nil {
+		t.Fatalf("reading subscription %s: %v", id, err)
+	}
+	return s
+}

@@ -1,0 +1,115 @@
+package ingest
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/bqobserver/bqobserver/events/pubsubtest"
+	"github.com/bqobserver/bqobserver/schema"
+)
+
+func envelope(t testing.TB, data []byte, id int) []byte {
+	t.Helper()
+	b, err := json.Marshal(map[string]any{
+		"message": map[string]any{"data": base64.StdEncoding.EncodeToString(data), "messageId": strconv.Itoa(id),
+			"attributes": map[string]string{"logging.googleapis.com/timestamp": "2026-11-25T10:00:00Z"}},
+		"subscription": "projects/p/subscriptions/bqobserver-push",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func push(t testing.TB, h http.Handler, method string, body []byte) int {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(method, "/push/audit", bytes.NewReader(body)))
+	return rec.Code
+}
+
+// TestPushIntake drives the push intake directly: every answer the
+// endpoint gives, and what lands in the log and on the dead-letter topic.
+func TestPushIntake(t *testing.T) {
+	c := newCorpus(t, 120, 3)
+	h := newHarness(t, harnessOpts{cfg: Config{AppendTimeout: 300 * time.Millisecond,
+		Retry: RetryConfig{MaxRetries: 2, InitialInterval: 20 * time.Millisecond, MaxInterval: 100 * time.Millisecond}}})
+	ph := h.pipe.PushHandler()
+	for i, d := range c.deliveries {
+		if got := push(t, ph, http.MethodPost, envelope(t, d, i)); got != http.StatusNoContent {
+			t.Fatalf("push of delivery %d answered %d, want 204", i, got)
+		}
+	}
+	badEnvelope := []byte(`{"message":{"data":"!!! not base64 !!!"}}`)
+	if got := push(t, ph, http.MethodPost, badEnvelope); got != http.StatusNoContent {
+		t.Errorf("push of a bad envelope answered %d, want 204 (dead-lettered)", got)
+	}
+	c.malformed[string(badEnvelope)] = "bad_envelope"
+	checkOutcome(t, h, c)
+	job := envelope(t, c.jobEntry(t), 1)
+
+	tests := []struct {
+		name   string
+		method string
+		body   []byte
+		setup  func() func()
+		want   int
+	}{
+		{"wrong method", http.MethodGet, nil, nil, http.StatusMethodNotAllowed},
+		{"too large", http.MethodPost, bytes.Repeat([]byte("x"), 5<<20), nil, http.StatusRequestEntityTooLarge},
+		{"too many in flight", http.MethodPost, job, func() func() {
+			for range cap(h.pipe.push) {
+				h.pipe.push <- struct{}{}
+			}
+			return func() {
+				for range cap(h.pipe.push) {
+					<-h.pipe.push
+				}
+			}
+		}, http.StatusTooManyRequests},
+		{"bigtable unavailable", http.MethodPost, job, func() func() {
+			h.faults.on.Store(true)
+			return func() { h.faults.on.Store(false) }
+		}, http.StatusServiceUnavailable},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.setup != nil {
+				defer tt.setup()()
+			}
+			if got := push(t, ph, tt.method, tt.body); got != tt.want {
+				t.Errorf("answered %d, want %d", got, tt.want)
+			}
+		})
+	}
+	if dead := h.drain(deadSub, time.Second, atLeast(0)); len(dead) != 0 {
+		t.Errorf("a transient failure or a refused request was dead-lettered: %d messages", len(dead))
+	}
+}
+
+// TestPushFromEmulator has the real Pub/Sub emulator push the stream to the
+// push intake over HTTP.
+func TestPushFromEmulator(t *testing.T) {
+	pubsubtest.RequireEmulator(t)
+	c := newCorpus(t, 300, 5)
+	h := newHarness(t, harnessOpts{})
+	mux := http.NewServeMux()
+	mux.Handle("/push/audit", h.pipe.PushHandler())
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	top := schema.PubSub{Project: h.ps.Project, AuditTopic: auditTopic, EventsTopic: eventsTopic, DeadLetterTopic: deadTopic,
+		IngestSubscription: ingestSub, DeadLetterSubscription: deadSub, MinBackoff: 100 * time.Millisecond, MaxBackoff: time.Second,
+		PushSubscription: "bqobserver-push", PushEndpoint: srv.URL + "/push/audit"}
+	if err := schema.ApplyPubSub(t.Context(), h.ps.Client, top); err != nil {
+		t.Fatal(err)
+	}
+	h.publish(c.deliveries)
+	waitFor(t, 2*time.Minute, "every push to settle", func() bool { return h.settled() >= len(c.deliveries) })
+	checkOutcome(t, h, c)
+}

@@ -1,0 +1,233 @@
+package simulation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"maps"
+	"time"
+)
+
+// ErrStarted is returned by Run when the simulation already runs, in
+// virtual or real time.
+var ErrStarted = errors.New("simulation already started")
+
+// Stats counts what a simulation did so far.
+type Stats struct {
+	// Jobs is the number of jobs submitted; ChildJobs the number of script
+	// statements run as child jobs on top.
+	Jobs, ChildJobs int
+	// Running is the number of jobs running now.
+	Running int
+	// Entries is the number of entries delivered (yielded by Generate,
+	// taken by Run's sink), redeliveries included.
+	Entries int
+	// ByKind counts delivered entries by Entry.Kind; ByFormat by format.
+	ByKind, ByFormat map[string]int
+	// Redeliveries, Delayed and Lost count entries delivered twice, late,
+	// and never (lost completions); Reordered counts jobs whose first
+	// entries were held back until after their completion.
+	Redeliveries, Delayed, Lost, Reordered int
+}
+
+// Stats returns what the simulation did so far.
+func (o *Org) Stats() Stats {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	s := o.stats
+	s.ByKind, s.ByFormat = maps.Clone(s.ByKind), maps.Clone(s.ByFormat)
+	return s
+}
+
+// delivered counts an entry the sink took.
+func (o *Org) delivered(e *Entry) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.count(e)
+}
+
+func (o *Org) count(e *Entry) {
+	s := &o.stats
+	if s.ByKind == nil {
+		s.ByKind, s.ByFormat = map[string]int{}, map[string]int{}
+	}
+	s.Entries++
+	s.ByKind[e.Kind()]++
+	s.ByFormat[e.Format]++
+	if e.Redelivery {
+		s.Redeliveries++
+	}
+}
+
+// Now returns the current simulated time.
+func (o *Org) Now() time.Time {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.mode == modeIdle {
+		return o.startTime(time.Time{})
+	}
+	return o.clock.now()
+}
+
+// startTime is where simulated time begins: the configured start, or
+// fallback.
+func (o *Org) startTime(fallback time.Time) time.Time {
+	if !o.cfg.Start.IsZero() {
+		return o.cfg.Start.UTC()
+	}
+	if !fallback.IsZero() {
+		return fallback
+	}
+	return defaultStart
+}
+
+// Generate advances simulated time by d from where it stands, as fast as
+// the entries are consumed, and yields the entries delivered in that time
+// in delivery order. Stopping the iteration early leaves the simulation at
+// the last entry yielded; the next Generate goes on from there. The same
+// Config and the same calls (including jobs API cancels between them)
+// give the same entries, byte for byte.
+//
+// Generate yields nothing once Run has been called.
+func (o *Org) Generate(d time.Duration) iter.Seq[Entry] {
+	return func(yield func(Entry) bool) {
+		horizon, ok := o.startVirtual(d)
+		if !ok {
+			return
+		}
+		for {
+			e, ok := o.nextBefore(horizon)
+			if !ok || !yield(e) {
+				return
+			}
+		}
+	}
+}
+
+func (o *Org) startVirtual(d time.Duration) (time.Time, bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	switch o.mode {
+	case modeIdle:
+		o.begin(modeVirtual, o.startTime(time.Time{}))
+	case modeReal:
+		return time.Time{}, false
+	}
+	return o.clock.cursor.Add(d), true
+}
+
+// nextBefore runs the simulation until the next delivery, if that comes
+// no later than horizon; otherwise it moves the clock to horizon.
+func (o *Org) nextBefore(horizon time.Time) (Entry, bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for {
+		dt, dok := o.out.peek()
+		st, sok := o.sched.peek()
+		if sok && (!dok || !st.After(dt)) && !st.After(horizon) {
+			o.handle(o.sched.pop())
+			continue
+		}
+		if dok && !dt.After(horizon) {
+			e := o.out.pop()
+			o.clock.cursor = dt
+			o.count(&e)
+			o.pruneFinished(dt)
+			return e, true
+		}
+		if horizon.After(o.clock.cursor) {
+			o.clock.cursor = horizon
+		}
+		return Entry{}, false
+	}
+}
+
+// Run drives the simulation in real time, Config.Speed times faster than
+// the wall clock, and passes every entry to sink when it is due. It
+// returns nil when ctx is done, or the first error of sink. Run can be
+// called once, and not after Generate.
+func (o *Org) Run(ctx context.Context, sink func(context.Context, Entry) error) error {
+	if err := o.startReal(); err != nil {
+		return err
+	}
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		due, wait := o.due()
+		for _, e := range due {
+			if ctx.Err() != nil {
+				return nil
+			}
+			if err := sink(ctx, e); err != nil {
+				return fmt.Errorf("delivering entry %s: %w", e.Kind(), err)
+			}
+			o.delivered(&e)
+		}
+		timer.Reset(wait)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-timer.C:
+		case <-o.wake:
+		}
+	}
+}
+
+func (o *Org) startReal() error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.mode != modeIdle {
+		return ErrStarted
+	}
+	now := time.Now()
+	o.clock = clock{real: true, wall0: now, virt0: o.startTime(now.UTC().Round(0)), speed: o.cfg.Speed}
+	o.begin(modeReal, o.clock.virt0)
+	o.clock.real = true
+	return nil
+}
+
+// due runs the simulation up to now and returns the entries due, and how
+// long to wait for the next.
+func (o *Org) due() ([]Entry, time.Duration) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	now := o.clock.now()
+	o.advance(now)
+	var out []Entry
+	for {
+		at, ok := o.out.peek()
+		if !ok || at.After(now) {
+			break
+		}
+		out = append(out, o.out.pop())
+	}
+	o.pruneFinished(now)
+	next := now.Add(time.Second)
+	if at, ok := o.out.peek(); ok && at.Before(next) {
+		next = at
+	}
+	if at, ok := o.sched.peek(); ok && at.Before(next) {
+		next = at
+	}
+	return out, min(max(o.clock.wallUntil(next), time.Millisecond), time.Second)
+}
+
+// signal wakes the real-time runner to look at a change made outside it.
+func (o *Org) signal() {
+	select {
+	case o.wake <- struct{}{}:
+	default:
+	}
+}
+
+// syncNow brings the simulation up to the current simulated time, for a
+// caller outside the runner (the jobs API).
+func (o *Org) syncNow() time.Time {
+	if o.mode == modeIdle {
+		return o.startTime(time.Time{})
+	}
+	now := o.clock.now()
+	o.advance(now)
+	return now
+}

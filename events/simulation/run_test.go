@@ -1,0 +1,85 @@
+package simulation_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bqobserver/bqobserver/events/simulation"
+)
+
+// TestRunInRealTime runs a simulation 60 times faster than the wall clock
+// for a second and a half, with the jobs API polled meanwhile. No entry may
+// come before its time; every entry must decode as meant.
+func TestRunInRealTime(t *testing.T) {
+	start := time.Date(2025, 6, 2, 9, 0, 0, 0, time.UTC)
+	const speed = 60
+	org := newOrg(t, simulation.Config{Seed: 3, Rate: 5, Speed: speed, Start: start})
+	srv := httptest.NewServer(org.JobsAPI())
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	defer cancel()
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		poll(ctx, t, srv.URL+"/bigquery/v2/projects/"+org.Projects()[0]+"/jobs?allUsers=true&stateFilter=running")
+	})
+	wall0 := time.Now()
+	n := 0
+	err := org.Run(ctx, func(_ context.Context, e simulation.Entry) error {
+		due := wall0.Add(time.Duration(float64(e.Published.Sub(start)) / speed))
+		if early := due.Sub(time.Now()); early > 5*time.Millisecond {
+			t.Errorf("entry published at %v delivered %v early", e.Published, early)
+		}
+		if err := checkDecode(&e); err != nil {
+			t.Error(err)
+		}
+		n++
+		return nil
+	})
+	wg.Wait()
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if n < 100 {
+		t.Errorf("%d entries in 90 simulated seconds at 5 jobs/s", n)
+	}
+	if s := org.Stats(); s.Entries != n {
+		t.Errorf("stats count %d entries, the sink got %d", s.Entries, n)
+	}
+	if err := org.Run(context.Background(), nil); !errors.Is(err, simulation.ErrStarted) {
+		t.Errorf("a second Run returned %v, want ErrStarted", err)
+	}
+	for range org.Generate(time.Hour) {
+		t.Fatal("Generate yielded an entry after Run")
+	}
+}
+
+// poll lists jobs until ctx ends, as the product's enrichment would.
+func poll(ctx context.Context, t *testing.T, url string) {
+	for ctx.Err() == nil {
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Errorf("polling the jobs API: %v", err)
+			return
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("polling the jobs API: %s", resp.Status)
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestRunStopsOnSinkError(t *testing.T) {
+	org := newOrg(t, simulation.Config{Seed: 3, Rate: 50, Speed: 1000})
+	errFull := errors.New("sink full")
+	err := org.Run(context.Background(), func(context.Context, simulation.Entry) error { return errFull })
+	if !errors.Is(err, errFull) {
+		t.Errorf("Run returned %v, want the sink's error", err)
+	}
+}

@@ -1,0 +1,145 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"cloud.google.com/go/bigtable"
+	"cloud.google.com/go/bigtable/bttest"
+	"cloud.google.com/go/pubsub/v2"
+	"cloud.google.com/go/pubsub/v2/pstest"
+	"google.golang.org/api/option"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+)
+
+// Where each backend lives. The choice is made per backend, so that for
+// example the Pub/Sub emulator can be used with an in-process Bigtable.
+const (
+	modeEmbedded = "embedded" // in-process pstest or bttest
+	modeEmulator = "emulator" // PUBSUB_EMULATOR_HOST or BIGTABLE_EMULATOR_HOST
+	modeCloud    = "cloud"    // Google Cloud
+)
+
+// backends holds the clients of one run; only their construction differs
+// between the embedded, emulator and Google Cloud modes.
+type backends struct {
+	PubSubMode, BigtableMode string
+	PubSubProject            string
+	// PubSubOptions are the client options for every Pub/Sub client the
+	// process makes (Watermill makes its own).
+	PubSubOptions []option.ClientOption
+	PubSub        *pubsub.Client
+	Bigtable      *bigtable.Client
+	BigtableAdmin *bigtable.AdminClient
+
+	closers []func() error
+}
+
+// openBackends connects to Pub/Sub and Bigtable as g configures, starting
+// in-process stand-ins for whatever is neither emulated nor configured.
+func openBackends(ctx context.Context, g *Globals, env func(string) string, log *slog.Logger) (b *backends, err error) {
+	b = &backends{}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, b.Close())
+		}
+	}()
+	if err := b.openPubSub(ctx, g, env); err != nil {
+		return nil, err
+	}
+	if err := b.openBigtable(ctx, g, env); err != nil {
+		return nil, err
+	}
+	log.Info("backends ready", "pubsub", b.PubSubMode, "pubsub_project", b.PubSubProject,
+		"bigtable", b.BigtableMode, "bigtable_instance", g.BigtableInstance)
+	return b, nil
+}
+
+func (b *backends) openPubSub(ctx context.Context, g *Globals, env func(string) string) error {
+	b.PubSubProject = g.Project
+	switch {
+	case env("PUBSUB_EMULATOR_HOST") != "":
+		// The client library reads PUBSUB_EMULATOR_HOST itself.
+		b.PubSubMode = modeEmulator
+	case g.Project != "":
+		b.PubSubMode = modeCloud
+	default:
+		b.PubSubMode = modeEmbedded
+		srv := pstest.NewServer()
+		b.closers = append(b.closers, srv.Close)
+		b.PubSubOptions = localOptions(srv.Addr)
+	}
+	if b.PubSubProject == "" {
+		b.PubSubProject = localProject
+	}
+	c, err := pubsub.NewClient(ctx, b.PubSubProject, b.PubSubOptions...)
+	if err != nil {
+		return fmt.Errorf("connecting to Pub/Sub (%s): %w", b.PubSubMode, err)
+	}
+	b.PubSub = c
+	b.closers = append(b.closers, c.Close)
+	return nil
+}
+
+func (b *backends) openBigtable(ctx context.Context, g *Globals, env func(string) string) error {
+	project := cmp.Or(g.BigtableProject, g.Project, localProject)
+	instance := cmp.Or(g.BigtableInstance, localInstance)
+	var opts []option.ClientOption
+	switch {
+	case env("BIGTABLE_EMULATOR_HOST") != "":
+		b.BigtableMode = modeEmulator
+	case g.BigtableInstance != "":
+		b.BigtableMode = modeCloud
+	default:
+		b.BigtableMode = modeEmbedded
+		// Bigtable accepts requests of up to 256 MiB; so must the stand-in.
+		srv, err := bttest.NewServer("127.0.0.1:0", grpc.MaxRecvMsgSize(256<<20))
+		if err != nil {
+			return fmt.Errorf("starting the in-process Bigtable: %w", err)
+		}
+		b.closers = append(b.closers, func() error { srv.Close(); return nil })
+		opts = localOptions(srv.Addr)
+	}
+	var cfg bigtable.ClientConfig
+	if b.BigtableMode != modeCloud {
+		// Built-in client metrics go to Cloud Monitoring, which a local
+		// Bigtable has not.
+		cfg.MetricsProvider = bigtable.NoopMetricsProvider{}
+	}
+	c, err := bigtable.NewClientWithConfig(ctx, project, instance, cfg, opts...)
+	if err != nil {
+		return fmt.Errorf("connecting to Bigtable (%s): %w", b.BigtableMode, err)
+	}
+	b.Bigtable = c
+	b.closers = append(b.closers, c.Close)
+	a, err := bigtable.NewAdminClient(ctx, project, instance, opts...)
+	if err != nil {
+		return fmt.Errorf("connecting to the Bigtable admin API (%s): %w", b.BigtableMode, err)
+	}
+	b.BigtableAdmin = a
+	b.closers = append(b.closers, a.Close)
+	return nil
+}
+
+// localOptions connect a client to an in-process server on addr.
+func localOptions(addr string) []option.ClientOption {
+	return []option.ClientOption{
+		option.WithEndpoint(addr),
+		option.WithoutAuthentication(),
+		option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())),
+	}
+}
+
+// Close closes every client and in-process server, newest first.
+func (b *backends) Close() error {
+	var errs []error
+	for i := len(b.closers) - 1; i >= 0; i-- {
+		errs = append(errs, b.closers[i]())
+	}
+	b.closers = nil
+	return errors.Join(errs...)
+}

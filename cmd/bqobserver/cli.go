@@ -1,0 +1,45 @@
+package main
+
+import (
+	"log/slog"
+	"time"
+)
+
+// Defaults for the embedded mode, where nothing is configured.
+const (
+	localProject  = "bqobserver-local"
+	localInstance = "local"
+)
+
+// CLI is the command line: global flags and one subcommand. Every flag has an
+// environment twin named BQOBSERVER_<FLAG> (see kong.DefaultEnvars in main).
+type CLI struct {
+	Globals
+
+	Run      RunCmd      `cmd:"" default:"withargs" help:"Run the service (the default command)."`
+	Setup    SetupCmd    `cmd:"" help:"Create or update topics, subscriptions and the Bigtable table (idempotent)."`
+	Decode   DecodeCmd   `cmd:"" help:"Decode audit-log entries and print the job events as JSON lines."`
+	Publish  PublishCmd  `cmd:"" help:"Publish audit-log entries to the audit topic."`
+	Simulate SimulateCmd `cmd:"" help:"Simulate an organization's BigQuery activity."`
+}
+
+// Globals are the settings every subcommand shares.
+type Globals struct {
+	LogLevel slog.Level `help:"Minimum log level (DEBUG, INFO, WARN, ERROR)." default:"INFO"`
+
+	Project          string `help:"Google Cloud project of the Pub/Sub topics. Empty with no PUBSUB_EMULATOR_HOST: in-process Pub/Sub."`
+	BigtableProject  string `help:"Google Cloud project of the Bigtable instance (default: --project)."`
+	BigtableInstance string `help:"Bigtable instance. Empty with no BIGTABLE_EMULATOR_HOST: in-process Bigtable."`
+	BigtableTable    string `help:"Bigtable table of the event log." default:"bqobserver-events"`
+
+	AuditTopic             string `help:"Topic the organization's log sink publishes audit entries to." default:"bq-audit"`
+	AuditSubscription      string `help:"Pull subscription of the ingest consumer group on the audit topic." default:"bqobserver-ingest"`
+	EventsTopic            string `help:"Topic on which appended job events are published." default:"bqobserver-events"`
+	DeadLetterTopic        string `help:"Topic for entries that can never be ingested, with the reason." default:"bq-audit-dead-letter"`
+	DeadLetterSubscription string `help:"Subscription that keeps dead-lettered entries for inspection and replay." default:"bq-audit-dead-letter"`
+
+	Retention time.Duration `help:"How long the event log keeps events (Bigtable garbage collection by age; applied by setup and --auto-create)." default:"9600h"`
+}
+
+// shutdownGrace bounds how long a command may take to stop after SIGTERM.
+const shutdownGrace = 25 * time.Second

@@ -1,0 +1,101 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"cloud.google.com/go/pubsub/v2"
+	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
+	"cloud.google.com/go/pubsub/v2/pstest"
+
+	"github.com/bqobserver/bqobserver/events/pubsubtest"
+)
+
+// pubsubEnv points the commands at a Pub/Sub the test owns: the emulator
+// when PUBSUB_EMULATOR_HOST is set, else a pstest server (the client library
+// reads the variable, so the commands connect to it as to an emulator).
+func pubsubEnv(t *testing.T) (project string, client *pubsub.Client) {
+	t.Helper()
+	addr := os.Getenv("PUBSUB_EMULATOR_HOST")
+	if addr == "" {
+		srv := pstest.NewServer()
+		t.Cleanup(func() { srv.Close() })
+		addr = srv.Addr
+	}
+	t.Setenv("PUBSUB_EMULATOR_HOST", addr)
+	project = pubsubtest.Project(t)
+	c, err := pubsub.NewClient(t.Context(), project, pubsubtest.Options(addr)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return project, c
+}
+
+func runEnv(t *testing.T, stdin string, args ...string) cmdResult {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code := runContext(t.Context(), args, strings.NewReader(stdin), &out, &errOut, os.Getenv)
+	return cmdResult{code, out.String(), errOut.String()}
+}
+
+// TestSetupThenPublish runs setup twice (it must be idempotent), then
+// publishes a file of entries and reads them back from the ingest
+// subscription setup created.
+func TestSetupThenPublish(t *testing.T) {
+	project, client := pubsubEnv(t)
+	for i := range 2 {
+		if r := runEnv(t, "", "setup", "--project", project); r.code != 0 {
+			t.Fatalf("setup run %d: exit %d\nstdout:\n%s\nstderr:\n%s", i+1, r.code, r.stdout, r.stderr)
+		}
+	}
+	sub, err := client.SubscriptionAdminClient.GetSubscription(t.Context(), &pubsubpb.GetSubscriptionRequest{
+		Subscription: "projects/" + project + "/subscriptions/bqobserver-ingest"})
+	if err != nil {
+		t.Fatalf("setup did not create the ingest subscription: %v", err)
+	}
+	if sub.GetDeadLetterPolicy().GetDeadLetterTopic() != "projects/"+project+"/topics/bq-audit-dead-letter" {
+		t.Errorf("ingest subscription has dead-letter policy %v", sub.GetDeadLetterPolicy())
+	}
+
+	entries := [][]byte{compact(t, fixture(t, "v2-jobchange-done-query.json")), compact(t, fixture(t, "v1-jobcompleted-query-done.json"))}
+	file := writeFile(t, "entries.jsonl", append(append(entries[0], '\n'), entries[1]...))
+	r := runEnv(t, "", "publish", "--project", project, file)
+	if r.code != 0 || !strings.Contains(r.stdout, "published 2 entries") {
+		t.Fatalf("publish: exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	var mu sync.Mutex
+	var got [][]byte
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	client.Subscriber("bqobserver-ingest").Receive(ctx, func(_ context.Context, m *pubsub.Message) {
+		m.Ack()
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, m.Data)
+		if len(got) == len(entries) {
+			cancel()
+		}
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	slices.SortFunc(got, bytes.Compare)
+	slices.SortFunc(entries, bytes.Compare)
+	if !slices.EqualFunc(got, entries, bytes.Equal) {
+		t.Errorf("received %d entries, want the %d published, byte for byte", len(got), len(entries))
+	}
+}
+
+func TestPublishNeedsATarget(t *testing.T) {
+	t.Setenv("PUBSUB_EMULATOR_HOST", "")
+	r := runEnv(t, "{}", "publish")
+	if r.code == 0 || !strings.Contains(r.stderr, "nothing to publish to") {
+		t.Errorf("publish with no project and no emulator: exit %d, stderr %q", r.code, r.stderr)
+	}
+}

@@ -1,0 +1,108 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// runService starts `bqobserver run` in the embedded mode with args and
+// returns its base URL and a function that stops it and returns its exit
+// code.
+func runService(t *testing.T, args ...string) (string, func() int) {
+	t.Helper()
+	t.Setenv("PUBSUB_EMULATOR_HOST", "")
+	t.Setenv("BIGTABLE_EMULATOR_HOST", "")
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	done := make(chan int, 1)
+	go func() {
+		done <- runContext(ctx, append([]string{"run", "--http-addr", "127.0.0.1:0"}, args...), strings.NewReader(""), pw, io.Discard, func(string) string { return "" })
+		pw.Close()
+	}()
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			if a, ok := strings.CutPrefix(sc.Text(), "bqobserver is serving on "); ok {
+				addr <- a
+			}
+		}
+	}()
+	stop := func() int {
+		cancel()
+		select {
+		case code := <-done:
+			return code
+		case <-time.After(30 * time.Second):
+			t.Fatal("run did not stop within 30s of its context ending")
+			return -1
+		}
+	}
+	select {
+	case a := <-addr:
+		return a, stop
+	case code := <-done:
+		t.Fatalf("run exited with %d before serving", code)
+	case <-time.After(30 * time.Second):
+		cancel()
+		t.Fatal("run did not print its address within 30s")
+	}
+	return "", nil
+}
+
+// TestRunEmbedded starts the service with no configuration, feeds it an
+// entry through the push intake and checks the metrics and a clean stop.
+func TestRunEmbedded(t *testing.T) {
+	base, stop := runService(t, "--push-endpoint", "--no-simulate")
+	entry := fixture(t, "v2-jobchange-done-query.json")
+	body, _ := json.Marshal(map[string]any{"message": map[string]any{"data": base64.StdEncoding.EncodeToString(entry), "messageId": "m1"}})
+	resp, err := http.Post(base+"/push/audit", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		t.Errorf("push answered %d, want 204", resp.StatusCode)
+	}
+	metrics := get(t, base+"/metrics")
+	for _, want := range []string{`bqobserver_ingest_received_total{intake="push"} 1`, `bqobserver_ingest_decoded_events_total{kind="completed"} 1`} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	if code := stop(); code != 0 {
+		t.Errorf("run exited with %d after its context ended, want 0", code)
+	}
+}
+
+func TestRunWithoutPushEndpoint(t *testing.T) {
+	base, stop := runService(t, "--no-simulate")
+	defer stop()
+	resp, err := http.Post(base+"/push/audit", "application/json", strings.NewReader("{}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("push without --push-endpoint answered %d, want 404", resp.StatusCode)
+	}
+}
+
+func get(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}

@@ -1,0 +1,32 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/bqobserver/bqobserver/schema"
+)
+
+// topology is the Pub/Sub topology the flags name, in project.
+func topology(g *Globals, project string) schema.PubSub {
+	return schema.PubSub{
+		Project:                project,
+		AuditTopic:             g.AuditTopic,
+		EventsTopic:            g.EventsTopic,
+		DeadLetterTopic:        g.DeadLetterTopic,
+		IngestSubscription:     g.AuditSubscription,
+		DeadLetterSubscription: g.DeadLetterSubscription,
+	}
+}
+
+// applySchema creates or updates the topics, subscriptions and the event
+// log's table. It needs admin rights; the service at run time does not.
+func applySchema(e *env, g *Globals, b *backends, top schema.PubSub) error {
+	if err := schema.ApplyPubSub(e.ctx, b.PubSub, top); err != nil {
+		return fmt.Errorf("setting up Pub/Sub: %w", err)
+	}
+	if err := schema.ApplyBigtable(e.ctx, b.BigtableAdmin, g.BigtableTable, g.Retention); err != nil {
+		return fmt.Errorf("setting up Bigtable: %w", err)
+	}
+	e.log.Info("schema applied", "project", top.Project, "table", g.BigtableTable, "retention", g.Retention.String())
+	return nil
+}

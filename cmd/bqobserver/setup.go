@@ -1,0 +1,31 @@
+package main
+
+import (
+	"fmt"
+)
+
+// SetupCmd creates or updates everything the service needs, idempotently.
+type SetupCmd struct {
+	PushURL            string `name:"push-url" help:"Public URL of the push intake (https://…/push/audit). Set it to create a push subscription as well."`
+	PushSubscription   string `help:"Name of the push subscription created with --push-url." default:"bqobserver-push"`
+	PushServiceAccount string `help:"Service account whose OIDC token Pub/Sub attaches to every push (recommended with --push-url)."`
+}
+
+// Run applies the Pub/Sub topology and the Bigtable schema.
+func (c *SetupCmd) Run(g *Globals, e *env) error {
+	b, err := openBackends(e.ctx, g, e.getenv, e.log)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	top := topology(g, b.PubSubProject)
+	if c.PushURL != "" {
+		top.PushSubscription, top.PushEndpoint, top.PushServiceAccount = c.PushSubscription, c.PushURL, c.PushServiceAccount
+	}
+	if err := applySchema(e, g, b, top); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "set up topics %s, %s, %s; subscriptions %s, %s; table %s (retention %v)\n",
+		g.AuditTopic, g.EventsTopic, g.DeadLetterTopic, g.AuditSubscription, g.DeadLetterSubscription, g.BigtableTable, g.Retention)
+	return nil
+}

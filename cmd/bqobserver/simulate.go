@@ -1,0 +1,327 @@
+package main
+
+import (
+	"bufio"
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"cloud.google.com/go/pubsub/v2"
+	"github.com/schollz/progressbar/v3"
+
+	"github.com/bqobserver/bqobserver/events/simulation"
+)
+
+// SimulateCmd drives anything that speaks Pub/Sub with a simulated
+// organization's BigQuery audit-log traffic, and can serve the
+// organization's BigQuery jobs API beside it.
+type SimulateCmd struct {
+	Rate        float64       `help:"Jobs submitted per second of simulated time, organization-wide; each job yields about two entries per format." default:"1"`
+	Projects    int           `help:"Number of projects in the organization." default:"50"`
+	Duration    time.Duration `help:"Simulated time to run for; 0 runs until interrupted (real time only)." default:"0s"`
+	Formats     []string      `help:"Audit formats to write: v1 (AuditData), v2 (BigQueryAuditMetadata), or both." default:"v1,v2" sep:","`
+	Seed        uint64        `help:"Seed of the organization and its activity: the same seed gives the same entries in virtual time." default:"1"`
+	Start       string        `help:"Simulated start time, RFC 3339 (default: now in real time, 2025-03-03T08:00:00Z in virtual time)."`
+	Speed       float64       `help:"In real time, how many times faster than the wall clock simulated time runs." default:"1"`
+	VirtualTime bool          `help:"Generate the whole --duration as fast as possible instead of in real time."`
+	Topic       string        `help:"Topic to publish to (default: --audit-topic), in --project or the emulator."`
+	Output      string        `help:"Write the entries as JSON lines to this file ('-' for standard output) instead of publishing them."`
+	APIAddr     string        `name:"api-addr" help:"Serve the simulated BigQuery jobs API on this address (for example 127.0.0.1:9050); clients use the endpoint http://ADDR/bigquery/v2/."`
+
+	Jitter              time.Duration `help:"Spread of the usual delivery latency." default:"1s"`
+	DuplicateShare      float64       `help:"Share of entries delivered twice." default:"0.02"`
+	ReorderShare        float64       `help:"Share of short jobs whose first entries arrive after their completion." default:"0.01"`
+	DelayShare          float64       `help:"Share of entries delivered late." default:"0.05"`
+	MaxDelay            time.Duration `help:"Longest extra delay of a late entry." default:"2m"`
+	LostCompletionShare float64       `help:"Share of jobs whose completion entries never arrive." default:"0.005"`
+}
+
+// Run simulates until the duration ends or SIGINT, then prints what it sent.
+func (c *SimulateCmd) Run(g *Globals, e *env) error {
+	cfg, err := c.config()
+	if err != nil {
+		return err
+	}
+	if err := c.check(g, e); err != nil {
+		return err
+	}
+	org, err := simulation.New(cfg)
+	if err != nil {
+		return err
+	}
+	sink, err := c.openSink(g, e)
+	if err != nil {
+		return err
+	}
+	stopAPI, err := c.serveAPI(e, org)
+	if err != nil {
+		return errors.Join(err, sink.close(e.ctx))
+	}
+	runErr := c.simulate(e, org, sink)
+	err = errors.Join(runErr, sink.close(e.ctx), stopAPI())
+	c.summarize(e, org)
+	return err
+}
+
+// config turns the flags into the simulation's configuration.
+func (c *SimulateCmd) config() (simulation.Config, error) {
+	cfg := simulation.Config{
+		Seed: c.Seed, Projects: c.Projects, Rate: c.Rate, Formats: c.Formats, Speed: c.Speed,
+		Delivery: &simulation.Delivery{
+			Jitter: c.Jitter, DuplicateShare: c.DuplicateShare, ReorderShare: c.ReorderShare,
+			DelayShare: c.DelayShare, MaxDelay: c.MaxDelay, LostCompletionShare: c.LostCompletionShare,
+		},
+	}
+	if c.Start != "" {
+		t, err := time.Parse(time.RFC3339Nano, c.Start)
+		if err != nil {
+			return cfg, fmt.Errorf("reading --start: %w", err)
+		}
+		cfg.Start = t
+	}
+	return cfg, cfg.Validate()
+}
+
+// check rejects flag combinations that cannot work.
+func (c *SimulateCmd) check(g *Globals, e *env) error {
+	var errs []error
+	if c.VirtualTime && c.Duration <= 0 {
+		errs = append(errs, errors.New("--virtual-time needs a --duration"))
+	}
+	if c.Duration < 0 {
+		errs = append(errs, fmt.Errorf("--duration must not be negative, not %s", c.Duration))
+	}
+	if c.Output == "" && g.Project == "" && e.getenv("PUBSUB_EMULATOR_HOST") == "" {
+		errs = append(errs, errors.New("nothing to send to: set --output, --project (BQOBSERVER_PROJECT) or PUBSUB_EMULATOR_HOST"))
+	}
+	return errors.Join(errs...)
+}
+
+// simulate runs the organization in virtual or real time into sink, with
+// a progress bar on standard error.
+func (c *SimulateCmd) simulate(e *env, org *simulation.Org, sink entrySink) error {
+	start := org.Now()
+	bar := c.progress(e)
+	defer func() { _ = bar.Finish() }() // the bar is decoration
+	send := func(ctx context.Context, en simulation.Entry) error {
+		if err := sink.send(ctx, en); err != nil {
+			return err
+		}
+		if c.Duration > 0 {
+			_ = bar.Set64(int64(en.Published.Sub(start) / time.Second)) // the bar is decoration
+		} else {
+			_ = bar.Add(1)
+		}
+		return nil
+	}
+	if c.VirtualTime {
+		for en := range org.Generate(c.Duration) {
+			if e.ctx.Err() != nil {
+				return nil
+			}
+			if err := send(e.ctx, en); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	ctx := e.ctx
+	if c.Duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, time.Duration(float64(c.Duration)/c.Speed))
+		defer cancel()
+	}
+	return org.Run(ctx, send)
+}
+
+// progress shows how much simulated time has passed, or, without a
+// duration, how many entries were sent.
+func (c *SimulateCmd) progress(e *env) *progressbar.ProgressBar {
+	opts := []progressbar.Option{
+		progressbar.OptionSetWriter(e.stderr),
+		progressbar.OptionSetDescription("simulating"),
+		progressbar.OptionThrottle(200 * time.Millisecond),
+		progressbar.OptionShowCount(),
+		progressbar.OptionSetElapsedTime(true),
+		progressbar.OptionOnCompletion(func() { fmt.Fprintln(e.stderr) }),
+	}
+	if c.Duration > 0 {
+		opts = append(opts, progressbar.OptionSetItsString("simulated s"))
+		return progressbar.NewOptions64(int64(c.Duration/time.Second), opts...)
+	}
+	opts = append(opts, progressbar.OptionSetItsString("entries"), progressbar.OptionShowIts())
+	return progressbar.NewOptions64(-1, opts...)
+}
+
+// serveAPI serves the jobs API on --api-addr, if set, until the returned
+// function is called.
+func (c *SimulateCmd) serveAPI(e *env, org *simulation.Org) (func() error, error) {
+	if c.APIAddr == "" {
+		return func() error { return nil }, nil
+	}
+	ln, err := net.Listen("tcp", c.APIAddr)
+	if err != nil {
+		return nil, fmt.Errorf("listening for the jobs API on %s: %w", c.APIAddr, err)
+	}
+	e.log.Info("serving the simulated BigQuery jobs API", "endpoint", "http://"+ln.Addr().String()+"/bigquery/v2/")
+	ctx, cancel := context.WithCancel(e.ctx)
+	var wg sync.WaitGroup
+	var serveErr error
+	wg.Go(func() { serveErr = serveHTTP(ctx, ln, org.JobsAPI(), shutdownGrace, e.log) })
+	return func() error {
+		cancel()
+		wg.Wait()
+		return serveErr
+	}, nil
+}
+
+// summarize prints what was sent: on standard output, or on standard
+// error when the entries themselves went to standard output.
+func (c *SimulateCmd) summarize(e *env, org *simulation.Org) {
+	w := e.stdout
+	if c.Output == "-" {
+		w = e.stderr
+	}
+	writeSummary(w, org.Stats(), org.Now())
+}
+
+func writeSummary(w io.Writer, s simulation.Stats, until time.Time) {
+	fmt.Fprintf(w, "simulated until %s: %d jobs (%d script statements), %d running\n",
+		until.Format(time.RFC3339), s.Jobs, s.ChildJobs, s.Running)
+	fmt.Fprintf(w, "entries sent: %d (%s)\n", s.Entries, joinCounts(s.ByFormat, " "))
+	kinds := make([]string, 0, len(s.ByKind))
+	for k := range s.ByKind {
+		kinds = append(kinds, k)
+	}
+	sort.Strings(kinds)
+	for _, k := range kinds {
+		fmt.Fprintf(w, "  %-18s %d\n", k, s.ByKind[k])
+	}
+	fmt.Fprintf(w, "delivery: %d redelivered, %d late, %d jobs reordered, %d completion entries lost\n",
+		s.Redeliveries, s.Delayed, s.Reordered, s.Lost)
+}
+
+func joinCounts(m map[string]int, sep string) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s %d", k, m[k])
+	}
+	return strings.Join(parts, ","+sep)
+}
+
+// entrySink is where simulate sends entries: a file of JSON lines or the
+// audit topic.
+type entrySink interface {
+	send(ctx context.Context, e simulation.Entry) error
+	// close flushes what is buffered and reports what failed.
+	close(ctx context.Context) error
+}
+
+func (c *SimulateCmd) openSink(g *Globals, e *env) (entrySink, error) {
+	switch c.Output {
+	case "":
+		return openTopicSink(e, g, cmp.Or(c.Topic, g.AuditTopic))
+	case "-":
+		return &lineSink{w: bufio.NewWriterSize(e.stdout, 1<<16)}, nil
+	}
+	f, err := os.Create(c.Output)
+	if err != nil {
+		return nil, fmt.Errorf("creating %s: %w", c.Output, err)
+	}
+	return &lineSink{w: bufio.NewWriterSize(f, 1<<16), closer: f}, nil
+}
+
+// lineSink writes each entry's LogEntry as one JSON line, which
+// `bqobserver decode` and `bqobserver publish` read back.
+type lineSink struct {
+	w      *bufio.Writer
+	closer io.Closer
+}
+
+func (s *lineSink) send(_ context.Context, e simulation.Entry) error {
+	if _, err := s.w.Write(e.Data); err != nil {
+		return fmt.Errorf("writing entries: %w", err)
+	}
+	if err := s.w.WriteByte('\n'); err != nil {
+		return fmt.Errorf("writing entries: %w", err)
+	}
+	return nil
+}
+
+func (s *lineSink) close(context.Context) error {
+	err := s.w.Flush()
+	if s.closer != nil {
+		err = errors.Join(err, s.closer.Close())
+	}
+	if err != nil {
+		return fmt.Errorf("writing entries: %w", err)
+	}
+	return nil
+}
+
+// topicSink publishes entries with their attributes, as the sink would.
+// At most maxInFlight publishes are outstanding; the first failure stops
+// the simulation.
+type topicSink struct {
+	b       *backends
+	pub     *pubsub.Publisher
+	topic   string
+	pending []*pubsub.PublishResult
+}
+
+const maxInFlight = 1000
+
+func openTopicSink(e *env, g *Globals, topic string) (*topicSink, error) {
+	b, err := openPubSubOnly(e, g)
+	if err != nil {
+		return nil, err
+	}
+	return &topicSink{b: b, pub: b.PubSub.Publisher(topic), topic: topic}, nil
+}
+
+func (s *topicSink) send(ctx context.Context, e simulation.Entry) error {
+	s.pending = append(s.pending, s.pub.Publish(ctx, &pubsub.Message{Data: e.Data, Attributes: e.Attributes}))
+	for len(s.pending) > 0 {
+		r := s.pending[0]
+		if len(s.pending) < maxInFlight {
+			select {
+			case <-r.Ready():
+			default:
+				return nil
+			}
+		}
+		if _, err := r.Get(ctx); err != nil {
+			return fmt.Errorf("publishing to %s: %w", s.topic, err)
+		}
+		s.pending = s.pending[1:]
+	}
+	return nil
+}
+
+// close waits for every publish still outstanding, with a bound.
+func (s *topicSink) close(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
+	defer cancel()
+	var errs []error
+	for _, r := range s.pending {
+		if _, err := r.Get(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("publishing to %s: %w", s.topic, err))
+			break
+		}
+	}
+	s.pub.Stop()
+	return errors.Join(append(errs, s.b.Close())...)
+}

@@ -25,12 +25,15 @@ import (
 // RunCmd runs the service: the ingest pipeline, the running-jobs projection
 // with its API and UI, and in the embedded mode a simulated organization.
 type RunCmd struct {
-	HTTPAddr        string        `name:"http-addr" help:"Address of the HTTP server (UI, API, metrics, push intake)." default:"127.0.0.1:8080"`
-	PushEndpoint    bool          `help:"Accept Pub/Sub push deliveries of audit entries at POST /push/audit."`
-	Pull            bool          `help:"Pull audit entries from the ingest subscription (--no-pull for push-only deployments)." default:"true" negatable:""`
-	AutoCreate      bool          `help:"Create or update topics, subscriptions and the table at start. Always on when no backend is Google Cloud (in-process or emulators)."`
-	ShutdownTimeout time.Duration `help:"Bound on the graceful shutdown after SIGTERM: in-flight entries are handed back to Pub/Sub, HTTP requests finish." default:"8s"`
-	Simulate        bool          `help:"In the embedded mode, run a simulated organization that publishes audit entries." default:"true" negatable:""`
+	HTTPAddr         string        `name:"http-addr" help:"Address of the HTTP server (UI, API, metrics, push intake)." default:"127.0.0.1:8080"`
+	PushEndpoint     bool          `help:"Accept Pub/Sub push deliveries of audit entries at POST /push/audit."`
+	Pull             bool          `help:"Pull audit entries from the ingest subscription (--no-pull for push-only deployments)." default:"true" negatable:""`
+	AutoCreate       bool          `help:"Create or update topics, subscriptions and the table at start. Always on when no backend is Google Cloud (in-process or emulators)."`
+	ShutdownTimeout  time.Duration `help:"Bound on the graceful shutdown after SIGTERM: in-flight entries are handed back to Pub/Sub, HTTP requests finish." default:"8s"`
+	Simulate         bool          `help:"In the embedded mode (in-process Pub/Sub), run a simulated organization that publishes audit entries and serves a BigQuery jobs API at /simulation/bigquery/v2/." default:"true" negatable:""`
+	SimulateRate     float64       `help:"Jobs per second the simulated organization submits." default:"1"`
+	SimulateProjects int           `help:"Projects in the simulated organization." default:"50"`
+	SimulateSeed     uint64        `help:"Seed of the simulated organization." default:"1"`
 }
 
 // Run composes and runs the service until SIGINT or SIGTERM.
@@ -52,12 +55,22 @@ func (c *RunCmd) Run(g *Globals, e *env) (err error) {
 		return err
 	}
 	defer func() { err = errors.Join(err, pipe.Close(), pub.Close()) }()
+	sim, err := c.newSimulation(b, g)
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", c.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", c.HTTPAddr, err)
 	}
+	mux := c.routes(pipe, reg)
+	sim.mount(mux)
 	fmt.Fprintf(e.stdout, "bqobserver is serving on http://%s\n", ln.Addr())
-	return c.serve(e, ln, c.routes(pipe, reg), pipe)
+	if sim != nil {
+		e.log.Info("simulating an organization", "projects", c.SimulateProjects, "jobs_per_second", c.SimulateRate,
+			"jobs_api", "http://"+ln.Addr().String()+simulationPath+"/bigquery/v2/")
+	}
+	return c.serve(e, ln, mux, pipe, sim)
 }
 
 // ingest builds the pipeline and the Pub/Sub publisher it shares with the
@@ -95,6 +108,11 @@ func (c *RunCmd) ingest(g *Globals, e *env, b *backends, reg prometheus.Register
 func (c *RunCmd) subscriber(g *Globals, b *backends, wlog watermill.LoggerAdapter) (message.Subscriber, error) {
 	rs := pubsub.DefaultReceiveSettings
 	rs.MaxOutstandingMessages = 2000
+	if b.PubSubMode == modeEmbedded {
+		// The in-process Pub/Sub hands each stream about a hundred
+		// messages a second; more streams lift that ceiling.
+		rs.NumGoroutines = 8
+	}
 	sub, err := googlecloud.NewSubscriber(googlecloud.SubscriberConfig{
 		ProjectID:                        b.PubSubProject,
 		GenerateSubscriptionName:         func(string) string { return g.AuditSubscription },
@@ -110,7 +128,7 @@ func (c *RunCmd) subscriber(g *Globals, b *backends, wlog watermill.LoggerAdapte
 	return sub, nil
 }
 
-func (c *RunCmd) routes(pipe *ingest.Pipeline, reg *prometheus.Registry) http.Handler {
+func (c *RunCmd) routes(pipe *ingest.Pipeline, reg *prometheus.Registry) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
@@ -122,8 +140,9 @@ func (c *RunCmd) routes(pipe *ingest.Pipeline, reg *prometheus.Registry) http.Ha
 
 // serve runs the pipeline and the HTTP server until the process is told to
 // stop or one of them fails.
-func (c *RunCmd) serve(e *env, ln net.Listener, h http.Handler, pipe *ingest.Pipeline) error {
+func (c *RunCmd) serve(e *env, ln net.Listener, h http.Handler, pipe *ingest.Pipeline, sim *embeddedSimulation) error {
 	grp, ctx := errgroup.WithContext(e.ctx)
+	grp.Go(func() error { return sim.run(ctx) })
 	grp.Go(func() error {
 		if err := pipe.Run(ctx); err != nil {
 			return err

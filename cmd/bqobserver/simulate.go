@@ -276,7 +276,7 @@ func (s *lineSink) close(context.Context) error {
 // At most maxInFlight publishes are outstanding; the first failure stops
 // the simulation.
 type topicSink struct {
-	b       *backends
+	b       *backends // closed with the sink when the sink opened it
 	pub     *pubsub.Publisher
 	topic   string
 	pending []*pubsub.PublishResult
@@ -289,7 +289,14 @@ func openTopicSink(e *env, g *Globals, topic string) (*topicSink, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &topicSink{b: b, pub: b.PubSub.Publisher(topic), topic: topic}, nil
+	s := newTopicSink(b.PubSub, topic)
+	s.b = b
+	return s, nil
+}
+
+// newTopicSink publishes to topic through c, which the caller keeps.
+func newTopicSink(c *pubsub.Client, topic string) *topicSink {
+	return &topicSink{pub: c.Publisher(topic), topic: topic}
 }
 
 func (s *topicSink) send(ctx context.Context, e simulation.Entry) error {
@@ -323,5 +330,8 @@ func (s *topicSink) close(ctx context.Context) error {
 		}
 	}
 	s.pub.Stop()
-	return errors.Join(append(errs, s.b.Close())...)
+	if s.b != nil {
+		errs = append(errs, s.b.Close())
+	}
+	return errors.Join(errs...)
 }

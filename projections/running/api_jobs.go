@@ -1,0 +1,145 @@
+package running
+
+import (
+	"cmp"
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/bqobserver/bqobserver/events"
+)
+
+// Page sizes of the list.
+const (
+	defaultLimit = 100
+	maxLimit     = 1000
+)
+
+func checkList(v url.Values) []paramError {
+	_, bad := parseListQuery(v)
+	return bad
+}
+
+// serveList answers a page request whose parameters guard has checked.
+func (p *Projection) serveList(w http.ResponseWriter, r *http.Request) {
+	q, bad := parseListQuery(r.URL.Query())
+	if len(bad) > 0 {
+		badRequest(w, r, bad)
+		return
+	}
+	now := p.cfg.Now()
+	buf := bufferPool.Get().(*[]byte)
+	defer bufferPool.Put(buf)
+	b := append((*buf)[:0], `{"jobs":`...)
+	pg := p.store.list(&q, now, p.cfg.QueryPreview, b)
+	b = append(pg.jobs, `,"total":`...)
+	b = strconv.AppendInt(b, int64(pg.total), 10)
+	next := ""
+	if pg.next != nil {
+		next = pg.next.String()
+	}
+	b = appendString(append(b, `,"next_cursor":`...), next)
+	b = append(append(b, `,"now":"`...), now.UTC().Format(time.RFC3339Nano)...)
+	b = append(b, "\"}\n"...)
+	*buf = b
+	writeRaw(w, b)
+}
+
+// bufferPool holds response buffers, so that list requests allocate little.
+var bufferPool = sync.Pool{New: func() any { return new([]byte) }}
+
+// parseListQuery reads a page request, reporting every bad parameter.
+func parseListQuery(v url.Values) (listQuery, []paramError) {
+	var bad problems
+	q := listQuery{filter: parseFilter(v, &bad), order: defaultOrder, limit: defaultLimit}
+	fail := bad.add
+	if s, ok := single(v, "sort", fail); ok && s != "" {
+		o, err := parseOrder(s)
+		if err != nil {
+			fail("sort", "%v", err)
+		}
+		q.order = o
+	}
+	if s, ok := single(v, "limit", fail); ok && s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > maxLimit {
+			fail("limit", "must be an integer from 1 to %d", maxLimit)
+		}
+		q.limit = n
+	}
+	if s, ok := single(v, "cursor", fail); ok && s != "" {
+		c, err := parseCursor(s, q.order)
+		if err != nil {
+			fail("cursor", "%v", err)
+		}
+		q.after = &c
+	}
+	return q, bad
+}
+
+func (p *Projection) serveJob(w http.ResponseWriter, r *http.Request) {
+	key := events.JobKey{Project: r.PathValue("project"), Location: r.PathValue("location"), JobID: r.PathValue("job_id")}
+	if err := key.Validate(); err != nil {
+		writeProblem(w, r, http.StatusBadRequest, err.Error(), nil)
+		return
+	}
+	evs, err := p.log.JobEvents(r.Context(), key)
+	if err != nil {
+		p.logFailure(w, r, "reading the job's events", err)
+		return
+	}
+	listed, ok := p.store.get(key)
+	if !ok && len(evs) == 0 {
+		writeProblem(w, r, http.StatusNotFound, "no job "+key.String()+" in the running list or the event log", nil)
+		return
+	}
+	v := p.merge(listed, key, evs)
+	sortEvents(evs)
+	if evs == nil {
+		evs = []events.Event{}
+	}
+	writeJSON(w, r, &detailJSON{Job: jobOf(&v, 0), Events: evs})
+}
+
+// merge folds the job's history from the log into its listed state (empty
+// when not listed): the log may hold events the live feed has not delivered
+// yet, and a finished job is known only there.
+func (p *Projection) merge(listed view, key events.JobKey, evs []events.Event) view {
+	v := listed
+	if v.job.Key == (events.JobKey{}) {
+		v.job.Key = key
+	}
+	for i := range evs {
+		v.job.Apply(&evs[i])
+	}
+	v.stale = !v.job.Done() && p.store.isStale(&v.job, p.cfg.Now())
+	return v
+}
+
+func sortEvents(evs []events.Event) {
+	slices.SortFunc(evs, func(a, b events.Event) int {
+		return cmp.Or(a.Time.Compare(b.Time), strings.Compare(a.ID, b.ID))
+	})
+}
+
+// logFailure answers a failed read of the log: 503 with Retry-After when it
+// may succeed later, 500 otherwise.
+func (p *Projection) logFailure(w http.ResponseWriter, r *http.Request, doing string, err error) {
+	if errors.Is(err, events.ErrUnavailable) || r.Context().Err() != nil {
+		unavailable(w, r, p.cfg.RetryAfter, doing+": the event log is unavailable")
+		return
+	}
+	p.logger.ErrorContext(r.Context(), doing, "error", err.Error(), "path", r.URL.Path)
+	writeProblem(w, r, http.StatusInternalServerError, doing+" failed", nil)
+}
+
+func (p *Projection) serveSummary(w http.ResponseWriter, r *http.Request) {
+	now := p.cfg.Now()
+	s := p.store.summarize(now)
+	writeJSON(w, r, summaryOf(&s, now.UTC(), p.cfg.QueryPreview))
+}

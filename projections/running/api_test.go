@@ -1,0 +1,237 @@
+package running
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/bqobserver/bqobserver/events"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
+
+// scenario is a small organization at t0+1h: queued, running, stale and
+// finished jobs, every one appended to the log and fed to the projection as
+// ingest would.
+func scenario(t *testing.T) (*Projection, *clock) {
+	t.Helper()
+	l := newLog(t)
+	p, c := newProjection(t, l, t0.Add(time.Hour), Config{StaleAfter: 30 * time.Minute})
+	var evs []events.Event
+
+	etl := jobStory("acme-etl", "US", "bquxjob_merge_1")
+	evs = append(evs,
+		etl.inserted(t0.Add(20*time.Minute), events.StatePending, events.Facts{Principal: "etl@acme-etl.iam.gserviceaccount.com",
+			JobType: events.JobTypeQuery, StatementType: "MERGE", Priority: "BATCH", Reservation: "admin:US.etl",
+			Query:  "MERGE `acme-etl.core.customers` T USING `acme-etl.staging.delta` S ON T.id = S.id WHEN MATCHED THEN UPDATE SET email = S.email",
+			Labels: map[string]string{"dag": "orders_daily", "env": "prod"}, ReferencedTables: []string{"acme-etl.staging.delta"},
+			DestinationTable: "acme-etl.core.customers"}),
+		etl.started(t0.Add(21*time.Minute)),
+		etl.progress(t0.Add(50*time.Minute), 3_600_000, 5<<30))
+
+	bi := jobStory("acme-bi", "EU", "looker_42")
+	evs = append(evs, bi.inserted(t0.Add(55*time.Minute), events.StatePending, events.Facts{Principal: "ann@acme.example",
+		JobType: events.JobTypeQuery, StatementType: "SELECT", Priority: "INTERACTIVE",
+		Query: "SELECT campaign, COUNT(*) FROM `acme-bi.ads.clicks` -- " + strings.Repeat("padding ", 140) + "end", QueryTruncated: true}))
+
+	quiet := jobStory("acme-bi", "US", "forgotten_load")
+	evs = append(evs, quiet.inserted(t0.Add(5*time.Minute), events.StateRunning, events.Facts{Principal: "bob@acme.example",
+		JobType: events.JobTypeLoad, DestinationTable: "acme-bi.raw.events", SourceURIs: []string{"gs://acme/raw/*.json"}}))
+
+	done := jobStory("acme-etl", "US", "finished_copy")
+	failed := done.completed(t0.Add(40 * time.Minute))
+	failed.Error = &events.JobError{Code: "accessDenied", Message: "Access Denied: Table acme-etl:core.secret"}
+	evs = append(evs, done.inserted(t0.Add(30*time.Minute), events.StateRunning, events.Facts{Principal: "ann@acme.example",
+		JobType: events.JobTypeCopy, SourceTables: []string{"acme-etl.core.secret"}, DestinationTable: "acme-etl.core.copy"}), failed)
+
+	if err := l.Append(t.Context(), evs); err != nil {
+		t.Fatal(err)
+	}
+	mustApply(t, p, evs...)
+	p.store.sweep(c.Now())
+	return p, c
+}
+
+// golden compares a response with testdata/name.golden.json, semantically:
+// times are written relative to t0 (so the files do not change as the
+// calendar moves) and cursors are opaque.
+func golden(t *testing.T, name string, w *http.Response, body []byte) {
+	t.Helper()
+	var decoded any
+	if err := json.Unmarshal(body, &decoded); err != nil {
+		t.Fatalf("%s: body is not JSON: %v\n%s", name, err, body)
+	}
+	got := map[string]any{
+		"status":       w.StatusCode,
+		"content_type": w.Header.Get("Content-Type"),
+		"body":         normalize(decoded),
+	}
+	if ra := w.Header.Get("Retry-After"); ra != "" {
+		got["retry_after"] = ra
+	}
+	path := filepath.Join("testdata", name+".golden.json")
+	if *update {
+		b, err := json.MarshalIndent(got, "", "  ")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	var want any
+	if err := json.Unmarshal(b, &want); err != nil {
+		t.Fatal(err)
+	}
+	// Round-trip got through JSON so numbers compare as the file's do.
+	gb, _ := json.Marshal(got)
+	var gotJSON any
+	_ = json.Unmarshal(gb, &gotJSON)
+	if diff := cmp.Diff(want, gotJSON); diff != "" {
+		t.Errorf("%s (-golden +got):\n%s", name, diff)
+	}
+}
+
+// normalize rewrites times as offsets from t0 and cursors as "<cursor>".
+func normalize(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			if k == "next_cursor" && e != "" {
+				x[k] = "<cursor>"
+				continue
+			}
+			x[k] = normalize(e)
+		}
+	case []any:
+		for i := range x {
+			x[i] = normalize(x[i])
+		}
+	case string:
+		if ts, err := time.Parse(time.RFC3339Nano, x); err == nil && ts.Year() > 2000 {
+			return "t0+" + ts.Sub(t0).String()
+		}
+	}
+	return v
+}
+
+func TestAPIGolden(t *testing.T) {
+	p, _ := scenario(t)
+	srv := p.Handler()
+	tests := []struct{ name, path string }{
+		{"list", "/api/v1/jobs"},
+		{"list-filtered", "/api/v1/jobs?project=ACME-ETL&state=running&label=env=prod&q=customers&sort=-slot_ms"},
+		{"list-first-page", "/api/v1/jobs?sort=created&limit=2"},
+		{"list-bad", "/api/v1/jobs?limit=5000&sort=size&colour=red"},
+		{"detail-running", "/api/v1/jobs/acme-etl/US/bquxjob_merge_1"},
+		{"detail-preview-query", "/api/v1/jobs/acme-bi/EU/looker_42"},
+		{"detail-finished", "/api/v1/jobs/acme-etl/US/finished_copy"},
+		{"detail-unknown", "/api/v1/jobs/acme-etl/US/never_seen"},
+		{"summary", "/api/v1/summary"},
+		{"legacy", "/_ah/get-handlers/v1/jobs?get_param=value"},
+		{"unknown-endpoint", "/api/v1/nothing"},
+		{"healthz", "/healthz"},
+		{"readyz", "/readyz"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := get(t, srv, tt.path)
+			golden(t, tt.name, w.Result(), w.Body.Bytes())
+		})
+	}
+}
+
+// TestListSecondPage follows the cursor of the first page, which the golden
+// file cannot hold.
+func TestListSecondPage(t *testing.T) {
+	p, _ := scenario(t)
+	var first pageWire
+	if err := json.Unmarshal(get(t, p.Handler(), "/api/v1/jobs?sort=created&limit=2").Body.Bytes(), &first); err != nil {
+		t.Fatal(err)
+	}
+	w := get(t, p.Handler(), "/api/v1/jobs?sort=created&limit=2&cursor="+first.NextCursor)
+	golden(t, "list-second-page", w.Result(), w.Body.Bytes())
+}
+
+func TestNotReady(t *testing.T) {
+	l := newLog(t)
+	p, err := New(Config{RetryAfter: 7 * time.Second}, l, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := p.Handler()
+	for _, step := range []struct {
+		name    string
+		do      func()
+		jobs    int
+		readyz  int
+		healthz int
+	}{
+		{"rebuilding", func() {}, http.StatusServiceUnavailable, http.StatusServiceUnavailable, http.StatusOK},
+		{"rebuilt, feed not attached", func() {
+			if err := p.Rebuild(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+		}, http.StatusServiceUnavailable, http.StatusServiceUnavailable, http.StatusOK},
+		{"live", p.MarkLive, http.StatusOK, http.StatusOK, http.StatusOK},
+	} {
+		step.do()
+		for path, want := range map[string]int{"/api/v1/jobs": step.jobs, "/api/v1/summary": step.jobs, "/api/v1/stream": step.jobs,
+			"/api/v1/jobs/p/US/j": step.jobs, "/_ah/get-handlers/v1/jobs": step.jobs, "/readyz": step.readyz, "/healthz": step.healthz,
+			"/api/v1/openapi.json": http.StatusOK} {
+			if want == http.StatusOK && path == "/api/v1/stream" {
+				continue // a stream that is served does not end
+			}
+			if want == http.StatusOK && path == "/api/v1/jobs/p/US/j" {
+				want = http.StatusNotFound
+			}
+			w := get(t, h, path)
+			if w.Code != want {
+				t.Errorf("%s: GET %s = %d, want %d", step.name, path, w.Code, want)
+			}
+			if w.Code == http.StatusServiceUnavailable && w.Header().Get("Retry-After") != "7" {
+				t.Errorf("%s: GET %s: Retry-After %q, want 7", step.name, path, w.Header().Get("Retry-After"))
+			}
+		}
+	}
+	if w := get(t, h, "/healthz"); !bytes.Contains(w.Body.Bytes(), []byte(`"ok"`)) {
+		t.Errorf("healthz body %s", w.Body)
+	}
+}
+
+func TestMethodNotAllowed(t *testing.T) {
+	p, _ := newProjection(t, nil, t0, Config{})
+	for _, path := range []string{"/api/v1/jobs", "/api/v1/summary", "/_ah/get-handlers/v1/jobs", "/api/v1/nothing"} {
+		w := httptest.NewRecorder()
+		p.Handler().ServeHTTP(w, httptest.NewRequest(http.MethodPost, path, nil))
+		if w.Code != http.StatusMethodNotAllowed {
+			t.Errorf("POST %s = %d, want 405", path, w.Code)
+		}
+	}
+}
+
+func TestDetailLogUnavailable(t *testing.T) {
+	p, _ := newProjection(t, nil, t0, Config{})
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	w := httptest.NewRecorder()
+	p.Handler().ServeHTTP(w, httptest.NewRequestWithContext(ctx, http.MethodGet, "/api/v1/jobs/p/US/j", nil))
+	if w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") == "" {
+		t.Errorf("detail with the log unreachable: %d %v, want 503 with Retry-After", w.Code, w.Header())
+	}
+}

@@ -1,0 +1,216 @@
+package running
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// dimParams names the query parameter of each dimension.
+var dimParams = [numDims]string{
+	dimProject:     "project",
+	dimLocation:    "location",
+	dimUser:        "user",
+	dimReservation: "reservation",
+	dimType:        "type",
+	dimStatement:   "statement_type",
+}
+
+// filterParams are the query parameters the list and the stream share.
+var filterParams = append(dimParams[:], "state", "label", "min_running", "q")
+
+// Bounds of the free-text search.
+const (
+	maxSearchBytes = 1000
+	maxSearchTerms = 16
+)
+
+// filter is a set of conditions on jobs, all of which a job must meet.
+type filter struct {
+	dims       [numDims]string // wanted value of each dimension, "" for any
+	state      stateCode       // codeUnknown for any
+	labels     []labelCond
+	minRunning time.Duration // 0 for none
+	terms      []string      // lower-cased words the search text must all contain
+}
+
+type labelCond struct{ key, value string }
+
+// paramError is one bad query parameter.
+type paramError struct {
+	Name   string `json:"name"`
+	Reason string `json:"reason"`
+}
+
+// problems collects the bad parameters of a request.
+type problems []paramError
+
+func (p *problems) add(name, format string, args ...any) {
+	*p = append(*p, paramError{Name: name, Reason: fmt.Sprintf(format, args...)})
+}
+
+// parseFilter reads the filter parameters of q, adding every bad one to bad.
+func parseFilter(q url.Values, bad *problems) filter {
+	var f filter
+	fail := bad.add
+	for i, name := range dimParams {
+		f.dims[i], _ = single(q, name, fail)
+	}
+	if t := f.dims[dimType]; t != "" && !oneOf(t, "query", "load", "extract", "copy") {
+		fail("type", "must be one of query, load, extract, copy")
+	}
+	f.state = parseState(q, fail)
+	f.labels = parseLabels(q, fail)
+	f.minRunning = parseMinRunning(q, fail)
+	f.terms = parseSearch(q, fail)
+	return f
+}
+
+// single returns the one value of a parameter that may be given once.
+func single(q url.Values, name string, fail func(name, format string, args ...any)) (string, bool) {
+	vs, ok := q[name]
+	if !ok {
+		return "", false
+	}
+	if len(vs) > 1 {
+		fail(name, "must be given at most once")
+	}
+	return strings.TrimSpace(vs[0]), true
+}
+
+func oneOf(v string, options ...string) bool {
+	for _, o := range options {
+		if strings.EqualFold(v, o) {
+			return true
+		}
+	}
+	return false
+}
+
+func parseState(q url.Values, fail func(name, format string, args ...any)) stateCode {
+	v, _ := single(q, "state", fail)
+	switch strings.ToLower(v) {
+	case "":
+		return codeUnknown
+	case "pending":
+		return codePending
+	case "running":
+		return codeRunning
+	}
+	fail("state", "must be pending or running")
+	return codeUnknown
+}
+
+func parseLabels(q url.Values, fail func(name, format string, args ...any)) []labelCond {
+	var ls []labelCond
+	for _, l := range q["label"] {
+		k, v, ok := strings.Cut(l, "=")
+		if !ok || k == "" {
+			fail("label", "%q is not key=value", l)
+			continue
+		}
+		ls = append(ls, labelCond{key: k, value: v})
+	}
+	return ls
+}
+
+func parseMinRunning(q url.Values, fail func(name, format string, args ...any)) time.Duration {
+	v, _ := single(q, "min_running", fail)
+	if v == "" {
+		return 0
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		fail("min_running", "%q is not a non-negative duration such as 90s or 1h30m", v)
+		return 0
+	}
+	return d
+}
+
+func parseSearch(q url.Values, fail func(name, format string, args ...any)) []string {
+	v, _ := single(q, "q", fail)
+	if len(v) > maxSearchBytes {
+		fail("q", "is longer than %d bytes", maxSearchBytes)
+		return nil
+	}
+	terms := strings.Fields(strings.ToLower(v))
+	if len(terms) > maxSearchTerms {
+		fail("q", "has more than %d words", maxSearchTerms)
+		return nil
+	}
+	return terms
+}
+
+// matcher is a filter resolved against the dictionaries at one moment.
+type matcher struct {
+	want      [numDims]uint32
+	on        [numDims]bool
+	none      bool // a wanted value was never seen: nothing matches
+	state     stateCode
+	labels    []labelCond
+	minimum   bool  // min_running is set
+	startedBy int64 // a job must have started at or before this (ms)
+	terms     []string
+	sig       signature // byte pairs of the terms
+}
+
+// resolve turns the filter into a matcher for the moment now.
+func (f *filter) resolve(dicts *[numDims]*dict, now time.Time) matcher {
+	m := matcher{state: f.state, labels: f.labels, terms: f.terms}
+	for _, t := range f.terms {
+		m.sig.addPairs(t)
+	}
+	for i, v := range f.dims {
+		if v == "" {
+			continue
+		}
+		id, ok := dicts[i].lookup(v)
+		m.want[i], m.on[i], m.none = id, true, m.none || !ok
+	}
+	if f.minRunning > 0 {
+		m.minimum, m.startedBy = true, now.Add(-f.minRunning).UnixMilli()
+	}
+	return m
+}
+
+// match reports whether a job meets every condition, cheapest first.
+func (m *matcher) match(a *attrs) bool {
+	return m.matchFacts(a) && m.matchText(a)
+}
+
+// matchFacts tests every condition but the search.
+func (m *matcher) matchFacts(a *attrs) bool {
+	if m.none {
+		return false
+	}
+	for i := range m.on {
+		if m.on[i] && a.dim[i] != m.want[i] {
+			return false
+		}
+	}
+	if m.state != codeUnknown && a.state != m.state {
+		return false
+	}
+	if m.minimum {
+		if start, ok := a.val(valStarted); !ok || start > m.startedBy {
+			return false
+		}
+	}
+	for _, l := range m.labels {
+		if v, ok := a.labels[l.key]; !ok || v != l.value {
+			return false
+		}
+	}
+	return true
+}
+
+// matchText tests the search: every term is in the search text.
+func (m *matcher) matchText(a *attrs) bool {
+	for _, t := range m.terms {
+		if !strings.Contains(a.search, t) {
+			return false
+		}
+	}
+	return true
+}

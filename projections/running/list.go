@@ -1,0 +1,130 @@
+package running
+
+import (
+	"slices"
+	"time"
+)
+
+// listQuery is one page request.
+type listQuery struct {
+	filter filter
+	order  order
+	after  *cursor // nil for the first page
+	limit  int
+}
+
+// page is one page of the list.
+type page struct {
+	jobs  []byte  // the JSON array of the page's jobs
+	n     int     // how many jobs the page holds
+	total int     // jobs matching the filter, on every page
+	next  *cursor // nil on the last page
+}
+
+// list answers a page request, encoding its jobs onto buf in one pass over the dense slice: every job is
+// tested against the filter (integer comparisons first, then the search
+// signature, the search text last) and counted, and those after the cursor compete for the page in a bounded heap,
+// so a request costs O(jobs + matches·log limit) and allocates only the page.
+// The jobs are encoded under the read lock, which costs less than copying
+// them out.
+func (s *store) list(q *listQuery, now time.Time, preview int, buf []byte) page {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	m := q.filter.resolve(&s.dicts, now)
+	top := topK{order: q.order, k: q.limit + 1}
+	var p page
+	search := len(m.terms) > 0
+	for i := range s.slots {
+		sl := &s.slots[i]
+		if !m.matchFacts(&sl.a) || search && (!s.sigs[i].covers(&m.sig) || !m.matchText(&sl.a)) {
+			continue
+		}
+		p.total++
+		pos := q.order.positionOf(sl)
+		if q.after != nil && q.order.compare(pos, q.after.pos) <= 0 {
+			continue
+		}
+		top.offer(ranked{pos: pos, s: sl})
+	}
+	best := top.sorted()
+	if len(best) > q.limit {
+		best = best[:q.limit]
+		last := best[len(best)-1].pos
+		key := *last.jobKey()
+		last.key, last.slot = &key, nil // the cursor outlives the lock
+		p.next = &cursor{order: q.order, pos: last}
+	}
+	buf = append(buf, '[')
+	for i, r := range best {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = appendJobOrError(buf, &r.s.e.job, r.s.a.stale, preview)
+	}
+	p.jobs, p.n = append(buf, ']'), len(best)
+	return p
+}
+
+// ranked is a job with its position in the order being collected.
+type ranked struct {
+	pos position
+	s   *slot
+}
+
+// topK keeps the k first jobs of an order among those offered, in a heap
+// whose root is the last of them.
+type topK struct {
+	order order
+	k     int
+	heap  []ranked
+}
+
+func (t *topK) offer(r ranked) {
+	if len(t.heap) < t.k {
+		t.heap = append(t.heap, r)
+		t.up(len(t.heap) - 1)
+		return
+	}
+	if t.order.compare(r.pos, t.heap[0].pos) >= 0 {
+		return
+	}
+	t.heap[0] = r
+	t.down(0)
+}
+
+// after reports whether heap element i comes after element j in the order.
+func (t *topK) after(i, j int) bool { return t.order.compare(t.heap[i].pos, t.heap[j].pos) > 0 }
+
+func (t *topK) up(i int) {
+	for i > 0 {
+		parent := (i - 1) / 2
+		if !t.after(i, parent) {
+			return
+		}
+		t.heap[i], t.heap[parent] = t.heap[parent], t.heap[i]
+		i = parent
+	}
+}
+
+func (t *topK) down(i int) {
+	for {
+		worst, l, r := i, 2*i+1, 2*i+2
+		if l < len(t.heap) && t.after(l, worst) {
+			worst = l
+		}
+		if r < len(t.heap) && t.after(r, worst) {
+			worst = r
+		}
+		if worst == i {
+			return
+		}
+		t.heap[i], t.heap[worst] = t.heap[worst], t.heap[i]
+		i = worst
+	}
+}
+
+// sorted returns the kept jobs in order.
+func (t *topK) sorted() []ranked {
+	slices.SortFunc(t.heap, func(a, b ranked) int { return t.order.compare(a.pos, b.pos) })
+	return t.heap
+}

@@ -1,0 +1,201 @@
+package running
+
+import (
+	"cmp"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/bqobserver/bqobserver/events"
+)
+
+// sortKey is what the list can be sorted by.
+type sortKey int
+
+const (
+	sortRunning sortKey = iota
+	sortCreated
+	sortStarted
+	sortSlotMs
+	sortBytes
+)
+
+var sortNames = map[string]sortKey{
+	"running": sortRunning,
+	"created": sortCreated,
+	"started": sortStarted,
+	"slot_ms": sortSlotMs,
+	"bytes":   sortBytes,
+}
+
+// defaultOrder shows the longest-running jobs first.
+var defaultOrder = order{key: sortRunning, desc: true}
+
+// order is a sort key and a direction. Jobs whose value is unknown come last
+// in either direction; ties are broken by project/location/job_id ascending,
+// so the order is total and a cursor names one position in it.
+type order struct {
+	key  sortKey
+	desc bool
+}
+
+func parseOrder(s string) (order, error) {
+	name, desc := strings.CutPrefix(s, "-")
+	k, ok := sortNames[name]
+	if !ok {
+		return order{}, errors.New("must be one of running, created, started, slot_ms, bytes, optionally prefixed by - for descending")
+	}
+	return order{key: k, desc: desc}, nil
+}
+
+func (o order) String() string {
+	for name, k := range sortNames {
+		if k == o.key {
+			if o.desc {
+				return "-" + name
+			}
+			return name
+		}
+	}
+	return ""
+}
+
+// value returns the value a job is sorted by. Running time grows as the
+// start time falls, so it sorts by the start time negated, which does not
+// change as the clock moves.
+func (o order) value(a *attrs) (int64, bool) {
+	switch o.key {
+	case sortCreated:
+		return a.val(valCreated)
+	case sortStarted:
+		return a.val(valStarted)
+	case sortSlotMs:
+		return a.val(valSlotMs)
+	case sortBytes:
+		return a.val(valBytes)
+	}
+	v, ok := a.val(valStarted)
+	return -v, ok
+}
+
+// position is a place in an order: a value (or unknown) and a job, named
+// by key or, for a listed job, by its slot. The slot's key is read only to
+// break ties: reading it for every job would touch every entry.
+type position struct {
+	v     int64
+	known bool
+	key   *events.JobKey
+	slot  *slot
+}
+
+func (o order) positionOf(s *slot) position {
+	v, ok := o.value(&s.a)
+	return position{v: v, known: ok, slot: s}
+}
+
+func (p *position) jobKey() *events.JobKey {
+	if p.key != nil {
+		return p.key
+	}
+	return &p.slot.e.job.Key
+}
+
+// compare orders two positions.
+func (o order) compare(a, b position) int {
+	if a.known != b.known {
+		if a.known {
+			return -1
+		}
+		return 1
+	}
+	if a.known && a.v != b.v {
+		if o.desc {
+			return cmp.Compare(b.v, a.v)
+		}
+		return cmp.Compare(a.v, b.v)
+	}
+	return compareIDs(a.jobKey(), b.jobKey())
+}
+
+// compareIDs orders jobs as the strings project/location/job_id would,
+// without building them.
+func compareIDs(a, b *events.JobKey) int {
+	for _, seg := range [2][2]string{{a.Project, b.Project}, {a.Location, b.Location}} {
+		c, decided, clear := compareSegment(seg[0], seg[1])
+		if !clear {
+			return strings.Compare(idOf(a), idOf(b))
+		}
+		if decided {
+			return c
+		}
+	}
+	return strings.Compare(a.JobID, b.JobID)
+}
+
+// compareSegment compares a+"/" with b+"/": decided when they differ, and
+// not clear when a "/" inside one of them makes the joined strings needed.
+func compareSegment(a, b string) (c int, decided, clear bool) {
+	if a == b {
+		return 0, false, true
+	}
+	n := min(len(a), len(b))
+	for i := range n {
+		if a[i] != b[i] {
+			return cmp.Compare(a[i], b[i]), true, true
+		}
+	}
+	if len(a) < len(b) {
+		return cmp.Compare(byte('/'), b[n]), true, b[n] != '/'
+	}
+	return cmp.Compare(a[n], byte('/')), true, a[n] != '/'
+}
+
+// idOf is how the API and the page name a job: project/location/job_id.
+func idOf(k *events.JobKey) string { return k.Project + "/" + k.Location + "/" + k.JobID }
+
+// cursor is the position of the last job of a page, in the order of that
+// page; the next page starts strictly after it.
+type cursor struct {
+	order order
+	pos   position
+}
+
+type cursorWire struct {
+	Sort     string `json:"s"`
+	Value    *int64 `json:"v,omitempty"`
+	Project  string `json:"p"`
+	Location string `json:"l"`
+	JobID    string `json:"j"`
+}
+
+func (c cursor) String() string {
+	k := c.pos.jobKey()
+	w := cursorWire{Sort: c.order.String(), Project: k.Project, Location: k.Location, JobID: k.JobID}
+	if c.pos.known {
+		w.Value = &c.pos.v
+	}
+	b, _ := json.Marshal(w) // a struct of strings and an integer always encodes
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// parseCursor reads a cursor made by cursor.String for the order o.
+func parseCursor(s string, o order) (cursor, error) {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return cursor{}, errors.New("is not a cursor returned by this API")
+	}
+	var w cursorWire
+	if err := json.Unmarshal(b, &w); err != nil || w.JobID == "" {
+		return cursor{}, errors.New("is not a cursor returned by this API")
+	}
+	if w.Sort != o.String() {
+		return cursor{}, fmt.Errorf("was made for sort %s, not %s", w.Sort, o)
+	}
+	c := cursor{order: o, pos: position{key: &events.JobKey{Project: w.Project, Location: w.Location, JobID: w.JobID}}}
+	if w.Value != nil {
+		c.pos.v, c.pos.known = *w.Value, true
+	}
+	return c, nil
+}

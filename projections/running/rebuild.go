@@ -1,0 +1,82 @@
+package running
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/bqobserver/bqobserver/events"
+)
+
+// Rebuild loads every job whose last known state is not DONE, however old,
+// from the log: it lists the jobs the log holds open, reads their events in
+// batches (RebuildWorkers at a time), folds them into the list and tells the
+// log which of them turned out finished, so the next rebuild skips them. Its
+// cost grows with the number of open jobs, not with the log's history.
+//
+// The live feed may run at the same time and should be subscribed before
+// Rebuild starts: an event appended meanwhile then arrives on the feed too,
+// and folding it twice is harmless. Until Rebuild returns nil the API answers
+// 503. A failed rebuild may be retried.
+func (p *Projection) Rebuild(ctx context.Context) error {
+	start := time.Now()
+	var keys []events.JobKey
+	err := p.log.OpenJobs(ctx, func(k events.JobKey) error {
+		keys = append(keys, k)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("rebuilding the running jobs: listing open jobs: %w", err)
+	}
+	var finished, missing atomic.Int64
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(p.cfg.RebuildWorkers)
+	for b := 0; b < len(keys); b += p.cfg.RebuildBatch {
+		batch := keys[b:min(b+p.cfg.RebuildBatch, len(keys))]
+		g.Go(func() error { return p.rebuildBatch(gctx, batch, &finished, &missing) })
+	}
+	if err := g.Wait(); err != nil {
+		return fmt.Errorf("rebuilding the running jobs: %w", err)
+	}
+	p.store.setQuiet(false)
+	p.rebuilt.Store(true)
+	p.logger.InfoContext(ctx, "rebuilt the running jobs from the event log",
+		"open", len(keys), "running", p.Len(), "finished", finished.Load(), "without_events", missing.Load(),
+		"duration", time.Since(start).String())
+	return nil
+}
+
+// rebuildBatch folds the history of a batch of open jobs into the list and
+// prunes the finished ones from the log's open set. A job without events is
+// left open: its events may not be written yet.
+func (p *Projection) rebuildBatch(ctx context.Context, keys []events.JobKey, finished, missing *atomic.Int64) error {
+	var mu sync.Mutex
+	var done []events.JobKey
+	seen := 0
+	err := p.log.ReadJobs(ctx, keys, func(k events.JobKey, evs []events.Event) error {
+		isDone := p.store.applyHistory(k, evs, p.cfg.Now())
+		mu.Lock()
+		defer mu.Unlock()
+		seen++
+		if isDone {
+			done = append(done, k)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("reading %d open jobs: %w", len(keys), err)
+	}
+	finished.Add(int64(len(done)))
+	missing.Add(int64(len(keys) - seen))
+	if len(done) == 0 {
+		return nil
+	}
+	if err := p.log.PruneOpen(ctx, done); err != nil {
+		return fmt.Errorf("pruning %d finished jobs: %w", len(done), err)
+	}
+	return nil
+}

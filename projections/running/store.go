@@ -1,0 +1,243 @@
+package running
+
+import (
+	"sync"
+	"time"
+
+	"github.com/bqobserver/bqobserver/events"
+)
+
+// store holds the running jobs: one folded events.Job per job in a map, and
+// the jobs' attributes in a dense slice that list, summary and stream
+// requests scan without chasing pointers. Every write publishes a change to
+// the ring under the same lock, so the ring's order is the store's order.
+type store struct {
+	staleAfter time.Duration
+
+	mu      sync.RWMutex
+	jobs    map[events.JobKey]*entry
+	slots   []slot
+	sigs    []signature // the signature of slots[i].a.search
+	dicts   [numDims]*dict
+	tombs   tombstones
+	changes *ring
+	quiet   bool // no changes are published while the rebuild runs
+}
+
+// entry is one running job.
+type entry struct {
+	job events.Job
+	idx int // position in store.slots
+}
+
+// slot is one job's place in the dense slice.
+type slot struct {
+	a attrs
+	e *entry
+}
+
+// view is a job as the API shows it, copied out of the store. The copy is
+// shallow: the fold replaces, never mutates, the values a Job points to.
+type view struct {
+	job   events.Job
+	stale bool
+}
+
+func newStore(cfg Config, changes *ring) *store {
+	s := &store{
+		staleAfter: cfg.StaleAfter,
+		jobs:       map[events.JobKey]*entry{},
+		tombs:      newTombstones(cfg.TombstoneTTL),
+		changes:    changes,
+		quiet:      true,
+	}
+	for i := range s.dicts {
+		s.dicts[i] = newDict()
+	}
+	return s
+}
+
+func (s *store) len() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return len(s.slots)
+}
+
+// setQuiet turns the publication of changes off or on.
+func (s *store) setQuiet(q bool) {
+	s.mu.Lock()
+	s.quiet = q
+	s.mu.Unlock()
+}
+
+// applyEvent folds one event into its job. It reports unknown when the event
+// belongs to a job that is neither listed nor remembered as finished and is
+// older than the tombstone memory: only the job's history in the log can tell
+// whether it may be listed, and the event was not applied.
+func (s *store) applyEvent(e *events.Event, now time.Time) (unknown bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tombs.expire(now)
+	en := s.jobs[e.Job]
+	if en == nil {
+		if s.tombs.has(e.Job) {
+			return false
+		}
+		if e.State != events.StateDone && e.Time.Before(now.Add(-s.tombs.ttl)) {
+			return true
+		}
+	}
+	s.update(e.Job, en, now, func(j *events.Job) { j.Apply(e) })
+	return false
+}
+
+// applyHistory folds the whole known history of one job, as read from the
+// log, into the list, and reports whether the job is finished.
+func (s *store) applyHistory(key events.JobKey, evs []events.Event, now time.Time) (done bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	en := s.jobs[key]
+	if en == nil && s.tombs.has(key) {
+		return true // finished since the history was read
+	}
+	return s.update(key, en, now, func(j *events.Job) {
+		for i := range evs {
+			j.Apply(&evs[i])
+		}
+	})
+}
+
+// update applies fold to the job (en is nil for a job not listed yet),
+// brings the slice, the tombstones and the ring up to date, and reports
+// whether the job is finished. s.mu is held.
+func (s *store) update(key events.JobKey, en *entry, now time.Time, fold func(*events.Job)) (done bool) {
+	if en == nil {
+		return s.add(key, now, fold)
+	}
+	before := en.job
+	prev := s.slots[en.idx].a
+	fold(&en.job)
+	if sameJob(&before, &en.job) {
+		return false
+	}
+	if en.job.Done() {
+		s.remove(en, now)
+		s.publish(&change{key: key, before: prev, had: true, done: true, view: &view{job: en.job}})
+		return true
+	}
+	a := s.attrsOf(&en.job, &before, prev.search, s.isStale(&en.job, now))
+	s.slots[en.idx].a = a
+	if a.search != prev.search {
+		s.sigs[en.idx] = signatureOf(a.search)
+	}
+	s.publish(&change{key: key, before: prev, had: true, after: a, has: true, view: &view{job: en.job, stale: a.stale}})
+	return false
+}
+
+func (s *store) add(key events.JobKey, now time.Time, fold func(*events.Job)) (done bool) {
+	en := &entry{job: events.Job{Key: key}}
+	fold(&en.job)
+	if en.job.Done() {
+		s.tombs.add(key, now)
+		return true
+	}
+	if en.job.LastSeen.IsZero() {
+		return false // no event of this job was applied
+	}
+	a := s.attrsOf(&en.job, nil, "", s.isStale(&en.job, now))
+	en.idx = len(s.slots)
+	s.slots = append(s.slots, slot{a: a, e: en})
+	s.sigs = append(s.sigs, signatureOf(a.search))
+	s.jobs[key] = en
+	s.publish(&change{key: key, after: a, has: true, view: &view{job: en.job, stale: a.stale}})
+	return false
+}
+
+// remove takes a finished job out of the list and remembers it.
+func (s *store) remove(en *entry, now time.Time) {
+	last := len(s.slots) - 1
+	if en.idx != last {
+		s.slots[en.idx] = s.slots[last]
+		s.sigs[en.idx] = s.sigs[last]
+		s.slots[en.idx].e.idx = en.idx
+	}
+	s.slots[last] = slot{}
+	s.slots, s.sigs = s.slots[:last], s.sigs[:last]
+	delete(s.jobs, en.job.Key)
+	s.tombs.add(en.job.Key, now)
+}
+
+func (s *store) isStale(j *events.Job, now time.Time) bool {
+	return now.Sub(j.LastSeen) > s.staleAfter
+}
+
+func (s *store) publish(c *change) {
+	if !s.quiet {
+		s.changes.publish(c)
+	}
+}
+
+// sweep flags the jobs that have had no news for too long, and unflags any
+// that had, and forgets expired tombstones. It returns how many jobs changed.
+func (s *store) sweep(now time.Time) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tombs.expire(now)
+	n := 0
+	for i := range s.slots {
+		sl := &s.slots[i]
+		stale := s.isStale(&sl.e.job, now)
+		if stale == sl.a.stale {
+			continue
+		}
+		prev := sl.a
+		sl.a.stale = stale
+		s.publish(&change{key: sl.e.job.Key, before: prev, had: true, after: sl.a, has: true, view: &view{job: sl.e.job, stale: stale}})
+		n++
+	}
+	return n
+}
+
+// get returns a copy of one listed job.
+func (s *store) get(key events.JobKey) (view, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	en := s.jobs[key]
+	if en == nil {
+		return view{}, false
+	}
+	return view{job: en.job, stale: s.slots[en.idx].a.stale}, true
+}
+
+// snapshot returns every job matching f at now, in the API's shape, and the
+// seq of the newest change they reflect.
+func (s *store) snapshot(f *filter, now time.Time, preview int) ([]*jobJSON, uint64) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	m := f.resolve(&s.dicts, now)
+	var out []*jobJSON
+	for i := range s.slots {
+		sl := &s.slots[i]
+		if m.match(&sl.a) {
+			out = append(out, jobOf(&view{job: sl.e.job, stale: sl.a.stale}, preview))
+		}
+	}
+	return out, s.changes.current()
+}
+
+// crossings returns the jobs that match f at to but not at from: those whose
+// running time reached f's min_running in between. With them comes the seq
+// of the newest change they reflect.
+func (s *store) crossings(f *filter, from, to time.Time, preview int) ([]*jobJSON, uint64) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	before, after := f.resolve(&s.dicts, from), f.resolve(&s.dicts, to)
+	var out []*jobJSON
+	for i := range s.slots {
+		sl := &s.slots[i]
+		if after.match(&sl.a) && !before.match(&sl.a) {
+			out = append(out, jobOf(&view{job: sl.e.job, stale: sl.a.stale}, preview))
+		}
+	}
+	return out, s.changes.current()
+}

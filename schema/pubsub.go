@@ -209,3 +209,42 @@ func changedFields(got, want proto.Message, mask []string) []string {
 	}
 	return changed
 }
+
+// ReplicaSubscription is a subscription of one replica of a projection on
+// the events topic: each replica receives every event. It expires after a
+// day without a subscriber (Pub/Sub's shortest expiration), so a replica that
+// vanished without deleting it leaves nothing behind for long, and it keeps
+// messages only briefly: a replica that restarts rebuilds from the log
+// rather than replaying its backlog.
+type ReplicaSubscription struct {
+	Project      string
+	Topic        string
+	Subscription string
+}
+
+// Create creates the subscription. A replica names its own, so it must not
+// exist yet.
+func (r ReplicaSubscription) Create(ctx context.Context, c *pubsub.Client) error {
+	t := PubSub{Project: r.Project}
+	_, err := c.SubscriptionAdminClient.CreateSubscription(ctx, &pubsubpb.Subscription{
+		Name:                     t.subName(r.Subscription),
+		Topic:                    t.topicName(r.Topic),
+		AckDeadlineSeconds:       20,
+		MessageRetentionDuration: durationpb.New(10 * time.Minute),
+		ExpirationPolicy:         &pubsubpb.ExpirationPolicy{Ttl: durationpb.New(24 * time.Hour)},
+	})
+	if err != nil {
+		return fmt.Errorf("creating replica subscription %s on %s: %w", r.Subscription, r.Topic, err)
+	}
+	return nil
+}
+
+// Delete deletes the subscription; a replica does so when it stops.
+func (r ReplicaSubscription) Delete(ctx context.Context, c *pubsub.Client) error {
+	t := PubSub{Project: r.Project}
+	err := c.SubscriptionAdminClient.DeleteSubscription(ctx, &pubsubpb.DeleteSubscriptionRequest{Subscription: t.subName(r.Subscription)})
+	if err != nil && status.Code(err) != codes.NotFound {
+		return fmt.Errorf("deleting replica subscription %s: %w", r.Subscription, err)
+	}
+	return nil
+}

@@ -106,3 +106,26 @@ func readSub(t *testing.T, ps *pubsubtest.Server, id string) *pubsubpb.Subscript
 	}
 	return s
 }
+
+func TestReplicaSubscription(t *testing.T) {
+	ps := pubsubtest.New(t)
+	if err := schema.ApplyPubSub(t.Context(), ps.Client, topology(ps.Project)); err != nil {
+		t.Fatal(err)
+	}
+	r := schema.ReplicaSubscription{Project: ps.Project, Topic: "bqobserver-events", Subscription: "running-replica-1"}
+	if err := r.Create(t.Context(), ps.Client); err != nil {
+		t.Fatal(err)
+	}
+	sub := readSub(t, ps, "running-replica-1")
+	if got := sub.GetExpirationPolicy().GetTtl().AsDuration(); got != 24*time.Hour {
+		t.Errorf("replica subscription expires after %v, want 24h", got)
+	}
+	if err := r.Create(t.Context(), ps.Client); err == nil {
+		t.Error("creating the same replica subscription twice succeeded")
+	}
+	for range 2 { // deleting is idempotent
+		if err := r.Delete(t.Context(), ps.Client); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

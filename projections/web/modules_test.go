@@ -1,0 +1,152 @@
+package web
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+	"github.com/google/go-cmp/cmp"
+)
+
+// moduleCases test the page's pure modules in the browser that runs them.
+// Each expression sees the modules as f (format.js), m (model.js),
+// u (urlstate.js) and L (the JobList class of list.js); want is the JSON of
+// its value.
+var moduleCases = []struct {
+	name, expr, want string
+}{
+	{"duration seconds", `f.duration(59_999)`, `"59s"`},
+	{"duration minutes", `f.duration(60_000)`, `"1m 00s"`},
+	{"duration under an hour", `f.duration(3_599_000)`, `"59m 59s"`},
+	{"duration hours", `f.duration(3_600_000)`, `"1h 00m"`},
+	{"duration days", `f.duration(90_061_000)`, `"1d 01h"`},
+	{"duration unknown", `f.duration(null)`, `""`},
+	{"duration negative (clock skew)", `f.duration(-5)`, `"0s"`},
+	{"bytes small", `f.bytes(1023)`, `"1023 B"`},
+	{"bytes KiB", `f.bytes(1536)`, `"1.50 KiB"`},
+	{"bytes TiB", `f.bytes(5e12)`, `"4.55 TiB"`},
+	{"compact small", `f.compact(999)`, `"999"`},
+	{"compact k", `f.compact(12_345)`, `"12.3k"`},
+	{"compact M", `f.compact(4_560_000)`, `"4.56M"`},
+	{"compact one decimal", `f.compact(5_249, 1)`, `"5.2k"`},
+	{"slots fraction", `f.slots(0.423)`, `"0.42"`},
+	{"slots tens", `f.slots(7.34)`, `"7.3"`},
+	{"slots hundreds", `f.slots(204.4)`, `"204"`},
+	{"slots thousands", `f.slots(1204)`, `"1.20k"`},
+	{"percent floors", `f.percent(0.999)`, `"99%"`},
+	{"percent clamps", `f.percent(1.2)`, `"100%"`},
+	{"console link", `f.consoleURL({project: "p-1", location: "US", job_id: "bquxjob_1"})`,
+		`"https://console.cloud.google.com/bigquery?project=p-1&j=bq:US:bquxjob_1&page=queryresults"`},
+	{"console link escapes", `f.consoleURL({project: "example.com:p", location: "EU", job_id: "a&b"})`,
+		`"https://console.cloud.google.com/bigquery?project=example.com%3Ap&j=bq:EU:a%26b&page=queryresults"`},
+	{"cancel command", `f.cancelCommand({project: "example.com:p", location: "europe-west4", job_id: "job_1"})`,
+		`"bq --project_id=example.com:p --location=europe-west4 cancel job_1"`},
+	{"shell quoting", `f.shellQuote("it's $x")`, `"'it'\\''s $x'"`},
+	{"query start drops comments and runs of space", `f.queryStart("-- c\nSELECT  1\n FROM t", 100)`, `"SELECT 1 FROM t"`},
+	{"query start is bounded", `f.queryStart("SELECT 123456789", 8)`, `"SELECT …"`},
+	{"service account name", `f.principalName("serviceAccount:etl@p.iam.gserviceaccount.com")`, `"etl@p"`},
+	{"service account", `f.isServiceAccount("etl@p.iam.gserviceaccount.com")`, `true`},
+	{"user is not a service account", `f.isServiceAccount("ann@example.com")`, `false`},
+	{"reservation path", `f.reservationParts("admin:US.etl")`, `{"name":"etl","where":"admin · US"}`},
+	{"reservation name only", `f.reservationParts("etl")`, `{"name":"etl","where":""}`},
+
+	{"normalize nested key", `(({key, id, state, slotMs, created, units}) => ({key, id, state, slotMs, created, units}))(m.normalizeJob(
+		{key: {project: "p", location: "US", job_id: "j"}, state: "RUNNING", slot_ms: 5, create_time: "2024-01-01T00:00:00Z", completed_units: 2}))`,
+		`{"key":{"project":"p","location":"US","job_id":"j"},"id":"p/US/j","state":"RUNNING","slotMs":5,"created":1704067200000,"units":{"active":null,"completed":2,"pending":null}}`},
+	{"normalize flat key", `m.normalizeJob({project: "p", location: "EU", job_id: "j"}).id`, `"p/EU/j"`},
+	{"progress", `m.progress({units: {completed: 1, pending: 2, active: 1}})`, `0.25`},
+	{"progress unknown", `m.progress({units: {completed: 0, pending: 0, active: 0}})`, `null`},
+	{"average slots", `m.averageSlots({slotMs: 20_000, started: 1_000}, 11_000)`, `2`},
+	{"average slots before start", `m.averageSlots({slotMs: 20_000, started: null}, 11_000)`, `null`},
+	{"queued while pending", `m.queuedMs({created: 1_000, started: null, ended: null}, 4_000)`, `3000`},
+	{"queued once started", `m.queuedMs({created: 1_000, started: 2_500, ended: null}, 9_000)`, `1500`},
+	{"sort parse", `m.parseSort("-slot_ms")`, `{"name":"slot_ms","desc":true}`},
+	{"sort unknown falls back", `m.parseSort("bogus")`, `{"name":"running","desc":true}`},
+	{"sort puts unknown values last both ways", `(() => {
+		const js = [{id: "a", slotMs: null}, {id: "b", slotMs: 5}, {id: "c", slotMs: 9}];
+		return [true, false].map((desc) => [...js].sort(m.comparator({name: "slot_ms", desc}, 0)).map((j) => j.id).join(""));
+	})()`, `["cba","bca"]`},
+
+	{"url read", `u.read("?q=x&label=a%3Db&label=bad&sort=bytes&job=p/l/j&project=%20p%20")`,
+		`{"sort":{"name":"bytes","desc":false},"labels":["a=b"],"job":"p/l/j","q":"x","project":"p","user":"","reservation":"","location":"","state":"","type":"","statement_type":"","min_running":""}`},
+	{"url write round trip", `u.write(u.read("?job=p/l/j&sort=bytes&label=a%3Db&q=x"))`, `"?q=x&label=a%3Db&sort=bytes&job=p%2Fl%2Fj"`},
+	{"url default sort is implicit", `u.write(u.read("?sort=-running"))`, `""`},
+	{"same list ignores the open job", `u.sameList(u.read("?q=x"), u.read("?q=x&job=a/b/c"))`, `true`},
+	{"same list sees the sort", `u.sameList(u.read("?q=x"), u.read("?q=x&sort=bytes"))`, `false`},
+
+	{"list inserts in order and counts", `(() => {
+		const l = new L(); const cmp = m.comparator({name: "slot_ms", desc: true}, 0);
+		l.reset([{id: "a", slotMs: 9}, {id: "c", slotMs: 1}], 2, true);
+		const r = l.upsert({id: "b", slotMs: 5}, true, cmp);
+		return [r, l.order, l.total];
+	})()`, `["inserted",["a","b","c"],3]`},
+	{"list leaves jobs beyond an incomplete page to later pages", `(() => {
+		const l = new L(); const cmp = m.comparator({name: "slot_ms", desc: true}, 0);
+		l.reset([{id: "a", slotMs: 9}, {id: "c", slotMs: 5}], 10, false);
+		const r = l.upsert({id: "z", slotMs: 1}, true, cmp);
+		return [r, l.order, l.total];
+	})()`, `["outside",["a","c"],11]`},
+	{"list patches in place and ignores older news", `(() => {
+		const l = new L(); const cmp = m.comparator({name: "slot_ms", desc: true}, 0);
+		l.reset([{id: "a", slotMs: 9, lastSeen: 10}, {id: "c", slotMs: 5, lastSeen: 10}], 2, true);
+		const r1 = l.upsert({id: "c", slotMs: 99, lastSeen: 20}, false, cmp);
+		const r2 = l.upsert({id: "c", slotMs: 0, lastSeen: 15}, false, cmp);
+		return [r1, r2, l.order, l.get("c").slotMs];
+	})()`, `["patched","older",["a","c"],99]`},
+	{"list removes", `(() => {
+		const l = new L();
+		l.reset([{id: "a"}, {id: "b"}, {id: "c"}], 5, false);
+		return [l.remove("b"), l.remove("zz"), l.order, l.total, l.indexOf("c")];
+	})()`, `[true,false,["a","c"],3,1]`},
+	{"list append skips jobs the stream inserted", `(() => {
+		const l = new L();
+		l.reset([{id: "a"}], 3, false);
+		l.append([{id: "a"}, {id: "b"}], 3, true);
+		return [l.order, l.complete];
+	})()`, `[["a","b"],true]`},
+}
+
+func TestModulesInBrowser(t *testing.T) {
+	fake := newFakeAPI(nil)
+	srv := httptest.NewServer(fake.handler(Handler()))
+	t.Cleanup(func() { fake.close(); srv.Close() })
+	b := startBrowser(t)
+	b.run(t, "loading the page", chromedp.Navigate(srv.URL+"/"))
+
+	var calls []string
+	for _, c := range moduleCases {
+		calls = append(calls, fmt.Sprintf("[%q, () => (%s)]", c.name, c.expr))
+	}
+	base := "/assets/" + Version() + "/"
+	script := fmt.Sprintf(`(async () => {
+		const [f, m, u, {JobList: L}] = await Promise.all(["format", "model", "urlstate", "list"].map((n) => import(%q + n + ".js")));
+		const out = {};
+		for (const [name, fn] of [%s]) {
+			try { out[name] = JSON.stringify(fn()); } catch (e) { out[name] = "threw " + e; }
+		}
+		return out;
+	})()`, base, strings.Join(calls, ",\n"))
+	var got map[string]string
+	await := func(p *runtime.EvaluateParams) *runtime.EvaluateParams { return p.WithAwaitPromise(true) }
+	if err := chromedp.Run(b.ctx, chromedp.Evaluate(script, &got, await)); err != nil {
+		t.Fatalf("running module cases: %v", err)
+	}
+	for _, c := range moduleCases {
+		if diff := cmp.Diff(normalJSON(t, c.want), normalJSON(t, got[c.name])); diff != "" {
+			t.Errorf("%s: %s (-want +got):\n%s", c.name, c.expr, diff)
+		}
+	}
+}
+
+func normalJSON(t *testing.T, s string) any {
+	t.Helper()
+	var v any
+	if err := json.Unmarshal([]byte(s), &v); err != nil {
+		return "not JSON: " + s
+	}
+	return v
+}

@@ -1,0 +1,340 @@
+// The job detail panel: the job's full state and query, its event timeline
+// and a cancel command to copy. It shows the list's copy of the job at once,
+// then the full one from the API, and keeps up with the stream.
+
+import { getJob } from "./api.js";
+import { setText, stateLabel } from "./columns.js";
+import * as fmt from "./format.js";
+import { averageSlots, idOf, progress, queuedMs, runningMs } from "./model.js";
+
+const KIND_LABEL = {
+  inserted: "Inserted",
+  state_changed: "State changed",
+  completed: "Completed",
+  progress_observed: "Progress",
+  reconciled: "Closed by reconciliation",
+  cancel_requested: "Cancel requested",
+};
+
+/** TIMELINE_REFRESH_MS is how long the panel waits after a change before refetching the timeline. */
+const TIMELINE_REFRESH_MS = 1500;
+
+/** Detail is the side panel. */
+export class Detail {
+  /** handlers are onClose() and onFilter(name, value) (a clicked label or value). */
+  constructor(panel, handlers) {
+    this.panel = panel;
+    this.handlers = handlers;
+    this.id = "";
+    this.job = null;
+    this.abort = null;
+    this.panel.addEventListener("click", (e) => this.onClick(e));
+  }
+
+  get isOpen() {
+    return !this.panel.hidden;
+  }
+
+  /** open shows a job, using preview (the list's copy, may be undefined) until the API answers. */
+  open(key, preview) {
+    const id = idOf(key);
+    const same = id === this.id && this.isOpen;
+    this.id = id;
+    this.key = key;
+    this.panel.hidden = false;
+    document.body.classList.add("has-detail");
+    if (!same) {
+      this.job = preview ?? null;
+      this.events = null;
+      this.render();
+    }
+    this.load();
+  }
+
+  /** close hides the panel. */
+  close() {
+    this.abort?.abort();
+    clearTimeout(this.refreshTimer);
+    this.panel.hidden = true;
+    this.id = "";
+    document.body.classList.remove("has-detail");
+  }
+
+  async load() {
+    this.abort?.abort();
+    const ctl = new AbortController();
+    this.abort = ctl;
+    try {
+      const { job, events } = await getJob(this.key, ctl.signal);
+      if (ctl.signal.aborted) return;
+      this.job = job;
+      this.events = events;
+      this.error = null;
+    } catch (err) {
+      if (err.name === "AbortError") return;
+      this.error = err;
+    }
+    this.render();
+  }
+
+  /** update applies a stream change to the open job and refreshes its timeline shortly after. */
+  update(job) {
+    if (job.id !== this.id) return;
+    const full = this.job?.query && !this.job.queryTruncated && job.query.length < this.job.query.length;
+    this.job = full ? { ...job, query: this.job.query, queryTruncated: false } : job;
+    this.renderFacts();
+    this.refreshSoon();
+  }
+
+  /** finished notes that the open job left the list, and fetches its final state. */
+  finished(id) {
+    if (id === this.id) this.refreshSoon();
+  }
+
+  refreshSoon() {
+    clearTimeout(this.refreshTimer);
+    this.refreshTimer = setTimeout(() => this.load(), TIMELINE_REFRESH_MS);
+  }
+
+  /** tick refreshes the clock-driven values. */
+  tick(now) {
+    if (this.isOpen && this.job) this.renderClock(now);
+  }
+
+  render() {
+    const k = this.key;
+    const body = [this.header(k), this.actions(k)];
+    if (this.error && !this.job) body.push(notice(this.error.message));
+    if (this.job) body.push(this.factsSection(), this.querySection());
+    body.push(this.timelineSection());
+    this.panel.replaceChildren(...body);
+    if (this.job) this.renderFacts();
+  }
+
+  header(k) {
+    const head = el("header", "d-head");
+    const titles = el("div", "d-titles");
+    titles.append(el("p", "d-eyebrow", `${k.project} · ${k.location}`));
+    const h = el("h2", "mono", k.job_id);
+    h.id = "d-title";
+    titles.append(h, el("p", "d-badges"));
+    const close = el("button", "icon-button close", "×");
+    close.type = "button";
+    close.dataset.action = "close";
+    close.setAttribute("aria-label", "Close details (Escape)");
+    head.append(titles, close);
+    return head;
+  }
+
+  actions(k) {
+    const box = el("section", "d-actions");
+    const a = el("a", "button primary", "Open in BigQuery console");
+    a.href = fmt.consoleURL(k);
+    a.target = "_blank";
+    a.rel = "noopener noreferrer";
+    box.append(a, el("h3", "", "Cancel this job"), this.cancelBox(k));
+    return box;
+  }
+
+  cancelBox(k) {
+    const wrap = el("div", "cmd");
+    const code = el("code", "cmd-text mono", fmt.cancelCommand(k));
+    code.setAttribute("aria-label", "Command that cancels this job");
+    const copy = el("button", "button", "Copy");
+    copy.type = "button";
+    copy.dataset.action = "copy";
+    const status = el("span", "copy-status");
+    status.setAttribute("role", "status");
+    wrap.append(code, copy, status);
+    return wrap;
+  }
+
+  factsSection() {
+    const s = el("section", "d-facts");
+    s.append(el("h3", "", "Job"), el("dl", "facts"));
+    return s;
+  }
+
+  renderFacts() {
+    const j = this.job;
+    const badges = this.panel.querySelector(".d-badges");
+    const dl = this.panel.querySelector(".facts");
+    if (!j || !dl) return;
+    badges.replaceChildren(...this.badges(j));
+    dl.replaceChildren(...this.facts(j).flatMap(([term, value, cls]) => factRow(term, value, cls)));
+    this.renderClock(Date.now());
+  }
+
+  badges(j) {
+    const b = [el("span", `badge s-${j.state.toLowerCase() || "unknown"}`, stateLabel(j))];
+    if (j.stale) b.push(el("span", "badge stale", "Stale: no news for longer than a job can run"));
+    if (j.cancelRequested) b.push(el("span", "badge", "Cancel requested"));
+    if (j.priority) b.push(el("span", "badge plain", j.priority.toLowerCase()));
+    return b;
+  }
+
+  facts(j) {
+    const f = [
+      ["User", filterLink("user", j.principal)],
+      ["Type", [j.jobType, j.statementType].filter(Boolean).join(" · ")],
+      ["Reservation", j.reservation ? filterLink("reservation", j.reservation) : "none known"],
+      ["Created", fmt.clock(j.created)],
+      ["Started", fmt.clock(j.started)],
+      ["Queued", "", "t-queued"],
+      ["Running", "", "t-running"],
+    ];
+    if (j.ended) f.push(["Ended", fmt.clock(j.ended)]);
+    f.push(
+      ["Slot-ms", j.slotMs == null ? "" : fmt.integer(j.slotMs)],
+      ["Average slots", "", "t-slots"],
+      ["Bytes processed", fmt.bytes(j.bytesProcessed)],
+      ["Bytes billed", fmt.bytes(j.bytesBilled)],
+      ["Progress", progressText(j)],
+      ["Labels", labelTags(j.labels)],
+      ["Destination", j.destinationTable],
+      ["Tables read", j.referencedTables.join("\n")],
+    );
+    if (j.error) f.push(["Error", [j.error.code, j.error.message].filter(Boolean).join(": "), "error"]);
+    return f.filter(([, v, cls]) => cls || (v !== "" && v != null));
+  }
+
+  renderClock(now) {
+    const j = this.job;
+    const set = (cls, text) => {
+      const dd = this.panel.querySelector(`dd.${cls}`);
+      if (dd) setText(dd, text || "—");
+    };
+    set("t-queued", fmt.duration(queuedMs(j, now)));
+    set("t-running", j.started ? fmt.duration(runningMs(j, now)) : "not started");
+    set("t-slots", fmt.slots(averageSlots(j, now)));
+  }
+
+  querySection() {
+    const s = el("section", "d-query");
+    s.append(el("h3", "", "Query"));
+    const j = this.job;
+    if (!j.query) {
+      s.append(el("p", "muted", j.jobType && j.jobType !== "QUERY" ? `A ${j.jobType.toLowerCase()} job has no query.` : "No query text is known."));
+      return s;
+    }
+    const pre = el("pre", "query-text mono", j.query);
+    pre.tabIndex = 0;
+    pre.setAttribute("aria-label", "Query text");
+    s.append(pre);
+    if (j.queryTruncated) s.append(el("p", "muted", "The audit log cut this query short."));
+    return s;
+  }
+
+  timelineSection() {
+    const s = el("section", "d-timeline");
+    s.append(el("h3", "", "Timeline"));
+    if (this.events == null) {
+      s.append(el("p", "muted", this.error ? `Timeline unavailable: ${this.error.message}` : "Loading…"));
+      return s;
+    }
+    const ol = el("ol", "timeline");
+    const sorted = [...this.events].sort((a, b) => Date.parse(a.time) - Date.parse(b.time));
+    ol.append(...sorted.map((e) => timelineItem(e)));
+    s.append(sorted.length ? ol : el("p", "muted", "No events."));
+    return s;
+  }
+
+  onClick(e) {
+    const t = e.target.closest("[data-action]");
+    if (!t) return;
+    if (t.dataset.action === "close") this.handlers.onClose();
+    else if (t.dataset.action === "copy") this.copy();
+    else if (t.dataset.action === "filter") this.handlers.onFilter(t.dataset.name, t.dataset.value);
+  }
+
+  async copy() {
+    const code = this.panel.querySelector(".cmd-text");
+    const status = this.panel.querySelector(".copy-status");
+    let ok = false;
+    try {
+      await navigator.clipboard.writeText(code.textContent);
+      ok = true;
+    } catch {
+      // Plain http on a private network is not a secure context, where the
+      // clipboard API is missing: select the text and copy the old way.
+      getSelection().selectAllChildren(code);
+      ok = document.execCommand?.("copy") ?? false;
+    }
+    status.textContent = ok ? "Copied" : "Selected: press Ctrl+C to copy";
+    clearTimeout(this.copyTimer);
+    this.copyTimer = setTimeout(() => (status.textContent = ""), 2500);
+  }
+}
+
+function timelineItem(e) {
+  const li = el("li", `ev k-${e.kind ?? "unknown"}`);
+  const t = Date.parse(e.time);
+  const time = el("time", "ev-time mono", fmt.clockMillis(t));
+  time.dateTime = e.time ?? "";
+  const what = el("div", "ev-what");
+  what.append(el("strong", "", KIND_LABEL[e.kind] ?? e.kind ?? "Event"));
+  if (e.state) what.append(el("span", `badge s-${e.state.toLowerCase()}`, e.state.toLowerCase()));
+  const src = [e.source?.format, e.source?.method].filter(Boolean).join(" · ");
+  if (src) what.append(el("span", "ev-source", src));
+  li.append(time, what);
+  const note = eventNote(e);
+  if (note) li.append(el("p", `ev-note${e.error ? " error" : ""}`, note));
+  return li;
+}
+
+function eventNote(e) {
+  if (e.error) return [e.error.code, e.error.message].filter(Boolean).join(": ");
+  const parts = [];
+  if (e.slot_ms != null) parts.push(`${fmt.integer(e.slot_ms)} slot-ms`);
+  if (e.bytes_processed != null) parts.push(`${fmt.bytes(e.bytes_processed)} processed`);
+  if (e.completed_units != null) parts.push(`${fmt.integer(e.completed_units)} units done, ${fmt.integer(e.pending_units ?? 0)} pending, ${fmt.integer(e.active_units ?? 0)} active`);
+  return parts.join(" · ");
+}
+
+function progressText(j) {
+  const f = progress(j);
+  if (f == null) return "";
+  const u = j.units;
+  return `${fmt.percent(f)} (${fmt.integer(u.completed ?? 0)} done, ${fmt.integer(u.active ?? 0)} active, ${fmt.integer(u.pending ?? 0)} pending units)`;
+}
+
+function filterLink(name, value) {
+  if (!value) return "";
+  const b = el("button", "link", value);
+  b.type = "button";
+  b.dataset.action = "filter";
+  b.dataset.name = name;
+  b.dataset.value = value;
+  b.title = `Show only jobs with this ${name}`;
+  return b;
+}
+
+function labelTags(labels) {
+  const entries = Object.entries(labels ?? {});
+  if (!entries.length) return "";
+  const wrap = el("span", "tags");
+  for (const [k, v] of entries) {
+    const b = filterLink("label", `${k}=${v}`);
+    b.className = "tag";
+    wrap.append(b);
+  }
+  return wrap;
+}
+
+function factRow(term, value, cls) {
+  const dd = el("dd", cls ?? "");
+  if (value instanceof Node) dd.append(value);
+  else dd.textContent = value || "—";
+  return [el("dt", "", term), dd];
+}
+
+function notice(text) {
+  return el("p", "notice", text);
+}
+
+function el(tag, cls, text) {
+  const e = document.createElement(tag);
+  if (cls) e.className = cls;
+  if (text != null) e.textContent = text;
+  return e;
+}

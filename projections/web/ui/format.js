@@ -1,0 +1,153 @@
+// Formatting of durations, sizes and counts, and the two strings a user
+// copies out of the page: the console link and the cancel command.
+
+const SECOND = 1000;
+const MINUTE = 60 * SECOND;
+const HOUR = 60 * MINUTE;
+const DAY = 24 * HOUR;
+
+const pad2 = (n) => String(n).padStart(2, "0");
+
+/** duration formats milliseconds as "42s", "3m 07s", "2h 05m" or "3d 04h". */
+export function duration(ms) {
+  if (ms == null || !Number.isFinite(ms)) return "";
+  ms = Math.max(0, ms);
+  if (ms < MINUTE) return `${Math.floor(ms / SECOND)}s`;
+  if (ms < HOUR) return `${Math.floor(ms / MINUTE)}m ${pad2(Math.floor((ms % MINUTE) / SECOND))}s`;
+  if (ms < DAY) return `${Math.floor(ms / HOUR)}h ${pad2(Math.floor((ms % HOUR) / MINUTE))}m`;
+  return `${Math.floor(ms / DAY)}d ${pad2(Math.floor((ms % DAY) / HOUR))}h`;
+}
+
+const BYTE_UNITS = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+
+/** bytes formats a byte count with binary units: "0 B", "512 B", "1.5 GiB". */
+export function bytes(n) {
+  if (n == null || !Number.isFinite(n)) return "";
+  let i = 0;
+  let v = Math.max(0, n);
+  while (v >= 1024 && i < BYTE_UNITS.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${i === 0 ? v : v.toFixed(v < 10 ? 2 : v < 100 ? 1 : 0)} ${BYTE_UNITS[i]}`;
+}
+
+const SI = [
+  [1e15, "P"],
+  [1e12, "T"],
+  [1e9, "G"],
+  [1e6, "M"],
+  [1e3, "k"],
+];
+
+/** compact formats a count with SI suffixes and three significant digits (or fewer): "999", "12.3k", "4.56M". */
+export function compact(n, maxDecimals = 2) {
+  if (n == null || !Number.isFinite(n)) return "";
+  for (const [v, s] of SI) {
+    if (Math.abs(n) >= v) {
+      const x = n / v;
+      return `${x.toFixed(Math.min(maxDecimals, x < 10 ? 2 : x < 100 ? 1 : 0))}${s}`;
+    }
+  }
+  return String(Math.round(n));
+}
+
+const integerFormat = new Intl.NumberFormat("en-US");
+
+/** integer formats a count with thousands separators. */
+export function integer(n) {
+  return n == null || !Number.isFinite(n) ? "" : integerFormat.format(n);
+}
+
+/** slots formats an average slot count: "0.42", "7.3", "204", "1.20k". */
+export function slots(x) {
+  if (x == null || !Number.isFinite(x)) return "";
+  if (x < 1) return x.toFixed(2);
+  if (x < 100) return x.toFixed(1);
+  if (x < 1000) return String(Math.round(x));
+  return compact(x);
+}
+
+/** percent formats a fraction in [0, 1] as a whole percentage. */
+export function percent(f) {
+  if (f == null || !Number.isFinite(f)) return "";
+  return `${Math.floor(Math.min(1, Math.max(0, f)) * 100)}%`;
+}
+
+/** clock formats epoch milliseconds as local "HH:MM:SS", with the date when it is not today. */
+export function clock(ms, now = Date.now()) {
+  if (ms == null) return "";
+  const d = new Date(ms);
+  const t = `${pad2(d.getHours())}:${pad2(d.getMinutes())}:${pad2(d.getSeconds())}`;
+  if (new Date(now).toDateString() === d.toDateString()) return t;
+  return `${d.getFullYear()}-${pad2(d.getMonth() + 1)}-${pad2(d.getDate())} ${t}`;
+}
+
+const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+
+/** shortTime formats epoch milliseconds for a narrow cell: "14:05" within the last 20 hours, else "Nov 16". */
+export function shortTime(ms, now = Date.now()) {
+  if (ms == null) return "";
+  const d = new Date(ms);
+  if (now - ms < 20 * HOUR) return `${pad2(d.getHours())}:${pad2(d.getMinutes())}`;
+  return `${MONTHS[d.getMonth()]} ${d.getDate()}`;
+}
+
+/** clockMillis is clock with milliseconds, for event timelines. */
+export function clockMillis(ms, now = Date.now()) {
+  if (ms == null) return "";
+  return `${clock(ms, now)}.${String(new Date(ms).getMilliseconds()).padStart(3, "0")}`;
+}
+
+/** consoleURL links to a job in the BigQuery console. */
+export function consoleURL(key) {
+  const e = encodeURIComponent;
+  return (
+    `https://console.cloud.google.com/bigquery?project=${e(key.project)}` +
+    `&j=bq:${e(key.location)}:${e(key.job_id)}&page=queryresults`
+  );
+}
+
+/** shellQuote quotes s for a POSIX shell when it holds anything but safe characters. */
+export function shellQuote(s) {
+  if (/^[A-Za-z0-9_.:@%+=,\/-]+$/.test(s)) return s;
+  return `'${s.replaceAll("'", `'\\''`)}'`;
+}
+
+/** cancelCommand is the bq command line that cancels a job. */
+export function cancelCommand(key) {
+  const q = shellQuote;
+  return `bq --project_id=${q(key.project)} --location=${q(key.location)} cancel ${q(key.job_id)}`;
+}
+
+/** queryStart returns the start of a query on one line, at most max characters. */
+export function queryStart(query, max = 160) {
+  if (!query) return "";
+  const s = query
+    .replace(/--[^\n]*\n/g, " ")
+    .replace(/\s+/g, " ")
+    .trim();
+  return s.length > max ? `${s.slice(0, max - 1)}…` : s;
+}
+
+const SERVICE_ACCOUNT = /\.iam\.gserviceaccount\.com$/;
+
+/** principalName shortens a principal for a table cell: no type prefix, no service-account domain. */
+export function principalName(p) {
+  if (!p) return "";
+  return p.replace(/^(serviceAccount|user|group):/, "").replace(SERVICE_ACCOUNT, "");
+}
+
+/** isServiceAccount reports whether a principal is a service account. */
+export function isServiceAccount(p) {
+  return SERVICE_ACCOUNT.test(p ?? "") || (p ?? "").startsWith("serviceAccount:");
+}
+
+/**
+ * reservationParts splits a reservation path "admin-project:LOCATION.name"
+ * into its name and where it lives; anything else is all name.
+ */
+export function reservationParts(r) {
+  const m = /^(.+):([^.:]+)\.([^.]+)$/.exec(r ?? "");
+  return m ? { name: m[3], where: `${m[1]} · ${m[2]}` } : { name: r ?? "", where: "" };
+}

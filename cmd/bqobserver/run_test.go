@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -20,11 +21,18 @@ func runService(t *testing.T, args ...string) (string, func() int) {
 	t.Helper()
 	t.Setenv("PUBSUB_EMULATOR_HOST", "")
 	t.Setenv("BIGTABLE_EMULATOR_HOST", "")
+	return startService(t, args...)
+}
+
+// startService starts `bqobserver run` with args, in whatever mode the
+// environment selects.
+func startService(t testing.TB, args ...string) (string, func() int) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	done := make(chan int, 1)
 	go func() {
-		done <- runContext(ctx, append([]string{"run", "--http-addr", "127.0.0.1:0"}, args...), strings.NewReader(""), pw, io.Discard, func(string) string { return "" })
+		done <- runContext(ctx, append([]string{"run", "--http-addr", "127.0.0.1:0"}, args...), strings.NewReader(""), pw, io.Discard, os.Getenv)
 		pw.Close()
 	}()
 	addr := make(chan string, 1)

@@ -234,4 +234,3 @@ func percentile(d []time.Duration, p int) time.Duration {
 	slices.Sort(d)
 	return d[min(len(d)-1, len(d)*p/100)]
 }
-

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-json-experiment/json/jsontext"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -125,6 +126,42 @@ func TestStoredEventGolden(t *testing.T) {
 	}
 }
 
+// TestStoredEventEscapes checks that a stored event decodes to the same
+// event whichever way its strings were escaped: as the log writes them now
+// (shortest form), as encoding/json writes them, and as the log wrote them
+// before (testdata/log_stored_event_v1_escapes.json, kept byte for byte:
+// \u0008 and \u000c rather than \b and \f, and \ufffd escaped). Never
+// regenerate that file: it stands for cells already stored.
+func TestStoredEventEscapes(t *testing.T) {
+	e, want := awkwardStrings()
+	now, err := encodeEvent(&e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reflected, err := reflectEncode(&e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.ReadFile(filepath.Join("testdata", "log_stored_event_v1_escapes.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, b := range map[string][]byte{"now": now, "encoding/json": reflected, "before": before} {
+		got, err := decodeEvent(b)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("%s: decoded event differs (-want +got):\n%s", name, diff)
+		}
+	}
+	for _, old := range []string{`\u0008`, `\u000c`, `\ufffd`} {
+		if !strings.Contains(string(before), old) {
+			t.Errorf("testdata/log_stored_event_v1_escapes.json lost its old escape %s: it was rewritten", old)
+		}
+	}
+}
+
 // reflectEncode is the reference for encodeEvent: storedEvent through
 // encoding/json.
 func reflectEncode(e *Event) ([]byte, error) {
@@ -173,7 +210,9 @@ func encodeCases() map[string]Event {
 }
 
 // TestEncodeMatchesReflection checks the hand-written encoder against
-// encoding/json on storedEvent: the same JSON, member for member.
+// encoding/json on storedEvent: the same members in the same order, the
+// same values, and, once encoding/json's strings are rewritten in their
+// shortest form, the same bytes.
 func TestEncodeMatchesReflection(t *testing.T) {
 	for name, e := range encodeCases() {
 		t.Run(name, func(t *testing.T) { compareEncodings(t, &e) })
@@ -194,9 +233,18 @@ func compareEncodings(t *testing.T, e *Event) {
 	if err := json.Unmarshal(got, &gotJSON); err != nil {
 		t.Fatalf("encodeEvent wrote invalid JSON %s: %v", got, err)
 	}
-	json.Unmarshal(want, &wantJSON)
+	if err := json.Unmarshal(want, &wantJSON); err != nil {
+		t.Fatal(err)
+	}
 	if diff := cmp.Diff(wantJSON, gotJSON); diff != "" {
 		t.Errorf("encodeEvent differs from encoding/json (-json +encodeEvent):\n%s", diff)
+	}
+	shortest := jsontext.Value(want)
+	if err := shortest.Format(); err != nil {
+		t.Fatalf("formatting encoding/json's %s: %v", want, err)
+	}
+	if string(got) != string(shortest) {
+		t.Errorf("encodeEvent bytes differ from encoding/json's in shortest form:\n got %s\nwant %s", got, shortest)
 	}
 }
 
@@ -362,4 +410,25 @@ func TestBuildRowsOrder(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("rows mismatch (-want +got):\n%s", diff)
 	}
+}
+
+// awkwardStrings returns an event whose strings need every kind of escape
+// and hold invalid UTF-8, and the event its stored form decodes to: each
+// invalid byte replaced with U+FFFD.
+func awkwardStrings() (in, stored Event) {
+	in = Event{
+		ID: "ev \"1\" \\", Kind: KindProgress, Job: JobKey{"p", "US", "j"},
+		Time:  time.Date(2026, 11, 1, 12, 0, 0, 5, time.UTC),
+		Error: &JobError{Code: "ctl \x00\x01\b\f\x1f\x7f", Message: "tab\tnl\nrc\r"},
+		Facts: Facts{
+			Query:            "SELECT '<b>&amp;</b>' \u2028\u2029 ünï ✓ 🙂 bad \xff\xfe cut \xe2\x82",
+			Labels:           map[string]string{"\b": "\f", "k\xff": "v"},
+			ReferencedTables: []string{"a\"b", "\xc3"},
+		},
+	}
+	stored = in
+	stored.Facts.Query = "SELECT '<b>&amp;</b>' \u2028\u2029 ünï ✓ 🙂 bad \uFFFD\uFFFD cut \uFFFD\uFFFD"
+	stored.Facts.Labels = map[string]string{"\b": "\f", "k\uFFFD": "v"}
+	stored.Facts.ReferencedTables = []string{"a\"b", "\uFFFD"}
+	return in, stored
 }

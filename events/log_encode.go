@@ -5,14 +5,17 @@ import (
 	"slices"
 	"strconv"
 	"time"
-	"unicode/utf8"
+
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // encodeEvent returns the cell value of e: the JSON of its storedEvent.
 // Appending is the log's hot path, so the JSON is written directly instead
 // of through reflection, field by field in storedEvent's order and with its
 // names and omission rules; TestEncodeMatchesReflection keeps the two the
-// same. Map keys are sorted, so an event always encodes to the same bytes.
+// same. Strings take their shortest form, so <, >, &, U+2028 and U+2029,
+// which encoding/json escapes, are written as they are; both forms decode
+// alike. Map keys are sorted, so an event always encodes to the same bytes.
 func encodeEvent(e *Event) ([]byte, error) {
 	w := jsonWriter{b: make([]byte, 0, 512+len(e.Query))}
 	w.b = append(w.b, '{')
@@ -112,7 +115,7 @@ func (w *jsonWriter) object(k string, keepEmpty bool, fn func()) {
 func (w *jsonWriter) str(k, v string, always bool) {
 	if v != "" || always {
 		w.key(k)
-		w.b = appendJSONString(w.b, v)
+		w.quote(v)
 	}
 }
 
@@ -158,7 +161,7 @@ func (w *jsonWriter) strs(k string, v []string) {
 		if i > 0 {
 			w.b = append(w.b, ',')
 		}
-		w.b = appendJSONString(w.b, s)
+		w.quote(s)
 	}
 	w.b = append(w.b, ']')
 }
@@ -179,50 +182,17 @@ func (w *jsonWriter) strMap(k string, m map[string]string) {
 		if i > 0 {
 			w.b = append(w.b, ',')
 		}
-		w.b = appendJSONString(w.b, key)
+		w.quote(key)
 		w.b = append(w.b, ':')
-		w.b = appendJSONString(w.b, m[key])
+		w.quote(m[key])
 	}
 	w.b = append(w.b, '}')
 }
 
-// appendJSONString appends s as a JSON string. Like encoding/json it
-// replaces invalid UTF-8 with U+FFFD; it escapes only what JSON requires.
-func appendJSONString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
-			i++
-			continue
-		}
-		if c >= utf8.RuneSelf {
-			r, size := utf8.DecodeRuneInString(s[i:])
-			if r != utf8.RuneError || size != 1 {
-				i += size
-				continue
-			}
-		}
-		b = append(b, s[start:i]...)
-		switch {
-		case c == '"' || c == '\\':
-			b = append(b, '\\', c)
-		case c == '\n':
-			b = append(b, '\\', 'n')
-		case c == '\r':
-			b = append(b, '\\', 'r')
-		case c == '\t':
-			b = append(b, '\\', 't')
-		case c < 0x20:
-			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-		default:
-			b = append(b, `\ufffd`...)
-		}
-		i++
-		start = i
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
+// quote appends s as a JSON string in its shortest form. An event is
+// stored even if a string of it is not valid UTF-8: each invalid byte is
+// stored as U+FFFD, as encoding/json stores it, which is all the error
+// AppendQuote then returns reports.
+func (w *jsonWriter) quote(s string) {
+	w.b, _ = jsontext.AppendQuote(w.b, s)
 }

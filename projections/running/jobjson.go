@@ -6,16 +6,19 @@ import (
 	"slices"
 	"strconv"
 	"time"
-	"unicode/utf8"
+
+	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/bqobserver/bqobserver/events"
 )
 
-// appendJob appends the JSON of jobOf(&view{*j, stale}, preview) to b,
-// byte for byte what encoding/json writes for it (a test holds it to that),
-// without reflection or allocation: lists and streams encode many jobs,
-// often under the store's read lock. It reports false, leaving b as it was, for a job encoding/json
-// would refuse (a time outside years 0-9999).
+// appendJob appends the JSON of jobOf(&view{*j, stale}, preview) to b:
+// what encoding/json writes for it, byte for byte but for strings, which
+// take their shortest form (<, >, &, U+2028 and U+2029 are not escaped), as
+// a test holds it to. It does so without reflection, and without allocating
+// unless a string is not valid UTF-8: lists and streams encode many jobs,
+// often under the store's read lock. It reports false, leaving b as it was,
+// for a job encoding/json would refuse (a time outside years 0-9999).
 func appendJob(b []byte, j *events.Job, stale bool, preview int) ([]byte, bool) {
 	for _, t := range []time.Time{j.CreateTime, j.StartTime, j.EndTime, j.FirstSeen, j.LastSeen} {
 		if y := t.Year(); y < 0 || y > 9999 {
@@ -186,55 +189,11 @@ func appendTrue(b []byte, name string, v bool) []byte {
 	return append(append(append(b, `,"`...), name...), `":true`...)
 }
 
-const hexDigits = "0123456789abcdef"
-
-// appendString appends s as a JSON string exactly as encoding/json does:
-// invalid UTF-8 becomes U+FFFD, and <, >, &, U+2028 and U+2029 are escaped.
+// appendString appends s as a JSON string in its shortest form. Where s is
+// not valid UTF-8 each invalid byte becomes U+FFFD, as encoding/json has it,
+// which is all the error AppendQuote then returns reports: a job is shown
+// rather than refused for one bad byte.
 func appendString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			b = appendEscape(b, c)
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(append(b, s[start:i]...), `\ufffd`...)
-		} else if r == '\u2028' || r == '\u2029' {
-			b = append(append(b, s[start:i]...), '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
-		} else {
-			i += size
-			continue
-		}
-		i += size
-		start = i
-	}
-	return append(append(b, s[start:]...), '"')
-}
-
-func appendEscape(b []byte, c byte) []byte {
-	switch c {
-	case '\\', '"':
-		return append(b, '\\', c)
-	case '\b':
-		return append(b, '\\', 'b')
-	case '\f':
-		return append(b, '\\', 'f')
-	case '\n':
-		return append(b, '\\', 'n')
-	case '\r':
-		return append(b, '\\', 'r')
-	case '\t':
-		return append(b, '\\', 't')
-	}
-	return append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
+	b, _ = jsontext.AppendQuote(b, s)
+	return b
 }

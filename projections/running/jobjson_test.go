@@ -1,18 +1,25 @@
 package running
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
 	"math/rand/v2"
 	"reflect"
 	"testing"
 	"time"
 
+	"github.com/go-json-experiment/json/jsontext"
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/bqobserver/bqobserver/events"
 )
 
-// TestAppendJobIsEncodingJSON checks appendJob byte for byte against
-// encoding/json on jobs with every field set or not, and strings that need
-// escaping: control characters, HTML, invalid UTF-8, U+2028.
+// TestAppendJobIsEncodingJSON checks appendJob against encoding/json on
+// jobs with every field set or not, and strings that need escaping: control
+// characters, HTML, invalid UTF-8, U+2028. The two must decode to the same
+// values, and be the same bytes once encoding/json's strings are rewritten
+// in their shortest form.
 func TestAppendJobIsEncodingJSON(t *testing.T) {
 	r := rand.New(rand.NewPCG(11, 12))
 	nasty := []string{"", "plain", "quote \" back \\ slash", "<script>&amp;</script>", "tab\tnew\nline\r\x00\x01\x1f\x7f",
@@ -31,11 +38,52 @@ func TestAppendJobIsEncodingJSON(t *testing.T) {
 				t.Fatal(err)
 			}
 			got, ok := appendJob(nil, &v.job, v.stale, preview)
-			if !ok || string(got) != string(want) {
-				t.Fatalf("job %d, preview %d:\n got %s\nwant %s", i, preview, got, want)
+			if !ok {
+				t.Fatalf("job %d, preview %d: appendJob refused it", i, preview)
+			}
+			if err := sameJSON(got, want); err != nil {
+				t.Fatalf("job %d, preview %d: %v", i, preview, err)
 			}
 		}
 	}
+}
+
+// sameJSON reports how got differs from encoding/json's want: in the
+// values they decode to (by encoding/json, numbers kept exact), or in
+// their bytes once want's strings take their shortest form.
+func sameJSON(got, want []byte) error {
+	decode := func(b []byte) (any, error) {
+		d := json.NewDecoder(bytes.NewReader(b))
+		d.UseNumber()
+		var v any
+		err := d.Decode(&v)
+		return v, err
+	}
+	g, err := decode(got)
+	if err != nil {
+		return fmt.Errorf("invalid JSON %s: %w", got, err)
+	}
+	w, err := decode(want)
+	if err != nil {
+		return fmt.Errorf("encoding/json's %s: %w", want, err)
+	}
+	if diff := cmp.Diff(w, g); diff != "" {
+		return fmt.Errorf("values differ from encoding/json's (-json +got):\n%s", diff)
+	}
+	shortest := jsontext.Value(want)
+	if err := shortest.Format(); err != nil {
+		return fmt.Errorf("formatting encoding/json's %s: %w", want, err)
+	}
+	if string(got) != string(shortest) {
+		i := 0
+		for i < len(got) && i < len(shortest) && got[i] == shortest[i] {
+			i++
+		}
+		from := max(i-40, 0)
+		return fmt.Errorf("bytes differ from encoding/json's in shortest form at byte %d:\n got …%s\nwant …%s",
+			i, got[from:min(i+40, len(got))], shortest[from:min(i+40, len(shortest))])
+	}
+	return nil
 }
 
 func TestAppendJobRefusesWhatJSONRefuses(t *testing.T) {

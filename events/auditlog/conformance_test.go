@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/bqobserver/bqobserver/events"
+	"github.com/bqobserver/bqobserver/events/reftest"
 )
 
 // outcome is the part of a decoded entry the conformance table pins down:
@@ -175,34 +176,8 @@ var conformance = map[string][]outcome{
 	"v2-tabledeletion-deletetable-nonjob-bqdatalineage.json":     {{Skip: SkipNotJob}},
 }
 
-// referenceDir returns the shared reference folder, which lives beside the
-// repository (../shared/reference/auditlogs from the module root), or skips
-// the test when it is absent.
-func referenceDir(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("module root (go.mod) not found; cannot locate ../shared/reference/auditlogs")
-		}
-		dir = parent
-	}
-	ref := filepath.Join(dir, "..", "shared", "reference", "auditlogs")
-	if _, err := os.Stat(ref); err != nil {
-		t.Skipf("reference audit logs not found at %s: the conformance test needs ../shared/reference/auditlogs beside the repository", ref)
-	}
-	return ref
-}
-
 func TestConformance(t *testing.T) {
-	dir := referenceDir(t)
+	dir := reftest.AuditLogs(t)
 	files, err := filepath.Glob(filepath.Join(dir, "*.json"))
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bqobserver/bqobserver/events/reftest"
 	"github.com/bqobserver/bqobserver/events/simulation"
 )
 
@@ -51,7 +52,7 @@ import (
 // ("`load.destinationTable`", "`sourceUris[]`"), which name a field
 // without repeating its parent.
 func TestStructuralFidelity(t *testing.T) {
-	dir := referenceDir(t)
+	dir := reftest.Dir(t)
 	real := loadReal(t, filepath.Join(dir, "auditlogs"))
 	ref := loadReference(t, filepath.Join(dir, "AUDITLOG-FORMATS.md"))
 	k := newKnowledge(real, ref)
@@ -86,7 +87,7 @@ func TestStructuralFidelity(t *testing.T) {
 // TestFidelityCheckerCatches makes sure the path rules can fail: an
 // invented member and a dropped required member are both reported.
 func TestFidelityCheckerCatches(t *testing.T) {
-	dir := referenceDir(t)
+	dir := reftest.Dir(t)
 	k := newKnowledge(loadReal(t, filepath.Join(dir, "auditlogs")), loadReference(t, filepath.Join(dir, "AUDITLOG-FORMATS.md")))
 	const kind = "v2 jobchange:DONE DONE QUERY SELECT ok"
 	for _, tc := range []struct {
@@ -111,30 +112,6 @@ func TestFidelityCheckerCatches(t *testing.T) {
 			t.Errorf("required paths of %s lack %s: %v", kind, want, req)
 		}
 	}
-}
-
-// referenceDir is ../shared/reference beside the module root.
-func referenceDir(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("module root not found")
-		}
-		dir = parent
-	}
-	ref := filepath.Join(dir, "..", "shared", "reference")
-	if _, err := os.Stat(filepath.Join(ref, "auditlogs")); err != nil {
-		t.Skipf("reference audit logs not found at %s: this test needs ../shared/reference/auditlogs beside the repository", ref)
-	}
-	return ref
 }
 
 // sample is one entry's path set.

@@ -240,7 +240,9 @@ func (h *harness) drain(sub string, quiet time.Duration, done func([]*pubsub.Mes
 			}
 		}
 	}()
-	err := h.ps.Client.Subscriber(sub).Receive(ctx, func(_ context.Context, m *pubsub.Message) {
+	s := h.ps.Client.Subscriber(sub)
+	s.ReceiveSettings.NumGoroutines = 16 // the in-process Pub/Sub paces each stream
+	err := s.Receive(ctx, func(_ context.Context, m *pubsub.Message) {
 		mu.Lock()
 		got, last = append(got, m), time.Now()
 		mu.Unlock()

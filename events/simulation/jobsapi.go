@@ -118,31 +118,33 @@ func (a *JobsAPI) list(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *JobsAPI) get(w http.ResponseWriter, r *http.Request) {
-	p, id, loc := r.PathValue("project"), r.PathValue("job"), r.URL.Query().Get("location")
-	if !a.admit(MethodGet, p) {
-		writeError(w, http.StatusForbidden, "accessDenied", "Access Denied: Job "+jobPath(p, loc, id)+": User does not have bigquery.jobs.get permission for job "+jobPath(p, loc, id)+".")
-		return
+	if job, ok := a.jobCall(w, r, MethodGet, "bigquery.jobs.get", a.org.getJob); ok {
+		writeJSON(w, job)
 	}
-	job, ok := a.org.getJob(p, id, loc)
-	if !ok {
-		writeError(w, http.StatusNotFound, "notFound", "Not found: Job "+jobPath(p, loc, id))
-		return
-	}
-	writeJSON(w, job)
 }
 
 func (a *JobsAPI) cancel(w http.ResponseWriter, r *http.Request) {
+	if job, ok := a.jobCall(w, r, MethodCancel, "bigquery.jobs.update", a.org.cancelJob); ok {
+		writeJSON(w, &bq.JobCancelResponse{Kind: "bigquery#jobCancelResponse", Job: job})
+	}
+}
+
+// jobCall serves the part that jobs.get and jobs.cancel share: it counts the
+// call, answers 403 (naming perm) for a denied project and 404 for an
+// unknown job, and otherwise returns what do gives for the job.
+func (a *JobsAPI) jobCall(w http.ResponseWriter, r *http.Request, method, perm string,
+	do func(project, id, location string) (*bq.Job, bool)) (*bq.Job, bool) {
 	p, id, loc := r.PathValue("project"), r.PathValue("job"), r.URL.Query().Get("location")
-	if !a.admit(MethodCancel, p) {
-		writeError(w, http.StatusForbidden, "accessDenied", "Access Denied: Job "+jobPath(p, loc, id)+": User does not have bigquery.jobs.update permission for job "+jobPath(p, loc, id)+".")
-		return
+	name := jobPath(p, loc, id)
+	if !a.admit(method, p) {
+		writeError(w, http.StatusForbidden, "accessDenied", "Access Denied: Job "+name+": User does not have "+perm+" permission for job "+name+".")
+		return nil, false
 	}
-	job, ok := a.org.cancelJob(p, id, loc)
+	job, ok := do(p, id, loc)
 	if !ok {
-		writeError(w, http.StatusNotFound, "notFound", "Not found: Job "+jobPath(p, loc, id))
-		return
+		writeError(w, http.StatusNotFound, "notFound", "Not found: Job "+name)
 	}
-	writeJSON(w, &bq.JobCancelResponse{Kind: "bigquery#jobCancelResponse", Job: job})
+	return job, ok
 }
 
 // jobPath names a job as BigQuery's messages do: project:location.id.

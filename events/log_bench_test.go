@@ -12,7 +12,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/bqobserver/bqobserver/events"
-	"github.com/bqobserver/bqobserver/events/logtest"
+	"github.com/bqobserver/bqobserver/internal/testutil/logtest"
 )
 
 // benchBackends are the servers the append benchmark writes to. bttest gets

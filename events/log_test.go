@@ -15,7 +15,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/bqobserver/bqobserver/events"
-	"github.com/bqobserver/bqobserver/events/logtest"
+	"github.com/bqobserver/bqobserver/internal/testutil/logtest"
 	"github.com/bqobserver/bqobserver/schema"
 )
 

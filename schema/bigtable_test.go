@@ -8,7 +8,7 @@ import (
 	"cloud.google.com/go/bigtable"
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/bqobserver/bqobserver/events/logtest"
+	"github.com/bqobserver/bqobserver/internal/testutil/logtest"
 	"github.com/bqobserver/bqobserver/schema"
 )
 

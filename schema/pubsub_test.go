@@ -9,7 +9,7 @@ import (
 	"google.golang.org/protobuf/testing/protocmp"
 	"google.golang.org/protobuf/types/known/durationpb"
 
-	"github.com/bqobserver/bqobserver/events/pubsubtest"
+	"github.com/bqobserver/bqobserver/internal/testutil/pubsubtest"
 	"github.com/bqobserver/bqobserver/schema"
 )
 

@@ -14,8 +14,8 @@ import (
 	"cloud.google.com/go/pubsub/v2"
 
 	"github.com/bqobserver/bqobserver/events"
-	"github.com/bqobserver/bqobserver/events/pubsubtest"
-	"github.com/bqobserver/bqobserver/events/simulation"
+	"github.com/bqobserver/bqobserver/internal/simulation"
+	"github.com/bqobserver/bqobserver/internal/testutil/pubsubtest"
 )
 
 // BenchmarkFreshness measures how long a job takes from the moment its

@@ -14,7 +14,7 @@ import (
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
 	"cloud.google.com/go/pubsub/v2/pstest"
 
-	"github.com/bqobserver/bqobserver/events/pubsubtest"
+	"github.com/bqobserver/bqobserver/internal/testutil/pubsubtest"
 )
 
 // pubsubEnv points the commands at a Pub/Sub the test owns: the emulator

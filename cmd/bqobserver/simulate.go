@@ -17,7 +17,7 @@ import (
 	"cloud.google.com/go/pubsub/v2"
 	"github.com/schollz/progressbar/v3"
 
-	"github.com/bqobserver/bqobserver/events/simulation"
+	"github.com/bqobserver/bqobserver/internal/simulation"
 )
 
 // SimulateCmd drives anything that speaks Pub/Sub with a simulated

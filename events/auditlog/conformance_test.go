@@ -11,7 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/bqobserver/bqobserver/events"
-	"github.com/bqobserver/bqobserver/events/reftest"
+	"github.com/bqobserver/bqobserver/internal/testutil/reftest"
 )
 
 // outcome is the part of a decoded entry the conformance table pins down:

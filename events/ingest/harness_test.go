@@ -22,8 +22,8 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/bqobserver/bqobserver/events"
-	"github.com/bqobserver/bqobserver/events/logtest"
-	"github.com/bqobserver/bqobserver/events/pubsubtest"
+	"github.com/bqobserver/bqobserver/internal/testutil/logtest"
+	"github.com/bqobserver/bqobserver/internal/testutil/pubsubtest"
 	"github.com/bqobserver/bqobserver/schema"
 )
 

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bqobserver/bqobserver/events/pubsubtest"
+	"github.com/bqobserver/bqobserver/internal/testutil/pubsubtest"
 	"github.com/bqobserver/bqobserver/schema"
 )
 

@@ -13,7 +13,7 @@ import (
 
 	"github.com/bqobserver/bqobserver/events"
 	"github.com/bqobserver/bqobserver/events/auditlog"
-	"github.com/bqobserver/bqobserver/events/logtest"
+	"github.com/bqobserver/bqobserver/internal/testutil/logtest"
 	"github.com/bqobserver/bqobserver/schema"
 )
 

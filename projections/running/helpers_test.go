@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/bqobserver/bqobserver/events"
-	"github.com/bqobserver/bqobserver/events/logtest"
+	"github.com/bqobserver/bqobserver/internal/testutil/logtest"
 )
 
 // clock is a settable clock for tests.

@@ -19,7 +19,7 @@ import (
 	"google.golang.org/api/option"
 
 	"github.com/bqobserver/bqobserver/events"
-	"github.com/bqobserver/bqobserver/events/simulation"
+	"github.com/bqobserver/bqobserver/internal/simulation"
 )
 
 // apiFixture is a simulated organization a while into its day, its jobs

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bqobserver/bqobserver/events/simulation"
+	"github.com/bqobserver/bqobserver/internal/simulation"
 )
 
 // TestRunInRealTime runs a simulation 60 times faster than the wall clock

@@ -12,7 +12,7 @@ import (
 
 	"github.com/bqobserver/bqobserver/events"
 	"github.com/bqobserver/bqobserver/events/auditlog"
-	"github.com/bqobserver/bqobserver/events/simulation"
+	"github.com/bqobserver/bqobserver/internal/simulation"
 )
 
 // coverage counts the situations a simulated day went through, so that

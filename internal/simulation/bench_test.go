@@ -5,12 +5,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bqobserver/bqobserver/events/simulation"
+	"github.com/bqobserver/bqobserver/internal/simulation"
 )
 
 // BenchmarkGenerate measures how fast the simulation produces entries in
 // virtual time, both formats, default delivery imperfections, on one core:
-// go test -run '^$' -bench Generate -cpu 1 ./events/simulation/
+// go test -run '^$' -bench Generate -cpu 1 ./internal/simulation/
 func BenchmarkGenerate(b *testing.B) {
 	org, err := simulation.New(simulation.Config{Seed: 1, Rate: 100})
 	if err != nil {

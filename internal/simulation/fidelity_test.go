@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bqobserver/bqobserver/events/reftest"
-	"github.com/bqobserver/bqobserver/events/simulation"
+	"github.com/bqobserver/bqobserver/internal/simulation"
+	"github.com/bqobserver/bqobserver/internal/testutil/reftest"
 )
 
 // The structural fidelity test compares the JSON paths of simulated

@@ -7,7 +7,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/bqobserver/bqobserver/events"
-	"github.com/bqobserver/bqobserver/events/simulation"
+	"github.com/bqobserver/bqobserver/internal/simulation"
 )
 
 // delivered is what a subscriber saw of a simulated stretch of time.

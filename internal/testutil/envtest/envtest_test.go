@@ -1,97 +1,67 @@
 package envtest
 
 import (
-	"fmt"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/bqobserver/bqobserver/internal/testutil/tbtest"
 )
 
-// recorder is a testing.TB that records how a test ended. Skip and Fatal
-// stop the function under test, as the real ones stop a test, by a panic
-// that run recovers; any other method panics on the nil TB.
-type recorder struct {
-	testing.TB
-	got outcome
-}
-
-type outcome struct {
-	Skipped, Failed string
-	Value           string
-}
-
-func (r *recorder) Helper() {}
-
-func (r *recorder) Skip(args ...any) {
-	r.got.Skipped = fmt.Sprint(args...)
-	panic(r)
-}
-
-func (r *recorder) Fatal(args ...any) {
-	r.got.Failed = fmt.Sprint(args...)
-	panic(r)
-}
-
-func (r *recorder) Fatalf(format string, args ...any) { r.Fatal(fmt.Sprintf(format, args...)) }
-
-// run calls fn with a recorder and returns how it ended.
-func run(fn func(testing.TB) string) (o outcome) {
-	r := &recorder{}
-	defer func() {
-		if p := recover(); p != nil && p != r {
-			panic(p)
-		}
-		o = r.got
-	}()
-	r.got.Value = fn(r)
-	return
-}
+const refused = " (BQOBSERVER_REQUIRE_ALL is set: this test may not skip)"
 
 func TestGetenv(t *testing.T) {
 	const (
 		name = "BQOBSERVER_ENVTEST_THING"
 		msg  = "needs a thing: set BQOBSERVER_ENVTEST_THING (.ci/run does)"
 	)
-	getenv := func(tb testing.TB) string { return Getenv(tb, name, "a thing") }
 	tests := []struct {
 		name, require, value string
-		want                 outcome
+		want                 tbtest.Outcome
+		wantValue            string
 	}{
-		{"missing skips", "", "", outcome{Skipped: msg}},
-		{"missing skips when not required", "0", "", outcome{Skipped: msg}},
-		{"missing skips when required is false", "false", "", outcome{Skipped: msg}},
-		{"missing fails when required", "1", "", outcome{Failed: msg + " (BQOBSERVER_REQUIRE_ALL is set: this test may not skip)"}},
-		{"missing fails when required is true", "true", "", outcome{Failed: msg + " (BQOBSERVER_REQUIRE_ALL is set: this test may not skip)"}},
-		{"present returns its value", "", "/opt/thing", outcome{Value: "/opt/thing"}},
-		{"present returns its value when required", "1", "/opt/thing", outcome{Value: "/opt/thing"}},
-		{"a requirement that is not a boolean fails", "yes", "", outcome{Failed: `BQOBSERVER_REQUIRE_ALL="yes" is not a boolean (1, true, 0 or false)`}},
+		{"missing skips", "", "", tbtest.Outcome{Skipped: msg}, ""},
+		{"missing skips when not required", "0", "", tbtest.Outcome{Skipped: msg}, ""},
+		{"missing skips when required is false", "false", "", tbtest.Outcome{Skipped: msg}, ""},
+		{"missing fails when required", "1", "", tbtest.Outcome{Fatal: msg + refused}, ""},
+		{"missing fails when required is true", "true", "", tbtest.Outcome{Fatal: msg + refused}, ""},
+		{"present returns its value", "", "/opt/thing", tbtest.Outcome{}, "/opt/thing"},
+		{"present returns its value when required", "1", "/opt/thing", tbtest.Outcome{}, "/opt/thing"},
+		{"a requirement that is not a boolean fails", "yes", "",
+			tbtest.Outcome{Fatal: `BQOBSERVER_REQUIRE_ALL="yes" is not a boolean (1, true, 0 or false)`}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Setenv(RequireAll, tt.require)
 			t.Setenv(name, tt.value)
-			if diff := cmp.Diff(run(getenv), tt.want); diff != "" {
+			var value string
+			got := tbtest.Run(t, func(tb testing.TB) { value = Getenv(tb, name, "a thing") })
+			if diff := cmp.Diff(got, tt.want); diff != "" {
 				t.Errorf("Getenv ended the test differently (-got +want):\n%s", diff)
+			}
+			if value != tt.wantValue {
+				t.Errorf("Getenv returned %q, want %q", value, tt.wantValue)
 			}
 		})
 	}
 }
 
 func TestSkip(t *testing.T) {
-	skip := func(tb testing.TB) string {
-		Skip(tb, "reference folder not found at %s", "/nowhere")
-		return "went on"
-	}
+	const msg = "reference folder not found at /nowhere"
 	for _, tt := range []struct {
 		name, require string
-		want          outcome
+		want          tbtest.Outcome
 	}{
-		{"skips", "", outcome{Skipped: "reference folder not found at /nowhere"}},
-		{"fails when required", "1", outcome{Failed: "reference folder not found at /nowhere (BQOBSERVER_REQUIRE_ALL is set: this test may not skip)"}},
+		{"skips", "", tbtest.Outcome{Skipped: msg}},
+		{"fails when required", "1", tbtest.Outcome{Fatal: msg + refused}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Setenv(RequireAll, tt.require)
-			if diff := cmp.Diff(run(skip), tt.want); diff != "" {
+			got := tbtest.Run(t, func(tb testing.TB) {
+				Skip(tb, "reference folder not found at %s", "/nowhere")
+				tb.Error("the test went on after Skip")
+			})
+			if diff := cmp.Diff(got, tt.want); diff != "" {
 				t.Errorf("Skip ended the test differently (-got +want):\n%s", diff)
 			}
 		})

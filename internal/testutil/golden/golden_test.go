@@ -53,88 +53,81 @@ func expect(errors int, fatal bool, fragments ...string) failure {
 	return failure{Errors: errors, Fatal: fatal, Said: said}
 }
 
-func TestJSON(t *testing.T) {
-	tests := []struct {
-		name   string
-		golden string
-		got    any
-		want   failure
-	}{
-		{"same document, other spacing, key order and number forms", `{ "b": [1, 2e0, 3.50], "a": {"x": null} }`,
-			[]byte(`{"a":{"x":null},"b":[1.0,2,3.5]}`), expect(0, false)},
-		{"a value marshalled", `{"name": "job", "slot_ms": 12}`,
-			struct {
-				Name   string `json:"name"`
-				SlotMs int64  `json:"slot_ms"`
-			}{"job", 12}, expect(0, false)},
-		{"raw message", `[true]`, json.RawMessage(`[ true ]`), expect(0, false)},
-		{"a value differs", `{"state": "RUNNING", "n": 1}`, []byte(`{"state": "DONE", "n": 1}`),
-			expect(1, false, "x.golden: got differs from the golden file (-got +want)", `"DONE"`, `"RUNNING"`, "go test -update")},
-		{"a key is missing", `{"a": 1, "b": 2}`, []byte(`{"a": 1}`), expect(1, false, `"b"`)},
-		{"integers beyond a float64 differ", `{"n": 9007199254740992}`, []byte(`{"n": 9007199254740993}`),
-			expect(1, false, "9007199254740993", "9007199254740992")},
-		{"got is not JSON", `{}`, []byte(`{"a":`), expect(0, true, "got is not one JSON document")},
-		{"got is two documents", `{}`, []byte(`{} {}`), expect(0, true, "got is not one JSON document")},
-		{"golden file is not JSON", `{`, []byte(`{}`), expect(0, true, "the golden file is not one JSON document")},
-	}
+// goldenCase is a golden file and a check against it.
+type goldenCase struct {
+	name   string
+	golden string
+	check  func(tb testing.TB, path string)
+	want   failure
+}
+
+func runCases(t *testing.T, tests []goldenCase) {
+	t.Helper()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			path := file(t, tt.golden)
-			o := tbtest.Run(t, func(tb testing.TB) { JSON(tb, path, tt.got) })
+			o := tbtest.Run(t, func(tb testing.TB) { tt.check(tb, path) })
 			if diff := cmp.Diff(reduce(o, keys(tt.want.Said)), tt.want); diff != "" {
-				t.Errorf("JSON reported %+v\n(-got +want):\n%s", o, diff)
+				t.Errorf("the check reported %+v\n(-got +want):\n%s", o, diff)
 			}
 		})
 	}
+}
+
+func jsonOf(got any) func(testing.TB, string) {
+	return func(tb testing.TB, path string) { JSON(tb, path, got) }
+}
+
+func linesOf(got ...string) func(testing.TB, string) {
+	return func(tb testing.TB, path string) { JSONLines(tb, path, got) }
+}
+
+func textOf(got string) func(testing.TB, string) {
+	return func(tb testing.TB, path string) { Text(tb, path, got) }
+}
+
+func TestJSON(t *testing.T) {
+	type row struct {
+		Name   string `json:"name"`
+		SlotMs int64  `json:"slot_ms"`
+	}
+	runCases(t, []goldenCase{
+		{"same document, other spacing, key order and number forms", `{ "b": [1, 2e0, 3.50], "a": {"x": null} }`,
+			jsonOf([]byte(`{"a":{"x":null},"b":[1.0,2,3.5]}`)), expect(0, false)},
+		{"a value marshalled", `{"name": "job", "slot_ms": 12}`, jsonOf(row{"job", 12}), expect(0, false)},
+		{"raw message", `[true]`, jsonOf(json.RawMessage(`[ true ]`)), expect(0, false)},
+		{"a value differs", `{"state": "RUNNING", "n": 1}`, jsonOf([]byte(`{"state": "DONE", "n": 1}`)),
+			expect(1, false, "x.golden: got differs from the golden file (-got +want)", `"DONE"`, `"RUNNING"`, "go test -update")},
+		{"a key is missing", `{"a": 1, "b": 2}`, jsonOf([]byte(`{"a": 1}`)), expect(1, false, `"b"`)},
+		{"integers beyond a float64 differ", `{"n": 9007199254740992}`, jsonOf([]byte(`{"n": 9007199254740993}`)),
+			expect(1, false, "9007199254740993", "9007199254740992")},
+		{"got is not JSON", `{}`, jsonOf([]byte(`{"a":`)), expect(0, true, "got is not one JSON document")},
+		{"got is two documents", `{}`, jsonOf([]byte(`{} {}`)), expect(0, true, "got is not one JSON document")},
+		{"golden file is not JSON", `{`, jsonOf([]byte(`{}`)), expect(0, true, "the golden file is not one JSON document")},
+	})
 }
 
 func TestJSONLines(t *testing.T) {
-	many := strings.Repeat("{\"n\": 1}\n", 12)
-	manyGot := strings.Split(strings.Repeat(`{"n":2}`+"\n", 12), "\n")[:12]
-	tests := []struct {
-		name   string
-		golden string
-		got    []string
-		want   failure
-	}{
-		{"same values", "{\"a\": 1}\n[1, 2]\n", []string{`{"a":1.0}`, `[1,2]`}, expect(0, false)},
-		{"one line differs", "{\"a\": 1}\n{\"a\": 2}\n{\"a\": 3}\n", []string{`{"a":1}`, `{"a":5}`, `{"a":3}`},
+	many := strings.Split(strings.Repeat(`{"n":2}`+"\n", 12), "\n")[:12]
+	runCases(t, []goldenCase{
+		{"same values", "{\"a\": 1}\n[1, 2]\n", linesOf(`{"a":1.0}`, `[1,2]`), expect(0, false)},
+		{"one line differs", "{\"a\": 1}\n{\"a\": 2}\n{\"a\": 3}\n", linesOf(`{"a":1}`, `{"a":5}`, `{"a":3}`),
 			expect(1, false, "x.golden: line 2 differs (-got +want)")},
-		{"fewer lines", "1\n2\n3\n", []string{"1", "2"}, expect(1, false, "x.golden: got 2 lines, want 3")},
-		{"more lines", "1\n", []string{"1", "2"}, expect(1, false, "x.golden: got 2 lines, want 1")},
-		{"no lines", "", nil, expect(0, false)},
-		{"many lines differ", many, manyGot, expect(maxLines+1, false, "line 10 differs", "more lines differ")},
-		{"a line of got is not JSON", "1\n2\n", []string{"1", "{"}, expect(0, true, "line 2 of got is not one JSON document")},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			path := file(t, tt.golden)
-			o := tbtest.Run(t, func(tb testing.TB) { JSONLines(tb, path, tt.got) })
-			if diff := cmp.Diff(reduce(o, keys(tt.want.Said)), tt.want); diff != "" {
-				t.Errorf("JSONLines reported %+v\n(-got +want):\n%s", o, diff)
-			}
-		})
-	}
+		{"fewer lines", "1\n2\n3\n", linesOf("1", "2"), expect(1, false, "x.golden: got 2 lines, want 3")},
+		{"more lines", "1\n", linesOf("1", "2"), expect(1, false, "x.golden: got 2 lines, want 1")},
+		{"no lines", "", linesOf(), expect(0, false)},
+		{"many lines differ", strings.Repeat("{\"n\": 1}\n", 12), linesOf(many...), expect(maxLines+1, false, "line 10 differs", "more lines differ")},
+		{"a line of got is not JSON", "1\n2\n", linesOf("1", "{"), expect(0, true, "line 2 of got is not one JSON document")},
+	})
 }
 
 func TestText(t *testing.T) {
-	tests := []struct {
-		name, golden, got string
-		want              failure
-	}{
-		{"same text", "a\nb\n", "a\nb\n", expect(0, false)},
-		{"a line differs", "a\nb\nc\n", "a\nB\nc\n", expect(1, false, "x.golden: got differs from the golden file (-got +want)", `"B\n"`, `"b\n"`)},
-		{"spacing counts in text", "a b\n", "a  b\n", expect(1, false)},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			path := file(t, tt.golden)
-			o := tbtest.Run(t, func(tb testing.TB) { Text(tb, path, tt.got) })
-			if diff := cmp.Diff(reduce(o, keys(tt.want.Said)), tt.want); diff != "" {
-				t.Errorf("Text reported %+v\n(-got +want):\n%s", o, diff)
-			}
-		})
-	}
+	runCases(t, []goldenCase{
+		{"same text", "a\nb\n", textOf("a\nb\n"), expect(0, false)},
+		{"a line differs", "a\nb\nc\n", textOf("a\nB\nc\n"),
+			expect(1, false, "x.golden: got differs from the golden file (-got +want)", `"B\n"`, `"b\n"`)},
+		{"spacing counts in text", "a b\n", textOf("a  b\n"), expect(1, false)},
+	})
 }
 
 func TestMissingFile(t *testing.T) {

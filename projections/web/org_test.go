@@ -1,6 +1,7 @@
 package web
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -95,6 +96,13 @@ func (o *org) append(evs []events.Event) {
 func (o *org) feed(evs ...events.Event) {
 	o.t.Helper()
 	o.append(evs)
+	o.apply(evs)
+}
+
+// apply applies events to the projection, as the live feed does once they
+// are in the log.
+func (o *org) apply(evs []events.Event) {
+	o.t.Helper()
 	if err := o.proj.Apply(o.t.Context(), evs...); err != nil {
 		o.t.Fatalf("applying %d events: %v", len(evs), err)
 	}
@@ -228,18 +236,23 @@ type idWriter struct {
 }
 
 func (w *idWriter) Write(p []byte) (int, error) {
-	w.partial = append(w.partial, p...)
+	data := append(w.partial, p...)
+	last := ""
 	for {
-		line, rest, ok := strings.Cut(string(w.partial), "\n")
+		line, rest, ok := bytes.Cut(data, []byte("\n"))
 		if !ok {
 			break
 		}
-		if id, ok := strings.CutPrefix(line, "id:"); ok {
-			w.rec.mu.Lock()
-			w.rec.streams[w.n].LastID = strings.TrimPrefix(id, " ")
-			w.rec.mu.Unlock()
+		if id, ok := bytes.CutPrefix(line, []byte("id:")); ok {
+			last = string(bytes.TrimPrefix(id, []byte(" ")))
 		}
-		w.partial = []byte(rest)
+		data = rest
+	}
+	w.partial = bytes.Clone(data)
+	if last != "" {
+		w.rec.mu.Lock()
+		w.rec.streams[w.n].LastID = last
+		w.rec.mu.Unlock()
 	}
 	return w.ResponseWriter.Write(p)
 }

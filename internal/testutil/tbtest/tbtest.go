@@ -36,8 +36,8 @@ type TB struct {
 }
 
 // Run calls fn with a recording TB on a goroutine of its own, then the
-// cleanups fn registered, last first, and returns how it ended. The real test t supplies
-// the context and temporary directories.
+// cleanups fn registered, last first, and returns how it ended. The real
+// test t supplies the name, context and directories.
 func Run(t testing.TB, fn func(tb testing.TB)) Outcome {
 	t.Helper()
 	tb := &TB{real: t}

@@ -2,7 +2,6 @@ package events
 
 import (
 	"encoding/json"
-	"flag"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -14,9 +13,9 @@ import (
 
 	"github.com/go-json-experiment/json/jsontext"
 	"github.com/google/go-cmp/cmp"
-)
 
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+	"github.com/bqobserver/bqobserver/internal/testutil/golden"
+)
 
 // filled returns an event with every field, however deeply nested, set to a
 // distinct non-zero value, so that a field the storage shape forgets shows
@@ -95,29 +94,12 @@ func TestStoredEventGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if *update {
-		var out any
-		json.Unmarshal(b, &out)
-		pretty, _ := json.MarshalIndent(out, "", "  ")
-		if err := os.WriteFile(path, append(pretty, '\n'), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	golden, err := os.ReadFile(path)
+	golden.JSON(t, path, b)
+	stored, err := os.ReadFile(path)
 	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	var gotJSON, wantJSON any
-	if err := json.Unmarshal(b, &gotJSON); err != nil {
 		t.Fatal(err)
 	}
-	if err := json.Unmarshal(golden, &wantJSON); err != nil {
-		t.Fatal(err)
-	}
-	if diff := cmp.Diff(wantJSON, gotJSON); diff != "" {
-		t.Errorf("stored format changed (-golden +now):\n%s", diff)
-	}
-	got, err := decodeEvent(golden)
+	got, err := decodeEvent(stored)
 	if err != nil {
 		t.Fatal(err)
 	}

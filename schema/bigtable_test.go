@@ -1,7 +1,6 @@
 package schema_test
 
 import (
-	"os"
 	"testing"
 	"time"
 
@@ -20,8 +19,7 @@ var bigtables = []struct {
 }{
 	{"bttest", func(t *testing.T) *logtest.Bigtable { return logtest.Connect(t, logtest.StartBttest(t)) }},
 	{"emulator", func(t *testing.T) *logtest.Bigtable {
-		logtest.RequireEmulator(t)
-		return logtest.Connect(t, os.Getenv("BIGTABLE_EMULATOR_HOST"))
+		return logtest.Connect(t, logtest.RequireEmulator(t))
 	}},
 }
 

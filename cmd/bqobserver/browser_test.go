@@ -1,13 +1,10 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -15,6 +12,8 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
+
+	"github.com/bqobserver/bqobserver/internal/testutil/browser"
 )
 
 // TestBrowserEmbedded drives headless Chromium against the embedded mode,
@@ -22,51 +21,34 @@ import (
 // search narrows the list, and a job that completes (cancelled through the
 // simulated jobs API) leaves the table within seconds.
 func TestBrowserEmbedded(t *testing.T) {
-	chromium := os.Getenv("BQOBSERVER_CHROMIUM")
-	if chromium == "" {
-		t.Skip("browser test skipped: set BQOBSERVER_CHROMIUM to a Chromium binary (for example /usr/bin/chromium); .ci/run does")
-	}
+	browser.Binary(t)
 	base, stop := runService(t, "--simulate-rate", "4")
 	defer stop()
-	ctx := startChromium(t, chromium)
-	run := func(doing string, actions ...chromedp.Action) {
-		t.Helper()
-		if err := chromedp.Run(ctx, actions...); err != nil {
-			t.Fatalf("%s: %v", doing, err)
-		}
-	}
-	until := func(doing, expr string, within time.Duration) {
-		t.Helper()
-		var ok bool
-		if err := chromedp.Run(ctx, chromedp.Poll(expr, &ok, chromedp.WithPollingTimeout(within), chromedp.WithPollingInterval(100*time.Millisecond))); err != nil {
-			var shows string
-			chromedp.Run(ctx, chromedp.Evaluate(`document.querySelector("#count")?.textContent`, &shows))
-			t.Fatalf("%s: %s did not hold within %v (%v); the page shows %q", doing, expr, within, err, shows)
-		}
-	}
+	b := browser.Start(t)
+	b.Describe = `document.querySelector("#count")?.textContent`
 	// Displayed rows, judged by the computed style, not the hidden attribute.
 	const rows = `[...document.querySelectorAll(".vt-body .vt-row")].filter(r => getComputedStyle(r).display !== "none")`
 
-	run("loading the page", chromedp.EmulateViewport(1440, 900), chromedp.Navigate(base+"/"))
-	until("waiting for simulated jobs", rows+`.length >= 10`, 90*time.Second)
-	until("waiting for the live stream", `document.querySelector("#conn").dataset.state === "live"`, 10*time.Second)
-	screenshot(t, ctx, "embedded-list")
+	b.Run(t, "loading the page", chromedp.EmulateViewport(1440, 900), chromedp.Navigate(base+"/"))
+	b.Until(t, "waiting for simulated jobs", rows+`.length >= 10`, 90*time.Second)
+	b.Until(t, "waiting for the live stream", `document.querySelector("#conn").dataset.state === "live"`, 10*time.Second)
+	b.Screenshot(t, "embedded-list")
 
 	// Search for the user with the most jobs listed (so that some are still
 	// running a moment later): the list narrows to that user's jobs.
 	user := busiestUser(t, base, 3)
-	run("searching", chromedp.SendKeys("#f-q", user), chromedp.SendKeys("#f-q", kb.Enter))
-	until("waiting for the search in the URL", fmt.Sprintf(`new URLSearchParams(location.search).get("q") === %q`, user), 5*time.Second)
-	until("waiting for the list to narrow", fmt.Sprintf(`%s.length > 0 && %s.every(r => r.textContent.includes(%q))`, rows, rows, user), 10*time.Second)
-	screenshot(t, ctx, "embedded-search")
+	b.Run(t, "searching", chromedp.SendKeys("#f-q", user), chromedp.SendKeys("#f-q", kb.Enter))
+	b.Until(t, "waiting for the search in the URL", fmt.Sprintf(`new URLSearchParams(location.search).get("q") === %q`, user), 5*time.Second)
+	b.Until(t, "waiting for the list to narrow", fmt.Sprintf(`%s.length > 0 && %s.every(r => r.textContent.includes(%q))`, rows, rows, user), 10*time.Second)
+	b.Screenshot(t, "embedded-search")
 
 	// Cancel a listed job through the simulated BigQuery API: its completion
 	// entries flow through ingest, the log and the stream, and the row goes.
 	var target string
-	run("choosing a job", chromedp.Evaluate(rows+`[0].dataset.id`, &target))
+	b.Eval(t, rows+`[0].dataset.id`, &target)
 	cancelSimulatedJob(t, base, target)
-	until("waiting for the cancelled job to leave", fmt.Sprintf(`!%s.some(r => r.dataset.id === %q)`, rows, target), 10*time.Second)
-	screenshot(t, ctx, "embedded-after-cancel")
+	b.Until(t, "waiting for the cancelled job to leave", fmt.Sprintf(`!%s.some(r => r.dataset.id === %q)`, rows, target), 10*time.Second)
+	b.Screenshot(t, "embedded-after-cancel")
 }
 
 // userCount is a group of the summary's by_user.
@@ -122,37 +104,4 @@ func cancelSimulatedJob(t *testing.T, base, id string) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("cancelling %s answered %d", id, resp.StatusCode)
 	}
-}
-
-// startChromium starts headless Chromium with a fresh profile for the test.
-func startChromium(t *testing.T, path string) context.Context {
-	t.Helper()
-	opts := []chromedp.ExecAllocatorOption{chromedp.ExecPath(path), chromedp.UserDataDir(t.TempDir())}
-	for _, f := range []string{"headless", "no-sandbox", "disable-gpu", "disable-quic", "no-first-run",
-		"disable-background-networking", "disable-component-update", "disable-sync"} {
-		opts = append(opts, chromedp.Flag(f, true))
-	}
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelTab := chromedp.NewContext(actx)
-	ctx, cancelTime := context.WithTimeout(ctx, 2*time.Minute)
-	t.Cleanup(func() { cancelTime(); cancelTab(); cancelAlloc() })
-	if err := chromedp.Run(ctx); err != nil {
-		t.Fatalf("starting %s: %v", path, err)
-	}
-	return ctx
-}
-
-// screenshot saves the viewport among the test's artifacts (kept with
-// go test -artifacts).
-func screenshot(t *testing.T, ctx context.Context, name string) {
-	t.Helper()
-	var png []byte
-	if err := chromedp.Run(ctx, chromedp.CaptureScreenshot(&png)); err != nil {
-		t.Fatalf("taking screenshot %s: %v", name, err)
-	}
-	path := filepath.Join(t.ArtifactDir(), name+".png")
-	if err := os.WriteFile(path, png, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("screenshot: %s", path)
 }

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"encoding/json"
 	"net/http"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/bqobserver/bqobserver/events"
 	"github.com/bqobserver/bqobserver/internal/simulation"
+	"github.com/bqobserver/bqobserver/internal/testutil/logtest"
 	"github.com/bqobserver/bqobserver/internal/testutil/pubsubtest"
 )
 
@@ -26,9 +26,8 @@ import (
 //
 //	PUBSUB_EMULATOR_HOST=… BIGTABLE_EMULATOR_HOST=… go test -run '^$' -bench Freshness -benchtime 1x ./cmd/bqobserver/
 func BenchmarkFreshness(b *testing.B) {
-	if os.Getenv("PUBSUB_EMULATOR_HOST") == "" || os.Getenv("BIGTABLE_EMULATOR_HOST") == "" {
-		b.Skip("needs the emulators: set PUBSUB_EMULATOR_HOST and BIGTABLE_EMULATOR_HOST")
-	}
+	pubsubtest.RequireEmulator(b)
+	logtest.RequireEmulator(b)
 	const jobs = 1000
 	entries := insertions(b, jobs)
 	project := pubsubtest.Project(b)

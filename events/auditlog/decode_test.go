@@ -1,9 +1,7 @@
 package auditlog
 
 import (
-	"encoding/json"
 	"errors"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,9 +10,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/bqobserver/bqobserver/events"
+	"github.com/bqobserver/bqobserver/internal/testutil/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/*.golden.json from the decoder's output")
 
 // result is what Decode made of one entry, in the shape of a golden file.
 type result struct {
@@ -84,41 +81,9 @@ func TestDecodeGolden(t *testing.T) {
 			}
 			evs, err := Decode(entry)
 			got := resultOf(t, evs, err)
-			golden := strings.TrimSuffix(file, ".json") + ".golden.json"
-			if *update {
-				writeGolden(t, golden, got)
-				return
-			}
-			want := readGolden(t, golden)
-			if diff := cmp.Diff(want, got); diff != "" {
-				t.Errorf("Decode(%s) mismatch (-want +got):\n%s", file, diff)
-			}
+			golden.JSON(t, strings.TrimSuffix(file, ".json")+".golden.json", got)
 		})
 	}
-}
-
-func writeGolden(t *testing.T, path string, r result) {
-	t.Helper()
-	b, err := json.MarshalIndent(r, "", "  ")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func readGolden(t *testing.T, path string) result {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	var r result
-	if err := json.Unmarshal(b, &r); err != nil {
-		t.Fatalf("golden %s: %v", path, err)
-	}
-	return r
 }
 
 // TestDecodeDeterministic checks the property the event log relies on for

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"os/exec"
 	"strconv"
 	"testing"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/bqobserver/bqobserver/events"
 	"github.com/bqobserver/bqobserver/events/auditlog"
+	"github.com/bqobserver/bqobserver/internal/testutil/envtest"
 	"github.com/bqobserver/bqobserver/internal/testutil/logtest"
 	"github.com/bqobserver/bqobserver/schema"
 )
@@ -72,10 +72,7 @@ func freePort(t *testing.T) string {
 // the log, the log holds nothing that was not in the stream, and the
 // dead-letter topic holds exactly the malformed entries.
 func TestPipelineBigtableEmulatorRestart(t *testing.T) {
-	bin := os.Getenv("BQOBSERVER_CBTEMULATOR_BIN")
-	if bin == "" {
-		t.Skip("needs a cbtemulator binary to stop and restart: set BQOBSERVER_CBTEMULATOR_BIN (.ci/run does)")
-	}
+	bin := envtest.Getenv(t, "BQOBSERVER_CBTEMULATOR_BIN", "a cbtemulator binary to stop and restart")
 	emu := startCbtemulator(t, bin, freePort(t))
 	c := newCorpus(t, 600, 17)
 	h := newHarness(t, harnessOpts{pull: true, bigtableAddr: "127.0.0.1:" + emu.port, cfg: Config{AppendTimeout: 500 * time.Millisecond,

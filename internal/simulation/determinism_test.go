@@ -1,9 +1,6 @@
 package simulation_test
 
 import (
-	"encoding/json"
-	"flag"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -12,9 +9,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/bqobserver/bqobserver/internal/simulation"
+	"github.com/bqobserver/bqobserver/internal/testutil/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/*.golden.jsonl from the simulator's output")
 
 // stream is what a subscriber receives: the bytes, attributes and
 // delivery time of each entry, in order.
@@ -97,32 +93,7 @@ func TestGolden(t *testing.T) {
 	for e := range org.Generate(3 * time.Minute) {
 		lines = append(lines, string(e.Data))
 	}
-	file := filepath.Join("testdata", "seed1-3min.golden.jsonl")
-	if *update {
-		if err := os.WriteFile(file, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	b, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	want := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
-	if len(want) != len(lines) {
-		t.Fatalf("%d entries, golden file has %d (run with -update after a deliberate change)", len(lines), len(want))
-	}
-	for i := range lines {
-		var g, w any
-		if err := json.Unmarshal([]byte(lines[i]), &g); err != nil {
-			t.Fatal(err)
-		}
-		if err := json.Unmarshal([]byte(want[i]), &w); err != nil {
-			t.Fatal(err)
-		}
-		if diff := cmp.Diff(w, g); diff != "" {
-			t.Errorf("entry %d differs from the golden file (-golden +got):\n%s", i, diff)
-		}
-	}
+	golden.JSONLines(t, filepath.Join("testdata", "seed1-3min.golden.jsonl"), lines)
 }
 
 func TestConfigValidate(t *testing.T) {

@@ -4,21 +4,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
-
 	"github.com/bqobserver/bqobserver/events"
+	"github.com/bqobserver/bqobserver/internal/testutil/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
 
 // scenario is a small organization at t0+1h: queued, running, stale and
 // finished jobs, every one appended to the log and fed to the projection as
@@ -62,10 +57,10 @@ func scenario(t *testing.T) (*Projection, *clock) {
 	return p, c
 }
 
-// golden compares a response with testdata/name.golden.json, semantically:
+// goldenResponse compares a response with testdata/name.golden.json, semantically:
 // times are written relative to t0 (so the files do not change as the
 // calendar moves) and cursors are opaque.
-func golden(t *testing.T, name string, w *http.Response, body []byte) {
+func goldenResponse(t *testing.T, name string, w *http.Response, body []byte) {
 	t.Helper()
 	var decoded any
 	if err := json.Unmarshal(body, &decoded); err != nil {
@@ -79,32 +74,7 @@ func golden(t *testing.T, name string, w *http.Response, body []byte) {
 	if ra := w.Header.Get("Retry-After"); ra != "" {
 		got["retry_after"] = ra
 	}
-	path := filepath.Join("testdata", name+".golden.json")
-	if *update {
-		b, err := json.MarshalIndent(got, "", "  ")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	var want any
-	if err := json.Unmarshal(b, &want); err != nil {
-		t.Fatal(err)
-	}
-	// Round-trip got through JSON so numbers compare as the file's do.
-	gb, _ := json.Marshal(got)
-	var gotJSON any
-	_ = json.Unmarshal(gb, &gotJSON)
-	if diff := cmp.Diff(want, gotJSON); diff != "" {
-		t.Errorf("%s (-golden +got):\n%s", name, diff)
-	}
+	golden.JSON(t, filepath.Join("testdata", name+".golden.json"), got)
 }
 
 // normalize rewrites times as offsets from t0 and cursors as "<cursor>".
@@ -151,7 +121,7 @@ func TestAPIGolden(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			w := get(t, srv, tt.path)
-			golden(t, tt.name, w.Result(), w.Body.Bytes())
+			goldenResponse(t, tt.name, w.Result(), w.Body.Bytes())
 		})
 	}
 }
@@ -165,7 +135,7 @@ func TestListSecondPage(t *testing.T) {
 		t.Fatal(err)
 	}
 	w := get(t, p.Handler(), "/api/v1/jobs?sort=created&limit=2&cursor="+first.NextCursor)
-	golden(t, "list-second-page", w.Result(), w.Body.Bytes())
+	goldenResponse(t, "list-second-page", w.Result(), w.Body.Bytes())
 }
 
 func TestNotReady(t *testing.T) {

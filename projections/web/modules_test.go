@@ -3,13 +3,14 @@ package web
 import (
 	"encoding/json"
 	"fmt"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/bqobserver/bqobserver/internal/testutil/browser"
 )
 
 // moduleCases test the page's pure modules in the browser that runs them.
@@ -111,11 +112,10 @@ var moduleCases = []struct {
 }
 
 func TestModulesInBrowser(t *testing.T) {
-	fake := newFakeAPI(nil)
-	srv := httptest.NewServer(fake.handler(Handler()))
-	t.Cleanup(func() { fake.close(); srv.Close() })
+	browser.Binary(t)
+	o := newOrg(t, 0)
 	b := startBrowser(t)
-	b.run(t, "loading the page", chromedp.Navigate(srv.URL+"/"))
+	b.Run(t, "loading the page", chromedp.Navigate(o.URL()))
 
 	var calls []string
 	for _, c := range moduleCases {
@@ -132,9 +132,7 @@ func TestModulesInBrowser(t *testing.T) {
 	})()`, base, strings.Join(calls, ",\n"))
 	var got map[string]string
 	await := func(p *runtime.EvaluateParams) *runtime.EvaluateParams { return p.WithAwaitPromise(true) }
-	if err := chromedp.Run(b.ctx, chromedp.Evaluate(script, &got, await)); err != nil {
-		t.Fatalf("running module cases: %v", err)
-	}
+	b.Run(t, "running module cases", chromedp.Evaluate(script, &got, await))
 	for _, c := range moduleCases {
 		if diff := cmp.Diff(normalJSON(t, c.want), normalJSON(t, got[c.name])); diff != "" {
 			t.Errorf("%s: %s (-want +got):\n%s", c.name, c.expr, diff)

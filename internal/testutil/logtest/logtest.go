@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/bqobserver/bqobserver/internal/testutil/envtest"
 	"github.com/bqobserver/bqobserver/schema"
 )
 
@@ -64,21 +65,19 @@ func NewBttest(t testing.TB, dial ...grpc.DialOption) *Bigtable {
 }
 
 // NewEmulator connects to the emulator at BIGTABLE_EMULATOR_HOST and creates
-// the test's table; it skips the test when the variable is not set.
+// the test's table; see RequireEmulator for when the variable is not set.
 func NewEmulator(t testing.TB, dial ...grpc.DialOption) *Bigtable {
 	t.Helper()
-	RequireEmulator(t)
-	b := Open(t, os.Getenv("BIGTABLE_EMULATOR_HOST"), dial...)
+	b := Open(t, RequireEmulator(t), dial...)
 	b.Emulator = true
 	return b
 }
 
-// RequireEmulator skips the test unless BIGTABLE_EMULATOR_HOST is set.
-func RequireEmulator(t testing.TB) {
+// RequireEmulator returns the emulator's address, BIGTABLE_EMULATOR_HOST;
+// without it the test skips, or fails under envtest.RequireAll.
+func RequireEmulator(t testing.TB) string {
 	t.Helper()
-	if os.Getenv("BIGTABLE_EMULATOR_HOST") == "" {
-		t.Skip("needs the Bigtable emulator: set BIGTABLE_EMULATOR_HOST (.ci/run does)")
-	}
+	return envtest.Getenv(t, "BIGTABLE_EMULATOR_HOST", "the Bigtable emulator")
 }
 
 // StartBttest starts an in-process bttest server, stopped when the test ends,

@@ -16,6 +16,8 @@ import (
 	"google.golang.org/api/option"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/bqobserver/bqobserver/internal/testutil/envtest"
 )
 
 // Server is a Pub/Sub for one test.
@@ -54,12 +56,11 @@ func New(t testing.TB) *Server {
 	return s
 }
 
-// RequireEmulator skips the test unless PUBSUB_EMULATOR_HOST is set.
-func RequireEmulator(t testing.TB) {
+// RequireEmulator returns the emulator's address, PUBSUB_EMULATOR_HOST;
+// without it the test skips, or fails under envtest.RequireAll.
+func RequireEmulator(t testing.TB) string {
 	t.Helper()
-	if os.Getenv("PUBSUB_EMULATOR_HOST") == "" {
-		t.Skip("needs the Pub/Sub emulator: set PUBSUB_EMULATOR_HOST (.ci/run does)")
-	}
+	return envtest.Getenv(t, "PUBSUB_EMULATOR_HOST", "the Pub/Sub emulator")
 }
 
 // Options connect a client to an unauthenticated server at addr.

@@ -2,17 +2,19 @@
 // place: real BigQuery audit-log entries and the field reference, in
 // ../shared/reference beside the module root. A user's clone has no such
 // folder, so tests that need it skip with a message saying where it was
-// looked for.
+// looked for (or fail, under envtest.RequireAll).
 package reftest
 
 import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/bqobserver/bqobserver/internal/testutil/envtest"
 )
 
 // Dir returns the reference folder (holding auditlogs/ and
-// AUDITLOG-FORMATS.md), or skips the test when it is absent.
+// AUDITLOG-FORMATS.md), or skips the test when it is absent (see envtest).
 func Dir(t testing.TB) string {
 	t.Helper()
 	dir, err := os.Getwd()
@@ -25,13 +27,13 @@ func Dir(t testing.TB) string {
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			t.Skip("module root (go.mod) not found; cannot locate ../shared/reference")
+			envtest.Skip(t, "module root (go.mod) not found; cannot locate ../shared/reference")
 		}
 		dir = parent
 	}
 	ref := filepath.Join(dir, "..", "shared", "reference")
 	if _, err := os.Stat(filepath.Join(ref, "auditlogs")); err != nil {
-		t.Skipf("reference audit logs not found at %s: this test needs ../shared/reference/auditlogs beside the repository", filepath.Join(ref, "auditlogs"))
+		envtest.Skip(t, "reference audit logs not found at %s: this test needs ../shared/reference/auditlogs beside the repository", filepath.Join(ref, "auditlogs"))
 	}
 	return ref
 }

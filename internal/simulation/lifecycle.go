@@ -138,6 +138,9 @@ func (o *Org) end(j *job, t time.Time) {
 	j.final, j.err = j.outcome(t)
 	j.project.closed(j)
 	j.qplan, j.listed = nil, nil // kept for open jobs only: finished ones are many
+	if j.lost && j.parent == nil {
+		o.lost = append(o.lost, j.truth())
+	}
 	if j.queryPending {
 		j.queryPending = false
 		o.emit(j, trQueryReturned, t)

@@ -21,7 +21,8 @@
 // as it would real ones: paging, filters, statistics, query plans and
 // timelines that grow as jobs run, and, on demand, the errors BigQuery
 // answers with (permission denied, rate limits, backend errors, expired
-// jobs); a cancel is logged like a real one.
+// jobs); a cancel is logged like a real one. Job and LostCompletions tell
+// a test what really happened, whatever the entries and the API showed.
 //
 // An Org is safe for concurrent use: Generate or Run drive it while the
 // jobs API serves requests.
@@ -57,6 +58,7 @@ type Org struct {
 	out       deliveries
 	jobs      map[events.JobKey]*job
 	jobSeq    uint64 // numbers jobs in creation order
+	lost      []JobTruth
 	lastPrune time.Time
 	insertSeq uint64
 	stats     Stats

@@ -40,9 +40,22 @@ type Config struct {
 	// DefaultDelivery(); a zero Delivery delivers every entry once,
 	// promptly, in the order Cloud Logging received them.
 	Delivery *Delivery
-	// Retention is how long a finished job stays visible to the jobs API
-	// (default 24h).
+	// Retention is how long after its creation a job stays visible to the
+	// jobs API, which answers 404 for it afterwards (default 24h; BigQuery
+	// keeps six months). A job is never forgotten before it ends.
 	Retention time.Duration
+	// StatisticsInterval is how often the jobs API refreshes a running
+	// job's statistics, query plan and timeline, counted from its start
+	// (default 30s, as BigQuery documents for long-running queries).
+	StatisticsInterval time.Duration
+	// DurationScale multiplies every job's run time (default 1). A larger
+	// scale keeps more jobs running at once for the same rate, and so
+	// reaches a large running population with fewer jobs simulated;
+	// reservations grow with it to keep their queues as they are.
+	DurationScale float64
+	// Faults are the errors the jobs API injects from the start; JobsAPI
+	// changes them at run time.
+	Faults Faults
 	// Operator is the identity of whoever calls the jobs API: jobs.list
 	// without allUsers lists its jobs, and jobs.cancel is logged as its
 	// call (default bqobserver@bqobserver-local.iam.gserviceaccount.com).
@@ -93,7 +106,13 @@ const (
 	DefaultRate      = 1.0
 	DefaultSpeed     = 1.0
 	DefaultRetention = 24 * time.Hour
-	DefaultOperator  = "bqobserver@bqobserver-local.iam.gserviceaccount.com"
+	// DefaultStatisticsInterval follows the query plan documentation:
+	// statistics of long-running queries are updated "typically [not]
+	// more frequently than every 30 seconds"
+	// (https://cloud.google.com/bigquery/docs/query-plan-explanation).
+	DefaultStatisticsInterval = 30 * time.Second
+	DefaultDurationScale      = 1.0
+	DefaultOperator           = "bqobserver@bqobserver-local.iam.gserviceaccount.com"
 )
 
 // defaultStart is where virtual time begins when Config.Start is zero: a
@@ -124,13 +143,20 @@ func (c Config) withDefaults() Config {
 	if c.Operator == "" {
 		c.Operator = DefaultOperator
 	}
+	if c.StatisticsInterval == 0 {
+		c.StatisticsInterval = DefaultStatisticsInterval
+	}
+	if c.DurationScale == 0 {
+		c.DurationScale = DefaultDurationScale
+	}
 	return c
 }
 
 // Limits of Config, so that a typo cannot ask for an unbounded simulation.
 const (
-	maxProjects = 10000
-	maxRate     = 100000
+	maxProjects      = 10000
+	maxRate          = 100000
+	maxDurationScale = 100
 )
 
 // Validate reports every setting that is out of range, after defaults.
@@ -150,6 +176,13 @@ func (c Config) Validate() error {
 	if c.Retention < 0 {
 		errs = append(errs, fmt.Errorf("retention must not be negative, not %s", c.Retention))
 	}
+	if c.StatisticsInterval < 0 {
+		errs = append(errs, fmt.Errorf("statistics interval must not be negative, not %s", c.StatisticsInterval))
+	}
+	if !(c.DurationScale > 0 && c.DurationScale <= maxDurationScale) {
+		errs = append(errs, fmt.Errorf("duration scale must be above 0 and at most %d, not %g", maxDurationScale, c.DurationScale))
+	}
+	errs = append(errs, c.Faults.validate()...)
 	errs = append(errs, c.Delivery.validate()...)
 	return errors.Join(errs...)
 }

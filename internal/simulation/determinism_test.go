@@ -107,6 +107,10 @@ func TestConfigValidate(t *testing.T) {
 		{"everything wrong", simulation.Config{Projects: -1, Rate: -2, Formats: []string{"v3", "v1", "v1"}, Speed: -1, Retention: -time.Hour,
 			Delivery: &simulation.Delivery{DuplicateShare: 2, DelayShare: 0.1, MaxDelay: time.Second, Jitter: -1}},
 			[]string{"projects", "rate", `format "v3"`, "format v1 is listed twice", "speed", "retention", "duplicate share", "max delay", "jitter"}},
+		{"jobs API out of range", simulation.Config{StatisticsInterval: -time.Second, DurationScale: 1000,
+			Faults: simulation.Faults{RateLimitShare: 0.8, BackendErrorShare: 0.5, ProjectQPS: -1, RateLimitStatus: 500}},
+			[]string{"statistics interval", "duration scale", "shares add up to 1.3", "project QPS", "rate limit status"}},
+		{"jobs API faults", simulation.Config{Faults: simulation.Faults{RateLimitShare: 0.1, BackendErrorShare: 0.1, ProjectQPS: 5, RateLimitStatus: 403}}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.cfg.Validate()

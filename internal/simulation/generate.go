@@ -18,8 +18,9 @@ type Stats struct {
 	// Jobs is the number of jobs submitted; ChildJobs the number of script
 	// statements run as child jobs on top.
 	Jobs, ChildJobs int
-	// Running is the number of jobs running now.
-	Running int
+	// Pending and Running are the numbers of jobs waiting to start and
+	// running now, script statements included.
+	Pending, Running int
 	// Entries is the number of entries delivered (yielded by Generate,
 	// taken by Run's sink), redeliveries included.
 	Entries int

@@ -14,6 +14,7 @@ import (
 // arrives) and what happened to it so far.
 type job struct {
 	key       events.JobKey
+	seq       uint64 // creation order in the organization
 	project   *project
 	principal *principal
 	client    clientKind
@@ -60,6 +61,8 @@ type job struct {
 
 	reorder, lost bool
 	held          []pendingEntry
+	qplan         *plan           // drawn when the jobs API first shows it
+	listed        *listedEncoding // its last jobs.list entry, while open
 	doneDelivered time.Time
 	// lastWritten and lastReceived keep the job's entries in order.
 	lastWritten, lastReceived time.Time
@@ -148,14 +151,14 @@ const (
 )
 
 // runTime draws a heavy-tailed run time: most jobs take seconds, a few
-// take hours.
-func runTime(r *rng, shape string) time.Duration {
+// take hours; scale stretches it (Config.DurationScale).
+func runTime(r *rng, shape string, scale float64) time.Duration {
 	median, sigma := durationShape(shape)
 	s := r.lognormal(median, sigma)
 	if r.chance(0.03) {
 		s *= r.lognormal(40, 0.9)
 	}
-	return time.Duration(math.Min(s, 7*3600) * float64(time.Second))
+	return time.Duration(math.Min(s, 7*3600) * scale * float64(time.Second))
 }
 
 // planJob decides everything about a new top-level job of p.
@@ -213,7 +216,7 @@ func (o *Org) planQuery(j *job, shape string) {
 	}
 	j.query = j.sql.text
 	o.planSelectDestination(j)
-	j.runFor, j.plan = planUsage(r, shape, j.sql)
+	j.runFor, j.plan = planUsage(r, shape, j.sql, o.cfg.DurationScale)
 	j.failure, j.failAt = planFailure(r, j, shape)
 }
 
@@ -243,7 +246,7 @@ func (o *Org) planScript(j *job, w writer) {
 	for range n {
 		shape := childShapes.pick(r)
 		c := childPlan{statement: shape, sql: w.statement(shape, j.principal)}
-		c.runFor, c.plan = planUsage(r, shape, c.sql)
+		c.runFor, c.plan = planUsage(r, shape, c.sql, o.cfg.DurationScale)
 		cj := &job{key: j.key, jobType: events.JobTypeQuery, statement: shape, project: j.project, sql: c.sql, runFor: c.runFor}
 		c.failure, c.failAt = planFailure(r, cj, shape)
 		j.children = append(j.children, c)
@@ -277,13 +280,13 @@ func (o *Org) planTransfer(j *job, kind string) {
 		j.sql.dest = tableRef{j.project.id, pick(r, []string{"backup", "snapshots", t.ref.dataset}), t.ref.table + "_" + j.created.Format("20060102")}
 		j.createDisp, j.writeDisp = "CREATE_IF_NEEDED", "WRITE_EMPTY"
 	}
-	j.runFor, j.plan = planUsage(r, kind, j.sql)
+	j.runFor, j.plan = planUsage(r, kind, j.sql, o.cfg.DurationScale)
 	j.failure, j.failAt = planFailure(r, j, kind)
 }
 
 // planUsage draws the run time and the statistics of a successful run.
-func planUsage(r *rng, shape string, s sqlOut) (time.Duration, usage) {
-	d := runTime(r, shape)
+func planUsage(r *rng, shape string, s sqlOut, scale float64) (time.Duration, usage) {
+	d := runTime(r, shape, scale)
 	ms := max(d.Milliseconds(), 1)
 	slots := math.Max(0.2, math.Min(r.lognormal(8, 1.1), 4000))
 	u := usage{}

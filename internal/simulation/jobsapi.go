@@ -1,14 +1,9 @@
 package simulation
 
 import (
-	"encoding/base64"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"maps"
 	"net/http"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -23,19 +18,31 @@ import (
 // clients use with an endpoint of http://host:port/bigquery/v2/) and the
 // same paths without the /bigquery/v2 prefix.
 //
-// Answers reflect the simulation at the current simulated time: a running
-// job's statistics, query plan and timeline grow as it runs and end equal
-// to what its completion entries report. A cancel is logged as the
-// operator's jobs.cancel call and stops the job shortly after, with
-// BigQuery's cancellation error. Requests are not authenticated; Deny
-// switches on the 403 a caller without permission gets.
+// Answers reflect the simulation at the current simulated time. A running
+// job's statistics, query plan and timeline are refreshed every
+// Config.StatisticsInterval, only grow, and end equal to what its
+// completion entries report. A cancel is logged as the operator's
+// jobs.cancel call and stops the job shortly after, with BigQuery's
+// cancellation error. A job is forgotten (404) Config.Retention after its
+// creation, once it has ended.
+//
+// Requests are not authenticated. Deny and DenyMethod switch on the 403 a
+// caller without permission gets; Faults, SetFaults and FailNext inject
+// rate limiting and backend errors. Calls and Answers count what was
+// asked and answered, for tests and benchmarks.
 type JobsAPI struct {
 	org *Org
 	mux *http.ServeMux
+	now func() time.Time // the wall clock of the per-project quotas
 
-	mu     sync.Mutex
-	calls  map[Call]int
-	denied map[string]bool
+	mu      sync.Mutex
+	calls   map[Call]int
+	answers map[Answer]int
+	denied  map[Call]bool
+	faults  Faults
+	failing []*failRule
+	quota   map[string]quotaWindow
+	rng     *rng
 }
 
 // Call identifies the calls of one API method on one project.
@@ -45,6 +52,14 @@ type Call struct {
 	Project string
 }
 
+// Answer identifies the answers with one HTTP status to the calls of one
+// method on one project.
+type Answer struct {
+	Method  string
+	Project string
+	Status  int
+}
+
 // API methods, as Call.Method names them.
 const (
 	MethodList   = "jobs.list"
@@ -52,18 +67,26 @@ const (
 	MethodCancel = "jobs.cancel"
 )
 
+// streamAPI seeds the injected faults, apart from the organization's
+// streams: calls to the API never change the entries.
+const streamAPI = 0x5eed_a919
+
 // JobsAPI returns the organization's jobs API.
 func (o *Org) JobsAPI() *JobsAPI { return o.api }
 
 func newJobsAPI(o *Org) *JobsAPI {
-	a := &JobsAPI{org: o, mux: http.NewServeMux(), calls: map[Call]int{}, denied: map[string]bool{}}
+	a := &JobsAPI{
+		org: o, mux: http.NewServeMux(), now: time.Now,
+		calls: map[Call]int{}, answers: map[Answer]int{}, denied: map[Call]bool{},
+		faults: o.cfg.Faults.withDefaults(), quota: map[string]quotaWindow{}, rng: newRNG(o.cfg.Seed, streamAPI),
+	}
 	for _, prefix := range []string{"/bigquery/v2", ""} {
 		a.mux.HandleFunc("GET "+prefix+"/projects/{project}/jobs", a.list)
 		a.mux.HandleFunc("GET "+prefix+"/projects/{project}/jobs/{job}", a.get)
 		a.mux.HandleFunc("POST "+prefix+"/projects/{project}/jobs/{job}/cancel", a.cancel)
 	}
 	a.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "notFound", "Not found: "+r.Method+" "+r.URL.Path)
+		notFound("Not found: " + r.Method + " " + r.URL.Path).write(w)
 	})
 	return a
 }
@@ -79,72 +102,84 @@ func (a *JobsAPI) Calls() map[Call]int {
 	return maps.Clone(a.calls)
 }
 
-// Deny switches the permission denial of every call on project on or off.
-func (a *JobsAPI) Deny(project string, denied bool) {
+// Answers returns how many answers of each HTTP status each method gave
+// per project so far.
+func (a *JobsAPI) Answers() map[Answer]int {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.denied[project] = denied
+	return maps.Clone(a.answers)
 }
 
-// admit counts the call and reports whether the caller may make it.
-func (a *JobsAPI) admit(method, project string) bool {
+// Faults returns the faults the API injects now.
+func (a *JobsAPI) Faults() Faults {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.calls[Call{method, project}]++
-	return !a.denied[project]
+	return a.faults
+}
+
+func (a *JobsAPI) answered(c Call, status int) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.answers[Answer{Method: c.Method, Project: c.Project, Status: status}]++
+}
+
+// serve answers one call: with the fault or denial admit finds, or with
+// what do gives.
+func (a *JobsAPI) serve(w http.ResponseWriter, c Call, denial func() *apiError, do func() (any, *apiError)) {
+	var body any
+	e := a.admit(c, denial)
+	if e == nil {
+		body, e = do()
+	}
+	if e != nil {
+		a.answered(c, e.status)
+		e.write(w)
+		return
+	}
+	a.answered(c, writeJSON(w, body))
 }
 
 func (a *JobsAPI) list(w http.ResponseWriter, r *http.Request) {
-	p := r.PathValue("project")
+	c := Call{Method: MethodList, Project: r.PathValue("project")}
 	q, err := parseListQuery(r)
-	if !a.admit(MethodList, p) {
-		perm := "bigquery.jobs.list"
-		if q.allUsers {
-			perm = "bigquery.jobs.listAll"
+	denial := func() *apiError { return accessDenied("Project "+c.Project, q.permission(), "in project "+c.Project) }
+	a.serve(w, c, denial, func() (any, *apiError) {
+		if err != nil {
+			return nil, invalid(err.Error())
 		}
-		writeError(w, http.StatusForbidden, "accessDenied", "Access Denied: Project "+p+": User does not have "+perm+" permission in project "+p+".")
-		return
-	}
-	if err != nil {
-		writeError(w, http.StatusBadRequest, "invalid", err.Error())
-		return
-	}
-	list, ok := a.org.listJobs(p, q)
-	if !ok {
-		writeError(w, http.StatusNotFound, "notFound", "Not found: Project "+p)
-		return
-	}
-	writeJSON(w, list)
+		return a.org.listJobs(c.Project, q)
+	})
 }
 
 func (a *JobsAPI) get(w http.ResponseWriter, r *http.Request) {
-	if job, ok := a.jobCall(w, r, MethodGet, "bigquery.jobs.get", a.org.getJob); ok {
-		writeJSON(w, job)
-	}
+	a.jobCall(w, r, MethodGet, "bigquery.jobs.get", func(k events.JobKey) (any, bool) {
+		j, ok := a.org.getJob(k)
+		return j, ok
+	})
 }
 
 func (a *JobsAPI) cancel(w http.ResponseWriter, r *http.Request) {
-	if job, ok := a.jobCall(w, r, MethodCancel, "bigquery.jobs.update", a.org.cancelJob); ok {
-		writeJSON(w, &bq.JobCancelResponse{Kind: "bigquery#jobCancelResponse", Job: job})
-	}
+	a.jobCall(w, r, MethodCancel, "bigquery.jobs.update", func(k events.JobKey) (any, bool) {
+		j, ok := a.org.cancelJob(k)
+		return &bq.JobCancelResponse{Kind: "bigquery#jobCancelResponse", Job: j}, ok
+	})
 }
 
-// jobCall serves the part that jobs.get and jobs.cancel share: it counts the
-// call, answers 403 (naming perm) for a denied project and 404 for an
-// unknown job, and otherwise returns what do gives for the job.
-func (a *JobsAPI) jobCall(w http.ResponseWriter, r *http.Request, method, perm string,
-	do func(project, id, location string) (*bq.Job, bool)) (*bq.Job, bool) {
-	p, id, loc := r.PathValue("project"), r.PathValue("job"), r.URL.Query().Get("location")
-	name := jobPath(p, loc, id)
-	if !a.admit(method, p) {
-		writeError(w, http.StatusForbidden, "accessDenied", "Access Denied: Job "+name+": User does not have "+perm+" permission for job "+name+".")
-		return nil, false
-	}
-	job, ok := do(p, id, loc)
-	if !ok {
-		writeError(w, http.StatusNotFound, "notFound", "Not found: Job "+name)
-	}
-	return job, ok
+// jobCall serves the part that jobs.get and jobs.cancel share: 403 naming
+// perm for a denied project, 404 for a job the API does not know, and
+// otherwise what do gives for the job. The key's location is the
+// request's, empty when it names none.
+func (a *JobsAPI) jobCall(w http.ResponseWriter, r *http.Request, method, perm string, do func(events.JobKey) (any, bool)) {
+	k := events.JobKey{Project: r.PathValue("project"), Location: r.URL.Query().Get("location"), JobID: r.PathValue("job")}
+	name := jobPath(k.Project, k.Location, k.JobID)
+	denial := func() *apiError { return accessDenied("Job "+name, perm, "for job "+name) }
+	a.serve(w, Call{Method: method, Project: k.Project}, denial, func() (any, *apiError) {
+		body, ok := do(k)
+		if !ok {
+			return nil, notFound("Not found: Job " + name)
+		}
+		return body, nil
+	})
 }
 
 // jobPath names a job as BigQuery's messages do: project:location.id.
@@ -155,231 +190,82 @@ func jobPath(project, location, id string) string {
 	return project + ":" + location + "." + id
 }
 
-// listQuery is a jobs.list request.
-type listQuery struct {
-	allUsers   bool
-	states     map[events.State]bool
-	minCreated time.Time
-	maxCreated time.Time
-	maxResults int
-	token      string
-	minimal    bool
-	parent     string
-}
-
-// Page sizes of jobs.list.
-const (
-	defaultPageSize = 50
-	maxPageSize     = 1000
-)
-
-func parseListQuery(r *http.Request) (listQuery, error) {
-	v := r.URL.Query()
-	q := listQuery{maxResults: defaultPageSize, token: v.Get("pageToken"), parent: v.Get("parentJobId")}
-	var errs []error
-	q.allUsers, errs = parseBool(v.Get("allUsers"), "allUsers", errs)
-	for _, s := range v["stateFilter"] {
-		st := events.State(strings.ToUpper(s))
-		if st != events.StatePending && st != events.StateRunning && st != events.StateDone {
-			errs = append(errs, fmt.Errorf("Invalid value for stateFilter: %q", s))
-			continue
-		}
-		if q.states == nil {
-			q.states = map[events.State]bool{}
-		}
-		q.states[st] = true
-	}
-	q.minCreated, errs = parseMillis(v.Get("minCreationTime"), "minCreationTime", errs)
-	q.maxCreated, errs = parseMillis(v.Get("maxCreationTime"), "maxCreationTime", errs)
-	if s := v.Get("maxResults"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 0 {
-			errs = append(errs, fmt.Errorf("Invalid value for maxResults: %q", s))
-		} else if n > 0 {
-			q.maxResults = min(n, maxPageSize)
-		}
-	}
-	switch p := v.Get("projection"); p {
-	case "", "full", "FULL":
-	case "minimal", "MINIMAL":
-		q.minimal = true
-	default:
-		errs = append(errs, fmt.Errorf("Invalid value for projection: %q", p))
-	}
-	return q, errors.Join(errs...)
-}
-
-func parseBool(s, name string, errs []error) (bool, []error) {
-	if s == "" {
-		return false, errs
-	}
-	b, err := strconv.ParseBool(s)
-	if err != nil {
-		errs = append(errs, fmt.Errorf("Invalid value for %s: %q", name, s))
-	}
-	return b, errs
-}
-
-func parseMillis(s, name string, errs []error) (time.Time, []error) {
-	if s == "" {
-		return time.Time{}, errs
-	}
-	ms, err := strconv.ParseUint(s, 10, 63)
-	if err != nil {
-		return time.Time{}, append(errs, fmt.Errorf("Invalid value for %s: %q", name, s))
-	}
-	return time.UnixMilli(int64(ms)), errs
-}
-
-// pageToken marks where a page ended: the last job's creation time and id.
-func pageToken(j *job) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(j.created.UnixNano(), 10) + ":" + j.key.Location + "." + j.key.JobID))
-}
-
-func parseToken(s string) (time.Time, string, bool) {
-	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil {
-		return time.Time{}, "", false
-	}
-	ns, id, ok := strings.Cut(string(b), ":")
-	n, err := strconv.ParseInt(ns, 10, 64)
-	return time.Unix(0, n), id, ok && err == nil
-}
-
-// listJobs answers jobs.list: the project's jobs, newest first.
-func (o *Org) listJobs(projectID string, q listQuery) (*bq.JobList, bool) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	p := o.project(projectID)
-	if p == nil {
-		return nil, false
-	}
-	now := o.syncNow()
-	list := &bq.JobList{Kind: "bigquery#jobList"}
-	after, afterID, paged := parseToken(q.token)
-	passed := !paged
-	var last *job
-	for i := len(p.jobs) - 1; i >= 0; i-- {
-		j := p.jobs[i]
-		if !passed {
-			if j.created.Before(after) {
-				passed = true
-			} else {
-				passed = j.created.Equal(after) && j.key.Location+"."+j.key.JobID == afterID
-				continue
-			}
-		}
-		if !o.listed(j, q) {
-			continue
-		}
-		if len(list.Jobs) == q.maxResults {
-			list.NextPageToken = pageToken(last)
-			break
-		}
-		list.Jobs = append(list.Jobs, o.listedJob(j, now, q.minimal))
-		last = j
-	}
-	list.Etag = etag(list.NextPageToken + strconv.Itoa(len(list.Jobs)) + now.String())
-	return list, true
-}
-
-// listed reports whether jobs.list shows j for q.
-func (o *Org) listed(j *job, q listQuery) bool {
-	switch {
-	case q.parent != "" && (j.parent == nil || j.parent.key.JobID != q.parent):
-		return false
-	case q.parent == "" && j.parent != nil:
-		return false
-	case !q.allUsers && j.principal.email != o.cfg.Operator:
-		return false
-	case q.states != nil && !q.states[j.state]:
-		return false
-	case !q.minCreated.IsZero() && j.created.Before(q.minCreated):
-		return false
-	case !q.maxCreated.IsZero() && j.created.After(q.maxCreated):
-		return false
-	}
-	return true
-}
-
-// lookup finds a job by project, id and location. Without a location it
-// finds jobs in the US and EU multi-regions only, as BigQuery does.
-func (o *Org) lookup(projectID, id, location string) *job {
-	if location != "" {
-		return o.jobs[events.JobKey{Project: projectID, Location: location, JobID: id}]
+// lookup finds a job the API still knows by project, id and location.
+// Without a location it finds jobs in the US and EU multi-regions only, as
+// BigQuery does: "You must specify the location to run the job for the
+// following scenarios: If the location to run a job is not in the us or
+// the eu multi-regional location; If the job's location is in a single
+// region" (https://cloud.google.com/bigquery/docs/reference/rest/v2/jobs/get).
+func (o *Org) lookup(k events.JobKey, now time.Time) *job {
+	if k.Location != "" {
+		return o.known(o.jobs[k], now)
 	}
 	for _, loc := range []string{"US", "EU"} {
-		if j := o.jobs[events.JobKey{Project: projectID, Location: loc, JobID: id}]; j != nil {
+		if j := o.known(o.jobs[events.JobKey{Project: k.Project, Location: loc, JobID: k.JobID}], now); j != nil {
 			return j
 		}
 	}
 	return nil
 }
 
+// known returns j unless it is nil or expired.
+func (o *Org) known(j *job, now time.Time) *job {
+	if j == nil || o.expired(j, now) {
+		return nil
+	}
+	return j
+}
+
+// expired reports whether the API has forgotten j: it ended, and was
+// created longer than the retention ago. BigQuery keeps job information
+// "for a six month period after creation"
+// (https://cloud.google.com/bigquery/docs/reference/rest/v2/jobs/list).
+func (o *Org) expired(j *job, now time.Time) bool {
+	return j.state == events.StateDone && now.Sub(j.created) > o.cfg.Retention
+}
+
 // getJob answers jobs.get.
-func (o *Org) getJob(projectID, id, location string) (*bq.Job, bool) {
+func (o *Org) getJob(k events.JobKey) (*bq.Job, bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	now := o.syncNow()
-	j := o.lookup(projectID, id, location)
+	j := o.lookup(k, now)
 	if j == nil {
 		return nil, false
 	}
-	return o.wireJob(j, now, true), true
+	return o.wireJob(j, now), true
 }
 
 // cancelJob answers jobs.cancel: it logs the call and stops the job
 // shortly after. The job it returns is as of the call, so usually still
 // running, as BigQuery's answer is.
-func (o *Org) cancelJob(projectID, id, location string) (*bq.Job, bool) {
+func (o *Org) cancelJob(k events.JobKey) (*bq.Job, bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	now := o.syncNow()
-	j := o.lookup(projectID, id, location)
+	j := o.lookup(k, now)
 	if j == nil {
 		return nil, false
 	}
 	o.cancel(j, now, nil, true)
 	o.signal()
-	return o.wireJob(j, now, true), true
+	return o.wireJob(j, now), true
 }
 
-// errorBody is the REST API's error shape.
-type errorBody struct {
-	Error errorDetail `json:"error"`
-}
-
-type errorDetail struct {
-	Code    int         `json:"code"`
-	Message string      `json:"message"`
-	Errors  []errorItem `json:"errors"`
-	Status  string      `json:"status"`
-}
-
-type errorItem struct {
-	Message string `json:"message"`
-	Domain  string `json:"domain"`
-	Reason  string `json:"reason"`
-}
-
-var httpStatusNames = map[int]string{
-	http.StatusBadRequest: "INVALID_ARGUMENT", http.StatusForbidden: "PERMISSION_DENIED", http.StatusNotFound: "NOT_FOUND",
-}
-
-func writeError(w http.ResponseWriter, code int, reason, message string) {
-	body := errorBody{Error: errorDetail{Code: code, Message: message, Status: httpStatusNames[code],
-		Errors: []errorItem{{Message: message, Domain: "global", Reason: reason}}}}
-	w.Header().Set("Content-Type", "application/json; charset=UTF-8")
-	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(body) // a client gone away is no concern of the simulation
-}
-
-func writeJSON(w http.ResponseWriter, v any) {
-	b, err := json.Marshal(v)
+// writeJSON writes v as the answer, as it is if it is encoded already,
+// and returns the status it wrote.
+func writeJSON(w http.ResponseWriter, v any) int {
+	b, ok := v.(json.RawMessage)
+	var err error
+	if !ok {
+		b, err = json.Marshal(v)
+	}
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, "internalError", "encoding the response: "+err.Error())
-		return
+		e := &apiError{status: http.StatusInternalServerError, reason: "internalError", message: "encoding the response: " + err.Error()}
+		e.write(w)
+		return e.status
 	}
 	w.Header().Set("Content-Type", "application/json; charset=UTF-8")
 	_, _ = w.Write(b) // a client gone away is no concern of the simulation
+	return http.StatusOK
 }

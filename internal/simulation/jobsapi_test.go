@@ -14,6 +14,7 @@ import (
 
 	"cloud.google.com/go/bigquery"
 	"github.com/google/go-cmp/cmp"
+	bq "google.golang.org/api/bigquery/v2"
 	"google.golang.org/api/googleapi"
 	"google.golang.org/api/iterator"
 	"google.golang.org/api/option"
@@ -23,31 +24,48 @@ import (
 )
 
 // apiFixture is a simulated organization a while into its day, its jobs
-// API served over HTTP, and the official client pointed at it.
+// API served over HTTP, and the official client and the REST client
+// pointed at it.
 type apiFixture struct {
 	org    *simulation.Org
+	url    string // of the API, with the /bigquery/v2/ prefix
 	client *bigquery.Client
+	rest   *bq.Service
 	// completed holds the completion events delivered so far, by job.
 	completed map[events.JobKey]events.Event
 }
 
+// apiConfig is the fixture's organization: small, busy, delivering every
+// entry once and promptly, in the v2 format only (the jobs API is the
+// same whatever the entries' format).
+func apiConfig() simulation.Config {
+	return simulation.Config{Seed: 11, Rate: 3, Projects: 4, Delivery: &simulation.Delivery{}, Formats: []string{simulation.FormatV2}}
+}
+
 func newAPIFixture(t *testing.T) *apiFixture {
+	return newAPIFixtureWith(t, apiConfig(), 20*time.Minute)
+}
+
+// newAPIFixtureWith runs an organization of cfg for warm before serving
+// its API.
+func newAPIFixtureWith(t *testing.T, cfg simulation.Config, warm time.Duration) *apiFixture {
 	t.Helper()
-	org, err := simulation.New(simulation.Config{Seed: 11, Rate: 3, Projects: 4, Delivery: &simulation.Delivery{}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &apiFixture{org: org, completed: map[events.JobKey]events.Event{}}
-	f.generate(20 * time.Minute)
-	srv := httptest.NewServer(org.JobsAPI())
+	f := &apiFixture{org: newOrg(t, cfg), completed: map[events.JobKey]events.Event{}}
+	f.generate(warm)
+	srv := httptest.NewServer(f.org.JobsAPI())
 	t.Cleanup(srv.Close)
-	client, err := bigquery.NewClient(context.Background(), org.Projects()[0],
-		option.WithEndpoint(srv.URL+"/bigquery/v2/"), option.WithoutAuthentication())
+	f.url = srv.URL + "/bigquery/v2/"
+	ctx := context.Background()
+	opts := []option.ClientOption{option.WithEndpoint(f.url), option.WithoutAuthentication()}
+	client, err := bigquery.NewClient(ctx, f.org.Projects()[0], opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { client.Close() })
 	f.client = client
+	if f.rest, err = bq.NewService(ctx, opts...); err != nil {
+		t.Fatal(err)
+	}
 	return f
 }
 
@@ -178,45 +196,10 @@ func TestJobsAPIMatchesAuditEntries(t *testing.T) {
 	}
 }
 
-func TestJobsAPIGetsRunningQueryWithPlanAndTimeline(t *testing.T) {
-	f := newAPIFixture(t)
-	project, running := f.busiest(t)
-	var job *bigquery.Job
-	var plan *bigquery.QueryStatistics
-	for _, j := range running {
-		got, err := f.client.JobFromProject(context.Background(), project, j.ID(), j.Location())
-		if err != nil {
-			t.Fatalf("getting %s: %v", j.ID(), err)
-		}
-		if q, ok := got.LastStatus().Statistics.Details.(*bigquery.QueryStatistics); ok && len(q.QueryPlan) > 0 {
-			job, plan = got, q
-			break
-		}
-	}
-	if job == nil {
-		t.Fatal("no running query job with a query plan")
-	}
-	if len(plan.Timeline) == 0 || plan.QueryPlan[0].Name == "" || len(plan.QueryPlan[0].Steps) == 0 {
-		t.Errorf("running job %s: plan %d stages (first %q), %d timeline samples: want named stages with steps and a timeline",
-			job.ID(), len(plan.QueryPlan), plan.QueryPlan[0].Name, len(plan.Timeline))
-	}
-	before := job.LastStatus().Statistics.TotalSlotDuration.Milliseconds()
-	f.generate(30 * time.Second)
-	st, err := job.Status(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	after := st.Statistics.TotalSlotDuration.Milliseconds()
-	if after < before {
-		t.Errorf("job %s: slot-ms went from %d to %d as it ran", job.ID(), before, after)
-	}
-	if q := st.Statistics.Details.(*bigquery.QueryStatistics); len(q.Timeline) < len(plan.Timeline) {
-		t.Errorf("job %s: timeline shrank from %d to %d samples", job.ID(), len(plan.Timeline), len(q.Timeline))
-	}
-}
-
 func TestJobsAPICancelLogsAndStopsTheJob(t *testing.T) {
-	f := newAPIFixture(t)
+	cfg := apiConfig()
+	cfg.Formats = nil // both
+	f := newAPIFixtureWith(t, cfg, 20*time.Minute)
 	project, running := f.busiest(t)
 	target := running[len(running)-1] // the oldest: its first entries are long delivered
 	key := events.JobKey{Project: project, Location: target.Location(), JobID: target.ID()}

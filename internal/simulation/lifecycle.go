@@ -1,6 +1,8 @@
 package simulation
 
 import (
+	"cmp"
+	"slices"
 	"strconv"
 	"time"
 
@@ -59,8 +61,12 @@ func (o *Org) arrive(t time.Time) {
 }
 
 func (o *Org) register(j *job) {
+	o.jobSeq++
+	j.seq = o.jobSeq
 	o.jobs[j.key] = j
 	j.project.jobs = append(j.project.jobs, j)
+	j.project.open = append(j.project.open, j)
+	o.stats.Pending++
 	if j.parent == nil {
 		o.stats.Jobs++
 	} else {
@@ -100,6 +106,7 @@ func (o *Org) start(j *job, t time.Time) {
 		return
 	}
 	j.started, j.state = t, events.StateRunning
+	o.stats.Pending--
 	o.stats.Running++
 	if j.insertOnStart {
 		o.emit(j, trInserted, t)
@@ -124,9 +131,16 @@ func (o *Org) start(j *job, t time.Time) {
 func (o *Org) end(j *job, t time.Time) {
 	if !j.started.IsZero() {
 		o.stats.Running--
+	} else {
+		o.stats.Pending--
 	}
 	j.state, j.ended = events.StateDone, t
 	j.final, j.err = j.outcome(t)
+	j.project.closed(j)
+	j.qplan, j.listed = nil, nil // kept for open jobs only: finished ones are many
+	if j.lost && j.parent == nil {
+		o.lost = append(o.lost, j.truth())
+	}
 	if j.queryPending {
 		j.queryPending = false
 		o.emit(j, trQueryReturned, t)
@@ -262,22 +276,28 @@ func childID(parent *job, i int) string {
 	return "script_job_" + parent.scriptHash + "_" + strconv.Itoa(i)
 }
 
-// pruneFinished forgets jobs that finished longer ago than the retention,
-// oldest first in each project. It changes what the jobs API shows, never
-// the entries.
+// pruneFinished forgets the jobs the jobs API no longer shows (see
+// expired). It changes what the jobs API shows, never the entries.
 func (o *Org) pruneFinished(now time.Time) {
 	if now.Sub(o.lastPrune) < time.Minute {
 		return
 	}
 	o.lastPrune = now
-	cutoff := now.Add(-o.cfg.Retention)
 	for _, p := range o.projects {
-		n := 0
-		for n < len(p.jobs) && p.jobs[n].state == events.StateDone && p.jobs[n].ended.Before(cutoff) {
-			delete(o.jobs, p.jobs[n].key)
-			p.jobs[n] = nil
-			n++
-		}
-		p.jobs = p.jobs[n:]
+		p.jobs = slices.DeleteFunc(p.jobs, func(j *job) bool {
+			if !o.expired(j, now) {
+				return false
+			}
+			delete(o.jobs, j.key)
+			return true
+		})
+	}
+}
+
+// closed takes a finished job out of the project's open jobs.
+func (p *project) closed(j *job) {
+	i, found := slices.BinarySearchFunc(p.open, j.seq, func(o *job, seq uint64) int { return cmp.Compare(o.seq, seq) })
+	if found {
+		p.open = slices.Delete(p.open, i, i+1)
 	}
 }

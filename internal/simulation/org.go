@@ -17,8 +17,12 @@
 // The simulation runs in virtual time (Generate: fast and deterministic,
 // the same seed gives the same bytes) or in real time with a speed factor
 // (Run). JobsAPI serves the BigQuery v2 REST jobs API over the same state,
-// so that the official client can list, get and cancel the simulated jobs;
-// a cancel is logged like a real one.
+// so that the official client can list, get and cancel the simulated jobs
+// as it would real ones: paging, filters, statistics, query plans and
+// timelines that grow as jobs run, and, on demand, the errors BigQuery
+// answers with (permission denied, rate limits, backend errors, expired
+// jobs); a cancel is logged like a real one. Job and LostCompletions tell
+// a test what really happened, whatever the entries and the API showed.
 //
 // An Org is safe for concurrent use: Generate or Run drive it while the
 // jobs API serves requests.
@@ -44,6 +48,7 @@ type Org struct {
 
 	name, emailDomain, admin string
 	projects                 []*project
+	byID                     map[string]*project
 	projectPick              weighted[*project]
 
 	mu        sync.Mutex
@@ -52,6 +57,8 @@ type Org struct {
 	sched     schedule
 	out       deliveries
 	jobs      map[events.JobKey]*job
+	jobSeq    uint64 // numbers jobs in creation order
+	lost      []JobTruth
 	lastPrune time.Time
 	insertSeq uint64
 	stats     Stats
@@ -97,8 +104,9 @@ type project struct {
 	principals  []*principal
 	pick        weighted[*principal]
 	bucket      string
-	// jobs are the project's jobs in creation order, for jobs.list.
-	jobs []*job
+	// jobs are the project's jobs in creation order, for jobs.list; open
+	// are those of them not finished yet.
+	jobs, open []*job
 }
 
 // role is what a principal does with BigQuery, which decides its jobs.
@@ -150,9 +158,11 @@ func (o *Org) build() {
 	reservations := map[string][]*pool{}
 	seen := map[string]bool{}
 	var weights []weight[*project]
+	o.byID = make(map[string]*project, o.cfg.Projects)
 	for i := range o.cfg.Projects {
 		p := o.buildProject(seen, users, reservations)
 		o.projects = append(o.projects, p)
+		o.byID[p.id] = p
 		// A Zipf-like spread: a few projects run most of the jobs.
 		weights = append(weights, weight[*project]{p, 1 / math.Pow(float64(i+1), 0.8)})
 	}
@@ -343,7 +353,7 @@ func (o *Org) sizePools(ws []weight[*project]) {
 		}
 	}
 	for _, res := range order {
-		expected := o.cfg.Rate * share[res] * meanJobSeconds
+		expected := o.cfg.Rate * share[res] * meanJobSeconds * o.cfg.DurationScale
 		res.limit = max(3, int(math.Ceil(expected*o.rng.uniform(1.3, 2.2))))
 	}
 }
@@ -383,15 +393,6 @@ func (o *Org) Projects() []string {
 
 // Name returns the organization's name, which prefixes its project ids.
 func (o *Org) Name() string { return o.name }
-
-func (o *Org) project(id string) *project {
-	for _, p := range o.projects {
-		if p.id == id {
-			return p
-		}
-	}
-	return nil
-}
 
 // logName is the audit log every job entry of a project is written to.
 func logName(projectID string) string {

@@ -20,10 +20,14 @@ import (
 	"github.com/bqobserver/bqobserver/projections/web"
 )
 
+// defaultHTTPAddr is where the service listens unless --http-addr or PORT
+// says otherwise: loopback, since the embedded mode is for one laptop.
+const defaultHTTPAddr = "127.0.0.1:8080"
+
 // RunCmd runs the service: the ingest pipeline, the running-jobs projection
 // with its API and UI, and in the embedded mode a simulated organization.
 type RunCmd struct {
-	HTTPAddr                  string        `name:"http-addr" help:"Address of the HTTP server (UI, API, metrics, push intake)." default:"127.0.0.1:8080"`
+	HTTPAddr                  string        `name:"http-addr" help:"Address of the HTTP server (UI, API, metrics, push intake). Default: :$PORT when PORT is set (Cloud Run sets it), 127.0.0.1:8080 otherwise."`
 	PushEndpoint              bool          `help:"Accept Pub/Sub push deliveries of audit entries at POST /push/audit."`
 	Pull                      bool          `help:"Pull audit entries from the ingest subscription (--no-pull for push-only deployments)." default:"true" negatable:""`
 	AutoCreate                bool          `help:"Create or update topics, subscriptions and the table at start. Always on when no backend is Google Cloud (in-process or emulators)."`
@@ -139,9 +143,10 @@ func (c *RunCmd) serve(g *Globals, e *env, l *lifecycle, b *backends, mux *http.
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", c.HTTPAddr)
+	addr := httpAddr(c.HTTPAddr, e.getenv)
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return fmt.Errorf("listening on %s: %w", c.HTTPAddr, err)
+		return fmt.Errorf("listening on %s: %w", addr, err)
 	}
 	sim.mount(mux)
 	srv := newHTTPServer(ln, mux, e.log)
@@ -154,6 +159,18 @@ func (c *RunCmd) serve(g *Globals, e *env, l *lifecycle, b *backends, mux *http.
 			"jobs_api", "http://"+ln.Addr().String()+simulationPath+"/bigquery/v2/")
 	}
 	return nil
+}
+
+// httpAddr is the address to listen on: flag (or BQOBSERVER_HTTP_ADDR),
+// else ":$PORT" when PORT is set, as Cloud Run requires, else loopback.
+func httpAddr(flag string, getenv func(string) string) string {
+	switch port := getenv("PORT"); {
+	case flag != "":
+		return flag
+	case port != "":
+		return ":" + port
+	}
+	return defaultHTTPAddr
 }
 
 // routes serves the web UI at "/", the projection's API, health and

@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"net"
+	"net/http"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -62,6 +65,52 @@ func TestShutdownIsBounded(t *testing.T) {
 			t.Logf("bound %v: run returned after %v (%v over)", bound, took, took-bound)
 			if took > bound+slack {
 				t.Errorf("run returned %v after its stop, beyond the bound %v and the slack %v", took, bound, slack)
+			}
+		})
+	}
+}
+
+// TestListenOnPORT runs the service the way Cloud Run does: no
+// --http-addr, and PORT set (to 0 here, for a free port): it listens on every
+// interface, on that port.
+func TestListenOnPORT(t *testing.T) {
+	t.Setenv("PUBSUB_EMULATOR_HOST", "")
+	t.Setenv("BIGTABLE_EMULATOR_HOST", "")
+	t.Setenv("BQOBSERVER_HTTP_ADDR", "")
+	t.Setenv("PORT", "0")
+	addr, stop := startRun(t, "run", "--no-simulate")
+	defer stop()
+	host, port, err := net.SplitHostPort(strings.TrimPrefix(addr, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ip := net.ParseIP(host); ip == nil || !ip.IsUnspecified() {
+		t.Errorf("the service listens on %s, want every interface", addr)
+	}
+	resp, err := http.Get("http://127.0.0.1:" + port + "/healthz")
+	if err != nil {
+		t.Fatalf("the service does not answer on port %s: %v", port, err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("GET /healthz answered %d, want 200", resp.StatusCode)
+	}
+}
+
+func TestHTTPAddr(t *testing.T) {
+	tests := []struct {
+		name, flag, port, want string
+	}{
+		{"nothing set: loopback", "", "", "127.0.0.1:8080"},
+		{"PORT: every interface", "", "9000", ":9000"},
+		{"the flag wins over PORT", "127.0.0.1:7000", "9000", "127.0.0.1:7000"},
+		{"the flag alone", "0.0.0.0:8081", "", "0.0.0.0:8081"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := map[string]string{"PORT": tt.port}
+			if got := httpAddr(tt.flag, func(k string) string { return env[k] }); got != tt.want {
+				t.Errorf("httpAddr = %q, want %q", got, tt.want)
 			}
 		})
 	}

@@ -47,6 +47,7 @@ var contract = []struct {
 	{"invalid events", testInvalid},
 	{"backend failures", testFailures},
 	{"missing table", testMissingTable},
+	{"ping", testPing},
 }
 
 type opener func(testing.TB, ...grpc.DialOption) *logtest.Bigtable

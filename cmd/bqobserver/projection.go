@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/bqobserver/bqobserver/events"
 	"github.com/bqobserver/bqobserver/events/bus"
@@ -18,8 +19,10 @@ const runningFeed = "running-jobs-live"
 // of the events topic on a subscription of this replica's own, which
 // rebuilds the projection from the log once the feed is subscribed (events
 // appended meanwhile arrive on the feed too, which the fold makes harmless).
-func (c *RunCmd) projection(g *Globals, e *env, l *lifecycle, ps bus.PubSub, log *events.Log, pub message.Publisher) (*running.Projection, error) {
-	proj, err := running.New(running.Config{StaleAfter: c.StaleAfter}, log, e.log)
+func (c *RunCmd) projection(g *Globals, e *env, l *lifecycle, ps bus.PubSub, log *events.Log, pub message.Publisher,
+	reg prometheus.Registerer, ingestLag *bus.Lag) (*running.Projection, error) {
+	lag := &listLag{ingest: ingestLag}
+	proj, err := running.New(running.Config{StaleAfter: c.StaleAfter, Behind: lag.behind, CatchingUpAfter: c.CatchingUpAfter}, log, e.log)
 	if err != nil {
 		return nil, fmt.Errorf("configuring the running-jobs projection: %w", err)
 	}
@@ -27,10 +30,11 @@ func (c *RunCmd) projection(g *Globals, e *env, l *lifecycle, ps bus.PubSub, log
 		bus.ConsumerConfig{Name: runningFeed, Topic: g.EventsTopic, Mode: bus.PerReplica,
 			Subscription: c.ReplicaSubscriptionPrefix, DeadLetterTopic: g.DeadLetterTopic},
 		bus.ConsumerDeps{PubSub: ps, Publisher: pub, Logger: e.log,
-			Handle: proj.Handle, Prepare: proj.Rebuild, Ready: proj.MarkLive})
+			Handle: proj.Handle, Prepare: proj.Rebuild, Ready: proj.MarkLive, Registerer: reg})
 	if err != nil {
 		return nil, err
 	}
+	lag.feed = feed.Lag()
 	l.start("running-jobs projection", proj.Run)
 	l.start("running-jobs feed", feed.Run)
 	l.onStop("running-jobs feed", feed.Close)

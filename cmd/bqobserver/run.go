@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"time"
 
-	"cloud.google.com/go/pubsub/v2"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -37,6 +36,8 @@ type RunCmd struct {
 	SimulateRate              float64       `help:"Jobs per second the simulated organization submits." default:"1"`
 	SimulateProjects          int           `help:"Projects in the simulated organization." default:"50"`
 	SimulateSeed              uint64        `help:"Seed of the simulated organization." default:"1"`
+
+	intakeFlags `embed:""`
 }
 
 // Run composes the service, runs it until SIGINT or SIGTERM (or until a
@@ -65,13 +66,13 @@ func (c *RunCmd) compose(g *Globals, e *env, l *lifecycle) error {
 	if err != nil {
 		return err
 	}
-	ps := bus.PubSub{Client: b.PubSub, Options: b.PubSubOptions, Receive: receiveSettings(b)}
+	ps := bus.PubSub{Client: b.PubSub, Options: b.PubSubOptions, Receive: c.receiveSettings(b)}
 	pub, err := ps.Publisher(e.log)
 	if err != nil {
 		return err
 	}
 	l.onStopFunc("dead-letter publisher", pub.Close)
-	app, err := bus.NewAppender(bus.AppenderConfig{Topic: g.EventsTopic}, log, b.PubSub, reg)
+	app, err := bus.NewAppender(c.appenderConfig(g.EventsTopic), log, b.PubSub, reg)
 	if err != nil {
 		return err
 	}
@@ -80,7 +81,7 @@ func (c *RunCmd) compose(g *Globals, e *env, l *lifecycle) error {
 	if err != nil {
 		return err
 	}
-	proj, err := c.projection(g, e, l, ps, log, pub)
+	proj, err := c.projection(g, e, l, ps, log, pub, reg, pipe.Lag())
 	if err != nil {
 		return err
 	}
@@ -122,18 +123,6 @@ func (c *RunCmd) ingest(g *Globals, e *env, l *lifecycle, ps bus.PubSub, app *bu
 	l.start("ingest", pipe.Run)
 	l.onStop("ingest", pipe.Close)
 	return pipe, nil
-}
-
-// receiveSettings are the flow-control settings of every pull subscriber.
-func receiveSettings(b *backends) pubsub.ReceiveSettings {
-	rs := pubsub.DefaultReceiveSettings
-	rs.MaxOutstandingMessages = 2000
-	if b.PubSubMode == modeEmbedded {
-		// The in-process Pub/Sub hands each stream about a hundred
-		// messages a second; more streams lift that ceiling.
-		rs.NumGoroutines = 8
-	}
-	return rs
 }
 
 // serve listens on the HTTP address, with the simulated organization of

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/cenkalti/backoff/v5"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/bqobserver/bqobserver/events"
 	"github.com/bqobserver/bqobserver/schema"
@@ -88,6 +89,8 @@ type ConsumerDeps struct {
 	Prepare func(ctx context.Context) error
 	// Ready, if set, is called once Prepare succeeded.
 	Ready func()
+	// Registerer, if set, receives the consumer's Lag metrics.
+	Registerer prometheus.Registerer
 }
 
 func (d ConsumerDeps) validate() error {
@@ -111,6 +114,7 @@ type Consumer struct {
 	deps   ConsumerDeps
 	sub    string
 	router *Router
+	lag    *Lag
 }
 
 // NewConsumer assembles a consumer; it creates nothing in Pub/Sub until Run.
@@ -119,7 +123,12 @@ func NewConsumer(cfg ConsumerConfig, d ConsumerDeps) (*Consumer, error) {
 	if err := errors.Join(cfg.Validate(), d.validate(), policy.Validate()); err != nil {
 		return nil, fmt.Errorf("configuring consumer %s: %w", cfg.Name, err)
 	}
-	c := &Consumer{cfg: cfg, deps: d, sub: cfg.Subscription}
+	lag, err := NewLag(cfg.Name, d.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	policy.Lag = lag
+	c := &Consumer{cfg: cfg, deps: d, sub: cfg.Subscription, lag: lag}
 	if cfg.Mode == PerReplica {
 		c.sub = replicaName(cfg.Subscription)
 	}
@@ -136,6 +145,9 @@ func NewConsumer(cfg ConsumerConfig, d ConsumerDeps) (*Consumer, error) {
 	}
 	return c, nil
 }
+
+// Lag is how far the consumer is behind its topic.
+func (c *Consumer) Lag() *Lag { return c.lag }
 
 // Subscription is the name of the subscription the consumer pulls from.
 func (c *Consumer) Subscription() string { return c.sub }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/bqobserver/bqobserver/events"
 )
@@ -51,6 +52,7 @@ type consumerOpts struct {
 	sub     string
 	prepare func(ctx context.Context) error
 	logger  *logBuffer
+	reg     prometheus.Registerer
 }
 
 // startConsumer runs a consumer of the events topic for p until the test
@@ -63,7 +65,7 @@ func startConsumer(t *testing.T, f *fixture, p *projection, o consumerOpts) (c *
 	c, err := NewConsumer(
 		ConsumerConfig{Name: "test-feed", Topic: eventsTopic, Mode: o.mode, Subscription: o.sub, DeadLetterTopic: deadTopic, Retry: quickRetry},
 		ConsumerDeps{PubSub: f.bus(), Publisher: f.publisher(), Logger: o.logger.logger(), Handle: p.handle,
-			Prepare: o.prepare, Ready: func() { p.ready.Store(true) }})
+			Prepare: o.prepare, Ready: func() { p.ready.Store(true) }, Registerer: o.reg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,13 +145,16 @@ func TestConsumerShared(t *testing.T) {
 	f := newFixture(t)
 	f.subscription("history", eventsTopic)
 	p := &projection{handled: map[string]int{}}
-	c, stop := startConsumer(t, f, p, consumerOpts{mode: Shared, sub: "history"})
+	reg := prometheus.NewRegistry()
+	c, stop := startConsumer(t, f, p, consumerOpts{mode: Shared, sub: "history", reg: reg})
 	waitUntil(t, "the consumer to be ready", p.ready.Load)
 	evs := jobEvents("shared", 5)
 	for _, e := range evs {
 		f.publish(eventsTopic, payload(t, e))
 	}
 	waitUntil(t, "every event to be handled", func() bool { return len(p.seen()) == len(evs) })
+	// Every delivery is followed from its publish time to its settlement.
+	waitUntil(t, "every delivery to settle", func() bool { return lagCount(t, reg) >= uint64(len(evs)) })
 	if err := stop(); err != nil {
 		t.Errorf("stopping: %v", err)
 	}

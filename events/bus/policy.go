@@ -120,6 +120,8 @@ func setDuration(v *time.Duration, d time.Duration) {
 // handler of the product (ingest and every consumer of the events topic). It
 // wraps a handler in middleware, outermost first:
 //
+//  0. lag (when Lag is set): follows the message from its Pub/Sub
+//     publication until it is settled, for the lag metrics;
 //  1. observe: logs, once per delivery however many attempts it took, a
 //     message that was dead-lettered (with its reason) or handed back;
 //  2. poison queue: a permanent failure is published to DeadLetterTopic with
@@ -147,6 +149,9 @@ type Policy struct {
 	Retry RetryConfig
 	// Logger receives the observe step's logs.
 	Logger *slog.Logger
+	// Lag, if set, follows every message from its publication to its
+	// settlement, around all the other steps.
+	Lag *Lag
 }
 
 // Validate reports every problem with p at once.
@@ -187,7 +192,11 @@ func (p Policy) Wrap(h message.HandlerFunc) (message.HandlerFunc, error) {
 		MaxElapsedTime:      r.MaxElapsed,
 		ShouldRetry:         func(rp middleware.RetryParams) bool { return !IsPermanent(rp.Err) },
 	}
-	return p.observe(poison(classify(retry.Middleware(middleware.Recoverer(h))))), nil
+	wrapped := p.observe(poison(classify(retry.Middleware(middleware.Recoverer(h)))))
+	if p.Lag != nil {
+		wrapped = p.Lag.Middleware(wrapped)
+	}
+	return wrapped, nil
 }
 
 type verdictKey struct{}

@@ -3,6 +3,7 @@ package bus
 import (
 	"fmt"
 	"log/slog"
+	"time"
 
 	"cloud.google.com/go/pubsub/v2"
 	"github.com/ThreeDotsLabs/watermill"
@@ -56,7 +57,8 @@ func (p PubSub) Publisher(logger *slog.Logger) (message.Publisher, error) {
 // Unmarshaler turns Pub/Sub messages into Watermill messages like
 // Watermill's default, but names a message that Watermill did not publish
 // (every entry a log sink publishes, every event the appender publishes) by
-// its Pub/Sub message id, so that logs and dead-letter metadata identify it.
+// its Pub/Sub message id, so that logs and dead-letter metadata identify it,
+// and carries its publish time in MetaPublished, for Lag.
 type Unmarshaler struct{}
 
 var _ googlecloud.Unmarshaler = Unmarshaler{}
@@ -69,6 +71,9 @@ func (Unmarshaler) Unmarshal(m *pubsub.Message) (*message.Message, error) {
 	}
 	if msg.UUID == "" {
 		msg.UUID = m.ID
+	}
+	if !m.PublishTime.IsZero() {
+		msg.Metadata.Set(MetaPublished, m.PublishTime.UTC().Format(time.RFC3339Nano))
 	}
 	return msg, nil
 }

@@ -131,6 +131,25 @@ func (c *corpus) jobEntry(t testing.TB) []byte {
 	return nil
 }
 
+// outcomes counts the deliveries by how they settle: appended (an entry
+// with job events), skipped or dead-lettered.
+func (c *corpus) outcomes() map[string]int {
+	got := map[string]int{}
+	for _, d := range c.deliveries {
+		_, bad := c.malformed[string(d)]
+		evs, err := auditlog.Decode(d)
+		switch {
+		case bad:
+			got["dead_lettered"]++
+		case err == nil && len(evs) > 0:
+			got["appended"]++
+		default:
+			got["skipped"]++
+		}
+	}
+	return got
+}
+
 // summary describes the corpus for failure messages.
 func (c *corpus) summary() string {
 	return fmt.Sprintf("%d entries (%d deliveries): %d events, %d skipped, %d malformed",

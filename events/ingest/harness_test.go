@@ -89,6 +89,7 @@ type harness struct {
 	table    string
 	admin    *bigtable.AdminClient
 	done     chan error
+	reg      *prometheus.Registry
 }
 
 type harnessOpts struct {
@@ -142,6 +143,7 @@ func (h *harness) start(o harnessOpts) {
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
+	h.reg = reg
 	if h.appender, err = bus.NewAppender(bus.AppenderConfig{Topic: eventsTopic, Timeout: o.appendTimeout}, h.log, h.ps.Client, reg); err != nil {
 		t.Fatal(err)
 	}
@@ -203,6 +205,27 @@ func (h *harness) settled() int {
 		n += testutil.ToFloat64(m.received.WithLabelValues(intake)) - testutil.ToFloat64(m.redelivered.WithLabelValues(intake))
 	}
 	return int(n)
+}
+
+// outcomes sums the pipeline's counters of settled deliveries over their
+// labels: appended, skipped and dead-lettered entries.
+func (h *harness) outcomes() map[string]int {
+	h.t.Helper()
+	mfs, err := h.reg.Gather()
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	names := map[string]string{"bqobserver_ingest_appended_total": "appended",
+		"bqobserver_ingest_skipped_total": "skipped", "bqobserver_ingest_dead_lettered_total": "dead_lettered"}
+	got := map[string]int{}
+	for _, mf := range mfs {
+		if name, ok := names[mf.GetName()]; ok {
+			for _, m := range mf.GetMetric() {
+				got[name] += int(m.GetCounter().GetValue())
+			}
+		}
+	}
+	return got
 }
 
 // logged reads every event in the log.

@@ -11,6 +11,7 @@ import (
 // identifiers: intake (pull, push), event kinds, skip and error reasons.
 type metrics struct {
 	received     *prometheus.CounterVec
+	appended     *prometheus.CounterVec
 	decoded      *prometheus.CounterVec
 	skipped      *prometheus.CounterVec
 	deadLettered *prometheus.CounterVec
@@ -23,6 +24,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
 		received: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "received_total",
 			Help: "Audit-log entries received, by intake (pull, push). Redeliveries count again."}, []string{"intake"}),
+		appended: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "appended_total",
+			Help: "Audit-log entries whose job events were appended to the log and published, by intake. With skipped_total, dead_lettered_total and handed_back_total it accounts for every entry received."}, []string{"intake"}),
 		decoded: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "decoded_events_total",
 			Help: "Job events decoded from audit-log entries and appended, by event kind."}, []string{"kind"}),
 		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "skipped_total",
@@ -35,7 +38,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help:    "Time to handle one entry, retries included, by outcome.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}, []string{"outcome"}),
 	}
-	for _, c := range []prometheus.Collector{m.received, m.decoded, m.skipped, m.deadLettered, m.redelivered, m.handler} {
+	for _, c := range []prometheus.Collector{m.received, m.appended, m.decoded, m.skipped, m.deadLettered, m.redelivered, m.handler} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("registering ingest metrics: %w", err)
 		}
@@ -52,6 +55,7 @@ func (m *metrics) observe(intake string, o *outcome, err error, d time.Duration)
 	case outcomeSkipped:
 		m.skipped.WithLabelValues(o.skip).Inc()
 	case outcomeAppended:
+		m.appended.WithLabelValues(intake).Inc()
 		for _, k := range o.kinds {
 			m.decoded.WithLabelValues(string(k)).Inc()
 		}

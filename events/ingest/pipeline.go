@@ -62,6 +62,7 @@ type Pipeline struct {
 	chain    message.HandlerFunc
 	router   *bus.Router   // nil without a pull intake
 	push     chan struct{} // push requests in flight
+	lag      *bus.Lag
 }
 
 // New assembles the pipeline. It creates nothing in Pub/Sub or Bigtable:
@@ -75,10 +76,14 @@ func New(cfg Config, d Deps) (*Pipeline, error) {
 	if err != nil {
 		return nil, err
 	}
+	lag, err := bus.NewLag(cfg.HandlerName, d.Registerer)
+	if err != nil {
+		return nil, err
+	}
 	p := &Pipeline{cfg: cfg, log: d.Logger, pub: d.Publisher, appender: d.Appender, metrics: m,
-		push: make(chan struct{}, cfg.PushMaxInFlight)}
+		push: make(chan struct{}, cfg.PushMaxInFlight), lag: lag}
 	policy := bus.Policy{Name: cfg.HandlerName, DeadLetterTopic: cfg.DeadLetterTopic, Publisher: d.Publisher,
-		Retry: cfg.Retry, Logger: d.Logger}
+		Retry: cfg.Retry, Logger: d.Logger, Lag: lag}
 	h, err := policy.Wrap(p.handle)
 	if err != nil {
 		return nil, err
@@ -116,6 +121,10 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	}
 	return nil
 }
+
+// Lag is how far the pipeline is behind the audit topic: the age of the
+// oldest entry in hand, by its Pub/Sub publish time (see bus.Lag).
+func (p *Pipeline) Lag() *bus.Lag { return p.lag }
 
 // Running is closed once the pull intake is subscribed (at once without one).
 func (p *Pipeline) Running() <-chan struct{} {

@@ -66,6 +66,9 @@ func TestPipelineMixedStream(t *testing.T) {
 	h.publish(c.deliveries)
 	waitFor(t, 2*time.Minute, "every delivery to settle", func() bool { return h.settled() >= len(c.deliveries) })
 	checkOutcome(t, h, c)
+	if diff := cmp.Diff(c.outcomes(), h.outcomes()); diff != "" {
+		t.Errorf("settled deliveries by outcome (-want +got):\n%s", diff)
+	}
 }
 
 // TestPipelineBigtableOutage makes Bigtable fail for a while in the middle

@@ -78,6 +78,9 @@ func (p *Pipeline) pushEntry(ctx context.Context, body []byte) error {
 	for k, v := range pm.Attributes {
 		msg.Metadata.Set(k, v)
 	}
+	if pm.PublishTime != "" {
+		msg.Metadata.Set(bus.MetaPublished, pm.PublishTime)
+	}
 	msg.SetContext(ctx)
 	_, err = p.chain(msg)
 	return err

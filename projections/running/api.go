@@ -103,11 +103,3 @@ func (p *Projection) notReadyReason() string {
 func (p *Projection) serveHealth(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, r, map[string]string{"status": "ok"})
 }
-
-func (p *Projection) serveReady(w http.ResponseWriter, r *http.Request) {
-	if !p.Ready() {
-		unavailable(w, r, p.cfg.RetryAfter, p.notReadyReason())
-		return
-	}
-	writeJSON(w, r, map[string]any{"status": "ready", "jobs": p.Len()})
-}

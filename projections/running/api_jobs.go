@@ -141,5 +141,7 @@ func (p *Projection) logFailure(w http.ResponseWriter, r *http.Request, doing st
 func (p *Projection) serveSummary(w http.ResponseWriter, r *http.Request) {
 	now := p.cfg.Now()
 	s := p.store.summarize(now)
-	writeJSON(w, r, summaryOf(&s, now.UTC(), p.cfg.QueryPreview))
+	sum := summaryOf(&s, now.UTC(), p.cfg.QueryPreview)
+	sum.Lag = p.lag(now)
+	writeJSON(w, r, sum)
 }

@@ -65,6 +65,16 @@ type Config struct {
 	// QueryPreview is how many bytes of query text the list and the stream
 	// carry; the job's detail carries it all. Default 1024.
 	QueryPreview int
+	// Behind reports how far the list is behind the audit log at a moment:
+	// the age, by Pub/Sub publish time, of the oldest entry or event that
+	// has been published but not yet applied, as far as the process sees.
+	// Nil: the list is never behind.
+	Behind func(now time.Time) time.Duration
+	// CatchingUpAfter is how far behind the list may fall before the
+	// summary and /readyz say it is catching up. Default 10s.
+	CatchingUpAfter time.Duration
+	// ProbeTimeout bounds /readyz's probe of the event log. Default 2s.
+	ProbeTimeout time.Duration
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 }
@@ -86,12 +96,17 @@ func (c *Config) setDefaults() {
 	dur(&c.StreamHeartbeat, 15*time.Second)
 	dur(&c.StreamWriteTimeout, 30*time.Second)
 	dur(&c.RetryAfter, 5*time.Second)
+	dur(&c.CatchingUpAfter, 10*time.Second)
+	dur(&c.ProbeTimeout, 2*time.Second)
 	num(&c.RebuildBatch, 1000)
 	num(&c.RebuildWorkers, 4)
 	num(&c.StreamReplay, 8192)
 	num(&c.QueryPreview, 1024)
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.Behind == nil {
+		c.Behind = func(time.Time) time.Duration { return 0 }
 	}
 }
 
@@ -113,6 +128,8 @@ func (c *Config) Validate() error {
 	positive("tombstone TTL", c.TombstoneTTL)
 	positive("stream heartbeat", c.StreamHeartbeat)
 	positive("stream write timeout", c.StreamWriteTimeout)
+	positive("catching up after", c.CatchingUpAfter)
+	positive("probe timeout", c.ProbeTimeout)
 	if c.RetryAfter < time.Second {
 		errs = append(errs, fmt.Errorf("retry after must be at least 1s, not %s", c.RetryAfter))
 	}

@@ -113,6 +113,7 @@ type summaryJSON struct {
 	ByLocation    []group  `json:"by_location"`
 	OldestRunning *jobJSON `json:"oldest_running"`
 	LongestQueued *jobJSON `json:"longest_queued"`
+	Lag           lagJSON  `json:"lag"`
 }
 
 func summaryOf(s *summary, now time.Time, preview int) *summaryJSON {

@@ -47,6 +47,7 @@ export class Summary {
       locations: groups(raw.by_location, "location"),
       oldest: raw.oldest_running ? normalizeJob(raw.oldest_running.job ?? raw.oldest_running) : null,
       longestQueued: raw.longest_queued ? normalizeJob(raw.longest_queued.job ?? raw.longest_queued) : null,
+      behind: raw.lag?.catching_up ? raw.lag.message || `catching up, ${Math.floor(num(raw.lag.behind_seconds) ?? 0)} s behind` : "",
     };
     this.render(state);
     return this.data;
@@ -56,6 +57,7 @@ export class Summary {
     const d = this.data;
     if (!d) return;
     this.kpis.replaceChildren(
+      ...(d.behind ? kpi("Live feed", d.behind, "warn t-behind") : []),
       ...kpi("Running", fmt.integer(d.running ?? 0)),
       ...kpi("Queued", fmt.integer(d.pending ?? 0)),
       ...(d.stale ? kpi("Stale", fmt.integer(d.stale), "warn") : []),

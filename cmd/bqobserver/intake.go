@@ -1,0 +1,57 @@
+package main
+
+import (
+	"time"
+
+	"cloud.google.com/go/pubsub/v2"
+
+	"github.com/bqobserver/bqobserver/events/bus"
+)
+
+// intakeFlags size the service's intake: how each pull subscriber (the
+// ingest subscription and the replica's subscription on the events topic)
+// receives, and how the appender batches its writes to the event log. The
+// defaults are measured: see the README's performance section.
+type intakeFlags struct {
+	PullStreams            int `help:"StreamingPull streams of each pull subscriber (the ingest subscription and this replica's events subscription). One stream delivers about 2,000 messages a second from the emulator." default:"4"`
+	MaxOutstandingMessages int `help:"Messages each pull subscriber holds unacknowledged at once (flow control across its streams)." default:"4000"`
+	MaxOutstandingBytes    int `help:"Bytes of messages each pull subscriber holds unacknowledged at once." default:"268435456"`
+	AppendBatch            int `help:"Most events one write to the event log carries (concurrent appends share a write)." default:"500"`
+	AppendWorkers          int `help:"Writes to the event log in flight at once." default:"4"`
+
+	CatchingUpAfter time.Duration `help:"How far behind the audit log the list may fall (by Pub/Sub publish time: the oldest entry being ingested plus the oldest event being applied) before the summary, the UI and /readyz say it is catching up." default:"10s"`
+}
+
+// listLag is how far the running-jobs list is behind the audit log: the age
+// of the oldest audit entry being ingested plus that of the oldest event the
+// live feed is applying (from its publication on the events topic). An entry
+// passes both stages in turn, so the sum estimates, from above, how late the
+// list shows what the audit log holds.
+type listLag struct{ ingest, feed *bus.Lag }
+
+func (l *listLag) behind(now time.Time) time.Duration {
+	d := l.ingest.Behind(now)
+	if l.feed != nil {
+		d += l.feed.Behind(now)
+	}
+	return d
+}
+
+// receiveSettings are the flow-control settings of every pull subscriber.
+func (f *intakeFlags) receiveSettings(b *backends) pubsub.ReceiveSettings {
+	rs := pubsub.DefaultReceiveSettings
+	rs.NumGoroutines = f.PullStreams
+	rs.MaxOutstandingMessages = f.MaxOutstandingMessages
+	rs.MaxOutstandingBytes = f.MaxOutstandingBytes
+	if b.PubSubMode == modeEmbedded {
+		// The in-process Pub/Sub hands each stream about a hundred
+		// messages a second; more streams lift that ceiling.
+		rs.NumGoroutines = max(rs.NumGoroutines, 8)
+	}
+	return rs
+}
+
+// appenderConfig is the appender's configuration for the events topic.
+func (f *intakeFlags) appenderConfig(topic string) bus.AppenderConfig {
+	return bus.AppenderConfig{Topic: topic, Batch: f.AppendBatch, Workers: f.AppendWorkers}
+}

@@ -1,0 +1,76 @@
+package running
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+)
+
+// pinger is an event log that can say whether it answers (an *events.Log).
+type pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// Readiness states in /readyz's body. All are answered with 200: the list
+// is served from memory in each.
+const (
+	readyOK         = "ready"
+	readyCatchingUp = "catching_up"
+	readyDegraded   = "degraded"
+)
+
+// readyJSON is /readyz's body once the projection is ready.
+type readyJSON struct {
+	Status string `json:"status"`
+	// Meaning says in a sentence what Status means for a client of the list.
+	Meaning  string       `json:"meaning"`
+	Jobs     int          `json:"jobs"`
+	Lag      lagJSON      `json:"lag"`
+	EventLog eventLogJSON `json:"event_log"`
+}
+
+type eventLogJSON struct {
+	Reachable bool   `json:"reachable"`
+	Error     string `json:"error,omitempty"`
+}
+
+// serveReady answers 503 until the projection is rebuilt and fed live, and
+// 200 after, with a body that says how good the list is: ready, catching
+// up (more than CatchingUpAfter behind the audit log) or degraded (the event
+// log did not answer a probe within ProbeTimeout, so nothing new can reach
+// the list). A replica stays in rotation while catching up or degraded:
+// every replica shares the log and the audit subscription, so taking one
+// out helps no one, and its list is still the best there is.
+func (p *Projection) serveReady(w http.ResponseWriter, r *http.Request) {
+	if !p.Ready() {
+		unavailable(w, r, p.cfg.RetryAfter, p.notReadyReason())
+		return
+	}
+	body := readyJSON{Jobs: p.Len(), Lag: p.lag(p.cfg.Now()), EventLog: p.probe(r.Context())}
+	switch {
+	case !body.EventLog.Reachable:
+		body.Status = readyDegraded
+		body.Meaning = fmt.Sprintf("the event log did not answer within %s: the list is served from memory but cannot change until the log is back", p.cfg.ProbeTimeout)
+	case body.Lag.CatchingUp:
+		body.Status = readyCatchingUp
+		body.Meaning = fmt.Sprintf("the list is served but %d s behind the audit log; it is catching up", int(body.Lag.BehindSeconds))
+	default:
+		body.Status = readyOK
+		body.Meaning = fmt.Sprintf("the list is rebuilt from the event log, fed live and at most %s behind the audit log", p.cfg.CatchingUpAfter)
+	}
+	writeJSON(w, r, body)
+}
+
+// probe asks the event log whether it answers, within ProbeTimeout.
+func (p *Projection) probe(ctx context.Context) eventLogJSON {
+	pl, ok := p.log.(pinger)
+	if !ok {
+		return eventLogJSON{Reachable: true}
+	}
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.ProbeTimeout)
+	defer cancel()
+	if err := pl.Ping(ctx); err != nil {
+		return eventLogJSON{Error: err.Error()}
+	}
+	return eventLogJSON{Reachable: true}
+}

@@ -21,6 +21,7 @@ type CLI struct {
 	Decode   DecodeCmd   `cmd:"" help:"Decode audit-log entries and print the job events as JSON lines."`
 	Publish  PublishCmd  `cmd:"" help:"Publish audit-log entries to the audit topic."`
 	Simulate SimulateCmd `cmd:"" help:"Simulate an organization's BigQuery activity."`
+	Load     LoadCmd     `cmd:"" help:"Measure the service under load against the emulators and print a report."`
 }
 
 // Globals are the settings every subcommand shares.

@@ -317,15 +317,21 @@ func (s *topicSink) send(ctx context.Context, e simulation.Entry) error {
 	return nil
 }
 
+// flush waits for every publish still outstanding, until ctx ends, and
+// returns the first failure.
+func (s *topicSink) flush(ctx context.Context) error {
+	for len(s.pending) > 0 {
+		if _, err := s.pending[0].Get(ctx); err != nil {
+			return fmt.Errorf("publishing to %s: %w", s.topic, err)
+		}
+		s.pending = s.pending[1:]
+	}
+	return nil
+}
+
 // close waits for every publish still outstanding, until ctx ends.
 func (s *topicSink) close(ctx context.Context) error {
-	var errs []error
-	for _, r := range s.pending {
-		if _, err := r.Get(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("publishing to %s: %w", s.topic, err))
-			break
-		}
-	}
+	errs := []error{s.flush(ctx)}
 	s.pub.Stop()
 	if s.b != nil {
 		errs = append(errs, s.b.Close())

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"cloud.google.com/go/pubsub/v2"
-	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill-googlecloud/v2/pkg/googlecloud"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"google.golang.org/api/option"
@@ -34,7 +33,7 @@ func (p PubSub) Subscriber(subscription string, logger *slog.Logger) (message.Su
 		ReceiveSettings:                  p.Receive,
 		ClientOptions:                    p.Options,
 		Unmarshaler:                      Unmarshaler{},
-	}, watermill.NewSlogLogger(logger))
+	}, watermillLogger(logger))
 	if err != nil {
 		return nil, fmt.Errorf("connecting the subscriber of %s: %w", subscription, err)
 	}
@@ -47,7 +46,7 @@ func (p PubSub) Publisher(logger *slog.Logger) (message.Publisher, error) {
 		ProjectID:                p.Client.Project(),
 		DoNotCheckTopicExistence: true,
 		ClientOptions:            p.Options,
-	}, watermill.NewSlogLogger(logger))
+	}, watermillLogger(logger))
 	if err != nil {
 		return nil, fmt.Errorf("connecting the Pub/Sub publisher: %w", err)
 	}

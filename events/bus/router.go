@@ -8,7 +8,6 @@ import (
 	"math"
 	"sync"
 
-	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 )
 
@@ -33,7 +32,7 @@ type Router struct {
 func NewRouter(name, topic string, sub message.Subscriber, h message.HandlerFunc, logger *slog.Logger) (*Router, error) {
 	// The router never gives up on its handlers by itself: Close's context
 	// is the one bound on stopping.
-	r, err := message.NewRouter(message.RouterConfig{CloseTimeout: math.MaxInt64}, watermill.NewSlogLogger(logger))
+	r, err := message.NewRouter(message.RouterConfig{CloseTimeout: math.MaxInt64}, watermillLogger(logger))
 	if err != nil {
 		return nil, fmt.Errorf("creating the router of %s: %w", name, err)
 	}

@@ -1,0 +1,101 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+)
+
+// LoadCmd measures the service as its users run it: it runs the bqobserver
+// binary, with its default flags, against the Pub/Sub emulator and
+// cbtemulator, feeds it a simulated organization's audit entries at a steady
+// rate or as a backlog published before it starts, and prints what it saw
+// from outside (the service's /metrics and API, and /proc) as Markdown, for
+// the README's performance section.
+type LoadCmd struct {
+	Rate      float64       `help:"Audit entries a second the simulated organization publishes (steady mode), or the rate the backlog accumulated at." default:"5000"`
+	Duration  time.Duration `help:"How long to publish at --rate (steady mode)." default:"2m"`
+	Warmup    time.Duration `help:"The first part of a steady run, left out of its rates and percentiles." default:"30s"`
+	Backlog   int           `help:"Publish this many entries before the service starts, then measure how it drains them (backlog mode)."`
+	Runs      int           `help:"How many runs; the summary gives the min, median and max of each measure." default:"3"`
+	Interval  time.Duration `help:"Period of the timeline's rows." default:"10s"`
+	Binary    string        `help:"The bqobserver binary to measure (default: this one)."`
+	Emulators string        `help:"Where the emulators come from: auto (PUBSUB_EMULATOR_HOST and BIGTABLE_EMULATOR_HOST when both are set, else start), start (a pair from the gcloud SDK, shared by the runs and stopped at the end), env (the variables). Every run uses a project of its own." enum:"auto,start,env" default:"auto"`
+	GcloudSDK string        `name:"gcloud-sdk" help:"Root of the gcloud SDK whose emulators to start (default: what gcloud info says)."`
+	Seed      uint64        `help:"Seed of the simulated organization; run i uses seed+i-1." default:"1"`
+
+	ServiceFlags []string `arg:"" optional:"" help:"Flags for bqobserver run, after --, to measure settings other than the defaults."`
+}
+
+// Run measures --runs runs and prints each run's timeline and a summary.
+func (c *LoadCmd) Run(g *Globals, e *env) error {
+	if err := c.check(); err != nil {
+		return err
+	}
+	binary, err := c.binary()
+	if err != nil {
+		return err
+	}
+	work, err := os.MkdirTemp("", "bqobserver-load-")
+	if err != nil {
+		return fmt.Errorf("making a work directory: %w", err)
+	}
+	e.log.Info("load: logs of the service and the emulators go here", "dir", work)
+	emu, err := c.openEmulators(e, work)
+	if err != nil {
+		return err
+	}
+	defer emu.close(e.log)
+	var results []*loadResult
+	for i := range c.Runs {
+		r, err := c.runOnce(e, g, emu, binary, work, i)
+		if err != nil {
+			return fmt.Errorf("run %d: %w", i+1, err)
+		}
+		writeRun(e.stdout, c, i+1, r)
+		results = append(results, r)
+		if e.ctx.Err() != nil {
+			break
+		}
+	}
+	writeLoadSummary(e.stdout, c, machineNow(), results)
+	return nil
+}
+
+func (c *LoadCmd) check() error {
+	var errs []error
+	if c.Rate <= 0 {
+		errs = append(errs, fmt.Errorf("--rate must be positive, not %g", c.Rate))
+	}
+	if c.Backlog < 0 || c.Runs < 1 || c.Interval < time.Second {
+		errs = append(errs, errors.New("--backlog must not be negative, --runs must be at least 1 and --interval at least 1s"))
+	}
+	if c.Backlog == 0 && c.Warmup >= c.Duration {
+		errs = append(errs, fmt.Errorf("--warmup (%s) must be shorter than --duration (%s)", c.Warmup, c.Duration))
+	}
+	return errors.Join(errs...)
+}
+
+// binary is the executable to run: --binary, or this one.
+func (c *LoadCmd) binary() (string, error) {
+	if c.Binary != "" {
+		return c.Binary, nil
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return "", fmt.Errorf("finding this executable (use --binary): %w", err)
+	}
+	return self, nil
+}
+
+// runOnce is one run: a fresh project on the emulators, the service, the
+// load.
+func (c *LoadCmd) runOnce(e *env, g *Globals, emu *loadEmulators, binary, work string, i int) (*loadResult, error) {
+	run := &loadRun{cmd: c, env: e, globals: g, emu: emu, binary: binary, work: work,
+		project: fmt.Sprintf("load-%d-%d", time.Now().Unix(), i+1), seed: c.Seed + uint64(i)}
+	ctx, cancel := context.WithCancel(e.ctx)
+	defer cancel()
+	return run.measure(ctx)
+}

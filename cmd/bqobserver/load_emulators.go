@@ -1,0 +1,82 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/bqobserver/bqobserver/internal/emulator"
+)
+
+// loadEmulators are the emulators of the load runs.
+type loadEmulators struct {
+	pubsub, bigtable string // host:port
+	// started are the emulators the load command started (and stops); none
+	// when they come from the environment.
+	started []*emulator.Process
+}
+
+// openEmulators takes the emulators from the environment or starts a pair,
+// as --emulators says. A started pair serves every run (each in a project of
+// its own): a freshly started Pub/Sub emulator spends its first minute
+// compiling itself, which the first run's warm-up absorbs.
+func (c *LoadCmd) openEmulators(e *env, work string) (*loadEmulators, error) {
+	ps, bt := e.getenv("PUBSUB_EMULATOR_HOST"), e.getenv("BIGTABLE_EMULATOR_HOST")
+	switch {
+	case c.Emulators == "env" && (ps == "" || bt == ""):
+		return nil, errors.New("--emulators env needs PUBSUB_EMULATOR_HOST and BIGTABLE_EMULATOR_HOST")
+	case c.Emulators == "env" || c.Emulators == "auto" && ps != "" && bt != "":
+		return &loadEmulators{pubsub: ps, bigtable: bt}, nil
+	}
+	return c.startEmulators(e, work)
+}
+
+func (c *LoadCmd) startEmulators(e *env, work string) (m *loadEmulators, err error) {
+	sdk := c.GcloudSDK
+	if sdk == "" {
+		if sdk, err = emulator.SDKRoot(e.ctx); err != nil {
+			return nil, err
+		}
+	}
+	m = &loadEmulators{}
+	defer func() {
+		if err != nil {
+			m.close(e.log)
+		}
+	}()
+	for _, start := range []func(context.Context, string, string) (*emulator.Process, error){emulator.StartPubSub, emulator.StartBigtable} {
+		p, err := start(e.ctx, sdk, work)
+		if err != nil {
+			return nil, err
+		}
+		m.started = append(m.started, p)
+	}
+	m.pubsub, m.bigtable = m.started[0].Addr, m.started[1].Addr
+	e.log.Info("load: emulators started", "pubsub", m.pubsub, "bigtable", m.bigtable)
+	return m, nil
+}
+
+// pid is the process of the emulator named ("pubsub", "bigtable"), or 0
+// when the run did not start it.
+func (m *loadEmulators) pid(name string) int {
+	for _, p := range m.started {
+		if p.Name == name {
+			return p.PID
+		}
+	}
+	return 0
+}
+
+// close stops the emulators the run started.
+func (m *loadEmulators) close(log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for _, p := range m.started {
+		if err := p.Stop(ctx); err != nil {
+			log.Warn("load: stopping an emulator", "error", fmt.Sprint(err))
+		}
+	}
+	m.started = nil
+}

@@ -1,0 +1,177 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/procfs"
+
+	"github.com/bqobserver/bqobserver/internal/measure"
+)
+
+// mode describes what the runs did, for headings.
+func (c *LoadCmd) mode() string {
+	if c.Backlog > 0 {
+		return fmt.Sprintf("backlog of %s entries (accumulated at %s entries/s)", grouped(float64(c.Backlog)), grouped(c.Rate))
+	}
+	return fmt.Sprintf("steady %s entries/s for %s (the first %s left out)", grouped(c.Rate), c.Duration, c.Warmup)
+}
+
+// flags describes the service's flags.
+func (c *LoadCmd) flags() string {
+	if len(c.ServiceFlags) == 0 {
+		return "its defaults"
+	}
+	return "`" + strings.Join(c.ServiceFlags, " ") + "`"
+}
+
+// writeRun writes one run's heading, facts and timeline.
+func writeRun(w io.Writer, c *LoadCmd, n int, r *loadResult) {
+	fmt.Fprintf(w, "\n### Run %d of %d: %s\n\n", n, c.Runs, c.mode())
+	fmt.Fprintf(w, "Load average %.2f before, %.2f after. Ready %.1f s after start; %s entries published",
+		r.loadBefore, r.loadAfter, r.readyAfter.Seconds(), grouped(float64(r.published)))
+	if c.Backlog > 0 {
+		fmt.Fprintf(w, " in %.1f s before the start; drained %.1f s after the start.\n\n", r.preloadTime.Seconds(), r.to.Sub(r.start).Seconds())
+	} else {
+		fmt.Fprintf(w, "; rates over %.0f s.\n\n", r.window.Seconds())
+	}
+	fmt.Fprintln(w, "| t | in/s | appended/s | skipped/s | ingest oldest (s) | feed oldest (s) | RSS (MB) | Go heap (MB) | service CPU (%) |")
+	fmt.Fprintln(w, "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+	for _, row := range r.timeline {
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %.1f | %.1f | %.0f | %.0f | %.0f |\n", row.at, grouped(row.in), grouped(row.appended),
+			grouped(row.skipped), row.ingestOldest, row.feedOldest, row.rss/1e6, row.heap/1e6, row.cpu)
+	}
+}
+
+// summaryRow is one measure of the summary, taken from each run.
+type summaryRow struct {
+	name   string
+	format func(float64) string
+	value  func(*loadResult) float64
+}
+
+// summaryRows are the summary's measures for the mode.
+func (c *LoadCmd) summaryRows() []summaryRow {
+	secs := func(d time.Duration) float64 { return d.Seconds() }
+	rows := []summaryRow{
+		{"load average (1 min) before the run", fixed(2), func(r *loadResult) float64 { return r.loadBefore }},
+		{"ready after start (s)", fixed(1), func(r *loadResult) float64 { return secs(r.readyAfter) }},
+	}
+	if c.Backlog > 0 {
+		rows = append(rows,
+			summaryRow{"drain time from start (s)", fixed(1), func(r *loadResult) float64 { return r.to.Sub(r.start).Seconds() }},
+			summaryRow{"drain rate, entries/s (backlog ÷ drain time)", grouped, func(r *loadResult) float64 { return float64(r.published) / r.to.Sub(r.start).Seconds() }})
+	} else {
+		rows = append(rows, summaryRow{"entries in (published)/s", grouped, func(r *loadResult) float64 { return r.inRate }})
+	}
+	rows = append(rows,
+		summaryRow{"entries settled/s (appended + skipped + dead-lettered)", grouped, func(r *loadResult) float64 { return r.settledRate }},
+		summaryRow{"appended/s", grouped, func(r *loadResult) float64 { return r.appendedRate }},
+		summaryRow{"skipped/s", grouped, func(r *loadResult) float64 { return r.skippedRate }},
+		summaryRow{"dead-lettered, handed back (entries)", grouped, func(r *loadResult) float64 { return r.deadLettered + r.handedBack }},
+		summaryRow{"ingest lag p50 (s), publish → appended", fixed(2), func(r *loadResult) float64 { return r.ingestP50 }},
+		summaryRow{"ingest lag p99 (s)", fixed(2), func(r *loadResult) float64 { return r.ingestP99 }},
+		summaryRow{"ingest lag max (s), oldest unprocessed", fixed(1), func(r *loadResult) float64 { return r.ingestMax }},
+		summaryRow{"feed lag p50 (s), appended → applied", fixed(2), func(r *loadResult) float64 { return r.feedP50 }},
+		summaryRow{"feed lag p99 (s)", fixed(2), func(r *loadResult) float64 { return r.feedP99 }},
+		summaryRow{"feed lag max (s), oldest unprocessed", fixed(1), func(r *loadResult) float64 { return r.feedMax }},
+	)
+	if c.Backlog == 0 {
+		rows = append(rows,
+			summaryRow{"freshness p50 (ms), publish → in the list", fixed(0), func(r *loadResult) float64 { return ms(r.freshness.p50) }},
+			summaryRow{"freshness p99 (ms)", fixed(0), func(r *loadResult) float64 { return ms(r.freshness.p99) }},
+			summaryRow{"freshness probes seen in the list (%)", fixed(1), func(r *loadResult) float64 {
+				return 100 * float64(r.freshness.seen) / float64(r.freshness.probes)
+			}},
+			summaryRow{"caught up after publishing stopped (s)", fixed(1), func(r *loadResult) float64 { return secs(r.caughtUp) }})
+	}
+	return append(rows,
+		summaryRow{"service RSS max (MB)", fixed(0), func(r *loadResult) float64 { return r.rssMax / 1e6 }},
+		summaryRow{"service Go heap max (MB)", fixed(0), func(r *loadResult) float64 { return r.heapMax / 1e6 }},
+		summaryRow{"service CPU s per 1,000 entries", fixed(3), func(r *loadResult) float64 { return r.cpuService }},
+		summaryRow{"Pub/Sub emulator CPU s per 1,000 entries", fixed(3), func(r *loadResult) float64 { return r.cpuPubSub }},
+		summaryRow{"cbtemulator CPU s per 1,000 entries", fixed(3), func(r *loadResult) float64 { return r.cpuBigtable }},
+		summaryRow{"load command CPU s per 1,000 entries", fixed(3), func(r *loadResult) float64 { return r.cpuLoad }},
+	)
+}
+
+// writeLoadSummary writes the heading, the machine and the min, median and
+// max of every measure over the runs.
+func writeLoadSummary(w io.Writer, c *LoadCmd, machine string, results []*loadResult) {
+	fmt.Fprintf(w, "\n## bqobserver load: %s, %d run(s)\n\n", c.mode(), len(results))
+	fmt.Fprintf(w, "%s. The service ran with %s, against the Pub/Sub emulator and cbtemulator (%s).\n\n", machine, c.flags(), emulatorsUsed(results))
+	fmt.Fprintln(w, "| measure | min | median | max |")
+	fmt.Fprintln(w, "| --- | ---: | ---: | ---: |")
+	for _, row := range c.summaryRows() {
+		vs := make([]float64, len(results))
+		for i, r := range results {
+			vs[i] = row.value(r)
+		}
+		s := measure.SpreadOf(vs)
+		fmt.Fprintf(w, "| %s | %s | %s | %s |\n", row.name, row.format(s.Min), row.format(s.Median), row.format(s.Max))
+	}
+}
+
+func emulatorsUsed(results []*loadResult) string {
+	if len(results) > 0 && !results[0].startedEmulators {
+		return "from PUBSUB_EMULATOR_HOST and BIGTABLE_EMULATOR_HOST, shared by the runs"
+	}
+	return "started by the load command from the gcloud SDK, shared by the runs"
+}
+
+// machineNow describes the date and the machine: CPUs, their model and
+// memory.
+func machineNow() string {
+	desc := fmt.Sprintf("%s, %d CPUs", time.Now().UTC().Format("2006-01-02 15:04 MST"), runtime.NumCPU())
+	fs, err := procfs.NewDefaultFS()
+	if err != nil {
+		return desc
+	}
+	if cpus, err := fs.CPUInfo(); err == nil && len(cpus) > 0 {
+		desc += " (" + cpus[0].ModelName + ")"
+	}
+	if mem, err := fs.Meminfo(); err == nil && mem.MemTotal != nil {
+		desc += fmt.Sprintf(", %.1f GiB of memory", float64(*mem.MemTotal)/(1<<20))
+	}
+	return desc
+}
+
+func ms(d time.Duration) float64 {
+	if d < 0 {
+		return math.NaN()
+	}
+	return float64(d) / float64(time.Millisecond)
+}
+
+// fixed formats with n decimals; NaN as "–".
+func fixed(n int) func(float64) string {
+	return func(v float64) string {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return "–"
+		}
+		return strconv.FormatFloat(v, 'f', n, 64)
+	}
+}
+
+// grouped formats a count or rate as a whole number with thousands
+// separated by commas; NaN as "–".
+func grouped(v float64) string {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return "–"
+	}
+	s := strconv.FormatInt(int64(math.Round(v)), 10)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	if neg {
+		s = "-" + s
+	}
+	return s
+}

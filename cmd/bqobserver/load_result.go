@@ -1,0 +1,122 @@
+package main
+
+import (
+	"math"
+	"time"
+
+	"github.com/prometheus/procfs"
+)
+
+// loadResult is what one load run measured.
+type loadResult struct {
+	loadBefore, loadAfter float64 // the machine's 1-minute load average
+	startedEmulators      bool
+	start                 time.Time
+	readyAfter            time.Duration // from start to /readyz 200
+	published             int
+	preloadTime           time.Duration // backlog: how long publishing it took
+	from, to              time.Time     // the window the rates cover
+	caughtUp              time.Duration // steady: from the end of publishing until all settled; 0 if not within 2m
+	freshness             freshnessResult
+
+	window                                         time.Duration
+	inRate, settledRate, appendedRate, skippedRate float64 // entries a second
+	deadLettered, handedBack                       float64
+	ingestP50, ingestP99, ingestMax                float64 // seconds
+	feedP50, feedP99, feedMax                      float64
+	rssMax, heapMax                                float64 // bytes
+	cpuService, cpuPubSub, cpuBigtable, cpuLoad    float64 // CPU seconds per 1,000 settled entries
+	timeline                                       []loadRow
+}
+
+// loadRow is one row of a run's timeline: the rates and state over the
+// interval that ends at at (from the service's start).
+type loadRow struct {
+	at                       time.Duration
+	in, appended, skipped    float64 // a second
+	ingestOldest, feedOldest float64 // seconds, at the row's end
+	rss, heap                float64 // bytes
+	cpu                      float64 // service CPU, percent of one core
+}
+
+// compute derives the result from the run's samples.
+func (r *loadResult) compute(samples []loadSample, interval time.Duration) {
+	in := window(samples, r.from, r.to)
+	if len(in) < 2 {
+		return
+	}
+	a, b := in[0], in[len(in)-1]
+	r.window = b.at.Sub(a.at)
+	secs := r.window.Seconds()
+	settled := b.settled() - a.settled()
+	r.inRate, r.settledRate = (b.published-a.published)/secs, settled/secs
+	r.appendedRate, r.skippedRate = (b.appended-a.appended)/secs, (b.skipped-a.skipped)/secs
+	r.deadLettered, r.handedBack = b.deadLettered-a.deadLettered, b.handedBack-a.handedBack
+	ingest, feed := b.ingestLag.Sub(a.ingestLag), b.feedLag.Sub(a.feedLag)
+	r.ingestP50, r.ingestP99 = ingest.Quantile(0.5), ingest.Quantile(0.99)
+	r.feedP50, r.feedP99 = feed.Quantile(0.5), feed.Quantile(0.99)
+	for _, s := range in {
+		r.ingestMax, r.feedMax = math.Max(r.ingestMax, s.ingestOldest), math.Max(r.feedMax, s.feedOldest)
+		r.rssMax, r.heapMax = math.Max(r.rssMax, float64(s.service.RSS)), math.Max(r.heapMax, s.heap)
+	}
+	per := func(x, y time.Duration) float64 {
+		if y == 0 { // a process the run did not start, and cannot see
+			return math.NaN()
+		}
+		return (y - x).Seconds() / (settled / 1000)
+	}
+	r.cpuService, r.cpuPubSub = per(a.service.CPU, b.service.CPU), per(a.pubsub.CPU, b.pubsub.CPU)
+	r.cpuBigtable, r.cpuLoad = per(a.bigtable.CPU, b.bigtable.CPU), per(a.load.CPU, b.load.CPU)
+	r.timeline = timeline(samples, r.start, interval)
+}
+
+// window is the samples taken from from to to.
+func window(samples []loadSample, from, to time.Time) []loadSample {
+	var in []loadSample
+	for _, s := range samples {
+		if !s.at.Before(from) && !s.at.After(to) {
+			in = append(in, s)
+		}
+	}
+	return in
+}
+
+// timeline is one row per interval from start.
+func timeline(samples []loadSample, start time.Time, interval time.Duration) []loadRow {
+	var rows []loadRow
+	prev := -1
+	for i, s := range samples {
+		if prev >= 0 && s.at.Sub(samples[prev].at) < interval && i < len(samples)-1 {
+			continue
+		}
+		if prev >= 0 {
+			rows = append(rows, row(samples[prev], s, start))
+		}
+		prev = i
+	}
+	return rows
+}
+
+func row(a, b loadSample, start time.Time) loadRow {
+	secs := b.at.Sub(a.at).Seconds()
+	return loadRow{
+		at: b.at.Sub(start).Round(time.Second),
+		in: (b.published - a.published) / secs, appended: (b.appended - a.appended) / secs, skipped: (b.skipped - a.skipped) / secs,
+		ingestOldest: b.ingestOldest, feedOldest: b.feedOldest,
+		rss: float64(b.service.RSS), heap: b.heap,
+		cpu: 100 * (b.service.CPU - a.service.CPU).Seconds() / secs,
+	}
+}
+
+// loadAverage is the machine's 1-minute load average, NaN if unknown.
+func loadAverage() float64 {
+	fs, err := procfs.NewDefaultFS()
+	if err != nil {
+		return math.NaN()
+	}
+	l, err := fs.LoadAvg()
+	if err != nil {
+		return math.NaN()
+	}
+	return l.Load1
+}

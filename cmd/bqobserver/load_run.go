@@ -1,0 +1,151 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"cloud.google.com/go/pubsub/v2"
+)
+
+// loadRun is one load run: a project of its own on the emulators, the
+// service, the publisher and the samples taken from outside.
+type loadRun struct {
+	cmd     *LoadCmd
+	env     *env
+	globals *Globals
+	emu     *loadEmulators
+	binary  string
+	work    string
+	project string
+	seed    uint64
+
+	client  *http.Client
+	svc     *loadService
+	pub     *loadPublisher
+	sampler *loadSampler
+	fresh   *freshness
+}
+
+// measure runs the service under load and returns what it measured.
+func (r *loadRun) measure(ctx context.Context) (*loadResult, error) {
+	env := childEnv(r.emu)
+	if err := setupProject(ctx, r.binary, r.project, env); err != nil {
+		return nil, err
+	}
+	ps, err := pubsub.NewClient(ctx, r.project, localOptions(r.emu.pubsub)...)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to the Pub/Sub emulator: %w", err)
+	}
+	defer ps.Close()
+	r.pub = newLoadPublisher(ps, r.globals.AuditTopic)
+	r.client = &http.Client{Timeout: 10 * time.Second}
+	res := &loadResult{loadBefore: loadAverage(), startedEmulators: len(r.emu.started) > 0}
+	if r.cmd.Backlog > 0 {
+		if err := r.preload(ctx, res); err != nil {
+			return nil, err
+		}
+	}
+	err = r.serve(ctx, env, res)
+	res.loadAfter = loadAverage()
+	return res, errors.Join(err, r.pub.close(context.WithoutCancel(ctx)))
+}
+
+// serve starts the service, loads it and stops it.
+func (r *loadRun) serve(ctx context.Context, env []string, res *loadResult) (err error) {
+	start := time.Now()
+	r.svc, err = startLoadService(ctx, r.binary, r.project, r.work, env, r.cmd.ServiceFlags)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, r.svc.stop()) }()
+	r.sampler = newLoadSampler(r)
+	sampling, stopSampling := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { r.sampler.run(sampling) })
+	defer func() { stopSampling(); wg.Wait(); r.sampler.finish(res) }()
+	ready, err := r.svc.waitReady(ctx, r.client)
+	if err != nil {
+		return err
+	}
+	res.start, res.readyAfter = start, ready.Sub(start)
+	if r.cmd.Backlog > 0 {
+		return r.drain(ctx, res)
+	}
+	return r.steady(ctx, res)
+}
+
+// preload publishes the backlog: --backlog entries that accumulated at
+// --rate up to now, so that their events are as recent as an outage of
+// that length would leave them.
+func (r *loadRun) preload(ctx context.Context, res *loadResult) error {
+	span := time.Duration(float64(r.cmd.Backlog) / r.cmd.Rate * float64(time.Second))
+	perJob, err := entriesPerJob(r.seed, 0, span)
+	if err != nil {
+		return err
+	}
+	org, err := newLoadOrg(r.seed, r.cmd.Rate, perJob, time.Now().Add(-span).UTC())
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	for en := range org.Generate(2 * span) {
+		if int(r.pub.published.Load()) >= r.cmd.Backlog || ctx.Err() != nil {
+			break
+		}
+		if err := r.pub.send(ctx, en); err != nil {
+			return err
+		}
+	}
+	if err := r.pub.sink.flush(ctx); err != nil {
+		return err
+	}
+	res.published, res.preloadTime = int(r.pub.published.Load()), time.Since(start)
+	r.env.log.Info("load: backlog published", "entries", res.published, "in", res.preloadTime.String())
+	return nil
+}
+
+// drain waits until the service has settled every entry of the backlog.
+func (r *loadRun) drain(ctx context.Context, res *loadResult) error {
+	end, err := r.sampler.waitSettled(ctx, res.published, 30*time.Minute)
+	if err != nil {
+		return err
+	}
+	res.from, res.to = res.start, end
+	return nil
+}
+
+// steady publishes at --rate for --duration while probing freshness, then
+// waits (up to two minutes) for the service to settle what was published.
+func (r *loadRun) steady(ctx context.Context, res *loadResult) error {
+	perJob, err := entriesPerJob(r.seed, r.cmd.Warmup, r.cmd.Duration)
+	if err != nil {
+		return err
+	}
+	org, err := newLoadOrg(r.seed, r.cmd.Rate, perJob, time.Time{})
+	if err != nil {
+		return err
+	}
+	r.fresh = newFreshness(r)
+	probing, stopProbing := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { r.fresh.run(probing) })
+	defer func() { stopProbing(); wg.Wait() }()
+	begin := time.Now()
+	publishing, stop := context.WithTimeout(ctx, r.cmd.Duration)
+	defer stop()
+	if err := org.Run(publishing, r.pub.send); err != nil {
+		return err
+	}
+	res.from, res.to = begin.Add(r.cmd.Warmup), time.Now()
+	res.published = int(r.pub.published.Load())
+	caughtUp, err := r.sampler.waitSettled(ctx, res.published, 2*time.Minute)
+	if err == nil {
+		res.caughtUp = caughtUp.Sub(res.to)
+	}
+	res.freshness = r.fresh.result(res.from, res.to)
+	return nil
+}

@@ -1,0 +1,150 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// loadService is the bqobserver binary under measurement, run as a child
+// process with its output in a log file.
+type loadService struct {
+	cmd  *exec.Cmd
+	base string // http://host:port
+	pid  int
+	log  string
+	done chan struct{}
+}
+
+// childEnv is the environment of the processes a load run starts: this
+// process's, without any BQOBSERVER_ setting (the service runs with its
+// defaults) or PORT, with the run's emulators.
+func childEnv(emu *loadEmulators) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		switch {
+		case strings.HasPrefix(name, "BQOBSERVER_"), name == "PORT", name == "PUBSUB_EMULATOR_HOST", name == "BIGTABLE_EMULATOR_HOST":
+			continue
+		}
+		env = append(env, kv)
+	}
+	return append(env, "PUBSUB_EMULATOR_HOST="+emu.pubsub, "BIGTABLE_EMULATOR_HOST="+emu.bigtable)
+}
+
+// setupProject creates the run's topics, subscriptions and table with the
+// binary's own setup command, so that a backlog has a subscription to wait
+// in before the service starts.
+func setupProject(ctx context.Context, binary, project string, env []string) error {
+	cmd := exec.CommandContext(ctx, binary, "setup", "--project", project)
+	cmd.Env = env
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("bqobserver setup --project %s: %w: %s", project, err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// startLoadService runs `binary run --project project --http-addr 127.0.0.1:0
+// extra…` and returns once it prints the address it serves on.
+func startLoadService(ctx context.Context, binary, project, logDir string, env, extra []string) (*loadService, error) {
+	args := append([]string{"run", "--project", project, "--http-addr", "127.0.0.1:0"}, extra...)
+	cmd := exec.Command(binary, args...)
+	cmd.Env = env
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, fmt.Errorf("starting the service: %w", err)
+	}
+	cmd.Stderr = cmd.Stdout
+	s := &loadService{cmd: cmd, log: filepath.Join(logDir, project+"-service.log"), done: make(chan struct{})}
+	logFile, err := os.Create(s.log)
+	if err != nil {
+		return nil, fmt.Errorf("starting the service: %w", err)
+	}
+	if err := cmd.Start(); err != nil {
+		logFile.Close()
+		return nil, fmt.Errorf("starting %s: %w", binary, err)
+	}
+	s.pid = cmd.Process.Pid
+	addr := make(chan string, 1)
+	go s.copyOutput(out, logFile, addr)
+	return s, s.waitAddress(ctx, addr)
+}
+
+// copyOutput writes the service's output to its log, passing on the
+// address it announces, until the service exits.
+func (s *loadService) copyOutput(out io.Reader, logFile *os.File, addr chan<- string) {
+	defer close(s.done)
+	defer logFile.Close()
+	sc := bufio.NewScanner(out)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		fmt.Fprintln(logFile, line)
+		if a, ok := strings.CutPrefix(line, "bqobserver is serving on "); ok {
+			addr <- a
+		}
+	}
+	_ = s.cmd.Wait() // stop reports how it ended
+}
+
+func (s *loadService) waitAddress(ctx context.Context, addr <-chan string) error {
+	select {
+	case a := <-addr:
+		s.base = a
+		return nil
+	case <-s.done:
+		return fmt.Errorf("the service exited before serving; see %s", s.log)
+	case <-time.After(time.Minute):
+	case <-ctx.Done():
+	}
+	return errors.Join(fmt.Errorf("the service did not serve within a minute; see %s", s.log), s.stop())
+}
+
+// waitReady polls /readyz until it answers 200 and returns when it did.
+func (s *loadService) waitReady(ctx context.Context, client *http.Client) (time.Time, error) {
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.base+"/readyz", nil)
+		if err != nil {
+			return time.Time{}, err
+		}
+		if res, err := client.Do(req); err == nil {
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				return time.Now(), nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return time.Time{}, fmt.Errorf("waiting for the service to be ready: %w", ctx.Err())
+		case <-s.done:
+			return time.Time{}, fmt.Errorf("the service exited; see %s", s.log)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// stop ends the service with SIGTERM, as a platform would, and kills it if
+// it has not exited 20 seconds later.
+func (s *loadService) stop() error {
+	_ = s.cmd.Process.Signal(syscall.SIGTERM) // already gone is fine
+	select {
+	case <-s.done:
+	case <-time.After(20 * time.Second):
+		_ = s.cmd.Process.Kill()
+		<-s.done
+		return fmt.Errorf("the service did not stop within 20s of SIGTERM; killed; see %s", s.log)
+	}
+	if code := s.cmd.ProcessState.ExitCode(); code != 0 {
+		return fmt.Errorf("the service exited with status %d; see %s", code, s.log)
+	}
+	return nil
+}

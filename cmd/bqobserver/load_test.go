@@ -1,0 +1,126 @@
+package main
+
+import (
+	"bytes"
+	"math"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/bqobserver/bqobserver/internal/measure"
+	"github.com/bqobserver/bqobserver/internal/testutil/logtest"
+	"github.com/bqobserver/bqobserver/internal/testutil/pubsubtest"
+)
+
+// TestMain lets the load command's test run this test binary as the
+// service: with GO_WANT_BQOBSERVER_MAIN=1 it is bqobserver.
+func TestMain(m *testing.M) {
+	if os.Getenv("GO_WANT_BQOBSERVER_MAIN") == "1" {
+		os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv))
+	}
+	os.Exit(m.Run())
+}
+
+// TestLoadResult computes a run's result from samples a second apart: the
+// rates, lag quantiles and maxima and CPU per 1,000 entries over the
+// window, and the timeline from the start.
+func TestLoadResult(t *testing.T) {
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	bounds := []float64{0.1, 1, math.Inf(1)}
+	var samples []loadSample
+	for i := range 11 {
+		n := float64(i)
+		samples = append(samples, loadSample{
+			at: start.Add(time.Duration(i) * time.Second), published: 1000 * n,
+			received: 1000 * n, appended: 900 * n, skipped: 100 * n,
+			ingestOldest: n / 10, feedOldest: n / 100,
+			ingestLag: measure.Histogram{Bounds: bounds, Counts: []float64{500 * n, 1000 * n, 1000 * n}, Count: 1000 * n},
+			feedLag:   measure.Histogram{Bounds: bounds, Counts: []float64{900 * n, 900 * n, 900 * n}, Count: 900 * n},
+			heap:      1e6 * n, service: measure.Usage{CPU: time.Duration(i) * 200 * time.Millisecond, RSS: int64(2e6 * n)},
+			pubsub: measure.Usage{CPU: time.Duration(i) * 100 * time.Millisecond}, load: measure.Usage{CPU: time.Duration(i) * 50 * time.Millisecond},
+		})
+	}
+	r := &loadResult{start: start, from: start.Add(2 * time.Second), to: start.Add(10 * time.Second)}
+	r.compute(samples, 5*time.Second)
+	got := []float64{r.window.Seconds(), r.inRate, r.settledRate, r.appendedRate, r.skippedRate,
+		r.ingestP50, r.ingestP99, r.ingestMax, r.feedP50, r.feedMax, r.rssMax, r.heapMax,
+		r.cpuService, r.cpuPubSub, r.cpuBigtable, r.cpuLoad}
+	want := []float64{8, 1000, 1000, 900, 100,
+		0.1, 0.982, 1, 0.05, 0.1, 20e6, 10e6,
+		0.2, 0.1, math.NaN(), 0.05}
+	if diff := cmp.Diff(got, want, cmpopts.EquateNaNs(), cmpopts.EquateApprox(0, 1e-9)); diff != "" {
+		t.Errorf("window, rates, lag, memory and CPU (-got +want):\n%s", diff)
+	}
+	wantRows := []loadRow{
+		{at: 5 * time.Second, in: 1000, appended: 900, skipped: 100, ingestOldest: 0.5, feedOldest: 0.05, rss: 10e6, heap: 5e6, cpu: 20},
+		{at: 10 * time.Second, in: 1000, appended: 900, skipped: 100, ingestOldest: 1, feedOldest: 0.1, rss: 20e6, heap: 10e6, cpu: 20},
+	}
+	if diff := cmp.Diff(r.timeline, wantRows, cmp.AllowUnexported(loadRow{}), cmpopts.EquateApprox(0, 1e-9)); diff != "" {
+		t.Errorf("timeline (-got +want):\n%s", diff)
+	}
+}
+
+func TestLoadFormats(t *testing.T) {
+	got := []string{grouped(0), grouped(999.6), grouped(1234567), grouped(-4321), grouped(math.NaN()), fixed(2)(1.005), fixed(0)(math.Inf(1))}
+	want := []string{"0", "1,000", "1,234,567", "-4,321", "–", "1.00", "–"}
+	if diff := cmp.Diff(got, want); diff != "" {
+		t.Errorf("formats (-got +want):\n%s", diff)
+	}
+}
+
+// TestLoadCommand runs the load command against the emulators, with this
+// test binary as the service: a short steady run and a small backlog. Each
+// report must account for what was published: the service settled it all,
+// appended most of it, and the freshness probes were seen.
+func TestLoadCommand(t *testing.T) {
+	pubsubtest.RequireEmulator(t)
+	logtest.RequireEmulator(t)
+	t.Setenv("GO_WANT_BQOBSERVER_MAIN", "1")
+	tests := []struct {
+		name string
+		args []string
+		rows []string // summary rows whose median must be positive
+	}{
+		{"steady", []string{"--rate", "400", "--duration", "12s", "--warmup", "4s"},
+			[]string{"entries in (published)/s", "appended/s", "freshness probes seen in the list (%)", "service CPU s per 1,000 entries"}},
+		{"backlog", []string{"--backlog", "3000", "--rate", "1000"},
+			[]string{"drain rate, entries/s (backlog ÷ drain time)", "appended/s", "service Go heap max (MB)"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errs bytes.Buffer
+			args := append([]string{"load", "--runs", "1", "--interval", "2s", "--emulators", "env"}, tt.args...)
+			if code := runContext(t.Context(), args, strings.NewReader(""), &out, &errs, os.Getenv); code != 0 {
+				t.Fatalf("load exited with %d:\n%s\n%s", code, out.String(), errs.String())
+			}
+			for _, row := range tt.rows {
+				if v := median(t, out.String(), row); !(v > 0) {
+					t.Errorf("%s: median %g, want positive\n%s", row, v, out.String())
+				}
+			}
+			if v := median(t, out.String(), "dead-lettered, handed back (entries)"); v != 0 {
+				t.Errorf("%g entries dead-lettered or handed back; want none\n%s", v, out.String())
+			}
+		})
+	}
+}
+
+// median reads the median column of a summary row.
+func median(t *testing.T, report, row string) float64 {
+	t.Helper()
+	m := regexp.MustCompile(`(?m)^\| ` + regexp.QuoteMeta(row) + ` \| [^|]+ \| ([^|]+) \|`).FindStringSubmatch(report)
+	if m == nil {
+		t.Fatalf("the report has no row %q:\n%s", row, report)
+	}
+	v, err := strconv.ParseFloat(strings.ReplaceAll(strings.TrimSpace(m[1]), ",", ""), 64)
+	if err != nil {
+		return math.NaN()
+	}
+	return v
+}

@@ -1,0 +1,123 @@
+package measure
+
+import (
+	"math"
+	"net/http/httptest"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// served is a registry with a counter by label, a gauge and a histogram,
+// served over HTTP as the service serves its metrics.
+func served(t *testing.T) (*prometheus.Registry, *httptest.Server) {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	srv := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	t.Cleanup(srv.Close)
+	return reg, srv
+}
+
+func TestScrape(t *testing.T) {
+	reg, srv := served(t)
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "entries_total"}, []string{"intake", "reason"})
+	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: "oldest_seconds", ConstLabels: prometheus.Labels{"handler": "a"}})
+	h := prometheus.NewHistogram(prometheus.HistogramOpts{Name: "lag_seconds", Buckets: []float64{1, 2, 4}})
+	reg.MustRegister(c, g, h)
+	c.WithLabelValues("pull", "x").Add(3)
+	c.WithLabelValues("pull", "y").Add(4)
+	c.WithLabelValues("push", "x").Add(5)
+	g.Set(2.5)
+	for _, v := range []float64{0.5, 1.5, 3, 10} {
+		h.Observe(v)
+	}
+	m, err := Scrape(t.Context(), srv.Client(), srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sums := map[string]float64{
+		"all":       m.Sum("entries_total"),
+		"pull":      m.Sum("entries_total", "intake", "pull"),
+		"pull x":    m.Sum("entries_total", "intake", "pull", "reason", "x"),
+		"none":      m.Sum("entries_total", "intake", "carrier pigeon"),
+		"gauge":     m.Sum("oldest_seconds", "handler", "a"),
+		"no family": m.Sum("nothing_total"),
+	}
+	want := map[string]float64{"all": 12, "pull": 7, "pull x": 3, "none": 0, "gauge": 2.5, "no family": 0}
+	if diff := cmp.Diff(sums, want); diff != "" {
+		t.Errorf("sums (-got +want):\n%s", diff)
+	}
+	wantHist := Histogram{Bounds: []float64{1, 2, 4, math.Inf(1)}, Counts: []float64{1, 2, 3, 4}, Count: 4, Sum: 15}
+	if diff := cmp.Diff(m.Histogram("lag_seconds"), wantHist); diff != "" {
+		t.Errorf("histogram (-got +want):\n%s", diff)
+	}
+}
+
+func TestQuantile(t *testing.T) {
+	h := Histogram{Bounds: []float64{1, 2, 4, math.Inf(1)}, Counts: []float64{10, 30, 40, 40}, Count: 40}
+	tests := []struct {
+		name string
+		h    Histogram
+		q    float64
+		want float64
+	}{
+		{"within the first bucket, from 0", h, 0.125, 0.5},
+		{"on a bucket's edge", h, 0.25, 1},
+		{"within the second bucket", h, 0.5, 1.5},
+		{"the top", h, 1, 4},
+		{"in the +Inf bucket", Histogram{Bounds: []float64{1, math.Inf(1)}, Counts: []float64{1, 4}, Count: 4}, 0.9, 1},
+		{"after subtracting an earlier scrape", h.Sub(Histogram{Bounds: h.Bounds, Counts: []float64{10, 10, 10, 10}, Count: 10}), 0.5, 1.75},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.h.Quantile(tt.q); got != tt.want {
+				t.Errorf("Quantile(%g) = %g; want %g", tt.q, got, tt.want)
+			}
+		})
+	}
+	if got := (Histogram{}).Quantile(0.5); !math.IsNaN(got) {
+		t.Errorf("Quantile of an empty histogram = %g; want NaN", got)
+	}
+}
+
+func TestSpreadAndPercentile(t *testing.T) {
+	spreads := map[string]Spread{
+		"odd":  SpreadOf([]float64{3, 1, 2}),
+		"even": SpreadOf([]float64{4, 1, 3, 2, math.NaN()}),
+		"none": SpreadOf([]float64{math.NaN()}),
+	}
+	nan := math.NaN()
+	want := map[string]Spread{"odd": {1, 2, 3}, "even": {1, 2.5, 4}, "none": {nan, nan, nan}}
+	if diff := cmp.Diff(spreads, want, cmpopts.EquateNaNs()); diff != "" {
+		t.Errorf("spreads (-got +want):\n%s", diff)
+	}
+	ds := []time.Duration{5, 1, 4, 2, 3, 10, 9, 8, 7, 6}
+	got := []time.Duration{Percentile(ds, 50), Percentile(ds, 99), Percentile(ds, 0), Percentile(nil, 50)}
+	if diff := cmp.Diff(got, []time.Duration{5, 10, 1, -1}); diff != "" {
+		t.Errorf("percentiles 50, 99, 0 and of nothing (-got +want):\n%s", diff)
+	}
+}
+
+func TestProcessUsage(t *testing.T) {
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		t.Skipf("no /proc here: %v", err)
+	}
+	// Spend some CPU time, which /proc counts in 10ms ticks.
+	for start := time.Now(); time.Since(start) < 100*time.Millisecond; {
+	}
+	u, err := ProcessUsage(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.RSS <= 0 || u.CPU <= 0 {
+		t.Errorf("usage of this test process = %+v; want positive CPU time and RSS", u)
+	}
+	if _, err := ProcessUsage(-1); err == nil {
+		t.Error("ProcessUsage of no process succeeded")
+	}
+}

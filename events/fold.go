@@ -42,7 +42,7 @@ func (j *Job) Apply(e *Event) {
 		return
 	}
 	j.applyDerived(e)
-	w := write{j: j, at: stampOf(e)}
+	w := write{at: stampOf(e)}
 	j.applyRegisters(&w, e)
 }
 
@@ -72,54 +72,86 @@ func (s *stamp) compare(o *stamp) int {
 	return strings.Compare(s.id, o.id)
 }
 
-// write is one event being folded into a job's registers.
+// write is one event being folded into a job's registers. It does not
+// hold the job, which would make every Job that folds escape to the heap.
 type write struct {
-	j  *Job
 	at stamp
-	// slot is the event's place in j.writers plus one, once it wrote.
+	// slot is the event's place among the job's writers, from 1, once it
+	// wrote.
 	slot uint8
 }
 
 // order compares the event with the writer of register r: > 0 when the
 // event comes later (or the register is empty), 0 when it is the writer.
-func (w *write) order(r int) int {
-	cur := w.j.regs[r]
+func (j *Job) order(w *write, r int) int {
+	cur := j.regs[r]
 	if cur == 0 {
 		return 1
 	}
-	return w.at.compare(&w.j.writers[cur-1])
+	return w.at.compare(j.writers.at(cur))
 }
 
 // take makes the event the writer of register r.
-func (w *write) take(r int) {
+func (j *Job) take(w *write, r int) {
 	if w.slot == 0 {
-		w.slot = w.j.addWriter(w.at)
+		w.slot = j.addWriter(w.at)
 	}
-	w.j.regs[r] = w.slot
+	j.regs[r] = w.slot
 }
 
-// addWriter returns the place, plus one, of s among the job's writers.
-// The writers are a new slice: the writers some register still names, then
-// s. A slice is never changed once made, which is what lets copies of a Job
-// share it, and keeps it as short as the job's distinct writers.
+// writers are the stamps of the events that wrote a job's registers, at
+// places from 1: the first few in the Job itself, which a copy of the Job
+// copies, the rest in a slice that is never changed once made, which copies
+// share.
+type writers struct {
+	inline [inlineWriters]stamp
+	more   []stamp
+}
+
+// inlineWriters is how many writers a Job holds without allocating: most
+// jobs have an inserted, a started, a progress and a completed event.
+const inlineWriters = 4
+
+// maxPlace bounds the places of writers: the writers some register names,
+// plus the one being added.
+const maxPlace = numRegisters + 1
+
+func (ws *writers) at(place uint8) *stamp {
+	if place <= inlineWriters {
+		return &ws.inline[place-1]
+	}
+	return &ws.more[place-inlineWriters-1]
+}
+
+// addWriter returns the place of a new writer s: an inline place no
+// register names any more, or else a place in a new overflow slice that
+// keeps only the overflow writers some register still names.
 func (j *Job) addWriter(s stamp) uint8 {
-	var moved [numRegisters + 1]uint8 // old place → new place plus one
-	n := 0
+	var named [maxPlace + 1]bool
 	for _, r := range j.regs {
-		if r != 0 && moved[r-1] == 0 {
-			n++
-			moved[r-1] = uint8(n)
+		named[r] = true
+	}
+	for p := uint8(1); p <= inlineWriters; p++ {
+		if !named[p] {
+			j.writers.inline[p-1] = s
+			return p
 		}
 	}
-	ws := make([]stamp, n, n+1)
+	var moved [maxPlace + 1]uint8 // old place → new place
+	more := make([]stamp, 0, len(j.writers.more)+1)
+	for i, st := range j.writers.more {
+		if p := inlineWriters + 1 + i; named[p] {
+			more = append(more, st)
+			moved[p] = uint8(inlineWriters + len(more))
+		}
+	}
 	for i, r := range j.regs {
-		if r != 0 {
-			ws[moved[r-1]-1] = j.writers[r-1]
-			j.regs[i] = moved[r-1]
+		if r > inlineWriters {
+			j.regs[i] = moved[r]
 		}
 	}
-	j.writers = append(ws, s)
-	return uint8(len(j.writers))
+	j.writers.more = append(more, s)
+	return uint8(inlineWriters + len(j.writers.more))
 }
 
 // The setters below write a register when the event comes later than its
@@ -127,94 +159,96 @@ func (j *Job) addWriter(s stamp) uint8 {
 // stamps come from one event, or from events that share an id, and the
 // values decide between those so that they too fold alike in any order.
 
-func setString[T ~string](w *write, r int, dst *T, v T) {
+func setString[T ~string](j *Job, w *write, r int, dst *T, v T) {
 	if v == "" {
 		return
 	}
-	if c := w.order(r); c > 0 || c == 0 && v > *dst {
+	if c := j.order(w, r); c > 0 || c == 0 && v > *dst {
 		*dst = v
-		w.take(r)
+		j.take(w, r)
 	}
 }
 
-func setFlag(w *write, r int, dst *bool, v bool) {
+func setFlag(j *Job, w *write, r int, dst *bool, v bool) {
 	if !v {
 		return
 	}
-	if c := w.order(r); c > 0 || c == 0 && !*dst {
+	if c := j.order(w, r); c > 0 || c == 0 && !*dst {
 		*dst = v
-		w.take(r)
+		j.take(w, r)
 	}
 }
 
-func setTime(w *write, r int, dst *time.Time, v time.Time) {
+func setTime(j *Job, w *write, r int, dst *time.Time, v time.Time) {
 	if v.IsZero() {
 		return
 	}
-	if c := w.order(r); c > 0 || c == 0 && v.After(*dst) {
+	if c := j.order(w, r); c > 0 || c == 0 && v.After(*dst) {
 		*dst = v
-		w.take(r)
+		j.take(w, r)
 	}
 }
 
-func setStrings(w *write, r int, dst *[]string, v []string) {
+func setStrings(j *Job, w *write, r int, dst *[]string, v []string) {
 	if len(v) == 0 {
 		return
 	}
-	if c := w.order(r); c > 0 || c == 0 && slices.Compare(v, *dst) > 0 {
+	if c := j.order(w, r); c > 0 || c == 0 && slices.Compare(v, *dst) > 0 {
 		*dst = slices.Clone(v)
-		w.take(r)
+		j.take(w, r)
 	}
 }
 
-func setMap(w *write, r int, dst *map[string]string, v map[string]string) {
+func setMap(j *Job, w *write, r int, dst *map[string]string, v map[string]string) {
 	if len(v) == 0 {
 		return
 	}
-	if c := w.order(r); c > 0 || c == 0 && compareMaps(v, *dst) > 0 {
+	if c := j.order(w, r); c > 0 || c == 0 && compareMaps(v, *dst) > 0 {
 		*dst = maps.Clone(v)
-		w.take(r)
+		j.take(w, r)
 	}
 }
 
-func setInt64(w *write, r int, dst **int64, v *int64) { setPtr(w, r, dst, v, cmp.Compare[int64]) }
+func setInt64(j *Job, w *write, r int, dst **int64, v *int64) {
+	setPtr(j, w, r, dst, v, cmp.Compare[int64])
+}
 
-func setBool(w *write, r int, dst **bool, v *bool) { setPtr(w, r, dst, v, compareBools) }
+func setBool(j *Job, w *write, r int, dst **bool, v *bool) { setPtr(j, w, r, dst, v, compareBools) }
 
-func setError(w *write, r int, dst **JobError, v *JobError) {
+func setError(j *Job, w *write, r int, dst **JobError, v *JobError) {
 	if v != nil && *v != (JobError{}) {
-		setPtr(w, r, dst, v, compareErrors)
+		setPtr(j, w, r, dst, v, compareErrors)
 	}
 }
 
-func setPtr[T any](w *write, r int, dst **T, v *T, compare func(a, b T) int) {
+func setPtr[T any](j *Job, w *write, r int, dst **T, v *T, compare func(a, b T) int) {
 	if v == nil {
 		return
 	}
-	if c := w.order(r); c > 0 || c == 0 && (*dst == nil || compare(*v, **dst) > 0) {
+	if c := j.order(w, r); c > 0 || c == 0 && (*dst == nil || compare(*v, **dst) > 0) {
 		cp := *v
 		*dst = &cp
-		w.take(r)
+		j.take(w, r)
 	}
 }
 
 // setText writes a text that an event may carry cut short: a complete text
 // beats a truncated one whatever their order (v1 entries carry the whole
 // query where v2 cuts it at 50K), then the stamps decide.
-func setText(w *write, r int, dst *string, dstTruncated *bool, v string, truncated bool) {
+func setText(j *Job, w *write, r int, dst *string, dstTruncated *bool, v string, truncated bool) {
 	if v == "" {
 		return
 	}
 	c := 1
-	if w.j.regs[r] != 0 {
+	if j.regs[r] != 0 {
 		c = compareBools(!truncated, !*dstTruncated)
 	}
 	if c == 0 {
-		c = w.order(r)
+		c = j.order(w, r)
 	}
 	if c > 0 || c == 0 && v > *dst {
 		*dst, *dstTruncated = v, truncated
-		w.take(r)
+		j.take(w, r)
 	}
 }
 

@@ -86,7 +86,7 @@ func registers(j *Job) [numRegisters]stamp {
 	var out [numRegisters]stamp
 	for i, r := range j.regs {
 		if r != 0 {
-			out[i] = j.writers[r-1]
+			out[i] = *j.writers.at(r)
 		}
 	}
 	return out

@@ -98,6 +98,64 @@ func TestApplyLeavesCopiesAlone(t *testing.T) {
 	}
 }
 
+// TestManyWriters folds events that each write a register of their own, so
+// that the job holds more writers than fit in it, in any order and in
+// copies of the job that then fold different events.
+func TestManyWriters(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 8))
+	var evs []Event
+	for i, set := range oneFactEach() {
+		e := Event{ID: fmt.Sprintf("w%02d", i), Kind: KindProgress, Job: key, Time: at(i % 7), State: StateRunning}
+		set(&e)
+		evs = append(evs, e)
+	}
+	want := lastWriter(key, evs)
+	for range 50 {
+		got := Fold(key, shuffledWithDuplicates(r, evs))
+		if diff := gocmp.Diff(want, got, cmpopts.IgnoreUnexported(Job{})); diff != "" {
+			t.Fatalf("fold differs from the last-writer-wins rule (-rule +fold):\n%s", diff)
+		}
+		if got.writers.more == nil {
+			t.Fatalf("%d writers fit in the job: the test does not reach the overflow", len(evs))
+		}
+		a, b := got, got
+		x, y := tiedEvents(r), randomEvents(r)
+		for i := range x {
+			a.Apply(&x[i])
+		}
+		for i := range y {
+			b.Apply(&y[i])
+		}
+		if diff := diffJobs(Fold(key, slices.Concat(evs, x)), a); diff != "" {
+			t.Fatalf("the first copy (-alone +copy):\n%s", diff)
+		}
+		if diff := diffJobs(Fold(key, slices.Concat(evs, y)), b); diff != "" {
+			t.Fatalf("the second copy (-alone +copy):\n%s", diff)
+		}
+	}
+}
+
+// oneFactEach returns functions that each set a different fact.
+func oneFactEach() []func(*Event) {
+	return []func(*Event){
+		func(e *Event) { e.Principal = "a@x" },
+		func(e *Event) { e.JobType = JobTypeQuery },
+		func(e *Event) { e.StatementType = "SELECT" },
+		func(e *Event) { e.Priority = "BATCH" },
+		func(e *Event) { e.Query = "SELECT 1" },
+		func(e *Event) { e.Labels = map[string]string{"a": "b"} },
+		func(e *Event) { e.Reservation = "prod" },
+		func(e *Event) { e.ReferencedTables = []string{"p.d.t"} },
+		func(e *Event) { e.DestinationTable = "p.d.u" },
+		func(e *Event) { e.CreateTime = at(1) },
+		func(e *Event) { e.StartTime = at(2) },
+		func(e *Event) { e.SlotMs = Int64(5) },
+		func(e *Event) { e.CacheHit = Bool(false) },
+		func(e *Event) { e.OutputRows = Int64(7) },
+		func(e *Event) { e.PendingUnits = Int64(9) },
+	}
+}
+
 // tiedEvents returns 2 to 5 distinct events of key that report the same
 // state within the same millisecond, with ids colliding in packedIDBits,
 // and facts that differ.

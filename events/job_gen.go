@@ -90,10 +90,10 @@ type Job struct {
 	// Closed by enrichment because its completion entry never arrived.
 	Reconciled bool `json:"reconciled,omitempty"`
 
-	// regs names the event that wrote each register: its place in
-	// writers plus one, or 0 while the register is empty.
+	// regs names the event that wrote each register: its place among
+	// writers, from 1, or 0 while the register is empty.
 	regs    [numRegisters]uint8
-	writers []stamp
+	writers writers
 }
 
 // The fold's registers, indexing Job.regs: one a field that the fold
@@ -131,33 +131,33 @@ const (
 
 // applyRegisters folds the fields e carries into j's registers.
 func (j *Job) applyRegisters(w *write, e *Event) {
-	setString(w, regState, &j.State, e.State)
-	setError(w, regError, &j.Error, e.Error)
-	setString(w, regPrincipal, &j.Principal, e.Principal)
-	setString(w, regJobType, &j.JobType, e.JobType)
-	setString(w, regStatementType, &j.StatementType, e.StatementType)
-	setString(w, regPriority, &j.Priority, e.Priority)
-	setText(w, regQuery, &j.Query, &j.QueryTruncated, e.Query, e.QueryTruncated)
-	setMap(w, regLabels, &j.Labels, e.Labels)
-	setString(w, regReservation, &j.Reservation, e.Reservation)
-	setStrings(w, regReferencedTables, &j.ReferencedTables, e.ReferencedTables)
-	setString(w, regDestinationTable, &j.DestinationTable, e.DestinationTable)
-	setStrings(w, regSourceTables, &j.SourceTables, e.SourceTables)
-	setStrings(w, regSourceURIs, &j.SourceURIs, e.SourceURIs)
-	setStrings(w, regDestinationURIs, &j.DestinationURIs, e.DestinationURIs)
-	setString(w, regParentJobID, &j.ParentJobID, e.ParentJobID)
-	setTime(w, regCreateTime, &j.CreateTime, e.CreateTime)
-	setTime(w, regStartTime, &j.StartTime, e.StartTime)
-	setTime(w, regEndTime, &j.EndTime, e.EndTime)
-	setInt64(w, regBytesProcessed, &j.BytesProcessed, e.BytesProcessed)
-	setInt64(w, regBytesBilled, &j.BytesBilled, e.BytesBilled)
-	setInt64(w, regSlotMs, &j.SlotMs, e.SlotMs)
-	setInt64(w, regBillingTier, &j.BillingTier, e.BillingTier)
-	setBool(w, regCacheHit, &j.CacheHit, e.CacheHit)
-	setInt64(w, regOutputRows, &j.OutputRows, e.OutputRows)
-	setInt64(w, regActiveUnits, &j.ActiveUnits, e.ActiveUnits)
-	setInt64(w, regCompletedUnits, &j.CompletedUnits, e.CompletedUnits)
-	setInt64(w, regPendingUnits, &j.PendingUnits, e.PendingUnits)
+	setString(j, w, regState, &j.State, e.State)
+	setError(j, w, regError, &j.Error, e.Error)
+	setString(j, w, regPrincipal, &j.Principal, e.Principal)
+	setString(j, w, regJobType, &j.JobType, e.JobType)
+	setString(j, w, regStatementType, &j.StatementType, e.StatementType)
+	setString(j, w, regPriority, &j.Priority, e.Priority)
+	setText(j, w, regQuery, &j.Query, &j.QueryTruncated, e.Query, e.QueryTruncated)
+	setMap(j, w, regLabels, &j.Labels, e.Labels)
+	setString(j, w, regReservation, &j.Reservation, e.Reservation)
+	setStrings(j, w, regReferencedTables, &j.ReferencedTables, e.ReferencedTables)
+	setString(j, w, regDestinationTable, &j.DestinationTable, e.DestinationTable)
+	setStrings(j, w, regSourceTables, &j.SourceTables, e.SourceTables)
+	setStrings(j, w, regSourceURIs, &j.SourceURIs, e.SourceURIs)
+	setStrings(j, w, regDestinationURIs, &j.DestinationURIs, e.DestinationURIs)
+	setString(j, w, regParentJobID, &j.ParentJobID, e.ParentJobID)
+	setTime(j, w, regCreateTime, &j.CreateTime, e.CreateTime)
+	setTime(j, w, regStartTime, &j.StartTime, e.StartTime)
+	setTime(j, w, regEndTime, &j.EndTime, e.EndTime)
+	setInt64(j, w, regBytesProcessed, &j.BytesProcessed, e.BytesProcessed)
+	setInt64(j, w, regBytesBilled, &j.BytesBilled, e.BytesBilled)
+	setInt64(j, w, regSlotMs, &j.SlotMs, e.SlotMs)
+	setInt64(j, w, regBillingTier, &j.BillingTier, e.BillingTier)
+	setBool(j, w, regCacheHit, &j.CacheHit, e.CacheHit)
+	setInt64(j, w, regOutputRows, &j.OutputRows, e.OutputRows)
+	setInt64(j, w, regActiveUnits, &j.ActiveUnits, e.ActiveUnits)
+	setInt64(j, w, regCompletedUnits, &j.CompletedUnits, e.CompletedUnits)
+	setInt64(j, w, regPendingUnits, &j.PendingUnits, e.PendingUnits)
 }
 
 // applyDerived folds into j what it derives from e itself.

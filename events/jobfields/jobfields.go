@@ -63,8 +63,9 @@ const (
 	// the nanosecond, then the event id, so distinct events never tie. An
 	// unknown value never writes. Equal stamps come from one event (or from
 	// events sharing an id): the greater value is kept, so even those fold
-	// alike in any order (later times, longer or greater strings and lists,
-	// greater numbers, true over false).
+	// alike in any order (strings, lists and maps in lexicographic order,
+	// later times, greater numbers, true over false, errors by code then
+	// message).
 	Register
 	// CompleteText is a Register of a text that an event may carry cut
 	// short: a complete text beats a truncated one whatever their stamps

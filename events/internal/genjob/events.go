@@ -64,10 +64,10 @@ func genJobType(g *goFile) {
 		g.line("\t%s %s %s", f.Name, goType(f, ""), tag(f, ""))
 	}
 	g.line("")
-	g.line("\t// regs names the event that wrote each register: its place in")
-	g.line("\t// writers plus one, or 0 while the register is empty.")
+	g.line("\t// regs names the event that wrote each register: its place among")
+	g.line("\t// writers, from 1, or 0 while the register is empty.")
 	g.line("\tregs    [numRegisters]uint8")
-	g.line("\twriters []stamp")
+	g.line("\twriters writers")
 	g.line("}\n")
 }
 
@@ -119,9 +119,9 @@ func genRegisters(g *goFile) {
 		case jobfields.TruncatedFlag:
 		case jobfields.CompleteText:
 			flag := fields[i+1].Name
-			g.line("\tsetText(w, reg%s, &j.%s, &j.%s, e.%[2]s, e.%[3]s)", f.Name, f.Name, flag)
+			g.line("\tsetText(j, w, reg%s, &j.%s, &j.%s, e.%[2]s, e.%[3]s)", f.Name, f.Name, flag)
 		default:
-			g.line("\t%s(w, reg%s, &j.%s, e.%[3]s)", setters[f.Kind], f.Name, f.Name)
+			g.line("\t%s(j, w, reg%s, &j.%s, e.%[3]s)", setters[f.Kind], f.Name, f.Name)
 		}
 	}
 	g.line("}\n")

@@ -1,18 +1,15 @@
 package jobfields
 
 import (
-	"encoding/json"
-	"flag"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-)
 
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+	"github.com/bqobserver/bqobserver/internal/testutil/golden"
+)
 
 func TestFieldsAreSound(t *testing.T) {
 	if err := Check(Fields); err != nil {
@@ -78,30 +75,7 @@ func index(fs []Field, name string) int {
 // TestColumnsGolden pins the BigQuery history's columns, in BigQuery's
 // JSON schema form: a change to a column shows up here.
 func TestColumnsGolden(t *testing.T) {
-	path := filepath.Join("testdata", "bigquery_columns.json")
-	got, err := json.MarshalIndent(Columns(), "", "  ")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if *update {
-		if err := os.WriteFile(path, append(got, '\n'), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	golden, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	var g, w any
-	if err := json.Unmarshal(got, &g); err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(golden, &w); err != nil {
-		t.Fatal(err)
-	}
-	if diff := cmp.Diff(w, g); diff != "" {
-		t.Errorf("columns changed (-golden +now):\n%s", diff)
-	}
+	golden.JSON(t, filepath.Join("testdata", "bigquery_columns.json"), Columns())
 }
 
 // TestStandardColumns checks the columns that follow INFORMATION_SCHEMA.JOBS

@@ -197,7 +197,7 @@ func factsLiteral(g *goFile, src string) {
 				g.line("\t\t%s: %[1]s{", group)
 			}
 		}
-		g.line("\t\t%s: %s.%[1]s,", f.Name, src)
+		g.copyField("\t\t", src, f)
 	}
 	if group != "" {
 		g.line("\t\t},")
@@ -212,7 +212,7 @@ func genStoredTest([]byte) ([]byte, error) {
 	g.line("func storedFactsOf(f *Facts) storedFacts {")
 	g.line("\treturn storedFacts{")
 	for _, f := range fieldsOf(jobfields.Fact) {
-		g.line("\t\t%s: f.%[1]s,", f.Name)
+		g.copyField("\t\t", "f", f)
 	}
 	g.line("\t}")
 	g.line("}")

@@ -46,6 +46,12 @@ func (g *goFile) conjunction(terms []string) {
 	}
 }
 
+// copyField writes the member of a composite literal that takes field f
+// from the same field of src.
+func (g *goFile) copyField(indent, src string, f jobfields.Field) {
+	g.line("%s%s: %s.%[2]s,", indent, f.Name, src)
+}
+
 func (g *goFile) use(pkg string) {
 	if !slices.Contains(g.imports, pkg) {
 		g.imports = append(g.imports, pkg)

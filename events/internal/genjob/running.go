@@ -98,7 +98,7 @@ func genJobOf(g *goFile) {
 	g.line("\tw := &jobJSON{")
 	g.line("\t\tKey: keyJSON{")
 	for _, f := range fieldsOf(jobfields.Key) {
-		g.line("\t\t\t%s: j.Key.%[1]s,", f.Name)
+		g.copyField("\t\t\t", "j.Key", f)
 	}
 	g.line("\t\t},")
 	forAPI(func(f jobfields.Field) {
@@ -107,7 +107,7 @@ func genJobOf(g *goFile) {
 		case jobfields.State:
 			g.line("\t\t%s: string(j.%[1]s),", f.Name)
 		default:
-			g.line("\t\t%s: j.%[1]s,", f.Name)
+			g.copyField("\t\t", "j", f)
 		}
 	}, func(name, _, _ string) {
 		if name == "Stale" {

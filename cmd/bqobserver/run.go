@@ -85,7 +85,11 @@ func (c *RunCmd) compose(g *Globals, e *env, l *lifecycle) error {
 	if err != nil {
 		return err
 	}
-	return c.serve(g, e, l, b, c.routes(pipe, reg, proj.Handler()))
+	api, err := compressed(proj.Handler())
+	if err != nil {
+		return err
+	}
+	return c.serve(g, e, l, b, c.routes(pipe, reg, api))
 }
 
 // open connects the backends and, where the service may, creates or

@@ -1,6 +1,10 @@
 package main
 
 import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"cloud.google.com/go/pubsub/v2"
@@ -13,9 +17,9 @@ import (
 // receives, and how the appender batches its writes to the event log. The
 // defaults are measured: see the README's performance section.
 type intakeFlags struct {
-	PullStreams            int `help:"StreamingPull streams of each pull subscriber (the ingest subscription and this replica's events subscription). One stream delivers about 2,000 messages a second from the emulator." default:"4"`
-	MaxOutstandingMessages int `help:"Messages each pull subscriber holds unacknowledged at once (flow control across its streams)." default:"4000"`
-	MaxOutstandingBytes    int `help:"Bytes of messages each pull subscriber holds unacknowledged at once." default:"268435456"`
+	PullStreams            int `help:"StreamingPull streams of each pull subscriber (the ingest subscription and this replica's events subscription). One stream carries about 2,000 messages a second from the emulator; more streams cost the emulator more CPU." default:"4"`
+	MaxOutstandingMessages int `help:"Messages each pull subscriber holds unacknowledged at once, across its streams: enough to keep the appender's batches full; more only costs memory (each message in hand holds a few goroutines)." default:"1000"`
+	MaxOutstandingBytes    int `help:"Bytes of messages each pull subscriber holds unacknowledged at once, a bound on memory for large entries." default:"67108864"`
 	AppendBatch            int `help:"Most events one write to the event log carries (concurrent appends share a write)." default:"500"`
 	AppendWorkers          int `help:"Writes to the event log in flight at once." default:"4"`
 
@@ -35,6 +39,23 @@ func (l *listLag) behind(now time.Time) time.Duration {
 		d += l.feed.Behind(now)
 	}
 	return d
+}
+
+// validate reports every flag out of range at once. Pub/Sub reads a
+// negative limit as none, so every limit must be positive.
+func (f *intakeFlags) validate() error {
+	var errs []error
+	for name, v := range map[string]int{"--pull-streams": f.PullStreams, "--max-outstanding-messages": f.MaxOutstandingMessages,
+		"--max-outstanding-bytes": f.MaxOutstandingBytes, "--append-batch": f.AppendBatch, "--append-workers": f.AppendWorkers} {
+		if v < 1 {
+			errs = append(errs, fmt.Errorf("%s must be at least 1, not %d", name, v))
+		}
+	}
+	if f.CatchingUpAfter <= 0 {
+		errs = append(errs, fmt.Errorf("--catching-up-after must be positive, not %s", f.CatchingUpAfter))
+	}
+	slices.SortFunc(errs, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
+	return errors.Join(errs...)
 }
 
 // receiveSettings are the flow-control settings of every pull subscriber.

@@ -56,6 +56,9 @@ func (c *RunCmd) Run(g *Globals, e *env) (err error) {
 // goroutines and closer with l: the clients, the dead-letter publisher, the
 // appender, ingest, the running-jobs projection, the HTTP server.
 func (c *RunCmd) compose(g *Globals, e *env, l *lifecycle) error {
+	if err := c.intakeFlags.validate(); err != nil {
+		return err
+	}
 	b, err := c.open(g, e, l)
 	if err != nil {
 		return err

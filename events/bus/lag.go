@@ -29,18 +29,26 @@ func PublishTime(msg *message.Message) (time.Time, bool) {
 // Lag follows how far one handler is behind its subscription, by the Pub/Sub
 // publish time of each message it handles. A message is unprocessed from
 // the moment it is published until the handler settles it: acknowledged
-// (done, skipped or dead-lettered) or handed back to Pub/Sub. Lag sees a
-// message from the moment the handler starts on it, so messages still
-// waiting in the subscription are not counted; under a backlog Pub/Sub
-// delivers roughly oldest first, so the oldest message in hand is close to
-// the oldest in the subscription (Cloud Monitoring's
-// subscription/oldest_unacked_message_age is the exact figure). A message
+// (done, skipped or dead-lettered) or handed back to Pub/Sub. A message
 // without a publish time is not followed.
+//
+// Lag sees a message once the handler starts on it, not while it waits in
+// the subscription. Under a backlog Pub/Sub delivers roughly oldest first,
+// in bursts: the oldest message in hand is then close to the oldest in the
+// subscription, and between two bursts, when none is in hand, the lag of
+// the message settled last stands for it, for LagHold at most (Cloud
+// Monitoring's subscription/oldest_unacked_message_age is the exact
+// figure). Behind is therefore:
+//
+//   - with messages in hand, the age of the oldest of them;
+//   - with none, the time the last settled message took from publication
+//     to settlement, if it settled within LagHold;
+//   - otherwise 0: nothing has come for a while, so nothing is waiting (or
+//     the subscription stalls, which only Pub/Sub's own metrics can tell).
 //
 // Its metrics, labelled with the handler's name:
 //
-//   - bqobserver_handler_oldest_unprocessed_seconds: when scraped, the age of
-//     the oldest message this process is handling, 0 when it handles none;
+//   - bqobserver_handler_oldest_unprocessed_seconds: Behind when scraped;
 //   - bqobserver_handler_lag_seconds: a histogram of the time from publish to
 //     settlement of each message (a redelivered message counts again, from
 //     its first publication).
@@ -48,9 +56,15 @@ type Lag struct {
 	now     func() time.Time
 	settled prometheus.Observer
 
-	mu       sync.Mutex
-	inflight map[*message.Message]time.Time
+	mu          sync.Mutex
+	inflight    map[*message.Message]time.Time
+	lastLag     time.Duration // of the message settled last
+	lastSettled time.Time
 }
+
+// LagHold is how long the lag of the last settled message stands for the
+// handler's lag while it holds no message.
+const LagHold = 10 * time.Second
 
 // Buckets of the lag histogram: 5ms to about 30 minutes, 1.5 times apart.
 var lagBuckets = prometheus.ExponentialBucketsRange(0.005, 1800, 32)
@@ -62,7 +76,7 @@ func NewLag(handler string, reg prometheus.Registerer) (*Lag, error) {
 	labels := prometheus.Labels{"handler": handler}
 	oldest := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: "bqobserver", Subsystem: "handler", Name: "oldest_unprocessed_seconds", ConstLabels: labels,
-		Help: "Age, by Pub/Sub publish time, of the oldest message the handler is working on (received, not yet acknowledged or handed back); 0 when it has none. Messages not yet delivered are not seen.",
+		Help: "Age, by Pub/Sub publish time, of the oldest message the handler is working on (received, not yet acknowledged or handed back); when it holds none, the publish-to-settlement time of the message it settled last, for 10s; then 0. Messages not yet delivered are not seen.",
 	}, func() float64 { return l.Behind(l.now()).Seconds() })
 	hist := prometheus.NewHistogram(prometheus.HistogramOpts{
 		Namespace: "bqobserver", Subsystem: "handler", Name: "lag_seconds", ConstLabels: labels, Buckets: lagBuckets,
@@ -80,7 +94,7 @@ func NewLag(handler string, reg prometheus.Registerer) (*Lag, error) {
 	return l, nil
 }
 
-// Behind returns the age at now of the oldest message being handled, or 0.
+// Behind returns how far the handler is behind at now (see Lag).
 func (l *Lag) Behind(now time.Time) time.Duration {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -90,10 +104,13 @@ func (l *Lag) Behind(now time.Time) time.Duration {
 			oldest = t
 		}
 	}
-	if oldest.IsZero() {
-		return 0
+	switch {
+	case !oldest.IsZero():
+		return max(now.Sub(oldest), 0)
+	case now.Sub(l.lastSettled) <= LagHold:
+		return l.lastLag
 	}
-	return max(now.Sub(oldest), 0)
+	return 0
 }
 
 // Middleware follows each message through h.
@@ -107,10 +124,13 @@ func (l *Lag) Middleware(h message.HandlerFunc) message.HandlerFunc {
 		l.inflight[msg] = published
 		l.mu.Unlock()
 		defer func() {
+			now := l.now()
+			lag := max(now.Sub(published), 0)
 			l.mu.Lock()
 			delete(l.inflight, msg)
+			l.lastLag, l.lastSettled = lag, now
 			l.mu.Unlock()
-			l.settled.Observe(max(l.now().Sub(published), 0).Seconds())
+			l.settled.Observe(lag.Seconds())
 		}()
 		return h(msg)
 	}

@@ -10,7 +10,8 @@ import (
 )
 
 // TestLag follows messages through a handler that holds them: Behind is
-// the age of the oldest one held, and each settled message is observed
+// the age of the oldest one held, then, with none held, the lag of the last
+// one settled until LagHold has passed; each settled message is observed
 // once, from its publish time.
 func TestLag(t *testing.T) {
 	now := time.Date(2025, 3, 3, 8, 0, 0, 0, time.UTC)
@@ -48,7 +49,7 @@ func TestLag(t *testing.T) {
 	}{
 		{"unstamped", 5 * time.Second},
 		{"old", 2 * time.Second},
-		{"new", 0},
+		{"new", 2 * time.Second}, // the last settled message's lag stands in
 	}
 	for _, s := range steps {
 		close(release[s.settle])
@@ -56,6 +57,12 @@ func TestLag(t *testing.T) {
 		if got := l.Behind(now); got != s.want {
 			t.Errorf("after %s settled: Behind = %s; want %s", s.settle, got, s.want)
 		}
+	}
+	if got := l.Behind(now.Add(LagHold)); got != 2*time.Second {
+		t.Errorf("Behind at the end of the hold = %s; want 2s", got)
+	}
+	if got := l.Behind(now.Add(LagHold + time.Millisecond)); got != 0 {
+		t.Errorf("Behind after the hold = %s; want 0", got)
 	}
 	count, sum := lagStats(t, reg)
 	if count != 2 || sum != 7 {

@@ -53,7 +53,7 @@ func newOrg(t testing.TB, n int) *org {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := running.New(running.Config{}, l, nil)
+	p, err := running.New(running.Config{History: running.HistoryConfig{BigQueryProject: "acme-observer"}}, l, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,10 +188,11 @@ func (o *org) listed(q url.Values) []string {
 // the query of every list request and, for every stream, its request
 // headers and the id of the last event the API wrote on it.
 type recorder struct {
-	next    http.Handler
-	mu      sync.Mutex
-	lists   []url.Values
-	streams []streamRecord
+	next      http.Handler
+	mu        sync.Mutex
+	lists     []url.Values
+	histories []url.Values
+	streams   []streamRecord
 }
 
 type streamRecord struct {
@@ -204,6 +205,8 @@ func (rec *recorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {
 	case "/api/v1/jobs":
 		rec.lists = append(rec.lists, r.URL.Query())
+	case "/api/v1/history":
+		rec.histories = append(rec.histories, r.URL.Query())
 	case "/api/v1/stream":
 		rec.streams = append(rec.streams, streamRecord{Header: r.Header.Clone()})
 		w = &idWriter{ResponseWriter: w, rec: rec, n: len(rec.streams) - 1}
@@ -217,6 +220,13 @@ func (rec *recorder) listQueries() []url.Values {
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
 	return slices.Clone(rec.lists)
+}
+
+// historyQueries returns the query of every history request so far.
+func (rec *recorder) historyQueries() []url.Values {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	return slices.Clone(rec.histories)
 }
 
 // streamRequests returns every stream request so far.

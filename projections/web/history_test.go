@@ -1,12 +1,9 @@
 package web
 
 import (
-	"encoding/json"
 	"fmt"
 	"maps"
 	"math/rand/v2"
-	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -52,26 +49,15 @@ func (o *org) history(q url.Values) []string {
 	o.t.Helper()
 	q = maps.Clone(q)
 	q.Set("limit", "1000")
-	var ids []string
+	var all []string
 	for {
-		w := httptest.NewRecorder()
-		o.proj.Handler().ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/api/v1/history?"+q.Encode(), nil))
-		var page struct {
-			Jobs []struct {
-				Key events.JobKey `json:"key"`
-			} `json:"jobs"`
-			Next string `json:"next_cursor"`
+		ids, _, next := o.page("/api/v1/history", q)
+		all = append(all, ids...)
+		if next == "" {
+			return all
 		}
-		if err := json.Unmarshal(w.Body.Bytes(), &page); err != nil || w.Code != http.StatusOK {
-			o.t.Fatalf("history %s: %d %v\n%s", q.Encode(), w.Code, err, w.Body)
-		}
-		for _, j := range page.Jobs {
-			ids = append(ids, idOf(j.Key))
-		}
-		if page.Next == "" {
-			return ids
-		}
-		q = url.Values{"cursor": {page.Next}, "limit": {"1000"}, "sort": q["sort"], "q": q["q"]}
+		q.Set("cursor", next)
+		q.Del("from")
 	}
 }
 

@@ -6,7 +6,7 @@
 // a query tab filled with given SQL, so the SQL is there to copy.)
 
 import { listHistory } from "./api.js";
-import { COLUMNS, setText } from "./columns.js";
+import { COLUMNS, double, setText } from "./columns.js";
 import * as fmt from "./format.js";
 import { JobList } from "./list.js";
 import { formatSort, parseSort, runningMs } from "./model.js";
@@ -101,22 +101,12 @@ export function localInput(ms) {
   return `${d.getFullYear()}-${p2(d.getMonth() + 1)}-${p2(d.getDate())}T${p2(d.getHours())}:${p2(d.getMinutes())}:${p2(d.getSeconds())}`;
 }
 
-const cell = (tag, cls) => Object.assign(document.createElement(tag), { className: cls });
-
-const twoLines = (c, mainCls = "main") => {
-  c.append(cell("span", mainCls), cell("span", "sub"));
-  return c;
-};
+const columns = Object.fromEntries(COLUMNS.map((c) => [c.id, c]));
 
 /** The columns that differ from the running list's, by the id of the one each replaces. */
 const REPLACED = {
   state: {
-    id: "state",
-    label: "State",
-    make: (c) => {
-      c.append(cell("span", "badge"), cell("span", "sub"));
-      return c;
-    },
+    ...columns.state,
     fill: (c, j) => {
       const [badge, sub] = c.children;
       badge.className = j.error ? "badge s-failed" : "badge s-succeeded";
@@ -125,26 +115,14 @@ const REPLACED = {
       setText(sub, j.error?.code || (j.priority || "").toLowerCase());
     },
   },
-  running: {
-    id: "running",
-    label: "Ran",
-    sort: "running",
-    make: (c) => twoLines(c, "main num"),
-    fill: (c, j, now) => {
-      setText(c.children[0], fmt.duration(runningMs(j, now)));
-      setText(c.children[1], j.started ? `from ${fmt.shortTime(j.started, now)}` : "");
-    },
-  },
-  progress: {
-    id: "ended",
-    label: "Ended",
-    sort: "ended",
-    make: (c) => twoLines(c, "main num"),
-    fill: (c, j, now) => {
-      setText(c.children[0], fmt.clock(j.ended, now));
-      setText(c.children[1], j.reconciled ? "reconciled" : "");
-    },
-  },
+  running: double(
+    "running",
+    "Ran",
+    (j, now) => fmt.duration(runningMs(j, now)),
+    (j, now) => (j.started ? `from ${fmt.shortTime(j.started, now)}` : ""),
+    { sort: "running", cls: "num" },
+  ),
+  progress: double("ended", "Ended", (j, now) => fmt.clock(j.ended, now), (j) => (j.reconciled ? "reconciled" : ""), { sort: "ended", cls: "num" }),
 };
 
 /** HISTORY_COLUMNS are the history's columns: the running list's, with an outcome, a run time and an end time. */

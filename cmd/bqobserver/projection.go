@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -22,7 +23,8 @@ const runningFeed = "running-jobs-live"
 func (c *RunCmd) projection(g *Globals, e *env, l *lifecycle, ps bus.PubSub, log *events.Log, pub message.Publisher,
 	reg prometheus.Registerer, ingestLag *bus.Lag) (*running.Projection, error) {
 	lag := &listLag{ingest: ingestLag}
-	proj, err := running.New(running.Config{StaleAfter: c.StaleAfter, Behind: lag.behind, CatchingUpAfter: c.CatchingUpAfter}, log, e.log)
+	proj, err := running.New(running.Config{StaleAfter: c.StaleAfter, History: historyConfig(g),
+		Behind: lag.behind, CatchingUpAfter: c.CatchingUpAfter}, log, e.log)
 	if err != nil {
 		return nil, fmt.Errorf("configuring the running-jobs projection: %w", err)
 	}
@@ -39,4 +41,11 @@ func (c *RunCmd) projection(g *Globals, e *env, l *lifecycle, ps bus.PubSub, log
 	l.start("running-jobs feed", feed.Run)
 	l.onStop("running-jobs feed", feed.Close)
 	return proj, nil
+}
+
+// historyConfig configures the history API: where the BigQuery history is, so
+// the page can link to it (the project of the topics, or the embedded
+// mode's).
+func historyConfig(g *Globals) running.HistoryConfig {
+	return running.HistoryConfig{BigQueryProject: cmp.Or(g.Project, localProject)}
 }

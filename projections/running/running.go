@@ -77,6 +77,9 @@ type Config struct {
 	ProbeTimeout time.Duration
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
+	// History configures GET /api/v1/history, the finished jobs of a time
+	// range read from the log.
+	History HistoryConfig
 }
 
 func (c *Config) setDefaults() {
@@ -108,6 +111,7 @@ func (c *Config) setDefaults() {
 	if c.Behind == nil {
 		c.Behind = func(time.Time) time.Duration { return 0 }
 	}
+	c.History.setDefaults()
 }
 
 // Validate reports every setting that is out of range.
@@ -137,6 +141,7 @@ func (c *Config) Validate() error {
 	atLeast("rebuild workers", c.RebuildWorkers, 1)
 	atLeast("stream replay", c.StreamReplay, 16)
 	atLeast("query preview", c.QueryPreview, 64)
+	errs = append(errs, c.History.validate()...)
 	return errors.Join(errs...)
 }
 
@@ -149,6 +154,8 @@ type Projection struct {
 
 	store   *store
 	changes *ring
+	// history holds a place for each history request reading the log.
+	history chan struct{}
 
 	rebuilt atomic.Bool
 	live    atomic.Bool
@@ -174,6 +181,7 @@ func New(cfg Config, evlog eventLog, logger *slog.Logger) (*Projection, error) {
 	p := &Projection{cfg: cfg, log: evlog, logger: logger, closing: make(chan struct{})}
 	p.changes = newRing(cfg.StreamReplay)
 	p.store = newStore(cfg, p.changes)
+	p.history = make(chan struct{}, cfg.History.Concurrency)
 	return p, nil
 }
 

@@ -51,7 +51,9 @@ func (r *loadRun) measure(ctx context.Context) (*loadResult, error) {
 	}
 	err = r.serve(ctx, env, res)
 	res.loadAfter = loadAverage()
-	return res, errors.Join(err, r.pub.close(context.WithoutCancel(ctx)))
+	stop, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	return res, errors.Join(err, r.pub.close(stop))
 }
 
 // serve starts the service, loads it and stops it.

@@ -139,7 +139,8 @@ func (r *loadRun) steady(ctx context.Context, res *loadResult) error {
 	begin := time.Now()
 	publishing, stop := context.WithTimeout(ctx, r.cmd.Duration)
 	defer stop()
-	if err := org.Run(publishing, r.pub.send); err != nil {
+	// A publish cut short by the end of --duration is not a failure.
+	if err := org.Run(publishing, r.pub.send); err != nil && publishing.Err() == nil {
 		return err
 	}
 	res.from, res.to = begin.Add(r.cmd.Warmup), time.Now()

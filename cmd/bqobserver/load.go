@@ -52,7 +52,11 @@ func (c *LoadCmd) Run(g *Globals, e *env) error {
 	for i := range c.Runs {
 		r, err := c.runOnce(e, g, emu, binary, work, i)
 		if err != nil {
-			return fmt.Errorf("run %d: %w", i+1, err)
+			err = fmt.Errorf("run %d: %w", i+1, err)
+			if len(results) > 0 { // what the runs before it measured still stands
+				writeLoadSummary(e.stdout, c, machineNow(), results)
+			}
+			return err
 		}
 		writeRun(e.stdout, c, i+1, r)
 		results = append(results, r)

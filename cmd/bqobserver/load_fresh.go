@@ -14,7 +14,7 @@ import (
 
 // freshnessPoll is how often the list is asked for the probe project's
 // newest jobs: the resolution of the freshness measured.
-const freshnessPoll = 50 * time.Millisecond
+const freshnessPoll = 100 * time.Millisecond
 
 // freshness measures how long a job takes from the publication of its
 // first listable audit entry to its first appearance in the list API: it

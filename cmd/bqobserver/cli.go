@@ -39,7 +39,6 @@ type Globals struct {
 	DeadLetterSubscription string `help:"Subscription that keeps dead-lettered entries for inspection and replay." default:"bq-audit-dead-letter"`
 
 	Retention time.Duration `help:"How long the event log keeps events (Bigtable garbage collection by age; applied by setup and --auto-create)." default:"9600h"`
-}
 
-// shutdownGrace bounds how long a command may take to stop after SIGTERM.
-const shutdownGrace = 25 * time.Second
+	ShutdownTimeout time.Duration `help:"Bound on the whole shutdown after SIGTERM or SIGINT (or the end of a simulation): intake stops, entries in flight are handed back to Pub/Sub, HTTP requests finish, writers flush and clients close within it. Cloud Run allows 10s." default:"8s"`
+}

@@ -40,8 +40,9 @@ func (s *embeddedSimulation) mount(mux *http.ServeMux) {
 	}
 }
 
-// run publishes the organization's entries until ctx ends.
-func (s *embeddedSimulation) run(ctx context.Context) error {
+// run publishes the organization's entries until ctx ends, then waits
+// for the publishes still outstanding until stop's context ends.
+func (s *embeddedSimulation) run(ctx context.Context, stop func() context.Context) error {
 	if s == nil {
 		return nil
 	}
@@ -49,5 +50,5 @@ func (s *embeddedSimulation) run(ctx context.Context) error {
 	if errors.Is(err, context.Canceled) {
 		err = nil
 	}
-	return errors.Join(err, s.sink.close(ctx))
+	return errors.Join(err, s.sink.close(stop()))
 }

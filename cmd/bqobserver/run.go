@@ -8,29 +8,29 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill"
-	"github.com/ThreeDotsLabs/watermill-googlecloud/v2/pkg/googlecloud"
+	"cloud.google.com/go/pubsub/v2"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"golang.org/x/sync/errgroup"
-
-	"cloud.google.com/go/pubsub/v2"
 
 	"github.com/bqobserver/bqobserver/events"
+	"github.com/bqobserver/bqobserver/events/bus"
 	"github.com/bqobserver/bqobserver/events/ingest"
 	"github.com/bqobserver/bqobserver/projections/web"
 )
 
+// defaultHTTPAddr is where the service listens unless --http-addr or PORT
+// says otherwise: loopback, since the embedded mode is for one laptop.
+const defaultHTTPAddr = "127.0.0.1:8080"
+
 // RunCmd runs the service: the ingest pipeline, the running-jobs projection
 // with its API and UI, and in the embedded mode a simulated organization.
 type RunCmd struct {
-	HTTPAddr                  string        `name:"http-addr" help:"Address of the HTTP server (UI, API, metrics, push intake)." default:"127.0.0.1:8080"`
+	HTTPAddr                  string        `name:"http-addr" help:"Address of the HTTP server (UI, API, metrics, push intake). Default: :$PORT when PORT is set (Cloud Run sets it), 127.0.0.1:8080 otherwise."`
 	PushEndpoint              bool          `help:"Accept Pub/Sub push deliveries of audit entries at POST /push/audit."`
 	Pull                      bool          `help:"Pull audit entries from the ingest subscription (--no-pull for push-only deployments)." default:"true" negatable:""`
 	AutoCreate                bool          `help:"Create or update topics, subscriptions and the table at start. Always on when no backend is Google Cloud (in-process or emulators)."`
-	ShutdownTimeout           time.Duration `help:"Bound on the graceful shutdown after SIGTERM: in-flight entries are handed back to Pub/Sub, HTTP requests finish." default:"8s"`
 	StaleAfter                time.Duration `help:"Flag a listed job as stale after this long without any event (BigQuery stops queries after 6 hours)." default:"6h"`
 	ReplicaSubscriptionPrefix string        `help:"Prefix of this replica's own subscription on the events topic (created at start, deleted at stop, expiring a day after an unclean stop)." default:"bqobserver-running"`
 	Simulate                  bool          `help:"In the embedded mode (in-process Pub/Sub), run a simulated organization that publishes audit entries and serves a BigQuery jobs API at /simulation/bigquery/v2/." default:"true" negatable:""`
@@ -39,17 +39,25 @@ type RunCmd struct {
 	SimulateSeed              uint64        `help:"Seed of the simulated organization." default:"1"`
 }
 
-// Run composes and runs the service until SIGINT or SIGTERM.
+// Run composes the service, runs it until SIGINT or SIGTERM (or until a
+// component fails), and stops it within --shutdown-timeout.
 func (c *RunCmd) Run(g *Globals, e *env) (err error) {
-	b, err := openBackends(e.ctx, g, e.getenv, e.log)
-	if err != nil {
+	l := newLifecycle(e.log, g.ShutdownTimeout)
+	defer func() { err = errors.Join(err, l.stop()) }()
+	if err := c.compose(g, e, l); err != nil {
 		return err
 	}
-	defer func() { err = errors.Join(err, b.Close()) }()
-	if c.AutoCreate || (b.PubSubMode != modeCloud && b.BigtableMode != modeCloud) {
-		if err := applySchema(e, g, b, topology(g, b.PubSubProject)); err != nil {
-			return err
-		}
+	l.run(e.ctx)
+	return nil
+}
+
+// compose builds the components in start order, registering each one's
+// goroutines and closer with l: the clients, the dead-letter publisher, the
+// appender, ingest, the running-jobs projection, the HTTP server.
+func (c *RunCmd) compose(g *Globals, e *env, l *lifecycle) error {
+	b, err := c.open(g, e, l)
+	if err != nil {
+		return err
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -57,75 +65,63 @@ func (c *RunCmd) Run(g *Globals, e *env) (err error) {
 	if err != nil {
 		return err
 	}
-	pipe, pub, err := c.ingest(g, e, b, log, reg)
+	ps := bus.PubSub{Client: b.PubSub, Options: b.PubSubOptions, Receive: receiveSettings(b)}
+	pub, err := ps.Publisher(e.log)
 	if err != nil {
 		return err
 	}
-	defer func() { err = errors.Join(err, pipe.Close(), pub.Close()) }()
-	proj, err := c.newProjection(e, g, b, log, pub)
+	l.onStopFunc("dead-letter publisher", pub.Close)
+	app, err := bus.NewAppender(bus.AppenderConfig{Topic: g.EventsTopic}, log, b.PubSub, reg)
 	if err != nil {
 		return err
 	}
-	sim, err := c.newSimulation(b, g)
+	l.onStop("appender", app.Close)
+	pipe, err := c.ingest(g, e, l, ps, app, pub, reg)
 	if err != nil {
-		return errors.Join(err, proj.deleteSubscription())
+		return err
 	}
-	ln, err := net.Listen("tcp", c.HTTPAddr)
+	proj, err := c.projection(g, e, l, ps, log, pub)
 	if err != nil {
-		return errors.Join(fmt.Errorf("listening on %s: %w", c.HTTPAddr, err), proj.deleteSubscription())
+		return err
 	}
-	mux := c.routes(pipe, reg, proj.proj.Handler())
-	sim.mount(mux)
-	fmt.Fprintf(e.stdout, "bqobserver is serving on http://%s\n", ln.Addr())
-	if sim != nil {
-		e.log.Info("simulating an organization", "projects", c.SimulateProjects, "jobs_per_second", c.SimulateRate,
-			"jobs_api", "http://"+ln.Addr().String()+simulationPath+"/bigquery/v2/")
-	}
-	return c.serve(e, ln, mux, pipe, proj, sim)
+	return c.serve(g, e, l, b, c.routes(pipe, reg, proj.Handler()))
 }
 
-// ingest builds the pipeline and the Pub/Sub publisher it shares with the
-// push intake.
-func (c *RunCmd) ingest(g *Globals, e *env, b *backends, log *events.Log, reg prometheus.Registerer) (*ingest.Pipeline, message.Publisher, error) {
-	wlog := watermill.NewSlogLogger(e.log)
-	pub, err := googlecloud.NewPublisher(googlecloud.PublisherConfig{
-		ProjectID:                b.PubSubProject,
-		DoNotCheckTopicExistence: true,
-		ClientOptions:            b.PubSubOptions,
-	}, wlog)
+// open connects the backends and, where the service may, creates or
+// updates what it needs in them.
+func (c *RunCmd) open(g *Globals, e *env, l *lifecycle) (*backends, error) {
+	b, err := openBackends(e.ctx, g, e.getenv, e.log)
 	if err != nil {
-		return nil, nil, fmt.Errorf("connecting the Pub/Sub publisher: %w", err)
+		return nil, err
 	}
-	var sub message.Subscriber
-	if c.Pull {
-		if sub, err = c.subscriber(g, b, wlog); err != nil {
-			return nil, nil, errors.Join(err, pub.Close())
+	l.onStopFunc("clients", b.Close)
+	if c.AutoCreate || (b.PubSubMode != modeCloud && b.BigtableMode != modeCloud) {
+		if err := applySchema(e, g, b, topology(g, b.PubSubProject)); err != nil {
+			return nil, err
 		}
 	}
-	pipe, err := ingest.New(ingest.Config{AuditTopic: g.AuditTopic, EventsTopic: g.EventsTopic, DeadLetterTopic: g.DeadLetterTopic},
-		ingest.Deps{Log: log, Subscriber: sub, Publisher: pub, Registerer: reg, Logger: e.log, CloseTimeout: c.ShutdownTimeout})
-	if err != nil {
-		return nil, nil, errors.Join(err, pub.Close())
-	}
-	return pipe, pub, nil
+	return b, nil
 }
 
-// subscriber pulls from the ingest consumer group's own subscription (never
-// the topic's name) and never creates it: that is setup's job.
-func (c *RunCmd) subscriber(g *Globals, b *backends, wlog watermill.LoggerAdapter) (message.Subscriber, error) {
-	sub, err := googlecloud.NewSubscriber(googlecloud.SubscriberConfig{
-		ProjectID:                        b.PubSubProject,
-		GenerateSubscriptionName:         func(string) string { return g.AuditSubscription },
-		DoNotCreateSubscriptionIfMissing: true,
-		DoNotCreateTopicIfMissing:        true,
-		ReceiveSettings:                  receiveSettings(b),
-		ClientOptions:                    b.PubSubOptions,
-		Unmarshaler:                      ingest.Unmarshaler{},
-	}, wlog)
-	if err != nil {
-		return nil, fmt.Errorf("connecting the Pub/Sub subscriber: %w", err)
+// ingest builds the pipeline: the pull intake on the ingest consumer
+// group's own subscription (never the topic's name, never created here:
+// that is setup's job), and the push intake.
+func (c *RunCmd) ingest(g *Globals, e *env, l *lifecycle, ps bus.PubSub, app *bus.Appender, pub message.Publisher, reg prometheus.Registerer) (*ingest.Pipeline, error) {
+	var sub message.Subscriber
+	if c.Pull {
+		var err error
+		if sub, err = ps.Subscriber(g.AuditSubscription, e.log); err != nil {
+			return nil, err
+		}
 	}
-	return sub, nil
+	pipe, err := ingest.New(ingest.Config{AuditTopic: g.AuditTopic, DeadLetterTopic: g.DeadLetterTopic},
+		ingest.Deps{Appender: app, Subscriber: sub, Publisher: pub, Registerer: reg, Logger: e.log})
+	if err != nil {
+		return nil, err
+	}
+	l.start("ingest", pipe.Run)
+	l.onStop("ingest", pipe.Close)
+	return pipe, nil
 }
 
 // receiveSettings are the flow-control settings of every pull subscriber.
@@ -138,6 +134,43 @@ func receiveSettings(b *backends) pubsub.ReceiveSettings {
 		rs.NumGoroutines = 8
 	}
 	return rs
+}
+
+// serve listens on the HTTP address, with the simulated organization of
+// the embedded mode beside the product.
+func (c *RunCmd) serve(g *Globals, e *env, l *lifecycle, b *backends, mux *http.ServeMux) error {
+	sim, err := c.newSimulation(b, g)
+	if err != nil {
+		return err
+	}
+	addr := httpAddr(c.HTTPAddr, e.getenv)
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", addr, err)
+	}
+	sim.mount(mux)
+	srv := newHTTPServer(ln, mux, e.log)
+	l.start("simulation", func(ctx context.Context) error { return sim.run(ctx, l.budget) })
+	l.start("HTTP server", srv.serve)
+	l.onStop("HTTP server", srv.shutdown)
+	fmt.Fprintf(e.stdout, "bqobserver is serving on http://%s\n", ln.Addr())
+	if sim != nil {
+		e.log.Info("simulating an organization", "projects", c.SimulateProjects, "jobs_per_second", c.SimulateRate,
+			"jobs_api", "http://"+ln.Addr().String()+simulationPath+"/bigquery/v2/")
+	}
+	return nil
+}
+
+// httpAddr is the address to listen on: flag (or BQOBSERVER_HTTP_ADDR),
+// else ":$PORT" when PORT is set, as Cloud Run requires, else loopback.
+func httpAddr(flag string, getenv func(string) string) string {
+	switch port := getenv("PORT"); {
+	case flag != "":
+		return flag
+	case port != "":
+		return ":" + port
+	}
+	return defaultHTTPAddr
 }
 
 // routes serves the web UI at "/", the projection's API, health and
@@ -153,41 +186,4 @@ func (c *RunCmd) routes(pipe *ingest.Pipeline, reg *prometheus.Registry, api htt
 		mux.Handle("/push/audit", pipe.PushHandler())
 	}
 	return mux
-}
-
-// serve runs the pipeline and the HTTP server until the process is told to
-// stop or one of them fails.
-func (c *RunCmd) serve(e *env, ln net.Listener, h http.Handler, pipe *ingest.Pipeline, proj *liveProjection, sim *embeddedSimulation) error {
-	grp, ctx := errgroup.WithContext(e.ctx)
-	grp.Go(func() error { return sim.run(ctx) })
-	grp.Go(func() error { return proj.run(ctx, e) })
-	grp.Go(func() error {
-		if err := pipe.Run(ctx); err != nil {
-			return err
-		}
-		if e.ctx.Err() == nil && ctx.Err() == nil {
-			return errors.New("the ingest pipeline stopped on its own")
-		}
-		return nil
-	})
-	grp.Go(func() error { return serveHTTP(ctx, ln, h, c.ShutdownTimeout, e.log) })
-	<-ctx.Done()
-	e.log.Info("shutting down", "bound", c.ShutdownTimeout.String())
-	return waitBounded(grp, c.ShutdownTimeout+2*time.Second)
-}
-
-// waitBounded waits for grp, giving up after d so that shutdown stays
-// bounded even if a component hangs.
-func waitBounded(grp *errgroup.Group, d time.Duration) error {
-	done := make(chan error, 1)
-	go func() { done <- grp.Wait() }()
-	select {
-	case err := <-done:
-		if errors.Is(err, context.Canceled) {
-			return nil
-		}
-		return err
-	case <-time.After(d):
-		return fmt.Errorf("shutdown did not finish within %v", d)
-	}
 }

@@ -25,14 +25,22 @@ func runService(t *testing.T, args ...string) (string, func() int) {
 }
 
 // startService starts `bqobserver run` with args, in whatever mode the
-// environment selects.
+// environment selects, on a free loopback port.
 func startService(t testing.TB, args ...string) (string, func() int) {
+	t.Helper()
+	return startRun(t, append([]string{"run", "--http-addr", "127.0.0.1:0"}, args...)...)
+}
+
+// startRun runs the command line args, which must start the service, and
+// returns the address it serves on and a function that stops it and
+// returns its exit code.
+func startRun(t testing.TB, args ...string) (string, func() int) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	done := make(chan int, 1)
 	go func() {
-		done <- runContext(ctx, append([]string{"run", "--http-addr", "127.0.0.1:0"}, args...), strings.NewReader(""), pw, io.Discard, os.Getenv)
+		done <- runContext(ctx, args, strings.NewReader(""), pw, io.Discard, os.Getenv)
 		pw.Close()
 	}()
 	addr := make(chan string, 1)

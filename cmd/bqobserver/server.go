@@ -10,30 +10,40 @@ import (
 	"time"
 )
 
-// serveHTTP serves h on ln until ctx ends, then shuts down gracefully within
-// grace: in-flight requests finish, long-lived streams are cut.
-func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, grace time.Duration, log *slog.Logger) error {
-	srv := &http.Server{
+// httpServer serves a handler on a listener until it is shut down.
+type httpServer struct {
+	srv *http.Server
+	ln  net.Listener
+}
+
+func newHTTPServer(ln net.Listener, h http.Handler, log *slog.Logger) *httpServer {
+	return &httpServer{ln: ln, srv: &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
-		BaseContext:       func(net.Listener) context.Context { return ctx },
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}}
+}
+
+// serve serves until shutdown. Requests' contexts end when ctx ends, which
+// cuts long-lived streams.
+func (s *httpServer) serve(ctx context.Context) error {
+	s.srv.BaseContext = func(net.Listener) context.Context { return ctx }
+	if err := s.srv.Serve(s.ln); !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serving HTTP on %s: %w", s.ln.Addr(), err)
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return fmt.Errorf("serving HTTP on %s: %w", ln.Addr(), err)
-	case <-ctx.Done():
-	}
-	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace)
-	defer cancel()
-	err := srv.Shutdown(shutdownCtx)
+	return nil
+}
+
+// shutdown stops accepting connections and lets the requests in flight
+// finish until ctx ends, then closes the connections that remain.
+func (s *httpServer) shutdown(ctx context.Context) error {
+	err := s.srv.Shutdown(ctx)
 	if errors.Is(err, context.DeadlineExceeded) {
-		err = srv.Close()
+		err = errors.Join(err, s.srv.Close())
 	}
-	if serveErr := <-errc; !errors.Is(serveErr, http.ErrServerClosed) {
-		err = errors.Join(err, serveErr)
+	// The listener is the server's once it serves; close it in case it never did.
+	if cerr := s.ln.Close(); cerr != nil && !errors.Is(cerr, net.ErrClosed) {
+		err = errors.Join(err, cerr)
 	}
 	return err
 }

@@ -11,7 +11,6 @@ import (
 	"os"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"cloud.google.com/go/pubsub/v2"
@@ -66,7 +65,10 @@ func (c *SimulateCmd) Run(g *Globals, e *env) error {
 		return errors.Join(err, sink.close(e.ctx))
 	}
 	runErr := c.simulate(e, org, sink)
-	err = errors.Join(runErr, sink.close(e.ctx), stopAPI())
+	// One bound, --shutdown-timeout, on flushing and stopping.
+	stop, cancel := context.WithTimeout(context.WithoutCancel(e.ctx), g.ShutdownTimeout)
+	defer cancel()
+	err = errors.Join(runErr, sink.close(stop), stopAPI(stop))
 	c.summarize(e, org)
 	return err
 }
@@ -163,23 +165,20 @@ func (c *SimulateCmd) progress(e *env) *progressbar.ProgressBar {
 
 // serveAPI serves the jobs API on --api-addr, if set, until the returned
 // function is called.
-func (c *SimulateCmd) serveAPI(e *env, org *simulation.Org) (func() error, error) {
+func (c *SimulateCmd) serveAPI(e *env, org *simulation.Org) (func(context.Context) error, error) {
 	if c.APIAddr == "" {
-		return func() error { return nil }, nil
+		return func(context.Context) error { return nil }, nil
 	}
 	ln, err := net.Listen("tcp", c.APIAddr)
 	if err != nil {
 		return nil, fmt.Errorf("listening for the jobs API on %s: %w", c.APIAddr, err)
 	}
 	e.log.Info("serving the simulated BigQuery jobs API", "endpoint", "http://"+ln.Addr().String()+"/bigquery/v2/")
-	ctx, cancel := context.WithCancel(e.ctx)
-	var wg sync.WaitGroup
-	var serveErr error
-	wg.Go(func() { serveErr = serveHTTP(ctx, ln, org.JobsAPI(), shutdownGrace, e.log) })
-	return func() error {
-		cancel()
-		wg.Wait()
-		return serveErr
+	srv := newHTTPServer(ln, org.JobsAPI(), e.log)
+	served := make(chan error, 1)
+	go func() { served <- srv.serve(e.ctx) }()
+	return func(ctx context.Context) error {
+		return errors.Join(srv.shutdown(ctx), <-served)
 	}, nil
 }
 
@@ -318,10 +317,8 @@ func (s *topicSink) send(ctx context.Context, e simulation.Entry) error {
 	return nil
 }
 
-// close waits for every publish still outstanding, with a bound.
+// close waits for every publish still outstanding, until ctx ends.
 func (s *topicSink) close(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
-	defer cancel()
 	var errs []error
 	for _, r := range s.pending {
 		if _, err := r.Get(ctx); err != nil {

@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"os"
@@ -13,8 +14,6 @@ import (
 
 	"cloud.google.com/go/bigtable"
 	"cloud.google.com/go/pubsub/v2"
-	"github.com/ThreeDotsLabs/watermill"
-	"github.com/ThreeDotsLabs/watermill-googlecloud/v2/pkg/googlecloud"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"google.golang.org/grpc"
@@ -22,6 +21,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/bqobserver/bqobserver/events"
+	"github.com/bqobserver/bqobserver/events/bus"
 	"github.com/bqobserver/bqobserver/internal/testutil/logtest"
 	"github.com/bqobserver/bqobserver/internal/testutil/pubsubtest"
 	"github.com/bqobserver/bqobserver/schema"
@@ -80,22 +80,23 @@ func bigtableFor(t testing.TB, addr string, f *faults) *logtest.Bigtable {
 // harness runs a pipeline on a Pub/Sub (emulator or pstest) and a Bigtable
 // (emulator or bttest) of the test's own.
 type harness struct {
-	t      testing.TB
-	ps     *pubsubtest.Server
-	log    *events.Log
-	pipe   *Pipeline
-	faults *faults
-	pub    *googlecloud.Publisher
-	table  string
-	admin  *bigtable.AdminClient
-	done   chan error
+	t        testing.TB
+	ps       *pubsubtest.Server
+	log      *events.Log
+	appender *bus.Appender
+	pipe     *Pipeline
+	faults   *faults
+	table    string
+	admin    *bigtable.AdminClient
+	done     chan error
 }
 
 type harnessOpts struct {
-	pull         bool
-	later        bool // do not start the pipeline; the test calls start
-	bigtableAddr string
-	cfg          Config
+	pull          bool
+	later         bool // do not start the pipeline; the test calls start
+	bigtableAddr  string
+	cfg           Config
+	appendTimeout time.Duration // the appender's write timeout; 0: its default
 }
 
 func newHarness(t testing.TB, o harnessOpts) *harness {
@@ -134,26 +135,24 @@ func (h *harness) start(o harnessOpts) {
 	if testing.Verbose() {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
-	wlog := watermill.NewSlogLogger(logger)
-	pub, err := googlecloud.NewPublisher(googlecloud.PublisherConfig{ProjectID: h.ps.Project, DoNotCheckTopicExistence: true,
-		ClientOptions: h.ps.Options}, wlog)
+	ps := bus.PubSub{Client: h.ps.Client, Options: h.ps.Options,
+		Receive: pubsub.ReceiveSettings{MaxOutstandingMessages: 1000, NumGoroutines: 16}}
+	pub, err := ps.Publisher(logger)
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.pub = pub
-	deps := Deps{Log: h.log, Publisher: pub, Registerer: prometheus.NewRegistry(), Logger: logger, CloseTimeout: 5 * time.Second}
+	reg := prometheus.NewRegistry()
+	if h.appender, err = bus.NewAppender(bus.AppenderConfig{Topic: eventsTopic, Timeout: o.appendTimeout}, h.log, h.ps.Client, reg); err != nil {
+		t.Fatal(err)
+	}
+	deps := Deps{Appender: h.appender, Publisher: pub, Registerer: reg, Logger: logger}
 	if o.pull {
-		deps.Subscriber, err = googlecloud.NewSubscriber(googlecloud.SubscriberConfig{
-			ProjectID: h.ps.Project, GenerateSubscriptionName: func(string) string { return ingestSub },
-			DoNotCreateSubscriptionIfMissing: true, ClientOptions: h.ps.Options, Unmarshaler: Unmarshaler{},
-			ReceiveSettings: pubsub.ReceiveSettings{MaxOutstandingMessages: 1000, NumGoroutines: 16},
-		}, wlog)
-		if err != nil {
+		if deps.Subscriber, err = ps.Subscriber(ingestSub, logger); err != nil {
 			t.Fatal(err)
 		}
 	}
 	cfg := o.cfg
-	cfg.AuditTopic, cfg.EventsTopic, cfg.DeadLetterTopic = auditTopic, eventsTopic, deadTopic
+	cfg.AuditTopic, cfg.DeadLetterTopic = auditTopic, deadTopic
 	if h.pipe, err = New(cfg, deps); err != nil {
 		t.Fatal(err)
 	}
@@ -164,10 +163,11 @@ func (h *harness) start(o harnessOpts) {
 		if err := <-h.done; err != nil {
 			t.Errorf("pipeline Run: %v", err)
 		}
-		if err := h.pipe.Close(); err != nil {
-			t.Errorf("pipeline Close: %v", err)
+		stop, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := errors.Join(h.pipe.Close(stop), h.appender.Close(stop), pub.Close()); err != nil {
+			t.Errorf("closing the pipeline: %v", err)
 		}
-		pub.Close()
 	})
 	select {
 	case <-h.pipe.Running():

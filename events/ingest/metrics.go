@@ -1,13 +1,10 @@
 package ingest
 
 import (
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/bqobserver/bqobserver/events"
 )
 
 // metrics are the pipeline's Prometheus collectors. Label values are stable
@@ -18,10 +15,7 @@ type metrics struct {
 	skipped      *prometheus.CounterVec
 	deadLettered *prometheus.CounterVec
 	redelivered  *prometheus.CounterVec
-	appended     prometheus.Counter
 	handler      *prometheus.HistogramVec
-	appendTime   *prometheus.HistogramVec
-	batchSize    prometheus.Histogram
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -37,38 +31,16 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Entries published to the dead-letter topic, by reason."}, []string{"reason"}),
 		redelivered: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "handed_back_total",
 			Help: "Entries handed back to Pub/Sub for redelivery after a transient failure, by intake."}, []string{"intake"}),
-		appended: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "appended_events_total",
-			Help: "Events written to the event log (a rewrite of an existing event counts again)."}),
 		handler: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub, Name: "handler_seconds",
 			Help:    "Time to handle one entry, retries included, by outcome.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}, []string{"outcome"}),
-		appendTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub, Name: "append_seconds",
-			Help:    "Time of one batched write to the event log, by result.",
-			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}, []string{"result"}),
-		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub, Name: "append_batch_events",
-			Help: "Events per batched write to the event log.", Buckets: prometheus.ExponentialBuckets(1, 2, 11)}),
 	}
-	for _, c := range []prometheus.Collector{m.received, m.decoded, m.skipped, m.deadLettered, m.redelivered,
-		m.appended, m.handler, m.appendTime, m.batchSize} {
+	for _, c := range []prometheus.Collector{m.received, m.decoded, m.skipped, m.deadLettered, m.redelivered, m.handler} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("registering ingest metrics: %w", err)
 		}
 	}
 	return m, nil
-}
-
-func (m *metrics) observeAppend(d time.Duration, n int, err error) {
-	result := "ok"
-	switch {
-	case errors.Is(err, events.ErrInvalid):
-		result = "invalid"
-	case err != nil:
-		result = "unavailable"
-	default:
-		m.appended.Add(float64(n))
-	}
-	m.appendTime.WithLabelValues(result).Observe(d.Seconds())
-	m.batchSize.Observe(float64(n))
 }
 
 // observe records the outcome of one delivery, once, however many retries

@@ -9,6 +9,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/bqobserver/bqobserver/events"
+	"github.com/bqobserver/bqobserver/events/bus"
 )
 
 func subscription(project, id, topic string) *pubsubpb.Subscription {
@@ -29,7 +30,7 @@ func checkOutcome(t *testing.T, h *harness, c *corpus) {
 	}
 	dead := map[string]string{}
 	for _, m := range h.drain(deadSub, time.Second, atLeast(len(c.malformed))) {
-		reason := m.Attributes[MetaReason]
+		reason := m.Attributes[bus.MetaReason]
 		if reason == "" || m.Attributes[middleware.ReasonForPoisonedKey] == "" {
 			t.Errorf("dead-lettered entry without a reason: attributes %v", m.Attributes)
 		}
@@ -72,8 +73,8 @@ func TestPipelineMixedStream(t *testing.T) {
 // the end the log holds everything and nothing transient was dead-lettered.
 func TestPipelineBigtableOutage(t *testing.T) {
 	c := newCorpus(t, 600, 11)
-	h := newHarness(t, harnessOpts{pull: true, cfg: Config{AppendTimeout: 300 * time.Millisecond,
-		Retry: RetryConfig{MaxRetries: 2, InitialInterval: 20 * time.Millisecond, MaxInterval: 100 * time.Millisecond}}})
+	h := newHarness(t, harnessOpts{pull: true, appendTimeout: 300 * time.Millisecond, cfg: Config{
+		Retry: bus.RetryConfig{MaxRetries: 2, InitialInterval: 20 * time.Millisecond, MaxInterval: 100 * time.Millisecond}}})
 	half := len(c.deliveries) / 2
 	h.publish(c.deliveries[:half])
 	h.faults.on.Store(true)

@@ -12,6 +12,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 
 	"github.com/bqobserver/bqobserver/events/auditlog"
+	"github.com/bqobserver/bqobserver/events/bus"
 )
 
 // PushHandler returns the push intake: it accepts the standard Pub/Sub push
@@ -78,13 +79,7 @@ func (p *Pipeline) pushEntry(ctx context.Context, body []byte) error {
 		msg.Metadata.Set(k, v)
 	}
 	msg.SetContext(ctx)
-	out, err := p.chain(msg)
-	if err == nil && len(out) > 0 {
-		err = p.pub.Publish(p.cfg.EventsTopic, out...)
-	}
-	if err != nil {
-		p.metrics.redelivered.WithLabelValues(intakePush).Inc()
-	}
+	_, err = p.chain(msg)
 	return err
 }
 
@@ -95,7 +90,7 @@ func (p *Pipeline) deadLetterEnvelope(ctx context.Context, body []byte, cause er
 	msg := message.NewMessage("envelope-"+hex.EncodeToString(sum[:8]), body)
 	msg.SetContext(ctx)
 	reason := string(auditlog.ReasonBadEnvelope)
-	msg.Metadata.Set(MetaReason, reason)
+	msg.Metadata.Set(bus.MetaReason, reason)
 	msg.Metadata.Set(MetaIntake, intakePush)
 	msg.Metadata.Set(middleware.ReasonForPoisonedKey, cause.Error())
 	if err := p.pub.Publish(p.cfg.DeadLetterTopic, msg); err != nil {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bqobserver/bqobserver/events/bus"
 	"github.com/bqobserver/bqobserver/internal/testutil/pubsubtest"
 	"github.com/bqobserver/bqobserver/schema"
 )
@@ -38,8 +39,8 @@ func push(t testing.TB, h http.Handler, method string, body []byte) int {
 // endpoint gives, and what lands in the log and on the dead-letter topic.
 func TestPushIntake(t *testing.T) {
 	c := newCorpus(t, 120, 3)
-	h := newHarness(t, harnessOpts{cfg: Config{AppendTimeout: 300 * time.Millisecond,
-		Retry: RetryConfig{MaxRetries: 2, InitialInterval: 20 * time.Millisecond, MaxInterval: 100 * time.Millisecond}}})
+	h := newHarness(t, harnessOpts{appendTimeout: 300 * time.Millisecond, cfg: Config{
+		Retry: bus.RetryConfig{MaxRetries: 2, InitialInterval: 20 * time.Millisecond, MaxInterval: 100 * time.Millisecond}}})
 	ph := h.pipe.PushHandler()
 	for i, d := range c.deliveries {
 		if got := push(t, ph, http.MethodPost, envelope(t, d, i)); got != http.StatusNoContent {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/bqobserver/bqobserver/events"
 	"github.com/bqobserver/bqobserver/events/auditlog"
+	"github.com/bqobserver/bqobserver/events/bus"
 	"github.com/bqobserver/bqobserver/internal/testutil/envtest"
 	"github.com/bqobserver/bqobserver/internal/testutil/logtest"
 	"github.com/bqobserver/bqobserver/schema"
@@ -75,8 +76,8 @@ func TestPipelineBigtableEmulatorRestart(t *testing.T) {
 	bin := envtest.Getenv(t, "BQOBSERVER_CBTEMULATOR_BIN", "a cbtemulator binary to stop and restart")
 	emu := startCbtemulator(t, bin, freePort(t))
 	c := newCorpus(t, 600, 17)
-	h := newHarness(t, harnessOpts{pull: true, bigtableAddr: "127.0.0.1:" + emu.port, cfg: Config{AppendTimeout: 500 * time.Millisecond,
-		Retry: RetryConfig{MaxRetries: 2, InitialInterval: 20 * time.Millisecond, MaxInterval: 100 * time.Millisecond}}})
+	h := newHarness(t, harnessOpts{pull: true, bigtableAddr: "127.0.0.1:" + emu.port, appendTimeout: 500 * time.Millisecond, cfg: Config{
+		Retry: bus.RetryConfig{MaxRetries: 2, InitialInterval: 20 * time.Millisecond, MaxInterval: 100 * time.Millisecond}}})
 	half := len(c.deliveries) / 2
 	h.publish(c.deliveries[:half])
 	waitFor(t, time.Minute, "the first half to settle", func() bool { return h.settled() >= half })

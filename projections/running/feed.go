@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill/message"
-
 	"github.com/bqobserver/bqobserver/events"
 )
 
@@ -26,21 +24,12 @@ type eventLog interface {
 // The projection reads the event log.
 var _ eventLog = (*events.Log)(nil)
 
-// HandleMessage is the Watermill handler of the projection's own
-// subscription to the events topic: it folds the message's event into the
-// list. A payload that is not an event is an error matching events.ErrInvalid
-// (for the poison queue); failing to read the log about an unknown, old job
-// is an error matching events.ErrUnavailable (to be retried). Redelivery is
-// harmless: applying an event twice changes nothing.
-func (p *Projection) HandleMessage(msg *message.Message) error {
-	e, err := events.UnmarshalMessage(msg.Payload)
-	if err != nil {
-		return fmt.Errorf("handling message %s: %w", msg.UUID, err)
-	}
-	if err := p.apply(msg.Context(), &e); err != nil {
-		return fmt.Errorf("handling message %s: %w", msg.UUID, err)
-	}
-	return nil
+// Handle folds one event of the live feed into the list. It fails only
+// when the log, which must be asked about an unknown, old job, cannot be
+// read: an error matching events.ErrUnavailable, to be retried. Redelivery
+// is harmless: applying an event twice changes nothing.
+func (p *Projection) Handle(ctx context.Context, e events.Event) error {
+	return p.apply(ctx, &e)
 }
 
 // apply folds one event into the list. An event of a job that is neither
@@ -58,8 +47,10 @@ func (p *Projection) apply(ctx context.Context, e *events.Event) error {
 	return nil
 }
 
-// Run flags stale jobs every SweepInterval until ctx ends.
+// Run flags stale jobs every SweepInterval until ctx ends, then ends every
+// open stream (Close).
 func (p *Projection) Run(ctx context.Context) error {
+	defer p.Close()
 	t := time.NewTicker(p.cfg.SweepInterval)
 	defer t.Stop()
 	for {

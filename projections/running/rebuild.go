@@ -21,7 +21,8 @@ import (
 // The live feed may run at the same time and should be subscribed before
 // Rebuild starts: an event appended meanwhile then arrives on the feed too,
 // and folding it twice is harmless. Until Rebuild returns nil the API answers
-// 503. A failed rebuild may be retried.
+// 503. A failed rebuild (events.ErrUnavailable when the log cannot be read)
+// may be retried; a cancelled one returns ctx's error and marks nothing.
 func (p *Projection) Rebuild(ctx context.Context) error {
 	start := time.Now()
 	var keys []events.JobKey
@@ -40,6 +41,9 @@ func (p *Projection) Rebuild(ctx context.Context) error {
 		g.Go(func() error { return p.rebuildBatch(gctx, batch, &finished, &missing) })
 	}
 	if err := g.Wait(); err != nil {
+		return fmt.Errorf("rebuilding the running jobs: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("rebuilding the running jobs: %w", err)
 	}
 	p.store.setQuiet(false)

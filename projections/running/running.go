@@ -160,9 +160,10 @@ func New(cfg Config, evlog eventLog, logger *slog.Logger) (*Projection, error) {
 	return p, nil
 }
 
-// MarkLive records that the live feed is attached: the handler of the
-// projection's own events subscription is running. Together with a finished
-// Rebuild it makes /readyz ready.
+// MarkLive records that the live feed is attached: the consumer of the
+// events topic that feeds Handle runs (it calls MarkLive once Rebuild, its
+// prepare step, succeeded). Together with a finished Rebuild it makes
+// /readyz ready.
 func (p *Projection) MarkLive() { p.live.Store(true) }
 
 // Ready reports whether the projection has been rebuilt and is fed live.

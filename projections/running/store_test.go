@@ -2,7 +2,6 @@ package running
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"reflect"
@@ -12,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/bqobserver/bqobserver/events"
@@ -248,32 +246,17 @@ func setNonZero(t *testing.T, v reflect.Value) {
 	}
 }
 
-func TestHandleMessage(t *testing.T) {
+// TestHandle feeds the live feed's handler the same event twice: the
+// second delivery changes nothing.
+func TestHandle(t *testing.T) {
 	p, _ := newProjection(t, nil, t0.Add(time.Minute), Config{})
-	s := jobStory("p", "US", "msg")
-	ev := s.inserted(t0, events.StateRunning, events.Facts{Principal: "ann@example.com"})
-	payload, _, err := events.MarshalMessage(&ev)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tests := []struct {
-		name    string
-		payload []byte
-		wantErr error
-		wantLen int
-	}{
-		{"not JSON", []byte("{"), events.ErrInvalid, 0},
-		{"not an event", []byte(`{"id":"x"}`), events.ErrInvalid, 0},
-		{"an event", payload, nil, 1},
-		{"the same event again", payload, nil, 1},
-	}
-	for _, tt := range tests {
-		err := p.HandleMessage(message.NewMessage("m", tt.payload))
-		if !errors.Is(err, tt.wantErr) || (err != nil) != (tt.wantErr != nil) {
-			t.Errorf("%s: HandleMessage = %v, want %v", tt.name, err, tt.wantErr)
+	ev := jobStory("p", "US", "msg").inserted(t0, events.StateRunning, events.Facts{Principal: "ann@example.com"})
+	for _, name := range []string{"an event", "the same event again"} {
+		if err := p.Handle(t.Context(), ev); err != nil {
+			t.Errorf("%s: Handle = %v", name, err)
 		}
-		if n := p.Len(); n != tt.wantLen {
-			t.Errorf("%s: %d jobs listed, want %d", tt.name, n, tt.wantLen)
+		if got, want := p.Len(), 1; got != want {
+			t.Errorf("%s: %d jobs listed, want %d", name, got, want)
 		}
 	}
 }

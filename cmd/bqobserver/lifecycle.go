@@ -1,0 +1,114 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+)
+
+// lifecycle runs a service's components and stops them within one budget,
+// --shutdown-timeout. Components are registered in start order: each may
+// add a goroutine (start) and a closer (onStop). run starts the goroutines
+// and returns when its context ends or one of them fails; stop then runs
+// the closers in reverse order (the HTTP server first, the clients last)
+// and waits for the goroutines, all before the budget's deadline, and joins
+// the errors. A closer whose work outlives the deadline is abandoned: the
+// process is about to exit.
+type lifecycle struct {
+	log     *slog.Logger
+	timeout time.Duration
+	runners []step
+	closers []step
+	grp     *errgroup.Group
+
+	once   sync.Once
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+// step is a named part of starting or stopping.
+type step struct {
+	name string
+	f    func(context.Context) error
+}
+
+func newLifecycle(log *slog.Logger, timeout time.Duration) *lifecycle {
+	return &lifecycle{log: log, timeout: timeout}
+}
+
+// start registers a goroutine that runs until its context ends.
+func (l *lifecycle) start(name string, run func(context.Context) error) {
+	l.runners = append(l.runners, step{name, run})
+}
+
+// onStop registers a closer, called with the budget's context.
+func (l *lifecycle) onStop(name string, stop func(context.Context) error) {
+	l.closers = append(l.closers, step{name, stop})
+}
+
+// onStopFunc registers a closer that takes no context: stop waits for it
+// only until the budget's deadline.
+func (l *lifecycle) onStopFunc(name string, stop func() error) {
+	l.onStop(name, func(ctx context.Context) error { return within(ctx, stop) })
+}
+
+// run starts every goroutine and returns once ctx has ended or one of them
+// failed; stop reports how they ended.
+func (l *lifecycle) run(ctx context.Context) {
+	grp, gctx := errgroup.WithContext(ctx)
+	l.grp = grp
+	for _, r := range l.runners {
+		grp.Go(func() error { return r.do(gctx) })
+	}
+	<-gctx.Done()
+	l.log.Info("shutting down", "bound", l.timeout.String())
+}
+
+// budget is the shutdown's context: its deadline is the timeout after the
+// first call.
+func (l *lifecycle) budget() context.Context {
+	l.once.Do(func() { l.ctx, l.cancel = context.WithTimeout(context.Background(), l.timeout) })
+	return l.ctx
+}
+
+// stop runs the closers in reverse order, then waits for the goroutines,
+// within the budget.
+func (l *lifecycle) stop() error {
+	ctx := l.budget()
+	defer l.cancel()
+	var errs []error
+	for i := len(l.closers) - 1; i >= 0; i-- {
+		errs = append(errs, l.closers[i].do(ctx))
+	}
+	if l.grp != nil {
+		errs = append(errs, within(ctx, l.grp.Wait))
+	}
+	return errors.Join(errs...)
+}
+
+// do runs the step, naming it in its error. A context.Canceled error is
+// how a goroutine reports that it was stopped, not a failure.
+func (s step) do(ctx context.Context) error {
+	err := s.f(ctx)
+	if err == nil || errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return fmt.Errorf("%s: %w", s.name, err)
+}
+
+// within runs f until it returns or ctx ends, whichever is first.
+func within(ctx context.Context, f func() error) error {
+	errc := make(chan error, 1)
+	go func() { errc <- f() }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

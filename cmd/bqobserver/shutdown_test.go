@@ -1,0 +1,130 @@
+package main
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"cloud.google.com/go/bigtable/bttest"
+	"google.golang.org/grpc"
+)
+
+// hangingBigtable is an in-process Bigtable whose writes never answer: each
+// one blocks until its caller gives up, the way a Bigtable does that
+// accepts connections but is overloaded or partitioned away. Reads and the
+// admin API work.
+type hangingBigtable struct {
+	addr  string
+	calls atomic.Int64
+}
+
+func startHangingBigtable(t *testing.T) *hangingBigtable {
+	t.Helper()
+	h := &hangingBigtable{}
+	srv, err := bttest.NewServer("127.0.0.1:0", grpc.ChainStreamInterceptor(
+		func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+			if info.FullMethod == "/google.bigtable.v2.Bigtable/MutateRows" {
+				h.calls.Add(1)
+				<-ss.Context().Done()
+				return ss.Context().Err()
+			}
+			return handler(srv, ss)
+		}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	h.addr = srv.Addr
+	return h
+}
+
+// TestShutdownIsBounded stops the service while the event log's writes
+// hang, with entries of the simulated organization in flight: run returns
+// within --shutdown-timeout and a small slack, whatever the bound. (Without
+// one budget, the appender's final flush alone waited for its 10s write
+// timeout.)
+func TestShutdownIsBounded(t *testing.T) {
+	// The slack covers what follows the deadline: cancelling the writes in
+	// flight and closing the clients. Measured on a busy 2-core machine
+	// (load above 10), with and without -race: 2 to 5 ms over the bound.
+	const slack = 500 * time.Millisecond
+	for _, bound := range []time.Duration{time.Second, 3 * time.Second} {
+		t.Run(bound.String(), func(t *testing.T) {
+			bt := startHangingBigtable(t)
+			t.Setenv("PUBSUB_EMULATOR_HOST", "")
+			t.Setenv("BIGTABLE_EMULATOR_HOST", bt.addr)
+			_, stop := startService(t, "--shutdown-timeout", bound.String(), "--simulate-rate", "20")
+			waitUntil(t, "a log write to hang", func() bool { return bt.calls.Load() > 0 })
+			start := time.Now()
+			stop()
+			took := time.Since(start)
+			t.Logf("bound %v: run returned after %v (%v over)", bound, took, took-bound)
+			if took > bound+slack {
+				t.Errorf("run returned %v after its stop, beyond the bound %v and the slack %v", took, bound, slack)
+			}
+		})
+	}
+}
+
+// TestListenOnPORT runs the service the way Cloud Run does: no
+// --http-addr, and PORT set (to 0 here, for a free port): it listens on every
+// interface, on that port.
+func TestListenOnPORT(t *testing.T) {
+	t.Setenv("PUBSUB_EMULATOR_HOST", "")
+	t.Setenv("BIGTABLE_EMULATOR_HOST", "")
+	t.Setenv("BQOBSERVER_HTTP_ADDR", "")
+	t.Setenv("PORT", "0")
+	addr, stop := startRun(t, "run", "--no-simulate")
+	defer stop()
+	host, port, err := net.SplitHostPort(strings.TrimPrefix(addr, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ip := net.ParseIP(host); ip == nil || !ip.IsUnspecified() {
+		t.Errorf("the service listens on %s, want every interface", addr)
+	}
+	resp, err := http.Get("http://127.0.0.1:" + port + "/healthz")
+	if err != nil {
+		t.Fatalf("the service does not answer on port %s: %v", port, err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("GET /healthz answered %d, want 200", resp.StatusCode)
+	}
+}
+
+func TestHTTPAddr(t *testing.T) {
+	tests := []struct {
+		name, flag, port, want string
+	}{
+		{"nothing set: loopback", "", "", "127.0.0.1:8080"},
+		{"PORT: every interface", "", "9000", ":9000"},
+		{"the flag wins over PORT", "127.0.0.1:7000", "9000", "127.0.0.1:7000"},
+		{"the flag alone", "0.0.0.0:8081", "", "0.0.0.0:8081"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := map[string]string{"PORT": tt.port}
+			if got := httpAddr(tt.flag, func(k string) string { return env[k] }); got != tt.want {
+				t.Errorf("httpAddr = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("timed out waiting for %s", what)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}

@@ -1,0 +1,114 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/bqobserver/bqobserver/events"
+)
+
+// batcher combines the appends of concurrent writers into few log writes
+// (group commit): a worker takes the first waiting request, adds whatever
+// else is waiting up to the batch size, writes them in one Append and
+// answers each request. Under no load a request is written at once, alone;
+// under load batches fill up. Each request learns the outcome of the write
+// that carried it, so nothing is acknowledged before it is durable. A failed
+// write fails every request of its batch; the log is idempotent, so their
+// retries are safe.
+type batcher struct {
+	log     Log
+	max     int
+	timeout time.Duration
+	base    context.Context // ends when the appender gives up on in-flight work
+	reqs    chan *appendReq
+	stop    chan struct{}
+	wg      sync.WaitGroup
+	metrics *metrics
+}
+
+type appendReq struct {
+	evs    []events.Event
+	result chan error
+}
+
+func newBatcher(base context.Context, log Log, cfg AppenderConfig, m *metrics) *batcher {
+	b := &batcher{log: log, max: cfg.Batch, timeout: cfg.Timeout, base: base,
+		reqs: make(chan *appendReq), stop: make(chan struct{}), metrics: m}
+	b.wg.Add(cfg.Workers)
+	for range cfg.Workers {
+		go b.work()
+	}
+	return b
+}
+
+// append writes evs durably, batched with other concurrent appends. The
+// write has its own deadline, so when ctx ends first it may still land.
+func (b *batcher) append(ctx context.Context, evs []events.Event) error {
+	r := &appendReq{evs: evs, result: make(chan error, 1)}
+	select {
+	case b.reqs <- r:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-r.result:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (b *batcher) work() {
+	defer b.wg.Done()
+	for {
+		select {
+		case r := <-b.reqs:
+			b.flush(b.collect(r))
+		case <-b.stop:
+			return
+		}
+	}
+}
+
+// collect adds waiting requests to first until the batch is full or no
+// request waits.
+func (b *batcher) collect(first *appendReq) []*appendReq {
+	batch, n := []*appendReq{first}, len(first.evs)
+	for n < b.max {
+		select {
+		case r := <-b.reqs:
+			batch, n = append(batch, r), n+len(r.evs)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+// flush writes a batch with its own deadline: the requests' contexts belong
+// to different writers, and one of them ending must not fail the others.
+func (b *batcher) flush(batch []*appendReq) {
+	var evs []events.Event
+	for _, r := range batch {
+		evs = append(evs, r.evs...)
+	}
+	ctx, cancel := context.WithTimeout(b.base, b.timeout)
+	defer cancel()
+	start := time.Now()
+	err := b.log.Append(ctx, evs)
+	b.metrics.observeAppend(time.Since(start), len(evs), err)
+	if ctx.Err() != nil && err != nil && !errors.Is(err, events.ErrUnavailable) {
+		err = fmt.Errorf("appending %d events: %w: %w", len(evs), events.ErrUnavailable, err)
+	}
+	for _, r := range batch {
+		r.result <- err
+	}
+}
+
+// close stops the workers once they are idle; wait until they are done.
+func (b *batcher) close() { close(b.stop) }
+
+func (b *batcher) wait() { b.wg.Wait() }

@@ -1,0 +1,249 @@
+package bus
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/cenkalti/backoff/v5"
+
+	"github.com/bqobserver/bqobserver/events"
+	"github.com/bqobserver/bqobserver/schema"
+)
+
+// Mode is how a consumer subscribes to its topic.
+type Mode int
+
+const (
+	// Shared consumers form one consumer group on a named subscription,
+	// made by setup (or --auto-create): each event reaches one replica.
+	Shared Mode = iota
+	// PerReplica consumers each create a subscription of their own at
+	// start, so that every replica receives every event. It is deleted at
+	// a clean stop and expires a day after an unclean one.
+	PerReplica
+)
+
+// ReasonNotAnEvent is the dead-letter reason of a message on the events
+// topic whose payload is not an event.
+const ReasonNotAnEvent = "not_an_event"
+
+// ConsumerConfig configures a Consumer.
+type ConsumerConfig struct {
+	// Name is the handler's stable identifier, in logs and dead-letter
+	// metadata.
+	Name string
+	// Topic is the topic consumed: the events topic.
+	Topic string
+	// Mode is Shared or PerReplica.
+	Mode Mode
+	// Subscription is, with Shared, the consumer group's subscription and,
+	// with PerReplica, the prefix of this replica's own: the prefix, the
+	// host name and a random suffix, so that replicas and restarts never
+	// share one.
+	Subscription string
+	// DeadLetterTopic receives messages that can never be handled.
+	DeadLetterTopic string
+	// Retry bounds the in-process retries of a transient failure.
+	Retry RetryConfig
+}
+
+// Validate reports every problem with c at once.
+func (c ConsumerConfig) Validate() error {
+	var errs []error
+	for name, v := range map[string]string{"name": c.Name, "topic": c.Topic, "subscription": c.Subscription} {
+		if v == "" {
+			errs = append(errs, fmt.Errorf("%s is not set", name))
+		}
+	}
+	if c.Mode != Shared && c.Mode != PerReplica {
+		errs = append(errs, fmt.Errorf("unknown subscription mode %d", c.Mode))
+	}
+	return errors.Join(errs...)
+}
+
+// ConsumerDeps are a consumer's collaborators: how it reaches Pub/Sub and
+// what it feeds.
+type ConsumerDeps struct {
+	PubSub PubSub
+	// Publisher publishes dead letters.
+	Publisher message.Publisher
+	Logger    *slog.Logger
+	// Handle applies one event. It is called concurrently, at least once per
+	// event and in any order. An error matching events.ErrInvalid, a
+	// PermanentError or a panic dead-letters the event's message; any other
+	// error is transient (see Policy).
+	Handle func(ctx context.Context, e events.Event) error
+	// Prepare, if set, runs once the subscription delivers (for a
+	// projection: its rebuild from the log). It is retried with backoff
+	// while it fails with an error matching events.ErrUnavailable; any other
+	// error stops the consumer.
+	Prepare func(ctx context.Context) error
+	// Ready, if set, is called once Prepare succeeded.
+	Ready func()
+}
+
+func (d ConsumerDeps) validate() error {
+	var errs []error
+	if d.PubSub.Client == nil {
+		errs = append(errs, errors.New("no Pub/Sub client"))
+	}
+	if d.Handle == nil {
+		errs = append(errs, errors.New("no handler"))
+	}
+	return errors.Join(errs...)
+}
+
+// Consumer feeds a projection from a topic: its subscription, its router and
+// the Policy, given by one constructor. Its lifecycle is: subscribe (with
+// PerReplica, create the subscription first), wait until the router runs,
+// prepare, then ready; Close stops it and, with PerReplica, deletes the
+// subscription.
+type Consumer struct {
+	cfg    ConsumerConfig
+	deps   ConsumerDeps
+	sub    string
+	router *Router
+}
+
+// NewConsumer assembles a consumer; it creates nothing in Pub/Sub until Run.
+func NewConsumer(cfg ConsumerConfig, d ConsumerDeps) (*Consumer, error) {
+	policy := Policy{Name: cfg.Name, DeadLetterTopic: cfg.DeadLetterTopic, Publisher: d.Publisher, Retry: cfg.Retry, Logger: d.Logger}
+	if err := errors.Join(cfg.Validate(), d.validate(), policy.Validate()); err != nil {
+		return nil, fmt.Errorf("configuring consumer %s: %w", cfg.Name, err)
+	}
+	c := &Consumer{cfg: cfg, deps: d, sub: cfg.Subscription}
+	if cfg.Mode == PerReplica {
+		c.sub = replicaName(cfg.Subscription)
+	}
+	h, err := policy.Wrap(c.handle)
+	if err != nil {
+		return nil, err
+	}
+	sub, err := d.PubSub.Subscriber(c.sub, d.Logger)
+	if err != nil {
+		return nil, err
+	}
+	if c.router, err = NewRouter(cfg.Name, cfg.Topic, sub, h, d.Logger); err != nil {
+		return nil, errors.Join(err, sub.Close())
+	}
+	return c, nil
+}
+
+// Subscription is the name of the subscription the consumer pulls from.
+func (c *Consumer) Subscription() string { return c.sub }
+
+// handle decodes a message of the events topic and applies its event.
+func (c *Consumer) handle(msg *message.Message) ([]*message.Message, error) {
+	e, err := events.UnmarshalMessage(msg.Payload)
+	if err != nil {
+		return nil, Permanent(ReasonNotAnEvent, fmt.Errorf("message %s: %w", msg.UUID, err))
+	}
+	if err := c.deps.Handle(msg.Context(), e); err != nil {
+		return nil, fmt.Errorf("handling event %s: %w", e.ID, err)
+	}
+	return nil, nil
+}
+
+// Run subscribes, prepares and feeds the projection until ctx ends. It
+// returns an error if the router could not start or stopped on its own, or
+// if Prepare failed with an error that is not transient. When ctx ends
+// during Prepare, the consumer never becomes ready.
+func (c *Consumer) Run(ctx context.Context) error {
+	if c.cfg.Mode == PerReplica {
+		if err := c.replica().Create(ctx, c.deps.PubSub.Client); err != nil {
+			return fmt.Errorf("starting consumer %s: %w", c.cfg.Name, err)
+		}
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- c.router.Run(ctx) }()
+	select {
+	case <-c.router.Running():
+	case err := <-errc:
+		if err != nil {
+			err = fmt.Errorf("starting consumer %s: %w", c.cfg.Name, err)
+		}
+		return err // nil: closed before it started
+	}
+	if err := c.prepare(ctx); err != nil {
+		return err // Close stops the router
+	}
+	if err := <-errc; err != nil {
+		return fmt.Errorf("consumer %s: %w", c.cfg.Name, err)
+	}
+	return nil
+}
+
+// prepare runs Prepare, with backoff while it fails transiently, then
+// marks the consumer ready. It returns nil without marking it ready if ctx
+// ends first.
+func (c *Consumer) prepare(ctx context.Context) error {
+	start := time.Now()
+	if c.deps.Prepare != nil {
+		_, err := backoff.Retry(ctx, func() (struct{}, error) {
+			err := c.deps.Prepare(ctx)
+			if err != nil && !errors.Is(err, events.ErrUnavailable) {
+				return struct{}{}, backoff.Permanent(err)
+			}
+			return struct{}{}, err
+		}, backoff.WithMaxElapsedTime(0), backoff.WithNotify(func(err error, wait time.Duration) {
+			c.deps.Logger.Warn("preparing the projection failed; trying again", "handler", c.cfg.Name,
+				"error", err.Error(), "in", wait.String())
+		}))
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("preparing consumer %s: %w", c.cfg.Name, err)
+		}
+	}
+	if c.deps.Ready != nil {
+		c.deps.Ready()
+	}
+	c.deps.Logger.Info("projection live", "handler", c.cfg.Name, "subscription", c.sub,
+		"prepare", time.Since(start).String())
+	return nil
+}
+
+// Close stops the router and, with PerReplica, deletes the subscription,
+// all within ctx. A subscription that cannot be deleted expires a day
+// later.
+func (c *Consumer) Close(ctx context.Context) error {
+	err := c.router.Close(ctx)
+	if c.cfg.Mode == PerReplica {
+		err = errors.Join(err, c.replica().Delete(ctx, c.deps.PubSub.Client))
+	}
+	if err != nil {
+		return fmt.Errorf("closing consumer %s: %w", c.cfg.Name, err)
+	}
+	return nil
+}
+
+func (c *Consumer) replica() schema.ReplicaSubscription {
+	return schema.ReplicaSubscription{Project: c.deps.PubSub.Client.Project(), Topic: c.cfg.Topic, Subscription: c.sub}
+}
+
+// replicaName names this replica's subscription: the prefix, the host and
+// a random suffix, so that replicas (and restarts) never share one.
+func replicaName(prefix string) string {
+	host, _ := os.Hostname()
+	host = strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' {
+			return r
+		}
+		return '-'
+	}, strings.ToLower(host))
+	if len(host) > 30 {
+		host = host[:30]
+	}
+	b := make([]byte, 4)
+	rand.Read(b)
+	return prefix + "-" + strings.Trim(host, "-") + "-" + hex.EncodeToString(b)
+}

@@ -136,6 +136,8 @@ type Projection struct {
 	rebuilt atomic.Bool
 	live    atomic.Bool
 
+	enrichment atomic.Pointer[Enrichment] // once attached
+
 	closeOnce sync.Once
 	closing   chan struct{}
 }

@@ -203,10 +203,10 @@ type Enricher struct {
 	live *liveCache
 
 	mu        sync.Mutex
-	busy      map[string]bool                        // projects being polled
-	polled    map[string]time.Time                   // when each project's last poll started
+	busy      map[string]bool                       // projects being polled
+	polled    map[string]time.Time                  // when each project's last poll started
 	missing   map[string]map[events.JobKey]*absence // open jobs a listing lacked, by project
-	acted     map[events.JobKey]time.Time            // jobs reconciled or discovered lately
+	acted     map[events.JobKey]time.Time           // jobs reconciled or discovered lately
 	lastSweep time.Time
 	sem       chan struct{}
 }

@@ -6,8 +6,8 @@ import (
 	"sync"
 	"time"
 
-	bq "google.golang.org/api/bigquery/v2"
 	"golang.org/x/sync/singleflight"
+	bq "google.golang.org/api/bigquery/v2"
 
 	"github.com/bqobserver/bqobserver/events"
 	"github.com/bqobserver/bqobserver/projections/running"

@@ -35,9 +35,9 @@ func (w *world) list() []listedJob {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, httptest.NewRequest("GET", "/api/v1/jobs?limit=1000&cursor="+url.QueryEscape(cursor), nil))
 		var page struct {
-			Jobs   []listedJob `json:"jobs"`
-			Next   string      `json:"next_cursor"`
-			Total  int         `json:"total"`
+			Jobs  []listedJob `json:"jobs"`
+			Next  string      `json:"next_cursor"`
+			Total int         `json:"total"`
 		}
 		if err := json.Unmarshal(rec.Body.Bytes(), &page); err != nil || rec.Code != 200 {
 			w.t.Fatalf("listing: %d %v\n%s", rec.Code, err, rec.Body)

@@ -27,6 +27,8 @@ const defaultHTTPAddr = "127.0.0.1:8080"
 // RunCmd runs the service: the ingest pipeline, the running-jobs projection
 // with its API and UI, and in the embedded mode a simulated organization.
 type RunCmd struct {
+	enrichFlags `embed:""`
+
 	HTTPAddr                  string        `name:"http-addr" help:"Address of the HTTP server (UI, API, metrics, push intake). Default: :$PORT when PORT is set (Cloud Run sets it), 127.0.0.1:8080 otherwise."`
 	PushEndpoint              bool          `help:"Accept Pub/Sub push deliveries of audit entries at POST /push/audit."`
 	Pull                      bool          `help:"Pull audit entries from the ingest subscription (--no-pull for push-only deployments)." default:"true" negatable:""`
@@ -84,7 +86,9 @@ func (c *RunCmd) compose(g *Globals, e *env, l *lifecycle) error {
 	if err != nil {
 		return err
 	}
-	return c.serve(g, e, l, b, c.routes(pipe, reg, proj.Handler()))
+	return c.serve(g, e, l, b, c.routes(pipe, reg, proj.Handler()), func(api string) error {
+		return c.enrichment(g, e, l, b, app, proj, reg, api)
+	})
 }
 
 // open connects the backends and, where the service may, creates or
@@ -137,8 +141,9 @@ func receiveSettings(b *backends) pubsub.ReceiveSettings {
 }
 
 // serve listens on the HTTP address, with the simulated organization of
-// the embedded mode beside the product.
-func (c *RunCmd) serve(g *Globals, e *env, l *lifecycle, b *backends, mux *http.ServeMux) error {
+// the embedded mode beside the product, and starts enrichment on the jobs
+// API this mode polls.
+func (c *RunCmd) serve(g *Globals, e *env, l *lifecycle, b *backends, mux *http.ServeMux, enrich func(api string) error) error {
 	sim, err := c.newSimulation(b, g)
 	if err != nil {
 		return err
@@ -149,6 +154,9 @@ func (c *RunCmd) serve(g *Globals, e *env, l *lifecycle, b *backends, mux *http.
 		return fmt.Errorf("listening on %s: %w", addr, err)
 	}
 	sim.mount(mux)
+	if err := enrich(c.jobsAPIEndpoint(sim, ln)); err != nil {
+		return errors.Join(err, ln.Close())
+	}
 	srv := newHTTPServer(ln, mux, e.log)
 	l.start("simulation", func(ctx context.Context) error { return sim.run(ctx, l.budget) })
 	l.start("HTTP server", srv.serve)

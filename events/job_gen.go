@@ -57,6 +57,10 @@ type Facts struct {
 	// Rows the job wrote or returned.
 	OutputRows *int64 `json:"output_rows,omitempty"`
 	Progress
+	// Why enrichment closed the job: done (the BigQuery jobs API reported it
+	// DONE) or not_found (the API answered several times in a row that it does
+	// not know the job).
+	ReconciledReason string `json:"reconciled_reason,omitempty"`
 }
 
 // Progress is what a running job reports about its work so far.
@@ -67,6 +71,9 @@ type Progress struct {
 	CompletedUnits *int64 `json:"completed_units,omitempty"`
 	// Units of work waiting when last observed.
 	PendingUnits *int64 `json:"pending_units,omitempty"`
+	// Stages of the query's plan begun when last observed by the BigQuery jobs
+	// API.
+	Stages *int64 `json:"stages,omitempty"`
 }
 
 // Job is a job's current state: the fold of its events (Fold, Job.Apply).
@@ -126,6 +133,8 @@ const (
 	regActiveUnits
 	regCompletedUnits
 	regPendingUnits
+	regStages
+	regReconciledReason
 	numRegisters
 )
 
@@ -158,6 +167,8 @@ func (j *Job) applyRegisters(w *write, e *Event) {
 	setInt64(j, w, regActiveUnits, &j.ActiveUnits, e.ActiveUnits)
 	setInt64(j, w, regCompletedUnits, &j.CompletedUnits, e.CompletedUnits)
 	setInt64(j, w, regPendingUnits, &j.PendingUnits, e.PendingUnits)
+	setInt64(j, w, regStages, &j.Stages, e.Stages)
+	setString(j, w, regReconciledReason, &j.ReconciledReason, e.ReconciledReason)
 }
 
 // applyDerived folds into j what it derives from e itself.

@@ -35,6 +35,8 @@ type storedFacts struct {
 	ActiveUnits      *int64            `json:"active_units,omitzero"`
 	CompletedUnits   *int64            `json:"completed_units,omitzero"`
 	PendingUnits     *int64            `json:"pending_units,omitzero"`
+	Stages           *int64            `json:"stages,omitzero"`
+	ReconciledReason string            `json:"reconciled_reason,omitzero"`
 }
 
 // facts returns the facts in the domain's form.
@@ -67,7 +69,9 @@ func (f *storedFacts) facts() Facts {
 			ActiveUnits:    f.ActiveUnits,
 			CompletedUnits: f.CompletedUnits,
 			PendingUnits:   f.PendingUnits,
+			Stages:         f.Stages,
 		},
+		ReconciledReason: f.ReconciledReason,
 	}
 }
 
@@ -100,4 +104,6 @@ func (w *jsonWriter) facts(f *Facts) {
 	w.intPtr("active_units", f.ActiveUnits)
 	w.intPtr("completed_units", f.CompletedUnits)
 	w.intPtr("pending_units", f.PendingUnits)
+	w.intPtr("stages", f.Stages)
+	w.str("reconciled_reason", f.ReconciledReason, false)
 }

@@ -31,5 +31,7 @@ func storedFactsOf(f *Facts) storedFacts {
 		ActiveUnits:      f.ActiveUnits,
 		CompletedUnits:   f.CompletedUnits,
 		PendingUnits:     f.PendingUnits,
+		Stages:           f.Stages,
+		ReconciledReason: f.ReconciledReason,
 	}
 }

@@ -40,6 +40,8 @@ func appendJobFields(b []byte, j *events.Job, stale bool, preview int) []byte {
 	b = appendInt(b, "active_units", j.ActiveUnits)
 	b = appendInt(b, "completed_units", j.CompletedUnits)
 	b = appendInt(b, "pending_units", j.PendingUnits)
+	b = appendInt(b, "stages", j.Stages)
+	b = appendStr(b, "reconciled_reason", j.ReconciledReason)
 	b = appendTime(b, "first_seen", j.FirstSeen)
 	b = appendTime(b, "last_seen", j.LastSeen)
 	b = appendTrue(b, "cancel_requested", j.CancelRequested)

@@ -42,6 +42,8 @@ type jobJSON struct {
 	ActiveUnits      *int64            `json:"active_units,omitempty"`
 	CompletedUnits   *int64            `json:"completed_units,omitempty"`
 	PendingUnits     *int64            `json:"pending_units,omitempty"`
+	Stages           *int64            `json:"stages,omitempty"`
+	ReconciledReason string            `json:"reconciled_reason,omitempty"`
 	FirstSeen        time.Time         `json:"first_seen,omitzero"`
 	LastSeen         time.Time         `json:"last_seen,omitzero"`
 	CancelRequested  bool              `json:"cancel_requested,omitempty"`
@@ -99,6 +101,8 @@ func jobOf(v *view, preview int) *jobJSON {
 		ActiveUnits:      j.ActiveUnits,
 		CompletedUnits:   j.CompletedUnits,
 		PendingUnits:     j.PendingUnits,
+		Stages:           j.Stages,
+		ReconciledReason: j.ReconciledReason,
 		FirstSeen:        j.FirstSeen,
 		LastSeen:         j.LastSeen,
 		CancelRequested:  j.CancelRequested,

@@ -286,7 +286,7 @@ func TestNotFoundClosesAfterLimit(t *testing.T) {
 	if i < 0 {
 		t.Fatal("no reconciled event for the ghost")
 	}
-	if ev := evs[i]; ev.State != events.StateDone || ev.Error == nil || ev.Error.Code != enrich.ReasonNotFound {
+	if ev := evs[i]; ev.State != events.StateDone || ev.Error != nil || ev.ReconciledReason != enrich.ReasonNotFound {
 		t.Errorf("the ghost was closed by %+v", ev)
 	}
 }

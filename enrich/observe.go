@@ -65,8 +65,8 @@ func msTime(ms int64) time.Time {
 func (o *observed) created() time.Time { return msTime(o.stats.CreationTime) }
 
 // progress returns the facts a poll sees of a job's progress: its start,
-// slot-ms, bytes processed and, from the last timeline sample, its work
-// units. Zero numbers are not known; a failed or cancelled job reports no
+// slot-ms, bytes processed, the stages its plan has begun and, from the
+// last timeline sample, its work units. Zero numbers are not known; a failed or cancelled job reports no
 // bytes, which is not a decrease.
 func (o *observed) progress() events.Facts {
 	st := o.stats
@@ -80,6 +80,9 @@ func (o *observed) progress() events.Facts {
 	if q := st.Query; q != nil && len(q.Timeline) > 0 {
 		last := q.Timeline[len(q.Timeline)-1]
 		f.ActiveUnits, f.CompletedUnits, f.PendingUnits = events.Int64(last.ActiveUnits), events.Int64(last.CompletedUnits), events.Int64(last.PendingUnits)
+	}
+	if q := st.Query; q != nil && len(q.QueryPlan) > 0 {
+		f.Stages = events.Int64(int64(len(q.QueryPlan)))
 	}
 	return f
 }
@@ -173,7 +176,7 @@ const sourceFormat = "api"
 func changed(j *events.Job, p *events.Facts, state events.State) bool {
 	return differs(j.SlotMs, p.SlotMs) || differs(j.BytesProcessed, p.BytesProcessed) ||
 		differs(j.ActiveUnits, p.ActiveUnits) || differs(j.CompletedUnits, p.CompletedUnits) ||
-		differs(j.PendingUnits, p.PendingUnits) ||
+		differs(j.PendingUnits, p.PendingUnits) || differs(j.Stages, p.Stages) ||
 		(j.StartTime.IsZero() && !p.StartTime.IsZero()) ||
 		(j.Reservation == "" && p.Reservation != "") ||
 		(state == events.StateRunning && j.State == events.StatePending)
@@ -209,7 +212,7 @@ func progressEvent(j *events.Job, o *observed, now time.Time) (events.Event, boo
 // numbers writes the progress facts that identify an observation.
 func numbers(p *events.Facts) string {
 	var b strings.Builder
-	for _, v := range []*int64{p.SlotMs, p.BytesProcessed, p.ActiveUnits, p.CompletedUnits, p.PendingUnits} {
+	for _, v := range []*int64{p.SlotMs, p.BytesProcessed, p.ActiveUnits, p.CompletedUnits, p.PendingUnits, p.Stages} {
 		if v != nil {
 			b.WriteString(strconv.FormatInt(*v, 10))
 		}
@@ -252,22 +255,28 @@ func reconciledEvent(o *observed, now time.Time) events.Event {
 	}
 	ev := events.Event{Kind: events.KindReconciled, Job: o.key, Time: at, State: events.StateDone, Error: o.jobError(),
 		Facts: o.facts(), Source: events.Source{Format: sourceFormat, Method: "jobs.get"}}
+	ev.ReconciledReason = ReasonDone
 	ev.ID = events.DerivedEventID(string(events.KindReconciled), o.key.String(), strconv.FormatInt(at.UnixMilli(), 10))
 	return ev
 }
 
-// ReasonNotFound is the error code of a job closed because the API no
-// longer knows it.
-const ReasonNotFound = "notFound"
+// Why enrichment closed a job (events.Facts.ReconciledReason, and the
+// reason label of the reconciled-jobs metric).
+const (
+	// ReasonDone: the jobs API reported the job DONE.
+	ReasonDone = "done"
+	// ReasonNotFound: the jobs API answered NotFoundLimit times in a row
+	// that it does not know the job (expired, or its project deleted).
+	ReasonNotFound = "not_found"
+)
 
 // notFoundEvent closes a job the API answered 404 for, NotFoundLimit
-// times in a row: it is DONE for the product, with the explicit reason.
-func notFoundEvent(k events.JobKey, answers int, now time.Time) events.Event {
+// times in a row: DONE for the product, with the reason and no error,
+// since how it ended is not known. Its identity is the job and the moment.
+func notFoundEvent(k events.JobKey, now time.Time) events.Event {
 	at := now.UTC().Truncate(time.Millisecond)
 	ev := events.Event{Kind: events.KindReconciled, Job: k, Time: at, State: events.StateDone,
-		Error: &events.JobError{Code: ReasonNotFound, Message: "the BigQuery API answered " + strconv.Itoa(answers) +
-			" times in a row that it does not know this job (expired, or its project deleted); closed without its final state"},
-		Source: events.Source{Format: sourceFormat, Method: "jobs.get"}}
+		Facts: events.Facts{ReconciledReason: ReasonNotFound}, Source: events.Source{Format: sourceFormat, Method: "jobs.get"}}
 	ev.ID = events.DerivedEventID(string(events.KindReconciled), k.String(), ReasonNotFound, strconv.FormatInt(at.UnixMilli(), 10))
 	return ev
 }

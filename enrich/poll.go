@@ -41,12 +41,6 @@ func (b *batch) reconcile(k events.JobKey, ev events.Event, reason string) {
 	b.reconciled[reason]++
 }
 
-// Reasons a job was reconciled, as the metrics label them.
-const (
-	reasonDone     = "done"
-	reasonNotFound = "not_found"
-)
-
 // poll lists t's project and appends what changed: progress, discoveries
 // and reconciliations.
 func (e *Enricher) poll(ctx context.Context, t task) {
@@ -173,7 +167,7 @@ func (e *Enricher) check(ctx context.Context, j *events.Job, a *absence, now tim
 	case errors.Is(err, jobsapi.ErrNotFound):
 		a.notFound++
 		if a.notFound >= e.cfg.NotFoundLimit {
-			b.reconcile(j.Key, notFoundEvent(j.Key, a.notFound, now), reasonNotFound)
+			b.reconcile(j.Key, notFoundEvent(j.Key, now), ReasonNotFound)
 		}
 		return true
 	case err != nil:
@@ -187,7 +181,7 @@ func (e *Enricher) check(ctx context.Context, j *events.Job, a *absence, now tim
 		e.deps.Logger.WarnContext(ctx, "jobs.get answered about another job", "job", j.Key.String())
 		return true
 	case o.state == events.StateDone:
-		b.reconcile(j.Key, reconciledEvent(&o, now), reasonDone)
+		b.reconcile(j.Key, reconciledEvent(&o, now), ReasonDone)
 		return true
 	}
 	if ev, ok := progressEvent(j, &o, now); ok {

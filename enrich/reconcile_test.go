@@ -128,7 +128,7 @@ func TestLostCompletionsLeaveWithinTwoCycles(t *testing.T) {
 		if !tr.Ended.After(cutoff) {
 			reconciledBefore = append(reconciledBefore, ev.Job)
 		}
-		if got, want := (endOf{ev.State, ev.Time, ev.EndTime}), (endOf{events.StateDone, tr.Ended, tr.Ended}); got != want {
+		if got, want := (endOf{ev.State, ev.Time, ev.EndTime, ev.ReconciledReason}), (endOf{events.StateDone, tr.Ended, tr.Ended, enrich.ReasonDone}); got != want {
 			t.Errorf("job %s reconciled as %+v, want %+v", ev.Job, got, want)
 		}
 	}
@@ -151,4 +151,5 @@ type endOf struct {
 	State   events.State
 	Time    time.Time
 	EndTime time.Time
+	Reason  string
 }

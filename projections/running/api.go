@@ -32,6 +32,7 @@ func routes() []route {
 		{method: "GET", path: "/api/v1/jobs", params: list, check: checkList, needsReady: true, serve: (*Projection).serveList},
 		{method: "GET", path: "/api/v1/jobs/{project}/{location}/{job_id}", needsReady: true, serve: (*Projection).serveJob},
 		{method: "GET", path: "/api/v1/summary", needsReady: true, serve: (*Projection).serveSummary},
+		{method: "GET", path: "/api/v1/diagnostics", serve: (*Projection).serveDiagnostics},
 		{method: "GET", path: "/api/v1/stream", params: stream, check: checkStream, needsReady: true, serve: (*Projection).serveStream},
 		{method: "GET", path: "/api/v1/openapi.json", serve: (*Projection).serveOpenAPI},
 		{method: "GET", path: "/_ah/get-handlers/v1/jobs", anyParams: true, needsReady: true, serve: (*Projection).serveLegacy},

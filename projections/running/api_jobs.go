@@ -103,7 +103,9 @@ func (p *Projection) serveJob(w http.ResponseWriter, r *http.Request) {
 	if evs == nil {
 		evs = []events.Event{}
 	}
-	writeJSON(w, r, &detailJSON{Job: jobOf(&v, 0), Events: evs})
+	d := &detailJSON{Job: jobOf(&v, 0), Events: evs}
+	d.Live, d.LiveError = p.liveDetail(r.Context(), key)
+	writeJSON(w, r, d)
 }
 
 // merge folds the job's history from the log into its listed state (empty

@@ -60,6 +60,7 @@ type summary struct {
 	// oldest is the running job that started first, queued the pending job
 	// created first; stale jobs are not candidates.
 	oldest, queued *view
+	loss           lossJSON
 }
 
 // summarize tallies every job in one pass.
@@ -86,6 +87,7 @@ func (s *store) summarize(now time.Time) summary {
 		sum.groups[d] = s.groups(d, acc[d])
 	}
 	sum.oldest, sum.queued = copyView(oldest), copyView(queued)
+	sum.loss = s.loss.snapshot()
 	return sum
 }
 

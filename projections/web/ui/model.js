@@ -61,6 +61,8 @@ export function normalizeJob(raw) {
     bytesBilled: num(raw.bytes_billed),
     units: units(raw),
     cancelRequested: Boolean(raw.cancel_requested),
+    reconciledReason: raw.reconciled_reason ?? (raw.reconciled ? "done" : ""),
+    stages: num(raw.stages),
     error: raw.error ?? null,
   };
 }

@@ -198,8 +198,10 @@ func (e *Enricher) flush(ctx context.Context, project string, b *batch) {
 	}
 	if err := e.deps.Appender.Append(ctx, b.events); err != nil {
 		e.m.appendFailures.Inc()
-		e.deps.Logger.WarnContext(ctx, "appending what enrichment observed", "project", project,
-			"events", len(b.events), "error", err.Error())
+		if ctx.Err() == nil {
+			e.deps.Logger.WarnContext(ctx, "appending what enrichment observed", "project", project,
+				"events", len(b.events), "error", err.Error())
+		}
 		return
 	}
 	e.markActed(b.acted)

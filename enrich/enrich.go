@@ -16,12 +16,18 @@
 //     observation and the numbers, so appending it again is harmless.
 //   - Reconciliation. An open job the listing lacks (a script's statement
 //     excepted while its script is listed) is given one more cycle for its
-//     completion entry to arrive. If it is still open then, one jobs.get
-//     decides: DONE gives a reconciled event carrying the API's final
-//     state, statistics and error, so the job leaves the list within two
-//     cycles of its end; a 404 (job expired, project deleted) NotFoundLimit
-//     times in a row gives a reconciled event with the reason "not found";
-//     PENDING or RUNNING gives a progress event.
+//     completion entry to arrive if the previous listing had it: it ended
+//     since. If it is still open then, one jobs.get decides: DONE gives a
+//     reconciled event carrying the API's final state, statistics and
+//     error, so the job leaves the list within two cycles of its end; a 404
+//     (job expired, project deleted) NotFoundLimit times in a row gives a
+//     reconciled event with the reason "not found"; PENDING or RUNNING
+//     gives a progress event. A job created since the previous listing
+//     ended since too, and gets the same cycle. A job older than the
+//     previous listing that it lacked (the log learned of it after it
+//     ended) is asked about at once, and closed once it ended an interval
+//     ago (its completion entry had that long to arrive), so that it too
+//     leaves within two cycles of its end.
 //   - Discovery. A job the listing has, that the log does not know (neither
 //     listed nor recently finished) and that is older than a cycle, is
 //     appended from the API's answer: an inserted event at its creation
@@ -206,6 +212,7 @@ type Enricher struct {
 	busy      map[string]bool                       // projects being polled
 	polled    map[string]time.Time                  // when each project's last poll started
 	missing   map[string]map[events.JobKey]*absence // open jobs a listing lacked, by project
+	seen      map[string]listing                    // each project's last listing
 	acted     map[events.JobKey]time.Time           // jobs reconciled or discovered lately
 	lastSweep time.Time
 	sem       chan struct{}
@@ -230,6 +237,7 @@ func New(cfg Config, d Deps) (*Enricher, error) {
 	}
 	e := &Enricher{cfg: cfg, deps: d, m: m,
 		busy: map[string]bool{}, polled: map[string]time.Time{}, missing: map[string]map[events.JobKey]*absence{},
+		seen: map[string]listing{},
 		acted: map[events.JobKey]time.Time{}, sem: make(chan struct{}, cfg.Workers)}
 	e.diag = newDiagnostics(d.Registry, cfg.Now)
 	e.live = newLiveCache(d.API, cfg.LiveTTL, cfg.Now)

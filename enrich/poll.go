@@ -1,6 +1,7 @@
 package enrich
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"time"
@@ -16,11 +17,27 @@ import (
 // an audit entry's timestamp, a little after BigQuery's, still lists it.
 const createMargin = time.Minute
 
-// absence is an open job a listing lacked: when that was first seen, and
-// how many jobs.get answered 404 for it in a row.
+// absence is an open job a listing lacked: when that was first seen, how
+// many jobs.get answered 404 for it in a row, and its reconciliation when
+// the API said DONE too recently for the completion entry to be late.
 type absence struct {
 	since    time.Time
 	notFound int
+	done     *events.Event
+}
+
+// listing is what a project's listing had, and when it was asked for.
+type listing struct {
+	at   time.Time
+	keys map[events.JobKey]bool
+}
+
+// endedSince reports whether j is known to have ended after the listing
+// was asked for, if it ended: the listing had it, or it was created
+// later. A job that is neither may have ended long before.
+func (l *listing) endedSince(j *events.Job) bool {
+	created := cmp.Or(j.CreateTime, j.FirstSeen)
+	return l.keys[j.Key] || (!l.at.IsZero() && created.After(l.at))
 }
 
 // batch is what one poll appends, and what it counts once appended.
@@ -46,6 +63,7 @@ func (b *batch) reconcile(k events.JobKey, ev events.Event, reason string) {
 func (e *Enricher) poll(ctx context.Context, t task) {
 	start := time.Now()
 	defer func() { e.m.pollSeconds.Observe(time.Since(start).Seconds()) }()
+	asked := e.cfg.Now()
 	listed, err := e.deps.API.ListOpen(ctx, t.project, e.since(t))
 	e.diag.observe(ctx, t.project, jobsapi.MethodList, err)
 	if err != nil && !errors.Is(err, jobsapi.ErrNotFound) {
@@ -57,7 +75,7 @@ func (e *Enricher) poll(ctx context.Context, t task) {
 	now := e.cfg.Now()
 	b := &batch{}
 	keys, ids := e.listed(t, listed, now, b)
-	e.unlisted(ctx, t, keys, ids, now, b)
+	e.unlisted(ctx, t, listing{at: asked, keys: keys}, ids, now, b)
 	e.flush(ctx, t.project, b)
 }
 
@@ -121,27 +139,30 @@ func (e *Enricher) discover(o *observed, now time.Time, b *batch) {
 	b.discovered++
 }
 
-// unlisted handles the open jobs the listing lacked. A script's statement
-// is not listed while its script is. The others get a cycle (at least half
-// an interval) for their completion entry to arrive, then one jobs.get
-// each cycle until they are closed or their completion arrives.
-func (e *Enricher) unlisted(ctx context.Context, t task, keys map[events.JobKey]bool, ids map[string]bool, now time.Time, b *batch) {
+// unlisted handles the open jobs listing l lacked. A script's statement
+// is not listed while its script is. A job that ended since the previous
+// listing gets a cycle (at least half an interval) for its completion
+// entry to arrive. Then, and at once for a job that may have ended
+// earlier, one jobs.get each cycle until it is closed or its completion
+// arrives.
+func (e *Enricher) unlisted(ctx context.Context, t task, l listing, ids map[string]bool, now time.Time, b *batch) {
 	e.mu.Lock()
-	prev := e.missing[t.project]
+	prev, before := e.missing[t.project], e.seen[t.project]
+	e.seen[t.project] = l
 	e.mu.Unlock()
 	next := map[events.JobKey]*absence{}
 	for i := range t.open {
 		j := &t.open[i]
-		if keys[j.Key] || (j.ParentJobID != "" && ids[j.ParentJobID]) {
+		if l.keys[j.Key] || (j.ParentJobID != "" && ids[j.ParentJobID]) {
 			continue
 		}
 		a := prev[j.Key]
-		if a == nil || now.Sub(a.since) < e.cfg.Interval/2 {
-			if a == nil {
-				a = &absence{since: now}
-			}
-			next[j.Key] = a
+		switch {
+		case a == nil && before.endedSince(j), a != nil && now.Sub(a.since) < e.cfg.Interval/2:
+			next[j.Key] = cmp.Or(a, &absence{since: now})
 			continue
+		case a == nil:
+			a = &absence{since: now}
 		}
 		if e.check(ctx, j, a, now, b) {
 			next[j.Key] = a
@@ -160,6 +181,10 @@ func (e *Enricher) unlisted(ctx context.Context, t task, keys map[events.JobKey]
 func (e *Enricher) check(ctx context.Context, j *events.Job, a *absence, now time.Time, b *batch) bool {
 	if !e.deps.Jobs.Listed(j.Key) || e.wasActed(j.Key) {
 		return false
+	}
+	if a.done != nil {
+		b.reconcile(j.Key, *a.done, ReasonDone)
+		return true
 	}
 	got, err := e.deps.API.Get(ctx, j.Key)
 	e.diag.observe(ctx, j.Key.Project, jobsapi.MethodGet, err)
@@ -181,7 +206,12 @@ func (e *Enricher) check(ctx context.Context, j *events.Job, a *absence, now tim
 		e.deps.Logger.WarnContext(ctx, "jobs.get answered about another job", "job", j.Key.String())
 		return true
 	case o.state == events.StateDone:
-		b.reconcile(j.Key, reconciledEvent(&o, now), ReasonDone)
+		ev := reconciledEvent(&o, now)
+		if now.Sub(ev.Time) < e.cfg.Interval {
+			a.done = &ev // its completion entry may be on its way
+		} else {
+			b.reconcile(j.Key, ev, ReasonDone)
+		}
 		return true
 	}
 	if ev, ok := progressEvent(j, &o, now); ok {

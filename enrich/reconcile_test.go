@@ -94,7 +94,8 @@ func TestLostCompletionsLeaveWithinTwoCycles(t *testing.T) {
 	const interval = 5 * time.Second
 	e := w.enricher(enrich.Config{Interval: interval}, enrich.Deps{})
 	sawProgress := false
-	for range 48 {
+	const cycles = 48
+	for range cycles {
 		w.step(interval)
 		e.Cycle(t.Context())
 		if late := w.overdue(2 * interval); len(late) > 0 {
@@ -143,7 +144,8 @@ func TestLostCompletionsLeaveWithinTwoCycles(t *testing.T) {
 			t.Errorf("job %s was reconciled though its completion was not lost", k)
 		}
 	}
-	t.Logf("%d jobs, %d lost completions, %d reconciled", w.org.Stats().Jobs, len(lost), len(reconciled))
+	t.Logf("%d jobs, %d lost completions, %d reconciled; %d jobs.list and %d jobs.get calls in %d cycles", w.org.Stats().Jobs,
+		len(lost), len(reconciled), calls(w.api, simulation.MethodList), calls(w.api, simulation.MethodGet), cycles)
 }
 
 // endOf is how a reconciled event ends its job.

@@ -237,7 +237,7 @@ func New(cfg Config, d Deps) (*Enricher, error) {
 	}
 	e := &Enricher{cfg: cfg, deps: d, m: m,
 		busy: map[string]bool{}, polled: map[string]time.Time{}, missing: map[string]map[events.JobKey]*absence{},
-		seen: map[string]listing{},
+		seen:  map[string]listing{},
 		acted: map[events.JobKey]time.Time{}, sem: make(chan struct{}, cfg.Workers)}
 	e.diag = newDiagnostics(d.Registry, cfg.Now)
 	e.live = newLiveCache(d.API, cfg.LiveTTL, cfg.Now)

@@ -151,7 +151,7 @@ func TestRateLimitsSlowButLoseNothing(t *testing.T) {
 			t.Fatal(err)
 		}
 		e := w.enricher(enrich.Config{Interval: interval}, enrich.Deps{API: w.client(jobsapi.Config{Attempts: 30}, nil)})
-		warm(w, e, 30)
+		warm(w, e, 20)
 		evs := w.feed.appendedByEnrichment()
 		slices.SortFunc(evs, func(a, b events.Event) int { return strings.Compare(a.ID, b.ID) })
 		return evs, calls(w.api, simulation.MethodList) + calls(w.api, simulation.MethodGet)

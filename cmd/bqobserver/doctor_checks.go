@@ -250,10 +250,11 @@ func (d *doctor) jobsAPICheck(ctx context.Context, project string) []check {
 		k = events.JobKey{Project: project, Location: r.Location, JobID: r.JobId}
 	}
 	_, err = d.api.Get(ctx, k)
+	ok := "a job read"
 	if errors.Is(err, jobsapi.ErrNotFound) {
-		err = nil // allowed: there was just no such job
+		err, ok = nil, "allowed (no job to read: the answer was 404, not 403)"
 	}
-	get.Status, get.Detail, get.Fix = jobsAPIOutcome(err, "a job read")
+	get.Status, get.Detail, get.Fix = jobsAPIOutcome(err, ok)
 	return []check{list, get}
 }
 
@@ -264,6 +265,8 @@ func jobsAPIOutcome(err error, ok string) (string, string, string) {
 		return statusOK, ok, ""
 	case errors.As(err, &denied):
 		return statusBroken, "missing " + denied.Permission + ": " + denied.Message, denied.Fix()
+	case errors.Is(err, jobsapi.ErrNotFound):
+		return statusBroken, err.Error(), "check the project id: the jobs API does not know it (or the project was deleted)"
 	}
 	return statusBroken, err.Error(), "check that the BigQuery API is enabled and reachable, and its quota"
 }

@@ -18,7 +18,7 @@ import (
 	"github.com/bqobserver/bqobserver/internal/simulation"
 )
 
-// fixture is a simulated organization ten minutes into its day, and a
+// fixture is a simulated organization four minutes into its day, and a
 // client of its jobs API.
 type fixture struct {
 	org    *simulation.Org
@@ -28,11 +28,11 @@ type fixture struct {
 
 func newFixture(t *testing.T, cfg jobsapi.Config) *fixture {
 	t.Helper()
-	org, err := simulation.New(simulation.Config{Seed: 7, Projects: 4, Rate: 4, DurationScale: 20})
+	org, err := simulation.New(simulation.Config{Seed: 7, Projects: 4, Rate: 2, DurationScale: 20})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for range org.Generate(10 * time.Minute) {
+	for range org.Generate(4 * time.Minute) {
 	}
 	srv := httptest.NewServer(org.JobsAPI())
 	t.Cleanup(srv.Close)

@@ -2,8 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"io"
-	"net/http"
 	"regexp"
 	"strconv"
 	"testing"
@@ -20,7 +18,7 @@ func TestRunEnrichesFromSimulation(t *testing.T) {
 	progress := regexp.MustCompile(`(?m)^bqobserver_enrich_progress_events_total (\d+)`)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		m := progress.FindStringSubmatch(fetch(t, base+"/metrics"))
+		m := progress.FindStringSubmatch(get(t, base+"/metrics"))
 		if n, _ := strconv.Atoi(m[1]); m != nil && n > 0 {
 			break
 		}
@@ -60,7 +58,7 @@ func runningWithSlotMs(t *testing.T, base string) bool {
 			SlotMs *int64 `json:"slot_ms"`
 		} `json:"jobs"`
 	}
-	if err := json.Unmarshal([]byte(fetch(t, base+"/api/v1/jobs?state=running&sort=-slot_ms&limit=1")), &page); err != nil {
+	if err := json.Unmarshal([]byte(get(t, base+"/api/v1/jobs?state=running&sort=-slot_ms&limit=1")), &page); err != nil {
 		t.Fatal(err)
 	}
 	return len(page.Jobs) > 0 && page.Jobs[0].SlotMs != nil
@@ -71,22 +69,8 @@ func diagnosticsOn(t *testing.T, base string) bool {
 	var d struct {
 		Enrichment bool `json:"enrichment"`
 	}
-	if err := json.Unmarshal([]byte(fetch(t, base+"/api/v1/diagnostics")), &d); err != nil {
+	if err := json.Unmarshal([]byte(get(t, base+"/api/v1/diagnostics")), &d); err != nil {
 		t.Fatal(err)
 	}
 	return d.Enrichment
-}
-
-func fetch(t *testing.T, url string) string {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
 }

@@ -213,6 +213,7 @@ type Enricher struct {
 	polled    map[string]time.Time                  // when each project's last poll started
 	missing   map[string]map[events.JobKey]*absence // open jobs a listing lacked, by project
 	seen      map[string]listing                    // each project's last listing
+	failing   map[string]bool                       // projects whose failure was logged
 	acted     map[events.JobKey]time.Time           // jobs reconciled or discovered lately
 	lastSweep time.Time
 	sem       chan struct{}
@@ -237,7 +238,7 @@ func New(cfg Config, d Deps) (*Enricher, error) {
 	}
 	e := &Enricher{cfg: cfg, deps: d, m: m,
 		busy: map[string]bool{}, polled: map[string]time.Time{}, missing: map[string]map[events.JobKey]*absence{},
-		seen:  map[string]listing{},
+		seen: map[string]listing{}, failing: map[string]bool{},
 		acted: map[events.JobKey]time.Time{}, sem: make(chan struct{}, cfg.Workers)}
 	e.diag = newDiagnostics(d.Registry, cfg.Now)
 	e.live = newLiveCache(d.API, cfg.LiveTTL, cfg.Now)

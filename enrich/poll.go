@@ -72,6 +72,7 @@ func (e *Enricher) poll(ctx context.Context, t task) {
 	}
 	// A project the API does not know lists nothing: its open jobs are
 	// checked one by one, and closed as not found.
+	e.recovered(t.project)
 	now := e.cfg.Now()
 	b := &batch{}
 	keys, ids := e.listed(t, listed, now, b)
@@ -238,12 +239,28 @@ func (e *Enricher) flush(ctx context.Context, project string, b *batch) {
 	e.m.count(project, b)
 }
 
-// failed records a call that failed for other reasons than a missing
-// permission, which diagnostics record.
+// failed logs a call that failed for other reasons than a missing
+// permission (diagnostics record those): once for a project until one of
+// its listings succeeds again, so that an outage of the API logs one
+// line a project, not one a cycle.
 func (e *Enricher) failed(ctx context.Context, project string, err error) {
 	var denied *jobsapi.DeniedError
 	if errors.As(err, &denied) || ctx.Err() != nil {
 		return
 	}
-	e.deps.Logger.WarnContext(ctx, "polling the BigQuery jobs API", "project", project, "error", err.Error())
+	e.mu.Lock()
+	logged := e.failing[project]
+	e.failing[project] = true
+	e.mu.Unlock()
+	if !logged {
+		e.deps.Logger.WarnContext(ctx, "polling the BigQuery jobs API; further failures of the project are counted, not logged, until it answers",
+			"project", project, "error", err.Error())
+	}
+}
+
+// recovered notes that a listing of project succeeded.
+func (e *Enricher) recovered(project string) {
+	e.mu.Lock()
+	delete(e.failing, project)
+	e.mu.Unlock()
 }

@@ -40,6 +40,10 @@ func appendJobFields(b []byte, j *events.Job, stale bool, preview int) []byte {
 	b = appendInt(b, "active_units", j.ActiveUnits)
 	b = appendInt(b, "completed_units", j.CompletedUnits)
 	b = appendInt(b, "pending_units", j.PendingUnits)
+	b = appendStr(b, "cancel_requested_by", j.CancelRequestedBy)
+	b = appendTime(b, "cancel_request_time", j.CancelRequestTime)
+	b = appendStr(b, "cancel_reason", j.CancelReason)
+	b = appendStr(b, "cancel_answer", j.CancelAnswer)
 	b = appendTime(b, "first_seen", j.FirstSeen)
 	b = appendTime(b, "last_seen", j.LastSeen)
 	b = appendTrue(b, "cancel_requested", j.CancelRequested)
@@ -61,6 +65,7 @@ func encodableTimes(j *events.Job) bool {
 	return encodable(j.CreateTime) &&
 		encodable(j.StartTime) &&
 		encodable(j.EndTime) &&
+		encodable(j.CancelRequestTime) &&
 		encodable(j.FirstSeen) &&
 		encodable(j.LastSeen)
 }

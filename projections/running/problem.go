@@ -45,6 +45,11 @@ func unavailable(w http.ResponseWriter, r *http.Request, retry time.Duration, de
 // writeJSON answers r with v as JSON, or with a 500 problem document when v
 // does not encode (a time outside years 0-9999).
 func writeJSON(w http.ResponseWriter, r *http.Request, v any) {
+	writeJSONStatus(w, r, http.StatusOK, v)
+}
+
+// writeJSONStatus is writeJSON with another status than 200.
+func writeJSONStatus(w http.ResponseWriter, r *http.Request, status int, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
 		writeProblem(w, r, http.StatusInternalServerError, "encoding the answer: "+err.Error(), nil)
@@ -53,6 +58,7 @@ func writeJSON(w http.ResponseWriter, r *http.Request, v any) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
 	_, _ = w.Write(append(b, '\n')) // a failed write means the client left
 }
 

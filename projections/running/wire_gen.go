@@ -22,6 +22,7 @@ type jobJSON struct {
 	QueryTruncated    bool              `json:"query_truncated,omitempty"`
 	QueryPreview      bool              `json:"query_preview,omitempty"`
 	QueryBytes        int               `json:"query_bytes,omitempty"`
+	QueryHidden       bool              `json:"query_hidden,omitempty"`
 	Labels            map[string]string `json:"labels,omitempty"`
 	Reservation       string            `json:"reservation,omitempty"`
 	ReferencedTables  []string          `json:"referenced_tables,omitempty"`
@@ -66,7 +67,8 @@ type errorJSON struct {
 }
 
 // jobOf converts a job for the API. preview > 0 shortens the query text to
-// at most that many bytes (on a character boundary), marking it so.
+// at most that many bytes (on a character boundary), marking it so; a
+// hidden view leaves the text out and says that it is hidden.
 func jobOf(v *view, preview int) *jobJSON {
 	j := &v.job
 	w := &jobJSON{
@@ -115,7 +117,9 @@ func jobOf(v *view, preview int) *jobJSON {
 	if j.Error != nil {
 		w.Error = &errorJSON{Code: j.Error.Code, Message: j.Error.Message}
 	}
-	if preview > 0 && len(j.Query) > preview {
+	if v.hidden {
+		w.Query, w.QueryTruncated, w.QueryHidden = "", false, true
+	} else if preview > 0 && len(j.Query) > preview {
 		w.Query, w.QueryPreview, w.QueryBytes = clip(j.Query, preview), true, len(j.Query)
 	}
 	return w

@@ -19,6 +19,7 @@ import (
 
 	"github.com/bqobserver/bqobserver/events"
 	"github.com/bqobserver/bqobserver/internal/testutil/logtest"
+	"github.com/bqobserver/bqobserver/projections/access"
 	"github.com/bqobserver/bqobserver/projections/running"
 )
 
@@ -65,7 +66,7 @@ func newOrg(t testing.TB, n int) *org {
 		t.Fatal(err)
 	}
 	p.MarkLive()
-	o.rec = &recorder{next: p.Handler()}
+	o.rec = &recorder{next: o.as(access.Anonymous(), p.Handler())}
 	mux := http.NewServeMux()
 	mux.Handle("/api/", o.rec)
 	mux.Handle("/", Handler())
@@ -76,6 +77,13 @@ func newOrg(t testing.TB, n int) *org {
 		o.srv.Close()
 	})
 	return o
+}
+
+// as serves h to the caller p, as the authentication middleware does.
+func (o *org) as(p access.Principal, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(w, r.WithContext(access.WithPrincipal(r.Context(), p)))
+	})
 }
 
 // URL is the page's address.
@@ -164,7 +172,7 @@ func (o *org) listed(q url.Values) []string {
 	q = maps.Clone(q)
 	q.Set("limit", "1000")
 	w := httptest.NewRecorder()
-	o.proj.Handler().ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/api/v1/jobs?"+q.Encode(), nil))
+	o.as(access.Anonymous(), o.proj.Handler()).ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/api/v1/jobs?"+q.Encode(), nil))
 	var page struct {
 		Jobs []struct {
 			Key events.JobKey `json:"key"`

@@ -209,6 +209,9 @@ func (s *stream) drain(upTo uint64) error {
 			}
 			s.send(c, &m)
 			s.cursor = c.seq
+			if err := s.spill(); err != nil {
+				return err
+			}
 		}
 		if err := s.flush(); err != nil {
 			return err
@@ -274,10 +277,15 @@ func (s *stream) event(name, id string, data []byte) {
 
 func (s *stream) raw(text string) { s.buf = append(s.buf, text...) }
 
+// spillBytes is how much a stream buffers before it writes: a stream whose
+// client does not read holds at most about this much, besides what the
+// connection buffers, until its write times out.
+const spillBytes = 16 << 10
+
 // spill flushes the buffer once it is large, so that a long run of events
 // is sent in pieces.
 func (s *stream) spill() error {
-	if len(s.buf) < 64<<10 {
+	if len(s.buf) < spillBytes {
 		return nil
 	}
 	return s.flush()

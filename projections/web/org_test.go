@@ -49,6 +49,12 @@ type org struct {
 // ends.
 func newOrg(t testing.TB, n int) *org {
 	t.Helper()
+	return newOrgAs(t, n, access.Anonymous())
+}
+
+// newOrgAs is newOrg whose page and API are used by caller.
+func newOrgAs(t testing.TB, n int, caller access.Principal) *org {
+	t.Helper()
 	bt := logtest.NewBigtable(t)
 	l, err := events.NewLog(bt.Client, events.LogConfig{Table: bt.Table})
 	if err != nil {
@@ -66,7 +72,7 @@ func newOrg(t testing.TB, n int) *org {
 		t.Fatal(err)
 	}
 	p.MarkLive()
-	o.rec = &recorder{next: o.as(access.Anonymous(), p.Handler())}
+	o.rec = &recorder{next: o.as(caller, p.Handler())}
 	mux := http.NewServeMux()
 	mux.Handle("/api/", o.rec)
 	mux.Handle("/", Handler())

@@ -44,8 +44,13 @@ func visibilityProjection(t *testing.T) (*Projection, time.Time) {
 	t.Helper()
 	now := t0.Add(time.Hour)
 	a, b, l := jobStory("acme-bi", "US", "alices_query"), jobStory("acme-etl", "EU", "bobs_query"), jobStory("acme-etl", "EU", "bobs_load")
+	ad, bd := jobStory("acme-bi", "US", "alices_done"), jobStory("acme-etl", "EU", "bobs_done")
 	log := newLog(t)
 	err := log.Append(t.Context(), []events.Event{
+		ad.inserted(now.Add(-20*time.Minute), events.StateRunning, events.Facts{Principal: "alice@acme.example", JobType: "QUERY", Query: "SELECT secret_alice_done"}),
+		ad.completed(now.Add(-10 * time.Minute)),
+		bd.inserted(now.Add(-20*time.Minute), events.StateRunning, events.Facts{Principal: "bob@acme.example", JobType: "QUERY", Query: "SELECT secret_bob_done"}),
+		bd.completed(now.Add(-10 * time.Minute)),
 		a.inserted(now.Add(-3*time.Minute), events.StateRunning, events.Facts{Principal: "Alice@acme.example", JobType: "QUERY", Query: "SELECT secret_alice FROM t"}),
 		b.inserted(now.Add(-2*time.Minute), events.StateRunning, events.Facts{Principal: "bob@acme.example", JobType: "QUERY", Query: "SELECT secret_bob FROM u"}),
 		l.inserted(now.Add(-1*time.Minute), events.StatePending, events.Facts{Principal: "bob@acme.example", JobType: "LOAD"}),
@@ -111,6 +116,59 @@ func TestVisibilityList(t *testing.T) {
 					t.Errorf("list of %d (-want +got):\n%s", page.Total, diff)
 				}
 			})
+		}
+	}
+}
+
+// TestVisibilityHistory: the history of finished jobs lists, and searches,
+// only what the caller may see, each job as the caller may see it.
+func TestVisibilityHistory(t *testing.T) {
+	p, _ := visibilityProjection(t)
+	alices, bobs := sight{"alices_done", "SELECT secret_alice_done"}, sight{"bobs_done", "SELECT secret_bob_done"}
+	alicesH := sight{"alices_done", "hidden"}
+	want := map[string]map[string][]sight{
+		"admin":                    {"": {alices, bobs}, "q=secret_alice_done": {alices}},
+		"viewer":                   {"": {alicesH, bobs}, "q=secret_alice_done": {}, "q=secret_bob_done": {bobs}},
+		"viewer with show_queries": {"": {alices, bobs}, "q=secret_alice_done": {alices}},
+		"own":                      {"": {alices}, "q=secret_bob_done": {}, "user=bob@acme.example": {}},
+		"own without jobs":         {"": {}},
+		"no role":                  {"": {}},
+	}
+	for _, c := range callers {
+		for query, sights_ := range want[c.name] {
+			t.Run(c.name+"/"+query, func(t *testing.T) {
+				var page struct {
+					Jobs  []jobJSON `json:"jobs"`
+					Total int       `json:"total"`
+				}
+				w := get(t, as(c.p, p.Handler()), "/api/v1/history?"+query)
+				if err := json.Unmarshal(w.Body.Bytes(), &page); err != nil || w.Code != http.StatusOK {
+					t.Fatalf("history: %d %v %s", w.Code, err, w.Body)
+				}
+				if diff := cmp.Diff(sights_, sights(t, page.Jobs)); diff != "" || page.Total != len(sights_) {
+					t.Errorf("history of %d (-want +got):\n%s", page.Total, diff)
+				}
+			})
+		}
+	}
+}
+
+// TestVisibilityHistorySQL: the SQL an own caller is offered lists its own
+// jobs only, like the page it comes with.
+func TestVisibilityHistorySQL(t *testing.T) {
+	p, _ := visibilityProjection(t)
+	for _, tc := range []struct {
+		caller access.Principal
+		owned  bool
+	}{{admin, false}, {viewer, false}, {ownAlice, true}} {
+		var page struct {
+			SQL string `json:"bigquery_sql"`
+		}
+		if err := json.Unmarshal(get(t, as(tc.caller, p.Handler()), "/api/v1/history").Body.Bytes(), &page); err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Contains(page.SQL, "LOWER(user_email) = 'alice@acme.example'"); got != tc.owned {
+			t.Errorf("%s: the SQL restricts to alice's jobs: %v, want %v\n%s", tc.caller.Email, got, tc.owned, page.SQL)
 		}
 	}
 }

@@ -141,9 +141,12 @@ export class Detail {
     a.href = fmt.consoleURL(k);
     a.target = "_blank";
     a.rel = "noopener noreferrer";
-    box.append(a, el("h3", "", "Cancel this job"));
-    if (this.me?.can_cancel) box.append(this.cancelButton(), el("p", "muted", "or with the bq tool:"));
-    box.append(this.cancelBox(k));
+    box.append(a);
+    if (this.job?.state !== "DONE") {
+      box.append(el("h3", "", "Cancel this job"));
+      if (this.me?.can_cancel) box.append(this.cancelButton(), el("p", "muted", "or with the bq tool:"));
+      box.append(this.cancelBox(k));
+    }
     return box;
   }
 

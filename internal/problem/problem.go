@@ -23,16 +23,27 @@ type Document struct {
 	Instance string `json:"instance,omitempty"`
 }
 
+// New returns the document of status for r, with detail.
+func New(r *http.Request, status int, detail string) Document {
+	return Document{Type: "about:blank", Title: http.StatusText(status), Status: status, Detail: detail, Instance: r.URL.Path}
+}
+
 // Write answers r with a problem document of the given status, not to be
 // cached.
 func Write(w http.ResponseWriter, r *http.Request, status int, detail string) {
+	Send(w, status, New(r, status, detail))
+}
+
+// Send answers with doc, a Document or a struct that embeds one with
+// members of its own, as a problem document of the given status, not to
+// be cached.
+func Send(w http.ResponseWriter, status int, doc any) {
 	h := w.Header()
 	h.Set("Content-Type", ContentType)
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
-	d := Document{Type: "about:blank", Title: http.StatusText(status), Status: status, Detail: detail, Instance: r.URL.Path}
-	_ = json.NewEncoder(w).Encode(d) // a failed write means the client left
+	_ = json.NewEncoder(w).Encode(doc) // a failed write means the client left
 }
 
 // methods are the methods a fallback probes for.

@@ -101,23 +101,7 @@ func TestVisibilityList(t *testing.T) {
 		"own without jobs":         {"": {}, "q=secret": {}},
 		"no role":                  {"": {}, "q=secret": {}},
 	}
-	for _, c := range callers {
-		for query, sights_ := range want[c.name] {
-			t.Run(c.name+"/"+query, func(t *testing.T) {
-				var page struct {
-					Jobs  []jobJSON `json:"jobs"`
-					Total int       `json:"total"`
-				}
-				w := get(t, as(c.p, p.Handler()), "/api/v1/jobs?"+query)
-				if err := json.Unmarshal(w.Body.Bytes(), &page); err != nil || w.Code != http.StatusOK {
-					t.Fatalf("list: %d %v %s", w.Code, err, w.Body)
-				}
-				if diff := cmp.Diff(sights_, sights(t, page.Jobs)); diff != "" || page.Total != len(sights_) {
-					t.Errorf("list of %d (-want +got):\n%s", page.Total, diff)
-				}
-			})
-		}
-	}
+	checkPages(t, p, "/api/v1/jobs", want)
 }
 
 // TestVisibilityHistory: the history of finished jobs lists, and searches,
@@ -134,6 +118,13 @@ func TestVisibilityHistory(t *testing.T) {
 		"own without jobs":         {"": {}},
 		"no role":                  {"": {}},
 	}
+	checkPages(t, p, "/api/v1/history", want)
+}
+
+// checkPages asks path for one page as each caller, with each query of
+// want[caller], and checks what it shows.
+func checkPages(t *testing.T, p *Projection, path string, want map[string]map[string][]sight) {
+	t.Helper()
 	for _, c := range callers {
 		for query, sights_ := range want[c.name] {
 			t.Run(c.name+"/"+query, func(t *testing.T) {
@@ -141,12 +132,12 @@ func TestVisibilityHistory(t *testing.T) {
 					Jobs  []jobJSON `json:"jobs"`
 					Total int       `json:"total"`
 				}
-				w := get(t, as(c.p, p.Handler()), "/api/v1/history?"+query)
+				w := get(t, as(c.p, p.Handler()), path+"?"+query)
 				if err := json.Unmarshal(w.Body.Bytes(), &page); err != nil || w.Code != http.StatusOK {
-					t.Fatalf("history: %d %v %s", w.Code, err, w.Body)
+					t.Fatalf("%s: %d %v %s", path, w.Code, err, w.Body)
 				}
 				if diff := cmp.Diff(sights_, sights(t, page.Jobs)); diff != "" || page.Total != len(sights_) {
-					t.Errorf("history of %d (-want +got):\n%s", page.Total, diff)
+					t.Errorf("%s, %d jobs (-want +got):\n%s", path, page.Total, diff)
 				}
 			})
 		}

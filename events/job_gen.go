@@ -61,6 +61,16 @@ type Facts struct {
 	// DONE) or not_found (the API answered several times in a row that it does
 	// not know the job).
 	ReconciledReason string `json:"reconciled_reason,omitempty"`
+	// Who asked bqobserver to cancel the job: the caller's email, or anonymous
+	// when the service identifies nobody.
+	CancelRequestedBy string `json:"cancel_requested_by,omitempty"`
+	// When bqobserver was asked to cancel the job.
+	CancelRequestTime time.Time `json:"cancel_request_time,omitzero"`
+	// The reason the caller gave for cancelling the job, if any.
+	CancelReason string `json:"cancel_reason,omitempty"`
+	// What BigQuery's jobs.cancel answered: the state it reported the job in, or
+	// its error.
+	CancelAnswer string `json:"cancel_answer,omitempty"`
 }
 
 // Progress is what a running job reports about its work so far.
@@ -135,6 +145,10 @@ const (
 	regPendingUnits
 	regStages
 	regReconciledReason
+	regCancelRequestedBy
+	regCancelRequestTime
+	regCancelReason
+	regCancelAnswer
 	numRegisters
 )
 
@@ -169,6 +183,10 @@ func (j *Job) applyRegisters(w *write, e *Event) {
 	setInt64(j, w, regPendingUnits, &j.PendingUnits, e.PendingUnits)
 	setInt64(j, w, regStages, &j.Stages, e.Stages)
 	setString(j, w, regReconciledReason, &j.ReconciledReason, e.ReconciledReason)
+	setString(j, w, regCancelRequestedBy, &j.CancelRequestedBy, e.CancelRequestedBy)
+	setTime(j, w, regCancelRequestTime, &j.CancelRequestTime, e.CancelRequestTime)
+	setString(j, w, regCancelReason, &j.CancelReason, e.CancelReason)
+	setString(j, w, regCancelAnswer, &j.CancelAnswer, e.CancelAnswer)
 }
 
 // applyDerived folds into j what it derives from e itself.

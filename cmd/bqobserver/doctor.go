@@ -55,7 +55,7 @@ func (c *DoctorCmd) Run(g *Globals, e *env) error {
 		projects: c.Projects, sample: c.Sample}
 	endpoint := c.BigqueryEndpoint
 	if endpoint != "" || b.PubSubMode == modeCloud || b.BigtableMode == modeCloud {
-		if d.api, err = jobsapi.New(e.ctx, jobsapi.Config{Endpoint: endpoint, Attempts: 2}, nil, jobsAPIOptions(endpoint)...); err != nil {
+		if d.api, err = jobsapi.New(e.ctx, jobsapi.Config{Attempts: 2}, nil, jobsAPIOptions(endpoint)...); err != nil {
 			return err
 		}
 	}

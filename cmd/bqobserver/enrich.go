@@ -3,8 +3,6 @@ package main
 import (
 	"cmp"
 	"context"
-	"fmt"
-	"net"
 	"strings"
 	"time"
 
@@ -40,7 +38,7 @@ func (c *RunCmd) enrichment(g *Globals, e *env, l *lifecycle, b *backends, app *
 		e.log.Info("enrichment off", "reason", c.enrichOffReason())
 		return nil
 	}
-	client, err := jobsapi.New(e.ctx, jobsapi.Config{Endpoint: api, QPS: c.EnrichQPS}, reg, jobsAPIOptions(api)...)
+	client, err := jobsapi.New(e.ctx, jobsapi.Config{QPS: c.EnrichQPS}, reg, jobsAPIOptions(api)...)
 	if err != nil {
 		return err
 	}
@@ -82,27 +80,16 @@ func (c *RunCmd) enrichOffReason() string {
 	return "no jobs API to poll: set --bigquery-endpoint (for example to `bqobserver simulate --api-addr`) or run the embedded simulation"
 }
 
-// jobsAPIEndpoint is the endpoint enrichment polls: the flag's, else the
-// embedded simulation's on this server's listener ln, else none (Google's
-// in Cloud).
-func (c *RunCmd) jobsAPIEndpoint(sim *embeddedSimulation, ln net.Listener) string {
-	if c.BigqueryEndpoint != "" || sim == nil {
-		return c.BigqueryEndpoint
-	}
-	addr := ln.Addr().(*net.TCPAddr)
-	host := addr.IP.String()
-	if addr.IP.IsUnspecified() {
-		host = "127.0.0.1"
-	}
-	return "http://" + net.JoinHostPort(host, fmt.Sprint(addr.Port)) + simulationPath + "/bigquery/v2/"
-}
-
-// jobsAPIOptions are the client options for endpoint: none for Google's
-// (Application Default Credentials), no credentials for a plain-HTTP
-// stand-in such as the simulation.
+// jobsAPIOptions are the client options of a BigQuery jobs API client for
+// endpoint: none for Google's ("", Application Default Credentials), the
+// endpoint otherwise, without credentials for a plain-HTTP stand-in such as
+// the simulation.
 func jobsAPIOptions(endpoint string) []option.ClientOption {
-	if strings.HasPrefix(endpoint, "http://") {
-		return []option.ClientOption{option.WithoutAuthentication()}
+	switch {
+	case endpoint == "":
+		return nil
+	case strings.HasPrefix(endpoint, "http://"):
+		return []option.ClientOption{option.WithEndpoint(endpoint), option.WithoutAuthentication()}
 	}
-	return nil
+	return []option.ClientOption{option.WithEndpoint(endpoint)}
 }

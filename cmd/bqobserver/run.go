@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 	"github.com/bqobserver/bqobserver/events"
 	"github.com/bqobserver/bqobserver/events/bus"
 	"github.com/bqobserver/bqobserver/events/ingest"
+	"github.com/bqobserver/bqobserver/internal/problem"
 	"github.com/bqobserver/bqobserver/projections/web"
 )
 
@@ -39,6 +41,8 @@ type RunCmd struct {
 	SimulateRate              float64       `help:"Jobs per second the simulated organization submits." default:"1"`
 	SimulateProjects          int           `help:"Projects in the simulated organization." default:"50"`
 	SimulateSeed              uint64        `help:"Seed of the simulated organization." default:"1"`
+
+	accessFlags `embed:""`
 }
 
 // Run composes the service, runs it until SIGINT or SIGTERM (or until a
@@ -57,6 +61,10 @@ func (c *RunCmd) Run(g *Globals, e *env) (err error) {
 // goroutines and closer with l: the clients, the dead-letter publisher, the
 // appender, ingest, the running-jobs projection, the HTTP server.
 func (c *RunCmd) compose(g *Globals, e *env, l *lifecycle) error {
+	gate, err := c.gate(e.log, httpAddr(c.HTTPAddr, e.getenv))
+	if err != nil {
+		return err
+	}
 	b, err := c.open(g, e, l)
 	if err != nil {
 		return err
@@ -86,7 +94,14 @@ func (c *RunCmd) compose(g *Globals, e *env, l *lifecycle) error {
 	if err != nil {
 		return err
 	}
-	return c.serve(g, e, l, b, c.routes(pipe, reg, proj.Handler()), func(api string) error {
+	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
+	if err := c.serveMetrics(e, l, metrics); err != nil {
+		return err
+	}
+	return c.serve(g, e, l, b, c.routes(pipe, metrics, proj.Handler(), gate), func(api string) error {
+		if err := c.cancelling(e, b, app, proj, api); err != nil {
+			return err
+		}
 		return c.enrichment(g, e, l, b, app, proj, reg, api)
 	})
 }
@@ -141,9 +156,9 @@ func receiveSettings(b *backends) pubsub.ReceiveSettings {
 }
 
 // serve listens on the HTTP address, with the simulated organization of
-// the embedded mode beside the product, and starts enrichment on the jobs
-// API this mode polls.
-func (c *RunCmd) serve(g *Globals, e *env, l *lifecycle, b *backends, mux *http.ServeMux, enrich func(api string) error) error {
+// the embedded mode beside the product, and hands withJobsAPI the jobs API
+// of this mode: --bigquery-endpoint, else the simulation's, else "".
+func (c *RunCmd) serve(g *Globals, e *env, l *lifecycle, b *backends, mux *http.ServeMux, withJobsAPI func(api string) error) error {
 	sim, err := c.newSimulation(b, g)
 	if err != nil {
 		return err
@@ -154,10 +169,10 @@ func (c *RunCmd) serve(g *Globals, e *env, l *lifecycle, b *backends, mux *http.
 		return fmt.Errorf("listening on %s: %w", addr, err)
 	}
 	sim.mount(mux)
-	if err := enrich(c.jobsAPIEndpoint(sim, ln)); err != nil {
+	if err := withJobsAPI(cmp.Or(c.BigqueryEndpoint, simulationEndpoint(sim, ln))); err != nil {
 		return errors.Join(err, ln.Close())
 	}
-	srv := newHTTPServer(ln, mux, e.log)
+	srv := newHTTPServer(ln, securityHeaders(mux), e.log)
 	l.start("simulation", func(ctx context.Context) error { return sim.run(ctx, l.budget) })
 	l.start("HTTP server", srv.serve)
 	l.onStop("HTTP server", srv.shutdown)
@@ -181,17 +196,24 @@ func httpAddr(flag string, getenv func(string) string) string {
 	return defaultHTTPAddr
 }
 
-// routes serves the web UI at "/", the projection's API, health and
-// readiness beside it, the metrics, and the push intake when enabled.
-func (c *RunCmd) routes(pipe *ingest.Pipeline, reg *prometheus.Registry, api http.Handler) *http.ServeMux {
+// routes serves the web UI at "/", the projection's API beside it, and the
+// metrics (unless on --metrics-addr), all to authenticated callers; health
+// and readiness to anyone; and the push intake, when enabled, to Pub/Sub.
+func (c *RunCmd) routes(pipe *ingest.Pipeline, metrics, api http.Handler, g *gate) *http.ServeMux {
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-	for _, p := range []string{"/api/", "/_ah/get-handlers/v1/jobs", "/healthz", "/readyz"} {
+	if c.MetricsAddr == "" {
+		mux.Handle("GET /metrics", g.users(metrics))
+		mux.Handle("/metrics", problem.Fallback(mux, ""))
+	}
+	for _, p := range []string{"/api/", "/_ah/get-handlers/v1/jobs"} {
+		mux.Handle(p, g.users(api))
+	}
+	for _, p := range []string{"/healthz", "/readyz"} {
 		mux.Handle(p, api)
 	}
-	mux.Handle("/", web.Handler())
+	mux.Handle("/", g.users(web.Handler()))
 	if c.PushEndpoint {
-		mux.Handle("/push/audit", pipe.PushHandler())
+		mux.Handle("/push/audit", g.push(pipe.PushHandler(), pipe.RefusePush))
 	}
 	return mux
 }

@@ -79,6 +79,15 @@ var Fields = []Field{
 		Doc:    "Why enrichment closed the job: done (the BigQuery jobs API reported it DONE) or not_found (the API answered several times in a row that it does not know the job).",
 		Column: added("reconciled_reason", "STRING")},
 
+	{Name: "CancelRequestedBy", JSON: "cancel_requested_by", Kind: String, Scope: Fact, Fold: Register,
+		Doc: "Who asked bqobserver to cancel the job: the caller's email, or anonymous when the service identifies nobody.", Column: added("cancel_requested_by", "STRING")},
+	{Name: "CancelRequestTime", JSON: "cancel_request_time", Kind: Time, Scope: Fact, Fold: Register,
+		Doc: "When bqobserver was asked to cancel the job.", Column: added("cancel_request_time", "TIMESTAMP")},
+	{Name: "CancelReason", JSON: "cancel_reason", Kind: String, Scope: Fact, Fold: Register,
+		Doc: "The reason the caller gave for cancelling the job, if any.", Column: added("cancel_reason", "STRING")},
+	{Name: "CancelAnswer", JSON: "cancel_answer", Kind: String, Scope: Fact, Fold: Register,
+		Doc: "What BigQuery's jobs.cancel answered: the state it reported the job in, or its error.", Column: added("cancel_answer", "STRING")},
+
 	{Name: "FirstSeen", JSON: "first_seen", Kind: Time, Scope: Derived, Fold: EarliestEvent,
 		Doc: "Time of the job's earliest event.", Column: added("first_seen", "TIMESTAMP")},
 	{Name: "LastSeen", JSON: "last_seen", Kind: Time, Scope: Derived, Fold: LatestEvent,

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/bqobserver/bqobserver/events"
+	"github.com/bqobserver/bqobserver/projections/access"
 )
 
 // Enrichment is what the API shows of enrichment (an *enrich.Enricher): a
@@ -96,10 +97,13 @@ type Problem struct {
 	Checked time.Time `json:"checked"`
 }
 
+// serveDiagnostics answers enrichment's problems to a caller who sees
+// every job; to others, who would learn of projects they may not see,
+// none.
 func (p *Projection) serveDiagnostics(w http.ResponseWriter, r *http.Request) {
 	e := p.enricher()
-	if e == nil {
-		writeJSON(w, r, &Diagnostics{CheckedAt: p.cfg.Now().UTC(), Problems: []Problem{}})
+	if e == nil || !seesAll(access.ScopeFrom(r.Context())) {
+		writeJSON(w, r, &Diagnostics{Enrichment: e != nil, CheckedAt: p.cfg.Now().UTC(), Problems: []Problem{}})
 		return
 	}
 	d, err := e.Diagnostics(r.Context())
@@ -108,6 +112,12 @@ func (p *Projection) serveDiagnostics(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, r, d)
+}
+
+// seesAll reports whether sc's caller sees every job.
+func seesAll(sc access.Scope) bool {
+	_, own := sc.Owner()
+	return !own && !sc.SeesNothing()
 }
 
 // liveTimeout bounds the jobs API call a job's detail waits for: past it

@@ -12,6 +12,7 @@ import (
 	gocmp "github.com/google/go-cmp/cmp"
 
 	"github.com/bqobserver/bqobserver/events"
+	"github.com/bqobserver/bqobserver/projections/access"
 )
 
 // fakeEnrichment stands in for enrichment, and the BigQuery jobs API
@@ -56,7 +57,7 @@ func TestDetailCarriesLive(t *testing.T) {
 			if tc.enr != nil {
 				p.AttachEnrichment(tc.enr)
 			}
-			w := get(t, p.Handler(), "/api/v1/jobs/p/US/j1")
+			w := get(t, asAdmin(p.Handler()), "/api/v1/jobs/p/US/j1")
 			var got struct {
 				Live      *Live  `json:"live"`
 				LiveError string `json:"live_error"`
@@ -79,16 +80,19 @@ func TestDetailCarriesLive(t *testing.T) {
 func TestDiagnosticsEndpoint(t *testing.T) {
 	problem := Problem{Project: "p", Method: "jobs.list", Permission: "bigquery.jobs.listAll", Role: "roles/bigquery.resourceViewer",
 		Fix: "Grant it.", Message: "Access Denied", Since: t0, Checked: t0.Add(time.Minute)}
+	own := access.Principal{Email: "ann@example.com", Role: access.RoleOwn}
+	diag := &fakeEnrichment{diag: &Diagnostics{Enrichment: true, CheckedAt: t0, Problems: []Problem{problem}}}
 	for _, tc := range []struct {
-		name string
-		enr  Enrichment
-		code int
-		want *Diagnostics
+		name   string
+		enr    Enrichment
+		caller access.Principal
+		code   int
+		want   *Diagnostics
 	}{
-		{"off", nil, http.StatusOK, &Diagnostics{CheckedAt: t0, Problems: []Problem{}}},
-		{"problems", &fakeEnrichment{diag: &Diagnostics{Enrichment: true, CheckedAt: t0, Problems: []Problem{problem}}}, http.StatusOK,
-			&Diagnostics{Enrichment: true, CheckedAt: t0, Problems: []Problem{problem}}},
-		{"unavailable", &fakeEnrichment{err: events.ErrUnavailable}, http.StatusServiceUnavailable, nil},
+		{"off", nil, access.Anonymous(), http.StatusOK, &Diagnostics{CheckedAt: t0, Problems: []Problem{}}},
+		{"problems", diag, access.Anonymous(), http.StatusOK, &Diagnostics{Enrichment: true, CheckedAt: t0, Problems: []Problem{problem}}},
+		{"problems, to a caller who sees only its own jobs", diag, own, http.StatusOK, &Diagnostics{Enrichment: true, CheckedAt: t0, Problems: []Problem{}}},
+		{"unavailable", &fakeEnrichment{err: events.ErrUnavailable}, access.Anonymous(), http.StatusServiceUnavailable, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := &clock{now: t0}
@@ -99,7 +103,7 @@ func TestDiagnosticsEndpoint(t *testing.T) {
 			if tc.enr != nil {
 				p.AttachEnrichment(tc.enr)
 			}
-			w := get(t, p.Handler(), "/api/v1/diagnostics")
+			w := get(t, as(tc.caller, p.Handler()), "/api/v1/diagnostics")
 			if w.Code != tc.code {
 				t.Fatalf("status %d, want %d\n%s", w.Code, tc.code, w.Body)
 			}
@@ -142,17 +146,27 @@ func TestAuditLossCounts(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	var got struct {
-		AuditLoss lossJSON `json:"audit_loss"`
-	}
-	w := get(t, p.Handler(), "/api/v1/summary")
-	if err := json.Unmarshal(w.Body.Bytes(), &got); err != nil {
-		t.Fatal(err)
-	}
-	want := lossJSON{Since: c.Now().UTC(), lossCount: lossCount{Reconciled: 1, Discovered: 2}, ByProject: []lossGroup{
+	all := lossJSON{Since: c.Now().UTC(), lossCount: lossCount{Reconciled: 1, Discovered: 2}, ByProject: []lossGroup{
 		{Key: "b", lossCount: lossCount{Discovered: 2}}, {Key: "a", lossCount: lossCount{Reconciled: 1}},
 	}}
-	if diff := gocmp.Diff(got.AuditLoss, want, gocmp.AllowUnexported(lossJSON{}, lossGroup{})); diff != "" {
-		t.Errorf("audit loss (-got +want):\n%s", diff)
+	for _, tc := range []struct {
+		name   string
+		caller access.Principal
+		want   lossJSON
+	}{
+		{"to an admin", access.Anonymous(), all},
+		{"to a caller who sees only its own jobs", access.Principal{Email: "ann@example.com", Role: access.RoleOwn},
+			lossJSON{Since: all.Since, ByProject: []lossGroup{}}},
+	} {
+		var got struct {
+			AuditLoss lossJSON `json:"audit_loss"`
+		}
+		w := get(t, as(tc.caller, p.Handler()), "/api/v1/summary")
+		if err := json.Unmarshal(w.Body.Bytes(), &got); err != nil {
+			t.Fatal(err)
+		}
+		if diff := gocmp.Diff(got.AuditLoss, tc.want, gocmp.AllowUnexported(lossJSON{}, lossGroup{})); diff != "" {
+			t.Errorf("audit loss %s (-got +want):\n%s", tc.name, diff)
+		}
 	}
 }

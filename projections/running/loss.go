@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/bqobserver/bqobserver/events"
+	"github.com/bqobserver/bqobserver/projections/access"
 )
 
 // loss counts, by project, the jobs enrichment closed (reconciled: their
@@ -66,9 +67,14 @@ type lossGroup struct {
 	lossCount
 }
 
-// snapshot returns the counts, in all and by project, most first.
-func (l *loss) snapshot() lossJSON {
+// snapshot returns the counts, in all and by project, most first, to a
+// caller who sees every job; to others, who would learn of projects and
+// jobs they may not see, none.
+func (l *loss) snapshot(sc access.Scope) lossJSON {
 	out := lossJSON{Since: l.since.UTC(), ByProject: make([]lossGroup, 0, len(l.by))}
+	if !seesAll(sc) {
+		return out
+	}
 	for p, c := range l.by {
 		out.Reconciled += c.Reconciled
 		out.Discovered += c.Discovered

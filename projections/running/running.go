@@ -143,6 +143,8 @@ type Projection struct {
 	rebuilt atomic.Bool
 	live    atomic.Bool
 
+	canceller canceller // nil: the API cannot cancel jobs
+
 	enrichment atomic.Pointer[Enrichment] // once attached
 
 	closeOnce sync.Once

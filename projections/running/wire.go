@@ -25,10 +25,18 @@ func clip(s string, n int) string {
 // enrichment, the job as the BigQuery jobs API reports it now or why it
 // could not be asked.
 type detailJSON struct {
-	Job       *jobJSON       `json:"job"`
-	Events    []events.Event `json:"events"`
-	Live      *Live          `json:"live,omitempty"`
-	LiveError string         `json:"live_error,omitempty"`
+	Job       *jobJSON    `json:"job"`
+	Events    []eventJSON `json:"events"`
+	Live      *Live       `json:"live,omitempty"`
+	LiveError string      `json:"live_error,omitempty"`
+}
+
+// eventJSON is an event of a job's timeline: the event as the log keeps it,
+// and whether its query text was left out because the caller may not read
+// it.
+type eventJSON struct {
+	events.Event
+	QueryHidden bool `json:"query_hidden,omitempty"`
 }
 
 // summaryJSON is the aggregate view of the list.

@@ -1,7 +1,7 @@
 // The jobs page: wires the URL state, the filters, the running list and its
 // stream, the summary strip, the history view and the detail panel together.
 
-import { ApiError, Stream, getDiagnostics, getSummary, listJobs } from "./api.js";
+import { ApiError, Stream, getDiagnostics, getMe, getSummary, listJobs } from "./api.js";
 import { showDiagnostics } from "./banner.js";
 import { COLUMNS } from "./columns.js";
 import { Detail } from "./detail.js";
@@ -349,8 +349,8 @@ function showExtraFilters() {
     const b = document.createElement("button");
     b.type = "button";
     b.className = "chip removable";
-    b.textContent = text;
-    b.setAttribute("aria-label", `Remove filter ${text}`);
+    b.textContent = fmt.visible(text);
+    b.setAttribute("aria-label", `Remove filter ${fmt.visible(text)}`);
     b.addEventListener("click", drop);
     li.append(b);
     items.push(li);
@@ -421,6 +421,7 @@ function wireFilters() {
 
 function wireKeys() {
   document.addEventListener("keydown", (e) => {
+    if (document.querySelector("dialog[open]")) return; // a dialog handles its own keys
     const t = e.target;
     const typing = t.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(t.tagName);
     if (e.key === "/" && !typing && !e.ctrlKey && !e.metaKey && !e.altKey) {
@@ -487,4 +488,5 @@ refreshSummary();
 setInterval(refreshSummary, SUMMARY_EVERY_MS);
 refreshDiagnostics();
 setInterval(refreshDiagnostics, DIAGNOSTICS_EVERY_MS);
+getMe().then((me) => detail.setMe(me), () => {}); // without it, the copyable command is offered
 startClock();

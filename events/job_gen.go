@@ -57,6 +57,10 @@ type Facts struct {
 	// Rows the job wrote or returned.
 	OutputRows *int64 `json:"output_rows,omitempty"`
 	Progress
+	// Why enrichment closed the job: done (the BigQuery jobs API reported it
+	// DONE) or not_found (the API answered several times in a row that it does
+	// not know the job).
+	ReconciledReason string `json:"reconciled_reason,omitempty"`
 	// Who asked bqobserver to cancel the job: the caller's email, or anonymous
 	// when the service identifies nobody.
 	CancelRequestedBy string `json:"cancel_requested_by,omitempty"`
@@ -77,6 +81,9 @@ type Progress struct {
 	CompletedUnits *int64 `json:"completed_units,omitempty"`
 	// Units of work waiting when last observed.
 	PendingUnits *int64 `json:"pending_units,omitempty"`
+	// Stages of the query's plan begun when last observed by the BigQuery jobs
+	// API.
+	Stages *int64 `json:"stages,omitempty"`
 }
 
 // Job is a job's current state: the fold of its events (Fold, Job.Apply).
@@ -136,6 +143,8 @@ const (
 	regActiveUnits
 	regCompletedUnits
 	regPendingUnits
+	regStages
+	regReconciledReason
 	regCancelRequestedBy
 	regCancelRequestTime
 	regCancelReason
@@ -172,6 +181,8 @@ func (j *Job) applyRegisters(w *write, e *Event) {
 	setInt64(j, w, regActiveUnits, &j.ActiveUnits, e.ActiveUnits)
 	setInt64(j, w, regCompletedUnits, &j.CompletedUnits, e.CompletedUnits)
 	setInt64(j, w, regPendingUnits, &j.PendingUnits, e.PendingUnits)
+	setInt64(j, w, regStages, &j.Stages, e.Stages)
+	setString(j, w, regReconciledReason, &j.ReconciledReason, e.ReconciledReason)
 	setString(j, w, regCancelRequestedBy, &j.CancelRequestedBy, e.CancelRequestedBy)
 	setTime(j, w, regCancelRequestTime, &j.CancelRequestTime, e.CancelRequestTime)
 	setString(j, w, regCancelReason, &j.CancelReason, e.CancelReason)

@@ -35,6 +35,8 @@ type storedFacts struct {
 	ActiveUnits       *int64            `json:"active_units,omitzero"`
 	CompletedUnits    *int64            `json:"completed_units,omitzero"`
 	PendingUnits      *int64            `json:"pending_units,omitzero"`
+	Stages            *int64            `json:"stages,omitzero"`
+	ReconciledReason  string            `json:"reconciled_reason,omitzero"`
 	CancelRequestedBy string            `json:"cancel_requested_by,omitzero"`
 	CancelRequestTime time.Time         `json:"cancel_request_time,omitzero"`
 	CancelReason      string            `json:"cancel_reason,omitzero"`
@@ -71,7 +73,9 @@ func (f *storedFacts) facts() Facts {
 			ActiveUnits:    f.ActiveUnits,
 			CompletedUnits: f.CompletedUnits,
 			PendingUnits:   f.PendingUnits,
+			Stages:         f.Stages,
 		},
+		ReconciledReason:  f.ReconciledReason,
 		CancelRequestedBy: f.CancelRequestedBy,
 		CancelRequestTime: f.CancelRequestTime,
 		CancelReason:      f.CancelReason,
@@ -108,6 +112,8 @@ func (w *jsonWriter) facts(f *Facts) {
 	w.intPtr("active_units", f.ActiveUnits)
 	w.intPtr("completed_units", f.CompletedUnits)
 	w.intPtr("pending_units", f.PendingUnits)
+	w.intPtr("stages", f.Stages)
+	w.str("reconciled_reason", f.ReconciledReason, false)
 	w.str("cancel_requested_by", f.CancelRequestedBy, false)
 	w.time("cancel_request_time", f.CancelRequestTime, false)
 	w.str("cancel_reason", f.CancelReason, false)

@@ -31,6 +31,8 @@ func storedFactsOf(f *Facts) storedFacts {
 		ActiveUnits:       f.ActiveUnits,
 		CompletedUnits:    f.CompletedUnits,
 		PendingUnits:      f.PendingUnits,
+		Stages:            f.Stages,
+		ReconciledReason:  f.ReconciledReason,
 		CancelRequestedBy: f.CancelRequestedBy,
 		CancelRequestTime: f.CancelRequestTime,
 		CancelReason:      f.CancelReason,

@@ -6,11 +6,9 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"strings"
 
 	bq "google.golang.org/api/bigquery/v2"
 	"google.golang.org/api/googleapi"
-	"google.golang.org/api/option"
 
 	"github.com/bqobserver/bqobserver/events"
 	"github.com/bqobserver/bqobserver/events/bus"
@@ -27,14 +25,7 @@ func (c *RunCmd) cancelling(e *env, b *backends, app *bus.Appender, proj *runnin
 		e.log.Info("cancelling jobs off", "reason", "no BigQuery jobs API in this mode")
 		return nil
 	}
-	opts := []option.ClientOption{}
-	if api != "" {
-		opts = append(opts, option.WithEndpoint(api))
-		if strings.HasPrefix(api, "http://") {
-			opts = append(opts, option.WithoutAuthentication())
-		}
-	}
-	svc, err := bq.NewService(e.ctx, opts...)
+	svc, err := bq.NewService(e.ctx, jobsAPIOptions(api)...)
 	if err != nil {
 		return fmt.Errorf("connecting to the BigQuery jobs API: %w", err)
 	}

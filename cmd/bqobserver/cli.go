@@ -21,6 +21,7 @@ type CLI struct {
 	Decode   DecodeCmd   `cmd:"" help:"Decode audit-log entries and print the job events as JSON lines."`
 	Publish  PublishCmd  `cmd:"" help:"Publish audit-log entries to the audit topic."`
 	Simulate SimulateCmd `cmd:"" help:"Simulate an organization's BigQuery activity."`
+	Doctor   DoctorCmd   `cmd:"" help:"Check every dependency the service uses and print what works, what does not and the grant that fixes it; exit 1 if anything is broken."`
 }
 
 // Globals are the settings every subcommand shares.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -28,6 +29,8 @@ const defaultHTTPAddr = "127.0.0.1:8080"
 // RunCmd runs the service: the ingest pipeline, the running-jobs projection
 // with its API and UI, and in the embedded mode a simulated organization.
 type RunCmd struct {
+	enrichFlags `embed:""`
+
 	HTTPAddr                  string        `name:"http-addr" help:"Address of the HTTP server (UI, API, metrics, push intake). Default: :$PORT when PORT is set (Cloud Run sets it), 127.0.0.1:8080 otherwise."`
 	PushEndpoint              bool          `help:"Accept Pub/Sub push deliveries of audit entries at POST /push/audit."`
 	Pull                      bool          `help:"Pull audit entries from the ingest subscription (--no-pull for push-only deployments)." default:"true" negatable:""`
@@ -96,7 +99,10 @@ func (c *RunCmd) compose(g *Globals, e *env, l *lifecycle) error {
 		return err
 	}
 	return c.serve(g, e, l, b, c.routes(pipe, metrics, proj.Handler(), gate), func(api string) error {
-		return c.cancelling(e, b, app, proj, api)
+		if err := c.cancelling(e, b, app, proj, api); err != nil {
+			return err
+		}
+		return c.enrichment(g, e, l, b, app, proj, reg, api)
 	})
 }
 
@@ -151,7 +157,7 @@ func receiveSettings(b *backends) pubsub.ReceiveSettings {
 
 // serve listens on the HTTP address, with the simulated organization of
 // the embedded mode beside the product, and hands withJobsAPI the jobs API
-// of this mode (the simulation's, or "").
+// of this mode: --bigquery-endpoint, else the simulation's, else "".
 func (c *RunCmd) serve(g *Globals, e *env, l *lifecycle, b *backends, mux *http.ServeMux, withJobsAPI func(api string) error) error {
 	sim, err := c.newSimulation(b, g)
 	if err != nil {
@@ -163,7 +169,7 @@ func (c *RunCmd) serve(g *Globals, e *env, l *lifecycle, b *backends, mux *http.
 		return fmt.Errorf("listening on %s: %w", addr, err)
 	}
 	sim.mount(mux)
-	if err := withJobsAPI(simulationEndpoint(sim, ln)); err != nil {
+	if err := withJobsAPI(cmp.Or(c.BigqueryEndpoint, simulationEndpoint(sim, ln))); err != nil {
 		return errors.Join(err, ln.Close())
 	}
 	srv := newHTTPServer(ln, securityHeaders(mux), e.log)

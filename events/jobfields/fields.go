@@ -72,6 +72,12 @@ var Fields = []Field{
 		Doc: "Units of work completed when last observed.", Column: added("completed_units", "INT64")},
 	{Name: "PendingUnits", JSON: "pending_units", Kind: OptionalInt64, Scope: Fact, Fold: Register, Group: "Progress",
 		Doc: "Units of work waiting when last observed.", Column: added("pending_units", "INT64")},
+	{Name: "Stages", JSON: "stages", Kind: OptionalInt64, Scope: Fact, Fold: Register, Group: "Progress",
+		Doc: "Stages of the query's plan begun when last observed by the BigQuery jobs API.", Column: added("stages", "INT64")},
+
+	{Name: "ReconciledReason", JSON: "reconciled_reason", Kind: String, Scope: Fact, Fold: Register, Enum: []string{"done", "not_found"},
+		Doc:    "Why enrichment closed the job: done (the BigQuery jobs API reported it DONE) or not_found (the API answered several times in a row that it does not know the job).",
+		Column: added("reconciled_reason", "STRING")},
 
 	{Name: "CancelRequestedBy", JSON: "cancel_requested_by", Kind: String, Scope: Fact, Fold: Register,
 		Doc: "Who asked bqobserver to cancel the job: the caller's email, or anonymous when the service identifies nobody.", Column: added("cancel_requested_by", "STRING")},

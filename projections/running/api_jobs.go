@@ -123,7 +123,9 @@ func (p *Projection) serveJob(w http.ResponseWriter, r *http.Request) {
 	}
 	v.hidden = sc.HideQuery(&v.job.Facts, v.job.Principal)
 	sortEvents(evs)
-	writeJSON(w, r, &detailJSON{Job: jobOf(&v, 0), Events: timelineOf(evs, sc, v.job.Principal)})
+	d := &detailJSON{Job: jobOf(&v, 0), Events: timelineOf(evs, sc, v.job.Principal)}
+	d.Live, d.LiveError = p.liveDetail(r.Context(), key)
+	writeJSON(w, r, d)
 }
 
 // notFound answers 404 for a job that is neither listed nor in the log, or

@@ -41,6 +41,8 @@ func appendJobFields(b []byte, j *events.Job, stale, hidden bool, preview int) [
 	b = appendInt(b, "active_units", j.ActiveUnits)
 	b = appendInt(b, "completed_units", j.CompletedUnits)
 	b = appendInt(b, "pending_units", j.PendingUnits)
+	b = appendInt(b, "stages", j.Stages)
+	b = appendStr(b, "reconciled_reason", j.ReconciledReason)
 	b = appendStr(b, "cancel_requested_by", j.CancelRequestedBy)
 	b = appendTime(b, "cancel_request_time", j.CancelRequestTime)
 	b = appendStr(b, "cancel_reason", j.CancelReason)

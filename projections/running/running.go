@@ -145,6 +145,8 @@ type Projection struct {
 
 	canceller canceller // nil: the API cannot cancel jobs
 
+	enrichment atomic.Pointer[Enrichment] // once attached
+
 	closeOnce sync.Once
 	closing   chan struct{}
 }

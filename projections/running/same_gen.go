@@ -43,6 +43,8 @@ func sameJob(a, b *events.Job) bool {
 		samePtr(a.ActiveUnits, b.ActiveUnits) &&
 		samePtr(a.CompletedUnits, b.CompletedUnits) &&
 		samePtr(a.PendingUnits, b.PendingUnits) &&
+		samePtr(a.Stages, b.Stages) &&
+		a.ReconciledReason == b.ReconciledReason &&
 		a.CancelRequestedBy == b.CancelRequestedBy &&
 		a.CancelRequestTime.Equal(b.CancelRequestTime) &&
 		a.CancelReason == b.CancelReason &&

@@ -22,6 +22,7 @@ type store struct {
 	tombs   tombstones
 	changes *ring
 	quiet   bool // no changes are published while the rebuild runs
+	loss    loss // jobs enrichment closed or found, counted when not quiet
 }
 
 // entry is one running job.
@@ -53,6 +54,7 @@ func newStore(cfg Config, changes *ring) *store {
 		tombs:      newTombstones(cfg.TombstoneTTL),
 		changes:    changes,
 		quiet:      true,
+		loss:       newLoss(cfg.Now()),
 	}
 	for i := range s.dicts {
 		s.dicts[i] = newDict()
@@ -91,6 +93,9 @@ func (s *store) applyEvent(e *events.Event, now time.Time) (unknown bool) {
 		}
 	}
 	s.update(e.Job, en, now, func(j *events.Job) { j.Apply(e) })
+	if en == nil && s.jobs[e.Job] != nil && !s.quiet {
+		s.loss.listed(e)
+	}
 	return false
 }
 
@@ -99,6 +104,11 @@ func (s *store) applyEvent(e *events.Event, now time.Time) (unknown bool) {
 func (s *store) applyHistory(key events.JobKey, evs []events.Event, now time.Time) (done bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.foldHistory(key, evs, now)
+}
+
+// foldHistory is applyHistory with s.mu held.
+func (s *store) foldHistory(key events.JobKey, evs []events.Event, now time.Time) (done bool) {
 	en := s.jobs[key]
 	if en == nil && s.tombs.has(key) {
 		return true // finished since the history was read
@@ -124,6 +134,9 @@ func (s *store) update(key events.JobKey, en *entry, now time.Time, fold func(*e
 		return false
 	}
 	if en.job.Done() {
+		if !s.quiet {
+			s.loss.closed(&en.job)
+		}
 		s.remove(en, now)
 		s.publish(&change{key: key, before: prev, had: true, done: true, view: &view{job: en.job}})
 		return true

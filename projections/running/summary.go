@@ -60,6 +60,7 @@ type summary struct {
 	// oldest is the running job that started first, queued the pending job
 	// created first; stale jobs are not candidates.
 	oldest, queued *view
+	loss           lossJSON
 }
 
 // summarize tallies in one pass every job f matches (f's scope: every job
@@ -91,6 +92,7 @@ func (s *store) summarize(now time.Time, f *filter) summary {
 		sum.groups[d] = s.groups(d, acc[d])
 	}
 	sum.oldest, sum.queued = copyView(oldest, &m), copyView(queued, &m)
+	sum.loss = s.loss.snapshot(f.scope)
 	return sum
 }
 

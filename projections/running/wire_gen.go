@@ -43,6 +43,8 @@ type jobJSON struct {
 	ActiveUnits       *int64            `json:"active_units,omitempty"`
 	CompletedUnits    *int64            `json:"completed_units,omitempty"`
 	PendingUnits      *int64            `json:"pending_units,omitempty"`
+	Stages            *int64            `json:"stages,omitempty"`
+	ReconciledReason  string            `json:"reconciled_reason,omitempty"`
 	CancelRequestedBy string            `json:"cancel_requested_by,omitempty"`
 	CancelRequestTime time.Time         `json:"cancel_request_time,omitzero"`
 	CancelReason      string            `json:"cancel_reason,omitempty"`
@@ -105,6 +107,8 @@ func jobOf(v *view, preview int) *jobJSON {
 		ActiveUnits:       j.ActiveUnits,
 		CompletedUnits:    j.CompletedUnits,
 		PendingUnits:      j.PendingUnits,
+		Stages:            j.Stages,
+		ReconciledReason:  j.ReconciledReason,
 		CancelRequestedBy: j.CancelRequestedBy,
 		CancelRequestTime: j.CancelRequestTime,
 		CancelReason:      j.CancelReason,

@@ -88,12 +88,21 @@ async function listPage(path, params, { cursor = "", limit, signal } = {}) {
   };
 }
 
-/** getJob fetches one job's full state and its event timeline. */
+/**
+ * getJob fetches one job's full state, its event timeline and, when
+ * enrichment runs, its live view from the BigQuery jobs API (stages and
+ * timeline) or why there is none.
+ */
 export async function getJob(key, signal) {
   const e = encodeURIComponent;
   const { body } = await getJSON(`${BASE}/jobs/${e(key.project)}/${e(key.location)}/${e(key.job_id)}`, signal);
   const raw = body.job ?? body;
-  return { job: normalizeJob(raw), events: body.events ?? body.timeline ?? [] };
+  return { job: normalizeJob(raw), events: body.events ?? [], live: body.live ?? null, liveError: body.live_error ?? "" };
+}
+
+/** getDiagnostics fetches the projects enrichment cannot see into. */
+export async function getDiagnostics(signal) {
+  return (await getJSON(`${BASE}/diagnostics`, signal)).body;
 }
 
 /** getMe fetches who the caller is: {email, role, show_queries, can_cancel, …}. */

@@ -1,7 +1,8 @@
 // The jobs page: wires the URL state, the filters, the running list and its
 // stream, the summary strip, the history view and the detail panel together.
 
-import { ApiError, Stream, getMe, getSummary, listJobs } from "./api.js";
+import { ApiError, Stream, getDiagnostics, getMe, getSummary, listJobs } from "./api.js";
+import { showDiagnostics } from "./banner.js";
 import { COLUMNS } from "./columns.js";
 import { Detail } from "./detail.js";
 import * as fmt from "./format.js";
@@ -14,6 +15,9 @@ import { VirtualTable } from "./vtable.js";
 
 /** PAGE is how many jobs one list request asks for. */
 const PAGE = 500;
+/** DIAGNOSTICS_EVERY_MS is how often the diagnostics banner is refreshed. */
+const DIAGNOSTICS_EVERY_MS = 30000;
+
 /** SUMMARY_EVERY_MS is how often the summary strip is refreshed. */
 const SUMMARY_EVERY_MS = 5000;
 /** TYPING_MS is how long the page waits after a keystroke before it filters. */
@@ -448,6 +452,14 @@ async function refreshSummary() {
   }
 }
 
+async function refreshDiagnostics() {
+  try {
+    showDiagnostics($("#diagnostics"), await getDiagnostics());
+  } catch {
+    // Diagnostics are a hint; the banner keeps its last state.
+  }
+}
+
 function fillDatalist(sel, groups) {
   const dl = $(sel);
   const names = groups.map((g) => g.name).filter(Boolean).slice(0, 500);
@@ -474,5 +486,7 @@ reload();
 syncDetail();
 refreshSummary();
 setInterval(refreshSummary, SUMMARY_EVERY_MS);
+refreshDiagnostics();
+setInterval(refreshDiagnostics, DIAGNOSTICS_EVERY_MS);
 getMe().then((me) => detail.setMe(me), () => {}); // without it, the copyable command is offered
 startClock();

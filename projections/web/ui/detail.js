@@ -1,13 +1,15 @@
-// The job detail panel: the job's full state and query, its event timeline,
-// and a way to cancel it: a Cancel button with a confirmation for those who
-// may cancel jobs (admins), and a cancel command to copy for everyone. It
-// shows the list's copy of the job at once, then the full one from the API,
-// and keeps up with the stream.
+// The job detail panel: the job's full state and query, its query stages
+// as the BigQuery API reports them, its event timeline, and a way to cancel
+// it: a Cancel button with a confirmation for those who may cancel jobs
+// (admins), and a cancel command to copy for everyone. It shows the list's
+// copy of the job at once, then the full one from the API, and keeps up
+// with the stream.
 
 import { cancelJob, getJob } from "./api.js";
 import { setText, stateLabel } from "./columns.js";
 import * as fmt from "./format.js";
 import { averageSlots, idOf, progress, queuedMs, runningMs } from "./model.js";
+import { stagesSection } from "./stages.js";
 
 const KIND_LABEL = {
   inserted: "Inserted",
@@ -16,6 +18,12 @@ const KIND_LABEL = {
   progress_observed: "Progress",
   reconciled: "Closed by reconciliation",
   cancel_requested: "Cancel requested",
+};
+
+/** RECONCILED_LABEL says why enrichment closed a job whose completion entry never came. */
+const RECONCILED_LABEL = {
+  done: "Closed by reconciliation: the BigQuery API reported it done",
+  not_found: "Closed by reconciliation: the BigQuery API no longer knows it",
 };
 
 /** TIMELINE_REFRESH_MS is how long the panel waits after a change before refetching the timeline. */
@@ -55,6 +63,7 @@ export class Detail {
     if (!same) {
       this.job = preview ?? null;
       this.events = null;
+      this.live = undefined;
       this.render();
     }
     this.load();
@@ -74,10 +83,12 @@ export class Detail {
     const ctl = new AbortController();
     this.abort = ctl;
     try {
-      const { job, events } = await getJob(this.key, ctl.signal);
+      const { job, events, live, liveError } = await getJob(this.key, ctl.signal);
       if (ctl.signal.aborted) return;
       this.job = job;
       this.events = events;
+      this.live = live;
+      this.liveError = liveError;
       this.error = null;
     } catch (err) {
       if (err.name === "AbortError") return;
@@ -114,7 +125,9 @@ export class Detail {
     const k = this.key;
     const body = [this.header(k), this.actions(k)];
     if (this.error && !this.job) body.push(notice(this.error.message));
-    if (this.job) body.push(this.factsSection(), this.querySection());
+    if (this.job) body.push(this.factsSection());
+    if (this.live !== undefined) body.push(stagesSection(this.live, this.liveError));
+    if (this.job) body.push(this.querySection());
     body.push(this.timelineSection());
     this.panel.replaceChildren(...body);
     if (this.job) this.renderFacts();
@@ -199,6 +212,7 @@ export class Detail {
     const b = [el("span", `badge s-${j.state.toLowerCase() || "unknown"}`, stateLabel(j))];
     if (j.stale) b.push(el("span", "badge stale", "Stale: no news for longer than a job can run"));
     if (j.cancelRequested) b.push(el("span", "badge", "Cancel requested"));
+    if (j.reconciledReason) b.push(el("span", "badge plain", RECONCILED_LABEL[j.reconciledReason] ?? "Closed by reconciliation"));
     if (j.priority) b.push(el("span", "badge plain", j.priority.toLowerCase()));
     return b;
   }
@@ -220,6 +234,7 @@ export class Detail {
       ["Bytes processed", fmt.bytes(j.bytesProcessed)],
       ["Bytes billed", fmt.bytes(j.bytesBilled)],
       ["Progress", progressText(j)],
+      ["Stages", j.stages == null ? "" : fmt.integer(j.stages)],
       ["Labels", labelTags(j.labels)],
       ["Destination", j.destinationTable],
       ["Tables read", j.referencedTables.join("\n")],

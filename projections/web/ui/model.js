@@ -67,6 +67,8 @@ export function normalizeJob(raw) {
     cancelReason: raw.cancel_reason ?? "",
     cancelAnswer: raw.cancel_answer ?? "",
     reconciled: Boolean(raw.reconciled),
+    reconciledReason: raw.reconciled_reason ?? (raw.reconciled ? "done" : ""),
+    stages: num(raw.stages),
     error: raw.error ?? null,
   };
 }

@@ -41,15 +41,20 @@ type BigQuery struct {
 	REST, GRPC string
 }
 
+// RequireEmulator returns the emulator's REST and gRPC addresses; without
+// them the test skips, or fails under envtest.RequireAll.
+func RequireEmulator(t testing.TB) (rest, grpc string) {
+	t.Helper()
+	return envtest.Getenv(t, "BIGQUERY_EMULATOR_HOST", "the BigQuery emulator's REST API"),
+		envtest.Getenv(t, "BIGQUERY_STORAGE_EMULATOR_HOST", "the BigQuery emulator's Storage Write API")
+}
+
 // New connects to the emulator and names a dataset for the test, deleted
 // with its contents when the test ends.
 func New(t testing.TB) *BigQuery {
 	t.Helper()
-	b := &BigQuery{
-		REST:    envtest.Getenv(t, "BIGQUERY_EMULATOR_HOST", "the BigQuery emulator's REST API"),
-		GRPC:    envtest.Getenv(t, "BIGQUERY_STORAGE_EMULATOR_HOST", "the BigQuery emulator's Storage Write API"),
-		Dataset: Dataset(t),
-	}
+	b := &BigQuery{Dataset: Dataset(t)}
+	b.REST, b.GRPC = RequireEmulator(t)
 	b.Client = Client(t, b.REST)
 	b.Write = WriteClient(t, b.GRPC)
 	t.Cleanup(func() {

@@ -17,6 +17,7 @@ import (
 	"github.com/bqobserver/bqobserver/events"
 	"github.com/bqobserver/bqobserver/events/bus"
 	"github.com/bqobserver/bqobserver/events/ingest"
+	"github.com/bqobserver/bqobserver/projections/running"
 	"github.com/bqobserver/bqobserver/projections/web"
 )
 
@@ -37,6 +38,8 @@ type RunCmd struct {
 	SimulateRate              float64       `help:"Jobs per second the simulated organization submits." default:"1"`
 	SimulateProjects          int           `help:"Projects in the simulated organization." default:"50"`
 	SimulateSeed              uint64        `help:"Seed of the simulated organization." default:"1"`
+
+	links running.Links // what the page links to (the history's report)
 }
 
 // Run composes the service, runs it until SIGINT or SIGTERM (or until a
@@ -59,6 +62,11 @@ func (c *RunCmd) compose(g *Globals, e *env, l *lifecycle) error {
 	if err != nil {
 		return err
 	}
+	hb, err := c.openHistory(g, e, l)
+	if err != nil {
+		return err
+	}
+	c.links = historyLinks(hb, g.LookerStudioTemplate)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	log, err := events.NewLog(b.Bigtable, events.LogConfig{Table: g.BigtableTable})
@@ -84,6 +92,9 @@ func (c *RunCmd) compose(g *Globals, e *env, l *lifecycle) error {
 	if err != nil {
 		return err
 	}
+	if err := c.history(g, e, l, hb, ps, log, pub, reg); err != nil {
+		return err
+	}
 	return c.serve(g, e, l, b, c.routes(pipe, reg, proj.Handler()))
 }
 
@@ -96,7 +107,11 @@ func (c *RunCmd) open(g *Globals, e *env, l *lifecycle) (*backends, error) {
 	}
 	l.onStopFunc("clients", b.Close)
 	if c.AutoCreate || (b.PubSubMode != modeCloud && b.BigtableMode != modeCloud) {
-		if err := applySchema(e, g, b, topology(g, b.PubSubProject)); err != nil {
+		top, err := withHistory(topology(g, b.PubSubProject), g, e.getenv)
+		if err != nil {
+			return nil, err
+		}
+		if err := applySchema(e, g, b, top); err != nil {
 			return nil, err
 		}
 	}

@@ -40,11 +40,17 @@ func newEmulated(t testing.TB) *emulated {
 // nil, or one through a proxy), closed with the test.
 func (e *emulated) sink(t testing.TB, log Log, client *managedwriter.Client) *Sink {
 	t.Helper()
+	return e.sinkWith(t, log, client, Config{Writer: WriterConfig{FlushInterval: 200 * time.Millisecond}})
+}
+
+// sinkWith is sink with a config of its own (the benchmarks': the
+// defaults).
+func (e *emulated) sinkWith(t testing.TB, log Log, client *managedwriter.Client, cfg Config) *Sink {
+	t.Helper()
 	if client == nil {
 		client = e.bq.Write
 	}
-	s, err := New(Config{Writer: WriterConfig{FlushInterval: 200 * time.Millisecond}}, log,
-		Destination{Client: client, BigQuery: e.b}, prometheus.NewRegistry())
+	s, err := New(cfg, log, Destination{Client: client, BigQuery: e.b}, prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,19 +108,27 @@ func (e *emulated) waitConsistent(t testing.TB, log Log, within time.Duration) (
 // query returns the rows of sql, each a map of column values.
 func (e *emulated) query(t testing.TB, sql string) []Row {
 	t.Helper()
-	it, err := e.bq.Client.Query(sql).Read(t.Context())
+	rows, err := e.tryQuery(t.Context(), sql)
 	if err != nil {
-		t.Fatalf("%s: %v", sql, err)
+		t.Fatal(err)
+	}
+	return rows
+}
+
+func (e *emulated) tryQuery(ctx context.Context, sql string) ([]Row, error) {
+	it, err := e.bq.Client.Query(sql).Read(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", sql, err)
 	}
 	var out []Row
 	for {
 		var vals map[string]bigquery.Value
 		err := it.Next(&vals)
 		if err == iterator.Done {
-			return out
+			return out, nil
 		}
 		if err != nil {
-			t.Fatalf("%s: %v", sql, err)
+			return nil, fmt.Errorf("%s: %w", sql, err)
 		}
 		r := Row{}
 		for k, v := range vals {

@@ -67,6 +67,9 @@ type Config struct {
 	QueryPreview int
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
+	// Links are the places outside the product the page links to, served
+	// at /api/v1/links.
+	Links Links
 }
 
 func (c *Config) setDefaults() {

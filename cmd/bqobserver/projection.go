@@ -19,7 +19,7 @@ const runningFeed = "running-jobs-live"
 // rebuilds the projection from the log once the feed is subscribed (events
 // appended meanwhile arrive on the feed too, which the fold makes harmless).
 func (c *RunCmd) projection(g *Globals, e *env, l *lifecycle, ps bus.PubSub, log *events.Log, pub message.Publisher) (*running.Projection, error) {
-	proj, err := running.New(running.Config{StaleAfter: c.StaleAfter, Links: c.links}, log, e.log)
+	proj, err := running.New(running.Config{StaleAfter: c.StaleAfter, History: historyConfig(g), Links: c.links}, log, e.log)
 	if err != nil {
 		return nil, fmt.Errorf("configuring the running-jobs projection: %w", err)
 	}
@@ -35,4 +35,11 @@ func (c *RunCmd) projection(g *Globals, e *env, l *lifecycle, ps bus.PubSub, log
 	l.start("running-jobs feed", feed.Run)
 	l.onStop("running-jobs feed", feed.Close)
 	return proj, nil
+}
+
+// historyConfig configures the history API: where the BigQuery history is, so
+// the page can link to it (--bigquery-project and --bigquery-dataset).
+func historyConfig(g *Globals) running.HistoryConfig {
+	b := historySchema(g)
+	return running.HistoryConfig{BigQueryProject: b.Project, BigQueryDataset: b.Dataset}
 }

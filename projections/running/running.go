@@ -67,6 +67,9 @@ type Config struct {
 	QueryPreview int
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
+	// History configures GET /api/v1/history, the finished jobs of a time
+	// range read from the log.
+	History HistoryConfig
 	// Links are the places outside the product the page links to, served
 	// at /api/v1/links.
 	Links Links
@@ -96,6 +99,7 @@ func (c *Config) setDefaults() {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	c.History.setDefaults()
 }
 
 // Validate reports every setting that is out of range.
@@ -123,6 +127,7 @@ func (c *Config) Validate() error {
 	atLeast("rebuild workers", c.RebuildWorkers, 1)
 	atLeast("stream replay", c.StreamReplay, 16)
 	atLeast("query preview", c.QueryPreview, 64)
+	errs = append(errs, c.History.validate()...)
 	return errors.Join(errs...)
 }
 
@@ -135,6 +140,8 @@ type Projection struct {
 
 	store   *store
 	changes *ring
+	// history holds a place for each history request reading the log.
+	history chan struct{}
 
 	rebuilt atomic.Bool
 	live    atomic.Bool
@@ -160,6 +167,7 @@ func New(cfg Config, evlog eventLog, logger *slog.Logger) (*Projection, error) {
 	p := &Projection{cfg: cfg, log: evlog, logger: logger, closing: make(chan struct{})}
 	p.changes = newRing(cfg.StreamReplay)
 	p.store = newStore(cfg, p.changes)
+	p.history = make(chan struct{}, cfg.History.Concurrency)
 	return p, nil
 }
 

@@ -54,6 +54,30 @@ func httpStatus(err error) int {
 	return 0
 }
 
+// retryableReasons are the reasons BigQuery gives to errors that may
+// succeed when tried again (its troubleshooting page says to retry them).
+var retryableReasons = []string{"backendError", "internalError", "jobInternalError", "rateLimitExceeded"}
+
+// Transient reports whether a BigQuery API call that failed with err may
+// succeed if tried again: a server error (5xx) or one of the reasons
+// BigQuery documents as retryable. Everything else (a bad request, a
+// missing permission, a missing dataset) needs a change first.
+func Transient(err error) bool {
+	var e *googleapi.Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	if e.Code >= 500 {
+		return true
+	}
+	for _, item := range e.Errors {
+		if slices.Contains(retryableReasons, item.Reason) {
+			return true
+		}
+	}
+	return false
+}
+
 func ensureDataset(ctx context.Context, ds *bigquery.Dataset, location string) error {
 	md, err := ds.Metadata(ctx)
 	if httpStatus(err) == http.StatusNotFound {

@@ -1,11 +1,14 @@
 package schema
 
 import (
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
 	"cloud.google.com/go/bigquery"
 	"github.com/google/go-cmp/cmp"
+	"google.golang.org/api/googleapi"
 
 	"github.com/bqobserver/bqobserver/events/jobfields"
 )
@@ -181,5 +184,26 @@ func TestMergeSchema(t *testing.T) {
 				t.Errorf("mergeSchema() added %v (want %v), schema (-want +got):\n%s", added, tt.wantAdded, diff)
 			}
 		})
+	}
+}
+
+func TestTransient(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"a server error", &googleapi.Error{Code: 503}, true},
+		{"an internal error in a job", &googleapi.Error{Code: 400, Errors: []googleapi.ErrorItem{{Reason: "jobInternalError"}}}, true},
+		{"a rate limit", &googleapi.Error{Code: 403, Errors: []googleapi.ErrorItem{{Reason: "rateLimitExceeded"}}}, true},
+		{"wrapped", fmt.Errorf("querying: %w", &googleapi.Error{Code: 500}), true},
+		{"a bad query", &googleapi.Error{Code: 400, Errors: []googleapi.ErrorItem{{Reason: "invalidQuery"}}}, false},
+		{"no permission", &googleapi.Error{Code: 403, Errors: []googleapi.ErrorItem{{Reason: "accessDenied"}}}, false},
+		{"not an API error", errors.New("x"), false},
+	}
+	for _, tt := range tests {
+		if got := Transient(tt.err); got != tt.want {
+			t.Errorf("%s: Transient = %v, want %v", tt.name, got, tt.want)
+		}
 	}
 }

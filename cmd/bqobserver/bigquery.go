@@ -10,6 +10,7 @@ import (
 
 	"cloud.google.com/go/bigquery"
 	"cloud.google.com/go/bigquery/storage/managedwriter"
+	"github.com/cenkalti/backoff/v5"
 	"google.golang.org/api/option"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -155,9 +156,19 @@ func (b *bigQueryBackend) Close() error {
 	return errors.Join(errs...)
 }
 
-// apply creates or updates the history's dataset, table and views.
+// apply creates or updates the history's dataset, table and views, trying
+// again with backoff for a minute while BigQuery fails transiently.
 func (b *bigQueryBackend) apply(ctx context.Context, log *slog.Logger) error {
-	if err := schema.ApplyBigQuery(ctx, b.Client, b.Schema); err != nil {
+	_, err := backoff.Retry(ctx, func() (struct{}, error) {
+		err := schema.ApplyBigQuery(ctx, b.Client, b.Schema)
+		if err != nil && !schema.Transient(err) {
+			return struct{}{}, backoff.Permanent(err)
+		}
+		return struct{}{}, err
+	}, backoff.WithMaxElapsedTime(time.Minute), backoff.WithNotify(func(err error, wait time.Duration) {
+		log.Warn("setting up BigQuery failed; trying again", "error", err.Error(), "in", wait.String())
+	}))
+	if err != nil {
 		return fmt.Errorf("setting up BigQuery: %w", err)
 	}
 	log.Info("BigQuery history applied", "project", b.Schema.Project, "dataset", b.Schema.Dataset,

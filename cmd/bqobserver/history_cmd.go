@@ -78,16 +78,18 @@ func (c *HistoryReplayCmd) Run(g *Globals, e *env) error {
 	if err != nil {
 		return err
 	}
-	bar := replayBar(e.stderr)
+	var bar *progressbar.ProgressBar // made once the number of jobs is known
 	start := time.Now()
 	stats, err := sink.Replay(e.ctx, history.ReplayOptions{From: c.From, To: c.To, Project: c.JobProject,
 		Progress: func(done, total int) {
-			if done == 0 {
-				bar.ChangeMax(total)
+			if bar == nil {
+				bar = replayBar(e.stderr, total)
 			}
 			_ = bar.Set(done) // the bar is decoration
 		}})
-	_ = bar.Finish()
+	if bar != nil {
+		_ = bar.Finish()
+	}
 	closeCtx, cancel := context.WithTimeout(context.Background(), g.ShutdownTimeout)
 	defer cancel()
 	err = errors.Join(err, sink.Close(closeCtx))
@@ -101,9 +103,9 @@ func (c *HistoryReplayCmd) Run(g *Globals, e *env) error {
 	return nil
 }
 
-// replayBar counts the jobs replayed, with their rate.
-func replayBar(w io.Writer) *progressbar.ProgressBar {
-	return progressbar.NewOptions(-1,
+// replayBar counts the jobs replayed out of total, with their rate.
+func replayBar(w io.Writer, total int) *progressbar.ProgressBar {
+	return progressbar.NewOptions(total,
 		progressbar.OptionSetWriter(w),
 		progressbar.OptionSetDescription("replaying"),
 		progressbar.OptionThrottle(200*time.Millisecond),

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"cloud.google.com/go/bigquery"
+	"github.com/cenkalti/backoff/v5"
 	"google.golang.org/api/iterator"
 
 	"github.com/bqobserver/bqobserver/events"
@@ -35,8 +36,19 @@ func NewJobsView(client *bigquery.Client, b schema.BigQuery) *JobsView {
 	return &JobsView{client: client, b: b}
 }
 
-// Jobs implements View. It runs one query, billed to the client's project.
+// Jobs implements View. It runs one query, billed to the client's project,
+// tried again with backoff for a minute while BigQuery fails transiently.
 func (v *JobsView) Jobs(ctx context.Context, from, to time.Time, project string) (map[events.JobKey]Row, error) {
+	return backoff.Retry(ctx, func() (map[events.JobKey]Row, error) {
+		rows, err := v.jobs(ctx, from, to, project)
+		if err != nil && !schema.Transient(err) {
+			return nil, backoff.Permanent(err)
+		}
+		return rows, err
+	}, backoff.WithMaxElapsedTime(time.Minute))
+}
+
+func (v *JobsView) jobs(ctx context.Context, from, to time.Time, project string) (map[events.JobKey]Row, error) {
 	sql := "SELECT * FROM " + v.b.Table(schema.JobsView) + " WHERE first_seen < @to AND last_seen >= @from"
 	params := []bigquery.QueryParameter{{Name: "from", Value: from}, {Name: "to", Value: to}}
 	if project != "" {

@@ -8,9 +8,12 @@
 package bqtest
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -88,9 +91,50 @@ func WriteClient(t testing.TB, addr string) *managedwriter.Client {
 	return c
 }
 
-// Options connect a REST client to an emulator at addr (host:port).
+// Options connect a REST client to an emulator at addr (host:port). The
+// client tries a request again when the emulator answers that its database
+// is locked: the emulator keeps everything in one SQLite database, which a
+// write elsewhere (another test package's, or a sink's) holds for a moment.
 func Options(addr string) []option.ClientOption {
-	return []option.ClientOption{option.WithEndpoint("http://" + addr), option.WithoutAuthentication()}
+	return []option.ClientOption{option.WithEndpoint("http://" + addr),
+		option.WithHTTPClient(&http.Client{Transport: lockRetry{http.DefaultTransport}})}
+}
+
+// lockRetry sends a request again, a few times with a pause, while the
+// emulator answers that its database is locked.
+type lockRetry struct{ next http.RoundTripper }
+
+func (l lockRetry) RoundTrip(r *http.Request) (*http.Response, error) {
+	var body []byte
+	if r.Body != nil {
+		var err error
+		if body, err = io.ReadAll(r.Body); err != nil {
+			return nil, err
+		}
+		r.Body.Close()
+	}
+	for attempt := 1; ; attempt++ {
+		req := r.Clone(r.Context())
+		req.Body = io.NopCloser(bytes.NewReader(body))
+		resp, err := l.next.RoundTrip(req)
+		if err != nil || resp.StatusCode < 400 || attempt == 20 {
+			return resp, err
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			return nil, err
+		}
+		resp.Body = io.NopCloser(bytes.NewReader(b))
+		if !bytes.Contains(b, []byte("database is locked")) {
+			return resp, nil
+		}
+		select {
+		case <-time.After(time.Duration(attempt) * 50 * time.Millisecond):
+		case <-r.Context().Done():
+			return nil, r.Context().Err()
+		}
+	}
 }
 
 // WriteOptions connect a Storage Write API client to an emulator at addr.

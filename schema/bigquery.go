@@ -5,7 +5,6 @@ package schema
 import (
 	"bytes"
 	_ "embed"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
@@ -54,21 +53,12 @@ var ClusteringColumns = []string{"project_id", "user_email", "statement_type", "
 //go:embed job_versions.json
 var jobVersionsJSON []byte
 
-var _ = mustParseTableSchema(jobVersionsJSON)
+var _ = JobVersions()
 
 // JobVersions returns the schema of job_versions, parsed from the embedded
 // job_versions.json: the fields' columns, then the columns the history adds.
-func JobVersions() bigquery.Schema { return mustParseTableSchema(jobVersionsJSON) }
-
-// mustParseTableSchema parses an embedded table schema. It is data compiled
-// into the binary, checked by the package's tests, so a failure is a build
-// defect.
-func mustParseTableSchema(b []byte) bigquery.Schema {
-	s, err := parseTableSchema(b)
-	if err != nil {
-		panic(fmt.Sprintf("schema: embedded job_versions.json: %v", err))
-	}
-	return s
+func JobVersions() bigquery.Schema {
+	return mustParse("job_versions.json", parseTableSchema, jobVersionsJSON)
 }
 
 // parseTableSchema parses a JSON table schema, naming types as the client
@@ -194,25 +184,15 @@ type Prices struct {
 //go:embed prices.json
 var pricesJSON []byte
 
-var _ = mustParsePrices(pricesJSON)
+var _ = OnDemandPrices()
 
 // OnDemandPrices returns the checked-in on-demand price table.
-func OnDemandPrices() Prices { return mustParsePrices(pricesJSON) }
-
-func mustParsePrices(b []byte) Prices {
-	p, err := parsePrices(b)
-	if err != nil {
-		panic(fmt.Sprintf("schema: embedded prices.json: %v", err))
-	}
-	return p
-}
+func OnDemandPrices() Prices { return mustParse("prices.json", parsePrices, pricesJSON) }
 
 func parsePrices(b []byte) (Prices, error) {
 	var p Prices
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&p); err != nil {
-		return p, fmt.Errorf("decoding: %w", err)
+	if err := decodeStrict(b, &p); err != nil {
+		return p, err
 	}
 	if _, err := time.Parse(time.DateOnly, p.AsOf); err != nil || p.Source == "" {
 		return p, fmt.Errorf("a source and a date (as_of, YYYY-MM-DD) are required: %q, %q", p.Source, p.AsOf)

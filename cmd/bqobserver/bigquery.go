@@ -147,14 +147,7 @@ func (b *bigQueryBackend) options(env func(string) string, write bool) (rest, gr
 }
 
 // Close closes the clients, newest first.
-func (b *bigQueryBackend) Close() error {
-	var errs []error
-	for i := len(b.closers) - 1; i >= 0; i-- {
-		errs = append(errs, b.closers[i]())
-	}
-	b.closers = nil
-	return errors.Join(errs...)
-}
+func (b *bigQueryBackend) Close() error { return closeNewestFirst(&b.closers) }
 
 // apply creates or updates the history's dataset, table and views, trying
 // again with backoff for a minute while BigQuery fails transiently.

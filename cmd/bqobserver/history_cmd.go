@@ -39,17 +39,24 @@ func (r *historyRange) resolve(now time.Time) error {
 	return nil
 }
 
-// openLog connects to the event log as the service would.
-func openLog(e *env, g *Globals) (*events.Log, func() error, error) {
+// open resolves the range and connects to the event log, as the service
+// would, and to the history's BigQuery (with its Storage Write API when
+// write is set); closeAll closes both.
+func (r *historyRange) open(e *env, g *Globals, write bool) (log *events.Log, hb *bigQueryBackend, closeAll func() error, err error) {
+	if err := r.resolve(time.Now()); err != nil {
+		return nil, nil, nil, err
+	}
 	b, err := openBackends(e.ctx, g, e.getenv, e.log)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	log, err := events.NewLog(b.Bigtable, events.LogConfig{Table: g.BigtableTable})
+	if log, err = events.NewLog(b.Bigtable, events.LogConfig{Table: g.BigtableTable}); err == nil {
+		hb, err = openBigQuery(e.ctx, g, e.getenv, write, e.log)
+	}
 	if err != nil {
-		return nil, nil, errors.Join(err, b.Close())
+		return nil, nil, nil, errors.Join(err, b.Close())
 	}
-	return log, b.Close, nil
+	return log, hb, func() error { return errors.Join(hb.Close(), b.Close()) }, nil
 }
 
 // HistoryReplayCmd writes the current version of every job of a range of
@@ -61,19 +68,11 @@ type HistoryReplayCmd struct {
 // Run replays the range, with a progress bar on standard error and a
 // summary on standard output. It exits 1 if BigQuery refused a version.
 func (c *HistoryReplayCmd) Run(g *Globals, e *env) error {
-	if err := c.resolve(time.Now()); err != nil {
-		return err
-	}
-	log, closeLog, err := openLog(e, g)
+	log, hb, closeAll, err := c.open(e, g, true)
 	if err != nil {
 		return err
 	}
-	defer closeLog()
-	hb, err := openBigQuery(e.ctx, g, e.getenv, true, e.log)
-	if err != nil {
-		return err
-	}
-	defer hb.Close()
+	defer closeAll()
 	sink, err := history.New(history.Config{}, log, history.Destination{Client: hb.Write, BigQuery: hb.Schema}, prometheus.NewRegistry())
 	if err != nil {
 		return err
@@ -137,19 +136,11 @@ type HistoryCheckCmd struct {
 // Run prints one line per job missing or different in BigQuery, then a
 // summary, on standard output, and exits 1 if there are any.
 func (c *HistoryCheckCmd) Run(g *Globals, e *env) error {
-	if err := c.resolve(time.Now()); err != nil {
-		return err
-	}
-	log, closeLog, err := openLog(e, g)
+	log, hb, closeAll, err := c.open(e, g, false)
 	if err != nil {
 		return err
 	}
-	defer closeLog()
-	hb, err := openBigQuery(e.ctx, g, e.getenv, false, e.log)
-	if err != nil {
-		return err
-	}
-	defer hb.Close()
+	defer closeAll()
 	checker, err := history.NewChecker(history.Config{}, log, history.NewJobsView(hb.Client, hb.Schema))
 	if err != nil {
 		return err

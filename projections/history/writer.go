@@ -285,14 +285,19 @@ func repeat(n int, err error) []error {
 
 // close stops taking rows, sends what was collected and waits for the
 // appends in flight until ctx ends; then it cancels them (their rows fail
-// transiently) and closes the stream. It is idempotent.
+// transiently), waits for them to return, and closes the stream. It is
+// idempotent.
 func (w *writer) close(ctx context.Context) error {
 	w.once.Do(func() {
 		close(w.stop)
 		<-w.loopDone
-		err := waitFor(ctx, w.inflight.Wait)
-		w.cancel()
+		stop := context.AfterFunc(ctx, w.cancel)
 		w.inflight.Wait()
+		var err error
+		if !stop() {
+			err = ctx.Err() // the appends in flight were cancelled
+		}
+		w.cancel()
 		w.mu.Lock()
 		if w.s != nil {
 			if cerr := w.s.close(); cerr != nil && err == nil && !isEOF(cerr) {
@@ -305,19 +310,4 @@ func (w *writer) close(ctx context.Context) error {
 		}
 	})
 	return w.closeErr
-}
-
-// waitFor runs wait until it returns or ctx ends, whichever is first.
-func waitFor(ctx context.Context, wait func()) error {
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		wait()
-	}()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }

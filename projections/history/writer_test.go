@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/descriptorpb"
 
 	"github.com/bqobserver/bqobserver/events"
 )
@@ -233,3 +234,40 @@ func waitUntil(t testing.TB, what string, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestWriterCloseIsBounded closes the writer while BigQuery hangs: close
+// gives up when its context ends, cancelling the append, whose row fails
+// transiently.
+func TestWriterCloseIsBounded(t *testing.T) {
+	v, rows := rowsOf(t, "hung")
+	h := &hangStream{entered: make(chan struct{}, 1)}
+	m, err := newMetrics(prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := newWriter(WriterConfig{FlushInterval: time.Millisecond, Timeout: time.Hour}, v.rows.proto, h.open, m)
+	written := make(chan error, 1)
+	go func() { written <- w.write(context.Background(), rows[0]) }()
+	<-h.entered
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if err := w.close(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("close = %v, want the deadline's error", err)
+	}
+	if err := <-written; !errors.Is(err, events.ErrUnavailable) {
+		t.Errorf("the hung row: %v, want a transient error", err)
+	}
+}
+
+// hangStream is a Storage Write API whose appends never end by themselves.
+type hangStream struct{ entered chan struct{} }
+
+func (h *hangStream) open(context.Context, *descriptorpb.DescriptorProto) (stream, error) { return h, nil }
+
+func (h *hangStream) append(ctx context.Context, _ [][]byte) (*storagepb.AppendRowsResponse, error) {
+	h.entered <- struct{}{}
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+func (h *hangStream) close() error { return nil }

@@ -262,7 +262,9 @@ func TestWriterCloseIsBounded(t *testing.T) {
 // hangStream is a Storage Write API whose appends never end by themselves.
 type hangStream struct{ entered chan struct{} }
 
-func (h *hangStream) open(context.Context, *descriptorpb.DescriptorProto) (stream, error) { return h, nil }
+func (h *hangStream) open(context.Context, *descriptorpb.DescriptorProto) (stream, error) {
+	return h, nil
+}
 
 func (h *hangStream) append(ctx context.Context, _ [][]byte) (*storagepb.AppendRowsResponse, error) {
 	h.entered <- struct{}{}

@@ -57,6 +57,16 @@ type Facts struct {
 	// Rows the job wrote or returned.
 	OutputRows *int64 `json:"output_rows,omitempty"`
 	Progress
+	// Who asked bqobserver to cancel the job: the caller's email, or anonymous
+	// when the service identifies nobody.
+	CancelRequestedBy string `json:"cancel_requested_by,omitempty"`
+	// When bqobserver was asked to cancel the job.
+	CancelRequestTime time.Time `json:"cancel_request_time,omitzero"`
+	// The reason the caller gave for cancelling the job, if any.
+	CancelReason string `json:"cancel_reason,omitempty"`
+	// What BigQuery's jobs.cancel answered: the state it reported the job in, or
+	// its error.
+	CancelAnswer string `json:"cancel_answer,omitempty"`
 }
 
 // Progress is what a running job reports about its work so far.
@@ -126,6 +136,10 @@ const (
 	regActiveUnits
 	regCompletedUnits
 	regPendingUnits
+	regCancelRequestedBy
+	regCancelRequestTime
+	regCancelReason
+	regCancelAnswer
 	numRegisters
 )
 
@@ -158,6 +172,10 @@ func (j *Job) applyRegisters(w *write, e *Event) {
 	setInt64(j, w, regActiveUnits, &j.ActiveUnits, e.ActiveUnits)
 	setInt64(j, w, regCompletedUnits, &j.CompletedUnits, e.CompletedUnits)
 	setInt64(j, w, regPendingUnits, &j.PendingUnits, e.PendingUnits)
+	setString(j, w, regCancelRequestedBy, &j.CancelRequestedBy, e.CancelRequestedBy)
+	setTime(j, w, regCancelRequestTime, &j.CancelRequestTime, e.CancelRequestTime)
+	setString(j, w, regCancelReason, &j.CancelReason, e.CancelReason)
+	setString(j, w, regCancelAnswer, &j.CancelAnswer, e.CancelAnswer)
 }
 
 // applyDerived folds into j what it derives from e itself.

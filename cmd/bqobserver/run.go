@@ -17,6 +17,7 @@ import (
 	"github.com/bqobserver/bqobserver/events"
 	"github.com/bqobserver/bqobserver/events/bus"
 	"github.com/bqobserver/bqobserver/events/ingest"
+	"github.com/bqobserver/bqobserver/internal/problem"
 	"github.com/bqobserver/bqobserver/projections/running"
 	"github.com/bqobserver/bqobserver/projections/web"
 )
@@ -39,6 +40,8 @@ type RunCmd struct {
 	SimulateProjects          int           `help:"Projects in the simulated organization." default:"50"`
 	SimulateSeed              uint64        `help:"Seed of the simulated organization." default:"1"`
 
+	accessFlags `embed:""`
+
 	links running.Links // what the page links to (the history's report)
 }
 
@@ -58,6 +61,10 @@ func (c *RunCmd) Run(g *Globals, e *env) (err error) {
 // goroutines and closer with l: the clients, the dead-letter publisher, the
 // appender, ingest, the running-jobs projection, the HTTP server.
 func (c *RunCmd) compose(g *Globals, e *env, l *lifecycle) error {
+	gate, err := c.gate(e.log, httpAddr(c.HTTPAddr, e.getenv))
+	if err != nil {
+		return err
+	}
 	b, err := c.open(g, e, l)
 	if err != nil {
 		return err
@@ -95,7 +102,13 @@ func (c *RunCmd) compose(g *Globals, e *env, l *lifecycle) error {
 	if err := c.history(g, e, l, hb, ps, log, pub, reg); err != nil {
 		return err
 	}
-	return c.serve(g, e, l, b, c.routes(pipe, reg, proj.Handler()))
+	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
+	if err := c.serveMetrics(e, l, metrics); err != nil {
+		return err
+	}
+	return c.serve(g, e, l, b, c.routes(pipe, metrics, proj.Handler(), gate), func(api string) error {
+		return c.cancelling(e, b, app, proj, api)
+	})
 }
 
 // open connects the backends and, where the service may, creates or
@@ -152,8 +165,9 @@ func receiveSettings(b *backends) pubsub.ReceiveSettings {
 }
 
 // serve listens on the HTTP address, with the simulated organization of
-// the embedded mode beside the product.
-func (c *RunCmd) serve(g *Globals, e *env, l *lifecycle, b *backends, mux *http.ServeMux) error {
+// the embedded mode beside the product, and hands withJobsAPI the jobs API
+// of this mode (the simulation's, or "").
+func (c *RunCmd) serve(g *Globals, e *env, l *lifecycle, b *backends, mux *http.ServeMux, withJobsAPI func(api string) error) error {
 	sim, err := c.newSimulation(b, g)
 	if err != nil {
 		return err
@@ -164,7 +178,10 @@ func (c *RunCmd) serve(g *Globals, e *env, l *lifecycle, b *backends, mux *http.
 		return fmt.Errorf("listening on %s: %w", addr, err)
 	}
 	sim.mount(mux)
-	srv := newHTTPServer(ln, mux, e.log)
+	if err := withJobsAPI(simulationEndpoint(sim, ln)); err != nil {
+		return errors.Join(err, ln.Close())
+	}
+	srv := newHTTPServer(ln, securityHeaders(mux), e.log)
 	l.start("simulation", func(ctx context.Context) error { return sim.run(ctx, l.budget) })
 	l.start("HTTP server", srv.serve)
 	l.onStop("HTTP server", srv.shutdown)
@@ -188,17 +205,24 @@ func httpAddr(flag string, getenv func(string) string) string {
 	return defaultHTTPAddr
 }
 
-// routes serves the web UI at "/", the projection's API, health and
-// readiness beside it, the metrics, and the push intake when enabled.
-func (c *RunCmd) routes(pipe *ingest.Pipeline, reg *prometheus.Registry, api http.Handler) *http.ServeMux {
+// routes serves the web UI at "/", the projection's API beside it, and the
+// metrics (unless on --metrics-addr), all to authenticated callers; health
+// and readiness to anyone; and the push intake, when enabled, to Pub/Sub.
+func (c *RunCmd) routes(pipe *ingest.Pipeline, metrics, api http.Handler, g *gate) *http.ServeMux {
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-	for _, p := range []string{"/api/", "/_ah/get-handlers/v1/jobs", "/healthz", "/readyz"} {
+	if c.MetricsAddr == "" {
+		mux.Handle("GET /metrics", g.users(metrics))
+		mux.Handle("/metrics", problem.Fallback(mux, ""))
+	}
+	for _, p := range []string{"/api/", "/_ah/get-handlers/v1/jobs"} {
+		mux.Handle(p, g.users(api))
+	}
+	for _, p := range []string{"/healthz", "/readyz"} {
 		mux.Handle(p, api)
 	}
-	mux.Handle("/", web.Handler())
+	mux.Handle("/", g.users(web.Handler()))
 	if c.PushEndpoint {
-		mux.Handle("/push/audit", pipe.PushHandler())
+		mux.Handle("/push/audit", g.push(pipe.PushHandler(), pipe.RefusePush))
 	}
 	return mux
 }

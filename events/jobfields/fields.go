@@ -73,6 +73,15 @@ var Fields = []Field{
 	{Name: "PendingUnits", JSON: "pending_units", Kind: OptionalInt64, Scope: Fact, Fold: Register, Group: "Progress",
 		Doc: "Units of work waiting when last observed.", Column: added("pending_units", "INT64")},
 
+	{Name: "CancelRequestedBy", JSON: "cancel_requested_by", Kind: String, Scope: Fact, Fold: Register,
+		Doc: "Who asked bqobserver to cancel the job: the caller's email, or anonymous when the service identifies nobody.", Column: added("cancel_requested_by", "STRING")},
+	{Name: "CancelRequestTime", JSON: "cancel_request_time", Kind: Time, Scope: Fact, Fold: Register,
+		Doc: "When bqobserver was asked to cancel the job.", Column: added("cancel_request_time", "TIMESTAMP")},
+	{Name: "CancelReason", JSON: "cancel_reason", Kind: String, Scope: Fact, Fold: Register,
+		Doc: "The reason the caller gave for cancelling the job, if any.", Column: added("cancel_reason", "STRING")},
+	{Name: "CancelAnswer", JSON: "cancel_answer", Kind: String, Scope: Fact, Fold: Register,
+		Doc: "What BigQuery's jobs.cancel answered: the state it reported the job in, or its error.", Column: added("cancel_answer", "STRING")},
+
 	{Name: "FirstSeen", JSON: "first_seen", Kind: Time, Scope: Derived, Fold: EarliestEvent,
 		Doc: "Time of the job's earliest event.", Column: added("first_seen", "TIMESTAMP")},
 	{Name: "LastSeen", JSON: "last_seen", Kind: Time, Scope: Derived, Fold: LatestEvent,

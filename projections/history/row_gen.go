@@ -67,6 +67,10 @@ var columns = [...]string{
 	"active_units",
 	"completed_units",
 	"pending_units",
+	"cancel_requested_by",
+	"cancel_request_time",
+	"cancel_reason",
+	"cancel_answer",
 	"first_seen",
 	"last_seen",
 	"cancel_requested",
@@ -112,14 +116,18 @@ func (r *rowType) fill(m protoreflect.Message, j *events.Job, d *Derived) {
 	r.setInt64Ptr(m, 28, j.ActiveUnits)
 	r.setInt64Ptr(m, 29, j.CompletedUnits)
 	r.setInt64Ptr(m, 30, j.PendingUnits)
-	r.setTime(m, 31, j.FirstSeen)
-	r.setTime(m, 32, j.LastSeen)
-	r.setBool(m, 33, j.CancelRequested)
-	r.setBool(m, 34, j.Reconciled)
-	r.setFloatPtr(m, 35, d.EstimatedCostUSD)
-	r.setInt64Ptr(m, 36, d.QueuedMs)
-	r.setInt64Ptr(m, 37, d.RunMs)
-	r.setInt64(m, 38, d.EventCount)
-	r.setString(m, 39, d.FinalStateSource)
-	r.setTime(m, 40, d.VersionTime)
+	r.setString(m, 31, j.CancelRequestedBy)
+	r.setTime(m, 32, j.CancelRequestTime)
+	r.setString(m, 33, j.CancelReason)
+	r.setString(m, 34, j.CancelAnswer)
+	r.setTime(m, 35, j.FirstSeen)
+	r.setTime(m, 36, j.LastSeen)
+	r.setBool(m, 37, j.CancelRequested)
+	r.setBool(m, 38, j.Reconciled)
+	r.setFloatPtr(m, 39, d.EstimatedCostUSD)
+	r.setInt64Ptr(m, 40, d.QueuedMs)
+	r.setInt64Ptr(m, 41, d.RunMs)
+	r.setInt64(m, 42, d.EventCount)
+	r.setString(m, 43, d.FinalStateSource)
+	r.setTime(m, 44, d.VersionTime)
 }

@@ -146,6 +146,8 @@ type Projection struct {
 	rebuilt atomic.Bool
 	live    atomic.Bool
 
+	canceller canceller // nil: the API cannot cancel jobs
+
 	closeOnce sync.Once
 	closing   chan struct{}
 }

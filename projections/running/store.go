@@ -36,11 +36,14 @@ type slot struct {
 	e *entry
 }
 
-// view is a job as the API shows it, copied out of the store. The copy is
-// shallow: the fold replaces, never mutates, the values a Job points to.
+// view is a job as the API shows it to one caller, copied out of the
+// store. The copy is shallow: the fold replaces, never mutates, the values
+// a Job points to. hidden says that the caller may not read its query text,
+// which the API then leaves out (only when there is one).
 type view struct {
-	job   events.Job
-	stale bool
+	job    events.Job
+	stale  bool
+	hidden bool
 }
 
 func newStore(cfg Config, changes *ring) *store {
@@ -125,7 +128,7 @@ func (s *store) update(key events.JobKey, en *entry, now time.Time, fold func(*e
 		s.publish(&change{key: key, before: prev, had: true, done: true, view: &view{job: en.job}})
 		return true
 	}
-	a := s.attrsOf(&en.job, &before, prev.search, s.isStale(&en.job, now))
+	a := s.attrsOf(&en.job, &before, &prev, s.isStale(&en.job, now))
 	s.slots[en.idx].a = a
 	if a.search != prev.search {
 		s.sigs[en.idx] = signatureOf(a.search)
@@ -144,7 +147,7 @@ func (s *store) add(key events.JobKey, now time.Time, fold func(*events.Job)) (d
 	if en.job.LastSeen.IsZero() {
 		return false // no event of this job was applied
 	}
-	a := s.attrsOf(&en.job, nil, "", s.isStale(&en.job, now))
+	a := s.attrsOf(&en.job, nil, nil, s.isStale(&en.job, now))
 	s.insert(en, a)
 	s.publish(&change{key: key, after: a, has: true, view: &view{job: en.job, stale: a.stale}})
 	return false
@@ -225,7 +228,7 @@ func (s *store) snapshot(f *filter, now time.Time, preview int) ([]*jobJSON, uin
 	for i := range s.slots {
 		sl := &s.slots[i]
 		if m.match(&sl.a) {
-			out = append(out, jobOf(&view{job: sl.e.job, stale: sl.a.stale}, preview))
+			out = append(out, jobOf(&view{job: sl.e.job, stale: sl.a.stale, hidden: m.hidden(&sl.a, &sl.e.job)}, preview))
 		}
 	}
 	return out, s.changes.current()
@@ -242,7 +245,7 @@ func (s *store) crossings(f *filter, from, to time.Time, preview int) ([]*jobJSO
 	for i := range s.slots {
 		sl := &s.slots[i]
 		if after.match(&sl.a) && !before.match(&sl.a) {
-			out = append(out, jobOf(&view{job: sl.e.job, stale: sl.a.stale}, preview))
+			out = append(out, jobOf(&view{job: sl.e.job, stale: sl.a.stale, hidden: after.hidden(&sl.a, &sl.e.job)}, preview))
 		}
 	}
 	return out, s.changes.current()

@@ -23,8 +23,16 @@ func clip(s string, n int) string {
 
 // detailJSON is one job with its event timeline, oldest first.
 type detailJSON struct {
-	Job    *jobJSON       `json:"job"`
-	Events []events.Event `json:"events"`
+	Job    *jobJSON    `json:"job"`
+	Events []eventJSON `json:"events"`
+}
+
+// eventJSON is an event of a job's timeline: the event as the log keeps it,
+// and whether its query text was left out because the caller may not read
+// it.
+type eventJSON struct {
+	events.Event
+	QueryHidden bool `json:"query_hidden,omitempty"`
 }
 
 // summaryJSON is the aggregate view of the list.

@@ -1,7 +1,7 @@
 // The jobs page: wires the URL state, the filters, the running list and its
 // stream, the summary strip, the history view and the detail panel together.
 
-import { ApiError, Stream, getSummary, listJobs } from "./api.js";
+import { ApiError, Stream, getMe, getSummary, listJobs } from "./api.js";
 import { COLUMNS } from "./columns.js";
 import { Detail } from "./detail.js";
 import * as fmt from "./format.js";
@@ -346,8 +346,8 @@ function showExtraFilters() {
     const b = document.createElement("button");
     b.type = "button";
     b.className = "chip removable";
-    b.textContent = text;
-    b.setAttribute("aria-label", `Remove filter ${text}`);
+    b.textContent = fmt.visible(text);
+    b.setAttribute("aria-label", `Remove filter ${fmt.visible(text)}`);
     b.addEventListener("click", drop);
     li.append(b);
     items.push(li);
@@ -418,6 +418,7 @@ function wireFilters() {
 
 function wireKeys() {
   document.addEventListener("keydown", (e) => {
+    if (document.querySelector("dialog[open]")) return; // a dialog handles its own keys
     const t = e.target;
     const typing = t.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(t.tagName);
     if (e.key === "/" && !typing && !e.ctrlKey && !e.metaKey && !e.altKey) {
@@ -474,5 +475,6 @@ reload();
 syncDetail();
 refreshSummary();
 setInterval(refreshSummary, SUMMARY_EVERY_MS);
+getMe().then((me) => detail.setMe(me), () => {}); // without it, the copyable command is offered
 startClock();
 showLinks($("#report-link"));

@@ -74,7 +74,7 @@ export class Summary {
     b.type = "button";
     b.className = `link ${cls}`;
     b.dataset.open = job.id;
-    b.title = `${job.key.job_id} in ${job.key.project}`;
+    b.title = fmt.visible(`${job.key.job_id} in ${job.key.project}`);
     return kpi(label, b);
   }
 
@@ -137,7 +137,7 @@ function chips(ul, rows, filter, active) {
     b.dataset.value = g.name;
     b.setAttribute("aria-pressed", String(g.name === active));
     const name = document.createElement("span");
-    name.textContent = g.name;
+    name.textContent = fmt.visible(g.name);
     const n = document.createElement("span");
     n.className = "chip-count";
     n.textContent = fmt.integer(g.count);

@@ -19,6 +19,7 @@ import (
 	"github.com/bqobserver/bqobserver/events/bus"
 	"github.com/bqobserver/bqobserver/events/ingest"
 	"github.com/bqobserver/bqobserver/internal/problem"
+	"github.com/bqobserver/bqobserver/projections/running"
 	"github.com/bqobserver/bqobserver/projections/web"
 )
 
@@ -43,6 +44,8 @@ type RunCmd struct {
 	SimulateSeed              uint64        `help:"Seed of the simulated organization." default:"1"`
 
 	accessFlags `embed:""`
+
+	links running.Links // what the page links to (the history's report)
 }
 
 // Run composes the service, runs it until SIGINT or SIGTERM (or until a
@@ -69,6 +72,11 @@ func (c *RunCmd) compose(g *Globals, e *env, l *lifecycle) error {
 	if err != nil {
 		return err
 	}
+	hb, err := c.openHistory(g, e, l)
+	if err != nil {
+		return err
+	}
+	c.links = historyLinks(hb, g.LookerStudioTemplate)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	log, err := events.NewLog(b.Bigtable, events.LogConfig{Table: g.BigtableTable})
@@ -94,6 +102,9 @@ func (c *RunCmd) compose(g *Globals, e *env, l *lifecycle) error {
 	if err != nil {
 		return err
 	}
+	if err := c.history(g, e, l, hb, ps, log, pub, reg); err != nil {
+		return err
+	}
 	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
 	if err := c.serveMetrics(e, l, metrics); err != nil {
 		return err
@@ -115,7 +126,11 @@ func (c *RunCmd) open(g *Globals, e *env, l *lifecycle) (*backends, error) {
 	}
 	l.onStopFunc("clients", b.Close)
 	if c.AutoCreate || (b.PubSubMode != modeCloud && b.BigtableMode != modeCloud) {
-		if err := applySchema(e, g, b, topology(g, b.PubSubProject)); err != nil {
+		top, err := withHistory(topology(g, b.PubSubProject), g, e.getenv)
+		if err != nil {
+			return nil, err
+		}
+		if err := applySchema(e, g, b, top); err != nil {
 			return nil, err
 		}
 	}

@@ -22,6 +22,7 @@ func runService(t *testing.T, args ...string) (string, func() int) {
 	t.Helper()
 	t.Setenv("PUBSUB_EMULATOR_HOST", "")
 	t.Setenv("BIGTABLE_EMULATOR_HOST", "")
+	t.Setenv("BIGQUERY_EMULATOR_HOST", "")
 	return startService(t, args...)
 }
 

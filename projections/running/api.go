@@ -45,6 +45,7 @@ func routes() []route {
 		{method: "GET", path: "/api/v1/stream", params: stream, check: checkStream, needsReady: true, serve: (*Projection).serveStream},
 		{method: "GET", path: "/api/v1/history", params: history, check: checkHistory, serve: (*Projection).serveHistory},
 		{method: "GET", path: "/api/v1/openapi.json", serve: (*Projection).serveOpenAPI},
+		{method: "GET", path: "/api/v1/links", serve: (*Projection).serveLinks},
 		{method: "GET", path: "/_ah/get-handlers/v1/jobs", anyParams: true, needsReady: true, serve: (*Projection).serveLegacy},
 		{method: "GET", path: "/healthz", anyParams: true, serve: (*Projection).serveHealth},
 		{method: "GET", path: "/readyz", anyParams: true, serve: (*Projection).serveReady},

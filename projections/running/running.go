@@ -70,6 +70,9 @@ type Config struct {
 	// History configures GET /api/v1/history, the finished jobs of a time
 	// range read from the log.
 	History HistoryConfig
+	// Links are the places outside the product the page links to, served
+	// at /api/v1/links.
+	Links Links
 }
 
 func (c *Config) setDefaults() {

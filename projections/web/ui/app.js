@@ -7,6 +7,7 @@ import { COLUMNS } from "./columns.js";
 import { Detail } from "./detail.js";
 import * as fmt from "./format.js";
 import { HistoryView, showView, switchView } from "./history.js";
+import { showLinks } from "./links.js";
 import { JobList } from "./list.js";
 import { comparator, formatSort, idOf, parseSort } from "./model.js";
 import { Summary } from "./summary.js";
@@ -490,3 +491,4 @@ refreshDiagnostics();
 setInterval(refreshDiagnostics, DIAGNOSTICS_EVERY_MS);
 getMe().then((me) => detail.setMe(me), () => {}); // without it, the copyable command is offered
 startClock();
+showLinks($("#report-link"));

@@ -67,6 +67,8 @@ var columns = [...]string{
 	"active_units",
 	"completed_units",
 	"pending_units",
+	"stages",
+	"reconciled_reason",
 	"cancel_requested_by",
 	"cancel_request_time",
 	"cancel_reason",
@@ -116,18 +118,20 @@ func (r *rowType) fill(m protoreflect.Message, j *events.Job, d *Derived) {
 	r.setInt64Ptr(m, 28, j.ActiveUnits)
 	r.setInt64Ptr(m, 29, j.CompletedUnits)
 	r.setInt64Ptr(m, 30, j.PendingUnits)
-	r.setString(m, 31, j.CancelRequestedBy)
-	r.setTime(m, 32, j.CancelRequestTime)
-	r.setString(m, 33, j.CancelReason)
-	r.setString(m, 34, j.CancelAnswer)
-	r.setTime(m, 35, j.FirstSeen)
-	r.setTime(m, 36, j.LastSeen)
-	r.setBool(m, 37, j.CancelRequested)
-	r.setBool(m, 38, j.Reconciled)
-	r.setFloatPtr(m, 39, d.EstimatedCostUSD)
-	r.setInt64Ptr(m, 40, d.QueuedMs)
-	r.setInt64Ptr(m, 41, d.RunMs)
-	r.setInt64(m, 42, d.EventCount)
-	r.setString(m, 43, d.FinalStateSource)
-	r.setTime(m, 44, d.VersionTime)
+	r.setInt64Ptr(m, 31, j.Stages)
+	r.setString(m, 32, j.ReconciledReason)
+	r.setString(m, 33, j.CancelRequestedBy)
+	r.setTime(m, 34, j.CancelRequestTime)
+	r.setString(m, 35, j.CancelReason)
+	r.setString(m, 36, j.CancelAnswer)
+	r.setTime(m, 37, j.FirstSeen)
+	r.setTime(m, 38, j.LastSeen)
+	r.setBool(m, 39, j.CancelRequested)
+	r.setBool(m, 40, j.Reconciled)
+	r.setFloatPtr(m, 41, d.EstimatedCostUSD)
+	r.setInt64Ptr(m, 42, d.QueuedMs)
+	r.setInt64Ptr(m, 43, d.RunMs)
+	r.setInt64(m, 44, d.EventCount)
+	r.setString(m, 45, d.FinalStateSource)
+	r.setTime(m, 46, d.VersionTime)
 }

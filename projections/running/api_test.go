@@ -106,10 +106,12 @@ func normalize(v any) any {
 	return v
 }
 
-// sinceT0 rewrites a time of this century as an offset from t0.
+// sinceT0 rewrites a time within a year of t0 as an offset from t0; t0
+// follows the clock, so only the scenario's times are relative to it, and a
+// fixed time (an example in a message) stays as it is.
 func sinceT0(s string) (string, bool) {
 	ts, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil || ts.Year() <= 2000 {
+	if err != nil || ts.Sub(t0).Abs() > 365*24*time.Hour {
 		return "", false
 	}
 	return "t0+" + ts.Sub(t0).String(), true

@@ -61,10 +61,10 @@ type Facts struct {
 	// DONE) or not_found (the API answered several times in a row that it does
 	// not know the job).
 	ReconciledReason string `json:"reconciled_reason,omitempty"`
-	// Who asked bqobserver to cancel the job: the caller's email, or anonymous
-	// when the service identifies nobody.
+	// Who asked to cancel the job: the caller of jobs.cancel in the audit log, or
+	// of bqobserver's cancel (anonymous when the service identifies nobody).
 	CancelRequestedBy string `json:"cancel_requested_by,omitempty"`
-	// When bqobserver was asked to cancel the job.
+	// When the job was asked to be cancelled.
 	CancelRequestTime time.Time `json:"cancel_request_time,omitzero"`
 	// The reason the caller gave for cancelling the job, if any.
 	CancelReason string `json:"cancel_reason,omitempty"`

@@ -80,9 +80,9 @@ var Fields = []Field{
 		Column: added("reconciled_reason", "STRING")},
 
 	{Name: "CancelRequestedBy", JSON: "cancel_requested_by", Kind: String, Scope: Fact, Fold: Register,
-		Doc: "Who asked bqobserver to cancel the job: the caller's email, or anonymous when the service identifies nobody.", Column: added("cancel_requested_by", "STRING")},
+		Doc: "Who asked to cancel the job: the caller of jobs.cancel in the audit log, or of bqobserver's cancel (anonymous when the service identifies nobody).", Column: added("cancel_requested_by", "STRING")},
 	{Name: "CancelRequestTime", JSON: "cancel_request_time", Kind: Time, Scope: Fact, Fold: Register,
-		Doc: "When bqobserver was asked to cancel the job.", Column: added("cancel_request_time", "TIMESTAMP")},
+		Doc: "When the job was asked to be cancelled.", Column: added("cancel_request_time", "TIMESTAMP")},
 	{Name: "CancelReason", JSON: "cancel_reason", Kind: String, Scope: Fact, Fold: Register,
 		Doc: "The reason the caller gave for cancelling the job, if any.", Column: added("cancel_reason", "STRING")},
 	{Name: "CancelAnswer", JSON: "cancel_answer", Kind: String, Scope: Fact, Fold: Register,

@@ -29,18 +29,25 @@ type enrichFlags struct {
 	EnrichWorkers    int           `help:"Projects polled at once." default:"16"`
 }
 
+// jobsAPI is the one BigQuery jobs API client of the service, shared by
+// enrichment and cancel: api is the endpoint chosen for this mode, empty
+// for Google's. It is nil when there is no jobs API to call (api empty and
+// no backend in Google Cloud).
+func (c *RunCmd) jobsAPI(e *env, b *backends, reg prometheus.Registerer, api string) (*jobsapi.Client, error) {
+	if api == "" && !c.cloud(b) {
+		return nil, nil
+	}
+	return jobsapi.New(e.ctx, jobsapi.Config{QPS: c.EnrichQPS}, reg, jobsAPIOptions(api)...)
+}
+
 // enrichment wires enrichment to the running-jobs projection (its source of
 // open jobs, and where its live detail and diagnostics are shown) and to
-// the appender. api is the jobs API's endpoint chosen for this mode, empty
-// when there is none to poll.
-func (c *RunCmd) enrichment(g *Globals, e *env, l *lifecycle, b *backends, app *bus.Appender, proj *running.Projection, reg prometheus.Registerer, api string) error {
-	if !c.Enrich || api == "" && !c.cloud(b) {
+// the appender. client is the jobs API of this mode (nil: none to poll), at
+// api (empty: Google's).
+func (c *RunCmd) enrichment(g *Globals, e *env, l *lifecycle, b *backends, app *bus.Appender, proj *running.Projection, reg prometheus.Registerer, client *jobsapi.Client, api string) error {
+	if !c.Enrich || client == nil {
 		e.log.Info("enrichment off", "reason", c.enrichOffReason())
 		return nil
-	}
-	client, err := jobsapi.New(e.ctx, jobsapi.Config{QPS: c.EnrichQPS}, reg, jobsAPIOptions(api)...)
-	if err != nil {
-		return err
 	}
 	leases, err := lease.New(b.Bigtable, lease.Config{Table: g.BigtableTable, Duration: c.EnrichLease})
 	if err != nil {

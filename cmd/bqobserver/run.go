@@ -110,10 +110,14 @@ func (c *RunCmd) compose(g *Globals, e *env, l *lifecycle) error {
 		return err
 	}
 	return c.serve(g, e, l, b, c.routes(pipe, metrics, proj.Handler(), gate), func(api string) error {
-		if err := c.cancelling(e, b, app, proj, api); err != nil {
+		client, err := c.jobsAPI(e, b, reg, api)
+		if err != nil {
 			return err
 		}
-		return c.enrichment(g, e, l, b, app, proj, reg, api)
+		if err := c.cancelling(e, app, proj, client); err != nil {
+			return err
+		}
+		return c.enrichment(g, e, l, b, app, proj, reg, client, api)
 	})
 }
 

@@ -8,20 +8,24 @@ import (
 	"net/http"
 
 	"google.golang.org/api/googleapi"
+
+	"github.com/bqobserver/bqobserver/events"
 )
 
 // The kinds of failure a call ends with once its retries are spent. Callers
 // decide what to do by kind, with errors.Is and errors.As, never by text.
+// ErrRateLimited and ErrUnavailable both match events.ErrUnavailable: the
+// call may succeed if made again later.
 var (
 	// ErrNotFound: the API does not know the job (expired, never existed) or
 	// the project (deleted).
 	ErrNotFound = errors.New("not found")
 	// ErrRateLimited: the API answered rateLimitExceeded or quotaExceeded
 	// (429, or 403 with that reason) to every attempt.
-	ErrRateLimited = errors.New("rate limited")
+	ErrRateLimited = fmt.Errorf("rate limited: %w", events.ErrUnavailable)
 	// ErrUnavailable: the API failed (5xx), timed out or could not be
 	// reached on every attempt, or the caller's context ended.
-	ErrUnavailable = errors.New("jobs API unavailable")
+	ErrUnavailable = fmt.Errorf("jobs API unavailable: %w", events.ErrUnavailable)
 )
 
 // ViewerRole is the predefined role that grants everything enrichment
@@ -33,7 +37,13 @@ const ViewerRole = "roles/bigquery.resourceViewer"
 const (
 	PermissionListAll = "bigquery.jobs.listAll"
 	PermissionGet     = "bigquery.jobs.get"
+	// PermissionUpdate is what jobs.cancel needs of another user's job.
+	PermissionUpdate = "bigquery.jobs.update"
 )
+
+// CancelRole is the predefined role that grants PermissionUpdate beside
+// everything ViewerRole grants, for a service that cancels jobs.
+const CancelRole = "roles/bigquery.resourceAdmin"
 
 // DeniedError is a 403 that is not a rate limit: the caller lacks
 // Permission on Project. BigQuery's message is kept as it is.
@@ -49,10 +59,21 @@ func (e *DeniedError) Error() string {
 }
 
 // Role is the role that grants the missing permission.
-func (e *DeniedError) Role() string { return ViewerRole }
+func (e *DeniedError) Role() string {
+	if e.Permission == PermissionUpdate {
+		return CancelRole
+	}
+	return ViewerRole
+}
 
 // Fix says, in one sentence, which grant ends the denial.
-func (e *DeniedError) Fix() string { return Fix(e.Project) }
+func (e *DeniedError) Fix() string {
+	if e.Permission == PermissionUpdate {
+		return "Grant " + CancelRole + " to the service's identity on the organization (or on project " + e.Project +
+			" or its folder): it carries " + PermissionUpdate + ", which cancelling another user's job needs."
+	}
+	return Fix(e.Project)
+}
 
 // Fix is the grant that lets the service see into project's jobs.
 func Fix(project string) string {

@@ -213,13 +213,16 @@ func (c *Client) Get(ctx context.Context, key events.JobKey) (*bq.Job, error) {
 
 // Methods, as metrics and errors name them.
 const (
-	MethodList = "jobs.list"
-	MethodGet  = "jobs.get"
+	MethodList   = "jobs.list"
+	MethodGet    = "jobs.get"
+	MethodCancel = "jobs.cancel"
 )
 
 // call describes a call for its errors.
 type call struct {
 	method, project, permission, job string
+	// unlimited calls do not wait for the rate limit.
+	unlimited bool
 }
 
 func (c *call) String() string {
@@ -235,7 +238,7 @@ func (c *Client) do(ctx context.Context, cl *call, attempt func(context.Context)
 	var last error
 	r := &retryer{limit: c.cfg.Attempts, bo: gax.Backoff{Initial: c.cfg.Backoff, Max: c.cfg.MaxBackoff, Multiplier: 2}}
 	err := gax.Invoke(ctx, func(ctx context.Context, _ gax.CallSettings) error {
-		if err := c.limiter.Wait(ctx); err != nil {
+		if err := c.wait(ctx, cl); err != nil {
 			// The context ends, or would before a token comes.
 			last, r.kind = fmt.Errorf("waiting for the rate limit: %w: %w", context.DeadlineExceeded, err), kindFatal
 			return last
@@ -255,6 +258,14 @@ func (c *Client) do(ctx context.Context, cl *call, attempt func(context.Context)
 		last = err
 	}
 	return failure(ctx, cl, last)
+}
+
+// wait waits for the rate limit's token, unless cl is unlimited.
+func (c *Client) wait(ctx context.Context, cl *call) error {
+	if cl.unlimited {
+		return nil
+	}
+	return c.limiter.Wait(ctx)
 }
 
 // kindOf classifies an attempt's outcome.

@@ -1,6 +1,7 @@
 package jobsapi_test
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -24,6 +25,7 @@ type fixture struct {
 	org    *simulation.Org
 	api    *simulation.JobsAPI
 	client *jobsapi.Client
+	cfg    jobsapi.Config // the client's
 }
 
 func newFixture(t *testing.T, cfg jobsapi.Config) *fixture {
@@ -47,7 +49,7 @@ func newFixture(t *testing.T, cfg jobsapi.Config) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{org: org, api: org.JobsAPI(), client: c}
+	return &fixture{org: org, api: org.JobsAPI(), client: c, cfg: cfg}
 }
 
 // busiest is the project with the most open jobs, with their keys.
@@ -178,6 +180,11 @@ func TestErrorKinds(t *testing.T) {
 		}, jobsapi.MethodGet, want{"rate_limited", "", 5}},
 		{"503 on every attempt", func(f *fixture, p string) { f.api.FailNext(p, simulation.MethodList, 99, simulation.FaultBackend) },
 			jobsapi.MethodList, want{"unavailable", "", 5}},
+		{"cancel", func(*fixture, string) {}, jobsapi.MethodCancel, want{"ok", "", 1}},
+		{"cancel denied", func(f *fixture, p string) { f.api.DenyMethod(p, simulation.MethodCancel, true) }, jobsapi.MethodCancel,
+			want{"denied", jobsapi.PermissionUpdate, 1}},
+		{"cancel: 503 once then an answer", func(f *fixture, p string) { f.api.FailNext(p, simulation.MethodCancel, 1, simulation.FaultBackend) },
+			jobsapi.MethodCancel, want{"ok", "", 2}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t, jobsapi.Config{})
@@ -185,16 +192,23 @@ func TestErrorKinds(t *testing.T) {
 			tc.setup(f, project)
 			before := f.calls(tc.call, project)
 			var err error
-			if tc.call == jobsapi.MethodList {
+			switch tc.call {
+			case jobsapi.MethodList:
 				_, err = f.client.ListOpen(t.Context(), project, time.Time{})
-			} else {
+			case jobsapi.MethodGet:
 				_, err = f.client.Get(t.Context(), keys[0])
+			case jobsapi.MethodCancel:
+				_, err = f.client.Cancel(t.Context(), keys[0])
 			}
 			got := want{Kind: kindOf(err), Attempts: f.calls(tc.call, project) - before}
 			var denied *jobsapi.DeniedError
 			if errors.As(err, &denied) {
 				got.Permission = denied.Permission
-				if denied.Project != project || denied.Role() != jobsapi.ViewerRole {
+				role := jobsapi.ViewerRole
+				if tc.call == jobsapi.MethodCancel {
+					role = jobsapi.CancelRole
+				}
+				if denied.Project != project || denied.Role() != role {
 					t.Errorf("denial %+v names project %s and role %s", denied, denied.Project, denied.Role())
 				}
 			}
@@ -259,6 +273,38 @@ func TestRateLimit(t *testing.T) {
 	}
 	if took, least := time.Since(start), 500*time.Millisecond; took < least {
 		t.Errorf("%d calls at %d per second took %v, less than %v", calls, qps, took, least)
+	}
+}
+
+// TestCancelSkipsTheRateLimit: with the rate limit's tokens spent and the
+// next one further away than the caller's deadline, a listing gives up at
+// once, and a cancel is still made.
+func TestCancelSkipsTheRateLimit(t *testing.T) {
+	f := newFixture(t, jobsapi.Config{})
+	project, keys := f.busiest(t)
+	cfg := f.cfg
+	cfg.QPS = 0.01 // one token, then one every 100s
+	slow, err := jobsapi.New(t.Context(), cfg, nil, option.WithoutAuthentication())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := slow.Probe(t.Context(), project); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	if _, err := slow.Probe(ctx, project); !errors.Is(err, jobsapi.ErrUnavailable) {
+		t.Fatalf("a listing without a token: %v, want it to give up waiting", err)
+	}
+	state, err := slow.Cancel(ctx, keys[0])
+	if err != nil {
+		t.Fatalf("cancel without a token: %v", err)
+	}
+	if state == "" {
+		t.Errorf("cancel answered no state")
+	}
+	if !errors.Is(jobsapi.ErrUnavailable, events.ErrUnavailable) || !errors.Is(jobsapi.ErrRateLimited, events.ErrUnavailable) {
+		t.Errorf("the jobs API's transient errors do not match events.ErrUnavailable")
 	}
 }
 

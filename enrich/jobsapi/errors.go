@@ -41,9 +41,10 @@ const (
 	PermissionUpdate = "bigquery.jobs.update"
 )
 
-// CancelRole is the predefined role that grants PermissionUpdate beside
-// everything ViewerRole grants, for a service that cancels jobs.
-const CancelRole = "roles/bigquery.resourceAdmin"
+// CancelRole is the predefined role that grants PermissionUpdate ("can
+// cancel jobs from other users"); it also grants access to data, so a
+// custom role with PermissionUpdate alone is the least privilege.
+const CancelRole = "roles/bigquery.admin"
 
 // DeniedError is a 403 that is not a rate limit: the caller lacks
 // Permission on Project. BigQuery's message is kept as it is.
@@ -69,8 +70,8 @@ func (e *DeniedError) Role() string {
 // Fix says, in one sentence, which grant ends the denial.
 func (e *DeniedError) Fix() string {
 	if e.Permission == PermissionUpdate {
-		return "Grant " + CancelRole + " to the service's identity on the organization (or on project " + e.Project +
-			" or its folder): it carries " + PermissionUpdate + ", which cancelling another user's job needs."
+		return "Grant a custom role carrying " + PermissionUpdate + " (or " + CancelRole + ") to the service's identity on the organization (or on project " +
+			e.Project + " or its folder): cancelling another user's job needs it."
 	}
 	return Fix(e.Project)
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/bqobserver/bqobserver/events"
 	"github.com/bqobserver/bqobserver/internal/measure"
@@ -25,9 +26,10 @@ import (
 const listJobs = 100_000
 
 // BenchmarkListHTTP measures list requests end to end against the
-// service's real HTTP server: the service's routes, server settings and
-// response compression, over a loopback connection from an HTTP client that
-// reads and decompresses the whole body, with 100,000 running jobs of a
+// service's real HTTP server: the service's routes, access gate (the
+// default, --auth none), security headers, server settings and response
+// compression, over a loopback connection from an HTTP client that reads
+// and decompresses the whole body, with 100,000 running jobs of a
 // simulated organization while the live feed applies 2,000 events a second.
 // It reports p50 and p99 per query, with compression (as browsers ask for
 // it) and without:
@@ -88,7 +90,15 @@ func serveRoutes(b testing.TB, proj *running.Projection) string {
 	if err != nil {
 		b.Fatal(err)
 	}
-	srv := newHTTPServer(ln, (&RunCmd{}).routes(nil, prometheus.NewRegistry(), api), slog.New(slog.DiscardHandler))
+	logger := slog.New(slog.DiscardHandler)
+	c := &RunCmd{}
+	c.Auth = "none" // the default: every caller is the admin, on loopback
+	gate, err := c.gate(logger, ln.Addr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	srv := newHTTPServer(ln, securityHeaders(c.routes(nil, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), api, gate)), logger)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.serve(ctx) }()

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"cmp"
 	"fmt"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -23,7 +22,7 @@ const runningFeed = "running-jobs-live"
 func (c *RunCmd) projection(g *Globals, e *env, l *lifecycle, ps bus.PubSub, log *events.Log, pub message.Publisher,
 	reg prometheus.Registerer, ingestLag *bus.Lag) (*running.Projection, error) {
 	lag := &listLag{ingest: ingestLag}
-	proj, err := running.New(running.Config{StaleAfter: c.StaleAfter, History: historyConfig(g),
+	proj, err := running.New(running.Config{StaleAfter: c.StaleAfter, History: historyConfig(g), Links: c.links,
 		Behind: lag.behind, CatchingUpAfter: c.CatchingUpAfter}, log, e.log)
 	if err != nil {
 		return nil, fmt.Errorf("configuring the running-jobs projection: %w", err)
@@ -44,8 +43,8 @@ func (c *RunCmd) projection(g *Globals, e *env, l *lifecycle, ps bus.PubSub, log
 }
 
 // historyConfig configures the history API: where the BigQuery history is, so
-// the page can link to it (the project of the topics, or the embedded
-// mode's).
+// the page can link to it (--bigquery-project and --bigquery-dataset).
 func historyConfig(g *Globals) running.HistoryConfig {
-	return running.HistoryConfig{BigQueryProject: cmp.Or(g.Project, localProject)}
+	b := historySchema(g)
+	return running.HistoryConfig{BigQueryProject: b.Project, BigQueryDataset: b.Dataset}
 }

@@ -121,7 +121,12 @@ func cancelEvent(a *auditLog, res *resource) (events.Event, error) {
 // principal, source) and checks that the result is fit for the log.
 func (w *logEntry) finish(ev *events.Event, a *auditLog, raw []byte) error {
 	ev.ID = eventID(w.LogName, w.InsertID, raw)
-	ev.Principal = a.principal()
+	if ev.Kind == events.KindCancelRequested {
+		// The caller of jobs.cancel is who asked, not the job's owner.
+		ev.CancelRequestedBy = a.principal()
+	} else {
+		ev.Principal = a.principal()
+	}
 	ev.Source.LogName, ev.Source.InsertID = w.LogName, w.InsertID
 	ev.Job.Project = first(ev.Job.Project, w.Resource.Labels.ProjectID)
 	ev.Job.Location = first(ev.Job.Location, w.Resource.Labels.Location)
@@ -133,6 +138,9 @@ func (w *logEntry) finish(ev *events.Event, a *auditLog, raw []byte) error {
 		return err
 	}
 	ev.Time = t
+	if ev.Kind == events.KindCancelRequested {
+		ev.CancelRequestTime = t
+	}
 	if err := ev.Validate(); err != nil {
 		return invalid(ReasonBadField, err, "decoded event unfit for the log")
 	}

@@ -62,6 +62,7 @@ type Pipeline struct {
 	chain    message.HandlerFunc
 	router   *bus.Router   // nil without a pull intake
 	push     chan struct{} // push requests in flight
+	budget   *pushBudget   // push bytes in flight
 	lag      *bus.Lag
 }
 
@@ -81,7 +82,7 @@ func New(cfg Config, d Deps) (*Pipeline, error) {
 		return nil, err
 	}
 	p := &Pipeline{cfg: cfg, log: d.Logger, pub: d.Publisher, appender: d.Appender, metrics: m,
-		push: make(chan struct{}, cfg.PushMaxInFlight), lag: lag}
+		push: make(chan struct{}, cfg.PushMaxInFlight), budget: newPushBudget(cfg.PushMaxInFlightBytes), lag: lag}
 	policy := bus.Policy{Name: cfg.HandlerName, DeadLetterTopic: cfg.DeadLetterTopic, Publisher: d.Publisher,
 		Retry: cfg.Retry, Logger: d.Logger, Lag: lag}
 	h, err := policy.Wrap(p.handle)

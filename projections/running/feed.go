@@ -45,7 +45,7 @@ func (p *Projection) apply(ctx context.Context, e *events.Event) error {
 	if err != nil {
 		return fmt.Errorf("reading the history of job %s: %w", e.Job, err)
 	}
-	p.store.applyHistory(e.Job, append(evs, *e), p.cfg.Now())
+	p.store.applyRevealed(e, evs, p.cfg.Now())
 	return nil
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/bqobserver/bqobserver/events"
 	"github.com/bqobserver/bqobserver/internal/testutil/logtest"
+	"github.com/bqobserver/bqobserver/projections/access"
 )
 
 // clock is a settable clock for tests.
@@ -119,4 +120,15 @@ func get(t testing.TB, h http.Handler, path string, header ...string) *httptest.
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, r)
 	return w
+}
+
+// asAdmin serves h to an admin, as the authentication middleware does with
+// --auth=none: every request carries the anonymous admin principal.
+func asAdmin(h http.Handler) http.Handler { return as(access.Anonymous(), h) }
+
+// as serves h to the caller p.
+func as(p access.Principal, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(w, r.WithContext(access.WithPrincipal(r.Context(), p)))
+	})
 }

@@ -1,6 +1,8 @@
 package access
 
 import (
+	httpproblem "github.com/bqobserver/bqobserver/internal/problem"
+
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -300,3 +302,6 @@ func keyJSONWith(t testing.TB, k testKey, extra string) string {
 	}
 	return string(b)
 }
+
+// problem is the problem document the middleware answers with.
+type problem = httpproblem.Document

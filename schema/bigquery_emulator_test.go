@@ -1,6 +1,7 @@
 package schema_test
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -246,5 +247,52 @@ func query(t *testing.T, bq *bqtest.BigQuery, sql string) []string {
 			t.Fatalf("%s: %v", sql, err)
 		}
 		out = append(out, strings.TrimSuffix(strings.TrimPrefix(fmt.Sprint(row), "["), "]"))
+	}
+}
+
+// TestCheckBigQuery reads the history without changing it: before setup the
+// dataset is missing; after it every part is as ApplyBigQuery leaves it; a
+// view deleted behind its back is reported, and nothing is re-created.
+func TestCheckBigQuery(t *testing.T) {
+	bq := bqtest.New(t)
+	b := schema.BigQuery{Project: bqtest.Project, Dataset: bq.Dataset, Location: "US"}
+	type part struct {
+		Kind, Name string
+		NotApplied bool
+		Other      string
+	}
+	check := func() []part {
+		var out []part
+		for _, p := range schema.CheckBigQuery(t.Context(), bq.Client, b) {
+			got := part{Kind: p.Kind, Name: p.Name, NotApplied: errors.Is(p.Err, schema.ErrHistoryNotApplied)}
+			if p.Err != nil && !got.NotApplied {
+				got.Other = p.Err.Error()
+			}
+			out = append(out, got)
+		}
+		return out
+	}
+	dataset := part{Kind: "dataset", Name: bqtest.Project + "." + bq.Dataset}
+	applied := []part{dataset, {Kind: "table", Name: schema.JobVersionsTable},
+		{Kind: "view", Name: schema.JobsView}, {Kind: "view", Name: schema.JobsRunningView}, {Kind: "view", Name: schema.JobsDailyView}}
+
+	missing := dataset
+	missing.NotApplied = true
+	if diff := cmp.Diff([]part{missing}, check()); diff != "" {
+		t.Errorf("before setup (-want +got):\n%s", diff)
+	}
+	if err := schema.ApplyBigQuery(t.Context(), bq.Client, b); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(applied, check()); diff != "" {
+		t.Errorf("after setup (-want +got):\n%s", diff)
+	}
+	if err := bq.Client.DatasetInProject(bqtest.Project, bq.Dataset).Table(schema.JobsDailyView).Delete(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	want := slices.Clone(applied)
+	want[4].NotApplied = true
+	if diff := cmp.Diff(want, check()); diff != "" {
+		t.Errorf("a view deleted (-want +got):\n%s", diff)
 	}
 }

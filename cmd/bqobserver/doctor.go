@@ -62,6 +62,15 @@ func (c *DoctorCmd) Run(g *Globals, e *env) error {
 	if d.reg, err = registry.New(b.Bigtable, g.BigtableTable); err != nil {
 		return err
 	}
+	if d.historyOn, err = historyOn(g, e.getenv); err != nil {
+		return err
+	}
+	if d.historyOn {
+		if d.history, err = openBigQuery(e.ctx, g, e.getenv, false, e.log); err != nil {
+			return err
+		}
+		defer d.history.Close()
+	}
 	ctx, cancel := context.WithTimeout(e.ctx, 2*time.Minute)
 	defer cancel()
 	checks := d.run(ctx)
@@ -84,6 +93,10 @@ type doctor struct {
 	reg      *registry.Registry
 	projects []string
 	sample   int
+	// historyOn says whether the service writes the BigQuery history, in
+	// history (nil when it does not).
+	historyOn bool
+	history   *bigQueryBackend
 }
 
 // run makes every check, in the order of the data flow.
@@ -91,7 +104,8 @@ func (d *doctor) run(ctx context.Context) []check {
 	var out []check
 	out = append(out, d.pubsubChecks(ctx)...)
 	out = append(out, d.bigtableChecks(ctx)...)
-	return append(out, d.jobsAPIChecks(ctx)...)
+	out = append(out, d.jobsAPIChecks(ctx)...)
+	return append(out, d.historyChecks(ctx)...)
 }
 
 // printChecks writes the table, one dependency a line, and what to do

@@ -31,13 +31,18 @@ type pubsubResource struct {
 
 func (d *doctor) pubsubResources() []pubsubResource {
 	g := d.g
-	return []pubsubResource{
+	out := []pubsubResource{
 		{"topic", g.AuditTopic, nil, ""},
 		{"subscription", g.AuditSubscription, []string{"pubsub.subscriptions.consume", "pubsub.subscriptions.get"}, "roles/pubsub.subscriber and roles/pubsub.viewer"},
 		{"topic", g.EventsTopic, []string{"pubsub.topics.publish", "pubsub.topics.attachSubscription"}, "roles/pubsub.publisher and roles/pubsub.subscriber"},
 		{"topic", g.DeadLetterTopic, []string{"pubsub.topics.publish"}, "roles/pubsub.publisher"},
 		{"subscription", g.DeadLetterSubscription, nil, ""},
 	}
+	if d.historyOn {
+		out = append(out, pubsubResource{"subscription", g.HistorySubscription,
+			[]string{"pubsub.subscriptions.consume", "pubsub.subscriptions.get"}, "roles/pubsub.subscriber and roles/pubsub.viewer"})
+	}
+	return out
 }
 
 // pubsubChecks check that every topic and subscription exists, that the

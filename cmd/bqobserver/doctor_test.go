@@ -17,6 +17,7 @@ import (
 	"github.com/bqobserver/bqobserver/enrich/jobsapi"
 	"github.com/bqobserver/bqobserver/enrich/registry"
 	"github.com/bqobserver/bqobserver/internal/simulation"
+	"github.com/bqobserver/bqobserver/internal/testutil/bqtest"
 	"github.com/bqobserver/bqobserver/internal/testutil/logtest"
 	"github.com/bqobserver/bqobserver/internal/testutil/pubsubtest"
 	"github.com/bqobserver/bqobserver/schema"
@@ -90,7 +91,7 @@ func healthy(f *doctorFixture, projects ...string) []outcome {
 	for _, p := range projects {
 		out = append(out, outcome{"BigQuery jobs API", "jobs.list " + p, statusOK, ""}, outcome{"BigQuery jobs API", "jobs.get " + p, statusOK, ""})
 	}
-	return out
+	return append(out, outcome{"BigQuery", "history", statusSkipped, ""})
 }
 
 func TestDoctor(t *testing.T) {
@@ -147,6 +148,58 @@ func TestDoctor(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestDoctorHistory checks the BigQuery history on the emulator: its
+// subscription and dataset missing before setup, and everything as setup
+// leaves it after.
+func TestDoctorHistory(t *testing.T) {
+	bq := bqtest.New(t)
+	f := newDoctorFixture(t)
+	g := f.d.g
+	g.HistorySubscription = "bqobserver-history"
+	f.d.historyOn = true
+	f.d.history = &bigQueryBackend{Mode: modeEmulator, Client: bq.Client,
+		Schema: schema.BigQuery{Project: bqtest.Project, Dataset: bq.Dataset, Location: "US"}}
+	dataset := "dataset " + bqtest.Project + "." + bq.Dataset
+	before := []outcome{
+		{"Pub/Sub", "subscription " + g.HistorySubscription, statusBroken, fixSetup},
+		{"BigQuery", dataset, statusBroken, fixSetup},
+	}
+	if diff := cmp.Diff(historyOutcomes(f.d.run(t.Context())), before); diff != "" {
+		t.Errorf("before setup (-got +want):\n%s", diff)
+	}
+	top := topology(g, f.d.project)
+	top.HistorySubscription = g.HistorySubscription
+	if err := schema.ApplyPubSub(t.Context(), f.d.ps, top); err != nil {
+		t.Fatal(err)
+	}
+	if err := schema.ApplyBigQuery(t.Context(), bq.Client, f.d.history.Schema); err != nil {
+		t.Fatal(err)
+	}
+	after := []outcome{
+		{"Pub/Sub", "subscription " + g.HistorySubscription, statusOK, ""},
+		{"BigQuery", dataset, statusOK, ""},
+		{"BigQuery", "table " + schema.JobVersionsTable, statusOK, ""},
+		{"BigQuery", "view " + schema.JobsView, statusOK, ""},
+		{"BigQuery", "view " + schema.JobsRunningView, statusOK, ""},
+		{"BigQuery", "view " + schema.JobsDailyView, statusOK, ""},
+	}
+	if diff := cmp.Diff(historyOutcomes(f.d.run(t.Context())), after); diff != "" {
+		t.Errorf("after setup (-got +want):\n%s", diff)
+	}
+}
+
+// historyOutcomes are the outcomes of the history's checks: its
+// subscription's and BigQuery's.
+func historyOutcomes(cs []check) []outcome {
+	var out []outcome
+	for _, o := range outcomes(cs) {
+		if o.Area == "BigQuery" || strings.Contains(o.Resource, "history") {
+			out = append(out, o)
+		}
+	}
+	return out
 }
 
 // TestDoctorTable prints every check and the fix under each broken one.

@@ -9,26 +9,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/bqobserver/bqobserver/enrich/lease"
+	"github.com/bqobserver/bqobserver/internal/testutil/fakeclock"
 	"github.com/bqobserver/bqobserver/internal/testutil/logtest"
 )
-
-// clock is a clock tests move by hand, shared by every replica.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
 
 // backends are the Bigtables every lease test runs on.
 var backends = []struct {
@@ -40,7 +23,7 @@ var backends = []struct {
 }
 
 // replicas makes n replicas' leases on one table, named r0, r1, ….
-func replicas(t *testing.T, bt *logtest.Bigtable, c *clock, n int) []*lease.Leases {
+func replicas(t *testing.T, bt *logtest.Bigtable, c *fakeclock.Clock, n int) []*lease.Leases {
 	t.Helper()
 	var out []*lease.Leases
 	for i := range n {
@@ -116,7 +99,7 @@ func check(t *testing.T, ls []*lease.Leases, projects map[int]string, alive ...s
 func TestSharesAmongReplicas(t *testing.T) {
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
-			c := &clock{now: time.Date(2025, 3, 3, 9, 0, 0, 0, time.UTC)}
+			c := fakeclock.New(time.Date(2025, 3, 3, 9, 0, 0, 0, time.UTC))
 			ls := replicas(t, b.open(t), c, 3)
 			projects := projectPerShard(t)
 			// The first replica alone takes everything; as the others
@@ -126,7 +109,7 @@ func TestSharesAmongReplicas(t *testing.T) {
 				t.Errorf("one replica (-got +want):\n%s", diff)
 			}
 			for range 3 {
-				c.advance(lease.DefaultDuration / 4)
+				c.Advance(lease.DefaultDuration / 4)
 				refresh(t, ls...)
 			}
 			got := check(t, ls, projects, "r0", "r1", "r2")
@@ -145,12 +128,12 @@ func TestSharesAmongReplicas(t *testing.T) {
 func TestTakeover(t *testing.T) {
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
-			c := &clock{now: time.Date(2025, 3, 3, 9, 0, 0, 0, time.UTC)}
+			c := fakeclock.New(time.Date(2025, 3, 3, 9, 0, 0, 0, time.UTC))
 			ls := replicas(t, b.open(t), c, 3)
 			projects := projectPerShard(t)
 			for range 4 {
 				refresh(t, ls...)
-				c.advance(lease.DefaultDuration / 4)
+				c.Advance(lease.DefaultDuration / 4)
 			}
 			refresh(t, ls...)
 			dead := ls[1]
@@ -170,10 +153,10 @@ func TestTakeover(t *testing.T) {
 						}
 					}
 				}
-				c.advance(lease.DefaultDuration / 4)
+				c.Advance(lease.DefaultDuration / 4)
 				refresh(t, live...)
 			}
-			c.advance(lease.DefaultDuration / 4)
+			c.Advance(lease.DefaultDuration / 4)
 			refresh(t, live...)
 			check(t, live, projects, "r0", "r2")
 		})
@@ -184,12 +167,12 @@ func TestTakeover(t *testing.T) {
 func TestRelease(t *testing.T) {
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
-			c := &clock{now: time.Date(2025, 3, 3, 9, 0, 0, 0, time.UTC)}
+			c := fakeclock.New(time.Date(2025, 3, 3, 9, 0, 0, 0, time.UTC))
 			ls := replicas(t, b.open(t), c, 2)
 			projects := projectPerShard(t)
 			for range 3 {
 				refresh(t, ls...)
-				c.advance(time.Second)
+				c.Advance(time.Second)
 			}
 			if err := ls[0].Release(t.Context()); err != nil {
 				t.Fatal(err)
@@ -197,7 +180,7 @@ func TestRelease(t *testing.T) {
 			if ls[0].Held() != 0 {
 				t.Errorf("%d shards held after release", ls[0].Held())
 			}
-			c.advance(time.Second)
+			c.Advance(time.Second)
 			refresh(t, ls[1])
 			if diff := cmp.Diff(check(t, ls, projects, "r1"), map[string]int{"r1": lease.Shards}); diff != "" {
 				t.Errorf("after the release (-got +want):\n%s", diff)
@@ -211,11 +194,11 @@ func TestRelease(t *testing.T) {
 func TestLostLease(t *testing.T) {
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
-			c := &clock{now: time.Date(2025, 3, 3, 9, 0, 0, 0, time.UTC)}
+			c := fakeclock.New(time.Date(2025, 3, 3, 9, 0, 0, 0, time.UTC))
 			ls := replicas(t, b.open(t), c, 2)
 			projects := projectPerShard(t)
 			refresh(t, ls[0])
-			c.advance(2 * lease.DefaultDuration) // r0 stalls; its leases and membership lapse
+			c.Advance(2 * lease.DefaultDuration) // r0 stalls; its leases and membership lapse
 			refresh(t, ls[1])
 			if diff := cmp.Diff(check(t, ls, projects, "r1"), map[string]int{"r1": lease.Shards}); diff != "" {
 				t.Errorf("after the stall (-got +want):\n%s", diff)
@@ -230,14 +213,14 @@ func TestLostLease(t *testing.T) {
 func TestUntil(t *testing.T) {
 	bt := logtest.NewBttest(t)
 	start := time.Date(2025, 3, 3, 9, 0, 0, 0, time.UTC)
-	c := &clock{now: start}
+	c := fakeclock.New(start)
 	l := replicas(t, bt, c, 1)[0]
 	refresh(t, l)
 	until, ok := l.Until("any-project")
 	if want := start.Add(lease.DefaultDuration * 3 / 4); !ok || !until.Equal(want) {
 		t.Errorf("Until = %v, %v; want %v, true", until, ok, want)
 	}
-	c.advance(lease.DefaultDuration * 3 / 4)
+	c.Advance(lease.DefaultDuration * 3 / 4)
 	if l.Owns("any-project") {
 		t.Error("the holder still polls at the end of its hold")
 	}
@@ -262,7 +245,7 @@ func TestConcurrentTakes(t *testing.T) {
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
 			bt := b.open(t)
-			c := &clock{now: time.Date(2025, 3, 3, 9, 0, 0, 0, time.UTC)}
+			c := fakeclock.New(time.Date(2025, 3, 3, 9, 0, 0, 0, time.UTC))
 			projects := projectPerShard(t)
 			for trial := range 10 {
 				var ls []*lease.Leases
@@ -287,7 +270,7 @@ func TestConcurrentTakes(t *testing.T) {
 						t.Fatalf("trial %d: shard %d is polled by %v", trial, s, hs)
 					}
 				}
-				c.advance(2 * lease.DefaultDuration) // every lease and member lapses
+				c.Advance(2 * lease.DefaultDuration) // every lease and member lapses
 			}
 		})
 	}

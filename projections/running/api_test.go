@@ -14,13 +14,14 @@ import (
 	"time"
 
 	"github.com/bqobserver/bqobserver/events"
+	"github.com/bqobserver/bqobserver/internal/testutil/fakeclock"
 	"github.com/bqobserver/bqobserver/internal/testutil/golden"
 )
 
 // scenario is a small organization at t0+1h: queued, running, stale and
 // finished jobs, every one appended to the log and fed to the projection as
 // ingest would.
-func scenario(t *testing.T) (*Projection, *clock) {
+func scenario(t *testing.T) (*Projection, *fakeclock.Clock) {
 	t.Helper()
 	l := newLog(t)
 	p, c := newProjection(t, l, t0.Add(time.Hour), Config{StaleAfter: 30 * time.Minute})

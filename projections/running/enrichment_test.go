@@ -12,6 +12,7 @@ import (
 	gocmp "github.com/google/go-cmp/cmp"
 
 	"github.com/bqobserver/bqobserver/events"
+	"github.com/bqobserver/bqobserver/internal/testutil/fakeclock"
 	"github.com/bqobserver/bqobserver/projections/access"
 )
 
@@ -95,7 +96,7 @@ func TestDiagnosticsEndpoint(t *testing.T) {
 		{"unavailable", &fakeEnrichment{err: events.ErrUnavailable}, access.Anonymous(), http.StatusServiceUnavailable, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := &clock{now: t0}
+			c := fakeclock.New(t0)
 			p, err := New(Config{Now: c.Now}, newLog(t), nil) // not rebuilt: not ready
 			if err != nil {
 				t.Fatal(err)

@@ -18,6 +18,7 @@ import (
 	gocmp "github.com/google/go-cmp/cmp"
 
 	"github.com/bqobserver/bqobserver/events"
+	"github.com/bqobserver/bqobserver/internal/testutil/fakeclock"
 	"github.com/bqobserver/bqobserver/internal/testutil/golden"
 )
 
@@ -25,7 +26,7 @@ import (
 // the hour before t0+2h (the clock), in every way the history must tell
 // apart, and jobs still running. Nothing is fed to the projection: the
 // history reads the log alone.
-func historyScenario(t *testing.T, cfg Config) (*Projection, *clock) {
+func historyScenario(t *testing.T, cfg Config) (*Projection, *fakeclock.Clock) {
 	t.Helper()
 	l := newLog(t)
 	if err := l.Append(t.Context(), historyEvents()); err != nil {
@@ -180,7 +181,7 @@ func getHistory(t *testing.T, h http.Handler, query string) historyPage {
 func TestHistorySecondPage(t *testing.T) {
 	p, c := historyScenario(t, Config{})
 	first := getHistory(t, asAdmin(p.Handler()), "sort=created&limit=2")
-	c.advance(30 * time.Minute)
+	c.Advance(30 * time.Minute)
 	w := get(t, asAdmin(p.Handler()), "/api/v1/history?sort=created&limit=2&cursor="+url.QueryEscape(first.NextCursor))
 	goldenHistory(t, "history-second-page", w.Result(), w.Body.Bytes())
 }
@@ -493,7 +494,7 @@ func TestHistoryBeforeReady(t *testing.T) {
 	if err := l.Append(t.Context(), historyEvents()); err != nil {
 		t.Fatal(err)
 	}
-	c := &clock{now: t0.Add(2 * time.Hour)}
+	c := fakeclock.New(t0.Add(2 * time.Hour))
 	p, err := New(Config{Now: c.Now}, l, nil)
 	if err != nil {
 		t.Fatal(err)

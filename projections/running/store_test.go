@@ -108,7 +108,7 @@ func TestFinishedJobsStayFinished(t *testing.T) {
 	t.Run("a late duplicate within the tombstone memory", func(t *testing.T) {
 		p, c := newProjection(t, nil, t0.Add(time.Minute), Config{})
 		mustApply(t, p, ins, done)
-		c.advance(10 * time.Minute)
+		c.Advance(10 * time.Minute)
 		mustApply(t, p, ins, prog)
 		if n := p.Len(); n != 0 {
 			t.Errorf("got %d jobs after late duplicates of a finished job, want 0", n)
@@ -166,10 +166,10 @@ func TestStale(t *testing.T) {
 		stale bool
 	}{
 		{"fresh", func() {}, false},
-		{"quiet for less than the bound", func() { c.advance(50 * time.Minute); p.store.sweep(c.Now()) }, false},
-		{"quiet for longer than the bound", func() { c.advance(20 * time.Minute); p.store.sweep(c.Now()) }, true},
+		{"quiet for less than the bound", func() { c.Advance(50 * time.Minute); p.store.sweep(c.Now()) }, false},
+		{"quiet for longer than the bound", func() { c.Advance(20 * time.Minute); p.store.sweep(c.Now()) }, true},
 		{"news", func() { mustApply(t, p, s.progress(c.Now().Add(-time.Second), 5, 5)) }, false},
-		{"quiet again", func() { c.advance(2 * time.Hour); p.store.sweep(c.Now()) }, true},
+		{"quiet again", func() { c.Advance(2 * time.Hour); p.store.sweep(c.Now()) }, true},
 	}
 	for _, st := range steps {
 		st.do()

@@ -298,7 +298,7 @@ func TestStreamMinRunning(t *testing.T) {
 	mustApply(t, p, old.progress(now, 1, 1), young.progress(now, 1, 1))
 	s.expect(t, said{evChanged, "old", ""})
 	s.quiet(t)
-	c.advance(2 * time.Minute)
+	c.Advance(2 * time.Minute)
 	s.expect(t, said{evAdded, "young", ""})
 	mustApply(t, p, young.progress(now.Add(time.Minute), 2, 2))
 	last := s.expect(t, said{evChanged, "young", ""})

@@ -27,13 +27,16 @@ type loadService struct {
 
 // childEnv is the environment of the processes a load run starts: this
 // process's, without any BQOBSERVER_ setting (the service runs with its
-// defaults) or PORT, with the run's emulators.
+// defaults) or PORT, with the run's emulators. A BigQuery emulator of the
+// caller's is left out too, so the service writes no BigQuery history and
+// every run measures the same thing, whatever the shell it starts from.
 func childEnv(emu *loadEmulators) []string {
 	var env []string
 	for _, kv := range os.Environ() {
 		name, _, _ := strings.Cut(kv, "=")
 		switch {
-		case strings.HasPrefix(name, "BQOBSERVER_"), name == "PORT", name == "PUBSUB_EMULATOR_HOST", name == "BIGTABLE_EMULATOR_HOST":
+		case strings.HasPrefix(name, "BQOBSERVER_"), name == "PORT", name == "PUBSUB_EMULATOR_HOST", name == "BIGTABLE_EMULATOR_HOST",
+			name == "BIGQUERY_EMULATOR_HOST", name == "BIGQUERY_STORAGE_EMULATOR_HOST":
 			continue
 		}
 		env = append(env, kv)

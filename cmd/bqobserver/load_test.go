@@ -74,6 +74,30 @@ func TestLoadFormats(t *testing.T) {
 	}
 }
 
+// TestChildEnv keeps the caller's environment for the processes a load run
+// starts, but none of the settings that would change what the service does:
+// its own flags' twins, PORT, and the caller's emulators.
+func TestChildEnv(t *testing.T) {
+	set := map[string]string{
+		"BQOBSERVER_AUTH": "iap", "PORT": "9999", "PUBSUB_EMULATOR_HOST": "127.0.0.1:1",
+		"BIGTABLE_EMULATOR_HOST": "127.0.0.1:2", "BIGQUERY_EMULATOR_HOST": "127.0.0.1:3",
+		"BIGQUERY_STORAGE_EMULATOR_HOST": "127.0.0.1:4", "LOAD_TEST_KEPT": "kept",
+	}
+	for name, value := range set {
+		t.Setenv(name, value)
+	}
+	var got []string
+	for _, kv := range childEnv(&loadEmulators{pubsub: "127.0.0.1:5", bigtable: "127.0.0.1:6"}) {
+		if name, _, _ := strings.Cut(kv, "="); set[name] != "" {
+			got = append(got, kv)
+		}
+	}
+	want := []string{"LOAD_TEST_KEPT=kept", "PUBSUB_EMULATOR_HOST=127.0.0.1:5", "BIGTABLE_EMULATOR_HOST=127.0.0.1:6"}
+	if diff := cmp.Diff(got, want); diff != "" {
+		t.Errorf("child environment (-got +want):\n%s", diff)
+	}
+}
+
 // TestLoadCommand runs the load command against the emulators, with this
 // test binary as the service: a short steady run and a small backlog. Each
 // report must account for what was published: the service settled it all,

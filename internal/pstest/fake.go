@@ -11,6 +11,8 @@
 // WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
 // See the License for the specific language governing permissions and
 // limitations under the License.
+//
+// Modified for bqobserver: see PATCHES.md for every change to pstest v2.8.1.
 
 // Package pstest provides a fake Cloud PubSub service for testing. It implements a
 // simplified form of the service, suitable for unit tests. It may behave
@@ -88,8 +90,7 @@ type GServer struct {
 	mu             sync.Mutex
 	topics         map[string]*topic
 	subs           map[string]*subscription
-	msgs           []*Message // all messages ever published
-	msgsByID       map[string]*Message
+	msgsByID       map[string]*Message // messages some subscription has not acknowledged
 	wg             sync.WaitGroup
 	nextID         int
 	streamTimeout  time.Duration
@@ -268,6 +269,8 @@ type Message struct {
 	deliveries int
 	acks       int
 	modacks    []Modack
+	seq        int // publication order
+	holds      int // subscriptions that have not acknowledged it
 }
 
 // Modack represents a modack sent to the server.
@@ -277,23 +280,26 @@ type Modack struct {
 	ReceivedAt  time.Time
 }
 
-// Messages returns information about all messages ever published.
+// Messages returns information about the messages published that some
+// subscription has not yet acknowledged, in the order they were published.
+// (Upstream pstest returns every message ever published.)
 func (s *Server) Messages() []*Message {
 	s.GServer.mu.Lock()
 	defer s.GServer.mu.Unlock()
 
 	var msgs []*Message
-	for _, m := range s.GServer.msgs {
+	for _, m := range s.GServer.msgsByID {
 		m.Deliveries = m.deliveries
 		m.Acks = m.acks
 		m.Modacks = append([]Modack(nil), m.modacks...)
 		msgs = append(msgs, m)
 	}
+	sort.Slice(msgs, func(i, j int) bool { return msgs[i].seq < msgs[j].seq })
 	return msgs
 }
 
 // Message returns the message with the given ID, or nil if no message
-// with that ID was published.
+// with that ID was published or every subscription acknowledged it.
 func (s *Server) Message(id string) *Message {
 	s.GServer.mu.Lock()
 	defer s.GServer.mu.Unlock()
@@ -316,11 +322,10 @@ func (s *Server) Wait() {
 // from internal containers.
 func (s *Server) ClearMessages() {
 	s.GServer.mu.Lock()
-	s.GServer.msgs = nil
-	s.GServer.msgsByID = make(map[string]*Message)
 	for _, sub := range s.GServer.subs {
-		sub.msgs = map[string]*message{}
+		sub.clear()
 	}
+	s.GServer.msgsByID = make(map[string]*Message)
 	s.GServer.mu.Unlock()
 }
 
@@ -584,6 +589,7 @@ func (s *GServer) CreateSubscription(_ context.Context, ps *pb.Subscription) (*p
 		sub.filter = f
 	}
 
+	sub.forget = s.forget
 	top.subs[ps.Name] = sub
 	s.subs[ps.Name] = sub
 	sub.start(&s.wg)
@@ -752,6 +758,7 @@ func (s *GServer) UpdateSubscription(_ context.Context, req *pb.UpdateSubscripti
 			}
 			sub.filter = f
 			sub.proto.Filter = req.Subscription.Filter
+			sub.dropFiltered()
 
 		case "enable_exactly_once_delivery":
 			sub.proto.EnableExactlyOnceDelivery = req.Subscription.EnableExactlyOnceDelivery
@@ -808,6 +815,7 @@ func (s *GServer) DeleteSubscription(_ context.Context, req *pb.DeleteSubscripti
 		return nil, err
 	}
 	sub.stop()
+	sub.clear()
 	delete(s.subs, req.Subscription)
 	sub.topic.deleteSub(sub)
 	return &emptypb.Empty{}, nil
@@ -870,11 +878,13 @@ func (s *GServer) Publish(_ context.Context, req *pb.PublishRequest) (*pb.Publis
 			PublishTime: pubTime,
 			OrderingKey: pm.OrderingKey,
 			Topic:       req.Topic,
+			seq:         s.nextID,
 		}
 		top.publish(pm, m)
 		ids = append(ids, id)
-		s.msgs = append(s.msgs, m)
-		s.msgsByID[id] = m
+		if m.holds > 0 {
+			s.msgsByID[id] = m
+		}
 	}
 	return &pb.PublishResponse{MessageIds: ids}, nil
 }
@@ -903,16 +913,34 @@ func (t *topic) deleteSub(sub *subscription) {
 
 func (t *topic) publish(pm *pb.PubsubMessage, m *Message) {
 	for _, s := range t.subs {
-		s.msgs[pm.MessageId] = &message{
-			publishTime: m.PublishTime,
-			proto: &pb.ReceivedMessage{
-				AckId:   pm.MessageId,
-				Message: pm,
-			},
-			deliveries:  &m.deliveries,
-			acks:        &m.acks,
-			streamIndex: -1,
+		if s.add(newMessage(pm, m)) {
+			m.holds++
 		}
+	}
+}
+
+// newMessage is a subscription's record of m.
+func newMessage(pm *pb.PubsubMessage, m *Message) *message {
+	return &message{
+		id:          pm.MessageId,
+		owner:       m,
+		publishTime: m.PublishTime,
+		proto: &pb.ReceivedMessage{
+			AckId:   pm.MessageId,
+			Message: pm,
+		},
+		deliveries: &m.deliveries,
+		acks:       &m.acks,
+	}
+}
+
+// forget drops m from the server's record once every subscription is done
+// with it.
+//
+// Must be called with the lock held.
+func (s *GServer) forget(m *Message) {
+	if s.msgsByID[m.ID] == m {
+		delete(s.msgsByID, m.ID)
 	}
 }
 
@@ -927,6 +955,20 @@ type subscription struct {
 	done            chan struct{}
 	timeNowFunc     func() time.Time
 	filter          filter.ASTNode
+
+	// Delivery (queue.go). ready[head:] are the messages available for
+	// delivery, oldest first, with some that no longer are (acked, owned
+	// by a stream again, or waiting behind their ordering key), skipped
+	// when reached. leased are the messages owned by a stream. byKey holds,
+	// per ordering key of an ordered subscription, its unacked messages in
+	// publication order: only the first may be delivered.
+	ready         []*message
+	head          int
+	leased        map[string]*message
+	byKey         map[string][]*message
+	nextStream    int       // round robin over streams
+	nextLeaseScan time.Time // see maintainMessages
+	forget        func(*Message)
 }
 
 func newSubscription(t *topic, mu *sync.Mutex, timeNowFunc func() time.Time, deadLetterTopic *topic, ps *pb.Subscription) *subscription {
@@ -942,6 +984,8 @@ func newSubscription(t *topic, mu *sync.Mutex, timeNowFunc func() time.Time, dea
 		proto:           ps,
 		ackTimeout:      at,
 		msgs:            map[string]*message{},
+		leased:          map[string]*message{},
+		byKey:           map[string][]*message{},
 		done:            make(chan struct{}),
 		timeNowFunc:     timeNowFunc,
 	}
@@ -1106,28 +1150,28 @@ func (s *GServer) Seek(ctx context.Context, req *pb.SeekRequest) (*pb.SeekRespon
 		return nil, err
 	}
 	// Drop all messages from sub that were published before the target time.
-	for id, m := range sub.msgs {
+	for _, m := range sub.msgs {
 		if m.publishTime.Before(target) {
-			delete(sub.msgs, id)
+			sub.remove(m)
 			(*m.acks)++
 		}
 	}
 	// Un-ack any already-acked messages after this time;
 	// redelivering them to the subscription is the closest analogue here.
-	for _, m := range s.msgs {
-		if m.PublishTime.Before(target) {
-			continue
+	// Only messages that some subscription has not acknowledged are still
+	// known: the others are forgotten.
+	var known []*Message
+	for _, m := range s.msgsByID {
+		if m.Topic == sub.proto.Topic && !m.PublishTime.Before(target) && sub.msgs[m.ID] == nil {
+			known = append(known, m)
 		}
-		sub.msgs[m.ID] = &message{
-			publishTime: m.PublishTime,
-			proto: &pb.ReceivedMessage{
-				AckId: m.ID,
-				// This was not preserved!
-				//Message: pm,
-			},
-			deliveries:  &m.deliveries,
-			acks:        &m.acks,
-			streamIndex: -1,
+	}
+	sort.Slice(known, func(i, j int) bool { return known[i].seq < known[j].seq })
+	for _, m := range known {
+		pm := &pb.PubsubMessage{Data: m.Data, Attributes: m.Attributes, MessageId: m.ID,
+			PublishTime: timestamppb.New(m.PublishTime), OrderingKey: m.OrderingKey}
+		if sub.add(newMessage(pm, m)) {
+			m.holds++
 		}
 	}
 	return &pb.SeekResponse{}, nil
@@ -1146,183 +1190,11 @@ func (s *GServer) findSubscription(name string) (*subscription, error) {
 	return sub, nil
 }
 
-// Must be called with the lock held.
-func (s *subscription) pull(max int) []*pb.ReceivedMessage {
-	now := s.timeNowFunc()
-	s.maintainMessages(now)
-	var msgs []*pb.ReceivedMessage
-	filterMsgs(s.msgs, s.filter)
-	for id, m := range orderMsgs(s.msgs, s.proto.EnableMessageOrdering) {
-		if m.outstanding() {
-			continue
-		}
-		if s.deadLetterCandidate(m) {
-			s.ack(id)
-			s.publishToDeadLetter(m)
-			continue
-		}
-		(*m.deliveries)++
-		if s.proto.DeadLetterPolicy != nil {
-			m.proto.DeliveryAttempt = int32(*m.deliveries)
-		}
-		m.proto.AckId = fmt.Sprintf("%s:%d", m.proto.Message.MessageId, *m.deliveries)
-		m.ackDeadline = now.Add(s.ackTimeout)
-		msgs = append(msgs, m.proto)
-		if len(msgs) >= max {
-			break
-		}
-	}
-	return msgs
-}
-
-func orderMsgs(msgs map[string]*message, enableMessageOrdering bool) map[string]*message {
-	if !enableMessageOrdering {
-		return msgs
-	}
-	result := make(map[string]*message)
-
-	type msg struct {
-		id string
-		m  *message
-	}
-	orderingKeyMap := make(map[string]msg)
-	for id, m := range msgs {
-		orderingKey := m.proto.Message.OrderingKey
-		if orderingKey == "" {
-			orderingKey = id
-		}
-		if val, ok := orderingKeyMap[orderingKey]; !ok || m.publishTime.Before(val.m.publishTime) {
-			orderingKeyMap[orderingKey] = msg{m: m, id: id}
-		}
-	}
-	for _, val := range orderingKeyMap {
-		result[val.id] = val.m
-	}
-	return result
-}
-
-func filterMsgs(msgs map[string]*message, f filter.ASTNode) {
-	if f == nil {
-		return
-	}
-
-	for id, m := range msgs {
-		if !filter.Evaluate(f, m.proto.Message.Attributes) {
-			delete(msgs, id)
-		}
-	}
-}
-
-func (s *subscription) deliver() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-
-	now := s.timeNowFunc()
-	s.maintainMessages(now)
-	// Try to deliver each remaining message.
-	curIndex := 0
-	filterMsgs(s.msgs, s.filter)
-	for id, m := range orderMsgs(s.msgs, s.proto.EnableMessageOrdering) {
-		if m.outstanding() {
-			continue
-		}
-		if s.deadLetterCandidate(m) {
-			s.ack(id)
-			s.publishToDeadLetter(m)
-			continue
-		}
-		// If the message was never delivered before, start with the stream at
-		// curIndex. If it was delivered before, start with the stream after the one
-		// that owned it.
-		if m.streamIndex < 0 {
-			delIndex, ok := s.tryDeliverMessage(m, curIndex, now)
-			if !ok {
-				break
-			}
-			curIndex = delIndex + 1
-			m.streamIndex = curIndex
-		} else {
-			delIndex, ok := s.tryDeliverMessage(m, m.streamIndex, now)
-			if !ok {
-				break
-			}
-			m.streamIndex = delIndex
-		}
-	}
-}
-
-// tryDeliverMessage attempts to deliver m to the stream at index i. If it can't, it
-// tries streams i+1, i+2, ..., wrapping around. Once it's tried all streams, it
-// exits.
-//
-// It returns the index of the stream it delivered the message to, or 0, false if
-// it didn't deliver the message.
-//
-// Must be called with the lock held.
-func (s *subscription) tryDeliverMessage(m *message, start int, now time.Time) (int, bool) {
-	// Optimistically increment DeliveryAttempt assuming we'll be able to deliver the message.  This is
-	// safe since the lock is held for the duration of this function, and the channel receiver does not
-	// modify the message.
-	if s.proto.DeadLetterPolicy != nil {
-		m.proto.DeliveryAttempt = int32(*m.deliveries) + 1
-	}
-	var oldAckID string
-	if m.proto != nil {
-		oldAckID = m.proto.AckId
-		if m.proto.Message != nil {
-			m.proto.AckId = fmt.Sprintf("%s:%d", m.proto.Message.MessageId, *m.deliveries+1)
-		}
-	}
-
-	for i := 0; i < len(s.streams); i++ {
-		idx := (i + start) % len(s.streams)
-
-		st := s.streams[idx]
-		select {
-		case <-st.done:
-			s.streams = deleteStreamAt(s.streams, idx)
-			i--
-
-		case st.msgc <- m.proto:
-			(*m.deliveries)++
-			m.ackDeadline = now.Add(st.ackTimeout)
-			return idx, true
-
-		default:
-		}
-	}
-	// Restore the correct value of DeliveryAttempt if we were not able to deliver the message.
-	if s.proto.DeadLetterPolicy != nil {
-		m.proto.DeliveryAttempt = int32(*m.deliveries)
-	}
-	if m.proto != nil {
-		m.proto.AckId = oldAckID
-	}
-	return 0, false
-}
-
-const retentionDuration = 10 * time.Minute
-
-// Must be called with the lock held.
-func (s *subscription) maintainMessages(now time.Time) {
-	for id, m := range s.msgs {
-		// Mark a message as re-deliverable if its ack deadline has expired.
-		if m.outstanding() && now.After(m.ackDeadline) {
-			m.makeAvailable()
-		}
-		pubTime := m.proto.Message.PublishTime.AsTime()
-		// Remove messages that have been undelivered for a long time.
-		if !m.outstanding() && now.Sub(pubTime) > retentionDuration {
-			delete(s.msgs, id)
-		}
-	}
-}
-
 func (s *subscription) newStream(gs pb.Subscriber_StreamingPullServer, timeout time.Duration, version int64) *stream {
 	st := &stream{
 		sub:                       s,
 		done:                      make(chan struct{}),
-		msgc:                      make(chan *pb.ReceivedMessage),
+		msgc:                      make(chan []*pb.ReceivedMessage),
 		gstream:                   gs,
 		ackTimeout:                s.ackTimeout,
 		timeout:                   timeout,
@@ -1382,12 +1254,14 @@ func deleteStreamAt(s []*stream, i int) []*stream {
 }
 
 type message struct {
+	id          string
+	owner       *Message // the server's record, shared by every subscription
 	proto       *pb.ReceivedMessage
 	publishTime time.Time
 	ackDeadline time.Time
 	deliveries  *int
 	acks        *int
-	streamIndex int // index of stream that currently owns msg, for round-robin delivery
+	inQueue     bool // in subscription.ready
 }
 
 // A message is outstanding if it is owned by some stream.
@@ -1406,8 +1280,8 @@ func (m *message) makeAvailable() {
 
 type stream struct {
 	sub                       *subscription
-	done                      chan struct{} // closed when the stream is finished
-	msgc                      chan *pb.ReceivedMessage
+	done                      chan struct{}              // closed when the stream is finished
+	msgc                      chan []*pb.ReceivedMessage // nil answers a keep-alive ping
 	gstream                   pb.Subscriber_StreamingPullServer
 	ackTimeout                time.Duration
 	timeout                   time.Duration
@@ -1450,13 +1324,13 @@ func (st *stream) sendLoop() error {
 		select {
 		case <-st.done:
 			return nil
-		case rm := <-st.msgc:
+		case rms := <-st.msgc:
 			var res *pb.StreamingPullResponse
-			if rm == nil {
+			if rms == nil {
 				res = &pb.StreamingPullResponse{}
 			} else {
 				res = &pb.StreamingPullResponse{
-					ReceivedMessages: []*pb.ReceivedMessage{rm},
+					ReceivedMessages: rms,
 					SubscriptionProperties: &pb.StreamingPullResponse_SubscriptionProperties{
 						ExactlyOnceDeliveryEnabled: st.enableExactlyOnceDelivery,
 						MessageOrderingEnabled:     st.enableOrdering,
@@ -1516,7 +1390,7 @@ func (s *subscription) ack(ackID string) {
 			return // ignore old ack
 		}
 		(*m.acks)++
-		delete(s.msgs, msgID)
+		s.remove(m)
 	}
 }
 
@@ -1533,6 +1407,8 @@ func (s *subscription) modifyAckDeadline(ackID string, d time.Duration) {
 	if d == 0 { // nack
 		m.makeAvailable()
 		m.proto.AckId = "" // Ensure subsequent modacks for this same AckId fail
+		delete(s.leased, msgID)
+		s.requeue(m)
 	} else { // extend the deadline by d
 		m.ackDeadline = s.timeNowFunc().Add(d)
 	}

@@ -485,12 +485,14 @@ func TestSubscriptionDeadLetter(t *testing.T) {
 func TestPublish(t *testing.T) {
 	s := NewServer()
 	defer s.Close()
+	// Messages are kept while a subscription has not acknowledged them.
+	mustSubscribe(t, s, "projects/p/topics/t")
 
 	var ids []string
 	for i := 0; i < 3; i++ {
 		ids = append(ids, s.Publish("projects/p/topics/t", []byte("hello"), nil))
 	}
-	s.Wait()
+	// No s.Wait(): it waits for the subscription to be deleted.
 	ms := s.Messages()
 	if got, want := len(ms), len(ids); got != want {
 		t.Errorf("got %d messages, want %d", got, want)
@@ -510,13 +512,14 @@ func TestPublish(t *testing.T) {
 func TestPublishOrdered(t *testing.T) {
 	s := NewServer()
 	defer s.Close()
+	mustSubscribe(t, s, "projects/p/topics/t")
 
 	const orderingKey = "ordering-key"
 	var ids []string
 	for i := 0; i < 3; i++ {
 		ids = append(ids, s.PublishOrdered("projects/p/topics/t", []byte("hello"), nil, orderingKey))
 	}
-	s.Wait()
+	// No s.Wait(): it waits for the subscription to be deleted.
 	ms := s.Messages()
 	if got, want := len(ms), len(ids); got != want {
 		t.Errorf("got %d messages, want %d", got, want)
@@ -736,19 +739,25 @@ func TestAcknowledge(t *testing.T) {
 	for _, m := range msgs {
 		ackIDs = append(ackIDs, m.AckId)
 	}
+	smsgs := srv.Messages()
+	if got, want := len(smsgs), 3; got != want {
+		t.Fatalf("got %d messages, want %d", got, want)
+	}
 	if _, err := sclient.Acknowledge(ctx, &pb.AcknowledgeRequest{
 		Subscription: sub.Name,
 		AckIds:       ackIDs,
 	}); err != nil {
 		t.Fatal(err)
 	}
-	smsgs := srv.Messages()
-	if got, want := len(smsgs), 3; got != want {
-		t.Fatalf("got %d messages, want %d", got, want)
+	// Acknowledged by every subscription, the messages are forgotten.
+	if got := srv.Messages(); len(got) != 0 {
+		t.Errorf("got %d messages after every one was acknowledged, want none", len(got))
 	}
+	srv.GServer.mu.Lock()
+	defer srv.GServer.mu.Unlock()
 	for _, sm := range smsgs {
-		if sm.Acks != 1 {
-			t.Errorf("message %s: got %d acks, want 1", sm.ID, sm.Acks)
+		if sm.acks != 1 {
+			t.Errorf("message %s: got %d acks, want 1", sm.ID, sm.acks)
 		}
 	}
 }
@@ -981,21 +990,22 @@ func TestTryDeliverMessage(t *testing.T) {
 		done <- struct{}{}
 		sub.streams = []*stream{{}, {done: done}, {}, {}}
 
-		msgc := make(chan *pb.ReceivedMessage, 1)
+		msgc := make(chan []*pb.ReceivedMessage, 1)
 		sub.streams[test.availStreamIdx].msgc = msgc
 
-		var d int
-		idx, ok := sub.tryDeliverMessage(&message{deliveries: &d}, 0, time.Now())
+		var d, a int
+		m := newMessage(&pb.PubsubMessage{MessageId: "m0"}, &Message{ID: "m0", deliveries: d, acks: a})
+		ok := sub.tryDeliverBatch([]*message{m}, time.Now())
 		if !ok {
 			t.Fatalf("[avail=%d]: expected msg to be put on stream %d's channel, but it was not", test.availStreamIdx, test.expectedOutIdx)
 		}
-		if idx != test.expectedOutIdx {
+		if idx := sub.nextStream - 1; idx != test.expectedOutIdx {
 			t.Fatalf("[avail=%d]: expected msg to be put on stream %d, but it was put on %d", test.availStreamIdx, test.expectedOutIdx, idx)
 		}
 		select {
 		case <-msgc:
 		default:
-			t.Fatalf("[avail=%d]: expected msg to be put on stream %d's channel, but it was not", test.availStreamIdx, idx)
+			t.Fatalf("[avail=%d]: expected msg to be put on stream %d's channel, but it was not", test.availStreamIdx, sub.nextStream-1)
 		}
 	}
 }
@@ -1009,9 +1019,10 @@ func TestTimeNowFunc(t *testing.T) {
 		return t
 	}
 	s.SetTimeNowFunc(timeFunc)
+	mustSubscribe(t, s, "projects/p/topics/t")
 
 	id := s.Publish("projects/p/topics/t", []byte("hello"), nil)
-	s.Wait()
+	// No s.Wait(): it waits for the subscription to be deleted.
 
 	m := s.Message(id)
 	if m == nil {
@@ -1319,7 +1330,8 @@ func pullN(ctx context.Context, t *testing.T, n int, sc pb.SubscriberClient, sub
 func streamingPullN(ctx context.Context, t *testing.T, n int, sc pb.SubscriberClient, sub *pb.Subscription) map[string]*pb.ReceivedMessage {
 	spc := mustStartStreamingPull(ctx, t, sc, sub)
 	got := map[string]*pb.ReceivedMessage{}
-	for i := 0; i < n; i++ {
+	// A response may carry several messages.
+	for len(got) < n {
 		res, err := spc.Recv()
 		if err != nil {
 			t.Fatal(err)
@@ -1743,7 +1755,8 @@ func TestSubscriptionMessageOrdering(t *testing.T) {
 
 func TestSubscriptionRetention(t *testing.T) {
 	// Check that subscriptions with undelivered messages past the
-	// retention deadline do not trigger a panic.
+	// retention deadline do not trigger a panic, that such messages are
+	// dropped, and that messages within it are kept however old.
 
 	ctx := context.Background()
 	s := NewServer()
@@ -1757,16 +1770,55 @@ func TestSubscriptionRetention(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.GServer.CreateSubscription(ctx, &pb.Subscription{
-		Name:                  "projects/p/subscriptions/s",
-		Topic:                 top.Name,
-		AckDeadlineSeconds:    30,
-		EnableMessageOrdering: true,
-	}); err != nil {
+	const retention = 20 * time.Minute
+	sub, err := s.GServer.CreateSubscription(ctx, &pb.Subscription{
+		Name:                     "projects/p/subscriptions/s",
+		Topic:                    top.Name,
+		AckDeadlineSeconds:       30,
+		EnableMessageOrdering:    true,
+		MessageRetentionDuration: durationpb.New(retention),
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
-	s.Publish(topicName, []byte("payload"), nil)
+	old := s.Publish(topicName, []byte("old"), nil)
+	s.SetTimeNowFunc(func() time.Time { return start.Add(retention / 2) })
+	recent := s.Publish(topicName, []byte("recent"), nil)
 
-	s.SetTimeNowFunc(func() time.Time { return start.Add(retentionDuration + 1) })
+	// Upstream pstest dropped every message undelivered for 10 minutes.
+	s.SetTimeNowFunc(func() time.Time { return start.Add(retention + time.Second) })
 	time.Sleep(1 * time.Second)
+	if got, want := messageIDs(s.Messages()), []string{recent}; !testutilEqual(got, want) {
+		t.Errorf("messages kept after the first one's retention: got %v, want %v (dropped %s)", got, want, old)
+	}
+	res, err := s.GServer.Pull(ctx, &pb.PullRequest{Subscription: sub.Name, ReturnImmediately: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := len(res.ReceivedMessages); got != 1 || res.ReceivedMessages[0].Message.MessageId != recent {
+		t.Errorf("pulled %v, want only %s", res.ReceivedMessages, recent)
+	}
+}
+
+func messageIDs(ms []*Message) []string {
+	var ids []string
+	for _, m := range ms {
+		ids = append(ids, m.ID)
+	}
+	return ids
+}
+
+// mustSubscribe creates topic and a subscription to it, so that the
+// messages published to it are kept until acknowledged.
+func mustSubscribe(t *testing.T, s *Server, topic string) *pb.Subscription {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := s.GServer.CreateTopic(ctx, &pb.Topic{Name: topic}); err != nil {
+		t.Fatal(err)
+	}
+	sub, err := s.GServer.CreateSubscription(ctx, &pb.Subscription{Name: "projects/p/subscriptions/s", Topic: topic, AckDeadlineSeconds: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sub
 }

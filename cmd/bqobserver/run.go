@@ -37,6 +37,8 @@ type RunCmd struct {
 	SimulateRate              float64       `help:"Jobs per second the simulated organization submits." default:"1"`
 	SimulateProjects          int           `help:"Projects in the simulated organization." default:"50"`
 	SimulateSeed              uint64        `help:"Seed of the simulated organization." default:"1"`
+
+	Limits LimitFlags `embed:""`
 }
 
 // Run composes the service, runs it until SIGINT or SIGTERM (or until a
@@ -182,6 +184,7 @@ func (c *RunCmd) routes(pipe *ingest.Pipeline, reg *prometheus.Registry, api htt
 		mux.Handle(p, api)
 	}
 	mux.Handle("/", web.Handler())
+	c.Limits.mountPprof(mux)
 	if c.PushEndpoint {
 		mux.Handle("/push/audit", pipe.PushHandler())
 	}

@@ -4,7 +4,12 @@
 //
 // Wire shapes (audit-log JSON) live in package auditlog and storage shapes
 // (Bigtable rows) in log_bigtable.go; both convert to and from the types here.
+//
+// A job's fields are described once, in package jobfields; Facts, Job, the
+// fold's registers and the stored form of the facts are generated from it.
 package events
+
+//go:generate go run ./internal/genjob events
 
 import (
 	"fmt"
@@ -104,45 +109,6 @@ type Source struct {
 	Method   string `json:"method,omitempty"`
 	LogName  string `json:"log_name,omitempty"`
 	InsertID string `json:"insert_id,omitempty"`
-}
-
-// Progress is what a running job reports about its work so far.
-type Progress struct {
-	ActiveUnits    *int64 `json:"active_units,omitempty"`
-	CompletedUnits *int64 `json:"completed_units,omitempty"`
-	PendingUnits   *int64 `json:"pending_units,omitempty"`
-}
-
-// Facts is everything known about a job at the moment of an event. Zero
-// values mean "not known"; a fold never lets an unknown erase a known value.
-type Facts struct {
-	Principal        string            `json:"principal,omitempty"`
-	JobType          string            `json:"job_type,omitempty"`
-	StatementType    string            `json:"statement_type,omitempty"`
-	Priority         string            `json:"priority,omitempty"`
-	Query            string            `json:"query,omitempty"`
-	QueryTruncated   bool              `json:"query_truncated,omitempty"`
-	Labels           map[string]string `json:"labels,omitempty"`
-	Reservation      string            `json:"reservation,omitempty"`
-	ReferencedTables []string          `json:"referenced_tables,omitempty"`
-	DestinationTable string            `json:"destination_table,omitempty"`
-	SourceTables     []string          `json:"source_tables,omitempty"`
-	SourceURIs       []string          `json:"source_uris,omitempty"`
-	DestinationURIs  []string          `json:"destination_uris,omitempty"`
-	ParentJobID      string            `json:"parent_job_id,omitempty"`
-
-	CreateTime time.Time `json:"create_time,omitzero"`
-	StartTime  time.Time `json:"start_time,omitzero"`
-	EndTime    time.Time `json:"end_time,omitzero"`
-
-	BytesProcessed *int64 `json:"bytes_processed,omitempty"`
-	BytesBilled    *int64 `json:"bytes_billed,omitempty"`
-	SlotMs         *int64 `json:"slot_ms,omitempty"`
-	BillingTier    *int64 `json:"billing_tier,omitempty"`
-	CacheHit       *bool  `json:"cache_hit,omitempty"`
-	OutputRows     *int64 `json:"output_rows,omitempty"`
-
-	Progress
 }
 
 // Event is one thing that happened to one job. Events are immutable once

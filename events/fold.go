@@ -1,68 +1,11 @@
 package events
 
 import (
-	"encoding/binary"
-	"encoding/hex"
+	"cmp"
 	"maps"
 	"slices"
+	"strings"
 	"time"
-)
-
-// Job is a job's current state: the fold of its events.
-//
-// Every fact is a last-writer-wins register ordered by a stamp derived from
-// the event that wrote it: first the state's rank (so DONE outranks RUNNING
-// whatever the clocks say), then the event time, then the event id. Unknown
-// (zero) values never write. Because each register keeps the value with the
-// greatest stamp, applying the same events in any order, any number of times,
-// gives the same Job: Apply is commutative, associative and idempotent.
-type Job struct {
-	Key   JobKey    `json:"key"`
-	State State     `json:"state"`
-	Error *JobError `json:"error,omitempty"`
-	Facts
-	// FirstSeen and LastSeen are the earliest and latest event times.
-	FirstSeen time.Time `json:"first_seen,omitzero"`
-	LastSeen  time.Time `json:"last_seen,omitzero"`
-	// CancelRequested is set once anyone asked for the job to be cancelled.
-	CancelRequested bool `json:"cancel_requested,omitempty"`
-	// Reconciled is set when enrichment closed the job because its
-	// completion entry never arrived.
-	Reconciled bool `json:"reconciled,omitempty"`
-
-	stamps [numFields]uint64
-}
-
-// The registers of a Job, indexing Job.stamps.
-const (
-	fState = iota
-	fError
-	fPrincipal
-	fJobType
-	fStatementType
-	fPriority
-	fQuery
-	fLabels
-	fReservation
-	fReferencedTables
-	fDestinationTable
-	fSourceTables
-	fSourceURIs
-	fDestinationURIs
-	fParentJobID
-	fCreateTime
-	fStartTime
-	fEndTime
-	fBytesProcessed
-	fBytesBilled
-	fSlotMs
-	fBillingTier
-	fCacheHit
-	fOutputRows
-	fActiveUnits
-	fCompletedUnits
-	fPendingUnits
-	numFields
 )
 
 // Fold returns the state of the job identified by key after all of evs that
@@ -81,6 +24,16 @@ func Fold(key JobKey, evs []Event) Job {
 func (j *Job) Done() bool { return j.State == StateDone }
 
 // Apply folds one event into the job. It ignores events of other jobs.
+//
+// Every field an event carries is a last-writer-wins register ordered by the
+// stamp of the event that wrote it: first the state's rank (so DONE outranks
+// RUNNING whatever the clocks say), then the event time to the nanosecond,
+// then the event id. Unknown (zero) values never write. Because each
+// register keeps the value with the greatest stamp, and distinct events
+// never share a stamp, applying the same events in any order, any number of
+// times, gives the same Job: Apply is commutative, associative and
+// idempotent. A copy of a Job folds on its own: Apply never changes what a
+// copy shares.
 func (j *Job) Apply(e *Event) {
 	if j.Key == (JobKey{}) {
 		j.Key = e.Job
@@ -88,129 +41,252 @@ func (j *Job) Apply(e *Event) {
 	if e.Job != j.Key {
 		return
 	}
-	at := stamp(e)
-	j.seen(e)
-	set(&j.State, &j.stamps[fState], e.State, at)
-	if e.Error != nil && *e.Error != (JobError{}) {
-		setPtr(&j.Error, &j.stamps[fError], e.Error, at, func(a, b JobError) bool { return a.Code+a.Message < b.Code+b.Message })
-	}
-	j.applyFacts(&e.Facts, at)
+	j.applyDerived(e)
+	w := write{at: stampOf(e)}
+	j.applyRegisters(&w, e)
 }
 
-func (j *Job) seen(e *Event) {
-	if j.FirstSeen.IsZero() || e.Time.Before(j.FirstSeen) {
-		j.FirstSeen = e.Time
-	}
-	if e.Time.After(j.LastSeen) {
-		j.LastSeen = e.Time
-	}
-	j.CancelRequested = j.CancelRequested || e.Kind == KindCancelRequested
-	j.Reconciled = j.Reconciled || e.Kind == KindReconciled
+// stamp orders the events that write a job's registers: by the rank of the
+// state they report, then by time, then by id. Events with the same id are
+// the same event, so distinct events never tie.
+type stamp struct {
+	id   string
+	sec  int64
+	nsec int32
+	rank int8
 }
 
-func (j *Job) applyFacts(f *Facts, at uint64) {
-	s := &j.stamps
-	set(&j.Principal, &s[fPrincipal], f.Principal, at)
-	set(&j.JobType, &s[fJobType], f.JobType, at)
-	set(&j.StatementType, &s[fStatementType], f.StatementType, at)
-	set(&j.Priority, &s[fPriority], f.Priority, at)
-	j.applyQuery(f, at)
-	if len(f.Labels) > 0 && wins(s[fLabels], at) {
-		j.Labels, s[fLabels] = maps.Clone(f.Labels), at
-	}
-	set(&j.Reservation, &s[fReservation], f.Reservation, at)
-	setSlice(&j.ReferencedTables, &s[fReferencedTables], f.ReferencedTables, at)
-	set(&j.DestinationTable, &s[fDestinationTable], f.DestinationTable, at)
-	setSlice(&j.SourceTables, &s[fSourceTables], f.SourceTables, at)
-	setSlice(&j.SourceURIs, &s[fSourceURIs], f.SourceURIs, at)
-	setSlice(&j.DestinationURIs, &s[fDestinationURIs], f.DestinationURIs, at)
-	set(&j.ParentJobID, &s[fParentJobID], f.ParentJobID, at)
-	setTime(&j.CreateTime, &s[fCreateTime], f.CreateTime, at)
-	setTime(&j.StartTime, &s[fStartTime], f.StartTime, at)
-	setTime(&j.EndTime, &s[fEndTime], f.EndTime, at)
-	setInt(&j.BytesProcessed, &s[fBytesProcessed], f.BytesProcessed, at)
-	setInt(&j.BytesBilled, &s[fBytesBilled], f.BytesBilled, at)
-	setInt(&j.SlotMs, &s[fSlotMs], f.SlotMs, at)
-	setInt(&j.BillingTier, &s[fBillingTier], f.BillingTier, at)
-	setPtr(&j.CacheHit, &s[fCacheHit], f.CacheHit, at, func(a, b bool) bool { return !a && b })
-	setInt(&j.OutputRows, &s[fOutputRows], f.OutputRows, at)
-	setInt(&j.ActiveUnits, &s[fActiveUnits], f.ActiveUnits, at)
-	setInt(&j.CompletedUnits, &s[fCompletedUnits], f.CompletedUnits, at)
-	setInt(&j.PendingUnits, &s[fPendingUnits], f.PendingUnits, at)
+func stampOf(e *Event) stamp {
+	return stamp{id: e.ID, sec: e.Time.Unix(), nsec: int32(e.Time.Nanosecond()), rank: int8(e.State.rank())}
 }
 
-// applyQuery prefers a complete query text over a truncated one, whatever
-// their order: v1 entries carry the whole text where v2 cuts it at 50K.
-func (j *Job) applyQuery(f *Facts, at uint64) {
-	if f.Query == "" {
+func (s *stamp) compare(o *stamp) int {
+	switch {
+	case s.rank != o.rank:
+		return cmp.Compare(s.rank, o.rank)
+	case s.sec != o.sec:
+		return cmp.Compare(s.sec, o.sec)
+	case s.nsec != o.nsec:
+		return cmp.Compare(s.nsec, o.nsec)
+	}
+	return strings.Compare(s.id, o.id)
+}
+
+// write is one event being folded into a job's registers. It does not
+// hold the job, which would make every Job that folds escape to the heap.
+type write struct {
+	at stamp
+	// slot is the event's place among the job's writers, from 1, once it
+	// wrote.
+	slot uint8
+}
+
+// order compares the event with the writer of register r: > 0 when the
+// event comes later (or the register is empty), 0 when it is the writer.
+func (j *Job) order(w *write, r int) int {
+	cur := j.regs[r]
+	if cur == 0 {
+		return 1
+	}
+	return w.at.compare(j.writers.at(cur))
+}
+
+// take makes the event the writer of register r.
+func (j *Job) take(w *write, r int) {
+	if w.slot == 0 {
+		w.slot = j.addWriter(w.at)
+	}
+	j.regs[r] = w.slot
+}
+
+// writers are the stamps of the events that wrote a job's registers, at
+// places from 1: the first few in the Job itself, which a copy of the Job
+// copies, the rest in a slice that is never changed once made, which copies
+// share.
+type writers struct {
+	inline [inlineWriters]stamp
+	more   []stamp
+}
+
+// inlineWriters is how many writers a Job holds without allocating: most
+// jobs have an inserted, a started, a progress and a completed event.
+const inlineWriters = 4
+
+// maxPlace bounds the places of writers: the writers some register names,
+// plus the one being added.
+const maxPlace = numRegisters + 1
+
+func (ws *writers) at(place uint8) *stamp {
+	if place <= inlineWriters {
+		return &ws.inline[place-1]
+	}
+	return &ws.more[place-inlineWriters-1]
+}
+
+// addWriter returns the place of a new writer s: an inline place no
+// register names any more, or else a place in a new overflow slice that
+// keeps only the overflow writers some register still names.
+func (j *Job) addWriter(s stamp) uint8 {
+	var named [maxPlace + 1]bool
+	for _, r := range j.regs {
+		named[r] = true
+	}
+	for p := uint8(1); p <= inlineWriters; p++ {
+		if !named[p] {
+			j.writers.inline[p-1] = s
+			return p
+		}
+	}
+	var moved [maxPlace + 1]uint8 // old place → new place
+	more := make([]stamp, 0, len(j.writers.more)+1)
+	for i, st := range j.writers.more {
+		if p := inlineWriters + 1 + i; named[p] {
+			more = append(more, st)
+			moved[p] = uint8(inlineWriters + len(more))
+		}
+	}
+	for i, r := range j.regs {
+		if r > inlineWriters {
+			j.regs[i] = moved[r]
+		}
+	}
+	j.writers.more = append(more, s)
+	return uint8(inlineWriters + len(j.writers.more))
+}
+
+// The setters below write a register when the event comes later than its
+// writer, or when the event is its writer and the value is greater: equal
+// stamps come from one event, or from events that share an id, and the
+// values decide between those so that they too fold alike in any order.
+
+func setString[T ~string](j *Job, w *write, r int, dst *T, v T) {
+	if v == "" {
 		return
 	}
-	qat := at >> 1
-	if !f.QueryTruncated {
-		qat |= 1 << 63
-	}
-	cur := j.stamps[fQuery]
-	if cur < qat || (cur == qat && f.Query > j.Query) {
-		j.Query, j.QueryTruncated, j.stamps[fQuery] = f.Query, f.QueryTruncated, qat
+	if c := j.order(w, r); c > 0 || c == 0 && v > *dst {
+		*dst = v
+		j.take(w, r)
 	}
 }
 
-// stamp orders events for the registers: state rank in the top 2 bits, event
-// time in milliseconds since 2000 in the next 41 (69 years), and 21 bits of
-// the event id to order distinct events of the same millisecond.
-func stamp(e *Event) uint64 {
-	const epoch = 946684800000 // 2000-01-01T00:00:00Z in ms
-	ms := max(e.Time.UnixMilli()-epoch, 0) & (1<<41 - 1)
-	var idBits uint64
-	if b, err := hex.DecodeString(e.ID); err == nil && len(b) >= 8 {
-		idBits = binary.BigEndian.Uint64(b) & (1<<21 - 1)
-	} else {
-		idBits = fnv21(e.ID)
+func setFlag(j *Job, w *write, r int, dst *bool, v bool) {
+	if !v {
+		return
 	}
-	// 1 is added so that every real event outranks an empty register.
-	return uint64(e.State.rank())<<62 | uint64(ms)<<21 | idBits | 1
-}
-
-func fnv21(s string) uint64 {
-	h := uint64(14695981039346656037)
-	for i := 0; i < len(s); i++ {
-		h = (h ^ uint64(s[i])) * 1099511628211
-	}
-	return h & (1<<21 - 1)
-}
-
-// wins reports whether a write stamped at replaces a register stamped cur.
-// Equal stamps come from the same event, so the register keeps its value.
-func wins(cur, at uint64) bool { return at > cur }
-
-func set[T ~string](dst *T, cur *uint64, v T, at uint64) {
-	if v != "" && (at > *cur || (at == *cur && v > *dst)) {
-		*dst, *cur = v, at
+	if c := j.order(w, r); c > 0 || c == 0 && !*dst {
+		*dst = v
+		j.take(w, r)
 	}
 }
 
-func setTime(dst *time.Time, cur *uint64, v time.Time, at uint64) {
-	if !v.IsZero() && (at > *cur || (at == *cur && v.After(*dst))) {
-		*dst, *cur = v, at
+func setTime(j *Job, w *write, r int, dst *time.Time, v time.Time) {
+	if v.IsZero() {
+		return
+	}
+	if c := j.order(w, r); c > 0 || c == 0 && v.After(*dst) {
+		*dst = v
+		j.take(w, r)
 	}
 }
 
-func setInt(dst **int64, cur *uint64, v *int64, at uint64) {
-	setPtr(dst, cur, v, at, func(a, b int64) bool { return a < b })
+func setStrings(j *Job, w *write, r int, dst *[]string, v []string) {
+	if len(v) == 0 {
+		return
+	}
+	if c := j.order(w, r); c > 0 || c == 0 && slices.Compare(v, *dst) > 0 {
+		*dst = slices.Clone(v)
+		j.take(w, r)
+	}
 }
 
-func setPtr[T any](dst **T, cur *uint64, v *T, at uint64, less func(a, b T) bool) {
+func setMap(j *Job, w *write, r int, dst *map[string]string, v map[string]string) {
+	if len(v) == 0 {
+		return
+	}
+	if c := j.order(w, r); c > 0 || c == 0 && compareMaps(v, *dst) > 0 {
+		*dst = maps.Clone(v)
+		j.take(w, r)
+	}
+}
+
+func setInt64(j *Job, w *write, r int, dst **int64, v *int64) {
+	setPtr(j, w, r, dst, v, cmp.Compare[int64])
+}
+
+func setBool(j *Job, w *write, r int, dst **bool, v *bool) { setPtr(j, w, r, dst, v, compareBools) }
+
+func setError(j *Job, w *write, r int, dst **JobError, v *JobError) {
+	if v != nil && *v != (JobError{}) {
+		setPtr(j, w, r, dst, v, compareErrors)
+	}
+}
+
+func setPtr[T any](j *Job, w *write, r int, dst **T, v *T, compare func(a, b T) int) {
 	if v == nil {
 		return
 	}
-	if at > *cur || (at == *cur && (*dst == nil || less(**dst, *v))) {
-		c := *v
-		*dst, *cur = &c, at
+	if c := j.order(w, r); c > 0 || c == 0 && (*dst == nil || compare(*v, **dst) > 0) {
+		cp := *v
+		*dst = &cp
+		j.take(w, r)
 	}
 }
 
-func setSlice(dst *[]string, cur *uint64, v []string, at uint64) {
-	if len(v) > 0 && (at > *cur || (at == *cur && slices.Compare(*dst, v) < 0)) {
-		*dst, *cur = slices.Clone(v), at
+// setText writes a text that an event may carry cut short: a complete text
+// beats a truncated one whatever their order (v1 entries carry the whole
+// query where v2 cuts it at 50K), then the stamps decide.
+func setText(j *Job, w *write, r int, dst *string, dstTruncated *bool, v string, truncated bool) {
+	if v == "" {
+		return
 	}
+	c := 1
+	if j.regs[r] != 0 {
+		c = compareBools(!truncated, !*dstTruncated)
+	}
+	if c == 0 {
+		c = j.order(w, r)
+	}
+	if c > 0 || c == 0 && v > *dst {
+		*dst, *dstTruncated = v, truncated
+		j.take(w, r)
+	}
+}
+
+func earliest(t, at time.Time) time.Time {
+	if !at.IsZero() && (t.IsZero() || at.Before(t)) {
+		return at
+	}
+	return t
+}
+
+func latest(t, at time.Time) time.Time {
+	if at.After(t) {
+		return at
+	}
+	return t
+}
+
+func compareBools(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case a:
+		return 1
+	}
+	return -1
+}
+
+func compareErrors(a, b JobError) int {
+	return cmp.Or(strings.Compare(a.Code, b.Code), strings.Compare(a.Message, b.Message))
+}
+
+// compareMaps orders maps by their entries sorted by key.
+func compareMaps(a, b map[string]string) int {
+	ka, kb := slices.Sorted(maps.Keys(a)), slices.Sorted(maps.Keys(b))
+	for i := range min(len(ka), len(kb)) {
+		if c := cmp.Or(strings.Compare(ka[i], kb[i]), strings.Compare(a[ka[i]], b[kb[i]])); c != 0 {
+			return c
+		}
+	}
+	return cmp.Compare(len(ka), len(kb))
 }

@@ -22,6 +22,7 @@ const storageVersion = 1
 // changing what is on disk. Zero values are omitted; pointers, maps and
 // slices keep the difference between nil and empty, so an event reads back
 // exactly as it was appended (times compare equal with time.Time.Equal).
+// The facts' stored form, storedFacts, is generated from package jobfields.
 type storedEvent struct {
 	Version  int          `json:"v"`
 	ID       string       `json:"id"`
@@ -48,35 +49,6 @@ type storedSource struct {
 	InsertID string `json:"insert_id,omitzero"`
 }
 
-type storedFacts struct {
-	Principal        string            `json:"principal,omitzero"`
-	JobType          string            `json:"job_type,omitzero"`
-	StatementType    string            `json:"statement_type,omitzero"`
-	Priority         string            `json:"priority,omitzero"`
-	Query            string            `json:"query,omitzero"`
-	QueryTruncated   bool              `json:"query_truncated,omitzero"`
-	Labels           map[string]string `json:"labels,omitzero"`
-	Reservation      string            `json:"reservation,omitzero"`
-	ReferencedTables []string          `json:"referenced_tables,omitzero"`
-	DestinationTable string            `json:"destination_table,omitzero"`
-	SourceTables     []string          `json:"source_tables,omitzero"`
-	SourceURIs       []string          `json:"source_uris,omitzero"`
-	DestinationURIs  []string          `json:"destination_uris,omitzero"`
-	ParentJobID      string            `json:"parent_job_id,omitzero"`
-	CreateTime       time.Time         `json:"create_time,omitzero"`
-	StartTime        time.Time         `json:"start_time,omitzero"`
-	EndTime          time.Time         `json:"end_time,omitzero"`
-	BytesProcessed   *int64            `json:"bytes_processed,omitzero"`
-	BytesBilled      *int64            `json:"bytes_billed,omitzero"`
-	SlotMs           *int64            `json:"slot_ms,omitzero"`
-	BillingTier      *int64            `json:"billing_tier,omitzero"`
-	CacheHit         *bool             `json:"cache_hit,omitzero"`
-	OutputRows       *int64            `json:"output_rows,omitzero"`
-	ActiveUnits      *int64            `json:"active_units,omitzero"`
-	CompletedUnits   *int64            `json:"completed_units,omitzero"`
-	PendingUnits     *int64            `json:"pending_units,omitzero"`
-}
-
 // decodeEvent returns the event stored in a cell value.
 func decodeEvent(b []byte) (Event, error) {
 	var s storedEvent
@@ -95,19 +67,6 @@ func decodeEvent(b []byte) (Event, error) {
 		e.Error = &JobError{Code: s.Error.Code, Message: s.Error.Message}
 	}
 	return e, nil
-}
-
-func (f *storedFacts) facts() Facts {
-	return Facts{
-		Principal: f.Principal, JobType: f.JobType, StatementType: f.StatementType, Priority: f.Priority,
-		Query: f.Query, QueryTruncated: f.QueryTruncated, Labels: f.Labels, Reservation: f.Reservation,
-		ReferencedTables: f.ReferencedTables, DestinationTable: f.DestinationTable, SourceTables: f.SourceTables,
-		SourceURIs: f.SourceURIs, DestinationURIs: f.DestinationURIs, ParentJobID: f.ParentJobID,
-		CreateTime: f.CreateTime, StartTime: f.StartTime, EndTime: f.EndTime,
-		BytesProcessed: f.BytesProcessed, BytesBilled: f.BytesBilled, SlotMs: f.SlotMs, BillingTier: f.BillingTier,
-		CacheHit: f.CacheHit, OutputRows: f.OutputRows,
-		Progress: Progress{ActiveUnits: f.ActiveUnits, CompletedUnits: f.CompletedUnits, PendingUnits: f.PendingUnits},
-	}
 }
 
 // eventsFilter keeps the event cells of a row.

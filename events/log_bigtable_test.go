@@ -163,19 +163,6 @@ func reflectEncode(e *Event) ([]byte, error) {
 	return b, nil
 }
 
-func storedFactsOf(f *Facts) storedFacts {
-	return storedFacts{
-		Principal: f.Principal, JobType: f.JobType, StatementType: f.StatementType, Priority: f.Priority,
-		Query: f.Query, QueryTruncated: f.QueryTruncated, Labels: f.Labels, Reservation: f.Reservation,
-		ReferencedTables: f.ReferencedTables, DestinationTable: f.DestinationTable, SourceTables: f.SourceTables,
-		SourceURIs: f.SourceURIs, DestinationURIs: f.DestinationURIs, ParentJobID: f.ParentJobID,
-		CreateTime: f.CreateTime, StartTime: f.StartTime, EndTime: f.EndTime,
-		BytesProcessed: f.BytesProcessed, BytesBilled: f.BytesBilled, SlotMs: f.SlotMs, BillingTier: f.BillingTier,
-		CacheHit: f.CacheHit, OutputRows: f.OutputRows,
-		ActiveUnits: f.ActiveUnits, CompletedUnits: f.CompletedUnits, PendingUnits: f.PendingUnits,
-	}
-}
-
 // encodeCases are events whose encodings are compared with the reference.
 func encodeCases() map[string]Event {
 	k := JobKey{"p", "US", "j"}

@@ -12,10 +12,10 @@ import (
 // encodeEvent returns the cell value of e: the JSON of its storedEvent.
 // Appending is the log's hot path, so the JSON is written directly instead
 // of through reflection, field by field in storedEvent's order and with its
-// names and omission rules; TestEncodeMatchesReflection keeps the two the
-// same. Strings take their shortest form, so <, >, &, U+2028 and U+2029,
-// which encoding/json escapes, are written as they are; both forms decode
-// alike. Map keys are sorted, so an event always encodes to the same bytes.
+// names and omission rules (the facts' part is generated with storedFacts);
+// TestEncodeMatchesReflection keeps the two the same. Strings take their
+// shortest form, so <, >, &, U+2028 and U+2029, which encoding/json
+// escapes, are written as they are; both forms decode alike. Map keys are sorted, so an event always encodes to the same bytes.
 func encodeEvent(e *Event) ([]byte, error) {
 	w := jsonWriter{b: make([]byte, 0, 512+len(e.Query))}
 	w.b = append(w.b, '{')
@@ -40,38 +40,6 @@ func encodeEvent(e *Event) ([]byte, error) {
 		return nil, fmt.Errorf("encoding event %s: %w", e.ID, w.err)
 	}
 	return w.b, nil
-}
-
-func (w *jsonWriter) facts(f *Facts) {
-	w.str("principal", f.Principal, false)
-	w.str("job_type", f.JobType, false)
-	w.str("statement_type", f.StatementType, false)
-	w.str("priority", f.Priority, false)
-	w.str("query", f.Query, false)
-	w.boolean("query_truncated", f.QueryTruncated)
-	w.strMap("labels", f.Labels)
-	w.str("reservation", f.Reservation, false)
-	w.strs("referenced_tables", f.ReferencedTables)
-	w.str("destination_table", f.DestinationTable, false)
-	w.strs("source_tables", f.SourceTables)
-	w.strs("source_uris", f.SourceURIs)
-	w.strs("destination_uris", f.DestinationURIs)
-	w.str("parent_job_id", f.ParentJobID, false)
-	w.time("create_time", f.CreateTime, false)
-	w.time("start_time", f.StartTime, false)
-	w.time("end_time", f.EndTime, false)
-	w.intPtr("bytes_processed", f.BytesProcessed)
-	w.intPtr("bytes_billed", f.BytesBilled)
-	w.intPtr("slot_ms", f.SlotMs)
-	w.intPtr("billing_tier", f.BillingTier)
-	if f.CacheHit != nil {
-		w.key("cache_hit")
-		w.b = strconv.AppendBool(w.b, *f.CacheHit)
-	}
-	w.intPtr("output_rows", f.OutputRows)
-	w.intPtr("active_units", f.ActiveUnits)
-	w.intPtr("completed_units", f.CompletedUnits)
-	w.intPtr("pending_units", f.PendingUnits)
 }
 
 func (w *jsonWriter) source(s *Source) {
@@ -123,6 +91,13 @@ func (w *jsonWriter) boolean(k string, v bool) {
 	if v {
 		w.key(k)
 		w.b = append(w.b, "true"...)
+	}
+}
+
+func (w *jsonWriter) boolPtr(k string, v *bool) {
+	if v != nil {
+		w.key(k)
+		w.b = strconv.AppendBool(w.b, *v)
 	}
 }
 

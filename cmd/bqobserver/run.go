@@ -97,8 +97,17 @@ func (c *RunCmd) open(g *Globals, e *env, l *lifecycle) (*backends, error) {
 		return nil, err
 	}
 	l.onStopFunc("clients", b.Close)
+	if b.BigtableMode == modeEmbedded {
+		quietBttestGC()
+	}
+	limitEmbeddedMemory(b, e.getenv)
 	if c.AutoCreate || (b.PubSubMode != modeCloud && b.BigtableMode != modeCloud) {
-		if err := applySchema(e, g, b, topology(g, b.PubSubProject)); err != nil {
+		if err := applySchema(e, g, b, topology(g, b.PubSubProject), c.logRetention(g, b)); err != nil {
+			return nil, err
+		}
+	}
+	if b.BigtableMode == modeEmbedded {
+		if err := startBttestGC(e.ctx, b.BigtableAdmin, g.BigtableTable); err != nil {
 			return nil, err
 		}
 	}

@@ -1,0 +1,51 @@
+package main
+
+import (
+	"bytes"
+	"testing"
+	"time"
+)
+
+func TestLogRetention(t *testing.T) {
+	const flag = 400 * 24 * time.Hour
+	for _, tc := range []struct {
+		name     string
+		set      time.Duration // --embedded-retention
+		bigtable string
+		rate     float64
+		want     time.Duration
+	}{
+		{name: "emulator keeps --retention", bigtable: modeEmulator, rate: 50, want: flag},
+		{name: "cloud keeps --retention", bigtable: modeCloud, want: flag},
+		{name: "embedded without simulation", bigtable: modeEmbedded, want: time.Hour},
+		{name: "embedded at the default rate", bigtable: modeEmbedded, rate: 1, want: time.Hour},
+		{name: "embedded at 50 jobs/s", bigtable: modeEmbedded, rate: 50, want: 100 * time.Second},
+		{name: "embedded at 500 jobs/s", bigtable: modeEmbedded, rate: 500, want: 10 * time.Second},
+		{name: "embedded at the simulation's ceiling", bigtable: modeEmbedded, rate: 100000, want: time.Second},
+		{name: "embedded, set", set: 15 * time.Minute, bigtable: modeEmbedded, rate: 50, want: 15 * time.Minute},
+		{name: "set, not embedded", set: 15 * time.Minute, bigtable: modeEmulator, want: flag},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := LimitFlags{EmbeddedRetention: tc.set}
+			if got := f.logRetention(flag, tc.bigtable, tc.rate); got != tc.want {
+				t.Errorf("logRetention = %s, want %s", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestDropLines(t *testing.T) {
+	var out bytes.Buffer
+	d := dropLines{w: &out, prefix: []byte("bttest: GC MaxAge(")}
+	for _, line := range []string{
+		"2026/01/02 15:04:05 bttest: GC MaxAge(seconds:100) deleted 1 cells.\n",
+		"2026/01/02 15:04:05 something else\n",
+	} {
+		if n, err := d.Write([]byte(line)); n != len(line) || err != nil {
+			t.Errorf("Write(%q) = %d, %v; want %d, nil", line, n, err, len(line))
+		}
+	}
+	if got, want := out.String(), "2026/01/02 15:04:05 something else\n"; got != want {
+		t.Errorf("passed on %q, want %q", got, want)
+	}
+}

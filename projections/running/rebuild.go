@@ -25,6 +25,7 @@ import (
 // may be retried; a cancelled one returns ctx's error and marks nothing.
 func (p *Projection) Rebuild(ctx context.Context) error {
 	start := time.Now()
+	p.store.startMemory(p.cfg.Now())
 	var keys []events.JobKey
 	err := p.log.OpenJobs(ctx, func(k events.JobKey) error {
 		keys = append(keys, k)

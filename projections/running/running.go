@@ -40,6 +40,9 @@ type Config struct {
 	StaleAfter time.Duration
 	// SweepInterval is how often Run re-evaluates staleness. Default 1m.
 	SweepInterval time.Duration
+	// PruneInterval is how often Run removes the finished jobs the live
+	// feed found in the log's open-jobs index. Default 1s.
+	PruneInterval time.Duration
 	// TombstoneTTL is how long a finished job is remembered so that late
 	// duplicates of its events are ignored. An event of an unknown job older
 	// than this is checked against the log before it may add the job.
@@ -82,6 +85,7 @@ func (c *Config) setDefaults() {
 	}
 	dur(&c.StaleAfter, 6*time.Hour)
 	dur(&c.SweepInterval, time.Minute)
+	dur(&c.PruneInterval, time.Second)
 	dur(&c.TombstoneTTL, 30*time.Minute)
 	dur(&c.StreamHeartbeat, 15*time.Second)
 	dur(&c.StreamWriteTimeout, 30*time.Second)
@@ -110,6 +114,7 @@ func (c *Config) Validate() error {
 	}
 	positive("stale after", c.StaleAfter)
 	positive("sweep interval", c.SweepInterval)
+	positive("prune interval", c.PruneInterval)
 	positive("tombstone TTL", c.TombstoneTTL)
 	positive("stream heartbeat", c.StreamHeartbeat)
 	positive("stream write timeout", c.StreamWriteTimeout)
@@ -132,6 +137,7 @@ type Projection struct {
 
 	store   *store
 	changes *ring
+	pruner  *pruner
 
 	rebuilt atomic.Bool
 	live    atomic.Bool
@@ -157,6 +163,7 @@ func New(cfg Config, evlog eventLog, logger *slog.Logger) (*Projection, error) {
 	p := &Projection{cfg: cfg, log: evlog, logger: logger, closing: make(chan struct{})}
 	p.changes = newRing(cfg.StreamReplay)
 	p.store = newStore(cfg, p.changes)
+	p.pruner = newPruner(evlog, logger)
 	return p, nil
 }
 

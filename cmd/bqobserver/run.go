@@ -73,7 +73,7 @@ func (c *RunCmd) compose(g *Globals, e *env, l *lifecycle) error {
 		return err
 	}
 	l.onStopFunc("dead-letter publisher", pub.Close)
-	app, err := bus.NewAppender(bus.AppenderConfig{Topic: g.EventsTopic}, log, b.PubSub, reg)
+	app, err := bus.NewAppender(bus.AppenderConfig{Topic: g.EventsTopic, Logger: e.log}, log, b.PubSub, reg)
 	if err != nil {
 		return err
 	}

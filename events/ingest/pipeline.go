@@ -59,9 +59,11 @@ type Pipeline struct {
 	pub      message.Publisher
 	appender *bus.Appender
 	metrics  *metrics
-	chain    message.HandlerFunc
-	router   *bus.Router   // nil without a pull intake
-	push     chan struct{} // push requests in flight
+	// implausible counts the values the decoder dropped.
+	implausible *implausibleMetric
+	chain       message.HandlerFunc
+	router      *bus.Router   // nil without a pull intake
+	push        chan struct{} // push requests in flight
 }
 
 // New assembles the pipeline. It creates nothing in Pub/Sub or Bigtable:
@@ -75,7 +77,11 @@ func New(cfg Config, d Deps) (*Pipeline, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Pipeline{cfg: cfg, log: d.Logger, pub: d.Publisher, appender: d.Appender, metrics: m,
+	im, err := newImplausibleMetric(d.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	p := &Pipeline{cfg: cfg, log: d.Logger, pub: d.Publisher, appender: d.Appender, metrics: m, implausible: im,
 		push: make(chan struct{}, cfg.PushMaxInFlight)}
 	policy := bus.Policy{Name: cfg.HandlerName, DeadLetterTopic: cfg.DeadLetterTopic, Publisher: d.Publisher,
 		Retry: cfg.Retry, Logger: d.Logger}

@@ -93,6 +93,7 @@ func (p *Projection) serveJob(w http.ResponseWriter, r *http.Request) {
 		p.logFailure(w, r, "reading the job's events", err)
 		return
 	}
+	plausible(evs)
 	listed, ok := p.store.get(key)
 	if !ok && len(evs) == 0 {
 		writeProblem(w, r, http.StatusNotFound, "no job "+key.String()+" in the running list or the event log", nil)

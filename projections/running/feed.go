@@ -39,6 +39,7 @@ func (p *Projection) Handle(ctx context.Context, e events.Event) error {
 // index when it was appended: the job is pruned from it again.
 func (p *Projection) apply(ctx context.Context, e *events.Event) error {
 	done := false
+	e.DropImplausible()
 	switch p.store.applyEvent(e, p.cfg.Now()) {
 	case appliedFinished:
 		done = true
@@ -47,6 +48,7 @@ func (p *Projection) apply(ctx context.Context, e *events.Event) error {
 		if err != nil {
 			return fmt.Errorf("reading the history of job %s: %w", e.Job, err)
 		}
+		plausible(evs)
 		done = p.store.applyHistory(e.Job, append(evs, *e), p.cfg.Now())
 	}
 	if done && e.State != events.StateDone {

@@ -63,6 +63,7 @@ func (p *Projection) rebuildBatch(ctx context.Context, keys []events.JobKey, fin
 	var done []events.JobKey
 	seen := 0
 	err := p.log.ReadJobs(ctx, keys, func(k events.JobKey, evs []events.Event) error {
+		plausible(evs)
 		isDone := p.store.applyHistory(k, evs, p.cfg.Now())
 		mu.Lock()
 		defer mu.Unlock()

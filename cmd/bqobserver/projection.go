@@ -19,7 +19,7 @@ const runningFeed = "running-jobs-live"
 // rebuilds the projection from the log once the feed is subscribed (events
 // appended meanwhile arrive on the feed too, which the fold makes harmless).
 func (c *RunCmd) projection(g *Globals, e *env, l *lifecycle, ps bus.PubSub, log *events.Log, pub message.Publisher) (*running.Projection, error) {
-	proj, err := running.New(running.Config{StaleAfter: c.StaleAfter}, log, e.log)
+	proj, err := running.New(running.Config{StaleAfter: c.StaleAfter, RequestTimeout: c.Limits.RequestTimeout}, log, e.log)
 	if err != nil {
 		return nil, fmt.Errorf("configuring the running-jobs projection: %w", err)
 	}

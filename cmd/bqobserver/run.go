@@ -125,7 +125,7 @@ func (c *RunCmd) ingest(g *Globals, e *env, l *lifecycle, ps bus.PubSub, app *bu
 			return nil, err
 		}
 	}
-	pipe, err := ingest.New(ingest.Config{AuditTopic: g.AuditTopic, DeadLetterTopic: g.DeadLetterTopic},
+	pipe, err := ingest.New(ingest.Config{AuditTopic: g.AuditTopic, DeadLetterTopic: g.DeadLetterTopic, PushTimeout: c.Limits.RequestTimeout},
 		ingest.Deps{Appender: app, Subscriber: sub, Publisher: pub, Registerer: reg, Logger: e.log})
 	if err != nil {
 		return nil, err

@@ -19,6 +19,7 @@ import (
 // diagnostics.
 type LimitFlags struct {
 	EmbeddedRetention time.Duration `help:"How long the in-process Bigtable of the embedded mode keeps events (garbage collection by event age). 0: an hour, or, when the simulated organization submits jobs faster, as long as it takes it to submit 5,000 jobs, so that memory stays bounded (1m40s at --simulate-rate 50); the simulated jobs API forgets finished jobs after as long. Other modes use --retention." default:"0s"`
+	RequestTimeout    time.Duration `help:"Bound on every HTTP request that touches Bigtable (a job's detail with its timeline, a push delivery): when it passes, the request is answered 503 with Retry-After." default:"5s"`
 	Pprof             bool          `help:"Serve Go's profiles at /debug/pprof/ (go tool pprof http://ADDR/debug/pprof/heap). Off by default: profiles show the process's internals."`
 }
 

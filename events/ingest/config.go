@@ -3,6 +3,7 @@ package ingest
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/bqobserver/bqobserver/events/bus"
 )
@@ -29,6 +30,11 @@ type Config struct {
 	// PushMaxInFlight bounds the push requests handled at once; beyond it
 	// the push intake answers 429 and Pub/Sub backs off. Default 512.
 	PushMaxInFlight int
+	// PushTimeout bounds the handling of one push request, retries
+	// included; when it passes the request is answered 503 with
+	// Retry-After and Pub/Sub pushes the entry again. Default 10s, Pub/Sub's
+	// default push acknowledgement deadline.
+	PushTimeout time.Duration
 }
 
 // DefaultHandlerName is the ingest handler's name unless configured.
@@ -44,6 +50,9 @@ func (c *Config) setDefaults() {
 	if c.PushMaxBody == 0 {
 		c.PushMaxBody = 4 << 20
 	}
+	if c.PushTimeout == 0 {
+		c.PushTimeout = 10 * time.Second
+	}
 }
 
 // Validate reports every problem with c at once.
@@ -57,8 +66,8 @@ func (c Config) Validate() error {
 	if c.DeadLetterTopic != "" && c.DeadLetterTopic == c.AuditTopic {
 		errs = append(errs, errors.New("the dead-letter topic must differ from the audit topic"))
 	}
-	if c.PushMaxInFlight < 0 || c.PushMaxBody < 0 {
-		errs = append(errs, errors.New("push in-flight and body limits must not be negative"))
+	if c.PushMaxInFlight < 0 || c.PushMaxBody < 0 || c.PushTimeout < 0 {
+		errs = append(errs, errors.New("push in-flight, body and time limits must not be negative"))
 	}
 	return errors.Join(errs...)
 }

@@ -22,8 +22,9 @@ import (
 //   - 204 once the entry's events are durable in the log and published on
 //     the events topic, or the entry was skipped, or it was malformed and is
 //     now on the dead-letter topic (Pub/Sub must not retry it);
-//   - 429 when too many pushes are in flight, and 503 on a transient
-//     failure: Pub/Sub redelivers with its push backoff;
+//   - 429 when too many pushes are in flight, and 503 with Retry-After on a
+//     transient failure or when PushTimeout passes first (an RFC 9457
+//     problem document): Pub/Sub redelivers with its push backoff;
 //   - 405 for another method and 413 for a body larger than any Pub/Sub
 //     message.
 //
@@ -58,8 +59,10 @@ func (p *Pipeline) servePush(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "reading the push body failed", http.StatusBadRequest)
 		return
 	}
-	if err := p.pushEntry(r.Context(), body); err != nil {
-		http.Error(w, "temporarily unable to ingest; retry later", http.StatusServiceUnavailable)
+	ctx, cancel := context.WithTimeout(r.Context(), p.cfg.PushTimeout)
+	defer cancel()
+	if err := p.pushEntry(ctx, body); err != nil {
+		pushUnavailable(w, r, errors.Is(ctx.Err(), context.DeadlineExceeded))
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)

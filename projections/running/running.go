@@ -65,6 +65,10 @@ type Config struct {
 	StreamWriteTimeout time.Duration
 	// RetryAfter is what 503 answers tell clients to wait. Default 5s.
 	RetryAfter time.Duration
+	// RequestTimeout bounds every request that reads the event log (a
+	// job's detail): when it passes, the request is answered 503 with
+	// Retry-After. Default 5s.
+	RequestTimeout time.Duration
 	// QueryPreview is how many bytes of query text the list and the stream
 	// carry; the job's detail carries it all. Default 1024.
 	QueryPreview int
@@ -90,6 +94,7 @@ func (c *Config) setDefaults() {
 	dur(&c.StreamHeartbeat, 15*time.Second)
 	dur(&c.StreamWriteTimeout, 30*time.Second)
 	dur(&c.RetryAfter, 5*time.Second)
+	dur(&c.RequestTimeout, 5*time.Second)
 	num(&c.RebuildBatch, 1000)
 	num(&c.RebuildWorkers, 4)
 	num(&c.StreamReplay, 8192)
@@ -118,6 +123,7 @@ func (c *Config) Validate() error {
 	positive("tombstone TTL", c.TombstoneTTL)
 	positive("stream heartbeat", c.StreamHeartbeat)
 	positive("stream write timeout", c.StreamWriteTimeout)
+	positive("request timeout", c.RequestTimeout)
 	if c.RetryAfter < time.Second {
 		errs = append(errs, fmt.Errorf("retry after must be at least 1s, not %s", c.RetryAfter))
 	}

@@ -1,0 +1,63 @@
+package running
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/bqobserver/bqobserver/events"
+)
+
+// hangingLog is an event log that answers the rebuild at once and then
+// never answers a read of a job's events until the caller gives up, as
+// Bigtable does when it is unreachable (its client retries until the
+// deadline).
+type hangingLog struct {
+	eventLog
+}
+
+func (hangingLog) OpenJobs(context.Context, func(events.JobKey) error) error { return nil }
+
+func (hangingLog) JobEvents(ctx context.Context, _ events.JobKey) ([]events.Event, error) {
+	<-ctx.Done()
+	return nil, fmt.Errorf("reading: %w: %w", events.ErrUnavailable, ctx.Err())
+}
+
+// TestRequestDeadline checks that a request that reads the log answers 503
+// with Retry-After, as a problem document, once RequestTimeout has passed,
+// rather than waiting for the log.
+func TestRequestDeadline(t *testing.T) {
+	const timeout = 300 * time.Millisecond
+	p, err := New(Config{RequestTimeout: timeout, RetryAfter: 7 * time.Second}, hangingLog{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Rebuild(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	p.MarkLive()
+	start := time.Now()
+	w := get(t, p.Handler(), "/api/v1/jobs/acme/US/job_1")
+	took := time.Since(start)
+	if took < timeout || took > timeout+5*time.Second {
+		t.Errorf("answered after %s, want shortly after the %s deadline", took, timeout)
+	}
+	var got problem
+	if err := json.Unmarshal(w.Body.Bytes(), &got); err != nil {
+		t.Fatalf("body %q: %v", w.Body, err)
+	}
+	want := problem{Type: "about:blank", Title: "Service Unavailable", Status: http.StatusServiceUnavailable,
+		Detail:   "reading the job's events: the event log did not answer within 300ms",
+		Instance: "/api/v1/jobs/acme/US/job_1"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("problem (-want +got):\n%s", diff)
+	}
+	if got := []string{fmt.Sprint(w.Code), w.Header().Get("Retry-After"), w.Header().Get("Content-Type")}; !cmp.Equal(got, []string{"503", "7", "application/problem+json"}) {
+		t.Errorf("status, Retry-After, Content-Type = %v, want [503 7 application/problem+json]", got)
+	}
+}

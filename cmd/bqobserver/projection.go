@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -19,7 +20,7 @@ const runningFeed = "running-jobs-live"
 // rebuilds the projection from the log once the feed is subscribed (events
 // appended meanwhile arrive on the feed too, which the fold makes harmless).
 func (c *RunCmd) projection(g *Globals, e *env, l *lifecycle, ps bus.PubSub, log *events.Log, pub message.Publisher) (*running.Projection, error) {
-	proj, err := running.New(running.Config{StaleAfter: c.StaleAfter, RequestTimeout: c.Limits.RequestTimeout}, log, e.log)
+	proj, err := running.New(running.Config{StaleAfter: c.StaleAfter, RequestTimeout: c.Limits.RequestTimeout, History: historyConfig(g)}, log, e.log)
 	if err != nil {
 		return nil, fmt.Errorf("configuring the running-jobs projection: %w", err)
 	}
@@ -35,4 +36,11 @@ func (c *RunCmd) projection(g *Globals, e *env, l *lifecycle, ps bus.PubSub, log
 	l.start("running-jobs feed", feed.Run)
 	l.onStop("running-jobs feed", feed.Close)
 	return proj, nil
+}
+
+// historyConfig configures the history API: where the BigQuery history is, so
+// the page can link to it (the project of the topics, or the embedded
+// mode's).
+func historyConfig(g *Globals) running.HistoryConfig {
+	return running.HistoryConfig{BigQueryProject: cmp.Or(g.Project, localProject)}
 }

@@ -94,6 +94,7 @@ func TestRunEmbedded(t *testing.T) {
 			t.Errorf("metrics lack %q", want)
 		}
 	}
+	historyHasTheJob(t, base)
 	if code := stop(); code != 0 {
 		t.Errorf("run exited with %d after its context ended, want 0", code)
 	}
@@ -121,4 +122,25 @@ func get(t *testing.T, url string) string {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return string(b)
+}
+
+// historyHasTheJob checks that the history API lists the job of the entry
+// pushed (it ended at 2024-04-01T02:07:41.25Z) and names the embedded
+// mode's BigQuery project.
+func historyHasTheJob(t *testing.T, base string) {
+	t.Helper()
+	var page struct {
+		Jobs []struct {
+			State string `json:"state"`
+		} `json:"jobs"`
+		Project string `json:"bigquery_project"`
+		Dataset string `json:"bigquery_dataset"`
+	}
+	body := get(t, base+"/api/v1/history?from=2024-04-01T02:00:00Z&to=2024-04-01T03:00:00Z")
+	if err := json.Unmarshal([]byte(body), &page); err != nil {
+		t.Fatalf("history: %v\n%s", err, body)
+	}
+	if len(page.Jobs) != 1 || page.Jobs[0].State != "DONE" || page.Project != localProject || page.Dataset != "bqobserver" {
+		t.Errorf("history = %s, want the pushed job, DONE, in %s.bqobserver", body, localProject)
+	}
 }

@@ -31,11 +31,13 @@ var pageParams = []string{"sort", "cursor", "limit"}
 func routes() []route {
 	list := slices.Concat(filterParams, pageParams)
 	stream := slices.Concat(filterParams, []string{"snapshot"})
+	history := slices.Concat(list, historyParams)
 	return []route{
 		{method: "GET", path: "/api/v1/jobs", params: list, check: checkList, needsReady: true, serve: (*Projection).serveList},
 		{method: "GET", path: "/api/v1/jobs/{project}/{location}/{job_id}", needsReady: true, readsLog: true, serve: (*Projection).serveJob},
 		{method: "GET", path: "/api/v1/summary", needsReady: true, serve: (*Projection).serveSummary},
 		{method: "GET", path: "/api/v1/stream", params: stream, check: checkStream, needsReady: true, serve: (*Projection).serveStream},
+		{method: "GET", path: "/api/v1/history", params: history, check: checkHistory, serve: (*Projection).serveHistory},
 		{method: "GET", path: "/api/v1/openapi.json", serve: (*Projection).serveOpenAPI},
 		{method: "GET", path: "/_ah/get-handlers/v1/jobs", anyParams: true, needsReady: true, serve: (*Projection).serveLegacy},
 		{method: "GET", path: "/healthz", anyParams: true, serve: (*Projection).serveHealth},

@@ -23,22 +23,28 @@ const (
 )
 
 func checkList(v url.Values) []paramError {
-	_, bad := parseListQuery(v)
+	_, bad := parseListQuery(v, runningKind)
 	return bad
 }
 
 // serveList answers a page request whose parameters guard has checked.
 func (p *Projection) serveList(w http.ResponseWriter, r *http.Request) {
-	q, bad := parseListQuery(r.URL.Query())
+	q, bad := parseListQuery(r.URL.Query(), runningKind)
 	if len(bad) > 0 {
 		badRequest(w, r, bad)
 		return
 	}
-	now := p.cfg.Now()
+	writePage(w, p.store, &q, p.cfg.Now(), p.cfg.QueryPreview, nil)
+}
+
+// writePage answers one page of st's list: the page's jobs, the total
+// matching, the next cursor and the server's clock, then the members extra
+// appends (nil for none), each preceded by a comma.
+func writePage(w http.ResponseWriter, st *store, q *listQuery, now time.Time, preview int, extra func([]byte) []byte) {
 	buf := bufferPool.Get().(*[]byte)
 	defer bufferPool.Put(buf)
 	b := append((*buf)[:0], `{"jobs":`...)
-	pg := p.store.list(&q, now, p.cfg.QueryPreview, b)
+	pg := st.list(q, now, preview, b)
 	b = append(pg.jobs, `,"total":`...)
 	b = strconv.AppendInt(b, int64(pg.total), 10)
 	next := ""
@@ -47,7 +53,11 @@ func (p *Projection) serveList(w http.ResponseWriter, r *http.Request) {
 	}
 	b = appendString(append(b, `,"next_cursor":`...), next)
 	b = append(append(b, `,"now":"`...), now.UTC().Format(time.RFC3339Nano)...)
-	b = append(b, "\"}\n"...)
+	b = append(b, '"')
+	if extra != nil {
+		b = extra(b)
+	}
+	b = append(b, "}\n"...)
 	*buf = b
 	writeRaw(w, b)
 }
@@ -55,13 +65,14 @@ func (p *Projection) serveList(w http.ResponseWriter, r *http.Request) {
 // bufferPool holds response buffers, so that list requests allocate little.
 var bufferPool = sync.Pool{New: func() any { return new([]byte) }}
 
-// parseListQuery reads a page request, reporting every bad parameter.
-func parseListQuery(v url.Values) (listQuery, []paramError) {
+// parseListQuery reads a page request of a list of kind k, reporting every
+// bad parameter.
+func parseListQuery(v url.Values, k *listKind) (listQuery, []paramError) {
 	var bad problems
-	q := listQuery{filter: parseFilter(v, &bad), order: defaultOrder, limit: defaultLimit}
+	q := listQuery{filter: parseFilter(v, k, &bad), order: k.order, limit: defaultLimit}
 	fail := bad.add
 	if s, ok := single(v, "sort", fail); ok && s != "" {
-		o, err := parseOrder(s)
+		o, err := parseOrder(s, k)
 		if err != nil {
 			fail("sort", "%v", err)
 		}
@@ -76,10 +87,15 @@ func parseListQuery(v url.Values) (listQuery, []paramError) {
 	}
 	if s, ok := single(v, "cursor", fail); ok && s != "" {
 		c, err := parseCursor(s, q.order)
-		if err != nil {
+		switch {
+		case err != nil:
 			fail("cursor", "%v", err)
+		case k.spanned && c.span == nil:
+			fail("cursor", "was made for the running list, not the history")
+		case !k.spanned && c.span != nil:
+			fail("cursor", "was made for the history, not the running list")
 		}
-		q.after = &c
+		q.after, q.span = &c, c.span
 	}
 	return q, bad
 }

@@ -2,11 +2,13 @@ package running
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -93,12 +95,28 @@ func normalize(v any) any {
 			x[i] = normalize(x[i])
 		}
 	case string:
-		if ts, err := time.Parse(time.RFC3339Nano, x); err == nil && ts.Year() > 2000 {
-			return "t0+" + ts.Sub(t0).String()
+		if ts, ok := sinceT0(x); ok {
+			return ts
 		}
+		return stamps.ReplaceAllStringFunc(x, func(s string) string {
+			ts, _ := sinceT0(s)
+			return cmp.Or(ts, s)
+		})
 	}
 	return v
 }
+
+// sinceT0 rewrites a time of this century as an offset from t0.
+func sinceT0(s string) (string, bool) {
+	ts, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil || ts.Year() <= 2000 {
+		return "", false
+	}
+	return "t0+" + ts.Sub(t0).String(), true
+}
+
+// stamps are the times written within a text, such as a problem's detail.
+var stamps = regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)`)
 
 func TestAPIGolden(t *testing.T) {
 	p, _ := scenario(t)

@@ -26,6 +26,7 @@ const (
 	valStarted
 	valSlotMs
 	valBytes
+	valEnded // only jobs of the history, which are finished, have it
 	numVals
 )
 
@@ -36,14 +37,21 @@ const (
 	codeUnknown stateCode = iota
 	codePending
 	codeRunning
+	codeSucceeded // DONE without an error
+	codeFailed    // DONE with an error, cancelled jobs included
 )
 
-func codeOf(s events.State) stateCode {
-	switch s {
+func codeOf(j *events.Job) stateCode {
+	switch j.State {
 	case events.StatePending:
 		return codePending
 	case events.StateRunning:
 		return codeRunning
+	case events.StateDone:
+		if j.Error != nil {
+			return codeFailed
+		}
+		return codeSucceeded
 	}
 	return codeUnknown
 }
@@ -82,7 +90,7 @@ func (a *attrs) runningMs(now time.Time) (int64, bool) {
 // attrsOf derives a job's attributes; prev supplies the search text when the
 // searchable facts did not change, so that it is not rebuilt on every event.
 func (s *store) attrsOf(j *events.Job, prev *events.Job, prevSearch string, stale bool) attrs {
-	a := attrs{state: codeOf(j.State), stale: stale, labels: j.Labels}
+	a := attrs{state: codeOf(j), stale: stale, labels: j.Labels}
 	a.dim[dimProject] = s.dicts[dimProject].intern(j.Key.Project)
 	a.dim[dimLocation] = s.dicts[dimLocation].intern(j.Key.Location)
 	a.dim[dimUser] = s.dicts[dimUser].intern(j.Principal)

@@ -19,6 +19,8 @@ type eventLog interface {
 	OpenJobs(ctx context.Context, fn func(events.JobKey) error) error
 	// PruneOpen records that jobs are finished, so OpenJobs skips them.
 	PruneOpen(ctx context.Context, keys []events.JobKey) error
+	// Range calls fn with every event whose time is in [from, to).
+	Range(ctx context.Context, from, to time.Time, fn func(events.Event) error) error
 }
 
 // The projection reads the event log.

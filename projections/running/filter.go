@@ -50,8 +50,9 @@ func (p *problems) add(name, format string, args ...any) {
 	*p = append(*p, paramError{Name: name, Reason: fmt.Sprintf(format, args...)})
 }
 
-// parseFilter reads the filter parameters of q, adding every bad one to bad.
-func parseFilter(q url.Values, bad *problems) filter {
+// parseFilter reads the filter parameters of q for a list of kind k,
+// adding every bad one to bad.
+func parseFilter(q url.Values, k *listKind, bad *problems) filter {
 	var f filter
 	fail := bad.add
 	for i, name := range dimParams {
@@ -60,7 +61,7 @@ func parseFilter(q url.Values, bad *problems) filter {
 	if t := f.dims[dimType]; t != "" && !oneOf(t, "query", "load", "extract", "copy") {
 		fail("type", "must be one of query, load, extract, copy")
 	}
-	f.state = parseState(q, fail)
+	f.state = parseState(q, k, fail)
 	f.labels = parseLabels(q, fail)
 	f.minRunning = parseMinRunning(q, fail)
 	f.terms = parseSearch(q, fail)
@@ -88,18 +89,16 @@ func oneOf(v string, options ...string) bool {
 	return false
 }
 
-func parseState(q url.Values, fail func(name, format string, args ...any)) stateCode {
+func parseState(q url.Values, k *listKind, fail func(name, format string, args ...any)) stateCode {
 	v, _ := single(q, "state", fail)
-	switch strings.ToLower(v) {
-	case "":
+	if v == "" {
 		return codeUnknown
-	case "pending":
-		return codePending
-	case "running":
-		return codeRunning
 	}
-	fail("state", "must be pending or running")
-	return codeUnknown
+	code, ok := k.state(v)
+	if !ok {
+		fail("state", "must be %s", k.stateNames())
+	}
+	return code
 }
 
 func parseLabels(q url.Values, fail func(name, format string, args ...any)) []labelCond {
@@ -150,7 +149,8 @@ type matcher struct {
 	state     stateCode
 	labels    []labelCond
 	minimum   bool  // min_running is set
-	startedBy int64 // a job must have started at or before this (ms)
+	startedBy int64 // a running job must have started at or before this (ms)
+	ranFor    int64 // a finished job must have run at least this long (ms)
 	terms     []string
 	sig       signature // byte pairs of the terms
 }
@@ -169,7 +169,7 @@ func (f *filter) resolve(dicts *[numDims]*dict, now time.Time) matcher {
 		m.want[i], m.on[i], m.none = id, true, m.none || !ok
 	}
 	if f.minRunning > 0 {
-		m.minimum, m.startedBy = true, now.Add(-f.minRunning).UnixMilli()
+		m.minimum, m.startedBy, m.ranFor = true, now.Add(-f.minRunning).UnixMilli(), f.minRunning.Milliseconds()
 	}
 	return m
 }
@@ -192,10 +192,8 @@ func (m *matcher) matchFacts(a *attrs) bool {
 	if m.state != codeUnknown && a.state != m.state {
 		return false
 	}
-	if m.minimum {
-		if start, ok := a.val(valStarted); !ok || start > m.startedBy {
-			return false
-		}
+	if m.minimum && !m.ranLongEnough(a) {
+		return false
 	}
 	for _, l := range m.labels {
 		if v, ok := a.labels[l.key]; !ok || v != l.value {
@@ -203,6 +201,19 @@ func (m *matcher) matchFacts(a *attrs) bool {
 		}
 	}
 	return true
+}
+
+// ranLongEnough tests min_running: a running job by when it started, a
+// finished one by how long it ran.
+func (m *matcher) ranLongEnough(a *attrs) bool {
+	start, ok := a.val(valStarted)
+	if !ok {
+		return false
+	}
+	if end, done := a.val(valEnded); done {
+		return end-start >= m.ranFor
+	}
+	return start <= m.startedBy
 }
 
 // matchText tests the search: every term is in the search text.

@@ -11,6 +11,7 @@ type listQuery struct {
 	order  order
 	after  *cursor // nil for the first page
 	limit  int
+	span   *span // the time range of a history page, nil for the running list
 }
 
 // page is one page of the list.
@@ -52,7 +53,7 @@ func (s *store) list(q *listQuery, now time.Time, preview int, buf []byte) page 
 		last := best[len(best)-1].pos
 		key := *last.jobKey()
 		last.key, last.slot = &key, nil // the cursor outlives the lock
-		p.next = &cursor{order: q.order, pos: last}
+		p.next = &cursor{order: q.order, pos: last, span: q.span}
 	}
 	buf = append(buf, '[')
 	for i, r := range best {

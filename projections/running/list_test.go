@@ -295,7 +295,7 @@ func TestListBadRequests(t *testing.T) {
 	p, _ := newProjection(t, nil, t0, Config{})
 	h := p.Handler()
 	cursorFor := func(sort string) string {
-		o, _ := parseOrder(sort)
+		o, _ := parseOrder(sort, runningKind)
 		return cursor{order: o, pos: position{key: &events.JobKey{Project: "p", Location: "l", JobID: "j"}}}.String()
 	}
 	tests := []struct {

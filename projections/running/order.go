@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/bqobserver/bqobserver/events"
 )
@@ -20,6 +21,7 @@ const (
 	sortStarted
 	sortSlotMs
 	sortBytes
+	sortEnded
 )
 
 var sortNames = map[string]sortKey{
@@ -28,10 +30,8 @@ var sortNames = map[string]sortKey{
 	"started": sortStarted,
 	"slot_ms": sortSlotMs,
 	"bytes":   sortBytes,
+	"ended":   sortEnded,
 }
-
-// defaultOrder shows the longest-running jobs first.
-var defaultOrder = order{key: sortRunning, desc: true}
 
 // order is a sort key and a direction. Jobs whose value is unknown come last
 // in either direction; ties are broken by project/location/job_id ascending,
@@ -41,13 +41,14 @@ type order struct {
 	desc bool
 }
 
-func parseOrder(s string) (order, error) {
+// parseOrder reads a sort parameter of a list of kind k.
+func parseOrder(s string, k *listKind) (order, error) {
 	name, desc := strings.CutPrefix(s, "-")
-	k, ok := sortNames[name]
-	if !ok {
-		return order{}, errors.New("must be one of running, created, started, slot_ms, bytes, optionally prefixed by - for descending")
+	key, ok := sortNames[name]
+	if !ok || !k.sorted(key) {
+		return order{}, fmt.Errorf("must be one of %s, optionally prefixed by - for descending", k.sortNames())
 	}
-	return order{key: k, desc: desc}, nil
+	return order{key: key, desc: desc}, nil
 }
 
 func (o order) String() string {
@@ -62,9 +63,10 @@ func (o order) String() string {
 	return ""
 }
 
-// value returns the value a job is sorted by. Running time grows as the
-// start time falls, so it sorts by the start time negated, which does not
-// change as the clock moves.
+// value returns the value a job is sorted by. A running job's running
+// time grows as its start time falls, so it sorts by the start time
+// negated, which does not change as the clock moves; a finished job's is
+// fixed, from its start to its end. One list never holds both.
 func (o order) value(a *attrs) (int64, bool) {
 	switch o.key {
 	case sortCreated:
@@ -75,8 +77,13 @@ func (o order) value(a *attrs) (int64, bool) {
 		return a.val(valSlotMs)
 	case sortBytes:
 		return a.val(valBytes)
+	case sortEnded:
+		return a.val(valEnded)
 	}
 	v, ok := a.val(valStarted)
+	if end, done := a.val(valEnded); done {
+		return end - v, ok
+	}
 	return -v, ok
 }
 
@@ -156,18 +163,23 @@ func compareSegment(a, b string) (c int, decided, clear bool) {
 func idOf(k *events.JobKey) string { return k.Project + "/" + k.Location + "/" + k.JobID }
 
 // cursor is the position of the last job of a page, in the order of that
-// page; the next page starts strictly after it.
+// page; the next page starts strictly after it. A page of a time range's
+// list (the history) carries the range, so that every page of it reads the
+// same range whenever it is asked for.
 type cursor struct {
 	order order
 	pos   position
+	span  *span // nil for the running list
 }
 
 type cursorWire struct {
-	Sort     string `json:"s"`
-	Value    *int64 `json:"v,omitempty"`
-	Project  string `json:"p"`
-	Location string `json:"l"`
-	JobID    string `json:"j"`
+	Sort     string     `json:"s"`
+	Value    *int64     `json:"v,omitempty"`
+	Project  string     `json:"p"`
+	Location string     `json:"l"`
+	JobID    string     `json:"j"`
+	From     *time.Time `json:"f,omitempty"`
+	To       *time.Time `json:"t,omitempty"`
 }
 
 func (c cursor) String() string {
@@ -176,7 +188,10 @@ func (c cursor) String() string {
 	if c.pos.known {
 		w.Value = &c.pos.v
 	}
-	b, _ := json.Marshal(w) // a struct of strings and an integer always encodes
+	if c.span != nil {
+		w.From, w.To = &c.span.from, &c.span.to
+	}
+	b, _ := json.Marshal(w) // strings, an integer and a span's times (years 1-9999) always encode
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
@@ -196,6 +211,12 @@ func parseCursor(s string, o order) (cursor, error) {
 	c := cursor{order: o, pos: position{key: &events.JobKey{Project: w.Project, Location: w.Location, JobID: w.JobID}}}
 	if w.Value != nil {
 		c.pos.v, c.pos.known = *w.Value, true
+	}
+	if (w.From == nil) != (w.To == nil) {
+		return cursor{}, errors.New("is not a cursor returned by this API")
+	}
+	if w.From != nil {
+		c.span = &span{from: *w.From, to: *w.To}
 	}
 	return c, nil
 }

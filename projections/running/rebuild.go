@@ -35,13 +35,10 @@ func (p *Projection) Rebuild(ctx context.Context) error {
 		return fmt.Errorf("rebuilding the running jobs: listing open jobs: %w", err)
 	}
 	var finished, missing atomic.Int64
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(p.cfg.RebuildWorkers)
-	for b := 0; b < len(keys); b += p.cfg.RebuildBatch {
-		batch := keys[b:min(b+p.cfg.RebuildBatch, len(keys))]
-		g.Go(func() error { return p.rebuildBatch(gctx, batch, &finished, &missing) })
-	}
-	if err := g.Wait(); err != nil {
+	err = p.inBatches(ctx, keys, func(ctx context.Context, batch []events.JobKey) error {
+		return p.rebuildBatch(ctx, batch, &finished, &missing)
+	})
+	if err != nil {
 		return fmt.Errorf("rebuilding the running jobs: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
@@ -53,6 +50,19 @@ func (p *Projection) Rebuild(ctx context.Context) error {
 		"open", len(keys), "running", p.Len(), "finished", finished.Load(), "without_events", missing.Load(),
 		"duration", time.Since(start).String())
 	return nil
+}
+
+// inBatches calls read with batches of keys of RebuildBatch jobs, for
+// RebuildWorkers batches at a time, and returns the first error, which
+// cancels the context of the others.
+func (p *Projection) inBatches(ctx context.Context, keys []events.JobKey, read func(context.Context, []events.JobKey) error) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(p.cfg.RebuildWorkers)
+	for b := 0; b < len(keys); b += p.cfg.RebuildBatch {
+		batch := keys[b:min(b+p.cfg.RebuildBatch, len(keys))]
+		g.Go(func() error { return read(gctx, batch) })
+	}
+	return g.Wait()
 }
 
 // rebuildBatch folds the history of a batch of open jobs into the list and

@@ -74,6 +74,9 @@ type Config struct {
 	QueryPreview int
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
+	// History configures GET /api/v1/history, the finished jobs of a time
+	// range read from the log.
+	History HistoryConfig
 }
 
 func (c *Config) setDefaults() {
@@ -102,6 +105,7 @@ func (c *Config) setDefaults() {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	c.History.setDefaults()
 }
 
 // Validate reports every setting that is out of range.
@@ -131,6 +135,7 @@ func (c *Config) Validate() error {
 	atLeast("rebuild workers", c.RebuildWorkers, 1)
 	atLeast("stream replay", c.StreamReplay, 16)
 	atLeast("query preview", c.QueryPreview, 64)
+	errs = append(errs, c.History.validate()...)
 	return errors.Join(errs...)
 }
 
@@ -144,6 +149,8 @@ type Projection struct {
 	store   *store
 	changes *ring
 	pruner  *pruner
+	// history holds a place for each history request reading the log.
+	history chan struct{}
 
 	rebuilt atomic.Bool
 	live    atomic.Bool
@@ -170,6 +177,7 @@ func New(cfg Config, evlog eventLog, logger *slog.Logger) (*Projection, error) {
 	p.changes = newRing(cfg.StreamReplay)
 	p.store = newStore(cfg, p.changes)
 	p.pruner = newPruner(evlog, logger)
+	p.history = make(chan struct{}, cfg.History.Concurrency)
 	return p, nil
 }
 

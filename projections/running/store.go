@@ -183,12 +183,18 @@ func (s *store) add(key events.JobKey, now time.Time, fold func(*events.Job)) (d
 		return false // no event of this job was applied
 	}
 	a := s.attrsOf(&en.job, nil, "", s.isStale(&en.job, now))
+	s.insert(en, a)
+	s.publish(&change{key: key, after: a, has: true, view: &view{job: en.job, stale: a.stale}})
+	return false
+}
+
+// insert puts a job not in the store yet, with its attributes, at the end
+// of the dense slice. s.mu is held.
+func (s *store) insert(en *entry, a attrs) {
 	en.idx = len(s.slots)
 	s.slots = append(s.slots, slot{a: a, e: en})
 	s.sigs = append(s.sigs, signatureOf(a.search))
-	s.jobs[key] = en
-	s.publish(&change{key: key, after: a, has: true, view: &view{job: en.job, stale: a.stale}})
-	return false
+	s.jobs[en.job.Key] = en
 }
 
 // remove takes a finished job out of the list and remembers it.

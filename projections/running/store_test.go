@@ -61,7 +61,7 @@ func wantList(evs []events.Event, preview int) []*jobJSON {
 // listed returns every job of p, by id, as the list encodes them.
 func listed(t testing.TB, p *Projection) []*jobJSON {
 	t.Helper()
-	pg := p.store.list(&listQuery{order: defaultOrder, limit: 1 << 20}, p.cfg.Now(), p.cfg.QueryPreview, nil)
+	pg := p.store.list(&listQuery{order: runningKind.order, limit: 1 << 20}, p.cfg.Now(), p.cfg.QueryPreview, nil)
 	var out []*jobJSON
 	if err := json.Unmarshal(pg.jobs, &out); err != nil {
 		t.Fatalf("decoding the list: %v\n%s", err, pg.jobs)

@@ -56,7 +56,7 @@ type stream struct {
 func (p *Projection) serveStream(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	var bad problems
-	f := parseFilter(q, &bad)
+	f := parseFilter(q, runningKind, &bad)
 	snapshot := parseSnapshot(q, &bad)
 	if len(bad) > 0 {
 		badRequest(w, r, bad)
@@ -86,7 +86,7 @@ func (p *Projection) serveStream(w http.ResponseWriter, r *http.Request) {
 
 func checkStream(v url.Values) []paramError {
 	var bad problems
-	parseFilter(v, &bad)
+	parseFilter(v, runningKind, &bad)
 	parseSnapshot(v, &bad)
 	return bad
 }

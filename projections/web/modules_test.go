@@ -15,8 +15,8 @@ import (
 
 // moduleCases test the page's pure modules in the browser that runs them.
 // Each expression sees the modules as f (format.js), m (model.js),
-// u (urlstate.js) and L (the JobList class of list.js); want is the JSON of
-// its value.
+// u (urlstate.js), L (the JobList class of list.js) and h (history.js);
+// want is the JSON of its value.
 var moduleCases = []struct {
 	name, expr, want string
 }{
@@ -73,7 +73,31 @@ var moduleCases = []struct {
 	})()`, `["cba","bca"]`},
 
 	{"url read", `u.read("?q=x&label=a%3Db&label=bad&sort=bytes&job=p/l/j&project=%20p%20")`,
-		`{"sort":{"name":"bytes","desc":false},"labels":["a=b"],"job":"p/l/j","q":"x","project":"p","user":"","reservation":"","location":"","state":"","type":"","statement_type":"","min_running":""}`},
+		`{"sort":{"name":"bytes","desc":false},"labels":["a=b"],"job":"p/l/j","q":"x","project":"p","user":"","reservation":"","location":"","state":"","type":"","statement_type":"","min_running":"","view":"","range":"","from":"","to":""}`},
+	{"url read history", `(({view, range, state, sort}) => ({view, range, state, sort}))(u.read("?view=history&range=6h&state=failed"))`,
+		`{"view":"history","range":"6h","state":"failed","sort":{"name":"ended","desc":true}}`},
+	{"url range only in the history", `(({view, range, from}) => ({view, range, from}))(u.read("?range=6h&from=2025-03-03T08:00:00Z"))`,
+		`{"view":"","range":"","from":""}`},
+	{"url history sort by end", `u.read("?view=history&sort=ended").sort`, `{"name":"ended","desc":false}`},
+	{"url running list has no end sort", `u.read("?sort=ended").sort`, `{"name":"running","desc":true}`},
+	{"url history default sort is implicit", `u.write(u.read("?view=history&sort=-ended&q=x&from=2025-03-03T08:00:00Z&to=2025-03-03T09:00:00Z"))`,
+		`"?q=x&view=history&from=2025-03-03T08%3A00%3A00Z&to=2025-03-03T09%3A00%3A00Z"`},
+	{"same list sees the range", `u.sameList(u.read("?view=history"), u.read("?view=history&range=6h"))`, `false`},
+	{"same list sees the view", `u.sameList(u.read("?q=x"), u.read("?q=x&view=history"))`, `false`},
+	{"switching to the history drops a running state and a default sort", `(({view, state, q, sort, job}) => ({view, state, q, sort, job}))(
+		h.switchView(u.read("?state=running&q=x&job=p/l/j"), "history"))`,
+		`{"view":"history","state":"","q":"x","sort":{"name":"ended","desc":true},"job":"p/l/j"}`},
+	{"switching keeps a sort both views have", `h.switchView(u.read("?sort=bytes"), "history").sort`, `{"name":"bytes","desc":false}`},
+	{"switching back drops the range and the end sort", `(({view, range, state, sort}) => ({view, range, state, sort}))(
+		h.switchView(u.read("?view=history&range=6h&state=failed&sort=ended"), ""))`,
+		`{"view":"","range":"","state":"","sort":{"name":"running","desc":true}}`},
+	{"history preset range starts before now", `h.rangeParams(u.read("?view=history&range=6h"), Date.parse("2025-03-03T12:00:00Z")).toString()`,
+		`"from=2025-03-03T06%3A00%3A00.000Z"`},
+	{"history default range is the last hour", `h.rangeParams(u.read("?view=history"), Date.parse("2025-03-03T12:00:00Z")).toString()`,
+		`"from=2025-03-03T11%3A00%3A00.000Z"`},
+	{"history range ends as given", `h.rangeParams(u.read("?view=history&from=2025-03-01T00:00:00Z&to=2025-03-02T00:00:00Z"), 0).toString()`,
+		`"from=2025-03-01T00%3A00%3A00Z&to=2025-03-02T00%3A00%3A00Z"`},
+	{"datetime-local value", `h.localInput(new Date(2025, 2, 3, 8, 5, 9, 700).getTime())`, `"2025-03-03T08:05:09"`},
 	{"url write round trip", `u.write(u.read("?job=p/l/j&sort=bytes&label=a%3Db&q=x"))`, `"?q=x&label=a%3Db&sort=bytes&job=p%2Fl%2Fj"`},
 	{"url default sort is implicit", `u.write(u.read("?sort=-running"))`, `""`},
 	{"same list ignores the open job", `u.sameList(u.read("?q=x"), u.read("?q=x&job=a/b/c"))`, `true`},
@@ -123,7 +147,7 @@ func TestModulesInBrowser(t *testing.T) {
 	}
 	base := "/assets/" + Version() + "/"
 	script := fmt.Sprintf(`(async () => {
-		const [f, m, u, {JobList: L}] = await Promise.all(["format", "model", "urlstate", "list"].map((n) => import(%q + n + ".js")));
+		const [f, m, u, {JobList: L}, h] = await Promise.all(["format", "model", "urlstate", "list", "history"].map((n) => import(%q + n + ".js")));
 		const out = {};
 		for (const [name, fn] of [%s]) {
 			try { out[name] = JSON.stringify(fn()); } catch (e) { out[name] = "threw " + e; }

@@ -53,7 +53,7 @@ func newOrg(t testing.TB, n int) *org {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := running.New(running.Config{}, l, nil)
+	p, err := running.New(running.Config{History: running.HistoryConfig{BigQueryProject: "acme-observer"}}, l, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,35 +163,45 @@ func (o *org) listed(q url.Values) []string {
 	o.t.Helper()
 	q = maps.Clone(q)
 	q.Set("limit", "1000")
+	ids, total, _ := o.page("/api/v1/jobs", q)
+	if total != len(ids) {
+		o.t.Fatalf("listing %s: %d jobs of %d on one page", q.Encode(), len(ids), total)
+	}
+	return ids
+}
+
+// page asks the API, not through the recorder, for one page of a list:
+// the ids of its jobs in order, the total and the next cursor.
+func (o *org) page(path string, q url.Values) (ids []string, total int, next string) {
+	o.t.Helper()
 	w := httptest.NewRecorder()
-	o.proj.Handler().ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/api/v1/jobs?"+q.Encode(), nil))
+	o.proj.Handler().ServeHTTP(w, httptest.NewRequest(http.MethodGet, path+"?"+q.Encode(), nil))
 	var page struct {
 		Jobs []struct {
 			Key events.JobKey `json:"key"`
 		} `json:"jobs"`
-		Total int `json:"total"`
+		Total int    `json:"total"`
+		Next  string `json:"next_cursor"`
 	}
 	if err := json.Unmarshal(w.Body.Bytes(), &page); err != nil || w.Code != http.StatusOK {
-		o.t.Fatalf("listing %s: %d %v\n%s", q.Encode(), w.Code, err, w.Body)
+		o.t.Fatalf("GET %s?%s: %d %v\n%s", path, q.Encode(), w.Code, err, w.Body)
 	}
-	if page.Total != len(page.Jobs) {
-		o.t.Fatalf("listing %s: %d jobs of %d on one page", q.Encode(), len(page.Jobs), page.Total)
-	}
-	ids := make([]string, len(page.Jobs))
+	ids = make([]string, len(page.Jobs))
 	for i, j := range page.Jobs {
 		ids[i] = idOf(j.Key)
 	}
-	return ids
+	return ids, page.Total, page.Next
 }
 
 // recorder passes requests to the API and notes what the page asked for:
 // the query of every list request and, for every stream, its request
 // headers and the id of the last event the API wrote on it.
 type recorder struct {
-	next    http.Handler
-	mu      sync.Mutex
-	lists   []url.Values
-	streams []streamRecord
+	next      http.Handler
+	mu        sync.Mutex
+	lists     []url.Values
+	histories []url.Values
+	streams   []streamRecord
 }
 
 type streamRecord struct {
@@ -204,6 +214,8 @@ func (rec *recorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {
 	case "/api/v1/jobs":
 		rec.lists = append(rec.lists, r.URL.Query())
+	case "/api/v1/history":
+		rec.histories = append(rec.histories, r.URL.Query())
 	case "/api/v1/stream":
 		rec.streams = append(rec.streams, streamRecord{Header: r.Header.Clone()})
 		w = &idWriter{ResponseWriter: w, rec: rec, n: len(rec.streams) - 1}
@@ -217,6 +229,13 @@ func (rec *recorder) listQueries() []url.Values {
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
 	return slices.Clone(rec.lists)
+}
+
+// historyQueries returns the query of every history request so far.
+func (rec *recorder) historyQueries() []url.Values {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	return slices.Clone(rec.histories)
 }
 
 // streamRequests returns every stream request so far.

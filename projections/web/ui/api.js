@@ -47,17 +47,44 @@ async function problem(res) {
  * matching, the cursor of the next page ("" on the last) and the server's
  * clock (NaN when unknown).
  */
-export async function listJobs(params, { cursor = "", limit, signal } = {}) {
+export function listJobs(params, options) {
+  return listPage("jobs", params, options);
+}
+
+/**
+ * listHistory fetches one page of the jobs that finished in a time range, as
+ * listJobs does, with the range read (from and to, epoch milliseconds) and
+ * where the history is in BigQuery: its project and dataset, a console link
+ * to its jobs view and the SQL over that view for the same filters.
+ */
+export async function listHistory(params, options) {
+  const page = await listPage("history", params, options);
+  const b = page.body;
+  return {
+    ...page,
+    from: Date.parse(b.from ?? ""),
+    to: Date.parse(b.to ?? ""),
+    bigquery: {
+      project: b.bigquery_project ?? "",
+      dataset: b.bigquery_dataset ?? "",
+      consoleURL: b.bigquery_console_url ?? "",
+      sql: b.bigquery_sql ?? "",
+    },
+  };
+}
+
+async function listPage(path, params, { cursor = "", limit, signal } = {}) {
   const p = new URLSearchParams(params);
   if (cursor) p.set("cursor", cursor);
   if (limit) p.set("limit", String(limit));
-  const { body, date } = await getJSON(`${BASE}/jobs?${p}`, signal);
+  const { body, date } = await getJSON(`${BASE}/${path}?${p}`, signal);
   const jobs = (body.jobs ?? body.data ?? []).map(normalizeJob);
   return {
     jobs,
     total: Number(body.total ?? jobs.length),
     next: body.next_cursor ?? body.next ?? "",
     serverTime: Date.parse(body.now ?? "") || date,
+    body,
   };
 }
 

@@ -1,12 +1,13 @@
-// The running-jobs page: wires the URL state, the filters, the list and its
-// stream, the summary strip and the detail panel together.
+// The jobs page: wires the URL state, the filters, the running list and its
+// stream, the summary strip, the history view and the detail panel together.
 
 import { ApiError, Stream, getSummary, listJobs } from "./api.js";
 import { COLUMNS } from "./columns.js";
 import { Detail } from "./detail.js";
 import * as fmt from "./format.js";
+import { HistoryView, showView, switchView } from "./history.js";
 import { JobList } from "./list.js";
-import { SORTS, comparator, formatSort, idOf, parseSort } from "./model.js";
+import { comparator, formatSort, idOf, parseSort } from "./model.js";
 import { Summary } from "./summary.js";
 import * as url from "./urlstate.js";
 import { VirtualTable } from "./vtable.js";
@@ -38,10 +39,7 @@ let flushFrame = 0;
 const list = new JobList();
 const table = new VirtualTable($("#grid"), COLUMNS, list, {
   onOpen: (id) => openJob(parseId(id), list.get(id)),
-  onSort: (name) => {
-    const desc = state.sort.name === name ? !state.sort.desc : true;
-    commit({ ...state, sort: { name, desc } }, { push: true });
-  },
+  onSort: (name) => sortBy(name),
   onNeedMore: () => loadMore(),
 });
 const detail = new Detail($("#detail"), {
@@ -54,6 +52,23 @@ const summary = new Summary($("#summary"), {
 });
 
 const now = () => Date.now() + clockSkew;
+
+const historyView = new HistoryView(
+  { now, setCount, failed: (err, retry) => failed(err, retry, err.message), loaded: () => showNotice(null) },
+  {
+    onOpen: (id, job) => openJob(parseId(id), job),
+    onSort: (name) => sortBy(name),
+    onRange: (r) => (r ? commit({ ...state, ...r }, { push: true }) : reload()),
+  },
+);
+
+/** current is the view shown: its list and table. */
+const current = () => (state.view === "history" ? historyView : { list, table });
+
+function sortBy(name) {
+  const desc = state.sort.name === name ? !state.sort.desc : true;
+  commit({ ...state, sort: { name, desc } }, { push: true });
+}
 
 // --- the list and its stream ---------------------------------------------
 
@@ -73,6 +88,14 @@ function reload() {
   const g = ++gen;
   stream?.close();
   pending.clear();
+  clearTimeout(retryTimer);
+  if (state.view === "history") {
+    stream = null;
+    listAbort?.abort();
+    historyView.load(state);
+    return;
+  }
+  historyView.stop();
   buffered = [];
   next = "";
   let started = false;
@@ -206,9 +229,8 @@ function syncClock(serverTime) {
   clockSkew = Math.abs(skew) > 2000 ? skew : 0;
 }
 
-function failed(err, retry) {
+function failed(err, retry, text = err.status === 503 ? "The service is still loading jobs from the event log." : err.message) {
   const wait = err instanceof ApiError && err.retryAfter ? err.retryAfter : null;
-  const text = err.status === 503 ? "The service is still loading jobs from the event log." : err.message;
   showNotice(wait ? `${text} Retrying in ${wait} s…` : text, retry);
   if (wait) retryTimer = setTimeout(retry, wait * 1000);
 }
@@ -273,12 +295,13 @@ function openJob(key, preview) {
   const id = idOf(key);
   if (state.job !== id) commit({ ...state, job: id }, { push: true });
   detail.open(key, preview);
-  table.select(id);
+  current().table.select(id);
   $("#detail").focus({ preventScroll: true });
 }
 
 function closeJob() {
   const id = state.job;
+  const { list, table } = current();
   detail.close();
   table.select("");
   if (state.job) commit({ ...state, job: "" }, { push: true });
@@ -288,6 +311,7 @@ function closeJob() {
 
 /** syncDetail opens or closes the panel to match the URL (after back or forward). */
 function syncDetail() {
+  const { list, table } = current();
   if (!state.job) {
     if (detail.isOpen) detail.close();
     table.select("");
@@ -300,12 +324,14 @@ function syncDetail() {
 // --- controls --------------------------------------------------------------
 
 function showControls() {
+  showView(state, (view) => commit(switchView(state, view), { push: true }));
+  sortOptions();
   for (const f of url.FILTERS) {
     const input = form.elements[f];
     if (input && input.value !== state[f] && document.activeElement !== input) input.value = state[f];
   }
   $("#sort-select").value = formatSort(state.sort);
-  table.setSort(state.sort);
+  current().table.setSort(state.sort);
   const n = url.activeCount(state);
   $("#filter-count").textContent = n ? ` (${n})` : "";
   showExtraFilters();
@@ -334,25 +360,27 @@ function showExtraFilters() {
   $("#extra-filters").replaceChildren(...items);
 }
 
+/** sortOptions offers the orders of the view shown. */
 function sortOptions() {
+  const sel = $("#sort-select");
+  if (sel.dataset.view === (state.view || "running")) return;
+  sel.dataset.view = state.view || "running";
   const names = {
+    ended: ["Most recently finished", "Earliest finished"],
     running: ["Longest running first", "Shortest running first"],
     created: ["Newest first", "Oldest first"],
     started: ["Most recently started", "Earliest started"],
     slot_ms: ["Most slot-ms first", "Fewest slot-ms first"],
     bytes: ["Most bytes first", "Fewest bytes first"],
   };
-  const sel = $("#sort-select");
-  for (const s of SORTS) {
-    for (const desc of [true, false]) {
-      const o = document.createElement("option");
-      o.value = formatSort({ name: s.name, desc });
-      o.textContent = names[s.name][desc ? 0 : 1];
-      sel.append(o);
-    }
-  }
-  sel.addEventListener("change", () => commit({ ...state, sort: parseSort(sel.value) }, { push: true }));
+  const option = (name, desc) =>
+    Object.assign(document.createElement("option"), { value: formatSort({ name, desc }), textContent: names[name][desc ? 0 : 1] });
+  sel.replaceChildren(...url.sortsOf(state).flatMap((s) => [option(s.name, true), option(s.name, false)]));
 }
+
+$("#sort-select").addEventListener("change", (e) => {
+  commit({ ...state, sort: parseSort(e.target.value, url.sortsOf(state), url.defaultSort(state)) }, { push: true });
+});
 
 let typingTimer = 0;
 let typingSession = false;
@@ -377,7 +405,8 @@ function wireFilters() {
       commit({ ...state, [e.target.name]: e.target.value }, { push: true });
     }
   });
-  const clear = () => commit({ ...url.empty(), sort: state.sort, job: state.job }, { push: true });
+  const keep = () => Object.fromEntries(url.VIEW.map((f) => [f, state[f]]));
+  const clear = () => commit({ ...url.empty(), ...keep(), sort: state.sort, job: state.job }, { push: true });
   $("#clear").addEventListener("click", clear);
   $("#empty-clear").addEventListener("click", clear);
   $("#filters-toggle").addEventListener("click", (e) => {
@@ -399,7 +428,7 @@ function wireKeys() {
       closeJob();
     } else if (e.key === "ArrowDown" && t === form.elements.q) {
       e.preventDefault();
-      table.focusActive();
+      current().table.focusActive();
     }
   });
 }
@@ -437,7 +466,6 @@ function startClock() {
   tick();
 }
 
-sortOptions();
 wireFilters();
 wireKeys();
 showControls();

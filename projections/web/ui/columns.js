@@ -76,7 +76,8 @@ const simple = (id, label, value, { sort, cls = "", live = false } = {}) => ({
   fill: (c, j, now) => setText(c.firstChild, value(j, now)),
 });
 
-const double = (id, label, main, sub, { sort, cls = "", live = false } = {}) => ({
+/** double is a column of two lines of text: main and sub, each computed from a job and the clock. */
+export const double = (id, label, main, sub, { sort, cls = "", live = false } = {}) => ({
   id,
   label,
   sort,

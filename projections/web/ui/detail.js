@@ -132,7 +132,8 @@ export class Detail {
     a.href = fmt.consoleURL(k);
     a.target = "_blank";
     a.rel = "noopener noreferrer";
-    box.append(a, el("h3", "", "Cancel this job"), this.cancelBox(k));
+    box.append(a);
+    if (this.job?.state !== "DONE") box.append(el("h3", "", "Cancel this job"), this.cancelBox(k));
     return box;
   }
 

@@ -61,6 +61,7 @@ export function normalizeJob(raw) {
     bytesBilled: num(raw.bytes_billed),
     units: units(raw),
     cancelRequested: Boolean(raw.cancel_requested),
+    reconciled: Boolean(raw.reconciled),
     error: raw.error ?? null,
   };
 }
@@ -112,11 +113,20 @@ export const SORTS = [
 /** DEFAULT_SORT shows the longest-running jobs first. */
 export const DEFAULT_SORT = "-running";
 
-/** parseSort splits "-slot_ms" into {name: "slot_ms", desc: true}; unknown names give the default. */
-export function parseSort(s) {
+/** HISTORY_SORTS are the orders of the history of finished jobs: by end time, then as the list. */
+export const HISTORY_SORTS = [{ name: "ended", label: "Ended", value: (j) => j.ended }, ...SORTS];
+
+/** HISTORY_SORT shows the most recently finished jobs first. */
+export const HISTORY_SORT = "-ended";
+
+/**
+ * parseSort splits "-slot_ms" into {name: "slot_ms", desc: true}; names not
+ * among sorts give the fallback.
+ */
+export function parseSort(s, sorts = SORTS, fallback = DEFAULT_SORT) {
   const desc = s?.startsWith("-") ?? false;
   const name = desc ? s.slice(1) : s;
-  if (!SORTS.some((o) => o.name === name)) return parseSort(DEFAULT_SORT);
+  if (!sorts.some((o) => o.name === name)) return parseSort(fallback, sorts, fallback);
   return { name, desc };
 }
 
@@ -130,7 +140,7 @@ export function formatSort({ name, desc }) {
  * either direction, ties broken by id so the order is total.
  */
 export function comparator(sort, now) {
-  const { value } = SORTS.find((o) => o.name === sort.name);
+  const { value } = HISTORY_SORTS.find((o) => o.name === sort.name);
   const dir = sort.desc ? -1 : 1;
   return (a, b) => {
     const va = value(a, now);

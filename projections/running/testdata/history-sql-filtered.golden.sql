@@ -1,0 +1,15 @@
+-- https://console.cloud.google.com/bigquery?d=bqobserver&p=acme-observer&page=table&project=acme-observer&t=jobs
+SELECT project_id, location, job_id, user_email, job_type, statement_type, creation_time, start_time, end_time, total_slot_ms, total_bytes_processed, total_bytes_billed, reservation_id, error_result, labels, query
+FROM `acme-observer.bqobserver.jobs`
+WHERE state = 'DONE'
+  AND end_time >= TIMESTAMP 't0+1h0m0s'
+  AND end_time < TIMESTAMP 't0+2h0m0s'
+  AND LOWER(project_id) = 'acme-etl'
+  AND LOWER(location) = 'us'
+  AND LOWER(user_email) = 'ann@acme.example'
+  AND LOWER(reservation_id) = 'admin:us.etl'
+  AND LOWER(job_type) = 'query'
+  AND LOWER(statement_type) = 'merge'
+  AND error_result IS NOT NULL
+  AND TIMESTAMP_DIFF(end_time, start_time, MILLISECOND) >= 90000
+ORDER BY TIMESTAMP_DIFF(end_time, start_time, MILLISECOND) ASC NULLS LAST, project_id, location, job_id

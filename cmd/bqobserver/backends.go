@@ -42,8 +42,8 @@ type backends struct {
 
 // openBackends connects to Pub/Sub and Bigtable as g configures, starting
 // in-process stand-ins for whatever is neither emulated nor configured.
-func openBackends(ctx context.Context, g *Globals, env func(string) string, log *slog.Logger) (b *backends, err error) {
-	b = &backends{}
+func openBackends(ctx context.Context, g *Globals, env func(string) string, log *slog.Logger) (_ *backends, err error) {
+	b := &backends{}
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, b.Close())

@@ -19,10 +19,10 @@ const runningFeed = "running-jobs-live"
 // of the events topic on a subscription of this replica's own, which
 // rebuilds the projection from the log once the feed is subscribed (events
 // appended meanwhile arrive on the feed too, which the fold makes harmless).
-func (c *RunCmd) projection(g *Globals, e *env, l *lifecycle, ps bus.PubSub, log *events.Log, pub message.Publisher) (*running.Projection, error) {
+func (c *RunCmd) projection(g *Globals, e *env, l *lifecycle, ps bus.PubSub, log *events.Log, pub message.Publisher) (*running.Projection, *bus.Consumer, error) {
 	proj, err := running.New(running.Config{StaleAfter: c.StaleAfter, RequestTimeout: c.Limits.RequestTimeout, History: historyConfig(g)}, log, e.log)
 	if err != nil {
-		return nil, fmt.Errorf("configuring the running-jobs projection: %w", err)
+		return nil, nil, fmt.Errorf("configuring the running-jobs projection: %w", err)
 	}
 	feed, err := bus.NewConsumer(
 		bus.ConsumerConfig{Name: runningFeed, Topic: g.EventsTopic, Mode: bus.PerReplica,
@@ -30,12 +30,12 @@ func (c *RunCmd) projection(g *Globals, e *env, l *lifecycle, ps bus.PubSub, log
 		bus.ConsumerDeps{PubSub: ps, Publisher: pub, Logger: e.log,
 			Handle: proj.Handle, Prepare: proj.Rebuild, Ready: proj.MarkLive})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	l.start("running-jobs projection", proj.Run)
 	l.start("running-jobs feed", feed.Run)
 	l.onStop("running-jobs feed", feed.Close)
-	return proj, nil
+	return proj, feed, nil
 }
 
 // historyConfig configures the history API: where the BigQuery history is, so

@@ -57,6 +57,9 @@ func (c *RunCmd) Run(g *Globals, e *env) (err error) {
 // goroutines and closer with l: the clients, the dead-letter publisher, the
 // appender, ingest, the running-jobs projection, the HTTP server.
 func (c *RunCmd) compose(g *Globals, e *env, l *lifecycle) error {
+	if err := c.Limits.Validate(); err != nil {
+		return err
+	}
 	b, err := c.open(g, e, l)
 	if err != nil {
 		return err
@@ -82,8 +85,11 @@ func (c *RunCmd) compose(g *Globals, e *env, l *lifecycle) error {
 	if err != nil {
 		return err
 	}
-	proj, err := c.projection(g, e, l, ps, log, pub)
+	proj, feed, err := c.projection(g, e, l, ps, log, pub)
 	if err != nil {
+		return err
+	}
+	if err := c.repair(g, e, l, b, reg, proj, feed.Subscription()); err != nil {
 		return err
 	}
 	return c.serve(g, e, l, b, c.routes(pipe, reg, proj.Handler()))

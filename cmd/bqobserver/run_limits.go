@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -20,6 +21,7 @@ import (
 type LimitFlags struct {
 	EmbeddedRetention time.Duration `help:"How long the in-process Bigtable of the embedded mode keeps events (garbage collection by event age). 0: an hour, or, when the simulated organization submits jobs faster, as long as it takes it to submit 5,000 jobs, so that memory stays bounded (1m40s at --simulate-rate 50); the simulated jobs API forgets finished jobs after as long. Other modes use --retention." default:"0s"`
 	RequestTimeout    time.Duration `help:"Bound on every HTTP request that touches Bigtable (a job's detail with its timeline, a push delivery): when it passes, the request is answered 503 with Retry-After." default:"5s"`
+	RepairInterval    time.Duration `help:"How often to look for the event log's table, the topics and the subscriptions, and create again what went missing (with --auto-create or emulators; otherwise it is reported)." default:"10s"`
 	Pprof             bool          `help:"Serve Go's profiles at /debug/pprof/ (go tool pprof http://ADDR/debug/pprof/heap). Off by default: profiles show the process's internals."`
 }
 
@@ -139,4 +141,18 @@ func (f *LimitFlags) mountPprof(mux *http.ServeMux) {
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+}
+
+// Validate reports every flag that is out of range.
+func (f *LimitFlags) Validate() error {
+	var errs []error
+	for name, d := range map[string]time.Duration{"--request-timeout": f.RequestTimeout, "--repair-interval": f.RepairInterval} {
+		if d <= 0 {
+			errs = append(errs, fmt.Errorf("%s must be positive, not %s", name, d))
+		}
+	}
+	if f.EmbeddedRetention < 0 || f.EmbeddedRetention%time.Second != 0 {
+		errs = append(errs, fmt.Errorf("--embedded-retention must be a whole number of seconds, 0 or more, not %s", f.EmbeddedRetention))
+	}
+	return errors.Join(errs...)
 }

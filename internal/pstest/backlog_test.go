@@ -16,7 +16,9 @@ import (
 	upstream "cloud.google.com/go/pubsub/v2/pstest"
 	"google.golang.org/api/option"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 
 	"github.com/bqobserver/bqobserver/internal/pstest"
 )
@@ -168,5 +170,34 @@ func BenchmarkBacklog(b *testing.B) {
 			receive(b, c, b.N)
 			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
 		})
+	}
+}
+
+// TestDeletedSubscriptionEndsReceive checks that deleting a subscription
+// ends the streams pulling from it with NotFound, as Pub/Sub does, so that a
+// subscriber notices instead of waiting forever.
+func TestDeletedSubscriptionEndsReceive(t *testing.T) {
+	srv := pstest.NewServer()
+	defer srv.Close()
+	c := newClient(t, srv.Addr)
+	setUp(t, c)
+	errc := make(chan error, 1)
+	started := make(chan struct{})
+	go func() {
+		close(started)
+		errc <- c.Subscriber(subName).Receive(context.Background(), func(_ context.Context, m *pubsub.Message) { m.Ack() })
+	}()
+	<-started
+	time.Sleep(500 * time.Millisecond) // let the streams open
+	if err := c.SubscriptionAdminClient.DeleteSubscription(context.Background(), &pb.DeleteSubscriptionRequest{Subscription: subName}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-errc:
+		if status.Code(err) != codes.NotFound {
+			t.Errorf("Receive ended with %v, want NotFound", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Receive did not end within 30s of its subscription's deletion")
 	}
 }

@@ -1009,6 +1009,13 @@ func (s *subscription) start(wg *sync.WaitGroup) {
 
 func (s *subscription) stop() {
 	close(s.done)
+	// As in Pub/Sub, the streams of a deleted subscription end.
+	for _, st := range s.streams {
+		select {
+		case st.end <- status.Errorf(codes.NotFound, "subscription %q was deleted", s.proto.Name):
+		default:
+		}
+	}
 }
 
 // Acknowledge marks the message as acknowleged.
@@ -1195,6 +1202,7 @@ func (s *subscription) newStream(gs pb.Subscriber_StreamingPullServer, timeout t
 		sub:                       s,
 		done:                      make(chan struct{}),
 		msgc:                      make(chan []*pb.ReceivedMessage),
+		end:                       make(chan error, 1),
 		gstream:                   gs,
 		ackTimeout:                s.ackTimeout,
 		timeout:                   timeout,
@@ -1282,6 +1290,7 @@ type stream struct {
 	sub                       *subscription
 	done                      chan struct{}              // closed when the stream is finished
 	msgc                      chan []*pb.ReceivedMessage // nil answers a keep-alive ping
+	end                       chan error                 // ends the stream with an error
 	gstream                   pb.Subscriber_StreamingPullServer
 	ackTimeout                time.Duration
 	timeout                   time.Duration
@@ -1314,6 +1323,7 @@ func (st *stream) pull(wg *sync.WaitGroup) error {
 			err = nil
 		}
 	case <-tchan:
+	case err = <-st.end:
 	}
 	close(st.done) // stop the other goroutine
 	return err

@@ -16,12 +16,7 @@ import (
 
 // listedKeys returns the keys of the listed jobs, in openKeys' order.
 func listedKeys(p *Projection) []events.JobKey {
-	p.store.mu.RLock()
-	defer p.store.mu.RUnlock()
-	keys := make([]events.JobKey, 0, len(p.store.jobs))
-	for k := range p.store.jobs {
-		keys = append(keys, k)
-	}
+	keys := p.store.keys()
 	slices.SortFunc(keys, func(a, b events.JobKey) int { return compareIDs(&a, &b) })
 	return keys
 }

@@ -201,3 +201,40 @@ func TestDeletedSubscriptionEndsReceive(t *testing.T) {
 		t.Fatal("Receive did not end within 30s of its subscription's deletion")
 	}
 }
+
+// TestPingWhileStreamBlocked opens a stream that never reads, fills it
+// with messages until the server's sends to it block, and pings on it, as
+// the client library does every 30 seconds: the server must go on serving
+// other calls. (Upstream answered the ping holding the server's lock, and
+// every call then waited for a stream nobody read.)
+func TestPingWhileStreamBlocked(t *testing.T) {
+	srv := pstest.NewServer()
+	defer srv.Close()
+	c := newClient(t, srv.Addr)
+	setUp(t, c)
+	publish(t, c, 200, 100<<10) // 20 MB: more than the stream's flow-control windows
+	conn, err := grpc.NewClient(srv.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stream, err := pb.NewSubscriberClient(conn).StreamingPull(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.Send(&pb.StreamingPullRequest{Subscription: subName, StreamAckDeadlineSeconds: 60, ProtocolVersion: 1}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second) // the server sends until the windows are full
+	if err := stream.Send(&pb.StreamingPullRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond) // the ping reaches the server
+	pctx, pcancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer pcancel()
+	if _, err := c.TopicAdminClient.Publish(pctx, &pb.PublishRequest{Topic: topicName, Messages: []*pb.PubsubMessage{{Data: []byte("x")}}}); err != nil {
+		t.Errorf("publishing while a stream is blocked and pinged: %v", err)
+	}
+}

@@ -1203,6 +1203,7 @@ func (s *subscription) newStream(gs pb.Subscriber_StreamingPullServer, timeout t
 		done:                      make(chan struct{}),
 		msgc:                      make(chan []*pb.ReceivedMessage),
 		end:                       make(chan error, 1),
+		pings:                     make(chan struct{}, 1),
 		gstream:                   gs,
 		ackTimeout:                s.ackTimeout,
 		timeout:                   timeout,
@@ -1288,9 +1289,10 @@ func (m *message) makeAvailable() {
 
 type stream struct {
 	sub                       *subscription
-	done                      chan struct{}              // closed when the stream is finished
-	msgc                      chan []*pb.ReceivedMessage // nil answers a keep-alive ping
-	end                       chan error                 // ends the stream with an error
+	done                      chan struct{} // closed when the stream is finished
+	msgc                      chan []*pb.ReceivedMessage
+	pings                     chan struct{} // a keep-alive ping to answer
+	end                       chan error    // ends the stream with an error
 	gstream                   pb.Subscriber_StreamingPullServer
 	ackTimeout                time.Duration
 	timeout                   time.Duration
@@ -1334,6 +1336,10 @@ func (st *stream) sendLoop() error {
 		select {
 		case <-st.done:
 			return nil
+		case <-st.pings:
+			if err := st.gstream.Send(&pb.StreamingPullResponse{}); err != nil {
+				return err
+			}
 		case rms := <-st.msgc:
 			var res *pb.StreamingPullResponse
 			if rms == nil {
@@ -1376,7 +1382,12 @@ func (s *subscription) handleStreamingPullRequest(st *stream, req *pb.StreamingP
 	// response to keep alive ping
 	if len(req.AckIds) == 0 && len(req.ModifyDeadlineAckIds) == 0 {
 		if st.shouldResponseToPing() {
-			st.msgc <- nil
+			// Without blocking: the server's lock is held, and the stream
+			// may be blocked sending to a client that waits for it.
+			select {
+			case st.pings <- struct{}{}:
+			default: // a response is pending already
+			}
 		}
 		return
 	}

@@ -106,7 +106,6 @@ func (c *RunCmd) open(g *Globals, e *env, l *lifecycle) (*backends, error) {
 	if b.BigtableMode == modeEmbedded {
 		quietBttestGC()
 	}
-	limitEmbeddedMemory(b, e.getenv)
 	if c.AutoCreate || (b.PubSubMode != modeCloud && b.BigtableMode != modeCloud) {
 		if err := applySchema(e, g, b, topology(g, b.PubSubProject), c.logRetention(g, b)); err != nil {
 			return nil, err

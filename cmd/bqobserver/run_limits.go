@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"runtime"
-	"runtime/debug"
 	"time"
 
 	"cloud.google.com/go/bigtable"
@@ -19,7 +18,7 @@ import (
 // LimitFlags are the run command's bounds on memory and time, and its
 // diagnostics.
 type LimitFlags struct {
-	EmbeddedRetention time.Duration `help:"How long the in-process Bigtable of the embedded mode keeps events (garbage collection by event age). 0: an hour, or, when the simulated organization submits jobs faster, as long as it takes it to submit 5,000 jobs, so that memory stays bounded (1m40s at --simulate-rate 50); the simulated jobs API forgets finished jobs after as long. Other modes use --retention." default:"0s"`
+	EmbeddedRetention time.Duration `help:"How long the in-process Bigtable of the embedded mode keeps events (garbage collection by event age). 0: an hour, or, when the simulated organization submits jobs faster, as long as it takes it to submit 3,000 jobs, so that memory stays bounded (1m at --simulate-rate 50); the simulated jobs API forgets finished jobs after as long. Other modes use --retention." default:"0s"`
 	RequestTimeout    time.Duration `help:"Bound on every HTTP request that touches Bigtable (a job's detail with its timeline, a push delivery): when it passes, the request is answered 503 with Retry-After." default:"5s"`
 	RepairInterval    time.Duration `help:"How often to look for the event log's table, the topics and the subscriptions, and create again what went missing (with --auto-create or emulators; otherwise it is reported)." default:"10s"`
 	Pprof             bool          `help:"Serve Go's profiles at /debug/pprof/ (go tool pprof http://ADDR/debug/pprof/heap). Off by default: profiles show the process's internals."`
@@ -29,10 +28,12 @@ type LimitFlags struct {
 // the time the simulation takes to submit embeddedJobs jobs. Each job
 // costs the in-process Bigtable about 20 KB (about four events of some
 // 5 KB: two copies of the event and the rows and cells around them) and
-// the simulation about 1.5 KB, so the window holds about 110 MB.
+// the simulation about 1.5 KB, so the window holds about 65 MB. (A soft
+// memory limit, tried instead of a shorter window, made the collector take
+// half of the CPU as soon as a backlog built up, which made it grow.)
 const (
 	embeddedWindow = time.Hour
-	embeddedJobs   = 5_000
+	embeddedJobs   = 3_000
 )
 
 // logRetention is how long the event log keeps events.
@@ -69,20 +70,6 @@ func (f *LimitFlags) logRetention(retention time.Duration, bigtableMode string, 
 	}
 	w := time.Duration(embeddedJobs / rate * float64(time.Second)).Truncate(time.Second)
 	return max(min(w, embeddedWindow), time.Second)
-}
-
-// embeddedMemoryLimit is the soft memory limit of the embedded mode, unless
-// GOMEMLIMIT sets another: Go's collector then works harder instead of
-// letting the heap grow to twice what is live. What is live is bounded by
-// the embedded window (logRetention) and the running jobs.
-const embeddedMemoryLimit = 300 << 20
-
-// limitEmbeddedMemory sets embeddedMemoryLimit when both backends are
-// in-process, whose memory is the process's, and GOMEMLIMIT is not set.
-func limitEmbeddedMemory(b *backends, getenv func(string) string) {
-	if b.PubSubMode == modeEmbedded && b.BigtableMode == modeEmbedded && getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(embeddedMemoryLimit)
-	}
 }
 
 // startBttestGC makes the in-process Bigtable apply the table's

@@ -120,5 +120,9 @@ func (p *Projection) serveReady(w http.ResponseWriter, r *http.Request) {
 		unavailable(w, r, p.cfg.RetryAfter, p.notReadyReason())
 		return
 	}
+	if reason := p.logUnreachable(); reason != "" {
+		unavailable(w, r, p.cfg.RetryAfter, reason)
+		return
+	}
 	writeJSON(w, r, map[string]any{"status": "ready", "jobs": p.Len()})
 }

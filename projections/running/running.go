@@ -154,6 +154,9 @@ type Projection struct {
 
 	rebuilt atomic.Bool
 	live    atomic.Bool
+	// logProblem is why the event log did not answer at its latest
+	// check (ReportLog), nil when it did.
+	logProblem atomic.Pointer[string]
 
 	closeOnce sync.Once
 	closing   chan struct{}

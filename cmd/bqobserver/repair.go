@@ -22,7 +22,8 @@ func (c *RunCmd) repair(g *Globals, e *env, l *lifecycle, b *backends, reg prome
 		top:       topology(g, b.PubSubProject),
 		replica:   schema.ReplicaSubscription{Project: b.PubSubProject, Topic: g.EventsTopic, Subscription: replica},
 		mayCreate: c.AutoCreate || (b.PubSubMode != modeCloud && b.BigtableMode != modeCloud),
-		resync:    proj.Resync, ready: proj.Ready,
+		resync:    proj.Resync, ready: proj.Ready, reportLog: proj.ReportLog,
+		probeTimeout: c.Limits.RequestTimeout,
 	}, reg)
 	if err != nil {
 		return err
@@ -30,9 +31,6 @@ func (c *RunCmd) repair(g *Globals, e *env, l *lifecycle, b *backends, reg prome
 	l.start("repair", func(ctx context.Context) error { return r.run(ctx, c.Limits.RepairInterval) })
 	return nil
 }
-
-// repairProbeTimeout bounds one probe of one resource.
-const repairProbeTimeout = 5 * time.Second
 
 // probeRowKey is a row the event log never writes (its rows start with a
 // prefix and '#'): reading it only says whether the table answers.
@@ -50,6 +48,8 @@ const probeRowKey = "repair-probe"
 // retrying), appends once the table does (they are retried). What Pub/Sub
 // received while a subscription was missing is lost with it, and a table
 // that vanished took its events along: the repair says so in its log.
+// Whether the table answered its latest probe (within --request-timeout)
+// goes to the projection, whose /readyz reports it.
 type repairer struct {
 	log       *slog.Logger
 	b         *backends
@@ -60,9 +60,14 @@ type repairer struct {
 	mayCreate bool
 	// resync brings the projection up to date after its subscription was
 	// created again; ready says whether the projection (which creates that
-	// subscription at start) is running yet.
-	resync func(context.Context) error
-	ready  func() bool
+	// subscription at start) is running yet; reportLog tells it whether
+	// the event log answered the latest check (nil) or why not.
+	resync    func(context.Context) error
+	ready     func() bool
+	reportLog func(context.Context, error)
+	// probeTimeout bounds one probe of one resource: --request-timeout,
+	// the bound of everything else that waits for Bigtable.
+	probeTimeout time.Duration
 
 	missing   *prometheus.GaugeVec
 	recreated *prometheus.CounterVec
@@ -106,51 +111,68 @@ func (r *repairer) run(ctx context.Context, interval time.Duration) error {
 
 // check probes every resource and repairs what is missing.
 func (r *repairer) check(ctx context.Context) {
-	if r.probe(ctx, r.tableResource()) {
-		r.repair(ctx, "table", r.table, r.mayCreate, r.createTable)
-	}
+	r.checkTable(ctx)
 	var lost []resource
 	for _, res := range r.pubsubResources() {
-		if r.probe(ctx, res) {
+		if missing, _ := r.probe(ctx, res); missing {
 			lost = append(lost, res)
 		}
 	}
 	if len(lost) > 0 {
 		r.repair(ctx, lost[0].kind, lost[0].name, r.mayCreate, r.createTopology)
 	}
-	if r.ready() && r.probe(ctx, r.replicaResource()) {
+	if !r.ready() {
+		return
+	}
+	if missing, _ := r.probe(ctx, r.replicaResource()); missing {
 		r.repair(ctx, "subscription", r.replica.Subscription, true, r.createReplica)
 	}
 }
 
-// probe reports whether res is missing, setting its gauge.
-func (r *repairer) probe(ctx context.Context, res resource) bool {
-	pctx, cancel := context.WithTimeout(ctx, repairProbeTimeout)
+// checkTable probes the event log's table, repairs it if it is missing,
+// and reports to the projection whether the log answers.
+func (r *repairer) checkTable(ctx context.Context) {
+	missing, err := r.probe(ctx, r.tableResource())
+	switch {
+	case err != nil:
+		r.reportLog(ctx, fmt.Errorf("reading table %s: %w", r.table, err))
+	case missing && !r.repair(ctx, "table", r.table, r.mayCreate, r.createTable):
+		r.reportLog(ctx, fmt.Errorf("table %s is missing", r.table))
+	default:
+		r.reportLog(ctx, nil)
+	}
+}
+
+// probe reports whether res is missing, setting its gauge, or the error
+// that kept it from telling.
+func (r *repairer) probe(ctx context.Context, res resource) (bool, error) {
+	pctx, cancel := context.WithTimeout(ctx, r.probeTimeout)
 	defer cancel()
 	missing, err := res.probe(pctx)
 	if err != nil {
 		r.log.Debug("could not check a resource", "kind", res.kind, "name", res.name, "error", err.Error())
-		return false
+		return false, err
 	}
 	r.missing.WithLabelValues(res.kind, res.name).Set(boolGauge(missing))
-	return missing
+	return missing, nil
 }
 
 // repair creates a missing resource again with create, when allowed, or
-// reports it.
-func (r *repairer) repair(ctx context.Context, kind, name string, allowed bool, create func(context.Context) error) {
+// reports it. It returns whether the resource exists again.
+func (r *repairer) repair(ctx context.Context, kind, name string, allowed bool, create func(context.Context) error) bool {
 	if !allowed {
 		r.log.Error("a resource the service needs is missing, and the service may not create it: run bqobserver setup (or run with --auto-create)",
 			"kind", kind, "name", name)
-		return
+		return false
 	}
 	if err := create(ctx); err != nil {
 		r.log.Error("a resource the service needs is missing, and creating it again failed", "kind", kind, "name", name, "error", err.Error())
-		return
+		return false
 	}
 	r.recreated.WithLabelValues(kind).Inc()
 	r.missing.WithLabelValues(kind, name).Set(0)
 	r.log.Warn("created again a resource the service needs, which was missing: what it held is lost", "kind", kind, "name", name)
+	return true
 }
 
 func (r *repairer) tableResource() resource {

@@ -3,8 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"strconv"
@@ -13,6 +16,7 @@ import (
 	"time"
 
 	"cloud.google.com/go/bigtable"
+	"cloud.google.com/go/bigtable/bttest"
 	"cloud.google.com/go/pubsub/v2"
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
 	"github.com/google/go-cmp/cmp"
@@ -95,9 +99,32 @@ func TestRepairLostTable(t *testing.T) {
 	}
 }
 
+// TestRepairBigtableRestartedEmpty stops the in-process Bigtable under the
+// running service (fed by the embedded simulation) and starts an empty one
+// on the same address: /readyz answers 503 while the log does not answer,
+// and then the service creates the table again, appends go on and /readyz
+// is ready again, without a restart.
+func TestRepairBigtableRestartedEmpty(t *testing.T) {
+	bt := &restartableBttest{t: t}
+	bt.start()
+	t.Setenv("PUBSUB_EMULATOR_HOST", "")
+	t.Setenv("BIGTABLE_EMULATOR_HOST", bt.addr)
+	base, stop := startService(t, "--simulate-rate", "20", "--repair-interval", "200ms", "--request-timeout", "1s")
+	defer stop()
+	waitReadyz(t, base, http.StatusOK, "")
+	before := waitMetric(t, base, appended, 50, time.Minute)
+	bt.stop()
+	waitReadyz(t, base, http.StatusServiceUnavailable, "the event log does not answer: reading table bqobserver-events: ")
+	bt.start()
+	waitMetric(t, base, "bqobserver_recreated_resources_total", 1, time.Minute)
+	waitMetric(t, base, appended, before+200, 2*time.Minute)
+	waitReadyz(t, base, http.StatusOK, "")
+}
+
 // TestRepairLostTableOnEmulatorRestart stops the Bigtable emulator under
-// the running service and starts it again, empty: the service creates the
-// table again and appends go on.
+// the running service and starts it again, empty: /readyz says the log does
+// not answer meanwhile, and then the service creates the table again and
+// appends go on.
 func TestRepairLostTableOnEmulatorRestart(t *testing.T) {
 	bin := envtest.Getenv(t, "BQOBSERVER_CBTEMULATOR_BIN", "a cbtemulator binary to stop and restart")
 	emu := &cbtemulator{bin: bin, port: freePort(t)}
@@ -105,15 +132,72 @@ func TestRepairLostTableOnEmulatorRestart(t *testing.T) {
 	t.Cleanup(emu.stop)
 	t.Setenv("PUBSUB_EMULATOR_HOST", "")
 	t.Setenv("BIGTABLE_EMULATOR_HOST", "127.0.0.1:"+emu.port)
-	base, stop := startService(t, "--simulate-rate", "20", "--repair-interval", "500ms")
+	base, stop := startService(t, "--simulate-rate", "20", "--repair-interval", "500ms", "--request-timeout", "1s")
 	defer stop()
 	before := waitMetric(t, base, appended, 50, time.Minute)
 	emu.stop()
-	time.Sleep(2 * time.Second)
+	waitReadyz(t, base, http.StatusServiceUnavailable, "the event log does not answer: ")
 	emu.start(t)
 	waitMetric(t, base, "bqobserver_recreated_resources_total", 1, time.Minute)
 	waitMetric(t, base, appended, before+200, 2*time.Minute)
+	waitReadyz(t, base, http.StatusOK, "")
 }
+
+// waitReadyz waits up to a minute for /readyz to answer status with a
+// problem detail that starts with detail.
+func waitReadyz(t *testing.T, base string, status int, detail string) {
+	t.Helper()
+	last := ""
+	waitFor(t, time.Minute, func() bool {
+		resp, err := http.Get(base + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var body struct{ Detail string }
+		if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+			t.Fatalf("/readyz: %v", err)
+		}
+		last = fmt.Sprintf("%d %q", resp.StatusCode, body.Detail)
+		return resp.StatusCode == status && strings.HasPrefix(body.Detail, detail)
+	}, func() string { return fmt.Sprintf("/readyz answers %s, want %d %q…", last, status, detail) })
+}
+
+// waitFor waits up to limit for cond, failing with what's message.
+func waitFor(t *testing.T, limit time.Duration, cond func() bool, what func() string) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("after %s: %s", limit, what())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// restartableBttest is an in-process Bigtable that the test can stop and
+// start again, empty, on the same address.
+type restartableBttest struct {
+	t    *testing.T
+	addr string
+	srv  *bttest.Server
+}
+
+func (b *restartableBttest) start() {
+	b.t.Helper()
+	addr := b.addr
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	srv, err := bttest.NewServer(addr)
+	if err != nil {
+		b.t.Fatalf("starting bttest on %s: %v", addr, err)
+	}
+	b.srv, b.addr = srv, srv.Addr
+	b.t.Cleanup(srv.Close)
+}
+
+func (b *restartableBttest) stop() { b.srv.Close() }
 
 // TestRepairLostSubscriptions deletes the ingest subscription and the
 // replica's own under the running service: it creates both again, resyncs
@@ -253,8 +337,16 @@ func TestRepairerReports(t *testing.T) {
 	t.Cleanup(func() { b.Close() })
 	var logs bytes.Buffer
 	reg := prometheus.NewRegistry()
+	logProblem := "not checked"
+	reportLog := func(_ context.Context, err error) {
+		logProblem = ""
+		if err != nil {
+			logProblem = err.Error()
+		}
+	}
 	r, err := newRepairer(&repairer{log: newLogger(&logs, slog.LevelInfo), b: b, table: g.BigtableTable, retention: time.Hour,
-		top: topology(g, b.PubSubProject), resync: func(context.Context) error { return nil }, ready: func() bool { return false }}, reg)
+		top: topology(g, b.PubSubProject), resync: func(context.Context) error { return nil }, ready: func() bool { return false },
+		reportLog: reportLog, probeTimeout: 5 * time.Second}, reg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -276,6 +368,9 @@ func TestRepairerReports(t *testing.T) {
 	if n := strings.Count(logs.String(), `"severity":"ERROR"`); n != 2 {
 		t.Errorf("logged %d errors, want one for the table and one for Pub/Sub:\n%s", n, logs.String())
 	}
+	if want := "table bqobserver-events is missing"; logProblem != want {
+		t.Errorf("reported the log as %q, want %q", logProblem, want)
+	}
 	r.mayCreate = true
 	r.check(t.Context())
 	r.check(t.Context())
@@ -284,6 +379,9 @@ func TestRepairerReports(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, missing()); diff != "" {
 		t.Errorf("missing resources once created (-want +got):\n%s", diff)
+	}
+	if logProblem != "" {
+		t.Errorf("reported the log as %q once its table exists, want it answering", logProblem)
 	}
 	if got := testutil.ToFloat64(r.recreated.WithLabelValues("table")) + testutil.ToFloat64(r.recreated.WithLabelValues("topic")); got != 2 {
 		t.Errorf("recreated %g times, want twice: the table, and the Pub/Sub topology once", got)

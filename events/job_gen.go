@@ -57,6 +57,20 @@ type Facts struct {
 	// Rows the job wrote or returned.
 	OutputRows *int64 `json:"output_rows,omitempty"`
 	Progress
+	// Why enrichment closed the job: done (the BigQuery jobs API reported it
+	// DONE) or not_found (the API answered several times in a row that it does
+	// not know the job).
+	ReconciledReason string `json:"reconciled_reason,omitempty"`
+	// Who asked to cancel the job: the caller of jobs.cancel in the audit log, or
+	// of bqobserver's cancel (anonymous when the service identifies nobody).
+	CancelRequestedBy string `json:"cancel_requested_by,omitempty"`
+	// When the job was asked to be cancelled.
+	CancelRequestTime time.Time `json:"cancel_request_time,omitzero"`
+	// The reason the caller gave for cancelling the job, if any.
+	CancelReason string `json:"cancel_reason,omitempty"`
+	// What BigQuery's jobs.cancel answered: the state it reported the job in, or
+	// its error.
+	CancelAnswer string `json:"cancel_answer,omitempty"`
 }
 
 // Progress is what a running job reports about its work so far.
@@ -67,6 +81,9 @@ type Progress struct {
 	CompletedUnits *int64 `json:"completed_units,omitempty"`
 	// Units of work waiting when last observed.
 	PendingUnits *int64 `json:"pending_units,omitempty"`
+	// Stages of the query's plan begun when last observed by the BigQuery jobs
+	// API.
+	Stages *int64 `json:"stages,omitempty"`
 }
 
 // Job is a job's current state: the fold of its events (Fold, Job.Apply).
@@ -126,6 +143,12 @@ const (
 	regActiveUnits
 	regCompletedUnits
 	regPendingUnits
+	regStages
+	regReconciledReason
+	regCancelRequestedBy
+	regCancelRequestTime
+	regCancelReason
+	regCancelAnswer
 	numRegisters
 )
 
@@ -158,6 +181,12 @@ func (j *Job) applyRegisters(w *write, e *Event) {
 	setInt64(j, w, regActiveUnits, &j.ActiveUnits, e.ActiveUnits)
 	setInt64(j, w, regCompletedUnits, &j.CompletedUnits, e.CompletedUnits)
 	setInt64(j, w, regPendingUnits, &j.PendingUnits, e.PendingUnits)
+	setInt64(j, w, regStages, &j.Stages, e.Stages)
+	setString(j, w, regReconciledReason, &j.ReconciledReason, e.ReconciledReason)
+	setString(j, w, regCancelRequestedBy, &j.CancelRequestedBy, e.CancelRequestedBy)
+	setTime(j, w, regCancelRequestTime, &j.CancelRequestTime, e.CancelRequestTime)
+	setString(j, w, regCancelReason, &j.CancelReason, e.CancelReason)
+	setString(j, w, regCancelAnswer, &j.CancelAnswer, e.CancelAnswer)
 }
 
 // applyDerived folds into j what it derives from e itself.

@@ -9,32 +9,38 @@ import (
 // storedFacts is the stored form of Facts: the member "facts" of a
 // storedEvent. omitzero keeps nil and empty lists, maps and pointers apart.
 type storedFacts struct {
-	Principal        string            `json:"principal,omitzero"`
-	JobType          string            `json:"job_type,omitzero"`
-	StatementType    string            `json:"statement_type,omitzero"`
-	Priority         string            `json:"priority,omitzero"`
-	Query            string            `json:"query,omitzero"`
-	QueryTruncated   bool              `json:"query_truncated,omitzero"`
-	Labels           map[string]string `json:"labels,omitzero"`
-	Reservation      string            `json:"reservation,omitzero"`
-	ReferencedTables []string          `json:"referenced_tables,omitzero"`
-	DestinationTable string            `json:"destination_table,omitzero"`
-	SourceTables     []string          `json:"source_tables,omitzero"`
-	SourceURIs       []string          `json:"source_uris,omitzero"`
-	DestinationURIs  []string          `json:"destination_uris,omitzero"`
-	ParentJobID      string            `json:"parent_job_id,omitzero"`
-	CreateTime       time.Time         `json:"create_time,omitzero"`
-	StartTime        time.Time         `json:"start_time,omitzero"`
-	EndTime          time.Time         `json:"end_time,omitzero"`
-	BytesProcessed   *int64            `json:"bytes_processed,omitzero"`
-	BytesBilled      *int64            `json:"bytes_billed,omitzero"`
-	SlotMs           *int64            `json:"slot_ms,omitzero"`
-	BillingTier      *int64            `json:"billing_tier,omitzero"`
-	CacheHit         *bool             `json:"cache_hit,omitzero"`
-	OutputRows       *int64            `json:"output_rows,omitzero"`
-	ActiveUnits      *int64            `json:"active_units,omitzero"`
-	CompletedUnits   *int64            `json:"completed_units,omitzero"`
-	PendingUnits     *int64            `json:"pending_units,omitzero"`
+	Principal         string            `json:"principal,omitzero"`
+	JobType           string            `json:"job_type,omitzero"`
+	StatementType     string            `json:"statement_type,omitzero"`
+	Priority          string            `json:"priority,omitzero"`
+	Query             string            `json:"query,omitzero"`
+	QueryTruncated    bool              `json:"query_truncated,omitzero"`
+	Labels            map[string]string `json:"labels,omitzero"`
+	Reservation       string            `json:"reservation,omitzero"`
+	ReferencedTables  []string          `json:"referenced_tables,omitzero"`
+	DestinationTable  string            `json:"destination_table,omitzero"`
+	SourceTables      []string          `json:"source_tables,omitzero"`
+	SourceURIs        []string          `json:"source_uris,omitzero"`
+	DestinationURIs   []string          `json:"destination_uris,omitzero"`
+	ParentJobID       string            `json:"parent_job_id,omitzero"`
+	CreateTime        time.Time         `json:"create_time,omitzero"`
+	StartTime         time.Time         `json:"start_time,omitzero"`
+	EndTime           time.Time         `json:"end_time,omitzero"`
+	BytesProcessed    *int64            `json:"bytes_processed,omitzero"`
+	BytesBilled       *int64            `json:"bytes_billed,omitzero"`
+	SlotMs            *int64            `json:"slot_ms,omitzero"`
+	BillingTier       *int64            `json:"billing_tier,omitzero"`
+	CacheHit          *bool             `json:"cache_hit,omitzero"`
+	OutputRows        *int64            `json:"output_rows,omitzero"`
+	ActiveUnits       *int64            `json:"active_units,omitzero"`
+	CompletedUnits    *int64            `json:"completed_units,omitzero"`
+	PendingUnits      *int64            `json:"pending_units,omitzero"`
+	Stages            *int64            `json:"stages,omitzero"`
+	ReconciledReason  string            `json:"reconciled_reason,omitzero"`
+	CancelRequestedBy string            `json:"cancel_requested_by,omitzero"`
+	CancelRequestTime time.Time         `json:"cancel_request_time,omitzero"`
+	CancelReason      string            `json:"cancel_reason,omitzero"`
+	CancelAnswer      string            `json:"cancel_answer,omitzero"`
 }
 
 // facts returns the facts in the domain's form.
@@ -67,7 +73,13 @@ func (f *storedFacts) facts() Facts {
 			ActiveUnits:    f.ActiveUnits,
 			CompletedUnits: f.CompletedUnits,
 			PendingUnits:   f.PendingUnits,
+			Stages:         f.Stages,
 		},
+		ReconciledReason:  f.ReconciledReason,
+		CancelRequestedBy: f.CancelRequestedBy,
+		CancelRequestTime: f.CancelRequestTime,
+		CancelReason:      f.CancelReason,
+		CancelAnswer:      f.CancelAnswer,
 	}
 }
 
@@ -100,4 +112,10 @@ func (w *jsonWriter) facts(f *Facts) {
 	w.intPtr("active_units", f.ActiveUnits)
 	w.intPtr("completed_units", f.CompletedUnits)
 	w.intPtr("pending_units", f.PendingUnits)
+	w.intPtr("stages", f.Stages)
+	w.str("reconciled_reason", f.ReconciledReason, false)
+	w.str("cancel_requested_by", f.CancelRequestedBy, false)
+	w.time("cancel_request_time", f.CancelRequestTime, false)
+	w.str("cancel_reason", f.CancelReason, false)
+	w.str("cancel_answer", f.CancelAnswer, false)
 }

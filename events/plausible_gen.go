@@ -21,4 +21,6 @@ func (f *Facts) dropImplausible(d *dropper, at time.Time) {
 	d.count("active_units", &f.ActiveUnits)
 	d.count("completed_units", &f.CompletedUnits)
 	d.count("pending_units", &f.PendingUnits)
+	d.count("stages", &f.Stages)
+	d.time("cancel_request_time", &f.CancelRequestTime, at)
 }

@@ -29,7 +29,7 @@ var bigtableJSON []byte
 // bigtable.json.
 var BigtableTable = bigtableDef.Table
 
-var bigtableDef = mustParseBigtable(bigtableJSON)
+var bigtableDef = mustParse("bigtable.json", parseBigtable, bigtableJSON)
 
 // bigtableSpec is the shape of bigtable.json.
 type bigtableSpec struct {
@@ -58,22 +58,32 @@ type family struct {
 	policy bigtable.GCPolicy
 }
 
-// mustParseBigtable parses the embedded definition. It is data compiled into
-// the binary, checked by the package's tests, so a failure is a build defect.
-func mustParseBigtable(b []byte) bigtableSpec {
-	s, err := parseBigtable(b)
+// mustParse parses a definition embedded in the binary with parse. It is
+// data compiled into the binary, checked by the package's tests, so a
+// failure is a build defect.
+func mustParse[T any](file string, parse func([]byte) (T, error), b []byte) T {
+	v, err := parse(b)
 	if err != nil {
-		panic(fmt.Sprintf("schema: embedded bigtable.json: %v", err))
+		panic(fmt.Sprintf("schema: embedded %s: %v", file, err))
 	}
-	return s
+	return v
+}
+
+// decodeStrict decodes a JSON definition into v, refusing members v has
+// no field for.
+func decodeStrict(b []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("decoding: %w", err)
+	}
+	return nil
 }
 
 func parseBigtable(b []byte) (bigtableSpec, error) {
 	var s bigtableSpec
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&s); err != nil {
-		return s, fmt.Errorf("decoding: %w", err)
+	if err := decodeStrict(b, &s); err != nil {
+		return s, err
 	}
 	if s.Table == "" || len(s.Families) == 0 {
 		return s, errors.New("a table name and at least one family are required")

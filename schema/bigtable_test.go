@@ -23,6 +23,12 @@ var bigtables = []struct {
 	}},
 }
 
+// The rules of enrichment's families, which do not depend on the retention.
+const (
+	lfam = "(versions() > 1 || age() > 1d)"
+	pfam = "(versions() > 1 || age() > 30d)"
+)
+
 // families returns the table's column families and their rules.
 func families(t *testing.T, admin *bigtable.AdminClient, table string) map[string]string {
 	t.Helper()
@@ -46,10 +52,10 @@ func TestApplyBigtable(t *testing.T) {
 				retention time.Duration
 				want      map[string]string
 			}{
-				{"create", schema.DefaultRetention, map[string]string{"e": "age() > 400d", "o": "(versions() > 1 || age() > 400d)"}},
-				{"again", schema.DefaultRetention, map[string]string{"e": "age() > 400d", "o": "(versions() > 1 || age() > 400d)"}},
-				{"shorter retention", 30 * 24 * time.Hour, map[string]string{"e": "age() > 30d", "o": "(versions() > 1 || age() > 30d)"}},
-				{"retention in hours", 36 * time.Hour, map[string]string{"e": "age() > 36h", "o": "(versions() > 1 || age() > 36h)"}},
+				{"create", schema.DefaultRetention, map[string]string{"e": "age() > 400d", "o": "(versions() > 1 || age() > 400d)", "l": lfam, "p": pfam}},
+				{"again", schema.DefaultRetention, map[string]string{"e": "age() > 400d", "o": "(versions() > 1 || age() > 400d)", "l": lfam, "p": pfam}},
+				{"shorter retention", 30 * 24 * time.Hour, map[string]string{"e": "age() > 30d", "o": "(versions() > 1 || age() > 30d)", "l": lfam, "p": pfam}},
+				{"retention in hours", 36 * time.Hour, map[string]string{"e": "age() > 36h", "o": "(versions() > 1 || age() > 36h)", "l": lfam, "p": pfam}},
 			}
 			for _, s := range steps {
 				if err := schema.ApplyBigtable(t.Context(), bt.Admin, bt.Table, s.retention); err != nil {
@@ -86,7 +92,7 @@ func TestApplyBigtableExisting(t *testing.T) {
 			if err := schema.ApplyBigtable(ctx, bt.Admin, bt.Table, schema.DefaultRetention); err != nil {
 				t.Fatal(err)
 			}
-			want := map[string]string{"e": "age() > 400d", "o": "(versions() > 1 || age() > 400d)", "x": "versions() > 1"}
+			want := map[string]string{"e": "age() > 400d", "o": "(versions() > 1 || age() > 400d)", "l": lfam, "p": pfam, "x": "versions() > 1"}
 			if diff := cmp.Diff(want, families(t, bt.Admin, bt.Table)); diff != "" {
 				t.Errorf("families mismatch (-want +got):\n%s", diff)
 			}
@@ -117,7 +123,7 @@ func TestApplyBigtableDefaultTable(t *testing.T) {
 	if err := schema.ApplyBigtable(t.Context(), bt.Admin, "", schema.DefaultRetention); err != nil {
 		t.Fatal(err)
 	}
-	if got := families(t, bt.Admin, schema.BigtableTable); len(got) != 2 {
-		t.Errorf("default table %s has families %v; want e and o", schema.BigtableTable, got)
+	if got := families(t, bt.Admin, schema.BigtableTable); len(got) != 4 {
+		t.Errorf("default table %s has families %v; want e, o, l and p", schema.BigtableTable, got)
 	}
 }

@@ -24,7 +24,8 @@ import (
 // MaxDeliveryAttempts (its dead-letter policy, a guard against an entry that
 // crashes the consumer). DeadLetterSubscription keeps them for inspection and
 // replay: a topic without subscriptions drops what it receives. Appended job
-// events are published to EventsTopic.
+// events are published to EventsTopic; a consumer group of the events topic
+// (the history sink) pulls from a subscription of its own, HistorySubscription.
 type PubSub struct {
 	Project                string
 	AuditTopic             string
@@ -32,6 +33,12 @@ type PubSub struct {
 	DeadLetterTopic        string
 	IngestSubscription     string
 	DeadLetterSubscription string
+	// HistorySubscription, when set, is the history sink's consumer group
+	// on EventsTopic, with the ingest subscription's settings: events it
+	// cannot use go to DeadLetterTopic, and so do events Pub/Sub could not
+	// deliver after MaxDeliveryAttempts (more than 15 hours of failures),
+	// which `history replay` restores from the log.
+	HistorySubscription string
 
 	// PushSubscription, with PushEndpoint, is a push subscription on
 	// AuditTopic delivering to the push intake (…/push/audit). Both empty:
@@ -157,6 +164,11 @@ func (t *PubSub) subscriptions() []subscriptionSpec {
 				OidcToken: &pubsubpb.PushConfig_OidcToken{ServiceAccountEmail: t.PushServiceAccount, Audience: t.PushEndpoint}}
 		}
 		specs = append(specs, subscriptionSpec{push, append(ingestMask, "push_config")})
+	}
+	if t.HistorySubscription != "" {
+		history := proto.Clone(ingest).(*pubsubpb.Subscription)
+		history.Name, history.Topic = t.subName(t.HistorySubscription), t.topicName(t.EventsTopic)
+		specs = append(specs, subscriptionSpec{history, ingestMask})
 	}
 	return specs
 }

@@ -17,7 +17,8 @@ func topology(project string) schema.PubSub {
 	return schema.PubSub{
 		Project: project, AuditTopic: "bq-audit", EventsTopic: "bqobserver-events", DeadLetterTopic: "bq-audit-dead-letter",
 		IngestSubscription: "bqobserver-ingest", DeadLetterSubscription: "bq-audit-dead-letter",
-		PushSubscription: "bqobserver-push", PushEndpoint: "https://bqobserver.example.com/push/audit",
+		HistorySubscription: "bqobserver-history",
+		PushSubscription:    "bqobserver-push", PushEndpoint: "https://bqobserver.example.com/push/audit",
 	}
 }
 
@@ -47,6 +48,12 @@ func TestApplyPubSub(t *testing.T) {
 	}
 	if got := readSub(t, ps, "bq-audit-dead-letter").GetTopic(); got != "projects/"+ps.Project+"/topics/bq-audit-dead-letter" {
 		t.Errorf("dead-letter subscription topic = %q", got)
+	}
+	// The history sink's consumer group: the ingest subscription's
+	// settings, on the events topic.
+	want.Name, want.Topic = "projects/"+ps.Project+"/subscriptions/bqobserver-history", "projects/"+ps.Project+"/topics/bqobserver-events"
+	if diff := cmp.Diff(want, readSub(t, ps, "bqobserver-history"), opts...); diff != "" {
+		t.Errorf("history subscription mismatch (-want +got):\n%s", diff)
 	}
 
 	top.MaxDeliveryAttempts, top.Retention = 20, 24*time.Hour

@@ -136,11 +136,15 @@ func localOptions(addr string) []option.ClientOption {
 }
 
 // Close closes every client and in-process server, newest first.
-func (b *backends) Close() error {
+func (b *backends) Close() error { return closeNewestFirst(&b.closers) }
+
+// closeNewestFirst calls the closers, the last added first, forgets them,
+// and joins their errors.
+func closeNewestFirst(closers *[]func() error) error {
 	var errs []error
-	for i := len(b.closers) - 1; i >= 0; i-- {
-		errs = append(errs, b.closers[i]())
+	for i := len(*closers) - 1; i >= 0; i-- {
+		errs = append(errs, (*closers)[i]())
 	}
-	b.closers = nil
+	*closers = nil
 	return errors.Join(errs...)
 }

@@ -16,11 +16,14 @@ const (
 type CLI struct {
 	Globals
 
-	Run      RunCmd      `cmd:"" default:"withargs" help:"Run the service (the default command)."`
-	Setup    SetupCmd    `cmd:"" help:"Create or update topics, subscriptions and the Bigtable table (idempotent)."`
-	Decode   DecodeCmd   `cmd:"" help:"Decode audit-log entries and print the job events as JSON lines."`
-	Publish  PublishCmd  `cmd:"" help:"Publish audit-log entries to the audit topic."`
-	Simulate SimulateCmd `cmd:"" help:"Simulate an organization's BigQuery activity."`
+	Run       RunCmd       `cmd:"" default:"withargs" help:"Run the service (the default command)."`
+	Setup     SetupCmd     `cmd:"" help:"Create or update topics, subscriptions, the Bigtable table and the BigQuery history (idempotent)."`
+	Decode    DecodeCmd    `cmd:"" help:"Decode audit-log entries and print the job events as JSON lines."`
+	Publish   PublishCmd   `cmd:"" help:"Publish audit-log entries to the audit topic."`
+	Simulate  SimulateCmd  `cmd:"" help:"Simulate an organization's BigQuery activity."`
+	History   HistoryCmd   `cmd:"" help:"Replay or check the job history in BigQuery against the event log."`
+	ReportURL ReportURLCmd `cmd:"" name:"report-url" help:"Print a Looker Studio link that opens the job history report on the history's project and dataset."`
+	Doctor    DoctorCmd    `cmd:"" help:"Check every dependency the service uses and print what works, what does not and the grant that fixes it; exit 1 if anything is broken."`
 }
 
 // Globals are the settings every subcommand shares.
@@ -39,6 +42,8 @@ type Globals struct {
 	DeadLetterSubscription string `help:"Subscription that keeps dead-lettered entries for inspection and replay." default:"bq-audit-dead-letter"`
 
 	Retention time.Duration `help:"How long the event log keeps events (Bigtable garbage collection by age; applied by setup and --auto-create)." default:"9600h"`
+
+	HistoryFlags `embed:""`
 
 	ShutdownTimeout time.Duration `help:"Bound on the whole shutdown after SIGTERM or SIGINT (or the end of a simulation): intake stops, entries in flight are handed back to Pub/Sub, HTTP requests finish, writers flush and clients close within it. Cloud Run allows 10s." default:"8s"`
 }

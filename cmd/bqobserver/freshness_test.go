@@ -65,7 +65,7 @@ func BenchmarkFreshness(b *testing.B) {
 }
 
 // waitReady waits until the service reports ready (rebuilt and live).
-func waitReady(b *testing.B, base string) {
+func waitReady(b testing.TB, base string) {
 	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
 		resp, err := http.Get(base + "/readyz")
 		if err == nil {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"cmp"
 	"fmt"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -20,7 +19,7 @@ const runningFeed = "running-jobs-live"
 // rebuilds the projection from the log once the feed is subscribed (events
 // appended meanwhile arrive on the feed too, which the fold makes harmless).
 func (c *RunCmd) projection(g *Globals, e *env, l *lifecycle, ps bus.PubSub, log *events.Log, pub message.Publisher) (*running.Projection, *bus.Consumer, error) {
-	proj, err := running.New(running.Config{StaleAfter: c.StaleAfter, RequestTimeout: c.Limits.RequestTimeout, History: historyConfig(g)}, log, e.log)
+	proj, err := running.New(running.Config{StaleAfter: c.StaleAfter, RequestTimeout: c.Limits.RequestTimeout, History: historyConfig(g), Links: c.links}, log, e.log)
 	if err != nil {
 		return nil, nil, fmt.Errorf("configuring the running-jobs projection: %w", err)
 	}
@@ -39,8 +38,8 @@ func (c *RunCmd) projection(g *Globals, e *env, l *lifecycle, ps bus.PubSub, log
 }
 
 // historyConfig configures the history API: where the BigQuery history is, so
-// the page can link to it (the project of the topics, or the embedded
-// mode's).
+// the page can link to it (--bigquery-project and --bigquery-dataset).
 func historyConfig(g *Globals) running.HistoryConfig {
-	return running.HistoryConfig{BigQueryProject: cmp.Or(g.Project, localProject)}
+	b := historySchema(g)
+	return running.HistoryConfig{BigQueryProject: b.Project, BigQueryDataset: b.Dataset}
 }

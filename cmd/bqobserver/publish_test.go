@@ -19,9 +19,12 @@ import (
 
 // pubsubEnv points the commands at a Pub/Sub the test owns: the emulator
 // when PUBSUB_EMULATOR_HOST is set, else a pstest server (the client library
-// reads the variable, so the commands connect to it as to an emulator).
+// reads the variable, so the commands connect to it as to an emulator). The
+// project is the test's own, which the BigQuery emulator does not know, so
+// the commands write no history.
 func pubsubEnv(t *testing.T) (project string, client *pubsub.Client) {
 	t.Helper()
+	t.Setenv("BIGQUERY_EMULATOR_HOST", "")
 	addr := os.Getenv("PUBSUB_EMULATOR_HOST")
 	if addr == "" {
 		srv := pstest.NewServer()

@@ -17,9 +17,13 @@ import (
 
 // repair starts the repairer of the run.
 func (c *RunCmd) repair(g *Globals, e *env, l *lifecycle, b *backends, reg prometheus.Registerer, proj *running.Projection, replica string) error {
+	top, err := c.topology(g, e, b)
+	if err != nil {
+		return err
+	}
 	r, err := newRepairer(&repairer{
 		log: e.log, b: b, table: g.BigtableTable, retention: c.logRetention(g, b),
-		top:       topology(g, b.PubSubProject),
+		top:       top,
 		replica:   schema.ReplicaSubscription{Project: b.PubSubProject, Topic: g.EventsTopic, Subscription: replica},
 		mayCreate: c.AutoCreate || (b.PubSubMode != modeCloud && b.BigtableMode != modeCloud),
 		resync:    proj.Resync, ready: proj.Ready, reportLog: proj.ReportLog,
@@ -192,7 +196,8 @@ func (r *repairer) createTable(ctx context.Context) error {
 	return nil
 }
 
-// pubsubResources are the topics and subscriptions setup makes.
+// pubsubResources are the topics and subscriptions setup makes (the
+// history sink's when the history is written).
 func (r *repairer) pubsubResources() []resource {
 	t := r.top
 	var out []resource
@@ -203,8 +208,10 @@ func (r *repairer) pubsubResources() []resource {
 			return notFound(err)
 		}})
 	}
-	for _, id := range []string{t.IngestSubscription, t.DeadLetterSubscription} {
-		out = append(out, r.subscriptionResource(id))
+	for _, id := range []string{t.IngestSubscription, t.DeadLetterSubscription, t.HistorySubscription} {
+		if id != "" {
+			out = append(out, r.subscriptionResource(id))
+		}
 	}
 	return out
 }

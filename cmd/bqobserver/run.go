@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -17,6 +18,8 @@ import (
 	"github.com/bqobserver/bqobserver/events"
 	"github.com/bqobserver/bqobserver/events/bus"
 	"github.com/bqobserver/bqobserver/events/ingest"
+	"github.com/bqobserver/bqobserver/internal/problem"
+	"github.com/bqobserver/bqobserver/projections/running"
 	"github.com/bqobserver/bqobserver/projections/web"
 )
 
@@ -27,6 +30,8 @@ const defaultHTTPAddr = "127.0.0.1:8080"
 // RunCmd runs the service: the ingest pipeline, the running-jobs projection
 // with its API and UI, and in the embedded mode a simulated organization.
 type RunCmd struct {
+	enrichFlags `embed:""`
+
 	HTTPAddr                  string        `name:"http-addr" help:"Address of the HTTP server (UI, API, metrics, push intake). Default: :$PORT when PORT is set (Cloud Run sets it), 127.0.0.1:8080 otherwise."`
 	PushEndpoint              bool          `help:"Accept Pub/Sub push deliveries of audit entries at POST /push/audit."`
 	Pull                      bool          `help:"Pull audit entries from the ingest subscription (--no-pull for push-only deployments)." default:"true" negatable:""`
@@ -38,7 +43,10 @@ type RunCmd struct {
 	SimulateProjects          int           `help:"Projects in the simulated organization." default:"50"`
 	SimulateSeed              uint64        `help:"Seed of the simulated organization." default:"1"`
 
-	Limits LimitFlags `embed:""`
+	Limits      LimitFlags `embed:""`
+	accessFlags `embed:""`
+
+	links running.Links // what the page links to (the history's report)
 }
 
 // Run composes the service, runs it until SIGINT or SIGTERM (or until a
@@ -60,10 +68,19 @@ func (c *RunCmd) compose(g *Globals, e *env, l *lifecycle) error {
 	if err := c.Limits.Validate(); err != nil {
 		return err
 	}
+	gate, err := c.gate(e.log, httpAddr(c.HTTPAddr, e.getenv))
+	if err != nil {
+		return err
+	}
 	b, err := c.open(g, e, l)
 	if err != nil {
 		return err
 	}
+	hb, err := c.openHistory(g, e, l)
+	if err != nil {
+		return err
+	}
+	c.links = historyLinks(hb, g.LookerStudioTemplate)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	log, err := events.NewLog(b.Bigtable, events.LogConfig{Table: g.BigtableTable})
@@ -92,7 +109,23 @@ func (c *RunCmd) compose(g *Globals, e *env, l *lifecycle) error {
 	if err := c.repair(g, e, l, b, reg, proj, feed.Subscription()); err != nil {
 		return err
 	}
-	return c.serve(g, e, l, b, c.routes(pipe, reg, proj.Handler()))
+	if err := c.history(g, e, l, hb, ps, log, pub, reg); err != nil {
+		return err
+	}
+	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
+	if err := c.serveMetrics(e, l, metrics); err != nil {
+		return err
+	}
+	return c.serve(g, e, l, b, c.routes(pipe, metrics, proj.Handler(), gate), func(api string) error {
+		client, err := c.jobsAPI(e, b, reg, api)
+		if err != nil {
+			return err
+		}
+		if err := c.cancelling(e, app, proj, client); err != nil {
+			return err
+		}
+		return c.enrichment(g, e, l, b, app, proj, reg, client, api)
+	})
 }
 
 // open connects the backends and, where the service may, creates or
@@ -107,7 +140,11 @@ func (c *RunCmd) open(g *Globals, e *env, l *lifecycle) (*backends, error) {
 		quietBttestGC()
 	}
 	if c.AutoCreate || (b.PubSubMode != modeCloud && b.BigtableMode != modeCloud) {
-		if err := applySchema(e, g, b, topology(g, b.PubSubProject), c.logRetention(g, b)); err != nil {
+		top, err := c.topology(g, e, b)
+		if err != nil {
+			return nil, err
+		}
+		if err := applySchema(e, g, b, top, c.logRetention(g, b)); err != nil {
 			return nil, err
 		}
 	}
@@ -153,8 +190,9 @@ func receiveSettings(b *backends) pubsub.ReceiveSettings {
 }
 
 // serve listens on the HTTP address, with the simulated organization of
-// the embedded mode beside the product.
-func (c *RunCmd) serve(g *Globals, e *env, l *lifecycle, b *backends, mux *http.ServeMux) error {
+// the embedded mode beside the product, and hands withJobsAPI the jobs API
+// of this mode: --bigquery-endpoint, else the simulation's, else "".
+func (c *RunCmd) serve(g *Globals, e *env, l *lifecycle, b *backends, mux *http.ServeMux, withJobsAPI func(api string) error) error {
 	sim, err := c.newSimulation(b, g)
 	if err != nil {
 		return err
@@ -165,7 +203,10 @@ func (c *RunCmd) serve(g *Globals, e *env, l *lifecycle, b *backends, mux *http.
 		return fmt.Errorf("listening on %s: %w", addr, err)
 	}
 	sim.mount(mux)
-	srv := newHTTPServer(ln, mux, e.log)
+	if err := withJobsAPI(cmp.Or(c.BigqueryEndpoint, simulationEndpoint(sim, ln))); err != nil {
+		return errors.Join(err, ln.Close())
+	}
+	srv := newHTTPServer(ln, securityHeaders(mux), e.log)
 	l.start("simulation", func(ctx context.Context) error { return sim.run(ctx, l.budget) })
 	l.start("HTTP server", srv.serve)
 	l.onStop("HTTP server", srv.shutdown)
@@ -189,18 +230,25 @@ func httpAddr(flag string, getenv func(string) string) string {
 	return defaultHTTPAddr
 }
 
-// routes serves the web UI at "/", the projection's API, health and
-// readiness beside it, the metrics, and the push intake when enabled.
-func (c *RunCmd) routes(pipe *ingest.Pipeline, reg *prometheus.Registry, api http.Handler) *http.ServeMux {
+// routes serves the web UI at "/", the projection's API beside it, and the
+// metrics (unless on --metrics-addr), all to authenticated callers; health
+// and readiness to anyone; and the push intake, when enabled, to Pub/Sub.
+func (c *RunCmd) routes(pipe *ingest.Pipeline, metrics, api http.Handler, g *gate) *http.ServeMux {
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-	for _, p := range []string{"/api/", "/_ah/get-handlers/v1/jobs", "/healthz", "/readyz"} {
+	if c.MetricsAddr == "" {
+		mux.Handle("GET /metrics", g.users(metrics))
+		mux.Handle("/metrics", problem.Fallback(mux, ""))
+	}
+	for _, p := range []string{"/api/", "/_ah/get-handlers/v1/jobs"} {
+		mux.Handle(p, g.users(api))
+	}
+	for _, p := range []string{"/healthz", "/readyz"} {
 		mux.Handle(p, api)
 	}
-	mux.Handle("/", web.Handler())
-	c.Limits.mountPprof(mux)
+	mux.Handle("/", g.users(web.Handler()))
+	c.Limits.mountPprof(mux, g.users)
 	if c.PushEndpoint {
-		mux.Handle("/push/audit", pipe.PushHandler())
+		mux.Handle("/push/audit", g.push(pipe.PushHandler(), pipe.RefusePush))
 	}
 	return mux
 }

@@ -21,7 +21,7 @@ type LimitFlags struct {
 	EmbeddedRetention time.Duration `help:"How long the in-process Bigtable of the embedded mode keeps events (garbage collection by event age). 0: an hour, or, when the simulated organization submits jobs faster, as long as it takes it to submit 3,000 jobs, so that memory stays bounded (1m at --simulate-rate 50); the simulated jobs API forgets finished jobs after as long. Other modes use --retention." default:"0s"`
 	RequestTimeout    time.Duration `help:"Bound on every HTTP request that touches Bigtable (a job's detail with its timeline, a push delivery): when it passes, the request is answered 503 with Retry-After." default:"5s"`
 	RepairInterval    time.Duration `help:"How often to look for the event log's table, the topics and the subscriptions, and create again what went missing (with --auto-create or emulators; otherwise it is reported)." default:"10s"`
-	Pprof             bool          `help:"Serve Go's profiles at /debug/pprof/ (go tool pprof http://ADDR/debug/pprof/heap). Off by default: profiles show the process's internals."`
+	Pprof             bool          `help:"Serve Go's profiles at /debug/pprof/, to callers authenticated like the API's (go tool pprof http://ADDR/debug/pprof/heap). Off by default: profiles show the process's internals."`
 }
 
 // The embedded log's automatic window: at most an hour, and no more than
@@ -113,8 +113,9 @@ func (d dropLines) Write(p []byte) (int, error) {
 	return d.w.Write(p)
 }
 
-// mountPprof serves the profiles under /debug/pprof/ when --pprof is set.
-func (f *LimitFlags) mountPprof(mux *http.ServeMux) {
+// mountPprof serves the profiles under /debug/pprof/ when --pprof is set,
+// each through guard (the authentication of the API's callers).
+func (f *LimitFlags) mountPprof(mux *http.ServeMux, guard func(http.Handler) http.Handler) {
 	if !f.Pprof {
 		return
 	}
@@ -123,11 +124,10 @@ func (f *LimitFlags) mountPprof(mux *http.ServeMux) {
 	// goroutines wait.
 	runtime.SetBlockProfileRate(int(10 * time.Microsecond))
 	runtime.SetMutexProfileFraction(100)
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	for path, h := range map[string]http.HandlerFunc{"/debug/pprof/": pprof.Index, "/debug/pprof/cmdline": pprof.Cmdline,
+		"/debug/pprof/profile": pprof.Profile, "/debug/pprof/symbol": pprof.Symbol, "/debug/pprof/trace": pprof.Trace} {
+		mux.Handle(path, guard(h))
+	}
 }
 
 // Validate reports every flag that is out of range.

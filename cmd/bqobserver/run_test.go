@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -21,6 +22,7 @@ func runService(t *testing.T, args ...string) (string, func() int) {
 	t.Helper()
 	t.Setenv("PUBSUB_EMULATOR_HOST", "")
 	t.Setenv("BIGTABLE_EMULATOR_HOST", "")
+	t.Setenv("BIGQUERY_EMULATOR_HOST", "")
 	return startService(t, args...)
 }
 
@@ -36,6 +38,14 @@ func startService(t testing.TB, args ...string) (string, func() int) {
 // returns its exit code.
 func startRun(t testing.TB, args ...string) (string, func() int) {
 	t.Helper()
+	addr, stop, _ := startRunLogged(t, args...)
+	return addr, stop
+}
+
+// startRunLogged is startRun that also keeps what the service writes on
+// its standard output (its logs), for logged to return.
+func startRunLogged(t testing.TB, args ...string) (addr string, stop func() int, logged func() string) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	done := make(chan int, 1)
@@ -43,16 +53,27 @@ func startRun(t testing.TB, args ...string) (string, func() int) {
 		done <- runContext(ctx, args, strings.NewReader(""), pw, io.Discard, os.Getenv)
 		pw.Close()
 	}()
-	addr := make(chan string, 1)
+	addrs := make(chan string, 1)
+	var mu sync.Mutex
+	var out strings.Builder
+	logged = func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return out.String()
+	}
 	go func() {
 		sc := bufio.NewScanner(pr)
+		sc.Buffer(nil, 1<<20)
 		for sc.Scan() {
+			mu.Lock()
+			out.WriteString(sc.Text() + "\n")
+			mu.Unlock()
 			if a, ok := strings.CutPrefix(sc.Text(), "bqobserver is serving on "); ok {
-				addr <- a
+				addrs <- a
 			}
 		}
 	}()
-	stop := func() int {
+	stop = func() int {
 		cancel()
 		select {
 		case code := <-done:
@@ -63,15 +84,15 @@ func startRun(t testing.TB, args ...string) (string, func() int) {
 		}
 	}
 	select {
-	case a := <-addr:
-		return a, stop
+	case a := <-addrs:
+		return a, stop, logged
 	case code := <-done:
-		t.Fatalf("run exited with %d before serving", code)
+		t.Fatalf("run exited with %d before serving:\n%s", code, logged())
 	case <-time.After(30 * time.Second):
 		cancel()
 		t.Fatal("run did not print its address within 30s")
 	}
-	return "", nil
+	return "", nil, nil
 }
 
 // TestRunEmbedded starts the service with no configuration, feeds it an

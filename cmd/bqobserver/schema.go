@@ -19,6 +19,13 @@ func topology(g *Globals, project string) schema.PubSub {
 	}
 }
 
+// topology is the Pub/Sub topology of the run: the flags' in the
+// project of its Pub/Sub, with the history sink's subscription when the
+// history is written.
+func (c *RunCmd) topology(g *Globals, e *env, b *backends) (schema.PubSub, error) {
+	return withHistory(topology(g, b.PubSubProject), g, e.getenv)
+}
+
 // applySchema creates or updates the topics, subscriptions and the event
 // log's table, which keeps events for retention. It needs admin rights; the
 // service at run time does not.

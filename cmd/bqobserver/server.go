@@ -16,10 +16,32 @@ type httpServer struct {
 	ln  net.Listener
 }
 
+// timeouts bound what a slow or idle client may hold of the server.
+type timeouts struct {
+	readHeader, read, write, idle time.Duration
+}
+
+// serverTimeouts are the server's. A handler that needs more sets its own
+// deadlines with http.ResponseController: the event stream writes for as
+// long as it lives (each write within its own bound), and the push intake
+// reads its body within a shorter one.
+var serverTimeouts = timeouts{readHeader: 10 * time.Second, read: 30 * time.Second, write: 60 * time.Second, idle: 120 * time.Second}
+
+// maxHeaderBytes bounds a request's header.
+const maxHeaderBytes = 64 << 10
+
 func newHTTPServer(ln net.Listener, h http.Handler, log *slog.Logger) *httpServer {
+	return newHTTPServerWith(ln, h, log, serverTimeouts)
+}
+
+func newHTTPServerWith(ln net.Listener, h http.Handler, log *slog.Logger, t timeouts) *httpServer {
 	return &httpServer{ln: ln, srv: &http.Server{
 		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: t.readHeader,
+		ReadTimeout:       t.read,
+		WriteTimeout:      t.write,
+		IdleTimeout:       t.idle,
+		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}}
 }

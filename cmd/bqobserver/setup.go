@@ -11,14 +11,18 @@ type SetupCmd struct {
 	PushServiceAccount string `help:"Service account whose OIDC token Pub/Sub attaches to every push (recommended with --push-url)."`
 }
 
-// Run applies the Pub/Sub topology and the Bigtable schema.
+// Run applies the Pub/Sub topology, the Bigtable schema and, when the
+// history is written, the BigQuery history.
 func (c *SetupCmd) Run(g *Globals, e *env) error {
 	b, err := openBackends(e.ctx, g, e.getenv, e.log)
 	if err != nil {
 		return err
 	}
 	defer b.Close()
-	top := topology(g, b.PubSubProject)
+	top, err := withHistory(topology(g, b.PubSubProject), g, e.getenv)
+	if err != nil {
+		return err
+	}
 	if c.PushURL != "" {
 		top.PushSubscription, top.PushEndpoint, top.PushServiceAccount = c.PushSubscription, c.PushURL, c.PushServiceAccount
 	}
@@ -27,5 +31,5 @@ func (c *SetupCmd) Run(g *Globals, e *env) error {
 	}
 	fmt.Fprintf(e.stdout, "set up topics %s, %s, %s; subscriptions %s, %s; table %s (retention %v)\n",
 		g.AuditTopic, g.EventsTopic, g.DeadLetterTopic, g.AuditSubscription, g.DeadLetterSubscription, g.BigtableTable, g.Retention)
-	return nil
+	return setupHistory(e, g, top)
 }

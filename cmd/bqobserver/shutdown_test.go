@@ -72,13 +72,13 @@ func TestShutdownIsBounded(t *testing.T) {
 
 // TestListenOnPORT runs the service the way Cloud Run does: no
 // --http-addr, and PORT set (to 0 here, for a free port): it listens on every
-// interface, on that port.
+// interface, on that port (which --auth=none allows only when told to).
 func TestListenOnPORT(t *testing.T) {
 	t.Setenv("PUBSUB_EMULATOR_HOST", "")
 	t.Setenv("BIGTABLE_EMULATOR_HOST", "")
 	t.Setenv("BQOBSERVER_HTTP_ADDR", "")
 	t.Setenv("PORT", "0")
-	addr, stop := startRun(t, "run", "--no-simulate")
+	addr, stop := startRun(t, "run", "--no-simulate", "--allow-unauthenticated")
 	defer stop()
 	host, port, err := net.SplitHostPort(strings.TrimPrefix(addr, "http://"))
 	if err != nil {

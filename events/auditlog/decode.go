@@ -148,7 +148,12 @@ func cancelEvent(a *auditLog, res *resource) (events.Event, error) {
 // the result is fit for the log. It returns what the rule dropped.
 func (w *logEntry) finish(ev *events.Event, a *auditLog, raw []byte, now time.Time) ([]events.Dropped, error) {
 	ev.ID = eventID(w.LogName, w.InsertID, raw)
-	ev.Principal = a.principal()
+	if ev.Kind == events.KindCancelRequested {
+		// The caller of jobs.cancel is who asked, not the job's owner.
+		ev.CancelRequestedBy = a.principal()
+	} else {
+		ev.Principal = a.principal()
+	}
 	ev.Source.LogName, ev.Source.InsertID = w.LogName, w.InsertID
 	ev.Job.Project = first(ev.Job.Project, w.Resource.Labels.ProjectID)
 	ev.Job.Location = first(ev.Job.Location, w.Resource.Labels.Location)
@@ -160,6 +165,9 @@ func (w *logEntry) finish(ev *events.Event, a *auditLog, raw []byte, now time.Ti
 		return nil, err
 	}
 	ev.Time = t
+	if ev.Kind == events.KindCancelRequested {
+		ev.CancelRequestTime = t
+	}
 	dropped = append(dropped, ev.DropImplausible()...)
 	if err := ev.Validate(); err != nil {
 		return nil, invalid(ReasonBadField, err, "decoded event unfit for the log")

@@ -155,10 +155,14 @@ func (c *Consumer) handle(msg *message.Message) ([]*message.Message, error) {
 // Run subscribes, prepares and feeds the projection until ctx ends. It
 // returns an error if the router could not start or stopped on its own, or
 // if Prepare failed with an error that is not transient. When ctx ends
-// during Prepare, the consumer never becomes ready.
+// during Prepare, the consumer never becomes ready; when it ends before
+// the subscription exists, Run returns nil, as a stop is not a failure.
 func (c *Consumer) Run(ctx context.Context) error {
 	if c.cfg.Mode == PerReplica {
 		if err := c.replica().Create(ctx, c.deps.PubSub.Client); err != nil {
+			if ctx.Err() != nil {
+				return nil // stopped before it started
+			}
 			return fmt.Errorf("starting consumer %s: %w", c.cfg.Name, err)
 		}
 	}

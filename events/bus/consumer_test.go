@@ -11,7 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
 	"github.com/google/go-cmp/cmp"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/bqobserver/bqobserver/events"
 )
@@ -199,6 +202,31 @@ func TestConsumerPrepareEnds(t *testing.T) {
 				t.Errorf("the consumer became ready; logs:\n%s", logs.String())
 			}
 		})
+	}
+}
+
+// TestConsumerStoppedBeforeStart stops a consumer before its replica
+// subscription exists: a stop is not a failure, and nothing is left behind.
+func TestConsumerStoppedBeforeStart(t *testing.T) {
+	f := newFixture(t)
+	p := &projection{handled: map[string]int{}}
+	c, err := NewConsumer(
+		ConsumerConfig{Name: "test-feed", Topic: eventsTopic, Mode: PerReplica, Subscription: "running", DeadLetterTopic: deadTopic, Retry: quickRetry},
+		ConsumerDeps{PubSub: f.bus(), Publisher: f.publisher(), Logger: (&logBuffer{}).logger(), Handle: p.handle})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if err := c.Run(ctx); err != nil {
+		t.Errorf("Run stopped before it started = %v, want nil", err)
+	}
+	if err := c.Close(t.Context()); err != nil {
+		t.Errorf("Close = %v, want nil", err)
+	}
+	if _, err := f.bus().Client.SubscriptionAdminClient.GetSubscription(t.Context(),
+		&pubsubpb.GetSubscriptionRequest{Subscription: "projects/" + f.bus().Client.Project() + "/subscriptions/" + c.Subscription()}); status.Code(err) != codes.NotFound {
+		t.Errorf("the replica subscription after the stop: %v, want NotFound", err)
 	}
 }
 

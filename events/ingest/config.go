@@ -30,11 +30,23 @@ type Config struct {
 	// PushMaxInFlight bounds the push requests handled at once; beyond it
 	// the push intake answers 429 and Pub/Sub backs off. Default 512.
 	PushMaxInFlight int
-	// PushTimeout bounds the handling of one push request, retries
-	// included; when it passes the request is answered 503 with
-	// Retry-After and Pub/Sub pushes the entry again. Default 10s, Pub/Sub's
-	// default push acknowledgement deadline.
+	// PushMaxInFlightBytes bounds the memory the push bodies being read or
+	// handled hold together (each byte of body counts twice: the body and
+	// the entry decoded from it); beyond it the push intake answers 429.
+	// Default 64 MiB.
+	PushMaxInFlightBytes int64
+	// PushReadTimeout bounds the time a push body may take to arrive;
+	// a slower one is answered 408. Default 10s.
+	PushReadTimeout time.Duration
+	// PushTimeout bounds the handling of one push request once its body
+	// has arrived, retries included; when it passes the request is
+	// answered 503 with Retry-After and Pub/Sub pushes the entry again.
+	// Default 10s, Pub/Sub's default push acknowledgement deadline.
 	PushTimeout time.Duration
+	// DeadLetterMaxBody bounds how much of a push body that is not an
+	// envelope is copied to the dead-letter topic (its length and digest
+	// are kept beside). Default 64 KiB.
+	DeadLetterMaxBody int64
 }
 
 // DefaultHandlerName is the ingest handler's name unless configured.
@@ -50,8 +62,17 @@ func (c *Config) setDefaults() {
 	if c.PushMaxBody == 0 {
 		c.PushMaxBody = 4 << 20
 	}
+	if c.PushMaxInFlightBytes == 0 {
+		c.PushMaxInFlightBytes = 64 << 20
+	}
+	if c.PushReadTimeout == 0 {
+		c.PushReadTimeout = 10 * time.Second
+	}
 	if c.PushTimeout == 0 {
 		c.PushTimeout = 10 * time.Second
+	}
+	if c.DeadLetterMaxBody == 0 {
+		c.DeadLetterMaxBody = 64 << 10
 	}
 }
 
@@ -66,8 +87,11 @@ func (c Config) Validate() error {
 	if c.DeadLetterTopic != "" && c.DeadLetterTopic == c.AuditTopic {
 		errs = append(errs, errors.New("the dead-letter topic must differ from the audit topic"))
 	}
-	if c.PushMaxInFlight < 0 || c.PushMaxBody < 0 || c.PushTimeout < 0 {
-		errs = append(errs, errors.New("push in-flight, body and time limits must not be negative"))
+	if c.PushMaxInFlight < 0 || c.PushMaxBody < 0 || c.PushMaxInFlightBytes < 0 || c.PushReadTimeout < 0 || c.PushTimeout < 0 || c.DeadLetterMaxBody < 0 {
+		errs = append(errs, errors.New("push in-flight, body, time and dead-letter limits must not be negative"))
+	}
+	if c.PushMaxInFlightBytes > 0 && c.PushMaxInFlightBytes < amplification*(c.PushMaxBody+firstChunk) {
+		errs = append(errs, fmt.Errorf("push in-flight bytes %d cannot hold one push of the largest body %d", c.PushMaxInFlightBytes, c.PushMaxBody))
 	}
 	return errors.Join(errs...)
 }

@@ -16,6 +16,7 @@ type metrics struct {
 	deadLettered *prometheus.CounterVec
 	redelivered  *prometheus.CounterVec
 	handler      *prometheus.HistogramVec
+	pushRefused  *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -34,8 +35,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		handler: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub, Name: "handler_seconds",
 			Help:    "Time to handle one entry, retries included, by outcome.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}, []string{"outcome"}),
+		pushRefused: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "push_refused_total",
+			Help: "Push requests refused before their entry was handled, by HTTP status (401, 403 and 415 in front of the intake; 405, 408, 413 and 429 by it)."}, []string{"status"}),
 	}
-	for _, c := range []prometheus.Collector{m.received, m.decoded, m.skipped, m.deadLettered, m.redelivered, m.handler} {
+	for _, c := range []prometheus.Collector{m.received, m.decoded, m.skipped, m.deadLettered, m.redelivered, m.handler, m.pushRefused} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("registering ingest metrics: %w", err)
 		}

@@ -64,6 +64,7 @@ type Pipeline struct {
 	chain       message.HandlerFunc
 	router      *bus.Router   // nil without a pull intake
 	push        chan struct{} // push requests in flight
+	budget      *pushBudget   // push bytes in flight
 }
 
 // New assembles the pipeline. It creates nothing in Pub/Sub or Bigtable:
@@ -82,7 +83,7 @@ func New(cfg Config, d Deps) (*Pipeline, error) {
 		return nil, err
 	}
 	p := &Pipeline{cfg: cfg, log: d.Logger, pub: d.Publisher, appender: d.Appender, metrics: m, implausible: im,
-		push: make(chan struct{}, cfg.PushMaxInFlight)}
+		push: make(chan struct{}, cfg.PushMaxInFlight), budget: newPushBudget(cfg.PushMaxInFlightBytes)}
 	policy := bus.Policy{Name: cfg.HandlerName, DeadLetterTopic: cfg.DeadLetterTopic, Publisher: d.Publisher,
 		Retry: cfg.Retry, Logger: d.Logger}
 	h, err := policy.Wrap(p.handle)

@@ -5,32 +5,38 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"io"
 	"net/http"
+	"strconv"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 
 	"github.com/bqobserver/bqobserver/events/auditlog"
 	"github.com/bqobserver/bqobserver/events/bus"
+	"github.com/bqobserver/bqobserver/internal/problem"
 )
 
 // PushHandler returns the push intake: it accepts the standard Pub/Sub push
 // envelope (POST, JSON body) and runs the same handler chain as the pull
-// intake. It answers
+// intake. It reads the body first, within Config.PushReadTimeout and
+// charging Config.PushMaxInFlightBytes as it arrives, and only then takes
+// one of the Config.PushMaxInFlight slots, so that bodies sent slowly hold
+// no slot and little memory. It answers
 //
 //   - 204 once the entry's events are durable in the log and published on
 //     the events topic, or the entry was skipped, or it was malformed and is
 //     now on the dead-letter topic (Pub/Sub must not retry it);
-//   - 429 when too many pushes are in flight, and 503 with Retry-After on a
-//     transient failure or when PushTimeout passes first (an RFC 9457
-//     problem document): Pub/Sub redelivers with its push backoff;
-//   - 405 for another method and 413 for a body larger than any Pub/Sub
-//     message.
+//   - 429 when too many pushes or push bytes are in flight, and 503 with
+//     Retry-After on a transient failure or when PushTimeout passes first:
+//     Pub/Sub redelivers with its push backoff;
+//   - 405 for another method, 408 for a body not received in time, 413 for
+//     a body larger than any Pub/Sub message; every refusal is a problem
+//     document, counted by status.
 //
 // Authentication of push requests is not done here: mount the handler
-// behind whatever verifies the push subscription's identity, or keep the
-// server on loopback.
+// behind whatever verifies the push subscription's identity (and refuses
+// other content types than application/json), or keep the server on
+// loopback.
 func (p *Pipeline) PushHandler() http.Handler {
 	return http.HandlerFunc(p.servePush)
 }
@@ -38,7 +44,17 @@ func (p *Pipeline) PushHandler() http.Handler {
 func (p *Pipeline) servePush(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		http.Error(w, "push deliveries are POST requests", http.StatusMethodNotAllowed)
+		p.refusePush(w, r, http.StatusMethodNotAllowed, "push deliveries are POST requests")
+		return
+	}
+	c := &charge{b: p.budget}
+	defer c.release()
+	body, err := readPush(w, r, p.cfg.PushMaxBody, p.cfg.PushReadTimeout, c)
+	if err != nil {
+		if errors.Is(err, errPushBusy) {
+			w.Header().Set("Retry-After", "1")
+		}
+		p.refusePush(w, r, pushReadStatus(err), err.Error())
 		return
 	}
 	select {
@@ -46,17 +62,7 @@ func (p *Pipeline) servePush(w http.ResponseWriter, r *http.Request) {
 		defer func() { <-p.push }()
 	default:
 		w.Header().Set("Retry-After", "1")
-		http.Error(w, "too many push deliveries in flight", http.StatusTooManyRequests)
-		return
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, p.cfg.PushMaxBody))
-	var tooLarge *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooLarge):
-		http.Error(w, "push body too large", http.StatusRequestEntityTooLarge)
-		return
-	case err != nil:
-		http.Error(w, "reading the push body failed", http.StatusBadRequest)
+		p.refusePush(w, r, http.StatusTooManyRequests, "too many push deliveries in flight")
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), p.cfg.PushTimeout)
@@ -66,6 +72,19 @@ func (p *Pipeline) servePush(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// RefusePush counts a push refused in front of the intake (by the token
+// check or the content-type check): pass it as their OnReject.
+func (p *Pipeline) RefusePush(r *http.Request, status int, err error) {
+	p.metrics.pushRefused.WithLabelValues(strconv.Itoa(status)).Inc()
+	p.log.Warn("push refused", "status", status, "error", err.Error(), "remote", r.RemoteAddr)
+}
+
+// refusePush answers a push the intake refuses, and counts it.
+func (p *Pipeline) refusePush(w http.ResponseWriter, r *http.Request, status int, detail string) {
+	p.metrics.pushRefused.WithLabelValues(strconv.Itoa(status)).Inc()
+	problem.Write(w, r, status, detail)
 }
 
 // pushEntry handles one push body. An error means transient: the push must
@@ -86,16 +105,39 @@ func (p *Pipeline) pushEntry(ctx context.Context, body []byte) error {
 	return err
 }
 
-// deadLetterEnvelope keeps a push body that is not a usable envelope: the
-// whole body is the payload, since there is no message to take apart.
+// Metadata of a dead-lettered push body that is not an envelope, whose
+// copy may be cut short.
+const (
+	// MetaBodyBytes is the length of the whole body.
+	MetaBodyBytes = "bqobserver_body_bytes"
+	// MetaBodySHA256 is the hex SHA-256 digest of the whole body.
+	MetaBodySHA256 = "bqobserver_body_sha256"
+	// MetaBodyTruncated is "true" when the payload holds only the start of
+	// the body.
+	MetaBodyTruncated = "bqobserver_body_truncated"
+)
+
+// deadLetterEnvelope keeps a push body that is not a usable envelope: there
+// is no message to take apart, so the body is the payload, cut to
+// Config.DeadLetterMaxBody, with its length and digest beside the reason.
 func (p *Pipeline) deadLetterEnvelope(ctx context.Context, body []byte, cause error) error {
 	sum := sha256.Sum256(body)
-	msg := message.NewMessage("envelope-"+hex.EncodeToString(sum[:8]), body)
+	digest := hex.EncodeToString(sum[:])
+	payload := body
+	if int64(len(payload)) > p.cfg.DeadLetterMaxBody {
+		payload = payload[:p.cfg.DeadLetterMaxBody]
+	}
+	msg := message.NewMessage("envelope-"+digest[:16], payload)
 	msg.SetContext(ctx)
 	reason := string(auditlog.ReasonBadEnvelope)
 	msg.Metadata.Set(bus.MetaReason, reason)
 	msg.Metadata.Set(MetaIntake, intakePush)
 	msg.Metadata.Set(middleware.ReasonForPoisonedKey, cause.Error())
+	msg.Metadata.Set(MetaBodyBytes, strconv.Itoa(len(body)))
+	msg.Metadata.Set(MetaBodySHA256, digest)
+	if len(payload) < len(body) {
+		msg.Metadata.Set(MetaBodyTruncated, "true")
+	}
 	if err := p.pub.Publish(p.cfg.DeadLetterTopic, msg); err != nil {
 		p.metrics.redelivered.WithLabelValues(intakePush).Inc()
 		p.log.Warn("push body could not be dead-lettered", "error", err.Error())
@@ -103,6 +145,6 @@ func (p *Pipeline) deadLetterEnvelope(ctx context.Context, body []byte, cause er
 	}
 	p.metrics.deadLettered.WithLabelValues(reason).Inc()
 	p.metrics.received.WithLabelValues(intakePush).Inc()
-	p.log.Warn("push body dead-lettered", "reason", reason, "error", cause.Error())
+	p.log.Warn("push body dead-lettered", "reason", reason, "error", cause.Error(), "bytes", len(body), "sha256", digest)
 	return nil
 }

@@ -1,8 +1,9 @@
 package ingest
 
 import (
-	"encoding/json"
 	"net/http"
+
+	"github.com/bqobserver/bqobserver/internal/problem"
 )
 
 // pushRetryAfter is what a 503 from the push intake asks the sender to
@@ -17,13 +18,6 @@ func pushUnavailable(w http.ResponseWriter, r *http.Request, timedOut bool) {
 	if timedOut {
 		detail = "the entry could not be ingested within the push timeout; push it again later"
 	}
-	h := w.Header()
-	h.Set("Retry-After", pushRetryAfter)
-	h.Set("Content-Type", "application/problem+json")
-	h.Set("Cache-Control", "no-store")
-	w.WriteHeader(http.StatusServiceUnavailable)
-	_ = json.NewEncoder(w).Encode(map[string]any{ // a failed write means the sender left
-		"type": "about:blank", "title": http.StatusText(http.StatusServiceUnavailable),
-		"status": http.StatusServiceUnavailable, "detail": detail, "instance": r.URL.Path,
-	})
+	w.Header().Set("Retry-After", pushRetryAfter)
+	problem.Write(w, r, http.StatusServiceUnavailable, detail)
 }

@@ -6,9 +6,10 @@ import (
 	"slices"
 )
 
-// Check reports every way in which fields is not a table the generator
-// can follow: names that repeat, a scope out of order, a kind and a rule
-// that do not go together, a group split in two, a column without a type.
+// Check reports every way in which fields, with HistoryColumns after them,
+// is not a table the generator can follow: names that repeat, a scope out of
+// order, a kind and a rule that do not go together, a group split in two, a
+// column without a type.
 func Check(fields []Field) error {
 	var errs []error
 	seen := map[string]string{}
@@ -45,6 +46,15 @@ func Check(fields []Field) error {
 	for g := range groups {
 		if !slices.ContainsFunc(Groups, func(x Group) bool { return x.Name == g }) {
 			errs = append(errs, fmt.Errorf("group %s is not among Groups", g))
+		}
+	}
+	for _, h := range HistoryColumns {
+		unique("column", h.Column.Name, h.Name)
+		if h.Name == "" || h.Column.Description == "" || h.Column.Type == "RECORD" {
+			errs = append(errs, fmt.Errorf("history column %s: a Go name, a description and a type other than RECORD are all needed", h.Column.Name))
+		}
+		if err := checkColumn(h.Column); err != nil {
+			errs = append(errs, fmt.Errorf("history column %s: %w", h.Name, err))
 		}
 	}
 	return errors.Join(errs...)
@@ -87,7 +97,7 @@ func checkColumn(c Column) error {
 	if c.Name == "" {
 		return errors.New("a column without a name")
 	}
-	if !slices.Contains([]string{"STRING", "INT64", "BOOL", "TIMESTAMP", "RECORD"}, c.Type) {
+	if !slices.Contains([]string{"STRING", "INT64", "FLOAT64", "BOOL", "TIMESTAMP", "RECORD"}, c.Type) {
 		return fmt.Errorf("column %s: type %q", c.Name, c.Type)
 	}
 	if !slices.Contains([]string{"", Required, Repeated}, c.Mode) {

@@ -4,8 +4,8 @@ package jobfields
 // table schema, in the shape of its JSON form (TableFieldSchema).
 type Column struct {
 	Name string `json:"name"`
-	// Type is a GoogleSQL type name: STRING, INT64, BOOL, TIMESTAMP or
-	// RECORD.
+	// Type is a GoogleSQL type name: STRING, INT64, FLOAT64, BOOL,
+	// TIMESTAMP or RECORD.
 	Type string `json:"type"`
 	// Mode is REQUIRED, REPEATED or, when empty, NULLABLE.
 	Mode        string   `json:"mode,omitempty"`

@@ -72,6 +72,21 @@ var Fields = []Field{
 		Doc: "Units of work completed when last observed.", Column: added("completed_units", "INT64")},
 	{Name: "PendingUnits", JSON: "pending_units", Kind: OptionalInt64, Scope: Fact, Fold: Register, Group: "Progress",
 		Doc: "Units of work waiting when last observed.", Column: added("pending_units", "INT64")},
+	{Name: "Stages", JSON: "stages", Kind: OptionalInt64, Scope: Fact, Fold: Register, Group: "Progress",
+		Doc: "Stages of the query's plan begun when last observed by the BigQuery jobs API.", Column: added("stages", "INT64")},
+
+	{Name: "ReconciledReason", JSON: "reconciled_reason", Kind: String, Scope: Fact, Fold: Register, Enum: []string{"done", "not_found"},
+		Doc:    "Why enrichment closed the job: done (the BigQuery jobs API reported it DONE) or not_found (the API answered several times in a row that it does not know the job).",
+		Column: added("reconciled_reason", "STRING")},
+
+	{Name: "CancelRequestedBy", JSON: "cancel_requested_by", Kind: String, Scope: Fact, Fold: Register,
+		Doc: "Who asked to cancel the job: the caller of jobs.cancel in the audit log, or of bqobserver's cancel (anonymous when the service identifies nobody).", Column: added("cancel_requested_by", "STRING")},
+	{Name: "CancelRequestTime", JSON: "cancel_request_time", Kind: Time, Scope: Fact, Fold: Register,
+		Doc: "When the job was asked to be cancelled.", Column: added("cancel_request_time", "TIMESTAMP")},
+	{Name: "CancelReason", JSON: "cancel_reason", Kind: String, Scope: Fact, Fold: Register,
+		Doc: "The reason the caller gave for cancelling the job, if any.", Column: added("cancel_reason", "STRING")},
+	{Name: "CancelAnswer", JSON: "cancel_answer", Kind: String, Scope: Fact, Fold: Register,
+		Doc: "What BigQuery's jobs.cancel answered: the state it reported the job in, or its error.", Column: added("cancel_answer", "STRING")},
 
 	{Name: "FirstSeen", JSON: "first_seen", Kind: Time, Scope: Derived, Fold: EarliestEvent,
 		Doc: "Time of the job's earliest event.", Column: added("first_seen", "TIMESTAMP")},

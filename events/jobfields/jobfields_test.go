@@ -27,6 +27,7 @@ func TestCheck(t *testing.T) {
 		{"repeated Go name", func(fs []Field) []Field { fs[6].Name = fs[5].Name; return fs }, "share the Go name"},
 		{"repeated JSON name", func(fs []Field) []Field { fs[6].JSON = fs[5].JSON; return fs }, "share the JSON name"},
 		{"repeated column", func(fs []Field) []Field { fs[6].Column.Name = fs[5].Column.Name; return fs }, "share the column"},
+		{"a field's column named as the history's", func(fs []Field) []Field { fs[6].Column.Name = HistoryColumns[0].Column.Name; return fs }, "share the column"},
 		{"no doc", func(fs []Field) []Field { fs[6].Doc = ""; return fs }, "a Doc are all needed"},
 		{"scope out of order", func(fs []Field) []Field { fs[0], fs[5] = fs[5], fs[0]; return fs }, "Fields lists key, event, fact, derived"},
 		{"flag without its text", func(fs []Field) []Field { return slices.Delete(fs, index(fs, "Query"), index(fs, "Query")+1) }, "does not fit"},
@@ -76,6 +77,28 @@ func index(fs []Field, name string) int {
 // JSON schema form: a change to a column shows up here.
 func TestColumnsGolden(t *testing.T) {
 	golden.JSON(t, filepath.Join("testdata", "bigquery_columns.json"), Columns())
+}
+
+// TestTableColumns checks the history table's columns: the fields'
+// columns in their order, then the history's own, each described.
+func TestTableColumns(t *testing.T) {
+	var want []string
+	for _, f := range Fields {
+		want = append(want, f.Column.Name)
+	}
+	for _, h := range HistoryColumns {
+		want = append(want, h.Column.Name)
+	}
+	var got []string
+	for _, c := range TableColumns() {
+		got = append(got, c.Name)
+		if c.Description == "" {
+			t.Errorf("column %s has no description", c.Name)
+		}
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("table columns (-want +got):\n%s", diff)
+	}
 }
 
 // TestStandardColumns checks the columns that follow INFORMATION_SCHEMA.JOBS

@@ -254,7 +254,7 @@ func describeEntries(entries []simulation.Entry, key events.JobKey) []string {
 		}
 		desc := e.Format + " " + string(ev.Kind)
 		if ev.Kind == events.KindCancelRequested {
-			desc += " by " + ev.Principal
+			desc += " by " + ev.CancelRequestedBy
 		}
 		if ev.Error != nil {
 			desc += " " + ev.Error.Code + ": " + ev.Error.Message

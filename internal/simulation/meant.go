@@ -21,10 +21,11 @@ func (c *content) meant() (events.Event, bool) {
 		Time:   c.h.timestamp,
 		Source: events.Source{Format: c.format, Method: c.method(), LogName: log, InsertID: c.h.insertID},
 	}
-	ev.Principal = c.principal.email
 	if c.tr == trCancelCall {
+		ev.CancelRequestedBy, ev.CancelRequestTime = c.principal.email, ev.Time
 		return ev, true
 	}
+	ev.Principal = c.principal.email
 	ev.State = c.state
 	if f := c.err; f != nil {
 		ev.Error = &events.JobError{Code: strconv.Itoa(c.code(f)), Message: f.message}

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/bqobserver/bqobserver/internal/testutil/fakeclock"
 )
 
 // outcome is what Authenticate decided.
@@ -58,7 +60,7 @@ func errText(err error) string {
 }
 
 // newAuthenticator returns an Authenticator for cfg on clock c.
-func newAuthenticator(t testing.TB, cfg Config, c *clock) *Authenticator {
+func newAuthenticator(t testing.TB, cfg Config, c *fakeclock.Clock) *Authenticator {
 	t.Helper()
 	cfg.Now = c.Now
 	a, err := New(cfg, nil)

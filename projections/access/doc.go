@@ -84,8 +84,10 @@
 // # Visibility
 //
 // The projections ask [CanSee], [ShowQuery] and [CanCancel] with the
-// [Principal] the middleware put in the request's context ([PrincipalFrom]).
-// A request without a principal is the zero Principal, which sees nothing.
+// [Principal] the middleware put in the request's context ([PrincipalFrom]),
+// through one per-request filter, [Scope] ([ScopeFrom]), that every list and
+// detail handler applies. A request without a principal is the zero
+// Principal, which sees nothing.
 // Visibility applies wherever a job appears: list, detail, stream, summary,
 // the 2019-compatible endpoint and the history API. An own caller's
 // aggregates count only their jobs.

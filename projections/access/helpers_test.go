@@ -20,30 +20,15 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 	"github.com/google/go-cmp/cmp/cmpopts"
+
+	httpproblem "github.com/bqobserver/bqobserver/internal/problem"
+	"github.com/bqobserver/bqobserver/internal/testutil/fakeclock"
 )
 
 // t0 is the time every token test takes as now.
 var t0 = time.Date(2025, 3, 3, 8, 0, 0, 0, time.UTC)
 
-// clock is a settable clock for tests.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newClock() *clock { return &clock{now: t0} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
+func newClock() *fakeclock.Clock { return fakeclock.New(t0) }
 
 // testKey is a signing key of the tests' own issuer.
 type testKey struct {
@@ -300,3 +285,6 @@ func keyJSONWith(t testing.TB, k testKey, extra string) string {
 	}
 	return string(b)
 }
+
+// problem is the problem document the middleware answers with.
+type problem = httpproblem.Document

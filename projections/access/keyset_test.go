@@ -45,7 +45,7 @@ func TestKeySetCaching(t *testing.T) {
 	s := newKeySet(endpoint.URL, endpoint.Client(), c.Now)
 	for _, st := range tests {
 		t.Run(st.name, func(t *testing.T) {
-			c.advance(st.advance)
+			c.Advance(st.advance)
 			if st.serve != nil {
 				endpoint.set(st.serve...)
 			}

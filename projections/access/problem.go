@@ -1,19 +1,11 @@
 package access
 
 import (
-	"encoding/json"
 	"net/http"
 	"strconv"
-)
 
-// problem is an RFC 9457 problem document.
-type problem struct {
-	Type     string `json:"type"`
-	Title    string `json:"title"`
-	Status   int    `json:"status"`
-	Detail   string `json:"detail,omitempty"`
-	Instance string `json:"instance,omitempty"`
-}
+	httpproblem "github.com/bqobserver/bqobserver/internal/problem"
+)
 
 // refuse answers r with a problem document for err, whose kind decides the
 // status and challenge the WWW-Authenticate of a 401, and calls onReject
@@ -27,11 +19,7 @@ func refuse(w http.ResponseWriter, r *http.Request, err error, challenge string,
 	case http.StatusServiceUnavailable:
 		h.Set("Retry-After", strconv.Itoa(int(keysMinInterval.Seconds())))
 	}
-	h.Set("Content-Type", "application/problem+json")
-	h.Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	p := problem{Type: "about:blank", Title: http.StatusText(status), Status: status, Detail: err.Error(), Instance: r.URL.Path}
-	_ = json.NewEncoder(w).Encode(p) // a failed write means the client left
+	httpproblem.Write(w, r, status, err.Error())
 	if onReject != nil {
 		onReject(r, status, err)
 	}

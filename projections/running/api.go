@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+
+	httpproblem "github.com/bqobserver/bqobserver/internal/problem"
 )
 
 // route is one endpoint: its method and path pattern, the query parameters
@@ -15,12 +17,15 @@ import (
 // under RequestTimeout).
 type route struct {
 	method, path string
-	params       []string
-	check        func(url.Values) []paramError
-	anyParams    bool
-	needsReady   bool
-	readsLog     bool
-	serve        func(p *Projection, w http.ResponseWriter, r *http.Request)
+	// pattern is the ServeMux pattern when path cannot be one (a path
+	// segment that is more than a wildcard); "" means method and path.
+	pattern    string
+	params     []string
+	check      func(url.Values) []paramError
+	anyParams  bool
+	needsReady bool
+	readsLog   bool
+	serve      func(p *Projection, w http.ResponseWriter, r *http.Request)
 }
 
 // Parameters of the list beyond the filters.
@@ -35,10 +40,15 @@ func routes() []route {
 	return []route{
 		{method: "GET", path: "/api/v1/jobs", params: list, check: checkList, needsReady: true, serve: (*Projection).serveList},
 		{method: "GET", path: "/api/v1/jobs/{project}/{location}/{job_id}", needsReady: true, readsLog: true, serve: (*Projection).serveJob},
+		{method: "POST", path: "/api/v1/jobs/{project}/{location}/{job_id}:cancel", pattern: "POST /api/v1/jobs/{project}/{location}/{job_action}",
+			needsReady: true, serve: (*Projection).serveCancel},
 		{method: "GET", path: "/api/v1/summary", needsReady: true, serve: (*Projection).serveSummary},
+		{method: "GET", path: "/api/v1/diagnostics", serve: (*Projection).serveDiagnostics},
+		{method: "GET", path: "/api/v1/me", serve: (*Projection).serveMe},
 		{method: "GET", path: "/api/v1/stream", params: stream, check: checkStream, needsReady: true, serve: (*Projection).serveStream},
 		{method: "GET", path: "/api/v1/history", params: history, check: checkHistory, serve: (*Projection).serveHistory},
 		{method: "GET", path: "/api/v1/openapi.json", serve: (*Projection).serveOpenAPI},
+		{method: "GET", path: "/api/v1/links", serve: (*Projection).serveLinks},
 		{method: "GET", path: "/_ah/get-handlers/v1/jobs", anyParams: true, needsReady: true, serve: (*Projection).serveLegacy},
 		{method: "GET", path: "/healthz", anyParams: true, serve: (*Projection).serveHealth},
 		{method: "GET", path: "/readyz", anyParams: true, serve: (*Projection).serveReady},
@@ -48,16 +58,16 @@ func routes() []route {
 // Handler returns the handler of the JSON API, the original endpoint and the
 // health checks. It owns the paths under /api/ (an unknown one is a 404
 // problem document), /_ah/get-handlers/v1/jobs, /healthz and /readyz, and
-// answers 405 to methods other than GET and HEAD; mount it for those beside
-// the web page's handler.
+// answers 405 to methods other than those of each endpoint; mount it for
+// those beside the web page's handler. Every endpoint but the health
+// checks and the OpenAPI document answers what the caller's scope lets it
+// see (access.ScopeFrom): put the authentication middleware in front.
 func (p *Projection) Handler() http.Handler {
 	mux := http.NewServeMux()
 	for _, rt := range routes() {
-		mux.Handle(rt.method+" "+rt.path, p.guard(rt))
+		mux.Handle(cmp.Or(rt.pattern, rt.method+" "+rt.path), p.guard(rt))
 	}
-	mux.HandleFunc("GET /api/", func(w http.ResponseWriter, r *http.Request) {
-		writeProblem(w, r, http.StatusNotFound, "no such endpoint; see /api/v1/openapi.json", nil)
-	})
+	mux.Handle("/", httpproblem.Fallback(mux, "no such endpoint; see /api/v1/openapi.json"))
 	return mux
 }
 

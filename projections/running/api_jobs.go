@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/bqobserver/bqobserver/events"
+	"github.com/bqobserver/bqobserver/projections/access"
 )
 
 // Page sizes of the list.
@@ -34,6 +35,7 @@ func (p *Projection) serveList(w http.ResponseWriter, r *http.Request) {
 		badRequest(w, r, bad)
 		return
 	}
+	q.filter.scope = access.ScopeFrom(r.Context())
 	writePage(w, p.store, &q, p.cfg.Now(), p.cfg.QueryPreview, nil)
 }
 
@@ -106,23 +108,57 @@ func (p *Projection) serveJob(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, http.StatusBadRequest, err.Error(), nil)
 		return
 	}
-	evs, err := p.log.JobEvents(r.Context(), key)
+	v, evs, found, err := p.find(r.Context(), key)
 	if err != nil {
 		p.logFailure(w, r, "reading the job's events", err)
 		return
 	}
+	sc := access.ScopeFrom(r.Context())
+	if !found {
+		notFound(w, r, key)
+		return
+	}
+	if !sc.Sees(v.job.Principal) {
+		notFound(w, r, key) // not 403: whether the job exists is not the caller's to know
+		return
+	}
+	v.hidden = sc.HideQuery(&v.job.Facts, v.job.Principal)
+	sortEvents(evs)
+	d := &detailJSON{Job: jobOf(&v, 0), Events: timelineOf(evs, sc, v.job.Principal)}
+	d.Live, d.LiveError = p.liveDetail(r.Context(), key)
+	writeJSON(w, r, d)
+}
+
+// notFound answers 404 for a job that is neither listed nor in the log, or
+// that the caller may not see.
+func notFound(w http.ResponseWriter, r *http.Request, key events.JobKey) {
+	writeProblem(w, r, http.StatusNotFound, "no job "+key.String()+" in the running list or the event log", nil)
+}
+
+// timelineOf returns a job's events as the caller may see them: the query
+// text left out of each that carries one the caller may not read.
+func timelineOf(evs []events.Event, sc access.Scope, jobPrincipal string) []eventJSON {
+	out := make([]eventJSON, len(evs))
+	for i := range evs {
+		out[i].Event = evs[i]
+		out[i].QueryHidden = sc.HideQuery(&out[i].Facts, jobPrincipal)
+	}
+	return out
+}
+
+// find returns a job as its listed state and its history in the log make
+// it, and its events; found is false when neither knows it.
+func (p *Projection) find(ctx context.Context, key events.JobKey) (v view, evs []events.Event, found bool, err error) {
+	evs, err = p.log.JobEvents(ctx, key)
+	if err != nil {
+		return view{}, nil, false, err
+	}
 	plausible(evs)
 	listed, ok := p.store.get(key)
 	if !ok && len(evs) == 0 {
-		writeProblem(w, r, http.StatusNotFound, "no job "+key.String()+" in the running list or the event log", nil)
-		return
+		return view{}, nil, false, nil
 	}
-	v := p.merge(listed, key, evs)
-	sortEvents(evs)
-	if evs == nil {
-		evs = []events.Event{}
-	}
-	writeJSON(w, r, &detailJSON{Job: jobOf(&v, 0), Events: evs})
+	return p.merge(listed, key, evs), evs, true, nil
 }
 
 // merge folds the job's history from the log into its listed state (empty
@@ -164,6 +200,6 @@ func (p *Projection) logFailure(w http.ResponseWriter, r *http.Request, doing st
 
 func (p *Projection) serveSummary(w http.ResponseWriter, r *http.Request) {
 	now := p.cfg.Now()
-	s := p.store.summarize(now)
+	s := p.store.summarize(now, &filter{scope: access.ScopeFrom(r.Context())})
 	writeJSON(w, r, summaryOf(&s, now.UTC(), p.cfg.QueryPreview))
 }

@@ -14,13 +14,14 @@ import (
 	"time"
 
 	"github.com/bqobserver/bqobserver/events"
+	"github.com/bqobserver/bqobserver/internal/testutil/fakeclock"
 	"github.com/bqobserver/bqobserver/internal/testutil/golden"
 )
 
 // scenario is a small organization at t0+1h: queued, running, stale and
 // finished jobs, every one appended to the log and fed to the projection as
 // ingest would.
-func scenario(t *testing.T) (*Projection, *clock) {
+func scenario(t *testing.T) (*Projection, *fakeclock.Clock) {
 	t.Helper()
 	l := newLog(t)
 	p, c := newProjection(t, l, t0.Add(time.Hour), Config{StaleAfter: 30 * time.Minute})
@@ -106,10 +107,12 @@ func normalize(v any) any {
 	return v
 }
 
-// sinceT0 rewrites a time of this century as an offset from t0.
+// sinceT0 rewrites a time within a year of t0 as an offset from t0; t0
+// follows the clock, so only the scenario's times are relative to it, and a
+// fixed time (an example in a message) stays as it is.
 func sinceT0(s string) (string, bool) {
 	ts, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil || ts.Year() <= 2000 {
+	if err != nil || ts.Sub(t0).Abs() > 365*24*time.Hour {
 		return "", false
 	}
 	return "t0+" + ts.Sub(t0).String(), true
@@ -120,7 +123,7 @@ var stamps = regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d
 
 func TestAPIGolden(t *testing.T) {
 	p, _ := scenario(t)
-	srv := p.Handler()
+	srv := asAdmin(p.Handler())
 	tests := []struct{ name, path string }{
 		{"list", "/api/v1/jobs"},
 		{"list-filtered", "/api/v1/jobs?project=ACME-ETL&state=running&label=env=prod&q=customers&sort=-slot_ms"},
@@ -149,10 +152,10 @@ func TestAPIGolden(t *testing.T) {
 func TestListSecondPage(t *testing.T) {
 	p, _ := scenario(t)
 	var first pageWire
-	if err := json.Unmarshal(get(t, p.Handler(), "/api/v1/jobs?sort=created&limit=2").Body.Bytes(), &first); err != nil {
+	if err := json.Unmarshal(get(t, asAdmin(p.Handler()), "/api/v1/jobs?sort=created&limit=2").Body.Bytes(), &first); err != nil {
 		t.Fatal(err)
 	}
-	w := get(t, p.Handler(), "/api/v1/jobs?sort=created&limit=2&cursor="+first.NextCursor)
+	w := get(t, asAdmin(p.Handler()), "/api/v1/jobs?sort=created&limit=2&cursor="+first.NextCursor)
 	goldenResponse(t, "list-second-page", w.Result(), w.Body.Bytes())
 }
 
@@ -162,7 +165,7 @@ func TestNotReady(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := p.Handler()
+	h := asAdmin(p.Handler())
 	for _, step := range []struct {
 		name    string
 		do      func()
@@ -202,13 +205,30 @@ func TestNotReady(t *testing.T) {
 	}
 }
 
+// TestMethodNotAllowed: a method an endpoint does not serve is 405 with
+// Allow, an unknown path 404, both as problem documents.
 func TestMethodNotAllowed(t *testing.T) {
 	p, _ := newProjection(t, nil, t0, Config{})
-	for _, path := range []string{"/api/v1/jobs", "/api/v1/summary", "/_ah/get-handlers/v1/jobs", "/api/v1/nothing"} {
+	for _, tc := range []struct {
+		method, path string
+		status       int
+		allow        string
+	}{
+		{"POST", "/api/v1/jobs", http.StatusMethodNotAllowed, "GET, HEAD"},
+		{"POST", "/api/v1/summary", http.StatusMethodNotAllowed, "GET, HEAD"},
+		{"DELETE", "/_ah/get-handlers/v1/jobs", http.StatusMethodNotAllowed, "GET, HEAD"},
+		{"PUT", "/api/v1/jobs/p/US/j:cancel", http.StatusMethodNotAllowed, "GET, HEAD, POST"},
+		{"POST", "/api/v1/nothing", http.StatusNotFound, ""},
+		{"GET", "/api/v2/jobs", http.StatusNotFound, ""},
+	} {
 		w := httptest.NewRecorder()
-		p.Handler().ServeHTTP(w, httptest.NewRequest(http.MethodPost, path, nil))
-		if w.Code != http.StatusMethodNotAllowed {
-			t.Errorf("POST %s = %d, want 405", path, w.Code)
+		asAdmin(p.Handler()).ServeHTTP(w, httptest.NewRequest(tc.method, tc.path, nil))
+		var pr problem
+		if err := json.Unmarshal(w.Body.Bytes(), &pr); err != nil || w.Header().Get("Content-Type") != "application/problem+json" {
+			t.Errorf("%s %s: %s %q, want a problem document (%v)", tc.method, tc.path, w.Header().Get("Content-Type"), w.Body, err)
+		}
+		if w.Code != tc.status || pr.Status != tc.status || w.Header().Get("Allow") != tc.allow {
+			t.Errorf("%s %s = %d (document %d), Allow %q; want %d, Allow %q", tc.method, tc.path, w.Code, pr.Status, w.Header().Get("Allow"), tc.status, tc.allow)
 		}
 	}
 }
@@ -218,7 +238,7 @@ func TestDetailLogUnavailable(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	w := httptest.NewRecorder()
-	p.Handler().ServeHTTP(w, httptest.NewRequestWithContext(ctx, http.MethodGet, "/api/v1/jobs/p/US/j", nil))
+	asAdmin(p.Handler()).ServeHTTP(w, httptest.NewRequestWithContext(ctx, http.MethodGet, "/api/v1/jobs/p/US/j", nil))
 	if w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") == "" {
 		t.Errorf("detail with the log unreachable: %d %v, want 503 with Retry-After", w.Code, w.Header())
 	}

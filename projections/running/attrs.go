@@ -68,7 +68,11 @@ type attrs struct {
 	state  stateCode
 	stale  bool
 	labels map[string]string
-	search string // lower-cased text the q parameter searches
+	// search is the lower-cased text the q parameter searches, the query
+	// text last: search[:public] is everything else, what a caller who may
+	// not read the query searches.
+	search string
+	public uint32
 }
 
 func (a *attrs) val(i int) (int64, bool) { return a.vals[i], a.known&(1<<i) != 0 }
@@ -87,9 +91,10 @@ func (a *attrs) runningMs(now time.Time) (int64, bool) {
 	return max(now.UnixMilli()-start, 0), true
 }
 
-// attrsOf derives a job's attributes; prev supplies the search text when the
-// searchable facts did not change, so that it is not rebuilt on every event.
-func (s *store) attrsOf(j *events.Job, prev *events.Job, prevSearch string, stale bool) attrs {
+// attrsOf derives a job's attributes; prev and its attributes prevA supply
+// the search text when the searchable facts did not change, so that it is
+// not rebuilt on every event.
+func (s *store) attrsOf(j *events.Job, prev *events.Job, prevA *attrs, stale bool) attrs {
 	a := attrs{state: codeOf(j), stale: stale, labels: j.Labels}
 	a.dim[dimProject] = s.dicts[dimProject].intern(j.Key.Project)
 	a.dim[dimLocation] = s.dicts[dimLocation].intern(j.Key.Location)
@@ -110,22 +115,23 @@ func (s *store) attrsOf(j *events.Job, prev *events.Job, prevSearch string, stal
 	if j.BytesProcessed != nil {
 		a.setVal(valBytes, *j.BytesProcessed)
 	}
-	if prev != nil && sameSearchable(prev, j) {
-		a.search = prevSearch
+	if prev != nil && prevA != nil && sameSearchable(prev, j) {
+		a.search, a.public = prevA.search, prevA.public
 	} else {
-		a.search = searchText(j)
+		a.search, a.public = searchText(j)
 	}
 	return a
 }
 
 // searchText is what free-text search looks in: the job id, the user, the
-// query text, the tables and the labels, lower-cased once here so that no
-// request lower-cases them again. Fields are separated by a NUL byte, which
-// no search term contains, so a term never matches across two fields.
-func searchText(j *events.Job) string {
+// tables, the labels and the query text, lower-cased once here so that no
+// request lower-cases them again, and the length of the part before the
+// query text. Fields are separated by a NUL byte, which no search term
+// contains, so a term never matches across two fields.
+func searchText(j *events.Job) (string, uint32) {
 	var b strings.Builder
 	b.Grow(len(j.Key.JobID) + len(j.Principal) + len(j.Query) + 64)
-	for _, s := range []string{j.Key.JobID, j.Principal, j.Query, j.DestinationTable} {
+	for _, s := range []string{j.Key.JobID, j.Principal, j.DestinationTable} {
 		b.WriteString(s)
 		b.WriteByte(0)
 	}
@@ -141,7 +147,8 @@ func searchText(j *events.Job) string {
 		b.WriteString(j.Labels[k])
 		b.WriteByte(0)
 	}
-	return strings.ToLower(b.String())
+	public := strings.ToLower(b.String())
+	return public + strings.ToLower(j.Query), uint32(len(public))
 }
 
 func sameSearchable(a, b *events.Job) bool {

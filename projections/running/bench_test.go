@@ -120,7 +120,7 @@ func BenchmarkApply(b *testing.B) {
 // feed writes 2,000 events a second, and reports p50 and p99.
 func BenchmarkList(b *testing.B) {
 	p, o := loaded(b, benchJobs, 0)
-	h := p.Handler()
+	h := asAdmin(p.Handler())
 	queries := []struct{ name, query string }{
 		{"filtered-searched-sorted", "state=running&location=US&q=orders+revenue&sort=-slot_ms&limit=100"},
 		{"project-searched", "project=acme-project-042&q=customers&sort=-running&limit=100"},
@@ -151,7 +151,7 @@ func BenchmarkList(b *testing.B) {
 // BenchmarkSummary measures the summary over 100,000 running jobs.
 func BenchmarkSummary(b *testing.B) {
 	p, _ := loaded(b, benchJobs, 0)
-	h := p.Handler()
+	h := asAdmin(p.Handler())
 	var lat []time.Duration
 	for b.Loop() {
 		r := httptest.NewRequest(http.MethodGet, "/api/v1/summary", nil)

@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/bqobserver/bqobserver/events"
+	httpproblem "github.com/bqobserver/bqobserver/internal/problem"
 )
 
 // hangingLog is an event log that answers the rebuild at once and then
@@ -51,9 +52,9 @@ func TestRequestDeadline(t *testing.T) {
 	if err := json.Unmarshal(w.Body.Bytes(), &got); err != nil {
 		t.Fatalf("body %q: %v", w.Body, err)
 	}
-	want := problem{Type: "about:blank", Title: "Service Unavailable", Status: http.StatusServiceUnavailable,
+	want := problem{Document: httpproblem.Document{Type: "about:blank", Title: "Service Unavailable", Status: http.StatusServiceUnavailable,
 		Detail:   "reading the job's events: the event log did not answer within 300ms",
-		Instance: "/api/v1/jobs/acme/US/job_1"}
+		Instance: "/api/v1/jobs/acme/US/job_1"}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("problem (-want +got):\n%s", diff)
 	}

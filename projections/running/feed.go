@@ -51,7 +51,7 @@ func (p *Projection) apply(ctx context.Context, e *events.Event) error {
 			return fmt.Errorf("reading the history of job %s: %w", e.Job, err)
 		}
 		plausible(evs)
-		done = p.store.applyHistory(e.Job, append(evs, *e), p.cfg.Now())
+		done = p.store.applyRevealed(e, evs, p.cfg.Now())
 	}
 	if done && e.State != events.StateDone {
 		p.pruner.add(e.Job)

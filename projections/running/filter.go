@@ -5,6 +5,9 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/bqobserver/bqobserver/events"
+	"github.com/bqobserver/bqobserver/projections/access"
 )
 
 // dimParams names the query parameter of each dimension.
@@ -26,13 +29,16 @@ const (
 	maxSearchTerms = 16
 )
 
-// filter is a set of conditions on jobs, all of which a job must meet.
+// filter is a set of conditions on jobs, all of which a job must meet: the
+// request's own, and its caller's scope (which jobs it may see, and whose
+// query text it may search).
 type filter struct {
 	dims       [numDims]string // wanted value of each dimension, "" for any
 	state      stateCode       // codeUnknown for any
 	labels     []labelCond
 	minRunning time.Duration // 0 for none
 	terms      []string      // lower-cased words the search text must all contain
+	scope      access.Scope
 }
 
 type labelCond struct{ key, value string }
@@ -145,7 +151,7 @@ func parseSearch(q url.Values, fail func(name, format string, args ...any)) []st
 type matcher struct {
 	want      [numDims]uint32
 	on        [numDims]bool
-	none      bool // a wanted value was never seen: nothing matches
+	none      bool // a wanted value was never seen, or the caller sees nothing: nothing matches
 	state     stateCode
 	labels    []labelCond
 	minimum   bool  // min_running is set
@@ -153,11 +159,16 @@ type matcher struct {
 	ranFor    int64 // a finished job must have run at least this long (ms)
 	terms     []string
 	sig       signature // byte pairs of the terms
+	owner     uint32    // with ownerOn, the only user whose jobs match
+	ownerOn   bool
+	hiding    bool   // the query text of jobs not run by reader is hidden
+	reader    uint32 // with readerOK, the caller as a user
+	readerOK  bool
 }
 
 // resolve turns the filter into a matcher for the moment now.
 func (f *filter) resolve(dicts *[numDims]*dict, now time.Time) matcher {
-	m := matcher{state: f.state, labels: f.labels, terms: f.terms}
+	m := matcher{state: f.state, labels: f.labels, terms: f.terms, none: f.scope.SeesNothing()}
 	for _, t := range f.terms {
 		m.sig.addPairs(t)
 	}
@@ -171,7 +182,36 @@ func (f *filter) resolve(dicts *[numDims]*dict, now time.Time) matcher {
 	if f.minRunning > 0 {
 		m.minimum, m.startedBy, m.ranFor = true, now.Add(-f.minRunning).UnixMilli(), f.minRunning.Milliseconds()
 	}
+	m.resolveScope(f.scope, dicts[dimUser])
 	return m
+}
+
+// resolveScope adds the caller's scope: an own caller matches only the
+// jobs that ran as it (none before any did), and a caller who may not read
+// other people's query text reads, and searches, only its own.
+func (m *matcher) resolveScope(sc access.Scope, users *dict) {
+	if owner, ok := sc.Owner(); ok {
+		id, seen := users.lookup(owner)
+		m.owner, m.ownerOn, m.none = id, true, m.none || !seen || owner == ""
+	}
+	if sc.HidesQueries() {
+		m.hiding = true
+		if r := sc.Reader(); r != "" {
+			m.reader, m.readerOK = users.lookup(r)
+		}
+	}
+}
+
+// hides reports whether the caller may not read the query text of the job
+// with attributes a.
+func (m *matcher) hides(a *attrs) bool {
+	return m.hiding && !(m.readerOK && a.dim[dimUser] == m.reader)
+}
+
+// hidden reports whether the API leaves out the query text of job j, with
+// attributes a: it has one that the caller may not read.
+func (m *matcher) hidden(a *attrs, j *events.Job) bool {
+	return j.Query != "" && m.hides(a)
 }
 
 // match reports whether a job meets every condition, cheapest first.
@@ -181,7 +221,7 @@ func (m *matcher) match(a *attrs) bool {
 
 // matchFacts tests every condition but the search.
 func (m *matcher) matchFacts(a *attrs) bool {
-	if m.none {
+	if m.none || m.ownerOn && a.dim[dimUser] != m.owner {
 		return false
 	}
 	for i := range m.on {
@@ -216,10 +256,15 @@ func (m *matcher) ranLongEnough(a *attrs) bool {
 	return start <= m.startedBy
 }
 
-// matchText tests the search: every term is in the search text.
+// matchText tests the search: every term is in the search text, without
+// the query text when the caller may not read it.
 func (m *matcher) matchText(a *attrs) bool {
+	text := a.search
+	if len(m.terms) > 0 && m.hides(a) {
+		text = text[:a.public]
+	}
 	for _, t := range m.terms {
-		if !strings.Contains(a.search, t) {
+		if !strings.Contains(text, t) {
 			return false
 		}
 	}

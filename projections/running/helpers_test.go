@@ -4,31 +4,14 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/bqobserver/bqobserver/events"
+	"github.com/bqobserver/bqobserver/internal/testutil/fakeclock"
 	"github.com/bqobserver/bqobserver/internal/testutil/logtest"
+	"github.com/bqobserver/bqobserver/projections/access"
 )
-
-// clock is a settable clock for tests.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
 
 // t0 is the start of every test's story: recent enough that the log's
 // garbage-collection rules keep its events, and whole so that golden files
@@ -49,12 +32,12 @@ func newLog(t testing.TB) *events.Log {
 
 // newProjection returns a ready projection over l (a new log when nil)
 // with a clock set to now.
-func newProjection(t testing.TB, l *events.Log, now time.Time, cfg Config) (*Projection, *clock) {
+func newProjection(t testing.TB, l *events.Log, now time.Time, cfg Config) (*Projection, *fakeclock.Clock) {
 	t.Helper()
 	if l == nil {
 		l = newLog(t)
 	}
-	c := &clock{now: now}
+	c := fakeclock.New(now)
 	cfg.Now = c.Now
 	p, err := New(cfg, l, nil)
 	if err != nil {
@@ -119,4 +102,15 @@ func get(t testing.TB, h http.Handler, path string, header ...string) *httptest.
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, r)
 	return w
+}
+
+// asAdmin serves h to an admin, as the authentication middleware does with
+// --auth=none: every request carries the anonymous admin principal.
+func asAdmin(h http.Handler) http.Handler { return as(access.Anonymous(), h) }
+
+// as serves h to the caller p.
+func as(p access.Principal, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(w, r.WithContext(access.WithPrincipal(r.Context(), p)))
+	})
 }

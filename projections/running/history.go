@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"net/url"
 	"time"
+
+	"github.com/bqobserver/bqobserver/projections/access"
 )
 
 // The history (GET /api/v1/history) is the finished jobs of a time range,
@@ -175,6 +177,7 @@ func (p *Projection) serveHistory(w http.ResponseWriter, r *http.Request) {
 		badRequest(w, r, bad)
 		return
 	}
+	q.list.filter.scope = access.ScopeFrom(r.Context())
 	ctx, cancel := context.WithTimeout(r.Context(), p.cfg.History.Timeout)
 	defer cancel()
 	st, err := p.readHistory(ctx, *q.list.span)

@@ -109,6 +109,9 @@ func sqlConditions(q *historyQuery) []string {
 			conds = append(conds, fmt.Sprintf("LOWER(%s) = %s", column[dimFields[i]], sqlString(strings.ToLower(v))))
 		}
 	}
+	if owner, ok := f.scope.Owner(); ok {
+		conds = append(conds, fmt.Sprintf("LOWER(%s) = %s", column["Principal"], sqlString(strings.ToLower(owner))))
+	}
 	switch f.state {
 	case codeSucceeded:
 		conds = append(conds, column["Error"]+" IS NULL")

@@ -108,7 +108,7 @@ func (s *store) addFinished(j *events.Job, end time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	en := &entry{job: *j}
-	a := s.attrsOf(&en.job, nil, "", false)
+	a := s.attrsOf(&en.job, nil, nil, false)
 	a.setVal(valEnded, end.UnixMilli())
 	s.insert(en, a)
 }

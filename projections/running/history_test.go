@@ -18,6 +18,7 @@ import (
 	gocmp "github.com/google/go-cmp/cmp"
 
 	"github.com/bqobserver/bqobserver/events"
+	"github.com/bqobserver/bqobserver/internal/testutil/fakeclock"
 	"github.com/bqobserver/bqobserver/internal/testutil/golden"
 )
 
@@ -25,7 +26,7 @@ import (
 // the hour before t0+2h (the clock), in every way the history must tell
 // apart, and jobs still running. Nothing is fed to the projection: the
 // history reads the log alone.
-func historyScenario(t *testing.T, cfg Config) (*Projection, *clock) {
+func historyScenario(t *testing.T, cfg Config) (*Projection, *fakeclock.Clock) {
 	t.Helper()
 	l := newLog(t)
 	if err := l.Append(t.Context(), historyEvents()); err != nil {
@@ -137,7 +138,7 @@ func TestHistoryGolden(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			w := get(t, p.Handler(), tt.path)
+			w := get(t, asAdmin(p.Handler()), tt.path)
 			goldenHistory(t, tt.name, w.Result(), w.Body.Bytes())
 		})
 	}
@@ -179,9 +180,9 @@ func getHistory(t *testing.T, h http.Handler, query string) historyPage {
 // page reads the range of the first, not the hour before the new now.
 func TestHistorySecondPage(t *testing.T) {
 	p, c := historyScenario(t, Config{})
-	first := getHistory(t, p.Handler(), "sort=created&limit=2")
-	c.advance(30 * time.Minute)
-	w := get(t, p.Handler(), "/api/v1/history?sort=created&limit=2&cursor="+url.QueryEscape(first.NextCursor))
+	first := getHistory(t, asAdmin(p.Handler()), "sort=created&limit=2")
+	c.Advance(30 * time.Minute)
+	w := get(t, asAdmin(p.Handler()), "/api/v1/history?sort=created&limit=2&cursor="+url.QueryEscape(first.NextCursor))
 	goldenHistory(t, "history-second-page", w.Result(), w.Body.Bytes())
 }
 
@@ -189,7 +190,7 @@ func TestHistorySecondPage(t *testing.T) {
 // sort or of the other list.
 func TestHistoryCursorMismatch(t *testing.T) {
 	p, _ := historyScenario(t, Config{})
-	h := p.Handler()
+	h := asAdmin(p.Handler())
 	first := getHistory(t, h, "sort=created&limit=1")
 	running := cursor{order: runningKind.order, pos: position{key: &events.JobKey{Project: "p", Location: "l", JobID: "j"}}}.String()
 	cur := url.QueryEscape(first.NextCursor)
@@ -240,7 +241,7 @@ func TestHistoryWalk(t *testing.T) {
 			var got []string
 			pages := 0
 			for {
-				pg := getHistory(t, p.Handler(), q.Encode())
+				pg := getHistory(t, asAdmin(p.Handler()), q.Encode())
 				got = append(got, pg.ids()...)
 				if pages++; pg.NextCursor == "" || pages > 100 {
 					break
@@ -423,12 +424,12 @@ func duplicates(ids []string) []string {
 // request may read.
 func TestHistoryTooManyJobs(t *testing.T) {
 	p, _ := historyScenario(t, Config{History: HistoryConfig{MaxJobs: 2}})
-	w := get(t, p.Handler(), "/api/v1/history")
+	w := get(t, asAdmin(p.Handler()), "/api/v1/history")
 	goldenHistory(t, "history-too-many", w.Result(), w.Body.Bytes())
 	// Five jobs have a DONE event in the hour or its lateness margin; four
 	// of them ended in the hour.
 	p5, _ := historyScenario(t, Config{History: HistoryConfig{MaxJobs: 5}})
-	if pg := getHistory(t, p5.Handler(), ""); pg.Total != 4 {
+	if pg := getHistory(t, asAdmin(p5.Handler()), ""); pg.Total != 4 {
 		t.Errorf("with room for five, the range lists %d jobs, want 4", pg.Total)
 	}
 }
@@ -461,7 +462,7 @@ func TestHistoryDeadline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := get(t, p.Handler(), "/api/v1/history")
+	w := get(t, asAdmin(p.Handler()), "/api/v1/history")
 	goldenHistory(t, "history-deadline", w.Result(), w.Body.Bytes())
 }
 
@@ -473,7 +474,7 @@ func TestHistoryBusy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := p.Handler()
+	h := asAdmin(p.Handler())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -493,15 +494,15 @@ func TestHistoryBeforeReady(t *testing.T) {
 	if err := l.Append(t.Context(), historyEvents()); err != nil {
 		t.Fatal(err)
 	}
-	c := &clock{now: t0.Add(2 * time.Hour)}
+	c := fakeclock.New(t0.Add(2 * time.Hour))
 	p, err := New(Config{Now: c.Now}, l, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := getHistory(t, p.Handler(), "").ids(); len(got) != 4 {
+	if got := getHistory(t, asAdmin(p.Handler()), "").ids(); len(got) != 4 {
 		t.Errorf("history before the rebuild: %v, want the 4 jobs of the hour", got)
 	}
-	if w := get(t, p.Handler(), "/api/v1/jobs"); w.Code != http.StatusServiceUnavailable {
+	if w := get(t, asAdmin(p.Handler()), "/api/v1/jobs"); w.Code != http.StatusServiceUnavailable {
 		t.Errorf("the running list before the rebuild: %d, want 503", w.Code)
 	}
 }
@@ -523,7 +524,7 @@ func TestHistorySQL(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			w := get(t, tt.p.Handler(), "/api/v1/history?"+tt.query)
+			w := get(t, asAdmin(tt.p.Handler()), "/api/v1/history?"+tt.query)
 			var body struct {
 				SQL string `json:"bigquery_sql"`
 				URL string `json:"bigquery_console_url"`

@@ -12,18 +12,18 @@ import (
 	"github.com/bqobserver/bqobserver/events"
 )
 
-// appendJob appends the JSON of jobOf(&view{*j, stale}, preview) to b:
+// appendJob appends the JSON of jobOf(&view{*j, stale, hidden}, preview) to b:
 // what encoding/json writes for it, byte for byte but for strings, which
 // take their shortest form (<, >, &, U+2028 and U+2029 are not escaped), as
 // a test holds it to. It does so without reflection, and without allocating
 // unless a string is not valid UTF-8: lists and streams encode many jobs,
 // often under the store's read lock. It reports false, leaving b as it was,
 // for a job encoding/json would refuse (a time outside years 0-9999).
-func appendJob(b []byte, j *events.Job, stale bool, preview int) ([]byte, bool) {
+func appendJob(b []byte, j *events.Job, stale, hidden bool, preview int) ([]byte, bool) {
 	if !encodableTimes(j) {
 		return b, false
 	}
-	return appendJobFields(b, j, stale, preview), true
+	return appendJobFields(b, j, stale, hidden, preview), true
 }
 
 // encodable reports whether JSON can hold t: encoding/json refuses years
@@ -35,11 +35,11 @@ func encodable(t time.Time) bool {
 
 // appendJobOrError appends a job's JSON, or, for a job JSON cannot encode,
 // an object saying why.
-func appendJobOrError(b []byte, j *events.Job, stale bool, preview int) []byte {
-	if out, ok := appendJob(b, j, stale, preview); ok {
+func appendJobOrError(b []byte, j *events.Job, stale, hidden bool, preview int) []byte {
+	if out, ok := appendJob(b, j, stale, hidden, preview); ok {
 		return out
 	}
-	_, err := json.Marshal(jobOf(&view{job: *j, stale: stale}, preview))
+	_, err := json.Marshal(jobOf(&view{job: *j, stale: stale, hidden: hidden}, preview))
 	msg := "cannot encode the job"
 	if err != nil {
 		msg = err.Error()
@@ -51,8 +51,12 @@ func appendJobOrError(b []byte, j *events.Job, stale bool, preview int) []byte {
 
 // appendText writes a text and its truncation flag, the text shortened to
 // preview bytes if longer: then the members previewName and bytesName say
-// so and give the whole text's length.
-func appendText(b []byte, text string, truncated bool, preview int, name, truncatedName, previewName, bytesName string) []byte {
+// so and give the whole text's length. A hidden text is left out, and the
+// member hiddenName says that it is hidden.
+func appendText(b []byte, text string, truncated, hidden bool, preview int, name, truncatedName, previewName, bytesName, hiddenName string) []byte {
+	if hidden {
+		return appendTrue(b, hiddenName, true)
+	}
 	shortened := preview > 0 && len(text) > preview
 	if shortened {
 		b = appendStr(b, name, clip(text, preview))

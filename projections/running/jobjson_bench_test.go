@@ -27,7 +27,7 @@ func BenchmarkAppendJob(b *testing.B) {
 		for b.Loop() {
 			v := &views[n%len(views)]
 			var ok bool
-			if buf, ok = appendJob(buf[:0], &v.job, v.stale, preview); !ok {
+			if buf, ok = appendJob(buf[:0], &v.job, v.stale, v.hidden, preview); !ok {
 				b.Fatal("appendJob refused a job")
 			}
 			n++

@@ -8,9 +8,10 @@ import (
 	"github.com/bqobserver/bqobserver/events"
 )
 
-// appendJobFields appends the JSON of jobOf(&view{*j, stale}, preview),
-// member by member; appendJob checks first that JSON can hold its times.
-func appendJobFields(b []byte, j *events.Job, stale bool, preview int) []byte {
+// appendJobFields appends the JSON of jobOf(&view{*j, stale, hidden},
+// preview), member by member; appendJob checks first that JSON can hold its
+// times.
+func appendJobFields(b []byte, j *events.Job, stale, hidden bool, preview int) []byte {
 	b = appendKey(append(b, `{"key":`...), j.Key)
 	b = appendString(append(b, `,"state":`...), string(j.State))
 	b = strconv.AppendBool(append(b, `,"stale":`...), stale)
@@ -19,7 +20,7 @@ func appendJobFields(b []byte, j *events.Job, stale bool, preview int) []byte {
 	b = appendStr(b, "job_type", j.JobType)
 	b = appendStr(b, "statement_type", j.StatementType)
 	b = appendStr(b, "priority", j.Priority)
-	b = appendText(b, j.Query, j.QueryTruncated, preview, "query", "query_truncated", "query_preview", "query_bytes")
+	b = appendText(b, j.Query, j.QueryTruncated, hidden, preview, "query", "query_truncated", "query_preview", "query_bytes", "query_hidden")
 	b = appendMap(b, "labels", j.Labels)
 	b = appendStr(b, "reservation", j.Reservation)
 	b = appendStrs(b, "referenced_tables", j.ReferencedTables)
@@ -40,6 +41,12 @@ func appendJobFields(b []byte, j *events.Job, stale bool, preview int) []byte {
 	b = appendInt(b, "active_units", j.ActiveUnits)
 	b = appendInt(b, "completed_units", j.CompletedUnits)
 	b = appendInt(b, "pending_units", j.PendingUnits)
+	b = appendInt(b, "stages", j.Stages)
+	b = appendStr(b, "reconciled_reason", j.ReconciledReason)
+	b = appendStr(b, "cancel_requested_by", j.CancelRequestedBy)
+	b = appendTime(b, "cancel_request_time", j.CancelRequestTime)
+	b = appendStr(b, "cancel_reason", j.CancelReason)
+	b = appendStr(b, "cancel_answer", j.CancelAnswer)
 	b = appendTime(b, "first_seen", j.FirstSeen)
 	b = appendTime(b, "last_seen", j.LastSeen)
 	b = appendTrue(b, "cancel_requested", j.CancelRequested)
@@ -61,6 +68,7 @@ func encodableTimes(j *events.Job) bool {
 	return encodable(j.CreateTime) &&
 		encodable(j.StartTime) &&
 		encodable(j.EndTime) &&
+		encodable(j.CancelRequestTime) &&
 		encodable(j.FirstSeen) &&
 		encodable(j.LastSeen)
 }

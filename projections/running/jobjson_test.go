@@ -29,6 +29,7 @@ func TestAppendJobIsEncodingJSON(t *testing.T) {
 		var v view
 		fill(r, reflect.ValueOf(&v.job).Elem(), str)
 		v.stale = r.IntN(2) == 0
+		v.hidden = r.IntN(4) == 0
 		if i%3 == 0 {
 			v.job.Query = string(make([]byte, 2000)) + "é" + str()
 		}
@@ -37,7 +38,7 @@ func TestAppendJobIsEncodingJSON(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, ok := appendJob(nil, &v.job, v.stale, preview)
+			got, ok := appendJob(nil, &v.job, v.stale, v.hidden, preview)
 			if !ok {
 				t.Fatalf("job %d, preview %d: appendJob refused it", i, preview)
 			}
@@ -92,7 +93,7 @@ func TestAppendJobRefusesWhatJSONRefuses(t *testing.T) {
 	if _, err := json.Marshal(jobOf(&v, 0)); err == nil {
 		t.Fatal("encoding/json encodes year 10000 now")
 	}
-	if b, ok := appendJob([]byte("x"), &v.job, false, 0); ok || string(b) != "x" {
+	if b, ok := appendJob([]byte("x"), &v.job, false, false, 0); ok || string(b) != "x" {
 		t.Errorf("appendJob = %q, %v; want the buffer untouched and false", b, ok)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/bqobserver/bqobserver/events"
+	"github.com/bqobserver/bqobserver/projections/access"
 )
 
 // legacyJob is a running job in the shape of the 2019 original's
@@ -46,14 +47,19 @@ type legacyJSON struct {
 // id. Query parameters are ignored, as the original did (its dashboards send
 // get_param=value).
 func (p *Projection) serveLegacy(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, r, &legacyJSON{Data: p.store.legacy()})
+	writeJSON(w, r, &legacyJSON{Data: p.store.legacy(&filter{scope: access.ScopeFrom(r.Context())}, p.cfg.Now())})
 }
 
-func (s *store) legacy() []legacyJob {
+// legacy lists every job f matches (f's scope: every job its caller may
+// see); the original's shape carries no query text.
+func (s *store) legacy(f *filter, now time.Time) []legacyJob {
 	s.mu.RLock()
-	out := make([]legacyJob, len(s.slots))
+	m := f.resolve(&s.dicts, now)
+	out := make([]legacyJob, 0, len(s.slots))
 	for i := range s.slots {
-		out[i] = legacyOf(&s.slots[i].e.job, s.slots[i].a.stale)
+		if m.match(&s.slots[i].a) {
+			out = append(out, legacyOf(&s.slots[i].e.job, s.slots[i].a.stale))
+		}
 	}
 	s.mu.RUnlock()
 	slices.SortFunc(out, func(a, b legacyJob) int {

@@ -60,7 +60,7 @@ func (s *store) list(q *listQuery, now time.Time, preview int, buf []byte) page 
 		if i > 0 {
 			buf = append(buf, ',')
 		}
-		buf = appendJobOrError(buf, &r.s.e.job, r.s.a.stale, preview)
+		buf = appendJobOrError(buf, &r.s.e.job, r.s.a.stale, m.hidden(&r.s.a, &r.s.e.job), preview)
 	}
 	p.jobs, p.n = append(buf, ']'), len(best)
 	return p

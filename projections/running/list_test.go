@@ -205,7 +205,7 @@ func TestListMatchesReference(t *testing.T) {
 	evs := orgEvents(rand.New(rand.NewPCG(3, 4)), 400, now)
 	p, _ := newProjection(t, nil, now, Config{})
 	mustApply(t, p, evs...)
-	h := p.Handler()
+	h := asAdmin(p.Handler())
 	queries := []string{
 		"",
 		"sort=created", "sort=-created", "sort=started", "sort=-started", "sort=running", "sort=-running",
@@ -256,7 +256,7 @@ func TestPagesWhileTheListChanges(t *testing.T) {
 			v.Set("cursor", cursor)
 		}
 		var pg pageWire
-		w := get(t, p.Handler(), "/api/v1/jobs?"+v.Encode())
+		w := get(t, asAdmin(p.Handler()), "/api/v1/jobs?"+v.Encode())
 		if err := json.Unmarshal(w.Body.Bytes(), &pg); err != nil {
 			t.Fatal(err)
 		}
@@ -293,7 +293,7 @@ func TestPagesWhileTheListChanges(t *testing.T) {
 
 func TestListBadRequests(t *testing.T) {
 	p, _ := newProjection(t, nil, t0, Config{})
-	h := p.Handler()
+	h := asAdmin(p.Handler())
 	cursorFor := func(sort string) string {
 		o, _ := parseOrder(sort, runningKind)
 		return cursor{order: o, pos: position{key: &events.JobKey{Project: "p", Location: "l", JobID: "j"}}}.String()

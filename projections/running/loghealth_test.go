@@ -14,7 +14,7 @@ import (
 // latest check failed, and the list keeps answering from memory.
 func TestReadyWhileLogUnreachable(t *testing.T) {
 	p, _ := newProjection(t, nil, t0, Config{})
-	h := p.Handler()
+	h := asAdmin(p.Handler())
 	type answer struct {
 		Readyz     int
 		RetryAfter string

@@ -101,7 +101,7 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 // undeclared one is refused (unless the route ignores parameters).
 func TestHandlerAcceptsWhatItDeclares(t *testing.T) {
 	p, _ := newProjection(t, nil, t0, Config{})
-	h := p.Handler()
+	h := asAdmin(p.Handler())
 	sample := map[string]string{"state": "running", "type": "query", "label": "a=b", "min_running": "1m", "sort": "created",
 		"limit": "5", "snapshot": "false"}
 	for _, rt := range routes() {
@@ -111,7 +111,7 @@ func TestHandlerAcceptsWhatItDeclares(t *testing.T) {
 			if name == "cursor" {
 				continue // a cursor must come from a page; TestListBadRequests covers it
 			}
-			code, unknown := requestParam(t, h, path+"?"+q.Encode(), name)
+			code, unknown := requestParam(t, h, rt.method, path+"?"+q.Encode(), name)
 			wantUnknown := name == "undeclared" && !rt.anyParams
 			if unknown != wantUnknown {
 				t.Errorf("%s %s?%s: %d, refused as unknown: %v, want %v", rt.method, rt.path, q.Encode(), code, unknown, wantUnknown)
@@ -122,12 +122,12 @@ func TestHandlerAcceptsWhatItDeclares(t *testing.T) {
 
 // requestParam requests target (a stream for at most a moment) and reports
 // the status and whether the answer refused name as an unknown parameter.
-func requestParam(t *testing.T, h http.Handler, target, name string) (int, bool) {
+func requestParam(t *testing.T, h http.Handler, method, target, name string) (int, bool) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
 	defer cancel()
 	w := httptest.NewRecorder()
-	h.ServeHTTP(w, httptest.NewRequestWithContext(ctx, http.MethodGet, target, nil))
+	h.ServeHTTP(w, httptest.NewRequestWithContext(ctx, method, target, nil))
 	if w.Code != http.StatusBadRequest {
 		return w.Code, false
 	}
@@ -140,7 +140,7 @@ func requestParam(t *testing.T, h http.Handler, target, name string) (int, bool)
 
 func TestOpenAPIServed(t *testing.T) {
 	p, _ := newProjection(t, nil, t0, Config{})
-	w := get(t, p.Handler(), "/api/v1/openapi.json")
+	w := get(t, asAdmin(p.Handler()), "/api/v1/openapi.json")
 	if w.Code != http.StatusOK || w.Header().Get("Content-Type") != "application/json" || w.Body.String() != string(OpenAPI()) {
 		t.Errorf("GET /api/v1/openapi.json: %d %s", w.Code, w.Header().Get("Content-Type"))
 	}

@@ -69,7 +69,7 @@ func TestImplausibleFactsInTheList(t *testing.T) {
 		} `json:"by_project"`
 		SlotMs int64 `json:"slot_ms"`
 	}
-	w := get(t, p.Handler(), "/api/v1/summary")
+	w := get(t, asAdmin(p.Handler()), "/api/v1/summary")
 	if w.Code != http.StatusOK {
 		t.Fatalf("summary answered %d: %s", w.Code, w.Body)
 	}

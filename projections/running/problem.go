@@ -5,26 +5,20 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	httpproblem "github.com/bqobserver/bqobserver/internal/problem"
 )
 
-// problem is an RFC 9457 problem document.
+// problem is an RFC 9457 problem document that may name the bad query
+// parameters of a request.
 type problem struct {
-	Type     string       `json:"type"`
-	Title    string       `json:"title"`
-	Status   int          `json:"status"`
-	Detail   string       `json:"detail,omitempty"`
-	Instance string       `json:"instance,omitempty"`
-	Invalid  []paramError `json:"invalid_params,omitempty"`
+	httpproblem.Document
+	Invalid []paramError `json:"invalid_params,omitempty"`
 }
 
 // writeProblem answers r with a problem document of the given status.
 func writeProblem(w http.ResponseWriter, r *http.Request, status int, detail string, invalid []paramError) {
-	p := problem{Type: "about:blank", Title: http.StatusText(status), Status: status, Detail: detail, Instance: r.URL.Path, Invalid: invalid}
-	h := w.Header()
-	h.Set("Content-Type", "application/problem+json")
-	h.Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(p) // a failed write means the client left
+	httpproblem.Send(w, status, problem{Document: httpproblem.New(r, status, detail), Invalid: invalid})
 }
 
 // badRequest answers 400 naming every bad parameter.
@@ -45,6 +39,11 @@ func unavailable(w http.ResponseWriter, r *http.Request, retry time.Duration, de
 // writeJSON answers r with v as JSON, or with a 500 problem document when v
 // does not encode (a time outside years 0-9999).
 func writeJSON(w http.ResponseWriter, r *http.Request, v any) {
+	writeJSONStatus(w, r, http.StatusOK, v)
+}
+
+// writeJSONStatus is writeJSON with another status than 200.
+func writeJSONStatus(w http.ResponseWriter, r *http.Request, status int, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
 		writeProblem(w, r, http.StatusInternalServerError, "encoding the answer: "+err.Error(), nil)
@@ -53,6 +52,7 @@ func writeJSON(w http.ResponseWriter, r *http.Request, v any) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
 	_, _ = w.Write(append(b, '\n')) // a failed write means the client left
 }
 

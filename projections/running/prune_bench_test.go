@@ -59,7 +59,7 @@ func BenchmarkRebuildAfterBacklog(b *testing.B) {
 			b.Fatal(err)
 		}
 		batch = batch[:0]
-		clk.advance(e.Published.Sub(clk.Now()))
+		clk.Advance(e.Published.Sub(clk.Now()))
 		if clk.Now().Sub(lastPrune) >= time.Second {
 			p.pruner.flush(b.Context())
 			lastPrune = clk.Now()

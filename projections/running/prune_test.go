@@ -54,7 +54,7 @@ func TestFinishedJobsLeaveTheIndex(t *testing.T) {
 			done := map[events.JobKey]bool{}
 			reopened := map[events.JobKey]bool{}
 			for e := range org.Generate(8 * time.Minute) {
-				clk.advance(e.Published.Sub(clk.Now()))
+				clk.Advance(e.Published.Sub(clk.Now()))
 				for _, ev := range e.Meant {
 					if done[ev.Job] && ev.State != events.StateDone {
 						reopened[ev.Job] = true

@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/bqobserver/bqobserver/events"
+	"github.com/bqobserver/bqobserver/internal/testutil/fakeclock"
 )
 
 func openKeys(t *testing.T, l *events.Log) []events.JobKey {
@@ -64,7 +65,7 @@ func TestRebuildWithLiveFeed(t *testing.T) {
 	if err := l.Append(t.Context(), before); err != nil {
 		t.Fatal(err)
 	}
-	c := &clock{now: now}
+	c := fakeclock.New(now)
 	p, err := New(Config{Now: c.Now, RebuildBatch: 5, RebuildWorkers: 2}, l, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -22,31 +22,52 @@ type change struct {
 	view     *view
 
 	// The change's data as streams send it, encoded once, by the first
-	// stream that needs it.
-	jobOnce, removedOnce sync.Once
-	job, removed         []byte
+	// stream that needs it: with the query text, and without it for the
+	// callers who may not read it (indexed by hidden).
+	job, removed [2]lazy
 }
 
-// jobData is the job after the change, for added and changed events.
-func (c *change) jobData(preview int) []byte {
-	c.jobOnce.Do(func() { c.job = appendJobOrError(nil, &c.view.job, c.view.stale, preview) })
-	return c.job
+// lazy is data encoded once, when first needed.
+type lazy struct {
+	once sync.Once
+	data []byte
+}
+
+func (l *lazy) get(encode func() []byte) []byte {
+	l.once.Do(func() { l.data = encode() })
+	return l.data
+}
+
+// index is 1 for hidden, 0 otherwise.
+func index(hidden bool) int {
+	if hidden {
+		return 1
+	}
+	return 0
+}
+
+// jobData is the job after the change, for added and changed events, its
+// query text left out when hidden.
+func (c *change) jobData(preview int, hidden bool) []byte {
+	return c.job[index(hidden)].get(func() []byte {
+		return appendJobOrError(nil, &c.view.job, c.view.stale, hidden, preview)
+	})
 }
 
 // removedData is the data of a removed event: {"key", "reason", "job"},
 // where reason is "done" (the job finished) or "unmatched" (it no longer
-// matches the stream's filters) and job is its state as it left.
-func (c *change) removedData(preview int) []byte {
-	c.removedOnce.Do(func() {
+// matches the stream's filters) and job is its state as it left, its query
+// text left out when hidden.
+func (c *change) removedData(preview int, hidden bool) []byte {
+	return c.removed[index(hidden)].get(func() []byte {
 		reason := "unmatched"
 		if c.done {
 			reason = "done"
 		}
 		b := appendKey([]byte(`{"key":`), c.key)
-		b = appendJobOrError(append(b, `,"reason":"`+reason+`","job":`...), &c.view.job, c.view.stale, preview)
-		c.removed = append(b, '}')
+		b = appendJobOrError(append(b, `,"reason":"`+reason+`","job":`...), &c.view.job, c.view.stale, hidden, preview)
+		return append(b, '}')
 	})
-	return c.removed
 }
 
 // ring keeps the most recent changes, numbered in order, for the streams to

@@ -77,6 +77,9 @@ type Config struct {
 	// History configures GET /api/v1/history, the finished jobs of a time
 	// range read from the log.
 	History HistoryConfig
+	// Links are the places outside the product the page links to, served
+	// at /api/v1/links.
+	Links Links
 }
 
 func (c *Config) setDefaults() {
@@ -157,6 +160,10 @@ type Projection struct {
 	// logProblem is why the event log did not answer at its latest
 	// check (ReportLog), nil when it did.
 	logProblem atomic.Pointer[string]
+
+	canceller canceller // nil: the API cannot cancel jobs
+
+	enrichment atomic.Pointer[Enrichment] // once attached
 
 	closeOnce sync.Once
 	closing   chan struct{}

@@ -43,6 +43,12 @@ func sameJob(a, b *events.Job) bool {
 		samePtr(a.ActiveUnits, b.ActiveUnits) &&
 		samePtr(a.CompletedUnits, b.CompletedUnits) &&
 		samePtr(a.PendingUnits, b.PendingUnits) &&
+		samePtr(a.Stages, b.Stages) &&
+		a.ReconciledReason == b.ReconciledReason &&
+		a.CancelRequestedBy == b.CancelRequestedBy &&
+		a.CancelRequestTime.Equal(b.CancelRequestTime) &&
+		a.CancelReason == b.CancelReason &&
+		a.CancelAnswer == b.CancelAnswer &&
 		a.FirstSeen.Equal(b.FirstSeen) &&
 		a.LastSeen.Equal(b.LastSeen) &&
 		a.CancelRequested == b.CancelRequested &&

@@ -22,6 +22,7 @@ type store struct {
 	tombs   tombstones
 	changes *ring
 	quiet   bool // no changes are published while the rebuild runs
+	loss    loss // jobs enrichment closed or found, counted when not quiet
 	// since is when the projection started remembering finished jobs:
 	// an event of an unknown job from before it may belong to a job that
 	// finished earlier.
@@ -40,11 +41,14 @@ type slot struct {
 	e *entry
 }
 
-// view is a job as the API shows it, copied out of the store. The copy is
-// shallow: the fold replaces, never mutates, the values a Job points to.
+// view is a job as the API shows it to one caller, copied out of the
+// store. The copy is shallow: the fold replaces, never mutates, the values
+// a Job points to. hidden says that the caller may not read its query text,
+// which the API then leaves out (only when there is one).
 type view struct {
-	job   events.Job
-	stale bool
+	job    events.Job
+	stale  bool
+	hidden bool
 }
 
 func newStore(cfg Config, changes *ring) *store {
@@ -54,6 +58,7 @@ func newStore(cfg Config, changes *ring) *store {
 		tombs:      newTombstones(cfg.TombstoneTTL),
 		changes:    changes,
 		quiet:      true,
+		loss:       newLoss(cfg.Now()),
 	}
 	for i := range s.dicts {
 		s.dicts[i] = newDict()
@@ -104,7 +109,11 @@ func (s *store) applyEvent(e *events.Event, now time.Time) applied {
 			return appliedUnknown
 		}
 	}
-	if s.update(e.Job, en, now, func(j *events.Job) { j.Apply(e) }) {
+	done := s.update(e.Job, en, now, func(j *events.Job) { j.Apply(e) })
+	if en == nil && s.jobs[e.Job] != nil && !s.quiet {
+		s.loss.listed(e)
+	}
+	if done {
 		return appliedFinished
 	}
 	return appliedListed
@@ -134,6 +143,11 @@ func (s *store) startMemory(now time.Time) {
 func (s *store) applyHistory(key events.JobKey, evs []events.Event, now time.Time) (done bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.foldHistory(key, evs, now)
+}
+
+// foldHistory is applyHistory with s.mu held.
+func (s *store) foldHistory(key events.JobKey, evs []events.Event, now time.Time) (done bool) {
 	en := s.jobs[key]
 	if en == nil && s.tombs.has(key) {
 		return true // finished since the history was read
@@ -159,11 +173,14 @@ func (s *store) update(key events.JobKey, en *entry, now time.Time, fold func(*e
 		return false
 	}
 	if en.job.Done() {
+		if !s.quiet {
+			s.loss.closed(&en.job)
+		}
 		s.remove(en, now)
 		s.publish(&change{key: key, before: prev, had: true, done: true, view: &view{job: en.job}})
 		return true
 	}
-	a := s.attrsOf(&en.job, &before, prev.search, s.isStale(&en.job, now))
+	a := s.attrsOf(&en.job, &before, &prev, s.isStale(&en.job, now))
 	s.slots[en.idx].a = a
 	if a.search != prev.search {
 		s.sigs[en.idx] = signatureOf(a.search)
@@ -182,7 +199,7 @@ func (s *store) add(key events.JobKey, now time.Time, fold func(*events.Job)) (d
 	if en.job.LastSeen.IsZero() {
 		return false // no event of this job was applied
 	}
-	a := s.attrsOf(&en.job, nil, "", s.isStale(&en.job, now))
+	a := s.attrsOf(&en.job, nil, nil, s.isStale(&en.job, now))
 	s.insert(en, a)
 	s.publish(&change{key: key, after: a, has: true, view: &view{job: en.job, stale: a.stale}})
 	return false
@@ -263,7 +280,7 @@ func (s *store) snapshot(f *filter, now time.Time, preview int) ([]*jobJSON, uin
 	for i := range s.slots {
 		sl := &s.slots[i]
 		if m.match(&sl.a) {
-			out = append(out, jobOf(&view{job: sl.e.job, stale: sl.a.stale}, preview))
+			out = append(out, jobOf(&view{job: sl.e.job, stale: sl.a.stale, hidden: m.hidden(&sl.a, &sl.e.job)}, preview))
 		}
 	}
 	return out, s.changes.current()
@@ -280,7 +297,7 @@ func (s *store) crossings(f *filter, from, to time.Time, preview int) ([]*jobJSO
 	for i := range s.slots {
 		sl := &s.slots[i]
 		if after.match(&sl.a) && !before.match(&sl.a) {
-			out = append(out, jobOf(&view{job: sl.e.job, stale: sl.a.stale}, preview))
+			out = append(out, jobOf(&view{job: sl.e.job, stale: sl.a.stale, hidden: after.hidden(&sl.a, &sl.e.job)}, preview))
 		}
 	}
 	return out, s.changes.current()

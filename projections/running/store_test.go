@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/bqobserver/bqobserver/events"
+	"github.com/bqobserver/bqobserver/projections/access"
 )
 
 // mixedStories returns the events of n jobs: some queued, some running with
@@ -61,7 +62,7 @@ func wantList(evs []events.Event, preview int) []*jobJSON {
 // listed returns every job of p, by id, as the list encodes them.
 func listed(t testing.TB, p *Projection) []*jobJSON {
 	t.Helper()
-	pg := p.store.list(&listQuery{order: runningKind.order, limit: 1 << 20}, p.cfg.Now(), p.cfg.QueryPreview, nil)
+	pg := p.store.list(&listQuery{filter: filter{scope: access.ScopeOf(access.Anonymous())}, order: runningKind.order, limit: 1 << 20}, p.cfg.Now(), p.cfg.QueryPreview, nil)
 	var out []*jobJSON
 	if err := json.Unmarshal(pg.jobs, &out); err != nil {
 		t.Fatalf("decoding the list: %v\n%s", err, pg.jobs)
@@ -107,7 +108,7 @@ func TestFinishedJobsStayFinished(t *testing.T) {
 	t.Run("a late duplicate within the tombstone memory", func(t *testing.T) {
 		p, c := newProjection(t, nil, t0.Add(time.Minute), Config{})
 		mustApply(t, p, ins, done)
-		c.advance(10 * time.Minute)
+		c.Advance(10 * time.Minute)
 		mustApply(t, p, ins, prog)
 		if n := p.Len(); n != 0 {
 			t.Errorf("got %d jobs after late duplicates of a finished job, want 0", n)
@@ -165,10 +166,10 @@ func TestStale(t *testing.T) {
 		stale bool
 	}{
 		{"fresh", func() {}, false},
-		{"quiet for less than the bound", func() { c.advance(50 * time.Minute); p.store.sweep(c.Now()) }, false},
-		{"quiet for longer than the bound", func() { c.advance(20 * time.Minute); p.store.sweep(c.Now()) }, true},
+		{"quiet for less than the bound", func() { c.Advance(50 * time.Minute); p.store.sweep(c.Now()) }, false},
+		{"quiet for longer than the bound", func() { c.Advance(20 * time.Minute); p.store.sweep(c.Now()) }, true},
 		{"news", func() { mustApply(t, p, s.progress(c.Now().Add(-time.Second), 5, 5)) }, false},
-		{"quiet again", func() { c.advance(2 * time.Hour); p.store.sweep(c.Now()) }, true},
+		{"quiet again", func() { c.Advance(2 * time.Hour); p.store.sweep(c.Now()) }, true},
 	}
 	for _, st := range steps {
 		st.do()
@@ -286,7 +287,7 @@ func TestReadersWhileTheFeedWrites(t *testing.T) {
 		evs[i].Time = now.Add(-time.Duration(len(evs)-i) * time.Millisecond) // live: recent
 	}
 	p, c := newProjection(t, nil, now, Config{})
-	h := p.Handler()
+	h := asAdmin(p.Handler())
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	paths := []string{"/api/v1/jobs?q=select&sort=-slot_ms", "/api/v1/summary", "/_ah/get-handlers/v1/jobs",

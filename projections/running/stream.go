@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/bqobserver/bqobserver/events"
+	"github.com/bqobserver/bqobserver/projections/access"
 )
 
 // Stream event names. added, changed and removed are relative to the
@@ -62,6 +63,7 @@ func (p *Projection) serveStream(w http.ResponseWriter, r *http.Request) {
 		badRequest(w, r, bad)
 		return
 	}
+	f.scope = access.ScopeFrom(r.Context())
 	if r.Method == http.MethodHead {
 		w.Header().Set("Content-Type", "text/event-stream")
 		return // a stream has no end to wait for
@@ -81,7 +83,15 @@ func (p *Projection) serveStream(w http.ResponseWriter, r *http.Request) {
 	if err := s.drain(math.MaxUint64); err != nil {
 		return
 	}
-	s.follow(r.Context(), notify)
+	ctx := r.Context()
+	if exp := f.scope.Principal().Expires; !exp.IsZero() {
+		// The caller's credential ends the stream: its client comes
+		// back with a fresh one, or not at all.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, exp)
+		defer cancel()
+	}
+	s.follow(ctx, notify)
 }
 
 func checkStream(v url.Values) []paramError {
@@ -199,6 +209,9 @@ func (s *stream) drain(upTo uint64) error {
 			}
 			s.send(c, &m)
 			s.cursor = c.seq
+			if err := s.spill(); err != nil {
+				return err
+			}
 		}
 		if err := s.flush(); err != nil {
 			return err
@@ -212,13 +225,18 @@ func (s *stream) send(c *change, m *matcher) {
 	was := c.had && m.match(&c.before)
 	is := c.has && m.match(&c.after)
 	id := s.p.changes.id(c.seq)
+	a := &c.after
+	if !c.has {
+		a = &c.before
+	}
+	hidden := m.hidden(a, &c.view.job)
 	switch {
 	case is && !was:
-		s.event(evAdded, id, c.jobData(s.p.cfg.QueryPreview))
+		s.event(evAdded, id, c.jobData(s.p.cfg.QueryPreview, hidden))
 	case is && was:
-		s.event(evChanged, id, c.jobData(s.p.cfg.QueryPreview))
+		s.event(evChanged, id, c.jobData(s.p.cfg.QueryPreview, hidden))
 	case was:
-		s.event(evRemoved, id, c.removedData(s.p.cfg.QueryPreview))
+		s.event(evRemoved, id, c.removedData(s.p.cfg.QueryPreview, hidden))
 	}
 }
 
@@ -259,10 +277,15 @@ func (s *stream) event(name, id string, data []byte) {
 
 func (s *stream) raw(text string) { s.buf = append(s.buf, text...) }
 
+// spillBytes is how much a stream buffers before it writes: a stream whose
+// client does not read holds at most about this much, besides what the
+// connection buffers, until its write times out.
+const spillBytes = 16 << 10
+
 // spill flushes the buffer once it is large, so that a long run of events
 // is sent in pieces.
 func (s *stream) spill() error {
-	if len(s.buf) < 64<<10 {
+	if len(s.buf) < spillBytes {
 		return nil
 	}
 	return s.flush()

@@ -157,7 +157,7 @@ func (c *sseClient) expect(t *testing.T, want ...said) []sse {
 func TestStreamFollowsItsFilters(t *testing.T) {
 	now := t0.Add(time.Hour)
 	p, _ := newProjection(t, nil, now, Config{})
-	srv := httptest.NewServer(p.Handler())
+	srv := httptest.NewServer(asAdmin(p.Handler()))
 	t.Cleanup(srv.Close)
 	c := openStream(t, srv, "project=acme-etl&state=running&label=env=prod")
 
@@ -199,7 +199,7 @@ func TestStreamFollowsItsFilters(t *testing.T) {
 func TestStreamResume(t *testing.T) {
 	now := t0.Add(time.Hour)
 	p, _ := newProjection(t, nil, now, Config{StreamReplay: 64})
-	srv := httptest.NewServer(p.Handler())
+	srv := httptest.NewServer(asAdmin(p.Handler()))
 	t.Cleanup(srv.Close)
 	s := jobStory("p", "US", "one")
 	c := openStream(t, srv, "")
@@ -227,7 +227,7 @@ func TestStreamResume(t *testing.T) {
 func TestStreamSnapshot(t *testing.T) {
 	now := t0.Add(time.Hour)
 	p, _ := newProjection(t, nil, now, Config{})
-	srv := httptest.NewServer(p.Handler())
+	srv := httptest.NewServer(asAdmin(p.Handler()))
 	t.Cleanup(srv.Close)
 	for _, id := range []string{"c", "a", "b"} {
 		mustApply(t, p, jobStory("p", "US", id).inserted(now, events.StateRunning, events.Facts{}))
@@ -244,7 +244,7 @@ func TestStreamSnapshot(t *testing.T) {
 
 func TestStreamHeartbeat(t *testing.T) {
 	p, _ := newProjection(t, nil, t0, Config{StreamHeartbeat: 20 * time.Millisecond})
-	srv := httptest.NewServer(p.Handler())
+	srv := httptest.NewServer(asAdmin(p.Handler()))
 	t.Cleanup(srv.Close)
 	c := openStream(t, srv, "")
 	select {
@@ -263,7 +263,7 @@ func TestStreamHeartbeat(t *testing.T) {
 func TestStreamCutsSlowClients(t *testing.T) {
 	now := t0.Add(time.Hour)
 	p, _ := newProjection(t, nil, now, Config{StreamReplay: 32})
-	srv := httptest.NewServer(p.Handler())
+	srv := httptest.NewServer(asAdmin(p.Handler()))
 	t.Cleanup(srv.Close)
 	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, srv.URL+"/api/v1/stream", nil)
 	resp, err := srv.Client().Do(req)
@@ -289,7 +289,7 @@ func TestStreamCutsSlowClients(t *testing.T) {
 func TestStreamMinRunning(t *testing.T) {
 	now := t0.Add(3 * time.Hour)
 	p, c := newProjection(t, nil, now, Config{})
-	srv := httptest.NewServer(p.Handler())
+	srv := httptest.NewServer(asAdmin(p.Handler()))
 	t.Cleanup(srv.Close)
 	old, young := jobStory("p", "US", "old"), jobStory("p", "US", "young")
 	mustApply(t, p, old.inserted(now.Add(-2*time.Hour), events.StateRunning, events.Facts{}),
@@ -298,7 +298,7 @@ func TestStreamMinRunning(t *testing.T) {
 	mustApply(t, p, old.progress(now, 1, 1), young.progress(now, 1, 1))
 	s.expect(t, said{evChanged, "old", ""})
 	s.quiet(t)
-	c.advance(2 * time.Minute)
+	c.Advance(2 * time.Minute)
 	s.expect(t, said{evAdded, "young", ""})
 	mustApply(t, p, young.progress(now.Add(time.Minute), 2, 2))
 	last := s.expect(t, said{evChanged, "young", ""})
@@ -309,7 +309,7 @@ func TestStreamMinRunning(t *testing.T) {
 func TestStreamHead(t *testing.T) {
 	p, _ := newProjection(t, nil, t0, Config{})
 	w := httptest.NewRecorder()
-	p.Handler().ServeHTTP(w, httptest.NewRequest(http.MethodHead, "/api/v1/stream", nil))
+	asAdmin(p.Handler()).ServeHTTP(w, httptest.NewRequest(http.MethodHead, "/api/v1/stream", nil))
 	if w.Code != http.StatusOK || w.Header().Get("Content-Type") != "text/event-stream" {
 		t.Errorf("HEAD /api/v1/stream: %d %v", w.Code, w.Header())
 	}
@@ -318,7 +318,7 @@ func TestStreamHead(t *testing.T) {
 func TestStreamBadRequest(t *testing.T) {
 	p, _ := newProjection(t, nil, t0, Config{})
 	for _, q := range []string{"snapshot=maybe", "sort=created", "state=done"} {
-		if w := get(t, p.Handler(), "/api/v1/stream?"+q); w.Code != http.StatusBadRequest {
+		if w := get(t, asAdmin(p.Handler()), "/api/v1/stream?"+q); w.Code != http.StatusBadRequest {
 			t.Errorf("%s: %d, want 400", q, w.Code)
 		}
 	}
@@ -327,7 +327,7 @@ func TestStreamBadRequest(t *testing.T) {
 // TestStreamsEndOnClose checks that Close ends every open stream.
 func TestStreamsEndOnClose(t *testing.T) {
 	p, _ := newProjection(t, nil, t0, Config{})
-	srv := httptest.NewServer(p.Handler())
+	srv := httptest.NewServer(asAdmin(p.Handler()))
 	t.Cleanup(srv.Close)
 	var wg sync.WaitGroup
 	for range 3 {

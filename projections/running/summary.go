@@ -60,12 +60,15 @@ type summary struct {
 	// oldest is the running job that started first, queued the pending job
 	// created first; stale jobs are not candidates.
 	oldest, queued *view
+	loss           lossJSON
 }
 
-// summarize tallies every job in one pass.
-func (s *store) summarize(now time.Time) summary {
+// summarize tallies in one pass every job f matches (f's scope: every job
+// its caller may see).
+func (s *store) summarize(now time.Time, f *filter) summary {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
+	m := f.resolve(&s.dicts, now)
 	var sum summary
 	var acc [numDims][]tally
 	for _, d := range summaryDims {
@@ -75,6 +78,9 @@ func (s *store) summarize(now time.Time) summary {
 	for i := range s.slots {
 		sl := &s.slots[i]
 		a := &sl.a
+		if !m.match(a) {
+			continue
+		}
 		sum.all.add(a, now)
 		for _, d := range summaryDims {
 			acc[d][a.dim[d]].add(a, now)
@@ -85,7 +91,8 @@ func (s *store) summarize(now time.Time) summary {
 	for _, d := range summaryDims {
 		sum.groups[d] = s.groups(d, acc[d])
 	}
-	sum.oldest, sum.queued = copyView(oldest), copyView(queued)
+	sum.oldest, sum.queued = copyView(oldest, &m), copyView(queued, &m)
+	sum.loss = s.loss.snapshot(f.scope)
 	return sum
 }
 
@@ -109,11 +116,12 @@ func firstBy(best, sl *slot, state stateCode, v int) *slot {
 	return best
 }
 
-func copyView(sl *slot) *view {
+// copyView copies a job out of the store as m's caller sees it.
+func copyView(sl *slot, m *matcher) *view {
 	if sl == nil {
 		return nil
 	}
-	return &view{job: sl.e.job, stale: sl.a.stale}
+	return &view{job: sl.e.job, stale: sl.a.stale, hidden: m.hidden(&sl.a, &sl.e.job)}
 }
 
 // groups names the non-empty tallies of a dimension, most jobs first.

@@ -21,10 +21,22 @@ func clip(s string, n int) string {
 	return s[:n]
 }
 
-// detailJSON is one job with its event timeline, oldest first.
+// detailJSON is one job with its event timeline, oldest first, and, with
+// enrichment, the job as the BigQuery jobs API reports it now or why it
+// could not be asked.
 type detailJSON struct {
-	Job    *jobJSON       `json:"job"`
-	Events []events.Event `json:"events"`
+	Job       *jobJSON    `json:"job"`
+	Events    []eventJSON `json:"events"`
+	Live      *Live       `json:"live,omitempty"`
+	LiveError string      `json:"live_error,omitempty"`
+}
+
+// eventJSON is an event of a job's timeline: the event as the log keeps it,
+// and whether its query text was left out because the caller may not read
+// it.
+type eventJSON struct {
+	events.Event
+	QueryHidden bool `json:"query_hidden,omitempty"`
 }
 
 // summaryJSON is the aggregate view of the list.
@@ -37,6 +49,7 @@ type summaryJSON struct {
 	ByLocation    []group  `json:"by_location"`
 	OldestRunning *jobJSON `json:"oldest_running"`
 	LongestQueued *jobJSON `json:"longest_queued"`
+	AuditLoss     lossJSON `json:"audit_loss"`
 }
 
 func summaryOf(s *summary, now time.Time, preview int) *summaryJSON {
@@ -44,6 +57,7 @@ func summaryOf(s *summary, now time.Time, preview int) *summaryJSON {
 		Now: now, tally: s.all,
 		ByProject: s.groups[dimProject], ByUser: s.groups[dimUser],
 		ByReservation: s.groups[dimReservation], ByLocation: s.groups[dimLocation],
+		AuditLoss: s.loss,
 	}
 	if s.oldest != nil {
 		w.OldestRunning = jobOf(s.oldest, preview)

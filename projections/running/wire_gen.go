@@ -10,42 +10,49 @@ import (
 // events.Job's JSON, so that a tool reading one reads the other, plus the
 // stale flag and, in lists and streams, whether the query text was shortened.
 type jobJSON struct {
-	Key              keyJSON           `json:"key"`
-	State            string            `json:"state"`
-	Stale            bool              `json:"stale"`
-	Error            *errorJSON        `json:"error,omitempty"`
-	Principal        string            `json:"principal,omitempty"`
-	JobType          string            `json:"job_type,omitempty"`
-	StatementType    string            `json:"statement_type,omitempty"`
-	Priority         string            `json:"priority,omitempty"`
-	Query            string            `json:"query,omitempty"`
-	QueryTruncated   bool              `json:"query_truncated,omitempty"`
-	QueryPreview     bool              `json:"query_preview,omitempty"`
-	QueryBytes       int               `json:"query_bytes,omitempty"`
-	Labels           map[string]string `json:"labels,omitempty"`
-	Reservation      string            `json:"reservation,omitempty"`
-	ReferencedTables []string          `json:"referenced_tables,omitempty"`
-	DestinationTable string            `json:"destination_table,omitempty"`
-	SourceTables     []string          `json:"source_tables,omitempty"`
-	SourceURIs       []string          `json:"source_uris,omitempty"`
-	DestinationURIs  []string          `json:"destination_uris,omitempty"`
-	ParentJobID      string            `json:"parent_job_id,omitempty"`
-	CreateTime       time.Time         `json:"create_time,omitzero"`
-	StartTime        time.Time         `json:"start_time,omitzero"`
-	EndTime          time.Time         `json:"end_time,omitzero"`
-	BytesProcessed   *int64            `json:"bytes_processed,omitempty"`
-	BytesBilled      *int64            `json:"bytes_billed,omitempty"`
-	SlotMs           *int64            `json:"slot_ms,omitempty"`
-	BillingTier      *int64            `json:"billing_tier,omitempty"`
-	CacheHit         *bool             `json:"cache_hit,omitempty"`
-	OutputRows       *int64            `json:"output_rows,omitempty"`
-	ActiveUnits      *int64            `json:"active_units,omitempty"`
-	CompletedUnits   *int64            `json:"completed_units,omitempty"`
-	PendingUnits     *int64            `json:"pending_units,omitempty"`
-	FirstSeen        time.Time         `json:"first_seen,omitzero"`
-	LastSeen         time.Time         `json:"last_seen,omitzero"`
-	CancelRequested  bool              `json:"cancel_requested,omitempty"`
-	Reconciled       bool              `json:"reconciled,omitempty"`
+	Key               keyJSON           `json:"key"`
+	State             string            `json:"state"`
+	Stale             bool              `json:"stale"`
+	Error             *errorJSON        `json:"error,omitempty"`
+	Principal         string            `json:"principal,omitempty"`
+	JobType           string            `json:"job_type,omitempty"`
+	StatementType     string            `json:"statement_type,omitempty"`
+	Priority          string            `json:"priority,omitempty"`
+	Query             string            `json:"query,omitempty"`
+	QueryTruncated    bool              `json:"query_truncated,omitempty"`
+	QueryPreview      bool              `json:"query_preview,omitempty"`
+	QueryBytes        int               `json:"query_bytes,omitempty"`
+	QueryHidden       bool              `json:"query_hidden,omitempty"`
+	Labels            map[string]string `json:"labels,omitempty"`
+	Reservation       string            `json:"reservation,omitempty"`
+	ReferencedTables  []string          `json:"referenced_tables,omitempty"`
+	DestinationTable  string            `json:"destination_table,omitempty"`
+	SourceTables      []string          `json:"source_tables,omitempty"`
+	SourceURIs        []string          `json:"source_uris,omitempty"`
+	DestinationURIs   []string          `json:"destination_uris,omitempty"`
+	ParentJobID       string            `json:"parent_job_id,omitempty"`
+	CreateTime        time.Time         `json:"create_time,omitzero"`
+	StartTime         time.Time         `json:"start_time,omitzero"`
+	EndTime           time.Time         `json:"end_time,omitzero"`
+	BytesProcessed    *int64            `json:"bytes_processed,omitempty"`
+	BytesBilled       *int64            `json:"bytes_billed,omitempty"`
+	SlotMs            *int64            `json:"slot_ms,omitempty"`
+	BillingTier       *int64            `json:"billing_tier,omitempty"`
+	CacheHit          *bool             `json:"cache_hit,omitempty"`
+	OutputRows        *int64            `json:"output_rows,omitempty"`
+	ActiveUnits       *int64            `json:"active_units,omitempty"`
+	CompletedUnits    *int64            `json:"completed_units,omitempty"`
+	PendingUnits      *int64            `json:"pending_units,omitempty"`
+	Stages            *int64            `json:"stages,omitempty"`
+	ReconciledReason  string            `json:"reconciled_reason,omitempty"`
+	CancelRequestedBy string            `json:"cancel_requested_by,omitempty"`
+	CancelRequestTime time.Time         `json:"cancel_request_time,omitzero"`
+	CancelReason      string            `json:"cancel_reason,omitempty"`
+	CancelAnswer      string            `json:"cancel_answer,omitempty"`
+	FirstSeen         time.Time         `json:"first_seen,omitzero"`
+	LastSeen          time.Time         `json:"last_seen,omitzero"`
+	CancelRequested   bool              `json:"cancel_requested,omitempty"`
+	Reconciled        bool              `json:"reconciled,omitempty"`
 }
 
 // keyJSON is a job's key as the API sends it.
@@ -62,7 +69,8 @@ type errorJSON struct {
 }
 
 // jobOf converts a job for the API. preview > 0 shortens the query text to
-// at most that many bytes (on a character boundary), marking it so.
+// at most that many bytes (on a character boundary), marking it so; a
+// hidden view leaves the text out and says that it is hidden.
 func jobOf(v *view, preview int) *jobJSON {
 	j := &v.job
 	w := &jobJSON{
@@ -71,43 +79,51 @@ func jobOf(v *view, preview int) *jobJSON {
 			Location: j.Key.Location,
 			JobID:    j.Key.JobID,
 		},
-		State:            string(j.State),
-		Stale:            v.stale,
-		Principal:        j.Principal,
-		JobType:          j.JobType,
-		StatementType:    j.StatementType,
-		Priority:         j.Priority,
-		Query:            j.Query,
-		QueryTruncated:   j.QueryTruncated,
-		Labels:           j.Labels,
-		Reservation:      j.Reservation,
-		ReferencedTables: j.ReferencedTables,
-		DestinationTable: j.DestinationTable,
-		SourceTables:     j.SourceTables,
-		SourceURIs:       j.SourceURIs,
-		DestinationURIs:  j.DestinationURIs,
-		ParentJobID:      j.ParentJobID,
-		CreateTime:       j.CreateTime,
-		StartTime:        j.StartTime,
-		EndTime:          j.EndTime,
-		BytesProcessed:   j.BytesProcessed,
-		BytesBilled:      j.BytesBilled,
-		SlotMs:           j.SlotMs,
-		BillingTier:      j.BillingTier,
-		CacheHit:         j.CacheHit,
-		OutputRows:       j.OutputRows,
-		ActiveUnits:      j.ActiveUnits,
-		CompletedUnits:   j.CompletedUnits,
-		PendingUnits:     j.PendingUnits,
-		FirstSeen:        j.FirstSeen,
-		LastSeen:         j.LastSeen,
-		CancelRequested:  j.CancelRequested,
-		Reconciled:       j.Reconciled,
+		State:             string(j.State),
+		Stale:             v.stale,
+		Principal:         j.Principal,
+		JobType:           j.JobType,
+		StatementType:     j.StatementType,
+		Priority:          j.Priority,
+		Query:             j.Query,
+		QueryTruncated:    j.QueryTruncated,
+		Labels:            j.Labels,
+		Reservation:       j.Reservation,
+		ReferencedTables:  j.ReferencedTables,
+		DestinationTable:  j.DestinationTable,
+		SourceTables:      j.SourceTables,
+		SourceURIs:        j.SourceURIs,
+		DestinationURIs:   j.DestinationURIs,
+		ParentJobID:       j.ParentJobID,
+		CreateTime:        j.CreateTime,
+		StartTime:         j.StartTime,
+		EndTime:           j.EndTime,
+		BytesProcessed:    j.BytesProcessed,
+		BytesBilled:       j.BytesBilled,
+		SlotMs:            j.SlotMs,
+		BillingTier:       j.BillingTier,
+		CacheHit:          j.CacheHit,
+		OutputRows:        j.OutputRows,
+		ActiveUnits:       j.ActiveUnits,
+		CompletedUnits:    j.CompletedUnits,
+		PendingUnits:      j.PendingUnits,
+		Stages:            j.Stages,
+		ReconciledReason:  j.ReconciledReason,
+		CancelRequestedBy: j.CancelRequestedBy,
+		CancelRequestTime: j.CancelRequestTime,
+		CancelReason:      j.CancelReason,
+		CancelAnswer:      j.CancelAnswer,
+		FirstSeen:         j.FirstSeen,
+		LastSeen:          j.LastSeen,
+		CancelRequested:   j.CancelRequested,
+		Reconciled:        j.Reconciled,
 	}
 	if j.Error != nil {
 		w.Error = &errorJSON{Code: j.Error.Code, Message: j.Error.Message}
 	}
-	if preview > 0 && len(j.Query) > preview {
+	if v.hidden {
+		w.Query, w.QueryTruncated, w.QueryHidden = "", false, true
+	} else if preview > 0 && len(j.Query) > preview {
 		w.Query, w.QueryPreview, w.QueryBytes = clip(j.Query, preview), true, len(j.Query)
 	}
 	return w

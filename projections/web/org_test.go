@@ -19,6 +19,7 @@ import (
 
 	"github.com/bqobserver/bqobserver/events"
 	"github.com/bqobserver/bqobserver/internal/testutil/logtest"
+	"github.com/bqobserver/bqobserver/projections/access"
 	"github.com/bqobserver/bqobserver/projections/running"
 )
 
@@ -34,6 +35,8 @@ type org struct {
 	proj *running.Projection
 	srv  *httptest.Server
 	rec  *recorder
+	// caller uses the page and the API.
+	caller access.Principal
 	// seeded are the ids of the jobs the org started with, in the order
 	// they were made.
 	seeded []string
@@ -48,6 +51,12 @@ type org struct {
 // ends.
 func newOrg(t testing.TB, n int) *org {
 	t.Helper()
+	return newOrgAs(t, n, access.Anonymous())
+}
+
+// newOrgAs is newOrg whose page and API are used by caller.
+func newOrgAs(t testing.TB, n int, caller access.Principal) *org {
+	t.Helper()
 	bt := logtest.NewBigtable(t)
 	l, err := events.NewLog(bt.Client, events.LogConfig{Table: bt.Table})
 	if err != nil {
@@ -57,7 +66,7 @@ func newOrg(t testing.TB, n int) *org {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := &org{t: t, log: l, proj: p, clock: time.Now()}
+	o := &org{t: t, log: l, proj: p, caller: caller, clock: time.Now()}
 	evs, ids := seedJobs(o, n, o.clock)
 	o.seeded = ids
 	o.append(evs)
@@ -65,7 +74,7 @@ func newOrg(t testing.TB, n int) *org {
 		t.Fatal(err)
 	}
 	p.MarkLive()
-	o.rec = &recorder{next: p.Handler()}
+	o.rec = &recorder{next: o.as(caller, p.Handler())}
 	mux := http.NewServeMux()
 	mux.Handle("/api/", o.rec)
 	mux.Handle("/", Handler())
@@ -76,6 +85,13 @@ func newOrg(t testing.TB, n int) *org {
 		o.srv.Close()
 	})
 	return o
+}
+
+// as serves h to the caller p, as the authentication middleware does.
+func (o *org) as(p access.Principal, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(w, r.WithContext(access.WithPrincipal(r.Context(), p)))
+	})
 }
 
 // URL is the page's address.
@@ -175,7 +191,7 @@ func (o *org) listed(q url.Values) []string {
 func (o *org) page(path string, q url.Values) (ids []string, total int, next string) {
 	o.t.Helper()
 	w := httptest.NewRecorder()
-	o.proj.Handler().ServeHTTP(w, httptest.NewRequest(http.MethodGet, path+"?"+q.Encode(), nil))
+	o.as(o.caller, o.proj.Handler()).ServeHTTP(w, httptest.NewRequest(http.MethodGet, path+"?"+q.Encode(), nil))
 	var page struct {
 		Jobs []struct {
 			Key events.JobKey `json:"key"`

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/bqobserver/bqobserver/internal/problem"
 )
 
 // Cache policies. The page is small and names the current asset version, so
@@ -36,6 +38,7 @@ func (s *site) routes() http.Handler {
 	mux.HandleFunc("GET /{$}", s.servePage)
 	mux.HandleFunc("GET /index.html", s.servePage)
 	mux.HandleFunc("GET /assets/{version}/{file...}", s.serveAsset)
+	mux.Handle("/", problem.Fallback(mux, "no such page"))
 	return mux
 }
 
@@ -49,7 +52,7 @@ func (s *site) servePage(w http.ResponseWriter, r *http.Request) {
 func (s *site) serveAsset(w http.ResponseWriter, r *http.Request) {
 	a, ok := s.b.files[r.PathValue("file")]
 	if !ok {
-		http.NotFound(w, r)
+		problem.Write(w, r, http.StatusNotFound, "no such asset")
 		return
 	}
 	policy := cacheImmutable

@@ -25,8 +25,8 @@ var embedded embed.FS
 
 // Handler returns the handler that serves the page at "/" (and
 // "/index.html") and its assets under "/assets/<version>/". Any other path is
-// 404 and any method but GET or HEAD is 405, so it can be mounted at "/"
-// beside more specific API routes.
+// 404 and any method but GET or HEAD is 405, both as problem documents, so
+// it can be mounted at "/" beside more specific API routes.
 func Handler() http.Handler {
 	return newSite(mustLoad()).routes()
 }

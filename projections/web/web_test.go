@@ -52,11 +52,11 @@ func TestHandlerServesPageAndAssets(t *testing.T) {
 		{"stylesheet", "GET", "/assets/" + v + "/app.css", response{200, "text/css; charset=utf-8", cacheImmutable}},
 		{"icon", "GET", "/assets/" + v + "/icon.svg", response{200, "image/svg+xml", cacheImmutable}},
 		{"asset of another build", "GET", "/assets/0123456789abcdef/app.js", response{200, "text/javascript; charset=utf-8", cacheStale}},
-		{"page is not an asset", "GET", "/assets/" + v + "/index.html", response{404, "text/plain; charset=utf-8", ""}},
-		{"missing asset", "GET", "/assets/" + v + "/nope.js", response{404, "text/plain; charset=utf-8", ""}},
-		{"unknown path", "GET", "/jobs", response{404, "text/plain; charset=utf-8", ""}},
-		{"api path is not the page's", "GET", "/api/v1/jobs", response{404, "text/plain; charset=utf-8", ""}},
-		{"post to page", "POST", "/", response{405, "text/plain; charset=utf-8", ""}},
+		{"page is not an asset", "GET", "/assets/" + v + "/index.html", response{404, "application/problem+json", "no-store"}},
+		{"missing asset", "GET", "/assets/" + v + "/nope.js", response{404, "application/problem+json", "no-store"}},
+		{"unknown path", "GET", "/jobs", response{404, "application/problem+json", "no-store"}},
+		{"api path is not the page's", "GET", "/api/v1/jobs", response{404, "application/problem+json", "no-store"}},
+		{"post to page", "POST", "/", response{405, "application/problem+json", "no-store"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -2,10 +2,14 @@
 // and documents that list a job's fields: in package events the job's types,
 // the fold's registers and the stored form with its encoder; in package
 // running the API's form, its encoder, its equality check and the job's
-// schema in the OpenAPI document. Each package runs it with go generate:
+// schema in the OpenAPI document; in package schema the BigQuery job
+// history's table schema; in package history the conversion of a job into a
+// row of that table. Each package runs it with go generate:
 //
 //	//go:generate go run ./internal/genjob events
 //	//go:generate go run ../../events/internal/genjob running
+//	//go:generate go run ../../events/internal/genjob history
+//	//go:generate go run ../events/internal/genjob schema
 //
 // It writes into the current folder and refuses a table that
 // jobfields.Check finds wrong.
@@ -45,6 +49,12 @@ var packages = map[string]struct {
 		{"jobjson_gen.go", genJobJSON},
 		{"same_gen.go", genSame},
 		{"openapi.json", genOpenAPI},
+	}},
+	"history": {"projections/history", []output{
+		{"row_gen.go", genRow},
+	}},
+	"schema": {"schema", []output{
+		{"job_versions.json", genTableSchema},
 	}},
 }
 

@@ -86,6 +86,9 @@ func jobSchema(indent string) string {
 		case strings.HasSuffix(json, "_bytes"):
 			text := strings.TrimSuffix(json, "_bytes")
 			props = append(props, property{json, schema(`"type": "integer"`, fmt.Sprintf(bytesDoc, text))})
+		case strings.HasSuffix(json, "_hidden"):
+			text := strings.TrimSuffix(json, "_hidden")
+			props = append(props, property{json, schema(`"type": "boolean"`, fmt.Sprintf(hiddenDoc, text))})
 		}
 	})
 	return object(indent, "A job's state: the fold of its events. Absent fields are not known.", required, props)

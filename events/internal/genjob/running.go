@@ -9,12 +9,13 @@ import (
 const eventsImport = "github.com/bqobserver/bqobserver/events"
 
 // The API adds to a job's fields its stale flag, after the state, and, after
-// a text the API may send only the start of, whether it did and the length
-// of the whole text.
+// a text the API may send only the start of, whether it did, the length of
+// the whole text, and whether the text is hidden from the caller.
 const (
 	staleDoc   = "No event for longer than any job can run: its end was probably missed."
 	previewDoc = "This answer carries only the start of the %s text (lists and streams); the job's detail carries it whole."
 	bytesDoc   = "Length of the whole %s text, when %[1]s is a preview."
+	hiddenDoc  = "The caller may not read this job's %s text: it is left out, which does not mean the job has none."
 )
 
 // apiTypes are the Go types of the API's form, by kind, where they differ
@@ -67,6 +68,7 @@ func forAPI(field func(jobfields.Field), extra func(name, json, typ string)) {
 			text := textOf(f)
 			extra(text.Name+"Preview", text.JSON+"_preview,omitempty", "bool")
 			extra(text.Name+"Bytes", text.JSON+"_bytes,omitempty", "int")
+			extra(text.Name+"Hidden", text.JSON+"_hidden,omitempty", "bool")
 		}
 	}
 }
@@ -92,7 +94,8 @@ func apiTag(f jobfields.Field) string {
 // genJobOf writes jobOf.
 func genJobOf(g *goFile) {
 	g.line("// jobOf converts a job for the API. preview > 0 shortens the query text to")
-	g.line("// at most that many bytes (on a character boundary), marking it so.")
+	g.line("// at most that many bytes (on a character boundary), marking it so; a")
+	g.line("// hidden view leaves the text out and says that it is hidden.")
 	g.line("func jobOf(v *view, preview int) *jobJSON {")
 	g.line("\tj := &v.job")
 	g.line("\tw := &jobJSON{")
@@ -118,7 +121,10 @@ func genJobOf(g *goFile) {
 	for _, f := range fieldsOf(jobfields.Event, jobfields.Fact) {
 		switch f.Fold {
 		case jobfields.CompleteText:
-			g.line("\tif preview > 0 && len(j.%s) > preview {", f.Name)
+			flag := jobfields.Fields[indexOf(f)+1]
+			g.line("\tif v.hidden {")
+			g.line("\t\tw.%s, w.%s, w.%[1]sHidden = \"\", false, true", f.Name, flag.Name)
+			g.line("\t} else if preview > 0 && len(j.%s) > preview {", f.Name)
 			g.line("\t\tw.%s, w.%[1]sPreview, w.%[1]sBytes = clip(j.%[1]s, preview), true, len(j.%[1]s)", f.Name)
 			g.line("\t}")
 		}
@@ -145,9 +151,10 @@ func genJobJSON([]byte) ([]byte, error) {
 	g := &goFile{pkg: "running"}
 	g.use("strconv")
 	g.use(eventsImport)
-	g.line("// appendJobFields appends the JSON of jobOf(&view{*j, stale}, preview),")
-	g.line("// member by member; appendJob checks first that JSON can hold its times.")
-	g.line("func appendJobFields(b []byte, j *events.Job, stale bool, preview int) []byte {")
+	g.line("// appendJobFields appends the JSON of jobOf(&view{*j, stale, hidden},")
+	g.line("// preview), member by member; appendJob checks first that JSON can hold its")
+	g.line("// times.")
+	g.line("func appendJobFields(b []byte, j *events.Job, stale, hidden bool, preview int) []byte {")
 	g.line("\tb = appendKey(append(b, `{\"key\":`...), j.Key)")
 	forAPI(func(f jobfields.Field) {
 		switch f.Fold {
@@ -155,8 +162,8 @@ func genJobJSON([]byte) ([]byte, error) {
 			return
 		case jobfields.CompleteText:
 			flag := jobfields.Fields[indexOf(f)+1]
-			g.line("\tb = appendText(b, j.%s, j.%s, preview, %q, %q, %q, %q)", f.Name, flag.Name,
-				f.JSON, flag.JSON, f.JSON+"_preview", f.JSON+"_bytes")
+			g.line("\tb = appendText(b, j.%s, j.%s, hidden, preview, %q, %q, %q, %q, %q)", f.Name, flag.Name,
+				f.JSON, flag.JSON, f.JSON+"_preview", f.JSON+"_bytes", f.JSON+"_hidden")
 			return
 		}
 		if f.Kind == jobfields.State {

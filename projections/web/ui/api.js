@@ -88,12 +88,47 @@ async function listPage(path, params, { cursor = "", limit, signal } = {}) {
   };
 }
 
-/** getJob fetches one job's full state and its event timeline. */
+/**
+ * getJob fetches one job's full state, its event timeline and, when
+ * enrichment runs, its live view from the BigQuery jobs API (stages and
+ * timeline) or why there is none.
+ */
 export async function getJob(key, signal) {
   const e = encodeURIComponent;
   const { body } = await getJSON(`${BASE}/jobs/${e(key.project)}/${e(key.location)}/${e(key.job_id)}`, signal);
   const raw = body.job ?? body;
-  return { job: normalizeJob(raw), events: body.events ?? body.timeline ?? [] };
+  return { job: normalizeJob(raw), events: body.events ?? [], live: body.live ?? null, liveError: body.live_error ?? "" };
+}
+
+/** getDiagnostics fetches the projects enrichment cannot see into. */
+export async function getDiagnostics(signal) {
+  return (await getJSON(`${BASE}/diagnostics`, signal)).body;
+}
+
+/** getMe fetches who the caller is: {email, role, show_queries, can_cancel, …}. */
+export async function getMe(signal) {
+  return (await getJSON(`${BASE}/me`, signal)).body;
+}
+
+/**
+ * cancelJob asks the service to cancel a job, with an optional reason, and
+ * returns the event that records the request. The body is JSON, which the
+ * service requires of every state-changing request.
+ */
+export async function cancelJob(key, reason) {
+  const e = encodeURIComponent;
+  let res;
+  try {
+    res = await fetch(`${BASE}/jobs/${e(key.project)}/${e(key.location)}/${e(key.job_id)}:cancel`, {
+      method: "POST",
+      headers: { Accept: "application/json", "Content-Type": "application/json" },
+      body: JSON.stringify(reason ? { reason } : {}),
+    });
+  } catch (err) {
+    throw new ApiError(0, "The service cannot be reached", err.message, 5);
+  }
+  if (!res.ok) throw await problem(res);
+  return (await res.json()).event;
 }
 
 /** getSummary fetches the aggregates shown above the list. */

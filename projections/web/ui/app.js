@@ -1,11 +1,13 @@
 // The jobs page: wires the URL state, the filters, the running list and its
 // stream, the summary strip, the history view and the detail panel together.
 
-import { ApiError, Stream, getSummary, listJobs } from "./api.js";
+import { ApiError, Stream, getDiagnostics, getMe, getSummary, listJobs } from "./api.js";
+import { showDiagnostics } from "./banner.js";
 import { COLUMNS } from "./columns.js";
 import { Detail } from "./detail.js";
 import * as fmt from "./format.js";
 import { HistoryView, showView, switchView } from "./history.js";
+import { showLinks } from "./links.js";
 import { JobList } from "./list.js";
 import { comparator, formatSort, idOf, parseSort } from "./model.js";
 import { Summary } from "./summary.js";
@@ -14,6 +16,9 @@ import { VirtualTable } from "./vtable.js";
 
 /** PAGE is how many jobs one list request asks for. */
 const PAGE = 500;
+/** DIAGNOSTICS_EVERY_MS is how often the diagnostics banner is refreshed. */
+const DIAGNOSTICS_EVERY_MS = 30000;
+
 /** SUMMARY_EVERY_MS is how often the summary strip is refreshed. */
 const SUMMARY_EVERY_MS = 5000;
 /** TYPING_MS is how long the page waits after a keystroke before it filters. */
@@ -345,8 +350,8 @@ function showExtraFilters() {
     const b = document.createElement("button");
     b.type = "button";
     b.className = "chip removable";
-    b.textContent = text;
-    b.setAttribute("aria-label", `Remove filter ${text}`);
+    b.textContent = fmt.visible(text);
+    b.setAttribute("aria-label", `Remove filter ${fmt.visible(text)}`);
     b.addEventListener("click", drop);
     li.append(b);
     items.push(li);
@@ -417,6 +422,7 @@ function wireFilters() {
 
 function wireKeys() {
   document.addEventListener("keydown", (e) => {
+    if (document.querySelector("dialog[open]")) return; // a dialog handles its own keys
     const t = e.target;
     const typing = t.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(t.tagName);
     if (e.key === "/" && !typing && !e.ctrlKey && !e.metaKey && !e.altKey) {
@@ -447,6 +453,14 @@ async function refreshSummary() {
   }
 }
 
+async function refreshDiagnostics() {
+  try {
+    showDiagnostics($("#diagnostics"), await getDiagnostics());
+  } catch {
+    // Diagnostics are a hint; the banner keeps its last state.
+  }
+}
+
 function fillDatalist(sel, groups) {
   const dl = $(sel);
   const names = groups.map((g) => g.name).filter(Boolean).slice(0, 500);
@@ -473,4 +487,8 @@ reload();
 syncDetail();
 refreshSummary();
 setInterval(refreshSummary, SUMMARY_EVERY_MS);
+refreshDiagnostics();
+setInterval(refreshDiagnostics, DIAGNOSTICS_EVERY_MS);
+getMe().then((me) => detail.setMe(me), () => {}); // without it, the copyable command is offered
 startClock();
+showLinks($("#report-link"));

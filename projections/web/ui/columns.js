@@ -8,13 +8,19 @@ import { averageSlots, progress, queuedMs, runningMs } from "./model.js";
 const el = (tag, cls, text) => {
   const e = document.createElement(tag);
   if (cls) e.className = cls;
-  if (text != null) e.textContent = text;
+  if (text != null) e.textContent = fmt.visible(text);
   return e;
 };
 
-/** setText sets a node's text only when it changed, to keep DOM writes to a minimum. */
+/** setText sets a node's text (bidirectional controls shown, see fmt.visible) only when it changed, to keep DOM writes to a minimum. */
 export const setText = (node, text) => {
-  if (node.textContent !== text) node.textContent = text;
+  const shown = fmt.visible(text);
+  if (node.textContent !== shown) node.textContent = shown;
+};
+
+/** setTitle sets an element's tooltip, bidirectional controls shown. */
+const setTitle = (node, text) => {
+  node.title = fmt.visible(text);
 };
 
 const STATE_LABEL = { RUNNING: "Running", PENDING: "Queued", DONE: "Done" };
@@ -58,7 +64,7 @@ const jobColumn = {
     const [a, sub] = c.children;
     setText(a, j.key.job_id);
     a.href = fmt.consoleURL(j.key);
-    a.title = `${j.key.job_id}: open in the BigQuery console`;
+    setTitle(a, `${j.key.job_id}: open in the BigQuery console`);
     setText(sub, `${j.key.project} · ${j.key.location}`);
     sub.title = sub.textContent;
   },
@@ -121,7 +127,7 @@ const labelsColumn = {
     c.dataset.text = text;
     c.replaceChildren(...entries.slice(0, 2).map(([k, v]) => el("span", "tag", `${k}=${v}`)));
     if (entries.length > 2) c.append(el("span", "more-tags", `+${entries.length - 2}`));
-    c.title = text;
+    setTitle(c, text);
   },
 };
 
@@ -136,7 +142,7 @@ export const COLUMNS = [
     fill: (c, j) => {
       const [main, sub] = c.children;
       setText(main, fmt.principalName(j.principal));
-      main.title = j.principal;
+      setTitle(main, j.principal);
       setText(sub, fmt.isServiceAccount(j.principal) ? "service account" : "");
     },
   },
@@ -145,7 +151,7 @@ export const COLUMNS = [
     fill: (c, j) => {
       setText(c.children[0], j.jobType);
       setText(c.children[1], j.statementType);
-      c.title = [j.jobType, j.statementType].filter(Boolean).join(" · ");
+      setTitle(c, [j.jobType, j.statementType].filter(Boolean).join(" · "));
     },
   },
   simple("queued", "Queued", (j, now) => fmt.duration(queuedMs(j, now)), { cls: "num", live: true }),
@@ -161,8 +167,9 @@ export const COLUMNS = [
   {
     ...simple("query", "Query", (j) => fmt.queryStart(j.query), { cls: "mono query" }),
     fill: (c, j) => {
-      setText(c.firstChild, fmt.queryStart(j.query));
-      c.title = fmt.queryStart(j.query, 600);
+      setText(c.firstChild, j.queryHidden ? "hidden" : fmt.queryStart(j.query));
+      c.firstChild.classList.toggle("muted", j.queryHidden);
+      setTitle(c, j.queryHidden ? "You may read the query text of your own jobs only" : fmt.queryStart(j.query, 600));
     },
   },
 ];

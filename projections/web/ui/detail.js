@@ -1,11 +1,15 @@
-// The job detail panel: the job's full state and query, its event timeline
-// and a cancel command to copy. It shows the list's copy of the job at once,
-// then the full one from the API, and keeps up with the stream.
+// The job detail panel: the job's full state and query, its query stages
+// as the BigQuery API reports them, its event timeline, and a way to cancel
+// it: a Cancel button with a confirmation for those who may cancel jobs
+// (admins), and a cancel command to copy for everyone. It shows the list's
+// copy of the job at once, then the full one from the API, and keeps up
+// with the stream.
 
-import { getJob } from "./api.js";
+import { cancelJob, getJob } from "./api.js";
 import { setText, stateLabel } from "./columns.js";
 import * as fmt from "./format.js";
 import { averageSlots, idOf, progress, queuedMs, runningMs } from "./model.js";
+import { stagesSection } from "./stages.js";
 
 const KIND_LABEL = {
   inserted: "Inserted",
@@ -14,6 +18,12 @@ const KIND_LABEL = {
   progress_observed: "Progress",
   reconciled: "Closed by reconciliation",
   cancel_requested: "Cancel requested",
+};
+
+/** RECONCILED_LABEL says why enrichment closed a job whose completion entry never came. */
+const RECONCILED_LABEL = {
+  done: "Closed by reconciliation: the BigQuery API reported it done",
+  not_found: "Closed by reconciliation: the BigQuery API no longer knows it",
 };
 
 /** TIMELINE_REFRESH_MS is how long the panel waits after a change before refetching the timeline. */
@@ -28,7 +38,14 @@ export class Detail {
     this.id = "";
     this.job = null;
     this.abort = null;
+    this.me = null;
     this.panel.addEventListener("click", (e) => this.onClick(e));
+  }
+
+  /** setMe tells the panel who the caller is ({can_cancel, …} from api/v1/me). */
+  setMe(me) {
+    this.me = me;
+    if (this.isOpen) this.render();
   }
 
   get isOpen() {
@@ -46,6 +63,7 @@ export class Detail {
     if (!same) {
       this.job = preview ?? null;
       this.events = null;
+      this.live = undefined;
       this.render();
     }
     this.load();
@@ -65,10 +83,12 @@ export class Detail {
     const ctl = new AbortController();
     this.abort = ctl;
     try {
-      const { job, events } = await getJob(this.key, ctl.signal);
+      const { job, events, live, liveError } = await getJob(this.key, ctl.signal);
       if (ctl.signal.aborted) return;
       this.job = job;
       this.events = events;
+      this.live = live;
+      this.liveError = liveError;
       this.error = null;
     } catch (err) {
       if (err.name === "AbortError") return;
@@ -105,7 +125,9 @@ export class Detail {
     const k = this.key;
     const body = [this.header(k), this.actions(k)];
     if (this.error && !this.job) body.push(notice(this.error.message));
-    if (this.job) body.push(this.factsSection(), this.querySection());
+    if (this.job) body.push(this.factsSection());
+    if (this.live !== undefined) body.push(stagesSection(this.live, this.liveError));
+    if (this.job) body.push(this.querySection());
     body.push(this.timelineSection());
     this.panel.replaceChildren(...body);
     if (this.job) this.renderFacts();
@@ -133,8 +155,23 @@ export class Detail {
     a.target = "_blank";
     a.rel = "noopener noreferrer";
     box.append(a);
-    if (this.job?.state !== "DONE") box.append(el("h3", "", "Cancel this job"), this.cancelBox(k));
+    if (this.job?.state !== "DONE") {
+      box.append(el("h3", "", "Cancel this job"));
+      if (this.me?.can_cancel) box.append(this.cancelButton(), el("p", "muted", "or with the bq tool:"));
+      box.append(this.cancelBox(k));
+    }
     return box;
+  }
+
+  cancelButton() {
+    const wrap = el("div", "cancel");
+    const b = el("button", "button danger", "Cancel job…");
+    b.type = "button";
+    b.dataset.action = "cancel";
+    const status = el("p", "cancel-status");
+    status.setAttribute("role", "status");
+    wrap.append(b, status);
+    return wrap;
   }
 
   cancelBox(k) {
@@ -163,6 +200,11 @@ export class Detail {
     if (!j || !dl) return;
     badges.replaceChildren(...this.badges(j));
     dl.replaceChildren(...this.facts(j).flatMap(([term, value, cls]) => factRow(term, value, cls)));
+    const cancel = this.panel.querySelector("[data-action=cancel]");
+    if (cancel) {
+      cancel.disabled = j.state === "DONE";
+      cancel.title = cancel.disabled ? "The job is finished" : "";
+    }
     this.renderClock(Date.now());
   }
 
@@ -170,6 +212,7 @@ export class Detail {
     const b = [el("span", `badge s-${j.state.toLowerCase() || "unknown"}`, stateLabel(j))];
     if (j.stale) b.push(el("span", "badge stale", "Stale: no news for longer than a job can run"));
     if (j.cancelRequested) b.push(el("span", "badge", "Cancel requested"));
+    if (j.reconciledReason) b.push(el("span", "badge plain", RECONCILED_LABEL[j.reconciledReason] ?? "Closed by reconciliation"));
     if (j.priority) b.push(el("span", "badge plain", j.priority.toLowerCase()));
     return b;
   }
@@ -191,11 +234,19 @@ export class Detail {
       ["Bytes processed", fmt.bytes(j.bytesProcessed)],
       ["Bytes billed", fmt.bytes(j.bytesBilled)],
       ["Progress", progressText(j)],
+      ["Stages", j.stages == null ? "" : fmt.integer(j.stages)],
       ["Labels", labelTags(j.labels)],
       ["Destination", j.destinationTable],
       ["Tables read", j.referencedTables.join("\n")],
     );
     if (j.error) f.push(["Error", [j.error.code, j.error.message].filter(Boolean).join(": "), "error"]);
+    if (j.cancelRequestedBy) {
+      f.push(
+        ["Cancel requested", `by ${j.cancelRequestedBy} at ${fmt.clock(j.cancelRequestTime)}`],
+        ["Reason", j.cancelReason],
+        ["BigQuery answered", j.cancelAnswer],
+      );
+    }
     return f.filter(([, v, cls]) => cls || (v !== "" && v != null));
   }
 
@@ -214,6 +265,10 @@ export class Detail {
     const s = el("section", "d-query");
     s.append(el("h3", "", "Query"));
     const j = this.job;
+    if (j.queryHidden) {
+      s.append(el("p", "muted hidden-query", "The query text is hidden: you may read the query text of your own jobs only."));
+      return s;
+    }
     if (!j.query) {
       s.append(el("p", "muted", j.jobType && j.jobType !== "QUERY" ? `A ${j.jobType.toLowerCase()} job has no query.` : "No query text is known."));
       return s;
@@ -246,6 +301,75 @@ export class Detail {
     if (t.dataset.action === "close") this.handlers.onClose();
     else if (t.dataset.action === "copy") this.copy();
     else if (t.dataset.action === "filter") this.handlers.onFilter(t.dataset.name, t.dataset.value);
+    else if (t.dataset.action === "cancel") this.confirmCancel();
+  }
+
+  /**
+   * confirmCancel asks, in a modal dialog, whether to cancel the open job,
+   * naming it, its user and what it has used so far, with an optional
+   * reason; on confirmation it asks the service to cancel it.
+   */
+  confirmCancel() {
+    const j = this.job;
+    const key = this.key;
+    if (!j || !key) return;
+    const now = Date.now();
+    const dialog = el("dialog", "confirm");
+    dialog.setAttribute("aria-labelledby", "c-title");
+    const title = el("h2", "", `Cancel job ${key.job_id}?`);
+    title.id = "c-title";
+    const used = el("dl", "facts");
+    const rows = [
+      ["Project", `${key.project} · ${key.location}`],
+      ["User", j.principal || "unknown"],
+      ["Running for", j.started ? fmt.duration(runningMs(j, now)) : "not started"],
+      ["Slot-ms so far", j.slotMs == null ? "unknown" : fmt.integer(j.slotMs)],
+      ["Bytes processed so far", j.bytesProcessed == null ? "unknown" : fmt.bytes(j.bytesProcessed)],
+    ];
+    used.append(...rows.flatMap(([term, value]) => factRow(term, value)));
+    const label = el("label", "reason", "Reason (optional, recorded with the request)");
+    const reason = el("textarea", "");
+    reason.maxLength = 1024;
+    reason.rows = 3;
+    label.append(reason);
+    const error = el("p", "notice");
+    error.setAttribute("role", "alert");
+    error.hidden = true;
+    const keep = el("button", "button", "Keep it running");
+    keep.type = "button";
+    const confirm = el("button", "button danger", "Cancel the job");
+    confirm.type = "button";
+    const buttons = el("div", "buttons");
+    buttons.append(keep, confirm);
+    dialog.append(title, el("p", "", "BigQuery will stop the job; what it has done so far is lost. The request is recorded with your name."), used, label, error, buttons);
+    document.body.append(dialog);
+    dialog.addEventListener("close", () => dialog.remove());
+    keep.addEventListener("click", () => dialog.close());
+    confirm.addEventListener("click", async () => {
+      confirm.disabled = keep.disabled = true;
+      try {
+        const ev = await cancelJob(key, reason.value.trim());
+        dialog.close();
+        this.cancelled(key, ev);
+      } catch (err) {
+        error.textContent = fmt.visible(err.message);
+        error.hidden = false;
+        confirm.disabled = keep.disabled = false;
+      }
+    });
+    dialog.showModal();
+    keep.focus();
+  }
+
+  /** cancelled notes that the service accepted a cancel request, and reloads the job and its timeline. */
+  cancelled(key, ev) {
+    if (idOf(key) !== this.id) return;
+    const status = this.panel.querySelector(".cancel-status");
+    if (status) {
+      const answer = ev?.cancel_answer ? `; BigQuery answered ${ev.cancel_answer}` : "";
+      status.textContent = fmt.visible(`Cancel requested${answer}. The job leaves the list once BigQuery has stopped it.`);
+    }
+    this.load();
   }
 
   async copy() {
@@ -284,6 +408,12 @@ function timelineItem(e) {
 }
 
 function eventNote(e) {
+  if (e.kind === "cancel_requested") {
+    const parts = [`by ${e.cancel_requested_by || e.principal || "someone"}`];
+    if (e.cancel_reason) parts.push(`reason: ${e.cancel_reason}`);
+    if (e.cancel_answer) parts.push(`BigQuery answered ${e.cancel_answer}`);
+    return parts.join(" · ");
+  }
   if (e.error) return [e.error.code, e.error.message].filter(Boolean).join(": ");
   const parts = [];
   if (e.slot_ms != null) parts.push(`${fmt.integer(e.slot_ms)} slot-ms`);
@@ -325,7 +455,7 @@ function labelTags(labels) {
 function factRow(term, value, cls) {
   const dd = el("dd", cls ?? "");
   if (value instanceof Node) dd.append(value);
-  else dd.textContent = value || "—";
+  else dd.textContent = fmt.visible(value || "—");
   return [el("dt", "", term), dd];
 }
 
@@ -336,6 +466,6 @@ function notice(text) {
 function el(tag, cls, text) {
   const e = document.createElement(tag);
   if (cls) e.className = cls;
-  if (text != null) e.textContent = text;
+  if (text != null) e.textContent = fmt.visible(text);
   return e;
 }

@@ -120,6 +120,23 @@ export function cancelCommand(key) {
   return `bq --project_id=${q(key.project)} --location=${q(key.location)} cancel ${q(key.job_id)}`;
 }
 
+/**
+ * BIDI_CONTROLS are the characters that reorder the text around them:
+ * embeddings, overrides, isolates and directional marks.
+ */
+const BIDI_CONTROLS = /[\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]/g;
+
+/**
+ * visible shows each bidirectional control character of s as its code
+ * point ("[U+202E]"), so that a name, a label or a query cannot reorder
+ * what the page shows around it. Everything the page writes as text goes
+ * through it; values it sends back (filters, requests) keep the original.
+ */
+export function visible(s) {
+  if (typeof s !== "string") return s;
+  return s.replace(BIDI_CONTROLS, (c) => `[U+${c.codePointAt(0).toString(16).toUpperCase().padStart(4, "0")}]`);
+}
+
 /** queryStart returns the start of a query on one line, at most max characters. */
 export function queryStart(query, max = 160) {
   if (!query) return "";

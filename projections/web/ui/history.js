@@ -111,7 +111,7 @@ const REPLACED = {
       const [badge, sub] = c.children;
       badge.className = j.error ? "badge s-failed" : "badge s-succeeded";
       setText(badge, j.error ? "Failed" : "Done");
-      badge.title = j.error ? [j.error.code, j.error.message].filter(Boolean).join(": ") : "Succeeded";
+      badge.title = j.error ? fmt.visible([j.error.code, j.error.message].filter(Boolean).join(": ")) : "Succeeded";
       setText(sub, j.error?.code || (j.priority || "").toLowerCase());
     },
   },

@@ -48,6 +48,7 @@ export function normalizeJob(raw) {
     priority: raw.priority ?? "",
     query: raw.query ?? "",
     queryTruncated: Boolean(raw.query_truncated),
+    queryHidden: Boolean(raw.query_hidden),
     labels: raw.labels ?? {},
     reservation: raw.reservation ?? "",
     referencedTables: raw.referenced_tables ?? [],
@@ -61,7 +62,13 @@ export function normalizeJob(raw) {
     bytesBilled: num(raw.bytes_billed),
     units: units(raw),
     cancelRequested: Boolean(raw.cancel_requested),
+    cancelRequestedBy: raw.cancel_requested_by ?? "",
+    cancelRequestTime: time(raw.cancel_request_time),
+    cancelReason: raw.cancel_reason ?? "",
+    cancelAnswer: raw.cancel_answer ?? "",
     reconciled: Boolean(raw.reconciled),
+    reconciledReason: raw.reconciled_reason ?? (raw.reconciled ? "done" : ""),
+    stages: num(raw.stages),
     error: raw.error ?? null,
   };
 }

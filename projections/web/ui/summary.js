@@ -47,6 +47,7 @@ export class Summary {
       locations: groups(raw.by_location, "location"),
       oldest: raw.oldest_running ? normalizeJob(raw.oldest_running.job ?? raw.oldest_running) : null,
       longestQueued: raw.longest_queued ? normalizeJob(raw.longest_queued.job ?? raw.longest_queued) : null,
+      loss: raw.audit_loss ?? null,
     };
     this.render(state);
     return this.data;
@@ -62,6 +63,7 @@ export class Summary {
       ...kpi("Projects", fmt.integer(d.projects.length)),
       ...this.jobKpi("Oldest running", d.oldest, "t-oldest"),
       ...this.jobKpi("Longest queued", d.longestQueued, "t-queued"),
+      ...lossKpis(d.loss),
     );
     this.tick(Date.now());
     chips(this.projects, d.projects, "project", state.project);
@@ -74,7 +76,7 @@ export class Summary {
     b.type = "button";
     b.className = `link ${cls}`;
     b.dataset.open = job.id;
-    b.title = `${job.key.job_id} in ${job.key.project}`;
+    b.title = fmt.visible(`${job.key.job_id} in ${job.key.project}`);
     return kpi(label, b);
   }
 
@@ -102,6 +104,29 @@ export class Summary {
     const job = [this.data.oldest, this.data.longestQueued].find((j) => j?.id === open.dataset.open);
     if (job) this.handlers.onOpen(job.key, job);
   }
+}
+
+/**
+ * lossKpis shows how many jobs enrichment closed (their completion entry
+ * never came) and found (the audit log never told of them) since the
+ * service started: what the audit sink loses. Each names its projects on
+ * hover.
+ */
+function lossKpis(loss) {
+  if (!loss) return [];
+  const since = `since ${fmt.clock(Date.parse(loss.since))}`;
+  const by = (field) =>
+    (loss.by_project ?? []).filter((g) => g[field] > 0).slice(0, CHIPS).map((g) => `${g.key}: ${fmt.integer(g[field])}`).join("\n");
+  const out = [];
+  for (const [label, field, what] of [
+    ["Reconciled", "reconciled", "jobs closed because their completion entry never came"],
+    ["Discovered", "discovered", "jobs the audit log never told of"],
+  ]) {
+    const [wrap] = kpi(label, fmt.integer(loss[field] ?? 0), loss[field] ? "warn" : "");
+    wrap.title = [`${what}, ${since}`, by(field)].filter(Boolean).join("\n");
+    out.push(wrap);
+  }
+  return out;
 }
 
 function num(v) {
@@ -137,7 +162,7 @@ function chips(ul, rows, filter, active) {
     b.dataset.value = g.name;
     b.setAttribute("aria-pressed", String(g.name === active));
     const name = document.createElement("span");
-    name.textContent = g.name;
+    name.textContent = fmt.visible(g.name);
     const n = document.createElement("span");
     n.className = "chip-count";
     n.textContent = fmt.integer(g.count);

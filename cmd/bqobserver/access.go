@@ -1,0 +1,210 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+
+	"github.com/bqobserver/bqobserver/internal/problem"
+	"github.com/bqobserver/bqobserver/projections/access"
+)
+
+// accessFlags configure who may use the service and who may push to it;
+// RunCmd embeds them.
+type accessFlags struct {
+	Auth                 string   `enum:"none,iap,oidc" default:"none" help:"How users are identified: none (every caller is an admin; only on a loopback --http-addr unless --allow-unauthenticated), iap (Identity-Aware Proxy's signed x-goog-iap-jwt-assertion header), oidc (a Google-signed ID token as Authorization: Bearer, for API clients and scripts)."`
+	IAPAudience          string   `name:"iap-audience" help:"Audience of IAP assertions: /projects/NUMBER/global/backendServices/ID behind a load balancer, /projects/NUMBER/apps/PROJECT_ID on App Engine. Required with --auth=iap."`
+	OIDCAudience         string   `name:"oidc-audience" help:"Audience of ID tokens, usually the service's URL. Required with --auth=oidc."`
+	OIDCIssuer           string   `name:"oidc-issuer" help:"Issuer of ID tokens (default https://accounts.google.com); another issuer needs --auth-jwks-url."`
+	AuthJWKSURL          string   `name:"auth-jwks-url" help:"Where the keys that verify user and push tokens come from: a JSON Web Key Set (EC and RSA keys). Default: IAP's keys with --auth=iap, Google's otherwise."`
+	Policy               string   `help:"Access policy: a YAML file mapping members (user:, serviceAccount:, domain:, user:*@… patterns) to roles (admin, viewer, own). Required with --auth=iap and --auth=oidc."`
+	AllowUnauthenticated bool     `help:"Allow --auth=none on a non-loopback --http-addr: everyone who can reach the service is an admin. Only behind something that authenticates for it."`
+	PushAudience         string   `help:"Audience of the OIDC tokens Pub/Sub attaches to pushes. Default: the push URL as the request names it (https://HOST/push/audit), Pub/Sub's own default."`
+	PushServiceAccount   string   `help:"Service account whose OIDC token every push must carry (its email, verified). Required with --push-endpoint unless --auth=none; with --auth=none it turns the check on."`
+	MetricsAddr          string   `help:"Serve /metrics on this address instead of --http-addr, where it needs a caller like every other endpoint (health checks stay open)."`
+	AllowedOrigins       []string `help:"Origins (scheme://host[:port]) besides the service's own from which browsers may send state-changing requests (cancel)." sep:","`
+}
+
+// gate is the service's access: who is calling, which writes are
+// same-origin, and which pushes are Pub/Sub's.
+type gate struct {
+	auth   *access.Authenticator
+	writes *access.WriteGuard
+	pushes *pushAuth // nil: pushes are not checked (--auth=none without --push-service-account)
+	log    *slog.Logger
+}
+
+// gate checks the access flags against each other and the listen address,
+// reporting every problem at once with the flags that fix it, and builds
+// the service's access. It reads the policy file.
+func (c *RunCmd) gate(log *slog.Logger, addr string) (*gate, error) {
+	var errs []error
+	var policy *access.Policy
+	if c.Policy != "" {
+		var err error
+		if policy, err = access.LoadPolicy(c.Policy); err != nil {
+			errs = append(errs, fmt.Errorf("--policy: %w", err))
+		}
+	}
+	cfg := access.Config{Mode: access.Mode(c.Auth), IAPAudience: c.IAPAudience, OIDCAudience: c.OIDCAudience, OIDCIssuer: c.OIDCIssuer,
+		JWKSURL: c.AuthJWKSURL, Policy: policy, ListenAddr: addr, AllowUnauthenticated: c.AllowUnauthenticated,
+		OnReject: func(r *http.Request, status int, err error) {
+			log.Info("request refused", "status", status, "path", r.URL.Path, "error", err.Error())
+		}}
+	if c.Policy != "" && policy == nil && cfg.Mode != access.ModeNone {
+		cfg.Policy = &access.Policy{} // reported above; keep Validate from reporting it missing
+	}
+	errs = append(errs, cfg.Validate(), c.validatePush(), c.validateMetrics(addr))
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("configuring access: %w", err)
+	}
+	g := &gate{log: log}
+	var err error
+	if g.auth, err = access.New(cfg, nil); err != nil {
+		return nil, err
+	}
+	if g.writes, err = access.NewWriteGuard(c.AllowedOrigins); err != nil {
+		return nil, err
+	}
+	if c.PushServiceAccount != "" {
+		g.pushes = &pushAuth{cfg: access.PushConfig{Audience: c.PushAudience, ServiceAccount: c.PushServiceAccount, JWKSURL: c.AuthJWKSURL}}
+	}
+	return g, nil
+}
+
+// validatePush requires the push token check whenever users are
+// authenticated.
+func (c *RunCmd) validatePush() error {
+	switch {
+	case c.PushEndpoint && c.Auth != string(access.ModeNone) && c.PushServiceAccount == "":
+		return fmt.Errorf("--push-endpoint with --auth=%s needs --push-service-account: pushes must prove they come from Pub/Sub", c.Auth)
+	case c.PushServiceAccount != "" && !strings.Contains(c.PushServiceAccount, "@"):
+		return fmt.Errorf("--push-service-account=%s is not an email", c.PushServiceAccount)
+	case c.PushAudience != "" && c.PushServiceAccount == "":
+		return errors.New("--push-audience has no effect without --push-service-account")
+	}
+	return nil
+}
+
+// validateMetrics keeps the metrics off the main address when asked.
+func (c *RunCmd) validateMetrics(addr string) error {
+	if c.MetricsAddr != "" && c.MetricsAddr == addr {
+		return fmt.Errorf("--metrics-addr=%s is --http-addr: leave it empty to serve /metrics there", c.MetricsAddr)
+	}
+	return nil
+}
+
+// users wraps what callers use (the API, the page, the metrics on the main
+// address): every request is authenticated, every state-changing one must
+// be same-origin and declare application/json, and no body may be larger
+// than an API request needs.
+func (g *gate) users(h http.Handler) http.Handler {
+	return g.auth.Middleware(g.writes.Middleware(limitBody(h, maxAPIBody)))
+}
+
+// maxAPIBody bounds the body of any request to the API or the page: the
+// largest the API reads is a cancel request's reason.
+const maxAPIBody = 64 << 10
+
+// limitBody bounds what h may read of a request's body.
+func limitBody(h http.Handler, n int64) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, n)
+		h.ServeHTTP(w, r)
+	})
+}
+
+// push wraps the push intake: a push must declare application/json and
+// come from no browser page of another origin, and, when pushes are
+// checked, carry Pub/Sub's token. refused counts and logs every refusal.
+func (g *gate) push(h http.Handler, refused func(*http.Request, int, error)) http.Handler {
+	if g.pushes != nil {
+		h = g.pushes.middleware(h, refused)
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := g.writes.Check(r); err != nil {
+			status := access.StatusOf(err)
+			refused(r, status, err)
+			problem.Write(w, r, status, err.Error())
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// maxPushAudiences bounds the push URLs whose tokens are verified when
+// --push-audience is not given: one a host name the service is reached by.
+const maxPushAudiences = 4
+
+// pushAuth verifies pushes for the configured audience or, without one,
+// for the push URL each request names, as Pub/Sub does by default.
+type pushAuth struct {
+	cfg access.PushConfig
+
+	mu        sync.Mutex
+	verifiers map[string]*access.PushVerifier // by audience
+}
+
+// verifier returns the verifier of the audience r's token must have, which
+// reports its refusals to refused.
+func (p *pushAuth) verifier(r *http.Request, refused func(*http.Request, int, error)) (*access.PushVerifier, error) {
+	audience := p.cfg.Audience
+	if audience == "" {
+		audience = "https://" + r.Host + r.URL.Path
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if v, ok := p.verifiers[audience]; ok {
+		return v, nil
+	}
+	if len(p.verifiers) >= maxPushAudiences {
+		return nil, fmt.Errorf("%w: pushes come to more than %d URLs; set --push-audience", access.ErrUnauthenticated, maxPushAudiences)
+	}
+	cfg := p.cfg
+	cfg.Audience, cfg.OnReject = audience, refused
+	v, err := access.NewPushVerifier(cfg, nil)
+	if err != nil {
+		return nil, err
+	}
+	if p.verifiers == nil {
+		p.verifiers = map[string]*access.PushVerifier{}
+	}
+	p.verifiers[audience] = v
+	return v, nil
+}
+
+func (p *pushAuth) middleware(next http.Handler, refused func(*http.Request, int, error)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		v, err := p.verifier(r, refused)
+		if err != nil {
+			refused(r, access.StatusOf(err), err)
+			problem.Write(w, r, access.StatusOf(err), err.Error())
+			return
+		}
+		v.Middleware(next).ServeHTTP(w, r)
+	})
+}
+
+// serveMetrics serves /metrics on --metrics-addr, when set, to whoever can
+// reach that address (an internal network, a sidecar).
+func (c *RunCmd) serveMetrics(e *env, l *lifecycle, metrics http.Handler) error {
+	if c.MetricsAddr == "" {
+		return nil
+	}
+	ln, err := net.Listen("tcp", c.MetricsAddr)
+	if err != nil {
+		return fmt.Errorf("listening on --metrics-addr=%s: %w", c.MetricsAddr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", metrics)
+	mux.Handle("/", problem.Fallback(mux, "only /metrics is served here"))
+	srv := newHTTPServer(ln, securityHeaders(mux), e.log)
+	l.start("metrics server", srv.serve)
+	l.onStop("metrics server", srv.shutdown)
+	fmt.Fprintf(e.stdout, "bqobserver serves metrics on http://%s/metrics\n", ln.Addr())
+	return nil
+}

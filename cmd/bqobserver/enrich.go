@@ -1,0 +1,102 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/api/option"
+
+	"github.com/bqobserver/bqobserver/enrich"
+	"github.com/bqobserver/bqobserver/enrich/jobsapi"
+	"github.com/bqobserver/bqobserver/enrich/lease"
+	"github.com/bqobserver/bqobserver/enrich/registry"
+	"github.com/bqobserver/bqobserver/events/bus"
+	"github.com/bqobserver/bqobserver/projections/running"
+)
+
+// enrichFlags configure enrichment from the BigQuery jobs API; RunCmd
+// embeds them.
+type enrichFlags struct {
+	Enrich           bool          `help:"Poll the BigQuery jobs API for the projects with open jobs: live progress, reconciliation of lost completions, discovery of jobs the audit log missed." default:"true" negatable:""`
+	BigqueryEndpoint string        `name:"bigquery-endpoint" help:"Base URL of the BigQuery jobs API. Default: Google's; in the embedded mode with the simulation, the simulation's (http://ADDR/simulation/bigquery/v2/). An http:// endpoint is called without credentials."`
+	EnrichInterval   time.Duration `help:"Time between two polls of a project with open jobs." default:"5s"`
+	SweepInterval    time.Duration `help:"Time between two listings of the projects that had jobs in the last 30 days and have none open." default:"5m"`
+	EnrichQPS        float64       `name:"enrich-qps" help:"Most calls per second this replica makes to the jobs API, retries included." default:"20"`
+	EnrichLease      time.Duration `help:"How long a replica's lease on a shard of the projects lasts unless renewed; a dead replica's projects are polled again within 1.25 leases plus an interval." default:"15s"`
+	EnrichWorkers    int           `help:"Projects polled at once." default:"16"`
+}
+
+// jobsAPI is the one BigQuery jobs API client of the service, shared by
+// enrichment and cancel: api is the endpoint chosen for this mode, empty
+// for Google's. It is nil when there is no jobs API to call (api empty and
+// no backend in Google Cloud).
+func (c *RunCmd) jobsAPI(e *env, b *backends, reg prometheus.Registerer, api string) (*jobsapi.Client, error) {
+	if api == "" && !c.cloud(b) {
+		return nil, nil
+	}
+	return jobsapi.New(e.ctx, jobsapi.Config{QPS: c.EnrichQPS}, reg, jobsAPIOptions(api)...)
+}
+
+// enrichment wires enrichment to the running-jobs projection (its source of
+// open jobs, and where its live detail and diagnostics are shown) and to
+// the appender. client is the jobs API of this mode (nil: none to poll), at
+// api (empty: Google's).
+func (c *RunCmd) enrichment(g *Globals, e *env, l *lifecycle, b *backends, app *bus.Appender, proj *running.Projection, reg prometheus.Registerer, client *jobsapi.Client, api string) error {
+	if !c.Enrich || client == nil {
+		e.log.Info("enrichment off", "reason", c.enrichOffReason())
+		return nil
+	}
+	leases, err := lease.New(b.Bigtable, lease.Config{Table: g.BigtableTable, Duration: c.EnrichLease})
+	if err != nil {
+		return err
+	}
+	projects, err := registry.New(b.Bigtable, g.BigtableTable)
+	if err != nil {
+		return err
+	}
+	enr, err := enrich.New(enrich.Config{Interval: c.EnrichInterval, SweepInterval: c.SweepInterval, Workers: c.EnrichWorkers},
+		enrich.Deps{API: client, Jobs: proj, Appender: app, Leases: leases, Registry: projects, Registerer: reg, Logger: e.log})
+	if err != nil {
+		return err
+	}
+	proj.AttachEnrichment(enr)
+	l.start("enrichment leases", func(ctx context.Context) error {
+		leases.Run(ctx, func(err error) { e.log.Warn("refreshing enrichment leases", "error", err.Error()) })
+		return nil
+	})
+	l.onStop("enrichment leases", leases.Release)
+	l.start("enrichment", enr.Run)
+	e.log.Info("enrichment on", "jobs_api", cmp.Or(api, "https://bigquery.googleapis.com/bigquery/v2/"),
+		"interval", c.EnrichInterval.String(), "qps", c.EnrichQPS, "replica", leases.Holder())
+	return nil
+}
+
+// cloud reports whether any backend is Google Cloud: then the jobs API is
+// Google's unless --bigquery-endpoint says otherwise.
+func (c *RunCmd) cloud(b *backends) bool {
+	return b.PubSubMode == modeCloud || b.BigtableMode == modeCloud
+}
+
+func (c *RunCmd) enrichOffReason() string {
+	if !c.Enrich {
+		return "--no-enrich"
+	}
+	return "no jobs API to poll: set --bigquery-endpoint (for example to `bqobserver simulate --api-addr`) or run the embedded simulation"
+}
+
+// jobsAPIOptions are the client options of a BigQuery jobs API client for
+// endpoint: none for Google's ("", Application Default Credentials), the
+// endpoint otherwise, without credentials for a plain-HTTP stand-in such as
+// the simulation.
+func jobsAPIOptions(endpoint string) []option.ClientOption {
+	switch {
+	case endpoint == "":
+		return nil
+	case strings.HasPrefix(endpoint, "http://"):
+		return []option.ClientOption{option.WithEndpoint(endpoint), option.WithoutAuthentication()}
+	}
+	return []option.ClientOption{option.WithEndpoint(endpoint)}
+}

@@ -1,0 +1,266 @@
+package enrich
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"time"
+
+	bq "google.golang.org/api/bigquery/v2"
+
+	"github.com/bqobserver/bqobserver/enrich/jobsapi"
+	"github.com/bqobserver/bqobserver/events"
+)
+
+// createMargin is subtracted from the oldest open job's creation time for
+// a listing's minCreationTime, so that a creation time the log has from
+// an audit entry's timestamp, a little after BigQuery's, still lists it.
+const createMargin = time.Minute
+
+// absence is an open job a listing lacked: when that was first seen, how
+// many jobs.get answered 404 for it in a row, and its reconciliation when
+// the API said DONE too recently for the completion entry to be late.
+type absence struct {
+	since    time.Time
+	notFound int
+	done     *events.Event
+}
+
+// listing is what a project's listing had, and when it was asked for.
+type listing struct {
+	at   time.Time
+	keys map[events.JobKey]bool
+}
+
+// endedSince reports whether j is known to have ended after the listing
+// was asked for, if it ended: the listing had it, or it was created
+// later. A job that is neither may have ended long before.
+func (l *listing) endedSince(j *events.Job) bool {
+	created := cmp.Or(j.CreateTime, j.FirstSeen)
+	return l.keys[j.Key] || (!l.at.IsZero() && created.After(l.at))
+}
+
+// batch is what one poll appends, and what it counts once appended.
+type batch struct {
+	events     []events.Event
+	acted      []events.JobKey
+	reconciled map[string]int // by reason
+	discovered int
+	progress   int
+}
+
+func (b *batch) reconcile(k events.JobKey, ev events.Event, reason string) {
+	if b.reconciled == nil {
+		b.reconciled = map[string]int{}
+	}
+	b.events = append(b.events, ev)
+	b.acted = append(b.acted, k)
+	b.reconciled[reason]++
+}
+
+// poll lists t's project and appends what changed: progress, discoveries
+// and reconciliations.
+func (e *Enricher) poll(ctx context.Context, t task) {
+	start := time.Now()
+	defer func() { e.m.pollSeconds.Observe(time.Since(start).Seconds()) }()
+	asked := e.cfg.Now()
+	listed, err := e.deps.API.ListOpen(ctx, t.project, e.since(t))
+	e.diag.observe(ctx, t.project, jobsapi.MethodList, err)
+	if err != nil && !errors.Is(err, jobsapi.ErrNotFound) {
+		e.failed(ctx, t.project, err)
+		return
+	}
+	// A project the API does not know lists nothing: its open jobs are
+	// checked one by one, and closed as not found.
+	e.recovered(t.project)
+	now := e.cfg.Now()
+	b := &batch{}
+	keys, ids := e.listed(t, listed, now, b)
+	e.unlisted(ctx, t, listing{at: asked, keys: keys}, ids, now, b)
+	e.flush(ctx, t.project, b)
+}
+
+// since is the minCreationTime of t's listing.
+func (e *Enricher) since(t task) time.Time {
+	if t.sweep {
+		return e.cfg.Now().Add(-sweepSince)
+	}
+	var oldest time.Time
+	for i := range t.open {
+		j := &t.open[i]
+		c := j.CreateTime
+		if c.IsZero() || (!j.FirstSeen.IsZero() && j.FirstSeen.Before(c)) {
+			c = j.FirstSeen
+		}
+		if oldest.IsZero() || c.Before(oldest) {
+			oldest = c
+		}
+	}
+	if oldest.IsZero() {
+		return oldest
+	}
+	return oldest.Add(-createMargin)
+}
+
+// listed handles the jobs a listing returned: progress for those the log
+// has open, discovery for those it does not know. It returns the keys it
+// saw and their job ids.
+func (e *Enricher) listed(t task, listed []*bq.JobListJobs, now time.Time, b *batch) (map[events.JobKey]bool, map[string]bool) {
+	open := make(map[events.JobKey]*events.Job, len(t.open))
+	for i := range t.open {
+		open[t.open[i].Key] = &t.open[i]
+	}
+	keys, ids := make(map[events.JobKey]bool, len(listed)), make(map[string]bool, len(listed))
+	for _, l := range listed {
+		o, ok := fromListed(l)
+		if !ok {
+			continue
+		}
+		keys[o.key], ids[o.key.JobID] = true, true
+		if j, ok := open[o.key]; ok {
+			if ev, ok := progressEvent(j, &o, now); ok {
+				b.events, b.progress = append(b.events, ev), b.progress+1
+			}
+			continue
+		}
+		e.discover(&o, now, b)
+	}
+	return keys, ids
+}
+
+// discover appends a listed job the log does not know, once it is older
+// than a cycle: until then its audit entry may be on its way.
+func (e *Enricher) discover(o *observed, now time.Time, b *batch) {
+	c := o.created()
+	if c.IsZero() || now.Sub(c) < e.cfg.Interval || e.deps.Jobs.Known(o.key) || e.wasActed(o.key) {
+		return
+	}
+	b.events = append(b.events, discoveredEvents(o, now)...)
+	b.acted = append(b.acted, o.key)
+	b.discovered++
+}
+
+// unlisted handles the open jobs listing l lacked. A script's statement
+// is not listed while its script is. A job that ended since the previous
+// listing gets a cycle (at least half an interval) for its completion
+// entry to arrive. Then, and at once for a job that may have ended
+// earlier, one jobs.get each cycle until it is closed or its completion
+// arrives.
+func (e *Enricher) unlisted(ctx context.Context, t task, l listing, ids map[string]bool, now time.Time, b *batch) {
+	e.mu.Lock()
+	prev, before := e.missing[t.project], e.seen[t.project]
+	e.seen[t.project] = l
+	e.mu.Unlock()
+	next := map[events.JobKey]*absence{}
+	for i := range t.open {
+		j := &t.open[i]
+		if l.keys[j.Key] || (j.ParentJobID != "" && ids[j.ParentJobID]) {
+			continue
+		}
+		a := prev[j.Key]
+		switch {
+		case a == nil && before.endedSince(j), a != nil && now.Sub(a.since) < e.cfg.Interval/2:
+			next[j.Key] = cmp.Or(a, &absence{since: now})
+			continue
+		case a == nil:
+			a = &absence{since: now}
+		}
+		if e.check(ctx, j, a, now, b) {
+			next[j.Key] = a
+		}
+	}
+	e.mu.Lock()
+	e.missing[t.project] = next
+	e.mu.Unlock()
+}
+
+// check asks the API about an open job a listing lacked twice, and
+// reports whether to keep asking. A job that left the log's open jobs
+// meanwhile, or that this replica closed already, is dropped. One whose
+// reconciliation is in b is kept until its event reaches the log, so
+// that a failed append is retried.
+func (e *Enricher) check(ctx context.Context, j *events.Job, a *absence, now time.Time, b *batch) bool {
+	if !e.deps.Jobs.Listed(j.Key) || e.wasActed(j.Key) {
+		return false
+	}
+	if a.done != nil {
+		b.reconcile(j.Key, *a.done, ReasonDone)
+		return true
+	}
+	got, err := e.deps.API.Get(ctx, j.Key)
+	e.diag.observe(ctx, j.Key.Project, jobsapi.MethodGet, err)
+	switch {
+	case errors.Is(err, jobsapi.ErrNotFound):
+		a.notFound++
+		if a.notFound >= e.cfg.NotFoundLimit {
+			b.reconcile(j.Key, notFoundEvent(j.Key, now), ReasonNotFound)
+		}
+		return true
+	case err != nil:
+		e.failed(ctx, j.Key.Project, err)
+		return true
+	}
+	a.notFound = 0
+	o, ok := fromJob(got)
+	switch {
+	case !ok || o.key != j.Key:
+		e.deps.Logger.WarnContext(ctx, "jobs.get answered about another job", "job", j.Key.String())
+		return true
+	case o.state == events.StateDone:
+		ev := reconciledEvent(&o, now)
+		if now.Sub(ev.Time) < e.cfg.Interval {
+			a.done = &ev // its completion entry may be on its way
+		} else {
+			b.reconcile(j.Key, ev, ReasonDone)
+		}
+		return true
+	}
+	if ev, ok := progressEvent(j, &o, now); ok {
+		b.events, b.progress = append(b.events, ev), b.progress+1
+	}
+	return false // running after all: the next listing will tell
+}
+
+// flush appends a poll's events. What fails to append is observed again
+// at the next poll: the jobs are still open, or still unknown.
+func (e *Enricher) flush(ctx context.Context, project string, b *batch) {
+	if len(b.events) == 0 {
+		return
+	}
+	if err := e.deps.Appender.Append(ctx, b.events); err != nil {
+		e.m.appendFailures.Inc()
+		if ctx.Err() == nil {
+			e.deps.Logger.WarnContext(ctx, "appending what enrichment observed", "project", project,
+				"events", len(b.events), "error", err.Error())
+		}
+		return
+	}
+	e.markActed(b.acted)
+	e.m.count(project, b)
+}
+
+// failed logs a call that failed for other reasons than a missing
+// permission (diagnostics record those): once for a project until one of
+// its listings succeeds again, so that an outage of the API logs one
+// line a project, not one a cycle.
+func (e *Enricher) failed(ctx context.Context, project string, err error) {
+	var denied *jobsapi.DeniedError
+	if errors.As(err, &denied) || ctx.Err() != nil {
+		return
+	}
+	e.mu.Lock()
+	logged := e.failing[project]
+	e.failing[project] = true
+	e.mu.Unlock()
+	if !logged {
+		e.deps.Logger.WarnContext(ctx, "polling the BigQuery jobs API; further failures of the project are counted, not logged, until it answers",
+			"project", project, "error", err.Error())
+	}
+}
+
+// recovered notes that a listing of project succeeded.
+func (e *Enricher) recovered(project string) {
+	e.mu.Lock()
+	delete(e.failing, project)
+	e.mu.Unlock()
+}

@@ -1,0 +1,140 @@
+package ingest
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// slowPush opens a connection to srv and starts a push whose body, of
+// declared length size, it never finishes sending (it has sent sent bytes
+// of it). The connection closes when the test ends.
+func slowPush(t *testing.T, srv *httptest.Server, size, sent int) net.Conn {
+	t.Helper()
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	fmt.Fprintf(conn, "POST /push/audit HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", size)
+	if _, err := conn.Write(bytes.Repeat([]byte(" "), sent)); err != nil {
+		t.Fatal(err)
+	}
+	return conn
+}
+
+// answer reads the status of the answer on conn.
+func answer(t *testing.T, conn net.Conn, within time.Duration) int {
+	t.Helper()
+	conn.SetReadDeadline(time.Now().Add(within))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("reading the answer: %v", err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// TestPushSlowBodiesHoldNoSlot: pushes whose bodies trickle in hold neither
+// an in-flight slot nor much memory, so a push sent whole is ingested at
+// once; and a body not received in time is answered 408.
+func TestPushSlowBodiesHoldNoSlot(t *testing.T) {
+	c := newCorpus(t, 120, 3)
+	h := newHarness(t, harnessOpts{cfg: Config{PushMaxInFlight: 4, PushReadTimeout: 2 * time.Second}})
+	mux := http.NewServeMux()
+	mux.Handle("/push/audit", h.pipe.PushHandler())
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	var slow []net.Conn
+	for range 40 { // ten times the slots
+		slow = append(slow, slowPush(t, srv, 4<<20, 1))
+	}
+	start := time.Now()
+	resp, err := srv.Client().Post(srv.URL+"/push/audit", "application/json", bytes.NewReader(envelope(t, c.jobEntry(t), 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("a push sent whole beside 40 slow ones answered %d, want 204", resp.StatusCode)
+	}
+	t.Logf("ingested in %s beside 40 slow pushes", time.Since(start))
+	if got := answer(t, slow[0], 5*time.Second); got != http.StatusRequestTimeout {
+		t.Errorf("a body not received within the read timeout answered %d, want 408", got)
+	}
+}
+
+// TestPushBytesInFlightBounded: bodies being read and handled hold at most
+// the push byte budget; beyond it a push is answered 429, and once the
+// holders are answered the budget is whole again.
+func TestPushBytesInFlightBounded(t *testing.T) {
+	const body = 256 << 10
+	h := newHarness(t, harnessOpts{cfg: Config{PushMaxBody: body, PushMaxInFlightBytes: 3 * 2 * (body + firstChunk), PushReadTimeout: time.Second}})
+	mux := http.NewServeMux()
+	mux.Handle("/push/audit", h.pipe.PushHandler())
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	// Three pushes that have sent almost all of a large body each hold
+	// about a third of the budget.
+	var holders []net.Conn
+	for range 3 {
+		holders = append(holders, slowPush(t, srv, body, body-1))
+	}
+	waitFor(t, 5*time.Second, "the holders to be charged", func() bool {
+		if h.pipe.budget.sem.TryAcquire(2 * body) {
+			h.pipe.budget.sem.Release(2 * body)
+			return false
+		}
+		return true
+	})
+	big := bytes.Repeat([]byte(" "), body/2)
+	resp, err := srv.Client().Post(srv.URL+"/push/audit", "application/json", bytes.NewReader(big))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("a push beyond the byte budget answered %d (Retry-After %q), want 429 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	for _, c := range holders {
+		if got := answer(t, c, 5*time.Second); got != http.StatusRequestTimeout {
+			t.Errorf("a holder answered %d, want 408", got)
+		}
+	}
+	if !h.pipe.budget.sem.TryAcquire(3 * 2 * (body + firstChunk)) {
+		t.Error("the budget was not given back whole once every push was answered")
+	}
+}
+
+// TestPushBodyNotEnvelopeCapped: a malformed body is dead-lettered cut to
+// the cap, with its reason, length and digest.
+func TestPushBodyNotEnvelopeCapped(t *testing.T) {
+	h := newHarness(t, harnessOpts{cfg: Config{DeadLetterMaxBody: 1000}})
+	body := bytes.Repeat([]byte("not an envelope "), 200_000) // 3.2 MB
+	if got := push(t, h.pipe.PushHandler(), http.MethodPost, body); got != http.StatusNoContent {
+		t.Fatalf("a malformed body answered %d, want 204 (dead-lettered)", got)
+	}
+	dead := h.drain(deadSub, 500*time.Millisecond, atLeast(1))
+	if len(dead) != 1 {
+		t.Fatalf("%d dead letters, want 1", len(dead))
+	}
+	sum := sha256.Sum256(body)
+	want := map[string]string{"bytes": strconv.Itoa(len(body)), "sha256": hex.EncodeToString(sum[:]), "truncated": "true",
+		"reason": "bad_envelope", "payload": string(body[:1000])}
+	a := dead[0].Attributes
+	got := map[string]string{"bytes": a[MetaBodyBytes], "sha256": a[MetaBodySHA256], "truncated": a[MetaBodyTruncated],
+		"reason": a["bqobserver_reason"], "payload": string(dead[0].Data)}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("dead letter (-want +got):\n%s", diff)
+	}
+}

@@ -1,0 +1,126 @@
+package history
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/bqobserver/bqobserver/events"
+)
+
+// Difference is a job whose row in the jobs view is not the fold of its
+// events in the log.
+type Difference struct {
+	Job events.JobKey
+	// Missing is set when the view has no row of the job.
+	Missing bool
+	// Columns are the columns that differ.
+	Columns []ColumnDiff
+}
+
+// ColumnDiff is a column whose value in BigQuery is not the log's.
+type ColumnDiff struct {
+	Column   string
+	Log      any
+	BigQuery any
+}
+
+// CheckStats counts what Check compared.
+type CheckStats struct {
+	Jobs      int // jobs with an event in the range of the log
+	Missing   int // of them, without a row in the view
+	Different int // of them, whose row differs
+}
+
+// Checker compares the history in BigQuery with the log.
+type Checker struct {
+	log  Log
+	view View
+	v    *versioner
+}
+
+// NewChecker returns a checker of view against log, deriving the history's
+// columns as a sink of cfg would.
+func NewChecker(cfg Config, log Log, view View) (*Checker, error) {
+	v, err := newVersioner(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("configuring the history check: %w", err)
+	}
+	return &Checker{log: log, view: view, v: v}, nil
+}
+
+// Check compares, for every job with an event in [from, to) of the log (of
+// project only, when it is set), the fold of all its events with its row in
+// the jobs view: every column but version_time. It returns the jobs missing
+// from the view or different there, by key. A job whose latest events are
+// still on their way to the sink shows as different until they arrive.
+func (c *Checker) Check(ctx context.Context, from, to time.Time, project string) (CheckStats, []Difference, error) {
+	keys, _, err := jobsIn(ctx, c.log, from, to, project)
+	if err != nil {
+		return CheckStats{}, nil, err
+	}
+	rows, err := c.view.Jobs(ctx, from, to, project)
+	if err != nil {
+		return CheckStats{}, nil, err
+	}
+	stats := CheckStats{Jobs: len(keys)}
+	var diffs []Difference
+	err = c.log.ReadJobs(ctx, keys, func(key events.JobKey, evs []events.Event) error {
+		got, ok := rows[key]
+		if !ok {
+			diffs = append(diffs, Difference{Job: key, Missing: true})
+			return nil
+		}
+		j, d := c.v.version(key, evs)
+		want := values(c.v.rows.message(&j, &d), c.v.rows.schema)
+		if cols := differences(want, got, c.v.rows.schema, versionTimeColumn); len(cols) > 0 {
+			diffs = append(diffs, Difference{Job: key, Columns: cols})
+		}
+		return nil
+	})
+	if err != nil {
+		return CheckStats{}, nil, fmt.Errorf("reading the jobs to check: %w", err)
+	}
+	slices.SortFunc(diffs, func(a, b Difference) int { return compareKeys(a.Job, b.Job) })
+	for _, d := range diffs {
+		if d.Missing {
+			stats.Missing++
+		} else {
+			stats.Different++
+		}
+	}
+	return stats, diffs, nil
+}
+
+// versionTimeColumn is when a version was written: it differs between
+// versions of the same content, so Check does not compare it.
+var versionTimeColumn = columns[len(columns)-1]
+
+// jobsIn returns the jobs with an event in [from, to) of the log, of
+// project only when it is set, in key order, and how many events it read.
+func jobsIn(ctx context.Context, log Log, from, to time.Time, project string) ([]events.JobKey, int, error) {
+	seen := map[events.JobKey]struct{}{}
+	n := 0
+	err := log.Range(ctx, from, to, func(e events.Event) error {
+		n++
+		if project == "" || e.Job.Project == project {
+			seen[e.Job] = struct{}{}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("listing the jobs of the log: %w", err)
+	}
+	keys := make([]events.JobKey, 0, len(seen))
+	for k := range seen {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, compareKeys)
+	return keys, n, nil
+}
+
+func compareKeys(a, b events.JobKey) int {
+	return cmp.Or(cmp.Compare(a.Project, b.Project), cmp.Compare(a.Location, b.Location), cmp.Compare(a.JobID, b.JobID))
+}

@@ -1,0 +1,98 @@
+package history
+
+import (
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/bqobserver/bqobserver/events"
+)
+
+// These tests run the sink behind the consumer, as the service does, with
+// a fake Storage Write API that answers as BigQuery documents it does. The
+// emulator cannot stand in for BigQuery here: it answers every failed append
+// with INTERNAL, which BigQuery uses for transient failures, so it never
+// refuses a row for good.
+
+// TestRefusedRowIsDeadLettered: the events of a job whose row BigQuery
+// refuses go to the dead-letter topic with the reason row_rejected and
+// BigQuery's message; the rows of the other jobs are written.
+func TestRefusedRowIsDeadLettered(t *testing.T) {
+	log := newLog(t)
+	f := &fakeStream{}
+	s := newFakeSink(t, log, f, Config{})
+	fd := startFeed(t, log, s.Handle)
+	var evs []events.Event
+	for _, id := range []string{"good_1", "bad_2", "good_3"} {
+		evs = append(evs, queryJob(id, doneFacts(1<<30), nil)...)
+	}
+	fd.append(evs)
+	waitUntil(t, "the good jobs' rows", func() bool { return len(f.written(t)) == 6 })
+	want := map[string][2]string{}
+	for _, e := range eventsOf("bad_2", evs) {
+		want[e.ID] = [2]string{ReasonRowRejected, "FIELDS_ERROR: Field value of query cannot be bad"}
+	}
+	got := fd.deadLetters(2 * time.Second)
+	for id, v := range got {
+		if i := strings.Index(v[1], "FIELDS_ERROR"); i >= 0 {
+			got[id] = [2]string{v[0], v[1][i:]}
+		}
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("dead letters (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"good_1", "good_1", "good_1", "good_3", "good_3", "good_3"}, jobIDs(f.written(t))); diff != "" {
+		t.Errorf("rows written (-want +got):\n%s", diff)
+	}
+}
+
+// TestOutageLosesNothing: BigQuery fails every append for a while; the
+// events are retried, handed back to Pub/Sub and redelivered, none is
+// dead-lettered, and once BigQuery is back every job's latest version is
+// written.
+func TestOutageLosesNothing(t *testing.T) {
+	log := newLog(t)
+	var down atomic.Bool
+	down.Store(true)
+	f := &fakeStream{fail: func() error {
+		if down.Load() {
+			return status.Error(codes.Unavailable, "connection refused")
+		}
+		return nil
+	}}
+	s := newFakeSink(t, log, f, Config{})
+	fd := startFeed(t, log, s.Handle)
+	var evs []events.Event
+	var jobs []string
+	for i := range 20 {
+		id := fmt.Sprintf("job_%02d", i)
+		jobs = append(jobs, id)
+		evs = append(evs, queryJob(id, doneFacts(1<<30), nil)...)
+	}
+	fd.append(evs)
+	waitUntil(t, "appends to fail", func() bool {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return len(f.appends) == 0 && counter(s.metrics.rows.WithLabelValues(outcomeFailed)) >= 10
+	})
+	down.Store(false)
+	waitUntil(t, "every event's row", func() bool { return len(f.written(t)) >= len(evs) })
+	latest := map[string]int64{}
+	for _, r := range f.written(t) {
+		latest[r["job_id"].(string)] = max(latest[r["job_id"].(string)], r["event_count"].(int64))
+	}
+	for _, id := range jobs {
+		if latest[id] != 3 {
+			t.Errorf("job %s: latest version folds %d events, want 3", id, latest[id])
+		}
+	}
+	if got := fd.deadLetters(time.Second); len(got) > 0 {
+		t.Errorf("%d events dead-lettered during an outage; want none: %v", len(got), got)
+	}
+}

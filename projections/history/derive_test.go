@@ -1,0 +1,84 @@
+package history
+
+import (
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/bqobserver/bqobserver/events"
+)
+
+func TestEstimatedCost(t *testing.T) {
+	v, err := newVersioner(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	job := func(location, reservation string, billed *int64) *events.Job {
+		j := &events.Job{Key: events.JobKey{Project: "p", Location: location, JobID: "j"}}
+		j.Reservation, j.BytesBilled = reservation, billed
+		return j
+	}
+	tests := []struct {
+		name string
+		job  *events.Job
+		want *float64
+	}{
+		{"a TiB on demand in US", job("US", "unreserved", events.Int64(1<<40)), ptr(6.25)},
+		{"no reservation named", job("US", "", events.Int64(1<<39)), ptr(3.125)},
+		{"a region priced higher", job("europe-west2", "unreserved", events.Int64(1<<40)), ptr(7.8125)},
+		{"nothing billed", job("EU", "unreserved", events.Int64(0)), ptr(0)},
+		{"in a reservation", job("US", "admin:US.etl", events.Int64(1<<40)), nil},
+		{"bytes billed not known", job("US", "unreserved", nil), nil},
+		{"a location without a price", job("mars-north1", "unreserved", events.Int64(1<<40)), nil},
+	}
+	for _, tt := range tests {
+		if diff := cmp.Diff(tt.want, v.estimatedCost(tt.job)); diff != "" {
+			t.Errorf("%s: estimatedCost (-want +got):\n%s", tt.name, diff)
+		}
+	}
+}
+
+func TestMillisBetween(t *testing.T) {
+	tests := []struct {
+		name string
+		a, b time.Time
+		want *int64
+	}{
+		{"both known", t0, t0.Add(1500 * time.Millisecond), events.Int64(1500)},
+		{"no start", t0, time.Time{}, nil},
+		{"no creation", time.Time{}, t0, nil},
+		{"clocks disagreeing", t0, t0.Add(-time.Second), nil},
+	}
+	for _, tt := range tests {
+		if diff := cmp.Diff(tt.want, millisBetween(tt.a, tt.b)); diff != "" {
+			t.Errorf("%s: millisBetween (-want +got):\n%s", tt.name, diff)
+		}
+	}
+}
+
+func TestFinalStateSource(t *testing.T) {
+	done := func(kind events.Kind, format string) events.Event {
+		return events.Event{Kind: kind, State: events.StateDone, Source: events.Source{Format: format}}
+	}
+	running := events.Event{Kind: events.KindStateChanged, State: events.StateRunning, Source: events.Source{Format: "v2"}}
+	tests := []struct {
+		name string
+		evs  []events.Event
+		want string
+	}{
+		{"a completion entry", []events.Event{running, done(events.KindCompleted, "v1")}, SourceAuditLog},
+		{"the jobs API", []events.Event{running, done(events.KindProgress, "api")}, SourceAPI},
+		{"a reconciliation", []events.Event{running, done(events.KindReconciled, "api")}, SourceReconciliation},
+		{"a completion after a reconciliation", []events.Event{done(events.KindReconciled, "api"), done(events.KindCompleted, "v2")}, SourceAuditLog},
+		{"an operator", []events.Event{done(events.KindCompleted, "operator")}, "operator"},
+		{"not finished", []events.Event{running}, ""},
+	}
+	for _, tt := range tests {
+		if got := finalStateSource(tt.evs); got != tt.want {
+			t.Errorf("%s: finalStateSource = %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}
+
+func ptr(v float64) *float64 { return &v }

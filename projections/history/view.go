@@ -1,0 +1,88 @@
+package history
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"cloud.google.com/go/bigquery"
+	"github.com/cenkalti/backoff/v5"
+	"google.golang.org/api/iterator"
+
+	"github.com/bqobserver/bqobserver/events"
+	"github.com/bqobserver/bqobserver/schema"
+)
+
+// View reads the jobs view of the history; *JobsView is the one in
+// BigQuery.
+type View interface {
+	// Jobs returns the rows of the jobs whose first event is before to and
+	// whose last is at or after from (a superset of the jobs with an event
+	// in [from, to)), of project only when it is set, by job.
+	Jobs(ctx context.Context, from, to time.Time, project string) (map[events.JobKey]Row, error)
+}
+
+// JobsView is the jobs view of a history in BigQuery.
+type JobsView struct {
+	client *bigquery.Client
+	b      schema.BigQuery
+}
+
+var _ View = (*JobsView)(nil)
+
+// NewJobsView reads the jobs view of the history b through client.
+func NewJobsView(client *bigquery.Client, b schema.BigQuery) *JobsView {
+	return &JobsView{client: client, b: b}
+}
+
+// Jobs implements View. It runs one query, billed to the client's project,
+// tried again with backoff for a minute while BigQuery fails transiently.
+func (v *JobsView) Jobs(ctx context.Context, from, to time.Time, project string) (map[events.JobKey]Row, error) {
+	return backoff.Retry(ctx, func() (map[events.JobKey]Row, error) {
+		rows, err := v.jobs(ctx, from, to, project)
+		if err != nil && !schema.Transient(err) {
+			return nil, backoff.Permanent(err)
+		}
+		return rows, err
+	}, backoff.WithMaxElapsedTime(time.Minute))
+}
+
+func (v *JobsView) jobs(ctx context.Context, from, to time.Time, project string) (map[events.JobKey]Row, error) {
+	sql := "SELECT * FROM " + v.b.Table(schema.JobsView) + " WHERE first_seen < @to AND last_seen >= @from"
+	params := []bigquery.QueryParameter{{Name: "from", Value: from}, {Name: "to", Value: to}}
+	if project != "" {
+		sql += " AND project_id = @project"
+		params = append(params, bigquery.QueryParameter{Name: "project", Value: project})
+	}
+	q := v.client.Query(sql)
+	q.Parameters = params
+	q.Location = v.b.Location
+	it, err := q.Read(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("querying %s: %w", v.b.Table(schema.JobsView), err)
+	}
+	out := map[events.JobKey]Row{}
+	for {
+		var vals map[string]bigquery.Value
+		err := it.Next(&vals)
+		if errors.Is(err, iterator.Done) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reading %s: %w", v.b.Table(schema.JobsView), err)
+		}
+		row := make(Row, len(vals))
+		for k, val := range vals {
+			row[k] = fromBigQuery(val)
+		}
+		out[keyOf(row)] = row
+	}
+}
+
+// keyOf returns the job a row is a version of: its first columns are the
+// job's key, project, location and job id, as the field table lists them.
+func keyOf(r Row) events.JobKey {
+	s := func(col int) string { v, _ := r[columns[col]].(string); return v }
+	return events.JobKey{Project: s(0), Location: s(1), JobID: s(2)}
+}

@@ -2,8 +2,11 @@ package main
 
 import (
 	"bytes"
+	"net/http"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 func TestLogRetention(t *testing.T) {
@@ -49,4 +52,29 @@ func TestDropLines(t *testing.T) {
 	if got, want := out.String(), "2026/01/02 15:04:05 something else\n"; got != want {
 		t.Errorf("passed on %q, want %q", got, want)
 	}
+}
+
+// TestPprof: the profiles are served only with --pprof, and then only to
+// callers authenticated like the API's.
+func TestPprof(t *testing.T) {
+	const path = "/debug/pprof/cmdline"
+	t.Run("off by default", func(t *testing.T) {
+		t.Setenv("PUBSUB_EMULATOR_HOST", "")
+		t.Setenv("BIGTABLE_EMULATOR_HOST", "")
+		base, stop := startService(t, "--no-simulate")
+		defer stop()
+		if status, _, body := call(t, "GET", base+path, ""); status != http.StatusNotFound {
+			t.Errorf("GET %s without --pprof: %d %s, want 404", path, status, body)
+		}
+	})
+	t.Run("on, behind authentication", func(t *testing.T) {
+		a := runAuthenticated(t, "--pprof")
+		got := map[string]int{}
+		got["nobody"], _, _ = call(t, "GET", a.base+path, "")
+		got["viewer"], _, _ = call(t, "GET", a.base+path, "", "X-Goog-Iap-Jwt-Assertion", a.iap(t, viewerEmail))
+		want := map[string]int{"nobody": http.StatusUnauthorized, "viewer": http.StatusOK}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("GET %s with --pprof (-want +got):\n%s", path, diff)
+		}
+	})
 }

@@ -10,10 +10,11 @@ import (
 	"cloud.google.com/go/bigtable"
 	"cloud.google.com/go/bigtable/bttest"
 	"cloud.google.com/go/pubsub/v2"
-	"cloud.google.com/go/pubsub/v2/pstest"
 	"google.golang.org/api/option"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/bqobserver/bqobserver/internal/pstest"
 )
 
 // Where each backend lives. The choice is made per backend, so that for
@@ -41,8 +42,8 @@ type backends struct {
 
 // openBackends connects to Pub/Sub and Bigtable as g configures, starting
 // in-process stand-ins for whatever is neither emulated nor configured.
-func openBackends(ctx context.Context, g *Globals, env func(string) string, log *slog.Logger) (b *backends, err error) {
-	b = &backends{}
+func openBackends(ctx context.Context, g *Globals, env func(string) string, log *slog.Logger) (_ *backends, err error) {
+	b := &backends{}
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, b.Close())

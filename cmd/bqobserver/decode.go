@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/bqobserver/bqobserver/events/auditlog"
 )
@@ -17,13 +18,17 @@ type DecodeCmd struct {
 }
 
 // Run prints one JSON line per decoded event on standard output, and one line
-// per skipped or malformed entry (or unreadable file) on standard error. It
-// fails if anything was malformed.
+// per skipped or malformed entry (or unreadable file), and per entry whose
+// implausible values were dropped, on standard error. It fails if anything
+// was malformed.
 func (c *DecodeCmd) Run(_ *Globals, e *env) error {
 	inputs, bad := readInputs(c.Files, e.stdin, e.stderr)
 	enc := json.NewEncoder(e.stdout)
 	for _, in := range inputs {
-		evs, err := auditlog.Decode(in.Data)
+		evs, dropped, err := auditlog.DecodeAt(in.Data, time.Now())
+		if len(dropped) > 0 {
+			fmt.Fprintf(e.stderr, "%s: warning: implausible values dropped, the entry kept: %v\n", in.Name, dropped)
+		}
 		var skip *auditlog.SkipError
 		switch {
 		case errors.As(err, &skip):

@@ -26,7 +26,8 @@ func (c *RunCmd) newSimulation(b *backends, g *Globals) (*embeddedSimulation, er
 	if !c.Simulate || b.PubSubMode != modeEmbedded {
 		return nil, nil
 	}
-	org, err := simulation.New(simulation.Config{Seed: c.SimulateSeed, Projects: c.SimulateProjects, Rate: c.SimulateRate})
+	org, err := simulation.New(simulation.Config{Seed: c.SimulateSeed, Projects: c.SimulateProjects, Rate: c.SimulateRate,
+		Retention: c.simulationRetention(g, b)})
 	if err != nil {
 		return nil, fmt.Errorf("configuring the simulated organization: %w", err)
 	}

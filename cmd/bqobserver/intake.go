@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"time"
@@ -72,7 +73,8 @@ func (f *intakeFlags) receiveSettings(b *backends) pubsub.ReceiveSettings {
 	return rs
 }
 
-// appenderConfig is the appender's configuration for the events topic.
-func (f *intakeFlags) appenderConfig(topic string) bus.AppenderConfig {
-	return bus.AppenderConfig{Topic: topic, Batch: f.AppendBatch, Workers: f.AppendWorkers}
+// appenderConfig is the appender's configuration for the events topic;
+// logger hears of the values the plausibility rule drops.
+func (f *intakeFlags) appenderConfig(topic string, logger *slog.Logger) bus.AppenderConfig {
+	return bus.AppenderConfig{Topic: topic, Logger: logger, Batch: f.AppendBatch, Workers: f.AppendWorkers}
 }

@@ -20,12 +20,12 @@ const runningFeed = "running-jobs-live"
 // rebuilds the projection from the log once the feed is subscribed (events
 // appended meanwhile arrive on the feed too, which the fold makes harmless).
 func (c *RunCmd) projection(g *Globals, e *env, l *lifecycle, ps bus.PubSub, log *events.Log, pub message.Publisher,
-	reg prometheus.Registerer, ingestLag *bus.Lag) (*running.Projection, error) {
+	reg prometheus.Registerer, ingestLag *bus.Lag) (*running.Projection, *bus.Consumer, error) {
 	lag := &listLag{ingest: ingestLag}
-	proj, err := running.New(running.Config{StaleAfter: c.StaleAfter, History: historyConfig(g), Links: c.links,
-		Behind: lag.behind, CatchingUpAfter: c.CatchingUpAfter}, log, e.log)
+	proj, err := running.New(running.Config{StaleAfter: c.StaleAfter, RequestTimeout: c.Limits.RequestTimeout,
+		History: historyConfig(g), Links: c.links, Behind: lag.behind, CatchingUpAfter: c.CatchingUpAfter}, log, e.log)
 	if err != nil {
-		return nil, fmt.Errorf("configuring the running-jobs projection: %w", err)
+		return nil, nil, fmt.Errorf("configuring the running-jobs projection: %w", err)
 	}
 	feed, err := bus.NewConsumer(
 		bus.ConsumerConfig{Name: runningFeed, Topic: g.EventsTopic, Mode: bus.PerReplica,
@@ -33,13 +33,13 @@ func (c *RunCmd) projection(g *Globals, e *env, l *lifecycle, ps bus.PubSub, log
 		bus.ConsumerDeps{PubSub: ps, Publisher: pub, Logger: e.log,
 			Handle: proj.Handle, Prepare: proj.Rebuild, Ready: proj.MarkLive, Registerer: reg})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	lag.feed = feed.Lag()
 	l.start("running-jobs projection", proj.Run)
 	l.start("running-jobs feed", feed.Run)
 	l.onStop("running-jobs feed", feed.Close)
-	return proj, nil
+	return proj, feed, nil
 }
 
 // historyConfig configures the history API: where the BigQuery history is, so

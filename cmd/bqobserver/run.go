@@ -42,6 +42,7 @@ type RunCmd struct {
 	SimulateProjects          int           `help:"Projects in the simulated organization." default:"50"`
 	SimulateSeed              uint64        `help:"Seed of the simulated organization." default:"1"`
 
+	Limits      LimitFlags `embed:""`
 	accessFlags `embed:""`
 	intakeFlags `embed:""`
 
@@ -65,6 +66,9 @@ func (c *RunCmd) Run(g *Globals, e *env) (err error) {
 // appender, ingest, the running-jobs projection, the HTTP server.
 func (c *RunCmd) compose(g *Globals, e *env, l *lifecycle) error {
 	if err := c.intakeFlags.validate(); err != nil {
+		return err
+	}
+	if err := c.Limits.Validate(); err != nil {
 		return err
 	}
 	gate, err := c.gate(e.log, httpAddr(c.HTTPAddr, e.getenv))
@@ -92,7 +96,7 @@ func (c *RunCmd) compose(g *Globals, e *env, l *lifecycle) error {
 		return err
 	}
 	l.onStopFunc("dead-letter publisher", pub.Close)
-	app, err := bus.NewAppender(c.appenderConfig(g.EventsTopic), log, b.PubSub, reg)
+	app, err := bus.NewAppender(c.appenderConfig(g.EventsTopic, e.log), log, b.PubSub, reg)
 	if err != nil {
 		return err
 	}
@@ -101,8 +105,11 @@ func (c *RunCmd) compose(g *Globals, e *env, l *lifecycle) error {
 	if err != nil {
 		return err
 	}
-	proj, err := c.projection(g, e, l, ps, log, pub, reg, pipe.Lag())
+	proj, feed, err := c.projection(g, e, l, ps, log, pub, reg, pipe.Lag())
 	if err != nil {
+		return err
+	}
+	if err := c.repair(g, e, l, b, reg, proj, feed.Subscription()); err != nil {
 		return err
 	}
 	if err := c.history(g, e, l, hb, ps, log, pub, reg); err != nil {
@@ -136,12 +143,20 @@ func (c *RunCmd) open(g *Globals, e *env, l *lifecycle) (*backends, error) {
 		return nil, err
 	}
 	l.onStopFunc("clients", b.Close)
+	if b.BigtableMode == modeEmbedded {
+		quietBttestGC()
+	}
 	if c.AutoCreate || (b.PubSubMode != modeCloud && b.BigtableMode != modeCloud) {
-		top, err := withHistory(topology(g, b.PubSubProject), g, e.getenv)
+		top, err := c.topology(g, e, b)
 		if err != nil {
 			return nil, err
 		}
-		if err := applySchema(e, g, b, top); err != nil {
+		if err := applySchema(e, g, b, top, c.logRetention(g, b)); err != nil {
+			return nil, err
+		}
+	}
+	if b.BigtableMode == modeEmbedded {
+		if err := startBttestGC(e.ctx, b.BigtableAdmin, g.BigtableTable); err != nil {
 			return nil, err
 		}
 	}
@@ -159,7 +174,7 @@ func (c *RunCmd) ingest(g *Globals, e *env, l *lifecycle, ps bus.PubSub, app *bu
 			return nil, err
 		}
 	}
-	pipe, err := ingest.New(ingest.Config{AuditTopic: g.AuditTopic, DeadLetterTopic: g.DeadLetterTopic},
+	pipe, err := ingest.New(ingest.Config{AuditTopic: g.AuditTopic, DeadLetterTopic: g.DeadLetterTopic, PushTimeout: c.Limits.RequestTimeout},
 		ingest.Deps{Appender: app, Subscriber: sub, Publisher: pub, Registerer: reg, Logger: e.log})
 	if err != nil {
 		return nil, err
@@ -226,6 +241,7 @@ func (c *RunCmd) routes(pipe *ingest.Pipeline, metrics, api http.Handler, g *gat
 		mux.Handle(p, api)
 	}
 	mux.Handle("/", g.users(web.Handler()))
+	c.Limits.mountPprof(mux, g.users)
 	if c.PushEndpoint {
 		mux.Handle("/push/audit", g.push(pipe.PushHandler(), pipe.RefusePush))
 	}

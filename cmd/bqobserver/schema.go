@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/bqobserver/bqobserver/schema"
 )
@@ -18,15 +19,23 @@ func topology(g *Globals, project string) schema.PubSub {
 	}
 }
 
+// topology is the Pub/Sub topology of the run: the flags' in the
+// project of its Pub/Sub, with the history sink's subscription when the
+// history is written.
+func (c *RunCmd) topology(g *Globals, e *env, b *backends) (schema.PubSub, error) {
+	return withHistory(topology(g, b.PubSubProject), g, e.getenv)
+}
+
 // applySchema creates or updates the topics, subscriptions and the event
-// log's table. It needs admin rights; the service at run time does not.
-func applySchema(e *env, g *Globals, b *backends, top schema.PubSub) error {
+// log's table, which keeps events for retention. It needs admin rights; the
+// service at run time does not.
+func applySchema(e *env, g *Globals, b *backends, top schema.PubSub, retention time.Duration) error {
 	if err := schema.ApplyPubSub(e.ctx, b.PubSub, top); err != nil {
 		return fmt.Errorf("setting up Pub/Sub: %w", err)
 	}
-	if err := schema.ApplyBigtable(e.ctx, b.BigtableAdmin, g.BigtableTable, g.Retention); err != nil {
+	if err := schema.ApplyBigtable(e.ctx, b.BigtableAdmin, g.BigtableTable, retention); err != nil {
 		return fmt.Errorf("setting up Bigtable: %w", err)
 	}
-	e.log.Info("schema applied", "project", top.Project, "table", g.BigtableTable, "retention", g.Retention.String())
+	e.log.Info("schema applied", "project", top.Project, "table", g.BigtableTable, "retention", retention.String())
 	return nil
 }

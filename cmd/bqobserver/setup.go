@@ -26,7 +26,7 @@ func (c *SetupCmd) Run(g *Globals, e *env) error {
 	if c.PushURL != "" {
 		top.PushSubscription, top.PushEndpoint, top.PushServiceAccount = c.PushSubscription, c.PushURL, c.PushServiceAccount
 	}
-	if err := applySchema(e, g, b, top); err != nil {
+	if err := applySchema(e, g, b, top, g.Retention); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "set up topics %s, %s, %s; subscriptions %s, %s; table %s (retention %v)\n",

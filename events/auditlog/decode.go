@@ -16,6 +16,18 @@
 // events.Event.Validate; a *SkipError (errors.Is ErrSkip) for a well-formed
 // entry that carries no job event; or an *Error (errors.Is
 // events.ErrInvalid) for malformed input. Nothing panics, whatever the input.
+//
+// Values of the right shape that cannot be true follow the product's one
+// plausibility rule (see events.Event.DropImplausible): the entry is kept
+// and the value dropped, and DecodeAt returns what it dropped so that the
+// caller warns and counts. A negative or out-of-range statistic (an integer
+// beyond int64 reads as the limit of its sign, and is dropped as such), and
+// a job time before 2010 or more than a day after the entry, read as
+// unknown. An implausible timestamp gives way to the entry's
+// receiveTimestamp or the job's times; an entry with no plausible time at
+// all is malformed (ReasonNoTime). A value of the wrong shape (text where a
+// number belongs, a fraction, a time that does not parse) is malformed, not
+// implausible: the entry cannot be read as meant (ReasonBadField).
 package auditlog
 
 import (
@@ -27,7 +39,14 @@ import (
 	"github.com/bqobserver/bqobserver/events"
 )
 
-// Decode decodes one LogEntry (JSON) into the job events it carries.
+// Decode decodes one LogEntry (JSON) into the job events it carries, as
+// DecodeAt does now, without saying what the plausibility rule dropped.
+func Decode(entry []byte) ([]events.Event, error) {
+	evs, _, err := DecodeAt(entry, time.Now())
+	return evs, err
+}
+
+// DecodeAt decodes one LogEntry (JSON) into the job events it carries.
 //
 // It returns one event per job-state entry: v1 jobservice.insert, query,
 // getqueryresults and jobcompleted; v2 jobInsertion and jobChange; and a
@@ -35,26 +54,33 @@ import (
 // entry's logName and insertId, or, for an entry without an insertId (a
 // bare protoPayload), from a hash of its bytes; either way the same entry
 // always yields the same ID.
-func Decode(entry []byte) ([]events.Event, error) {
+//
+// It applies the plausibility rule (see events.Event.DropImplausible) at
+// now, and returns what it dropped: the event's time is the entry's
+// timestamp, or, when that is missing or implausible, its receiveTimestamp,
+// or the job's end, start or create time; the event's implausible facts
+// are dropped.
+func DecodeAt(entry []byte, now time.Time) ([]events.Event, []events.Dropped, error) {
 	var w logEntry
 	if err := unmarshalEntry(entry, &w); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	a, err := w.audit()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := a.checkPayloadTypes(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	ev, err := decodePayload(&w, a)
+	var dropped []events.Dropped
 	if err == nil {
-		err = w.finish(&ev, a, entry)
+		dropped, err = w.finish(&ev, a, entry, now)
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return []events.Event{ev}, nil
+	return []events.Event{ev}, dropped, nil
 }
 
 // decodePayload dispatches on the payload present, not on the method name:
@@ -118,8 +144,9 @@ func cancelEvent(a *auditLog, res *resource) (events.Event, error) {
 }
 
 // finish adds what the envelope knows to a decoded event (identity, time,
-// principal, source) and checks that the result is fit for the log.
-func (w *logEntry) finish(ev *events.Event, a *auditLog, raw []byte) error {
+// principal, source), applies the plausibility rule at now and checks that
+// the result is fit for the log. It returns what the rule dropped.
+func (w *logEntry) finish(ev *events.Event, a *auditLog, raw []byte, now time.Time) ([]events.Dropped, error) {
 	ev.ID = eventID(w.LogName, w.InsertID, raw)
 	if ev.Kind == events.KindCancelRequested {
 		// The caller of jobs.cancel is who asked, not the job's owner.
@@ -131,20 +158,21 @@ func (w *logEntry) finish(ev *events.Event, a *auditLog, raw []byte) error {
 	ev.Job.Project = first(ev.Job.Project, w.Resource.Labels.ProjectID)
 	ev.Job.Location = first(ev.Job.Location, w.Resource.Labels.Location)
 	if err := checkKey(ev.Job, a); err != nil {
-		return err
+		return nil, err
 	}
-	t, err := w.eventTime(&ev.Facts)
+	t, dropped, err := w.eventTime(&ev.Facts, now)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	ev.Time = t
 	if ev.Kind == events.KindCancelRequested {
 		ev.CancelRequestTime = t
 	}
+	dropped = append(dropped, ev.DropImplausible()...)
 	if err := ev.Validate(); err != nil {
-		return invalid(ReasonBadField, err, "decoded event unfit for the log")
+		return nil, invalid(ReasonBadField, err, "decoded event unfit for the log")
 	}
-	return nil
+	return dropped, nil
 }
 
 // checkKey says why a job key is incomplete. A call that failed before it
@@ -163,19 +191,48 @@ func checkKey(k events.JobKey, a *auditLog) error {
 	return nil
 }
 
-// eventTime is the LogEntry timestamp, or failing that the receive time,
-// or failing that the job's end, start or create time.
-func (w *logEntry) eventTime(f *events.Facts) (time.Time, error) {
+// eventTime is the first plausible time at now of the LogEntry timestamp,
+// the receive time, and the job's end, start and create time. It returns
+// the entry's implausible times it passed over (the job's are the
+// plausibility rule's to drop).
+func (w *logEntry) eventTime(f *events.Facts, now time.Time) (time.Time, []events.Dropped, error) {
 	var c converter
-	for _, t := range [...]time.Time{
-		c.time("timestamp", w.Timestamp), c.time("receiveTimestamp", w.ReceiveTimestamp),
-		f.EndTime, f.StartTime, f.CreateTime,
-	} {
-		if c.err != nil || !t.IsZero() {
-			return t, c.err
+	var dropped []events.Dropped
+	candidates := [...]struct {
+		field string
+		t     time.Time
+	}{
+		{"timestamp", c.time("timestamp", w.Timestamp)}, {"receiveTimestamp", c.time("receiveTimestamp", w.ReceiveTimestamp)},
+		{"", f.EndTime}, {"", f.StartTime}, {"", f.CreateTime},
+	}
+	if c.err != nil {
+		return time.Time{}, nil, c.err
+	}
+	for _, cand := range candidates {
+		if cand.t.IsZero() {
+			continue
+		}
+		reason := events.ImplausibleTime(cand.t, now)
+		if reason == "" {
+			return cand.t, dropped, nil
+		}
+		if cand.field != "" {
+			dropped = append(dropped, events.Dropped{Field: cand.field, Reason: reason, Value: cand.t.Format(time.RFC3339Nano)})
 		}
 	}
-	return time.Time{}, invalid(ReasonNoTime, nil, "no timestamp, receiveTimestamp or job time")
+	return time.Time{}, nil, invalid(ReasonNoTime, nil, "no plausible timestamp, receiveTimestamp or job time (%s)", droppedText(dropped))
+}
+
+// droppedText lists drops for an error message.
+func droppedText(dropped []events.Dropped) string {
+	if len(dropped) == 0 {
+		return "none at all"
+	}
+	parts := make([]string, len(dropped))
+	for i, d := range dropped {
+		parts[i] = d.String()
+	}
+	return strings.Join(parts, ", ")
 }
 
 // eventID derives the event's identity from logName and insertId, which

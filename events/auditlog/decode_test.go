@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -15,10 +16,14 @@ import (
 
 // result is what Decode made of one entry, in the shape of a golden file.
 type result struct {
-	Events []events.Event `json:"events,omitempty"`
-	Skip   *skipResult    `json:"skip,omitempty"`
-	Error  *errorResult   `json:"error,omitempty"`
+	Events  []events.Event   `json:"events,omitempty"`
+	Dropped []events.Dropped `json:"dropped,omitempty"`
+	Skip    *skipResult      `json:"skip,omitempty"`
+	Error   *errorResult     `json:"error,omitempty"`
 }
+
+// goldenNow is the time at which the golden files are decoded.
+var goldenNow = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
 type skipResult struct {
 	Reason SkipReason `json:"reason"`
@@ -79,8 +84,9 @@ func TestDecodeGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			evs, err := Decode(entry)
+			evs, dropped, err := DecodeAt(entry, goldenNow)
 			got := resultOf(t, evs, err)
+			got.Dropped = dropped
 			golden.JSON(t, strings.TrimSuffix(file, ".json")+".golden.json", got)
 		})
 	}

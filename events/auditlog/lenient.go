@@ -50,12 +50,15 @@ func (n *int64Text) UnmarshalJSON(b []byte) error {
 }
 
 // int64 converts an int64 that Cloud Logging wrote as a JSON string or
-// number, tolerating an integral float such as 1.0. Absent is nil.
+// number, tolerating an integral float such as 1.0. Absent is nil. An
+// integer beyond int64 reads as the limit of its sign, which the
+// plausibility rule (events.Event.DropImplausible) then drops with a
+// warning: no real statistic comes near it.
 func (c *converter) int64(field string, n int64Text) *int64 {
 	if n == "" {
 		return nil
 	}
-	v, err := parseInt(string(n))
+	v, err := saturatingInt(string(n))
 	if err != nil {
 		c.fail(field, string(n), err)
 		return nil
@@ -90,6 +93,22 @@ func parseInt(s string) (int64, error) {
 		return 0, errNotIntegral
 	}
 	return int64(f), nil
+}
+
+// saturatingInt is parseInt, except that an integer beyond int64 (written
+// as digits or as an integral float) is the int64 limit of its sign.
+func saturatingInt(s string) (int64, error) {
+	if v, err := parseInt(s); err == nil {
+		return v, nil
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if (err != nil && !errors.Is(err, strconv.ErrRange)) || math.IsNaN(f) || f != math.Trunc(f) {
+		return 0, errNotIntegral
+	}
+	if f < 0 {
+		return math.MinInt64, nil
+	}
+	return math.MaxInt64, nil
 }
 
 // Layouts tried after RFC 3339. Fractional seconds of any length are

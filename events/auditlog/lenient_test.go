@@ -3,6 +3,7 @@ package auditlog
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"testing"
 	"time"
 
@@ -33,6 +34,31 @@ func TestParseInt(t *testing.T) {
 		got, err := parseInt(tt.in)
 		if got != tt.want || (err != nil) != tt.wantErr {
 			t.Errorf("parseInt(%q) = %d, %v; want %d, error %t", tt.in, got, err, tt.want, tt.wantErr)
+		}
+	}
+}
+
+func TestSaturatingInt(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    int64
+		wantErr bool
+	}{
+		{"42", 42, false},
+		{"-9223372036854775808", math.MinInt64, false},
+		{"-9223372036854775809", math.MinInt64, false},
+		{"9223372036854775807", math.MaxInt64, false},
+		{"9223372036854775808", math.MaxInt64, false},
+		{"1e30", math.MaxInt64, false},
+		{"-1e400", math.MinInt64, false},
+		{"1.5", 0, true},
+		{"NaN", 0, true},
+		{"many", 0, true},
+	}
+	for _, tt := range tests {
+		got, err := saturatingInt(tt.in)
+		if got != tt.want || (err != nil) != tt.wantErr {
+			t.Errorf("saturatingInt(%q) = %d, %v; want %d, error %t", tt.in, got, err, tt.want, tt.wantErr)
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -32,6 +33,9 @@ type AppenderConfig struct {
 	// Timeout bounds one log write. Default 10s. The Bigtable client
 	// retries a write internally until then.
 	Timeout time.Duration
+	// Logger receives a warning for every event the plausibility rule
+	// changed. Nil: no warnings (the metric still counts).
+	Logger *slog.Logger
 }
 
 func (c *AppenderConfig) setDefaults() {
@@ -87,10 +91,11 @@ var errClosed = fmt.Errorf("the appender is closed: %w", events.ErrUnavailable)
 //     published: the unacknowledged input is redelivered and publishes them,
 //     and a projection rebuilt from the log sees them anyway.
 type Appender struct {
-	topic   string
-	pub     *pubsub.Publisher
-	batcher *batcher
-	metrics *metrics
+	topic     string
+	pub       *pubsub.Publisher
+	batcher   *batcher
+	metrics   *metrics
+	plausible *plausibility
 
 	base   context.Context // ends when Close stops waiting for in-flight work
 	cancel context.CancelFunc
@@ -118,15 +123,25 @@ func NewAppender(cfg AppenderConfig, log Log, client *pubsub.Client, reg prometh
 	if err != nil {
 		return nil, err
 	}
-	a := &Appender{topic: cfg.Topic, pub: client.Publisher(cfg.Topic), metrics: m}
+	pl, err := newPlausibility(cfg.Logger, reg)
+	if err != nil {
+		return nil, err
+	}
+	a := &Appender{topic: cfg.Topic, pub: client.Publisher(cfg.Topic), metrics: m, plausible: pl}
 	a.base, a.cancel = context.WithCancel(context.Background())
 	a.batcher = newBatcher(a.base, log, cfg, m)
 	return a, nil
 }
 
 // Append appends evs to the log and publishes them on the events topic; see
-// Appender for what its result means.
+// Appender for what its result means. It applies the plausibility rule to
+// evs first (see events.Event.DropImplausible), in place: implausible facts
+// are dropped, counted and logged, and an event whose own time is
+// implausible makes the append fail as invalid.
 func (a *Appender) Append(ctx context.Context, evs []events.Event) error {
+	if err := a.plausible.apply(evs); err != nil {
+		return err
+	}
 	msgs, err := messages(evs)
 	if err != nil {
 		return err

@@ -38,6 +38,11 @@ type Config struct {
 	// PushReadTimeout bounds the time a push body may take to arrive;
 	// a slower one is answered 408. Default 10s.
 	PushReadTimeout time.Duration
+	// PushTimeout bounds the handling of one push request once its body
+	// has arrived, retries included; when it passes the request is
+	// answered 503 with Retry-After and Pub/Sub pushes the entry again.
+	// Default 10s, Pub/Sub's default push acknowledgement deadline.
+	PushTimeout time.Duration
 	// DeadLetterMaxBody bounds how much of a push body that is not an
 	// envelope is copied to the dead-letter topic (its length and digest
 	// are kept beside). Default 64 KiB.
@@ -63,6 +68,9 @@ func (c *Config) setDefaults() {
 	if c.PushReadTimeout == 0 {
 		c.PushReadTimeout = 10 * time.Second
 	}
+	if c.PushTimeout == 0 {
+		c.PushTimeout = 10 * time.Second
+	}
 	if c.DeadLetterMaxBody == 0 {
 		c.DeadLetterMaxBody = 64 << 10
 	}
@@ -79,7 +87,7 @@ func (c Config) Validate() error {
 	if c.DeadLetterTopic != "" && c.DeadLetterTopic == c.AuditTopic {
 		errs = append(errs, errors.New("the dead-letter topic must differ from the audit topic"))
 	}
-	if c.PushMaxInFlight < 0 || c.PushMaxBody < 0 || c.PushMaxInFlightBytes < 0 || c.PushReadTimeout < 0 || c.DeadLetterMaxBody < 0 {
+	if c.PushMaxInFlight < 0 || c.PushMaxBody < 0 || c.PushMaxInFlightBytes < 0 || c.PushReadTimeout < 0 || c.PushTimeout < 0 || c.DeadLetterMaxBody < 0 {
 		errs = append(errs, errors.New("push in-flight, body, time and dead-letter limits must not be negative"))
 	}
 	if c.PushMaxInFlightBytes > 0 && c.PushMaxInFlightBytes < amplification*(c.PushMaxBody+firstChunk) {

@@ -31,6 +31,8 @@ type outcome struct {
 	skip   string        // skip reason, for a well-formed entry without a job event
 	kinds  []events.Kind // kinds of the events appended
 	reason string        // why the entry is permanently unusable
+	// dropped are the implausible values the decoder dropped.
+	dropped []events.Dropped
 }
 
 const (
@@ -75,7 +77,8 @@ func outcomeOf(ctx context.Context) *outcome {
 func (p *Pipeline) handle(msg *message.Message) ([]*message.Message, error) {
 	o := outcomeOf(msg.Context())
 	o.skip, o.kinds = "", nil
-	evs, err := auditlog.Decode(msg.Payload)
+	evs, dropped, err := auditlog.DecodeAt(msg.Payload, time.Now())
+	o.dropped = dropped
 	var skip *auditlog.SkipError
 	var bad *auditlog.Error
 	switch {
@@ -110,6 +113,7 @@ func (p *Pipeline) observe(h message.HandlerFunc) message.HandlerFunc {
 		out, err := h(msg)
 		o.reason = bus.DeadLetterReason(msg)
 		p.metrics.observe(o.intake, o, err, time.Since(start))
+		p.implausible.report(p.log, o, msg.UUID, err)
 		return out, err
 	}
 }

@@ -59,11 +59,13 @@ type Pipeline struct {
 	pub      message.Publisher
 	appender *bus.Appender
 	metrics  *metrics
-	chain    message.HandlerFunc
-	router   *bus.Router   // nil without a pull intake
-	push     chan struct{} // push requests in flight
-	budget   *pushBudget   // push bytes in flight
-	lag      *bus.Lag
+	// implausible counts the values the decoder dropped.
+	implausible *implausibleMetric
+	chain       message.HandlerFunc
+	router      *bus.Router   // nil without a pull intake
+	push        chan struct{} // push requests in flight
+	budget      *pushBudget   // push bytes in flight
+	lag         *bus.Lag
 }
 
 // New assembles the pipeline. It creates nothing in Pub/Sub or Bigtable:
@@ -81,7 +83,11 @@ func New(cfg Config, d Deps) (*Pipeline, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Pipeline{cfg: cfg, log: d.Logger, pub: d.Publisher, appender: d.Appender, metrics: m,
+	im, err := newImplausibleMetric(d.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	p := &Pipeline{cfg: cfg, log: d.Logger, pub: d.Publisher, appender: d.Appender, metrics: m, implausible: im,
 		push: make(chan struct{}, cfg.PushMaxInFlight), budget: newPushBudget(cfg.PushMaxInFlightBytes), lag: lag}
 	policy := bus.Policy{Name: cfg.HandlerName, DeadLetterTopic: cfg.DeadLetterTopic, Publisher: d.Publisher,
 		Retry: cfg.Retry, Logger: d.Logger, Lag: lag}

@@ -26,8 +26,9 @@ import (
 //   - 204 once the entry's events are durable in the log and published on
 //     the events topic, or the entry was skipped, or it was malformed and is
 //     now on the dead-letter topic (Pub/Sub must not retry it);
-//   - 429 when too many pushes or push bytes are in flight, and 503 on a
-//     transient failure: Pub/Sub redelivers with its push backoff;
+//   - 429 when too many pushes or push bytes are in flight, and 503 with
+//     Retry-After on a transient failure or when PushTimeout passes first:
+//     Pub/Sub redelivers with its push backoff;
 //   - 405 for another method, 408 for a body not received in time, 413 for
 //     a body larger than any Pub/Sub message; every refusal is a problem
 //     document, counted by status.
@@ -64,9 +65,10 @@ func (p *Pipeline) servePush(w http.ResponseWriter, r *http.Request) {
 		p.refusePush(w, r, http.StatusTooManyRequests, "too many push deliveries in flight")
 		return
 	}
-	if err := p.pushEntry(r.Context(), body); err != nil {
-		w.Header().Set("Retry-After", "1")
-		problem.Write(w, r, http.StatusServiceUnavailable, "temporarily unable to ingest; retry later")
+	ctx, cancel := context.WithTimeout(r.Context(), p.cfg.PushTimeout)
+	defer cancel()
+	if err := p.pushEntry(ctx, body); err != nil {
+		pushUnavailable(w, r, errors.Is(ctx.Err(), context.DeadlineExceeded))
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/bqobserver/bqobserver/events/bus"
 	"github.com/bqobserver/bqobserver/internal/testutil/pubsubtest"
 	"github.com/bqobserver/bqobserver/schema"
@@ -113,4 +115,33 @@ func TestPushFromEmulator(t *testing.T) {
 	h.publish(c.deliveries)
 	waitFor(t, 2*time.Minute, "every push to settle", func() bool { return h.settled() >= len(c.deliveries) })
 	checkOutcome(t, h, c)
+}
+
+// TestPushTimeout checks that a push with Bigtable failing is answered 503
+// with Retry-After, as a problem document, once PushTimeout has passed,
+// however many retries the policy would still allow.
+func TestPushTimeout(t *testing.T) {
+	const timeout = 400 * time.Millisecond
+	h := newHarness(t, harnessOpts{appendTimeout: time.Minute, cfg: Config{PushTimeout: timeout,
+		Retry: bus.RetryConfig{MaxRetries: 1000, InitialInterval: 50 * time.Millisecond, MaxInterval: 100 * time.Millisecond}}})
+	c := newCorpus(t, 20, 5)
+	h.faults.on.Store(true)
+	t.Cleanup(func() { h.faults.on.Store(false) })
+	rec := httptest.NewRecorder()
+	start := time.Now()
+	h.pipe.PushHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/push/audit", bytes.NewReader(envelope(t, c.jobEntry(t), 1))))
+	took := time.Since(start)
+	if took < timeout || took > timeout+5*time.Second {
+		t.Errorf("answered after %s, want shortly after the %s timeout", took, timeout)
+	}
+	var body map[string]any
+	if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
+		t.Fatalf("body %q: %v", rec.Body, err)
+	}
+	got := []any{rec.Code, rec.Header().Get("Retry-After"), rec.Header().Get("Content-Type"), body["detail"]}
+	want := []any{http.StatusServiceUnavailable, "5", "application/problem+json",
+		"the entry could not be ingested within the push timeout; push it again later"}
+	if !cmp.Equal(got, want) {
+		t.Errorf("answer %v, want %v", got, want)
+	}
 }

@@ -43,8 +43,14 @@ func newVersioner(cfg Config) (*versioner, error) {
 	return &versioner{rows: rows, prices: cfg.Prices, now: cfg.Now}, nil
 }
 
-// version returns the current version of the job key from its events.
+// version returns the current version of the job key from its events. It
+// applies the plausibility rule (events.Event.DropImplausible) to them
+// first, in place: the appender applies it to every event it appends, so
+// this drops only what a writer without the rule left in the log.
 func (s *versioner) version(key events.JobKey, evs []events.Event) (events.Job, Derived) {
+	for i := range evs {
+		evs[i].DropImplausible()
+	}
 	j := events.Fold(key, evs)
 	return j, s.derive(&j, evs)
 }

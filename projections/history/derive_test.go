@@ -1,6 +1,7 @@
 package history
 
 import (
+	"math"
 	"testing"
 	"time"
 
@@ -82,3 +83,33 @@ func TestFinalStateSource(t *testing.T) {
 }
 
 func ptr(v float64) *float64 { return &v }
+
+// TestVersionDropsImplausible derives a version from events an older
+// writer left in the log with values that cannot be true: the version
+// carries none of them, and derives nothing from them.
+func TestVersionDropsImplausible(t *testing.T) {
+	v, err := newVersioner(Config{Now: func() time.Time { return t0 }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := events.JobKey{Project: "p", Location: "US", JobID: "j"}
+	evs := []events.Event{
+		{ID: "a", Job: key, Kind: events.KindInserted, State: events.StateRunning, Time: t0,
+			Facts: events.Facts{CreateTime: t0, StartTime: time.Date(1969, 12, 31, 0, 0, 0, 0, time.UTC), SlotMs: events.Int64(-5)}},
+		{ID: "b", Job: key, Kind: events.KindCompleted, State: events.StateDone, Time: t0.Add(time.Minute),
+			Facts: events.Facts{EndTime: time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC), BytesBilled: events.Int64(math.MaxInt64),
+				Reservation: "unreserved", BytesProcessed: events.Int64(1 << 30)}},
+	}
+	j, d := v.version(key, evs)
+	type version struct {
+		StartTime, EndTime                  time.Time
+		SlotMs, BytesBilled, BytesProcessed *int64
+		QueuedMs, RunMs                     *int64
+		EstimatedCostUSD                    *float64
+	}
+	got := version{j.StartTime, j.EndTime, j.SlotMs, j.BytesBilled, j.BytesProcessed, d.QueuedMs, d.RunMs, d.EstimatedCostUSD}
+	want := version{BytesProcessed: events.Int64(1 << 30)}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("version (-want +got):\n%s", diff)
+	}
+}

@@ -2,6 +2,7 @@ package running
 
 import (
 	"cmp"
+	"context"
 	"net/http"
 	"net/url"
 	"slices"
@@ -11,8 +12,9 @@ import (
 
 // route is one endpoint: its method and path pattern, the query parameters
 // it accepts (any other is a 400) and how to check their values, whether it
-// ignores query parameters altogether instead, and whether it waits for the
-// projection to be ready.
+// ignores query parameters altogether instead, whether it waits for the
+// projection to be ready, and whether it reads the event log (and so runs
+// under RequestTimeout).
 type route struct {
 	method, path string
 	// pattern is the ServeMux pattern when path cannot be one (a path
@@ -22,6 +24,7 @@ type route struct {
 	check      func(url.Values) []paramError
 	anyParams  bool
 	needsReady bool
+	readsLog   bool
 	serve      func(p *Projection, w http.ResponseWriter, r *http.Request)
 }
 
@@ -36,7 +39,7 @@ func routes() []route {
 	history := slices.Concat(list, historyParams)
 	return []route{
 		{method: "GET", path: "/api/v1/jobs", params: list, check: checkList, needsReady: true, serve: (*Projection).serveList},
-		{method: "GET", path: "/api/v1/jobs/{project}/{location}/{job_id}", needsReady: true, serve: (*Projection).serveJob},
+		{method: "GET", path: "/api/v1/jobs/{project}/{location}/{job_id}", needsReady: true, readsLog: true, serve: (*Projection).serveJob},
 		{method: "POST", path: "/api/v1/jobs/{project}/{location}/{job_id}:cancel", pattern: "POST /api/v1/jobs/{project}/{location}/{job_action}",
 			needsReady: true, serve: (*Projection).serveCancel},
 		{method: "GET", path: "/api/v1/summary", needsReady: true, serve: (*Projection).serveSummary},
@@ -69,7 +72,8 @@ func (p *Projection) Handler() http.Handler {
 }
 
 // guard rejects unknown parameters and bad values, all reported at once,
-// and, until the projection is ready, answers 503 with Retry-After.
+// and, until the projection is ready, answers 503 with Retry-After. A route
+// that reads the event log gets a context that ends after RequestTimeout.
 func (p *Projection) guard(rt route) http.Handler {
 	allowed := map[string]bool{}
 	for _, name := range rt.params {
@@ -89,6 +93,11 @@ func (p *Projection) guard(rt route) http.Handler {
 		if rt.needsReady && !p.Ready() {
 			unavailable(w, r, p.cfg.RetryAfter, p.notReadyReason())
 			return
+		}
+		if rt.readsLog {
+			ctx, cancel := context.WithTimeout(r.Context(), p.cfg.RequestTimeout)
+			defer cancel()
+			r = r.WithContext(ctx)
 		}
 		rt.serve(p, w, r)
 	})

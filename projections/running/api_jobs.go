@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -152,6 +153,7 @@ func (p *Projection) find(ctx context.Context, key events.JobKey) (v view, evs [
 	if err != nil {
 		return view{}, nil, false, err
 	}
+	plausible(evs)
 	listed, ok := p.store.get(key)
 	if !ok && len(evs) == 0 {
 		return view{}, nil, false, nil
@@ -181,8 +183,13 @@ func sortEvents(evs []events.Event) {
 }
 
 // logFailure answers a failed read of the log: 503 with Retry-After when it
-// may succeed later, 500 otherwise.
+// may succeed later (the log is unavailable, or did not answer within
+// RequestTimeout), 500 otherwise.
 func (p *Projection) logFailure(w http.ResponseWriter, r *http.Request, doing string, err error) {
+	if errors.Is(r.Context().Err(), context.DeadlineExceeded) {
+		unavailable(w, r, p.cfg.RetryAfter, fmt.Sprintf("%s: the event log did not answer within %s", doing, p.cfg.RequestTimeout))
+		return
+	}
 	if errors.Is(err, events.ErrUnavailable) || r.Context().Err() != nil {
 		unavailable(w, r, p.cfg.RetryAfter, doing+": the event log is unavailable")
 		return

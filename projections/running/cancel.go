@@ -89,9 +89,13 @@ func (p *Projection) serveCancel(w http.ResponseWriter, r *http.Request) {
 }
 
 // cancellable answers, and reports false, unless the job exists, is not
-// finished and the API may cancel jobs.
+// finished and the API may cancel jobs. Its read of the log is bounded by
+// RequestTimeout: a job whose state cannot be read is not cancelled.
 func (p *Projection) cancellable(w http.ResponseWriter, r *http.Request, key events.JobKey) bool {
-	v, _, found, err := p.find(r.Context(), key)
+	ctx, stop := context.WithTimeout(r.Context(), p.cfg.RequestTimeout)
+	defer stop()
+	r = r.WithContext(ctx)
+	v, _, found, err := p.find(ctx, key)
 	switch {
 	case err != nil:
 		p.logFailure(w, r, "reading the job's events", err)

@@ -36,31 +36,46 @@ func (p *Projection) Handle(ctx context.Context, e events.Event) error {
 
 // apply folds one event into the list. An event of a job that is neither
 // listed nor recently finished, and older than that memory, may belong to a
-// job that finished long ago: the job's whole history decides.
+// job that finished long ago: the job's whole history decides. An event
+// that is not DONE, of a job found finished, re-opened the job in the log's
+// index when it was appended: the job is pruned from it again.
 func (p *Projection) apply(ctx context.Context, e *events.Event) error {
-	if !p.store.applyEvent(e, p.cfg.Now()) {
-		return nil
+	done := false
+	e.DropImplausible()
+	switch p.store.applyEvent(e, p.cfg.Now()) {
+	case appliedFinished:
+		done = true
+	case appliedUnknown:
+		evs, err := p.log.JobEvents(ctx, e.Job)
+		if err != nil {
+			return fmt.Errorf("reading the history of job %s: %w", e.Job, err)
+		}
+		plausible(evs)
+		done = p.store.applyRevealed(e, evs, p.cfg.Now())
 	}
-	evs, err := p.log.JobEvents(ctx, e.Job)
-	if err != nil {
-		return fmt.Errorf("reading the history of job %s: %w", e.Job, err)
+	if done && e.State != events.StateDone {
+		p.pruner.add(e.Job)
 	}
-	p.store.applyRevealed(e, evs, p.cfg.Now())
 	return nil
 }
 
-// Run flags stale jobs every SweepInterval until ctx ends, then ends every
-// open stream (Close).
+// Run flags stale jobs every SweepInterval and prunes finished jobs from
+// the log's open-jobs index every PruneInterval, until ctx ends, then ends
+// every open stream (Close).
 func (p *Projection) Run(ctx context.Context) error {
 	defer p.Close()
-	t := time.NewTicker(p.cfg.SweepInterval)
-	defer t.Stop()
+	sweep := time.NewTicker(p.cfg.SweepInterval)
+	defer sweep.Stop()
+	prune := time.NewTicker(p.cfg.PruneInterval)
+	defer prune.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-t.C:
+		case <-sweep.C:
 			p.store.sweep(p.cfg.Now())
+		case <-prune.C:
+			p.pruner.flush(ctx)
 		}
 	}
 }

@@ -50,7 +50,7 @@ func TestLagAndReadiness(t *testing.T) {
 			dropTable:   true,
 			wantLag:     lagJSON{BehindSeconds: 1, CatchingUpAfter: 10},
 			wantStatus:  readyDegraded,
-			wantMeaning: "the event log did not answer within 500ms: the list is served from memory but cannot change until the log is back",
+			wantMeaning: "the event log does not answer (see event_log.error): the list is served from memory but cannot change until the log is back",
 		},
 	}
 	for _, tt := range tests {

@@ -87,14 +87,16 @@ func (l *loss) snapshot(sc access.Scope) lossJSON {
 }
 
 // applyRevealed folds the history of a job that was neither listed nor
-// remembered, read from the log because of e, then e itself; a job it
-// lists because of an event of the jobs API is counted as discovered.
-func (s *store) applyRevealed(e *events.Event, history []events.Event, now time.Time) {
+// remembered, read from the log because of e, then e itself, and reports
+// whether the job is finished; a job it lists because of an event of the
+// jobs API is counted as discovered.
+func (s *store) applyRevealed(e *events.Event, history []events.Event, now time.Time) (done bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	was := s.jobs[e.Job] != nil
-	s.foldHistory(e.Job, append(history, *e), now)
+	done = s.foldHistory(e.Job, append(history, *e), now)
 	if !was && s.jobs[e.Job] != nil && !s.quiet {
 		s.loss.listed(e)
 	}
+	return done
 }

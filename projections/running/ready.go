@@ -37,8 +37,9 @@ type eventLogJSON struct {
 // serveReady answers 503 until the projection is rebuilt and fed live, and
 // 200 after, with a body that says how good the list is: ready, catching
 // up (more than CatchingUpAfter behind the audit log) or degraded (the event
-// log did not answer a probe within ProbeTimeout, so nothing new can reach
-// the list). A replica stays in rotation while catching up or degraded:
+// log did not answer a probe within ProbeTimeout, or the latest check of the
+// service's resources found it unreachable or its table missing, so nothing
+// new can reach the list). A replica stays in rotation while catching up or degraded:
 // every replica shares the log and the audit subscription, so taking one
 // out helps no one, and its list is still the best there is.
 func (p *Projection) serveReady(w http.ResponseWriter, r *http.Request) {
@@ -47,10 +48,13 @@ func (p *Projection) serveReady(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	body := readyJSON{Jobs: p.Len(), Lag: p.lag(p.cfg.Now()), EventLog: p.probe(r.Context())}
+	if reason := p.logUnreachable(); reason != "" && body.EventLog.Reachable {
+		body.EventLog = eventLogJSON{Error: reason}
+	}
 	switch {
 	case !body.EventLog.Reachable:
 		body.Status = readyDegraded
-		body.Meaning = fmt.Sprintf("the event log did not answer within %s: the list is served from memory but cannot change until the log is back", p.cfg.ProbeTimeout)
+		body.Meaning = "the event log does not answer (see event_log.error): the list is served from memory but cannot change until the log is back"
 	case body.Lag.CatchingUp:
 		body.Status = readyCatchingUp
 		body.Meaning = fmt.Sprintf("the list is served but %d s behind the audit log; it is catching up", int(body.Lag.BehindSeconds))

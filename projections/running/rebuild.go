@@ -25,6 +25,7 @@ import (
 // may be retried; a cancelled one returns ctx's error and marks nothing.
 func (p *Projection) Rebuild(ctx context.Context) error {
 	start := time.Now()
+	p.store.startMemory(p.cfg.Now())
 	var keys []events.JobKey
 	err := p.log.OpenJobs(ctx, func(k events.JobKey) error {
 		keys = append(keys, k)
@@ -72,6 +73,7 @@ func (p *Projection) rebuildBatch(ctx context.Context, keys []events.JobKey, fin
 	var done []events.JobKey
 	seen := 0
 	err := p.log.ReadJobs(ctx, keys, func(k events.JobKey, evs []events.Event) error {
+		plausible(evs)
 		isDone := p.store.applyHistory(k, evs, p.cfg.Now())
 		mu.Lock()
 		defer mu.Unlock()

@@ -40,6 +40,9 @@ type Config struct {
 	StaleAfter time.Duration
 	// SweepInterval is how often Run re-evaluates staleness. Default 1m.
 	SweepInterval time.Duration
+	// PruneInterval is how often Run removes the finished jobs the live
+	// feed found in the log's open-jobs index. Default 1s.
+	PruneInterval time.Duration
 	// TombstoneTTL is how long a finished job is remembered so that late
 	// duplicates of its events are ignored. An event of an unknown job older
 	// than this is checked against the log before it may add the job.
@@ -62,6 +65,10 @@ type Config struct {
 	StreamWriteTimeout time.Duration
 	// RetryAfter is what 503 answers tell clients to wait. Default 5s.
 	RetryAfter time.Duration
+	// RequestTimeout bounds every request that reads the event log (a
+	// job's detail): when it passes, the request is answered 503 with
+	// Retry-After. Default 5s.
+	RequestTimeout time.Duration
 	// QueryPreview is how many bytes of query text the list and the stream
 	// carry; the job's detail carries it all. Default 1024.
 	QueryPreview int
@@ -98,12 +105,14 @@ func (c *Config) setDefaults() {
 	}
 	dur(&c.StaleAfter, 6*time.Hour)
 	dur(&c.SweepInterval, time.Minute)
+	dur(&c.PruneInterval, time.Second)
 	dur(&c.TombstoneTTL, 30*time.Minute)
 	dur(&c.StreamHeartbeat, 15*time.Second)
 	dur(&c.StreamWriteTimeout, 30*time.Second)
 	dur(&c.RetryAfter, 5*time.Second)
 	dur(&c.CatchingUpAfter, 10*time.Second)
 	dur(&c.ProbeTimeout, 2*time.Second)
+	dur(&c.RequestTimeout, 5*time.Second)
 	num(&c.RebuildBatch, 1000)
 	num(&c.RebuildWorkers, 4)
 	num(&c.StreamReplay, 8192)
@@ -132,11 +141,13 @@ func (c *Config) Validate() error {
 	}
 	positive("stale after", c.StaleAfter)
 	positive("sweep interval", c.SweepInterval)
+	positive("prune interval", c.PruneInterval)
 	positive("tombstone TTL", c.TombstoneTTL)
 	positive("stream heartbeat", c.StreamHeartbeat)
 	positive("stream write timeout", c.StreamWriteTimeout)
 	positive("catching up after", c.CatchingUpAfter)
 	positive("probe timeout", c.ProbeTimeout)
+	positive("request timeout", c.RequestTimeout)
 	if c.RetryAfter < time.Second {
 		errs = append(errs, fmt.Errorf("retry after must be at least 1s, not %s", c.RetryAfter))
 	}
@@ -157,11 +168,15 @@ type Projection struct {
 
 	store   *store
 	changes *ring
+	pruner  *pruner
 	// history holds a place for each history request reading the log.
 	history chan struct{}
 
 	rebuilt atomic.Bool
 	live    atomic.Bool
+	// logProblem is why the event log did not answer at its latest
+	// check (ReportLog), nil when it did.
+	logProblem atomic.Pointer[string]
 
 	canceller canceller // nil: the API cannot cancel jobs
 
@@ -188,6 +203,7 @@ func New(cfg Config, evlog eventLog, logger *slog.Logger) (*Projection, error) {
 	p := &Projection{cfg: cfg, log: evlog, logger: logger, closing: make(chan struct{})}
 	p.changes = newRing(cfg.StreamReplay)
 	p.store = newStore(cfg, p.changes)
+	p.pruner = newPruner(evlog, logger)
 	p.history = make(chan struct{}, cfg.History.Concurrency)
 	return p, nil
 }

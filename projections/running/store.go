@@ -23,6 +23,10 @@ type store struct {
 	changes *ring
 	quiet   bool // no changes are published while the rebuild runs
 	loss    loss // jobs enrichment closed or found, counted when not quiet
+	// since is when the projection started remembering finished jobs:
+	// an event of an unknown job from before it may belong to a job that
+	// finished earlier.
+	since time.Time
 }
 
 // entry is one running job.
@@ -75,28 +79,63 @@ func (s *store) setQuiet(q bool) {
 	s.mu.Unlock()
 }
 
-// applyEvent folds one event into its job. It reports unknown when the event
-// belongs to a job that is neither listed nor remembered as finished and is
-// older than the tombstone memory: only the job's history in the log can tell
-// whether it may be listed, and the event was not applied.
-func (s *store) applyEvent(e *events.Event, now time.Time) (unknown bool) {
+// What applyEvent did with an event.
+type applied int
+
+const (
+	// appliedListed: the event was folded into the list.
+	appliedListed applied = iota
+	// appliedFinished: the event belongs to a job remembered as finished
+	// and changed nothing.
+	appliedFinished
+	// appliedUnknown: the event belongs to a job that is neither listed
+	// nor remembered as finished, and is older than the memory of
+	// finished jobs. Only the job's history in the log can tell whether
+	// it may be listed; the event was not applied.
+	appliedUnknown
+)
+
+// applyEvent folds one event into its job.
+func (s *store) applyEvent(e *events.Event, now time.Time) applied {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.tombs.expire(now)
 	en := s.jobs[e.Job]
 	if en == nil {
 		if s.tombs.has(e.Job) {
-			return false
+			return appliedFinished
 		}
-		if e.State != events.StateDone && e.Time.Before(now.Add(-s.tombs.ttl)) {
-			return true
+		if e.State != events.StateDone && e.Time.Before(s.memorySince(now)) {
+			return appliedUnknown
 		}
 	}
-	s.update(e.Job, en, now, func(j *events.Job) { j.Apply(e) })
+	done := s.update(e.Job, en, now, func(j *events.Job) { j.Apply(e) })
 	if en == nil && s.jobs[e.Job] != nil && !s.quiet {
 		s.loss.listed(e)
 	}
-	return false
+	if done {
+		return appliedFinished
+	}
+	return appliedListed
+}
+
+// memorySince is the moment from which the store remembers every job that
+// finished: the tombstones' age, and not before the projection started.
+func (s *store) memorySince(now time.Time) time.Time {
+	from := now.Add(-s.tombs.ttl)
+	if from.Before(s.since) {
+		return s.since
+	}
+	return from
+}
+
+// startMemory records that the store remembers finished jobs from now on.
+func (s *store) startMemory(now time.Time) {
+	s.mu.Lock()
+	if s.since.IsZero() {
+		s.since = now
+	}
+	s.mu.Unlock()
 }
 
 // applyHistory folds the whole known history of one job, as read from the

@@ -34,10 +34,10 @@ func (t *tally) add(a *attrs, now time.Time) {
 		ms, ok := a.runningMs(now)
 		slotMs, known := a.val(valSlotMs)
 		if ok {
-			t.RunningMs += ms
+			t.RunningMs = addSaturating(t.RunningMs, ms)
 		}
 		if known {
-			t.SlotMs += slotMs
+			t.SlotMs = addSaturating(t.SlotMs, slotMs)
 		}
 		if ok && known && ms > 0 {
 			t.Slots += float64(slotMs) / float64(ms)

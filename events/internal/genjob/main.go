@@ -42,6 +42,7 @@ var packages = map[string]struct {
 		{"job_gen.go", genJob},
 		{"log_stored_gen.go", genStored},
 		{"log_stored_gen_test.go", genStoredTest},
+		{"plausible_gen.go", genPlausible},
 	}},
 	"running": {"projections/running", []output{
 		{"wire_gen.go", genWire},

@@ -1,0 +1,267 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/bqobserver/bqobserver/projections/running"
+	"github.com/bqobserver/bqobserver/schema"
+)
+
+// repair starts the repairer of the run.
+func (c *RunCmd) repair(g *Globals, e *env, l *lifecycle, b *backends, reg prometheus.Registerer, proj *running.Projection, replica string) error {
+	top, err := c.topology(g, e, b)
+	if err != nil {
+		return err
+	}
+	r, err := newRepairer(&repairer{
+		log: e.log, b: b, table: g.BigtableTable, retention: c.logRetention(g, b),
+		top:       top,
+		replica:   schema.ReplicaSubscription{Project: b.PubSubProject, Topic: g.EventsTopic, Subscription: replica},
+		mayCreate: c.AutoCreate || (b.PubSubMode != modeCloud && b.BigtableMode != modeCloud),
+		resync:    proj.Resync, ready: proj.Ready, reportLog: proj.ReportLog,
+		probeTimeout: c.Limits.RequestTimeout,
+	}, reg)
+	if err != nil {
+		return err
+	}
+	l.start("repair", func(ctx context.Context) error { return r.run(ctx, c.Limits.RepairInterval) })
+	return nil
+}
+
+// probeRowKey is a row the event log never writes (its rows start with a
+// prefix and '#'): reading it only says whether the table answers.
+const probeRowKey = "repair-probe"
+
+// repairer looks, every --repair-interval, for what the service needs and
+// someone or something took away: the event log's table (an emulator
+// restarted empty, a deleted table), the topics and subscriptions (an
+// emulator restarted, a subscription deleted), this replica's own
+// subscription. It creates what is missing again where the service may
+// (--auto-create, or no backend is Google Cloud; this replica's
+// subscription always), and otherwise says so loudly: an error in the log
+// at every check and bqobserver_missing_resources{kind,name} at 1. Intake
+// resumes by itself once a subscription exists again (the subscriber keeps
+// retrying), appends once the table does (they are retried). What Pub/Sub
+// received while a subscription was missing is lost with it, and a table
+// that vanished took its events along: the repair says so in its log.
+// Whether the table answered its latest probe (within --request-timeout)
+// goes to the projection, whose /readyz reports it.
+type repairer struct {
+	log       *slog.Logger
+	b         *backends
+	table     string
+	retention time.Duration
+	top       schema.PubSub
+	replica   schema.ReplicaSubscription
+	mayCreate bool
+	// resync brings the projection up to date after its subscription was
+	// created again; ready says whether the projection (which creates that
+	// subscription at start) is running yet; reportLog tells it whether
+	// the event log answered the latest check (nil) or why not.
+	resync    func(context.Context) error
+	ready     func() bool
+	reportLog func(context.Context, error)
+	// probeTimeout bounds one probe of one resource: --request-timeout,
+	// the bound of everything else that waits for Bigtable.
+	probeTimeout time.Duration
+
+	missing   *prometheus.GaugeVec
+	recreated *prometheus.CounterVec
+}
+
+// resource is one thing the repairer checks.
+type resource struct {
+	kind, name string
+	// probe reports whether the resource is missing; an error means it
+	// could not tell (unreachable, no permission to look).
+	probe func(context.Context) (missing bool, err error)
+}
+
+func newRepairer(r *repairer, reg prometheus.Registerer) (*repairer, error) {
+	r.missing = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "bqobserver", Name: "missing_resources",
+		Help: "1 for each table, topic or subscription the service needs and found missing at its last check, and could not create again."},
+		[]string{"kind", "name"})
+	r.recreated = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "bqobserver", Name: "recreated_resources_total",
+		Help: "Tables, topics and subscriptions the service found missing and created again."}, []string{"kind"})
+	for _, c := range []prometheus.Collector{r.missing, r.recreated} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("registering the repair metrics: %w", err)
+		}
+	}
+	return r, nil
+}
+
+// run checks every interval until ctx ends.
+func (r *repairer) run(ctx context.Context, interval time.Duration) error {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			r.check(ctx)
+		}
+	}
+}
+
+// check probes every resource and repairs what is missing.
+func (r *repairer) check(ctx context.Context) {
+	r.checkTable(ctx)
+	var lost []resource
+	for _, res := range r.pubsubResources() {
+		if missing, _ := r.probe(ctx, res); missing {
+			lost = append(lost, res)
+		}
+	}
+	if len(lost) > 0 {
+		r.repair(ctx, lost[0].kind, lost[0].name, r.mayCreate, r.createTopology)
+	}
+	if !r.ready() {
+		return
+	}
+	if missing, _ := r.probe(ctx, r.replicaResource()); missing {
+		r.repair(ctx, "subscription", r.replica.Subscription, true, r.createReplica)
+	}
+}
+
+// checkTable probes the event log's table, repairs it if it is missing,
+// and reports to the projection whether the log answers.
+func (r *repairer) checkTable(ctx context.Context) {
+	missing, err := r.probe(ctx, r.tableResource())
+	switch {
+	case err != nil:
+		r.reportLog(ctx, fmt.Errorf("reading table %s: %w", r.table, err))
+	case missing && !r.repair(ctx, "table", r.table, r.mayCreate, r.createTable):
+		r.reportLog(ctx, fmt.Errorf("table %s is missing", r.table))
+	default:
+		r.reportLog(ctx, nil)
+	}
+}
+
+// probe reports whether res is missing, setting its gauge, or the error
+// that kept it from telling.
+func (r *repairer) probe(ctx context.Context, res resource) (bool, error) {
+	pctx, cancel := context.WithTimeout(ctx, r.probeTimeout)
+	defer cancel()
+	missing, err := res.probe(pctx)
+	if err != nil {
+		r.log.Debug("could not check a resource", "kind", res.kind, "name", res.name, "error", err.Error())
+		return false, err
+	}
+	r.missing.WithLabelValues(res.kind, res.name).Set(boolGauge(missing))
+	return missing, nil
+}
+
+// repair creates a missing resource again with create, when allowed, or
+// reports it. It returns whether the resource exists again.
+func (r *repairer) repair(ctx context.Context, kind, name string, allowed bool, create func(context.Context) error) bool {
+	if !allowed {
+		r.log.Error("a resource the service needs is missing, and the service may not create it: run bqobserver setup (or run with --auto-create)",
+			"kind", kind, "name", name)
+		return false
+	}
+	if err := create(ctx); err != nil {
+		r.log.Error("a resource the service needs is missing, and creating it again failed", "kind", kind, "name", name, "error", err.Error())
+		return false
+	}
+	r.recreated.WithLabelValues(kind).Inc()
+	r.missing.WithLabelValues(kind, name).Set(0)
+	r.log.Warn("created again a resource the service needs, which was missing: what it held is lost", "kind", kind, "name", name)
+	return true
+}
+
+func (r *repairer) tableResource() resource {
+	return resource{kind: "table", name: r.table, probe: func(ctx context.Context) (bool, error) {
+		_, err := r.b.Bigtable.Open(r.table).ReadRow(ctx, probeRowKey)
+		return notFound(err)
+	}}
+}
+
+func (r *repairer) createTable(ctx context.Context) error {
+	if err := schema.ApplyBigtable(ctx, r.b.BigtableAdmin, r.table, r.retention); err != nil {
+		return err
+	}
+	if r.b.BigtableMode == modeEmbedded {
+		return startBttestGC(ctx, r.b.BigtableAdmin, r.table)
+	}
+	return nil
+}
+
+// pubsubResources are the topics and subscriptions setup makes (the
+// history sink's when the history is written).
+func (r *repairer) pubsubResources() []resource {
+	t := r.top
+	var out []resource
+	for _, id := range []string{t.AuditTopic, t.EventsTopic, t.DeadLetterTopic} {
+		name := "projects/" + t.Project + "/topics/" + id
+		out = append(out, resource{kind: "topic", name: id, probe: func(ctx context.Context) (bool, error) {
+			_, err := r.b.PubSub.TopicAdminClient.GetTopic(ctx, &pubsubpb.GetTopicRequest{Topic: name})
+			return notFound(err)
+		}})
+	}
+	for _, id := range []string{t.IngestSubscription, t.DeadLetterSubscription, t.HistorySubscription} {
+		if id != "" {
+			out = append(out, r.subscriptionResource(id))
+		}
+	}
+	return out
+}
+
+func (r *repairer) replicaResource() resource { return r.subscriptionResource(r.replica.Subscription) }
+
+func (r *repairer) subscriptionResource(id string) resource {
+	name := "projects/" + r.top.Project + "/subscriptions/" + id
+	return resource{kind: "subscription", name: id, probe: func(ctx context.Context) (bool, error) {
+		_, err := r.b.PubSub.SubscriptionAdminClient.GetSubscription(ctx, &pubsubpb.GetSubscriptionRequest{Subscription: name})
+		return notFound(err)
+	}}
+}
+
+// createTopology creates the missing topics and subscriptions, and then
+// the replica's subscription if it went with them.
+func (r *repairer) createTopology(ctx context.Context) error {
+	if err := schema.ApplyPubSub(ctx, r.b.PubSub, r.top); err != nil {
+		return err
+	}
+	for _, res := range r.pubsubResources() {
+		r.missing.WithLabelValues(res.kind, res.name).Set(0)
+	}
+	return nil
+}
+
+// createReplica creates this replica's subscription again and resyncs the
+// projection, which missed what was published meanwhile.
+func (r *repairer) createReplica(ctx context.Context) error {
+	if err := r.replica.Create(ctx, r.b.PubSub); err != nil && status.Code(err) != codes.AlreadyExists {
+		return err
+	}
+	return r.resync(ctx)
+}
+
+// notFound classifies a probe's error: NotFound means missing, nil
+// present, anything else unknown.
+func notFound(err error) (bool, error) {
+	switch {
+	case err == nil:
+		return false, nil
+	case status.Code(err) == codes.NotFound:
+		return true, nil
+	}
+	return false, err
+}
+
+func boolGauge(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}

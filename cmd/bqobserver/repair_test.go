@@ -1,0 +1,396 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"cloud.google.com/go/bigtable"
+	"cloud.google.com/go/bigtable/bttest"
+	"cloud.google.com/go/pubsub/v2"
+	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
+	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"google.golang.org/api/option"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/bqobserver/bqobserver/internal/pstest"
+	"github.com/bqobserver/bqobserver/internal/simulation"
+	"github.com/bqobserver/bqobserver/internal/testutil/envtest"
+	"github.com/bqobserver/bqobserver/internal/testutil/logtest"
+)
+
+// metricSum sums every series of the metric name on the service's
+// /metrics.
+func metricSum(t *testing.T, base, name string) float64 {
+	t.Helper()
+	sum := 0.0
+	for _, line := range strings.Split(get(t, base+"/metrics"), "\n") {
+		if !strings.HasPrefix(line, name+" ") && !strings.HasPrefix(line, name+"{") {
+			continue
+		}
+		v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
+		if err != nil {
+			t.Fatalf("metric line %q: %v", line, err)
+		}
+		sum += v
+	}
+	return sum
+}
+
+// waitMetric waits up to limit for the metric name to reach at least min.
+func waitMetric(t *testing.T, base, name string, min float64, limit time.Duration) float64 {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for {
+		v := metricSum(t, base, name)
+		if v >= min {
+			return v
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s is %g after %s, want at least %g", name, v, limit, min)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+const appended = "bqobserver_appender_appended_events_total"
+
+// localAdmin is an admin client of the Bigtable at addr.
+func localAdmin(t *testing.T, addr string) *bigtable.AdminClient {
+	t.Helper()
+	a, err := bigtable.NewAdminClient(t.Context(), localProject, localInstance, localOptions(addr)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	return a
+}
+
+// TestRepairLostTable deletes the event log's table under the running
+// service (fed by the embedded simulation): the service creates it again
+// and appends go on, without a restart.
+func TestRepairLostTable(t *testing.T) {
+	addr := logtest.StartBttest(t)
+	t.Setenv("PUBSUB_EMULATOR_HOST", "")
+	t.Setenv("BIGTABLE_EMULATOR_HOST", addr)
+	base, stop := startService(t, "--simulate-rate", "20", "--repair-interval", "200ms")
+	defer stop()
+	before := waitMetric(t, base, appended, 50, time.Minute)
+	if err := localAdmin(t, addr).DeleteTable(t.Context(), "bqobserver-events"); err != nil {
+		t.Fatal(err)
+	}
+	waitMetric(t, base, "bqobserver_recreated_resources_total", 1, time.Minute)
+	waitMetric(t, base, appended, before+200, 2*time.Minute)
+	if got := metricSum(t, base, "bqobserver_missing_resources"); got != 0 {
+		t.Errorf("missing resources after the repair: %g, want 0", got)
+	}
+}
+
+// TestRepairBigtableRestartedEmpty stops the in-process Bigtable under the
+// running service (fed by the embedded simulation) and starts an empty one
+// on the same address: /readyz says the service is degraded while the log does not answer,
+// and then the service creates the table again, appends go on and /readyz
+// is ready again, without a restart.
+func TestRepairBigtableRestartedEmpty(t *testing.T) {
+	bt := &restartableBttest{t: t}
+	bt.start()
+	t.Setenv("PUBSUB_EMULATOR_HOST", "")
+	t.Setenv("BIGTABLE_EMULATOR_HOST", bt.addr)
+	base, stop := startService(t, "--simulate-rate", "20", "--repair-interval", "200ms", "--request-timeout", "1s")
+	defer stop()
+	waitReadyz(t, base, "ready", "")
+	before := waitMetric(t, base, appended, 50, time.Minute)
+	bt.stop()
+	waitReadyz(t, base, "degraded", "table bqobserver-events")
+	bt.start()
+	waitMetric(t, base, "bqobserver_recreated_resources_total", 1, time.Minute)
+	waitMetric(t, base, appended, before+200, 2*time.Minute)
+	waitReadyz(t, base, "ready", "")
+}
+
+// TestRepairLostTableOnEmulatorRestart stops the Bigtable emulator under
+// the running service and starts it again, empty: /readyz says the log does
+// not answer meanwhile, and then the service creates the table again and
+// appends go on.
+func TestRepairLostTableOnEmulatorRestart(t *testing.T) {
+	bin := envtest.Getenv(t, "BQOBSERVER_CBTEMULATOR_BIN", "a cbtemulator binary to stop and restart")
+	emu := &cbtemulator{bin: bin, port: freePort(t)}
+	emu.start(t)
+	t.Cleanup(emu.stop)
+	t.Setenv("PUBSUB_EMULATOR_HOST", "")
+	t.Setenv("BIGTABLE_EMULATOR_HOST", "127.0.0.1:"+emu.port)
+	base, stop := startService(t, "--simulate-rate", "20", "--repair-interval", "500ms", "--request-timeout", "1s")
+	defer stop()
+	before := waitMetric(t, base, appended, 50, time.Minute)
+	emu.stop()
+	waitReadyz(t, base, "degraded", "table bqobserver-events")
+	emu.start(t)
+	waitMetric(t, base, "bqobserver_recreated_resources_total", 1, time.Minute)
+	waitMetric(t, base, appended, before+200, 2*time.Minute)
+	waitReadyz(t, base, "ready", "")
+}
+
+// waitReadyz waits up to a minute for /readyz to answer 200 with status
+// in its body and an event-log error that names detail.
+func waitReadyz(t *testing.T, base string, status, detail string) {
+	t.Helper()
+	last := ""
+	waitFor(t, time.Minute, func() bool {
+		resp, err := http.Get(base + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK { // not ready yet: a problem document
+			last = resp.Status
+			return false
+		}
+		var body struct {
+			Status   string
+			EventLog struct{ Error string } `json:"event_log"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+			t.Fatalf("/readyz: %v", err)
+		}
+		last = fmt.Sprintf("%d %s %q", resp.StatusCode, body.Status, body.EventLog.Error)
+		return resp.StatusCode == http.StatusOK && body.Status == status && strings.Contains(body.EventLog.Error, detail)
+	}, func() string { return fmt.Sprintf("/readyz answers %s, want 200 %s %q…", last, status, detail) })
+}
+
+// waitFor waits up to limit for cond, failing with what's message.
+func waitFor(t *testing.T, limit time.Duration, cond func() bool, what func() string) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("after %s: %s", limit, what())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// restartableBttest is an in-process Bigtable that the test can stop and
+// start again, empty, on the same address.
+type restartableBttest struct {
+	t    *testing.T
+	addr string
+	srv  *bttest.Server
+}
+
+func (b *restartableBttest) start() {
+	b.t.Helper()
+	addr := b.addr
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	srv, err := bttest.NewServer(addr)
+	if err != nil {
+		b.t.Fatalf("starting bttest on %s: %v", addr, err)
+	}
+	b.srv, b.addr = srv, srv.Addr
+	b.t.Cleanup(srv.Close)
+}
+
+func (b *restartableBttest) stop() { b.srv.Close() }
+
+// TestRepairLostSubscriptions deletes the ingest subscription and the
+// replica's own under the running service: it creates both again, resyncs
+// its list, and entries published after that are ingested, without a
+// restart. (What was published while a subscription was missing is lost,
+// as in Pub/Sub.)
+func TestRepairLostSubscriptions(t *testing.T) {
+	srv := pstest.NewServer()
+	t.Cleanup(func() { srv.Close() })
+	t.Setenv("PUBSUB_EMULATOR_HOST", srv.Addr)
+	t.Setenv("BIGTABLE_EMULATOR_HOST", "")
+	base, stop := startService(t, "--repair-interval", "200ms")
+	defer stop()
+	c, err := pubsub.NewClient(t.Context(), localProject, option.WithEndpoint(srv.Addr), option.WithoutAuthentication(),
+		option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	entries := simulatedEntries(t, 400)
+	publishEntries(t, c, entries[:100])
+	waitMetric(t, base, appended, 100, time.Minute)
+	ready := waitMetric(t, base, "bqobserver_recreated_resources_total", 0, time.Second)
+	subs := []string{"bqobserver-ingest"}
+	it := c.SubscriptionAdminClient.ListSubscriptions(t.Context(), &pubsubpb.ListSubscriptionsRequest{Project: "projects/" + localProject})
+	for s, err := it.Next(); err == nil; s, err = it.Next() {
+		if strings.Contains(s.Name, "/bqobserver-running-") {
+			subs = append(subs, s.Name[strings.LastIndexByte(s.Name, '/')+1:])
+		}
+	}
+	if len(subs) != 2 {
+		t.Fatalf("subscriptions to delete: %v, want the ingest one and the replica's", subs)
+	}
+	for _, s := range subs {
+		err := c.SubscriptionAdminClient.DeleteSubscription(t.Context(), &pubsubpb.DeleteSubscriptionRequest{Subscription: "projects/" + localProject + "/subscriptions/" + s})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitMetric(t, base, "bqobserver_recreated_resources_total", ready+2, time.Minute)
+	before := metricSum(t, base, appended)
+	publishEntries(t, c, entries[100:])
+	waitMetric(t, base, appended, before+250, 2*time.Minute)
+}
+
+// simulatedEntries returns the first n entries of a simulated organization.
+func simulatedEntries(t *testing.T, n int) []simulation.Entry {
+	t.Helper()
+	org, err := simulation.New(simulation.Config{Seed: 3, Rate: 10, Start: time.Now().Add(-time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []simulation.Entry
+	for e := range org.Generate(time.Hour) {
+		if out = append(out, e); len(out) == n {
+			break
+		}
+	}
+	return out
+}
+
+// publishEntries publishes entries to the audit topic, as the log sink does.
+func publishEntries(t *testing.T, c *pubsub.Client, entries []simulation.Entry) {
+	t.Helper()
+	p := c.Publisher("bq-audit")
+	defer p.Stop()
+	var results []*pubsub.PublishResult
+	for _, e := range entries {
+		results = append(results, p.Publish(t.Context(), &pubsub.Message{Data: e.Data, Attributes: e.Attributes}))
+	}
+	for _, r := range results {
+		if _, err := r.Get(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// cbtemulator is a Bigtable emulator process of the test's own, which it
+// can stop and start again (empty) on the same port.
+type cbtemulator struct {
+	bin, port string
+	cmd       *exec.Cmd
+}
+
+func (e *cbtemulator) start(t *testing.T) {
+	t.Helper()
+	e.cmd = exec.Command(e.bin, "-host", "127.0.0.1", "-port", e.port)
+	if err := e.cmd.Start(); err != nil {
+		t.Fatalf("starting %s: %v", e.bin, err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	for {
+		if c, err := net.Dial("tcp", "127.0.0.1:"+e.port); err == nil {
+			c.Close()
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("cbtemulator did not listen on %s within 20s", e.port)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func (e *cbtemulator) stop() {
+	if e.cmd != nil && e.cmd.Process != nil {
+		e.cmd.Process.Kill()
+		e.cmd.Wait()
+		e.cmd = nil
+	}
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+}
+
+// TestRepairerReports runs the repairer over backends where nothing was
+// created: without the right to create, it reports every missing resource
+// (an error in the log, the gauge at 1); with it, it creates them and the
+// gauges fall to 0.
+func TestRepairerReports(t *testing.T) {
+	t.Setenv("PUBSUB_EMULATOR_HOST", "")
+	t.Setenv("BIGTABLE_EMULATOR_HOST", logtest.StartBttest(t))
+	g := &Globals{BigtableTable: "bqobserver-events", AuditTopic: "bq-audit", AuditSubscription: "bqobserver-ingest",
+		EventsTopic: "bqobserver-events", DeadLetterTopic: "bq-audit-dead-letter", DeadLetterSubscription: "bq-audit-dead-letter"}
+	b, err := openBackends(t.Context(), g, os.Getenv, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	var logs bytes.Buffer
+	reg := prometheus.NewRegistry()
+	logProblem := "not checked"
+	reportLog := func(_ context.Context, err error) {
+		logProblem = ""
+		if err != nil {
+			logProblem = err.Error()
+		}
+	}
+	r, err := newRepairer(&repairer{log: newLogger(&logs, slog.LevelInfo), b: b, table: g.BigtableTable, retention: time.Hour,
+		top: topology(g, b.PubSubProject), resync: func(context.Context) error { return nil }, ready: func() bool { return false },
+		reportLog: reportLog, probeTimeout: 5 * time.Second}, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	missing := func() map[string]float64 {
+		got := map[string]float64{}
+		for _, name := range []string{"table/bqobserver-events", "topic/bq-audit", "topic/bqobserver-events", "topic/bq-audit-dead-letter",
+			"subscription/bqobserver-ingest", "subscription/bq-audit-dead-letter"} {
+			kind, res, _ := strings.Cut(name, "/")
+			got[name] = testutil.ToFloat64(r.missing.WithLabelValues(kind, res))
+		}
+		return got
+	}
+	r.check(t.Context())
+	want := map[string]float64{"table/bqobserver-events": 1, "topic/bq-audit": 1, "topic/bqobserver-events": 1, "topic/bq-audit-dead-letter": 1,
+		"subscription/bqobserver-ingest": 1, "subscription/bq-audit-dead-letter": 1}
+	if diff := cmp.Diff(want, missing()); diff != "" {
+		t.Errorf("missing resources without the right to create (-want +got):\n%s", diff)
+	}
+	if n := strings.Count(logs.String(), `"severity":"ERROR"`); n != 2 {
+		t.Errorf("logged %d errors, want one for the table and one for Pub/Sub:\n%s", n, logs.String())
+	}
+	if want := "table bqobserver-events is missing"; logProblem != want {
+		t.Errorf("reported the log as %q, want %q", logProblem, want)
+	}
+	r.mayCreate = true
+	r.check(t.Context())
+	r.check(t.Context())
+	for k := range want {
+		want[k] = 0
+	}
+	if diff := cmp.Diff(want, missing()); diff != "" {
+		t.Errorf("missing resources once created (-want +got):\n%s", diff)
+	}
+	if logProblem != "" {
+		t.Errorf("reported the log as %q once its table exists, want it answering", logProblem)
+	}
+	if got := testutil.ToFloat64(r.recreated.WithLabelValues("table")) + testutil.ToFloat64(r.recreated.WithLabelValues("topic")); got != 2 {
+		t.Errorf("recreated %g times, want twice: the table, and the Pub/Sub topology once", got)
+	}
+}

@@ -1,0 +1,145 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"net/http/pprof"
+	"runtime"
+	"time"
+
+	"cloud.google.com/go/bigtable"
+)
+
+// LimitFlags are the run command's bounds on memory and time, and its
+// diagnostics.
+type LimitFlags struct {
+	EmbeddedRetention time.Duration `help:"How long the in-process Bigtable of the embedded mode keeps events (garbage collection by event age). 0: an hour, or, when the simulated organization submits jobs faster, as long as it takes it to submit 3,000 jobs, so that memory stays bounded (1m at --simulate-rate 50); the simulated jobs API forgets finished jobs after as long. Other modes use --retention." default:"0s"`
+	RequestTimeout    time.Duration `help:"Bound on every HTTP request that touches Bigtable (a job's detail with its timeline, a push delivery): when it passes, the request is answered 503 with Retry-After." default:"5s"`
+	RepairInterval    time.Duration `help:"How often to look for the event log's table, the topics and the subscriptions, and create again what went missing (with --auto-create or emulators; otherwise it is reported)." default:"10s"`
+	Pprof             bool          `help:"Serve Go's profiles at /debug/pprof/, to callers authenticated like the API's (go tool pprof http://ADDR/debug/pprof/heap). Off by default: profiles show the process's internals."`
+}
+
+// The embedded log's automatic window: at most an hour, and no more than
+// the time the simulation takes to submit embeddedJobs jobs. Each job
+// costs the in-process Bigtable about 20 KB (about four events of some
+// 5 KB: two copies of the event and the rows and cells around them) and
+// the simulation about 1.5 KB, so the window holds about 65 MB. (A soft
+// memory limit, tried instead of a shorter window, made the collector take
+// half of the CPU as soon as a backlog built up, which made it grow.)
+const (
+	embeddedWindow = time.Hour
+	embeddedJobs   = 3_000
+)
+
+// logRetention is how long the event log keeps events.
+func (c *RunCmd) logRetention(g *Globals, b *backends) time.Duration {
+	rate := 0.0
+	if c.Simulate && b.PubSubMode == modeEmbedded {
+		rate = c.SimulateRate
+	}
+	return c.Limits.logRetention(g.Retention, b.BigtableMode, rate)
+}
+
+// simulationRetention is how long the simulated jobs API shows a job after
+// its creation: as long as the in-process log keeps its events, so that
+// the simulation's memory is bounded too.
+func (c *RunCmd) simulationRetention(g *Globals, b *backends) time.Duration {
+	if b.BigtableMode != modeEmbedded {
+		return 0 // the simulation's default
+	}
+	return c.logRetention(g, b)
+}
+
+// logRetention is how long the event log keeps events: --retention, or in
+// the embedded mode (an in-process Bigtable, whose memory is the process's)
+// the embedded window. rate is the simulated jobs per second, 0 without a
+// simulation.
+func (f *LimitFlags) logRetention(retention time.Duration, bigtableMode string, rate float64) time.Duration {
+	switch {
+	case bigtableMode != modeEmbedded:
+		return retention
+	case f.EmbeddedRetention > 0:
+		return f.EmbeddedRetention
+	case rate <= 0:
+		return embeddedWindow
+	}
+	w := time.Duration(embeddedJobs / rate * float64(time.Second)).Truncate(time.Second)
+	return max(min(w, embeddedWindow), time.Second)
+}
+
+// startBttestGC makes the in-process Bigtable apply the table's
+// garbage-collection rules: bttest starts collecting only once a family's
+// rule is modified, not when a table is created with rules, so one family's
+// rule is set again to what it is.
+func startBttestGC(ctx context.Context, admin *bigtable.AdminClient, table string) error {
+	info, err := admin.TableInfo(ctx, table)
+	if err != nil {
+		return fmt.Errorf("reading table %s: %w", table, err)
+	}
+	if len(info.FamilyInfos) == 0 {
+		return nil
+	}
+	f := info.FamilyInfos[0]
+	if err := admin.SetGCPolicy(ctx, table, f.Name, f.FullGCPolicy); err != nil {
+		return fmt.Errorf("starting garbage collection in table %s: %w", table, err)
+	}
+	return nil
+}
+
+// quietBttestGC drops the line the in-process Bigtable logs (with the
+// standard library's log package) for every row its garbage collection
+// touches: many a second in the embedded mode, where collection is how the
+// log stays bounded.
+func quietBttestGC() {
+	log.SetOutput(dropLines{w: log.Writer(), prefix: []byte("bttest: GC MaxAge(")})
+}
+
+// dropLines writes what it is given to w, except log lines that begin,
+// after the standard logger's date and time, with prefix.
+type dropLines struct {
+	w      io.Writer
+	prefix []byte
+}
+
+func (d dropLines) Write(p []byte) (int, error) {
+	if bytes.Contains(p, d.prefix) {
+		return len(p), nil
+	}
+	return d.w.Write(p)
+}
+
+// mountPprof serves the profiles under /debug/pprof/ when --pprof is set,
+// each through guard (the authentication of the API's callers).
+func (f *LimitFlags) mountPprof(mux *http.ServeMux, guard func(http.Handler) http.Handler) {
+	if !f.Pprof {
+		return
+	}
+	// Sample one blocking event per 10 µs blocked and one contended
+	// lock in 100, so that the block and mutex profiles say where
+	// goroutines wait.
+	runtime.SetBlockProfileRate(int(10 * time.Microsecond))
+	runtime.SetMutexProfileFraction(100)
+	for path, h := range map[string]http.HandlerFunc{"/debug/pprof/": pprof.Index, "/debug/pprof/cmdline": pprof.Cmdline,
+		"/debug/pprof/profile": pprof.Profile, "/debug/pprof/symbol": pprof.Symbol, "/debug/pprof/trace": pprof.Trace} {
+		mux.Handle(path, guard(h))
+	}
+}
+
+// Validate reports every flag that is out of range.
+func (f *LimitFlags) Validate() error {
+	var errs []error
+	for name, d := range map[string]time.Duration{"--request-timeout": f.RequestTimeout, "--repair-interval": f.RepairInterval} {
+		if d <= 0 {
+			errs = append(errs, fmt.Errorf("%s must be positive, not %s", name, d))
+		}
+	}
+	if f.EmbeddedRetention < 0 || f.EmbeddedRetention%time.Second != 0 {
+		errs = append(errs, fmt.Errorf("--embedded-retention must be a whole number of seconds, 0 or more, not %s", f.EmbeddedRetention))
+	}
+	return errors.Join(errs...)
+}

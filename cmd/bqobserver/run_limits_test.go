@@ -1,0 +1,80 @@
+package main
+
+import (
+	"bytes"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestLogRetention(t *testing.T) {
+	const flag = 400 * 24 * time.Hour
+	for _, tc := range []struct {
+		name     string
+		set      time.Duration // --embedded-retention
+		bigtable string
+		rate     float64
+		want     time.Duration
+	}{
+		{name: "emulator keeps --retention", bigtable: modeEmulator, rate: 50, want: flag},
+		{name: "cloud keeps --retention", bigtable: modeCloud, want: flag},
+		{name: "embedded without simulation", bigtable: modeEmbedded, want: time.Hour},
+		{name: "embedded at the default rate", bigtable: modeEmbedded, rate: 1, want: 50 * time.Minute},
+		{name: "embedded at half a job a second", bigtable: modeEmbedded, rate: 0.5, want: time.Hour},
+		{name: "embedded at 50 jobs/s", bigtable: modeEmbedded, rate: 50, want: time.Minute},
+		{name: "embedded at 500 jobs/s", bigtable: modeEmbedded, rate: 500, want: 6 * time.Second},
+		{name: "embedded at the simulation's ceiling", bigtable: modeEmbedded, rate: 100000, want: time.Second},
+		{name: "embedded, set", set: 15 * time.Minute, bigtable: modeEmbedded, rate: 50, want: 15 * time.Minute},
+		{name: "set, not embedded", set: 15 * time.Minute, bigtable: modeEmulator, want: flag},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := LimitFlags{EmbeddedRetention: tc.set}
+			if got := f.logRetention(flag, tc.bigtable, tc.rate); got != tc.want {
+				t.Errorf("logRetention = %s, want %s", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestDropLines(t *testing.T) {
+	var out bytes.Buffer
+	d := dropLines{w: &out, prefix: []byte("bttest: GC MaxAge(")}
+	for _, line := range []string{
+		"2026/01/02 15:04:05 bttest: GC MaxAge(seconds:100) deleted 1 cells.\n",
+		"2026/01/02 15:04:05 something else\n",
+	} {
+		if n, err := d.Write([]byte(line)); n != len(line) || err != nil {
+			t.Errorf("Write(%q) = %d, %v; want %d, nil", line, n, err, len(line))
+		}
+	}
+	if got, want := out.String(), "2026/01/02 15:04:05 something else\n"; got != want {
+		t.Errorf("passed on %q, want %q", got, want)
+	}
+}
+
+// TestPprof: the profiles are served only with --pprof, and then only to
+// callers authenticated like the API's.
+func TestPprof(t *testing.T) {
+	const path = "/debug/pprof/cmdline"
+	t.Run("off by default", func(t *testing.T) {
+		t.Setenv("PUBSUB_EMULATOR_HOST", "")
+		t.Setenv("BIGTABLE_EMULATOR_HOST", "")
+		base, stop := startService(t, "--no-simulate")
+		defer stop()
+		if status, _, body := call(t, "GET", base+path, ""); status != http.StatusNotFound {
+			t.Errorf("GET %s without --pprof: %d %s, want 404", path, status, body)
+		}
+	})
+	t.Run("on, behind authentication", func(t *testing.T) {
+		a := runAuthenticated(t, "--pprof")
+		got := map[string]int{}
+		got["nobody"], _, _ = call(t, "GET", a.base+path, "")
+		got["viewer"], _, _ = call(t, "GET", a.base+path, "", "X-Goog-Iap-Jwt-Assertion", a.iap(t, viewerEmail))
+		want := map[string]int{"nobody": http.StatusUnauthorized, "viewer": http.StatusOK}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("GET %s with --pprof (-want +got):\n%s", path, diff)
+		}
+	})
+}

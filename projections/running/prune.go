@@ -1,0 +1,67 @@
+package running
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+
+	"github.com/bqobserver/bqobserver/events"
+)
+
+// maxPending bounds the jobs waiting to be pruned. Past it, more are not
+// remembered: the index stays a superset of the running jobs, and the next
+// rebuild prunes them.
+const maxPending = 100_000
+
+// pruner takes finished jobs out of the log's open-jobs index as the live
+// feed finds them there, so that the index stays close to the running jobs
+// rather than growing until the next rebuild.
+//
+// A job enters the index with every event that is not DONE, including one
+// that arrives after the job's DONE event; the feed sees that event after it
+// was appended, finds the job finished, and hands it here. Removing a
+// finished job is always safe (DONE is terminal), and a later event that
+// re-opens it again is seen, and pruned, in turn. The jobs are pruned in
+// batches, every PruneInterval; a batch that fails is tried again.
+type pruner struct {
+	log    eventLog
+	logger *slog.Logger
+
+	mu      sync.Mutex
+	pending map[events.JobKey]struct{}
+}
+
+func newPruner(log eventLog, logger *slog.Logger) *pruner {
+	return &pruner{log: log, logger: logger, pending: map[events.JobKey]struct{}{}}
+}
+
+// add queues a finished job for pruning.
+func (p *pruner) add(key events.JobKey) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.pending) < maxPending {
+		p.pending[key] = struct{}{}
+	}
+}
+
+// flush prunes the queued jobs; on failure they stay queued.
+func (p *pruner) flush(ctx context.Context) {
+	p.mu.Lock()
+	keys := make([]events.JobKey, 0, len(p.pending))
+	for k := range p.pending {
+		keys = append(keys, k)
+	}
+	clear(p.pending)
+	p.mu.Unlock()
+	if len(keys) == 0 {
+		return
+	}
+	if err := p.log.PruneOpen(ctx, keys); err != nil {
+		if ctx.Err() == nil {
+			p.logger.WarnContext(ctx, "pruning finished jobs from the open-jobs index failed; trying again", "jobs", len(keys), "error", err.Error())
+		}
+		for _, k := range keys {
+			p.add(k)
+		}
+	}
+}

@@ -1,0 +1,147 @@
+package running
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/bqobserver/bqobserver/events"
+	"github.com/bqobserver/bqobserver/internal/simulation"
+)
+
+// listedKeys returns the keys of the listed jobs, in openKeys' order.
+func listedKeys(p *Projection) []events.JobKey {
+	keys := p.store.keys()
+	slices.SortFunc(keys, func(a, b events.JobKey) int { return compareIDs(&a, &b) })
+	return keys
+}
+
+// messyDelivery is a delivery with many more late, reordered and duplicated
+// entries than the default, so that many jobs get events after their DONE.
+func messyDelivery() *simulation.Delivery {
+	d := simulation.DefaultDelivery()
+	d.DuplicateShare, d.ReorderShare, d.DelayShare = 0.1, 0.3, 0.2
+	return &d
+}
+
+// TestFinishedJobsLeaveTheIndex runs a simulated organization's entries
+// through the log and the projection in delivery order, as ingest and the
+// live feed do (each event appended, then applied), and checks that the
+// log's open-jobs index then holds exactly the listed jobs: every job that
+// a late event re-opened after its DONE was pruned again, both while the
+// projection remembered it as finished and, with a short memory, after it
+// had to read the job's history from the log.
+func TestFinishedJobsLeaveTheIndex(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		ttl  time.Duration
+	}{
+		{name: "finished jobs remembered", ttl: time.Hour},
+		{name: "memory shorter than the delays", ttl: 20 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			org, err := simulation.New(simulation.Config{Seed: 11, Rate: 4, Projects: 10, Start: t0, Delivery: messyDelivery()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			l := newLog(t)
+			p, clk := newProjection(t, l, t0, Config{TombstoneTTL: tc.ttl})
+			done := map[events.JobKey]bool{}
+			reopened := map[events.JobKey]bool{}
+			for e := range org.Generate(8 * time.Minute) {
+				clk.Advance(e.Published.Sub(clk.Now()))
+				for _, ev := range e.Meant {
+					if done[ev.Job] && ev.State != events.StateDone {
+						reopened[ev.Job] = true
+					}
+					done[ev.Job] = done[ev.Job] || ev.State == events.StateDone
+				}
+				if err := l.Append(t.Context(), e.Meant); err != nil {
+					t.Fatal(err)
+				}
+				if err := p.Apply(t.Context(), e.Meant...); err != nil {
+					t.Fatal(err)
+				}
+				p.pruner.flush(t.Context())
+			}
+			if len(reopened) < 10 {
+				t.Fatalf("only %d jobs got an event after their DONE one; the test needs more", len(reopened))
+			}
+			if diff := cmp.Diff(listedKeys(p), openKeys(t, l)); diff != "" {
+				t.Errorf("open-jobs index against the listed jobs, after %d jobs were re-opened by late events (-listed +index):\n%s", len(reopened), diff)
+			}
+		})
+	}
+}
+
+// TestLateEventAfterRestart checks a job that finished before the
+// projection started: a late event of it, from before the start, neither
+// lists it nor leaves it in the index.
+func TestLateEventAfterRestart(t *testing.T) {
+	l := newLog(t)
+	s := jobStory("acme-etl", "EU", "finished_before_restart")
+	ins, done := s.inserted(t0, events.StateRunning, events.Facts{}), s.completed(t0.Add(time.Minute))
+	if err := l.Append(t.Context(), []events.Event{done}); err != nil {
+		t.Fatal(err)
+	}
+	p, _ := newProjection(t, l, t0.Add(2*time.Minute), Config{})
+	// The insert arrives late: appended (which re-opens the job in the
+	// index), then delivered.
+	if err := l.Append(t.Context(), []events.Event{ins}); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Apply(t.Context(), ins); err != nil {
+		t.Fatal(err)
+	}
+	p.pruner.flush(t.Context())
+	if got := listedKeys(p); len(got) != 0 {
+		t.Errorf("listed %v after a late insert of a finished job, want none", got)
+	}
+	if got := openKeys(t, l); len(got) != 0 {
+		t.Errorf("open-jobs index holds %v after a late insert of a finished job, want none", got)
+	}
+}
+
+// failingPrunes is an event log whose PruneOpen fails a number of times
+// before it records what it is asked to prune.
+type failingPrunes struct {
+	eventLog
+	failures int
+	pruned   []events.JobKey
+}
+
+func (f *failingPrunes) PruneOpen(_ context.Context, keys []events.JobKey) error {
+	if f.failures > 0 {
+		f.failures--
+		return fmt.Errorf("pruning: %w", events.ErrUnavailable)
+	}
+	f.pruned = append(f.pruned, keys...)
+	return nil
+}
+
+// TestPrunerRetries checks that jobs whose pruning failed are pruned by a
+// later flush, once.
+func TestPrunerRetries(t *testing.T) {
+	l := &failingPrunes{failures: 2}
+	p := newPruner(l, slog.New(slog.DiscardHandler))
+	a, b := events.JobKey{Project: "p", Location: "US", JobID: "a"}, events.JobKey{Project: "p", Location: "US", JobID: "b"}
+	p.add(a)
+	p.flush(t.Context())
+	p.add(b)
+	p.add(a)
+	p.flush(t.Context())
+	if len(l.pruned) != 0 {
+		t.Fatalf("pruned %v while the log failed", l.pruned)
+	}
+	p.flush(t.Context())
+	p.flush(t.Context())
+	slices.SortFunc(l.pruned, func(x, y events.JobKey) int { return compareIDs(&x, &y) })
+	if diff := cmp.Diff([]events.JobKey{a, b}, l.pruned); diff != "" {
+		t.Errorf("pruned (-want +got):\n%s", diff)
+	}
+}

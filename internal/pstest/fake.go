@@ -1199,9 +1199,12 @@ func (s *GServer) findSubscription(name string) (*subscription, error) {
 
 func (s *subscription) newStream(gs pb.Subscriber_StreamingPullServer, timeout time.Duration, version int64) *stream {
 	st := &stream{
-		sub:                       s,
-		done:                      make(chan struct{}),
-		msgc:                      make(chan []*pb.ReceivedMessage),
+		sub:  s,
+		done: make(chan struct{}),
+		// One batch may wait for the stream while it sends the previous
+		// one, so that deliver can tell a stream with room without
+		// batching messages in vain (see deliver).
+		msgc:                      make(chan []*pb.ReceivedMessage, 1),
 		end:                       make(chan error, 1),
 		pings:                     make(chan struct{}, 1),
 		gstream:                   gs,

@@ -305,7 +305,7 @@ func (s *subscription) deliver() {
 
 	now := s.timeNowFunc()
 	s.maintainMessages(now)
-	for len(s.streams) > 0 && s.head < len(s.ready) {
+	for len(s.streams) > 0 && s.head < len(s.ready) && s.streamHasRoom() {
 		share := (len(s.ready) - s.head + len(s.streams) - 1) / len(s.streams)
 		ms := s.batch(min(share, maxBatchMessages), now)
 		if len(ms) == 0 {
@@ -316,6 +316,28 @@ func (s *subscription) deliver() {
 			return
 		}
 	}
+}
+
+// streamHasRoom reports whether a stream that has not ended can take a
+// batch now. deliver asks before it batches: only deliver sends on the
+// streams' channels, under the lock, so a stream with room takes the batch.
+// Batching messages that no stream takes, only to put them back, is what
+// held the lock most of the time under a backlog, every 10ms for every
+// subscription.
+//
+// Must be called with the lock held.
+func (s *subscription) streamHasRoom() bool {
+	for _, st := range s.streams {
+		select {
+		case <-st.done:
+			continue
+		default:
+		}
+		if len(st.msgc) < cap(st.msgc) {
+			return true
+		}
+	}
+	return false
 }
 
 // tryDeliverBatch offers ms to each stream in turn, starting after the one

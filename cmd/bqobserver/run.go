@@ -145,6 +145,7 @@ func (c *RunCmd) open(g *Globals, e *env, l *lifecycle) (*backends, error) {
 	l.onStopFunc("clients", b.Close)
 	if b.BigtableMode == modeEmbedded {
 		quietBttestGC()
+		c.Limits.setEmbeddedMemoryLimit(e.getenv)
 	}
 	if c.AutoCreate || (b.PubSubMode != modeCloud && b.BigtableMode != modeCloud) {
 		top, err := c.topology(g, e, b)

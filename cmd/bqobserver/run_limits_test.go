@@ -2,7 +2,9 @@ package main
 
 import (
 	"bytes"
+	"math"
 	"net/http"
+	"runtime/debug"
 	"testing"
 	"time"
 
@@ -77,4 +79,38 @@ func TestPprof(t *testing.T) {
 			t.Errorf("GET %s with --pprof (-want +got):\n%s", path, diff)
 		}
 	})
+}
+
+// TestEmbeddedMemoryLimit sets the embedded mode's soft memory limit from
+// its flag, leaves GOMEMLIMIT alone, and sets none when the flag is 0.
+func TestEmbeddedMemoryLimit(t *testing.T) {
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
+	env := func(v string) func(string) string {
+		return func(k string) string {
+			if k == "GOMEMLIMIT" {
+				return v
+			}
+			return ""
+		}
+	}
+	for _, tt := range []struct {
+		name    string
+		mib     int
+		gomem   string
+		runtime int64 // the limit in force before
+		want    int64
+	}{
+		{"the flag", 320, "", math.MaxInt64, 320 << 20},
+		{"no limit", 0, "", math.MaxInt64, math.MaxInt64},
+		{"GOMEMLIMIT wins", 320, "1GiB", 1 << 30, 1 << 30},
+	} {
+		debug.SetMemoryLimit(tt.runtime)
+		f := LimitFlags{EmbeddedMemoryMiB: tt.mib}
+		if got := f.setEmbeddedMemoryLimit(env(tt.gomem)); got != tt.want {
+			t.Errorf("%s: limit %d, want %d", tt.name, got, tt.want)
+		}
+		if got := debug.SetMemoryLimit(-1); got != tt.want {
+			t.Errorf("%s: runtime's limit %d, want %d", tt.name, got, tt.want)
+		}
+	}
 }

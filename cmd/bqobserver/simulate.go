@@ -15,6 +15,8 @@ import (
 
 	"cloud.google.com/go/pubsub/v2"
 	"github.com/schollz/progressbar/v3"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/bqobserver/bqobserver/internal/simulation"
 )
@@ -272,16 +274,29 @@ func (s *lineSink) close(context.Context) error {
 }
 
 // topicSink publishes entries with their attributes, as the sink would.
-// At most maxInFlight publishes are outstanding; the first failure stops
-// the simulation.
+// At most maxInFlight publishes are outstanding. Like Cloud Logging's sink,
+// it publishes again what Pub/Sub did not take for a passing reason (a
+// deadline, the service unavailable or out of quota), after a backoff; any
+// other failure stops the simulation.
 type topicSink struct {
 	b       *backends // closed with the sink when the sink opened it
 	pub     *pubsub.Publisher
 	topic   string
-	pending []*pubsub.PublishResult
+	pending []publishing
+	// retried counts the publishes made again.
+	retried int
+}
+
+// publishing is a message on its way, with its result.
+type publishing struct {
+	msg *pubsub.Message
+	res *pubsub.PublishResult
 }
 
 const maxInFlight = 1000
+
+// republishBackoff bounds the wait before a failed publish is made again.
+var republishBackoff = struct{ first, max time.Duration }{time.Second, 30 * time.Second}
 
 func openTopicSink(e *env, g *Globals, topic string) (*topicSink, error) {
 	b, err := openPubSubOnly(e, g)
@@ -299,32 +314,67 @@ func newTopicSink(c *pubsub.Client, topic string) *topicSink {
 }
 
 func (s *topicSink) send(ctx context.Context, e simulation.Entry) error {
-	s.pending = append(s.pending, s.pub.Publish(ctx, &pubsub.Message{Data: e.Data, Attributes: e.Attributes}))
+	msg := &pubsub.Message{Data: e.Data, Attributes: e.Attributes}
+	s.pending = append(s.pending, publishing{msg: msg, res: s.pub.Publish(ctx, msg)})
 	for len(s.pending) > 0 {
-		r := s.pending[0]
 		if len(s.pending) < maxInFlight {
 			select {
-			case <-r.Ready():
+			case <-s.pending[0].res.Ready():
 			default:
 				return nil
 			}
 		}
-		if _, err := r.Get(ctx); err != nil {
-			return fmt.Errorf("publishing to %s: %w", s.topic, err)
+		if err := s.settleFirst(ctx); err != nil {
+			return err
 		}
-		s.pending = s.pending[1:]
 	}
 	return nil
 }
 
-// flush waits for every publish still outstanding, until ctx ends, and
-// returns the first failure.
-func (s *topicSink) flush(ctx context.Context) error {
-	for len(s.pending) > 0 {
-		if _, err := s.pending[0].Get(ctx); err != nil {
+// settleFirst waits for the oldest publish, publishing it again (and
+// waiting again) while it fails for a passing reason.
+func (s *topicSink) settleFirst(ctx context.Context) error {
+	wait := republishBackoff.first
+	for {
+		p := s.pending[0]
+		_, err := p.res.Get(ctx)
+		if err == nil {
+			s.pending = s.pending[1:]
+			return nil
+		}
+		if ctx.Err() != nil || !passing(err) {
 			return fmt.Errorf("publishing to %s: %w", s.topic, err)
 		}
-		s.pending = s.pending[1:]
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("publishing to %s: %w", s.topic, err)
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, republishBackoff.max)
+		s.retried++
+		s.pending[0].res = s.pub.Publish(ctx, p.msg)
+	}
+}
+
+// passing reports whether a publish failed for a reason that passes.
+func passing(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	switch status.Code(err) {
+	case codes.DeadlineExceeded, codes.Unavailable, codes.ResourceExhausted, codes.Aborted, codes.Internal:
+		return true
+	}
+	return false
+}
+
+// flush waits for every publish still outstanding, until ctx ends, and
+// returns the first failure that does not pass.
+func (s *topicSink) flush(ctx context.Context) error {
+	for len(s.pending) > 0 {
+		if err := s.settleFirst(ctx); err != nil {
+			return err
+		}
 	}
 	return nil
 }

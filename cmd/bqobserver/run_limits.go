@@ -20,7 +20,7 @@ import (
 // diagnostics.
 type LimitFlags struct {
 	EmbeddedRetention time.Duration `help:"How long the in-process Bigtable of the embedded mode keeps events (garbage collection by event age). 0: an hour, or, when the simulated organization submits jobs faster, as long as it takes it to submit 3,000 jobs, so that memory stays bounded (1m at --simulate-rate 50); the simulated jobs API forgets finished jobs after as long. Other modes use --retention." default:"0s"`
-	EmbeddedMemoryMiB int           `name:"embedded-memory-limit" help:"Soft limit, in MiB, on the memory of the embedded mode (in-process Bigtable), for Go's garbage collector: it collects more often as the process nears it, and returns freed memory to the system sooner. 0: no limit. The GOMEMLIMIT variable, when set, takes precedence." default:"320"`
+	EmbeddedMemoryMiB int           `name:"embedded-memory-limit" help:"Soft limit, in MiB, on the memory of the embedded mode (in-process Bigtable), for Go's garbage collector: it collects more often as the process nears it, and returns freed memory to the system sooner. 0: no limit. Off by default: when a backlog pushes what is live past it, the collector takes half the CPU (see the README). The GOMEMLIMIT variable, when set, takes precedence." default:"0"`
 	RequestTimeout    time.Duration `help:"Bound on every HTTP request that touches Bigtable (a job's detail with its timeline, a push delivery): when it passes, the request is answered 503 with Retry-After." default:"5s"`
 	RepairInterval    time.Duration `help:"How often to look for the event log's table, the topics and the subscriptions, and create again what went missing (with --auto-create or emulators; otherwise it is reported)." default:"10s"`
 	Pprof             bool          `help:"Serve Go's profiles at /debug/pprof/, to callers authenticated like the API's (go tool pprof http://ADDR/debug/pprof/heap). Off by default: profiles show the process's internals."`
@@ -43,9 +43,11 @@ const (
 // collector's default pacing alone, the heap grows to twice what is live
 // and idle memory is returned to the system late, which at
 // --simulate-rate 50 put the process at about 470 MB for some 220 MB live.
-// The limit makes the collector work harder only near it; past it (a
-// backlog that the machine cannot drain at a rate it cannot sustain) the
-// runtime caps the collector at about half the CPU rather than failing.
+// The limit makes the collector work harder only near it; but past it (a
+// backlog on a machine too busy to drain it) the runtime lets the
+// collector take about half the CPU, which slows the drain further: at
+// 320 MiB on an overloaded machine the in-process log's appends timed out
+// within fifteen minutes. Hence off by default.
 // GOMEMLIMIT, when set, is left alone. It returns the limit in force
 // (math.MaxInt64 for none).
 func (f *LimitFlags) setEmbeddedMemoryLimit(getenv func(string) string) int64 {

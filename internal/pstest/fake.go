@@ -1122,8 +1122,9 @@ func (s *GServer) StreamingPull(sps pb.Subscriber_StreamingPullServer) error {
 		return err
 	}
 	// Create a new stream to handle the pull.
-	st := sub.newStream(sps, s.streamTimeout, req.GetProtocolVersion())
-	st.ackTimeout = time.Duration(req.StreamAckDeadlineSeconds) * time.Second
+	// The stream's ack deadline is set before the stream is added to the
+	// subscription: a batch may be handed to it from then on.
+	st := sub.newStream(sps, s.streamTimeout, req.GetProtocolVersion(), time.Duration(req.StreamAckDeadlineSeconds)*time.Second)
 	err = st.pull(&s.wg)
 	sub.deleteStream(st)
 	return err
@@ -1197,7 +1198,7 @@ func (s *GServer) findSubscription(name string) (*subscription, error) {
 	return sub, nil
 }
 
-func (s *subscription) newStream(gs pb.Subscriber_StreamingPullServer, timeout time.Duration, version int64) *stream {
+func (s *subscription) newStream(gs pb.Subscriber_StreamingPullServer, timeout time.Duration, version int64, ackTimeout time.Duration) *stream {
 	st := &stream{
 		sub:  s,
 		done: make(chan struct{}),
@@ -1208,7 +1209,7 @@ func (s *subscription) newStream(gs pb.Subscriber_StreamingPullServer, timeout t
 		end:                       make(chan error, 1),
 		pings:                     make(chan struct{}, 1),
 		gstream:                   gs,
-		ackTimeout:                s.ackTimeout,
+		ackTimeout:                ackTimeout,
 		timeout:                   timeout,
 		enableExactlyOnceDelivery: s.proto.EnableExactlyOnceDelivery,
 		enableOrdering:            s.proto.EnableMessageOrdering,

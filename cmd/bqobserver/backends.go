@@ -8,12 +8,12 @@ import (
 	"log/slog"
 
 	"cloud.google.com/go/bigtable"
-	"cloud.google.com/go/bigtable/bttest"
 	"cloud.google.com/go/pubsub/v2"
 	"google.golang.org/api/option"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/bqobserver/bqobserver/internal/bttest"
 	"github.com/bqobserver/bqobserver/internal/pstest"
 )
 

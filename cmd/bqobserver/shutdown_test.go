@@ -9,8 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"cloud.google.com/go/bigtable/bttest"
 	"google.golang.org/grpc"
+
+	"github.com/bqobserver/bqobserver/internal/bttest"
 )
 
 // hangingBigtable is an in-process Bigtable whose writes never answer: each

@@ -43,7 +43,7 @@ To use a Server with an in-memory connection, provide a bufconn listener:
 		grpc.WithTransportCredentials(insecure.NewCredentials()))
 	...
 */
-package bttest // import "cloud.google.com/go/bigtable/bttest"
+package bttest
 
 import (
 	"bytes"
@@ -57,6 +57,7 @@ import (
 	"net"
 	"os"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -1824,9 +1825,11 @@ func (r *row) copy() *row {
 	nr := newRow(r.key)
 	for _, fam := range r.families {
 		nr.families[fam.name] = &family{
-			name:     fam.name,
-			order:    fam.order,
-			colNames: fam.colNames,
+			name:  fam.name,
+			order: fam.order,
+			// A copy of its own: a mutation adding a column appends to and
+			// sorts the row's colNames while a read uses the copy.
+			colNames: slices.Clone(fam.colNames),
 			cells:    make(map[string][]cell),
 		}
 		for col, cs := range fam.cells {

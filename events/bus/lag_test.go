@@ -36,9 +36,10 @@ func TestLag(t *testing.T) {
 	}
 	done := map[string]chan struct{}{}
 	for id, m := range msgs {
-		done[id] = make(chan struct{})
+		finished := make(chan struct{})
+		done[id] = finished
 		go func() {
-			defer close(done[id])
+			defer close(finished)
 			h(m)
 		}()
 	}

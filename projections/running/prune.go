@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"sync"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/bqobserver/bqobserver/events"
 )
 
@@ -26,13 +28,14 @@ const maxPending = 100_000
 type pruner struct {
 	log    eventLog
 	logger *slog.Logger
+	pruned prometheus.Counter // jobs removed from the index
 
 	mu      sync.Mutex
 	pending map[events.JobKey]struct{}
 }
 
-func newPruner(log eventLog, logger *slog.Logger) *pruner {
-	return &pruner{log: log, logger: logger, pending: map[events.JobKey]struct{}{}}
+func newPruner(log eventLog, logger *slog.Logger, pruned prometheus.Counter) *pruner {
+	return &pruner{log: log, logger: logger, pruned: pruned, pending: map[events.JobKey]struct{}{}}
 }
 
 // add queues a finished job for pruning.
@@ -63,5 +66,7 @@ func (p *pruner) flush(ctx context.Context) {
 		for _, k := range keys {
 			p.add(k)
 		}
+		return
 	}
+	p.pruned.Add(float64(len(keys)))
 }

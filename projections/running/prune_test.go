@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/bqobserver/bqobserver/events"
 	"github.com/bqobserver/bqobserver/internal/simulation"
@@ -128,7 +129,7 @@ func (f *failingPrunes) PruneOpen(_ context.Context, keys []events.JobKey) error
 // later flush, once.
 func TestPrunerRetries(t *testing.T) {
 	l := &failingPrunes{failures: 2}
-	p := newPruner(l, slog.New(slog.DiscardHandler))
+	p := newPruner(l, slog.New(slog.DiscardHandler), prometheus.NewCounter(prometheus.CounterOpts{Name: "pruned"}))
 	a, b := events.JobKey{Project: "p", Location: "US", JobID: "a"}, events.JobKey{Project: "p", Location: "US", JobID: "b"}
 	p.add(a)
 	p.flush(t.Context())

@@ -146,3 +146,30 @@ func TestPrunerRetries(t *testing.T) {
 		t.Errorf("pruned (-want +got):\n%s", diff)
 	}
 }
+
+// TestFeedOrderUnlikeAppendOrder checks a job whose late event was appended
+// after its DONE event, re-opening it in the index, but delivered by the
+// feed before the DONE event, as Pub/Sub may: the DONE event that closes
+// the listed job prunes it.
+func TestFeedOrderUnlikeAppendOrder(t *testing.T) {
+	l := newLog(t)
+	p, clk := newProjection(t, l, t0, Config{})
+	s := jobStory("acme-etl", "EU", "delivered_out_of_order")
+	ins, done := s.inserted(t0.Add(time.Minute), events.StateRunning, events.Facts{}), s.completed(t0.Add(2*time.Minute))
+	clk.Advance(3 * time.Minute)
+	for _, e := range []events.Event{done, ins} {
+		if err := l.Append(t.Context(), []events.Event{e}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.Apply(t.Context(), ins, done); err != nil {
+		t.Fatal(err)
+	}
+	p.pruner.flush(t.Context())
+	if got := listedKeys(p); len(got) != 0 {
+		t.Errorf("listed %v after its DONE event, want none", got)
+	}
+	if got := openKeys(t, l); len(got) != 0 {
+		t.Errorf("open-jobs index holds %v after the feed applied the job's DONE event, want none", got)
+	}
+}

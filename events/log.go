@@ -128,7 +128,7 @@ func (l *Log) JobEvents(ctx context.Context, key JobKey) ([]Event, error) {
 	if err := key.Validate(); err != nil {
 		return nil, fmt.Errorf("reading the events of job %s: %w: %w", key, ErrInvalid, err)
 	}
-	row, err := l.tbl.ReadRow(ctx, jobRowKey(key), bigtable.RowFilter(eventsFilter))
+	row, err := l.tbl.ReadRow(ctx, jobRowKey(key))
 	if err != nil {
 		return nil, fmt.Errorf("reading the events of job %s: %w", key, backendError(ctx, err))
 	}

@@ -2,12 +2,13 @@ package events
 
 import (
 	"cmp"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"time"
 
 	"cloud.google.com/go/bigtable"
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // storageVersion is the format of the events the log writes. Readers refuse
@@ -49,15 +50,27 @@ type storedSource struct {
 	InsertID string `json:"insert_id,omitzero"`
 }
 
+// decodeOptions make the JSON v2 decoder read stored events as
+// encoding/json did (names in any case, duplicate names and invalid UTF-8
+// accepted), at two to three times its speed: a rebuild decodes every event
+// of every running job.
+var decodeOptions = jsonv2.JoinOptions(jsonv2.MatchCaseInsensitiveNames(true),
+	jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
+
 // decodeEvent returns the event stored in a cell value.
 func decodeEvent(b []byte) (Event, error) {
 	var s storedEvent
-	if err := json.Unmarshal(b, &s); err != nil {
+	if err := jsonv2.Unmarshal(b, &s, decodeOptions); err != nil {
 		return Event{}, fmt.Errorf("decoding a stored event: %w", err)
 	}
 	if s.Version != storageVersion {
 		return Event{}, fmt.Errorf("decoding stored event %s: format version %d is not %d", s.ID, s.Version, storageVersion)
 	}
+	return s.event(), nil
+}
+
+// event converts the stored form to the domain's.
+func (s *storedEvent) event() Event {
 	e := Event{
 		ID: s.ID, Kind: Kind(s.Kind), Job: JobKey{Project: s.Project, Location: s.Location, JobID: s.JobID},
 		Time: s.Time, State: State(s.State), Facts: s.Facts.facts(),
@@ -66,10 +79,14 @@ func decodeEvent(b []byte) (Event, error) {
 	if s.Error != nil {
 		e.Error = &JobError{Code: s.Error.Code, Message: s.Error.Message}
 	}
-	return e, nil
+	return e
 }
 
-// eventsFilter keeps the event cells of a row.
+// eventsFilter keeps the event cells of a row. Job rows hold nothing else,
+// and decodeRow reads only that family, so reads of job rows go without
+// it: the emulators (bttest and cbtemulator) compile a filter's regular
+// expression once per cell, which made up a third of their work in a
+// rebuild.
 var eventsFilter = bigtable.FamilyFilter("^" + familyEvents + "$")
 
 // decodeRow returns the events of a job row ordered by (Time, ID).

@@ -144,6 +144,42 @@ func TestStoredEventEscapes(t *testing.T) {
 	}
 }
 
+// TestDecodeAsEncodingJSON checks that stored events decode as they did
+// with encoding/json, which the log used to read them with, whatever their
+// JSON's liberties.
+func TestDecodeAsEncodingJSON(t *testing.T) {
+	e := filled()
+	e.Time = time.Date(2026, 11, 1, 12, 0, 0, 123456789, time.UTC)
+	cell, err := encodeEvent(&e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		cell string
+	}{
+		{"as the log writes it", string(cell)},
+		{"names in another case", strings.Replace(strings.Replace(string(cell), `"job_id"`, `"JOB_ID"`, 1), `"query"`, `"Query"`, 1)},
+		{"a member twice, the last one counts", strings.Replace(string(cell), `{"v":1,`, `{"v":1,"id":"an older id",`, 1)},
+		{"invalid UTF-8 in a string", strings.Replace(string(cell), `"job_id":"`, "\"job_id\":\"\xff", 1)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var s storedEvent
+			if err := json.Unmarshal([]byte(tt.cell), &s); err != nil {
+				t.Fatalf("encoding/json: %v", err)
+			}
+			got, err := decodeEvent([]byte(tt.cell))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(got, s.event()); diff != "" {
+				t.Errorf("decoded event (-got +as encoding/json decodes it):\n%s", diff)
+			}
+		})
+	}
+}
+
 // reflectEncode is the reference for encodeEvent: storedEvent through
 // encoding/json.
 func reflectEncode(e *Event) ([]byte, error) {

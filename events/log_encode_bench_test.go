@@ -61,3 +61,29 @@ func benchEncodeEvents() []Event {
 	}
 	return []Event{inserted, completed}
 }
+
+// BenchmarkDecodeEvent measures reading the cell values of
+// BenchmarkEncodeEvent's events back, as a rebuild reads every running
+// job's events.
+func BenchmarkDecodeEvent(b *testing.B) {
+	var cells [][]byte
+	for _, e := range benchEncodeEvents() {
+		v, err := encodeEvent(&e)
+		if err != nil {
+			b.Fatal(err)
+		}
+		cells = append(cells, v)
+	}
+	b.ReportAllocs()
+	n, bytes := 0, 0
+	for b.Loop() {
+		c := cells[n%len(cells)]
+		if _, err := decodeEvent(c); err != nil {
+			b.Fatal(err)
+		}
+		n++
+		bytes += len(c)
+	}
+	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "events/s")
+	b.SetBytes(int64(bytes / max(n, 1)))
+}

@@ -53,7 +53,7 @@ func (l *Log) readJobBatch(ctx context.Context, batch bigtable.RowList, rows map
 			stop = fn(rows[r.Key()], evs)
 		}
 		return stop == nil
-	}, bigtable.RowFilter(eventsFilter))
+	})
 	if stop != nil {
 		return stop
 	}

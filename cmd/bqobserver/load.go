@@ -13,12 +13,14 @@ import (
 // cbtemulator, feeds it a simulated organization's audit entries at a steady
 // rate or as a backlog published before it starts, and prints what it saw
 // from outside (the service's /metrics and API, and /proc) as Markdown, for
-// the README's performance section.
+// the README's performance section. After a backlog has drained, it stops
+// the service with SIGTERM and starts it again on the same log, and reports
+// how soon it was ready and what its first rebuild found.
 type LoadCmd struct {
 	Rate      float64       `help:"Audit entries a second the simulated organization publishes (steady mode), or the rate the backlog accumulated at." default:"5000"`
 	Duration  time.Duration `help:"How long to publish at --rate (steady mode)." default:"2m"`
 	Warmup    time.Duration `help:"The first part of a steady run, left out of its rates and percentiles." default:"30s"`
-	Backlog   int           `help:"Publish this many entries before the service starts, then measure how it drains them (backlog mode)."`
+	Backlog   int           `help:"Publish this many entries before the service starts, then measure how it drains them, and how soon it is ready again when restarted after the drain (backlog mode)."`
 	Runs      int           `help:"How many runs; the summary gives the min, median and max of each measure." default:"3"`
 	Interval  time.Duration `help:"Period of the timeline's rows." default:"10s"`
 	Binary    string        `help:"The bqobserver binary to measure (default: this one)."`

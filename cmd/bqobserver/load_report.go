@@ -36,7 +36,9 @@ func writeRun(w io.Writer, c *LoadCmd, n int, r *loadResult) {
 	fmt.Fprintf(w, "Load average %.2f before, %.2f after. Ready %.1f s after start; %s entries published",
 		r.loadBefore, r.loadAfter, r.readyAfter.Seconds(), grouped(float64(r.published)))
 	if c.Backlog > 0 {
-		fmt.Fprintf(w, " in %.1f s before the start; drained %.1f s after the start.\n\n", r.preloadTime.Seconds(), r.to.Sub(r.start).Seconds())
+		fmt.Fprintf(w, " in %.1f s before the start; drained %.1f s after the start. Stopped and started again: ready %.1f s after the restart; its rebuild read %s open-jobs index entries for %s running jobs in %.2f s.\n\n",
+			r.preloadTime.Seconds(), r.to.Sub(r.start).Seconds(), r.restart.readyAfter.Seconds(),
+			grouped(r.restart.indexEntries), grouped(r.restart.running), r.restart.rebuildSeconds)
 	} else {
 		fmt.Fprintf(w, "; rates over %.0f s.\n\n", r.window.Seconds())
 	}
@@ -80,6 +82,7 @@ func (c *LoadCmd) summaryRows() []summaryRow {
 		summaryRow{"feed lag p50 (s), appended → applied", fixed(2), func(r *loadResult) float64 { return r.feedP50 }},
 		summaryRow{"feed lag p99 (s)", fixed(2), func(r *loadResult) float64 { return r.feedP99 }},
 		summaryRow{"feed lag max (s), oldest unprocessed", fixed(1), func(r *loadResult) float64 { return r.feedMax }},
+		summaryRow{"finished jobs the live feed pruned from the open-jobs index", grouped, func(r *loadResult) float64 { return r.pruned }},
 	)
 	if c.Backlog == 0 {
 		rows = append(rows,
@@ -89,6 +92,8 @@ func (c *LoadCmd) summaryRows() []summaryRow {
 				return 100 * float64(r.freshness.seen) / float64(r.freshness.probes)
 			}},
 			summaryRow{"caught up after publishing stopped (s)", fixed(1), func(r *loadResult) float64 { return secs(r.caughtUp) }})
+	} else {
+		rows = append(rows, restartRows()...)
 	}
 	return append(rows,
 		summaryRow{"service RSS max (MB)", fixed(0), func(r *loadResult) float64 { return r.rssMax / 1e6 }},
@@ -174,4 +179,15 @@ func grouped(v float64) string {
 		s = "-" + s
 	}
 	return s
+}
+
+// restartRows are the summary's measures of the restart after a backlog.
+func restartRows() []summaryRow {
+	return []summaryRow{
+		{"ready after restart (s), process start → /readyz 200", fixed(1), func(r *loadResult) float64 { return r.restart.readyAfter.Seconds() }},
+		{"restart: open-jobs index entries the first rebuild read", grouped, func(r *loadResult) float64 { return r.restart.indexEntries }},
+		{"restart: running jobs it listed", grouped, func(r *loadResult) float64 { return r.restart.running }},
+		{"restart: finished jobs it found in the index and pruned", grouped, func(r *loadResult) float64 { return r.restart.finished }},
+		{"restart: rebuild duration (s)", fixed(2), func(r *loadResult) float64 { return r.restart.rebuildSeconds }},
+	}
 }

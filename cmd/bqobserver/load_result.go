@@ -24,9 +24,11 @@ type loadResult struct {
 	deadLettered, handedBack                       float64
 	ingestP50, ingestP99, ingestMax                float64 // seconds
 	feedP50, feedP99, feedMax                      float64
+	pruned                                         float64 // jobs the live feed pruned from the open-jobs index
 	rssMax, heapMax                                float64 // bytes
 	cpuService, cpuPubSub, cpuBigtable, cpuLoad    float64 // CPU seconds per 1,000 settled entries
 	timeline                                       []loadRow
+	restart                                        restartResult // backlog: the restart after the drain
 }
 
 // loadRow is one row of a run's timeline: the rates and state over the
@@ -52,6 +54,7 @@ func (r *loadResult) compute(samples []loadSample, interval time.Duration) {
 	r.inRate, r.settledRate = (b.published-a.published)/secs, settled/secs
 	r.appendedRate, r.skippedRate = (b.appended-a.appended)/secs, (b.skipped-a.skipped)/secs
 	r.deadLettered, r.handedBack = b.deadLettered-a.deadLettered, b.handedBack-a.handedBack
+	r.pruned = b.pruned - a.pruned
 	ingest, feed := b.ingestLag.Sub(a.ingestLag), b.feedLag.Sub(a.feedLag)
 	r.ingestP50, r.ingestP99 = ingest.Quantile(0.5), ingest.Quantile(0.99)
 	r.feedP50, r.feedP99 = feed.Quantile(0.5), feed.Quantile(0.99)

@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"net/http"
 	"sync"
 	"time"
 
 	"cloud.google.com/go/pubsub/v2"
+
+	"github.com/bqobserver/bqobserver/internal/simulation"
 )
 
 // loadRun is one load run: a project of its own on the emulators, the
@@ -50,6 +53,9 @@ func (r *loadRun) measure(ctx context.Context) (*loadResult, error) {
 		}
 	}
 	err = r.serve(ctx, env, res)
+	if err == nil && r.cmd.Backlog > 0 {
+		err = r.restart(ctx, env, res)
+	}
 	res.loadAfter = loadAverage()
 	stop, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
@@ -59,7 +65,7 @@ func (r *loadRun) measure(ctx context.Context) (*loadResult, error) {
 // serve starts the service, loads it and stops it.
 func (r *loadRun) serve(ctx context.Context, env []string, res *loadResult) (err error) {
 	start := time.Now()
-	r.svc, err = startLoadService(ctx, r.binary, r.project, r.work, env, r.cmd.ServiceFlags)
+	r.svc, err = startLoadService(ctx, r.binary, r.project, r.work, r.project+"-service.log", env, r.cmd.ServiceFlags)
 	if err != nil {
 		return err
 	}
@@ -80,34 +86,57 @@ func (r *loadRun) serve(ctx context.Context, env []string, res *loadResult) (err
 	return r.steady(ctx, res)
 }
 
-// preload publishes the backlog: --backlog entries that accumulated at
-// --rate up to now, so that their events are as recent as an outage of
-// that length would leave them.
+// preload publishes the backlog (publishBacklog).
 func (r *loadRun) preload(ctx context.Context, res *loadResult) error {
-	span := time.Duration(float64(r.cmd.Backlog) / r.cmd.Rate * float64(time.Second))
-	perJob, err := entriesPerJob(r.seed, 0, span)
-	if err != nil {
-		return err
-	}
-	org, err := newLoadOrg(r.seed, r.cmd.Rate, perJob, time.Now().Add(-span).UTC())
-	if err != nil {
-		return err
-	}
 	start := time.Now()
-	for en := range org.Generate(2 * span) {
-		if int(r.pub.published.Load()) >= r.cmd.Backlog || ctx.Err() != nil {
-			break
-		}
-		if err := r.pub.send(ctx, en); err != nil {
-			return err
-		}
-	}
-	if err := r.pub.sink.flush(ctx); err != nil {
+	if err := publishBacklog(ctx, r.pub, r.seed, r.cmd.Backlog, r.cmd.Rate); err != nil {
 		return err
 	}
 	res.published, res.preloadTime = int(r.pub.published.Load()), time.Since(start)
 	r.env.log.Info("load: backlog published", "entries", res.published, "in", res.preloadTime.String())
 	return nil
+}
+
+// publishBacklog publishes the backlog of n entries at rate (backlog)
+// through pub.
+func publishBacklog(ctx context.Context, pub *loadPublisher, seed uint64, n int, rate float64) error {
+	entries, err := backlog(seed, n, rate)
+	if err != nil {
+		return err
+	}
+	for en := range entries {
+		if ctx.Err() != nil {
+			break
+		}
+		if err := pub.send(ctx, en); err != nil {
+			return err
+		}
+	}
+	return pub.sink.flush(ctx)
+}
+
+// backlog is a backlog of n entries of the load's organization (seed) that
+// accumulated at rate entries a second up to now, so that their events are
+// as recent as an outage of that length would leave them.
+func backlog(seed uint64, n int, rate float64) (iter.Seq[simulation.Entry], error) {
+	span := time.Duration(float64(n) / rate * float64(time.Second))
+	perJob, err := entriesPerJob(seed, 0, span)
+	if err != nil {
+		return nil, err
+	}
+	org, err := newLoadOrg(seed, rate, perJob, time.Now().Add(-span).UTC())
+	if err != nil {
+		return nil, err
+	}
+	return func(yield func(simulation.Entry) bool) {
+		i := 0
+		for en := range org.Generate(2 * span) {
+			if i == n || !yield(en) {
+				return
+			}
+			i++
+		}
+	}, nil
 }
 
 // drain waits until the service has settled every entry of the backlog.

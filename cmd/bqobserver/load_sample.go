@@ -18,6 +18,7 @@ type loadSample struct {
 	at                                                    time.Time
 	published                                             float64 // entries the load published
 	received, appended, skipped, deadLettered, handedBack float64
+	pruned                                                float64 // jobs the live feed pruned from the open-jobs index
 	// Lag: the oldest-unprocessed gauges and the lag histograms of ingest
 	// and of the running-jobs feed.
 	ingestOldest, feedOldest        float64
@@ -80,6 +81,7 @@ func (sm *loadSample) fromMetrics(m measure.Metrics) {
 	sm.skipped = m.Sum("bqobserver_ingest_skipped_total")
 	sm.deadLettered = m.Sum("bqobserver_ingest_dead_lettered_total")
 	sm.handedBack = m.Sum("bqobserver_ingest_handed_back_total")
+	sm.pruned = m.Sum("bqobserver_running_pruned_jobs_total")
 	sm.ingestOldest = m.Sum("bqobserver_handler_oldest_unprocessed_seconds", "handler", ingest.DefaultHandlerName)
 	sm.feedOldest = m.Sum("bqobserver_handler_oldest_unprocessed_seconds", "handler", feed)
 	sm.ingestLag = m.Histogram("bqobserver_handler_lag_seconds", "handler", ingest.DefaultHandlerName)

@@ -57,8 +57,9 @@ func setupProject(ctx context.Context, binary, project string, env []string) err
 }
 
 // startLoadService runs `binary run --project project --http-addr 127.0.0.1:0
-// extra…` and returns once it prints the address it serves on.
-func startLoadService(ctx context.Context, binary, project, logDir string, env, extra []string) (*loadService, error) {
+// extra…`, its output in logDir/logName, and returns once it prints the
+// address it serves on.
+func startLoadService(ctx context.Context, binary, project, logDir, logName string, env, extra []string) (*loadService, error) {
 	args := append([]string{"run", "--project", project, "--http-addr", "127.0.0.1:0"}, extra...)
 	cmd := exec.Command(binary, args...)
 	cmd.Env = env
@@ -67,7 +68,7 @@ func startLoadService(ctx context.Context, binary, project, logDir string, env, 
 		return nil, fmt.Errorf("starting the service: %w", err)
 	}
 	cmd.Stderr = cmd.Stdout
-	s := &loadService{cmd: cmd, log: filepath.Join(logDir, project+"-service.log"), done: make(chan struct{})}
+	s := &loadService{cmd: cmd, log: filepath.Join(logDir, logName), done: make(chan struct{})}
 	logFile, err := os.Create(s.log)
 	if err != nil {
 		return nil, fmt.Errorf("starting the service: %w", err)

@@ -38,7 +38,7 @@ func TestLoadResult(t *testing.T) {
 		n := float64(i)
 		samples = append(samples, loadSample{
 			at: start.Add(time.Duration(i) * time.Second), published: 1000 * n,
-			received: 1000 * n, appended: 900 * n, skipped: 100 * n,
+			received: 1000 * n, appended: 900 * n, skipped: 100 * n, pruned: 5 * n,
 			ingestOldest: n / 10, feedOldest: n / 100,
 			ingestLag: measure.Histogram{Bounds: bounds, Counts: []float64{500 * n, 1000 * n, 1000 * n}, Count: 1000 * n},
 			feedLag:   measure.Histogram{Bounds: bounds, Counts: []float64{900 * n, 900 * n, 900 * n}, Count: 900 * n},
@@ -50,12 +50,12 @@ func TestLoadResult(t *testing.T) {
 	r.compute(samples, 5*time.Second)
 	got := []float64{r.window.Seconds(), r.inRate, r.settledRate, r.appendedRate, r.skippedRate,
 		r.ingestP50, r.ingestP99, r.ingestMax, r.feedP50, r.feedMax, r.rssMax, r.heapMax,
-		r.cpuService, r.cpuPubSub, r.cpuBigtable, r.cpuLoad}
+		r.cpuService, r.cpuPubSub, r.cpuBigtable, r.cpuLoad, r.pruned}
 	want := []float64{8, 1000, 1000, 900, 100,
 		0.1, 0.982, 1, 0.05, 0.1, 20e6, 10e6,
-		0.2, 0.1, math.NaN(), 0.05}
+		0.2, 0.1, math.NaN(), 0.05, 40}
 	if diff := cmp.Diff(got, want, cmpopts.EquateNaNs(), cmpopts.EquateApprox(0, 1e-9)); diff != "" {
-		t.Errorf("window, rates, lag, memory and CPU (-got +want):\n%s", diff)
+		t.Errorf("window, rates, lag, memory, CPU and pruned jobs (-got +want):\n%s", diff)
 	}
 	wantRows := []loadRow{
 		{at: 5 * time.Second, in: 1000, appended: 900, skipped: 100, ingestOldest: 0.5, feedOldest: 0.05, rss: 10e6, heap: 5e6, cpu: 20},
@@ -101,7 +101,9 @@ func TestChildEnv(t *testing.T) {
 // TestLoadCommand runs the load command against the emulators, with this
 // test binary as the service: a short steady run and a small backlog. Each
 // report must account for what was published: the service settled it all,
-// appended most of it, and the freshness probes were seen.
+// appended most of it, and the freshness probes were seen; after the
+// backlog, the restarted service was ready and found the open-jobs index
+// about as large as the running jobs.
 func TestLoadCommand(t *testing.T) {
 	pubsubtest.RequireEmulator(t)
 	logtest.RequireEmulator(t)
@@ -114,7 +116,9 @@ func TestLoadCommand(t *testing.T) {
 		{"steady", []string{"--rate", "400", "--duration", "12s", "--warmup", "4s"},
 			[]string{"entries in (published)/s", "appended/s", "freshness probes seen in the list (%)", "service CPU s per 1,000 entries"}},
 		{"backlog", []string{"--backlog", "3000", "--rate", "1000"},
-			[]string{"drain rate, entries/s (backlog ÷ drain time)", "appended/s", "service Go heap max (MB)"}},
+			[]string{"drain rate, entries/s (backlog ÷ drain time)", "appended/s", "service Go heap max (MB)",
+				"ready after restart (s), process start → /readyz 200", "restart: open-jobs index entries the first rebuild read",
+				"restart: running jobs it listed", "restart: rebuild duration (s)"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -131,8 +135,51 @@ func TestLoadCommand(t *testing.T) {
 			if v := median(t, out.String(), "dead-lettered, handed back (entries)"); v != 0 {
 				t.Errorf("%g entries dead-lettered or handed back; want none\n%s", v, out.String())
 			}
+			if tt.name != "backlog" {
+				return
+			}
+			// The live feed keeps the open-jobs index close to the running jobs.
+			entries, running := median(t, out.String(), "restart: open-jobs index entries the first rebuild read"), median(t, out.String(), "restart: running jobs it listed")
+			if entries < running || entries > 1.05*running+20 {
+				t.Errorf("after the drain the index held %g entries for %g running jobs, want at least as many and at most 5%% + 20 more\n%s", entries, running, out.String())
+			}
 		})
 	}
+}
+
+// TestLoadSummaryRestart checks the summary's restart rows in backlog
+// mode: the min, median and max over the runs of each measure of the
+// restart after the drain.
+func TestLoadSummaryRestart(t *testing.T) {
+	c := &LoadCmd{Backlog: 1000, Rate: 100, Runs: 3}
+	var results []*loadResult
+	for _, x := range []restartResult{
+		{readyAfter: 1200 * time.Millisecond, indexEntries: 1500, running: 1480, finished: 20, rebuildSeconds: 0.91},
+		{readyAfter: 800 * time.Millisecond, indexEntries: 1200, running: 1200, finished: 0, rebuildSeconds: 0.62},
+		{readyAfter: 2500 * time.Millisecond, indexEntries: 1700, running: 1650, finished: 45, rebuildSeconds: 1.734},
+	} {
+		results = append(results, &loadResult{restart: x})
+	}
+	var out bytes.Buffer
+	writeLoadSummary(&out, c, "a machine", results)
+	var got [][]string
+	for _, row := range restartRows() {
+		got = append(got, spread(t, out.String(), row.name))
+	}
+	want := [][]string{{"0.8", "1.2", "2.5"}, {"1,200", "1,500", "1,700"}, {"1,200", "1,480", "1,650"}, {"0", "20", "45"}, {"0.62", "0.91", "1.73"}}
+	if diff := cmp.Diff(got, want); diff != "" {
+		t.Errorf("restart rows, min median max (-got +want):\n%s", diff)
+	}
+}
+
+// spread reads the min, median and max columns of a summary row.
+func spread(t *testing.T, report, row string) []string {
+	t.Helper()
+	m := regexp.MustCompile(`(?m)^\| ` + regexp.QuoteMeta(row) + ` \| ([^|]+) \| ([^|]+) \| ([^|]+) \|$`).FindStringSubmatch(report)
+	if m == nil {
+		t.Fatalf("the report has no row %q:\n%s", row, report)
+	}
+	return []string{strings.TrimSpace(m[1]), strings.TrimSpace(m[2]), strings.TrimSpace(m[3])}
 }
 
 // median reads the median column of a summary row.

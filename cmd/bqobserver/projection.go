@@ -23,7 +23,7 @@ func (c *RunCmd) projection(g *Globals, e *env, l *lifecycle, ps bus.PubSub, log
 	reg prometheus.Registerer, ingestLag *bus.Lag) (*running.Projection, *bus.Consumer, error) {
 	lag := &listLag{ingest: ingestLag}
 	proj, err := running.New(running.Config{StaleAfter: c.StaleAfter, RequestTimeout: c.Limits.RequestTimeout,
-		History: historyConfig(g), Links: c.links, Behind: lag.behind, CatchingUpAfter: c.CatchingUpAfter}, log, e.log)
+		History: historyConfig(g), Links: c.links, Behind: lag.behind, CatchingUpAfter: c.CatchingUpAfter, Registerer: reg}, log, e.log)
 	if err != nil {
 		return nil, nil, fmt.Errorf("configuring the running-jobs projection: %w", err)
 	}

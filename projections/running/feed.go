@@ -36,13 +36,21 @@ func (p *Projection) Handle(ctx context.Context, e events.Event) error {
 
 // apply folds one event into the list. An event of a job that is neither
 // listed nor recently finished, and older than that memory, may belong to a
-// job that finished long ago: the job's whole history decides. An event
-// that is not DONE, of a job found finished, re-opened the job in the log's
-// index when it was appended: the job is pruned from it again.
+// job that finished long ago: the job's whole history decides.
+//
+// An event that is not DONE re-opens its job in the log's index when it is
+// appended, even after the job's DONE event. So the job is pruned from the
+// index whenever the feed finds it finished by an event that is not DONE,
+// and whenever a DONE event closes a listed job: an event appended after
+// the DONE one may have been delivered before it and listed the job. Every
+// entry a late event sets is thus followed, once the feed has delivered the
+// events of its job, by a prune.
 func (p *Projection) apply(ctx context.Context, e *events.Event) error {
 	done := false
 	e.DropImplausible()
 	switch p.store.applyEvent(e, p.cfg.Now()) {
+	case appliedClosed:
+		p.pruner.add(e.Job)
 	case appliedFinished:
 		done = true
 	case appliedUnknown:

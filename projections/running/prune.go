@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"sync"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/bqobserver/bqobserver/events"
 )
 
@@ -18,21 +20,25 @@ const maxPending = 100_000
 // rather than growing until the next rebuild.
 //
 // A job enters the index with every event that is not DONE, including one
-// that arrives after the job's DONE event; the feed sees that event after it
-// was appended, finds the job finished, and hands it here. Removing a
-// finished job is always safe (DONE is terminal), and a later event that
-// re-opens it again is seen, and pruned, in turn. The jobs are pruned in
-// batches, every PruneInterval; a batch that fails is tried again.
+// appended after the job's DONE event. The feed sees every event after it
+// was appended, and hands the job here when that event finds it finished,
+// or when it is the DONE event that closes the listed job (the late event
+// may have been delivered first). Removing a finished job is always safe
+// (DONE is terminal), and a later event that re-opens it again is seen, and
+// pruned, in turn. The jobs are pruned in batches, every PruneInterval; a
+// batch that fails is tried again. Jobs still queued when the projection
+// stops stay in the index until the next rebuild prunes them.
 type pruner struct {
 	log    eventLog
 	logger *slog.Logger
+	pruned prometheus.Counter // jobs removed from the index
 
 	mu      sync.Mutex
 	pending map[events.JobKey]struct{}
 }
 
-func newPruner(log eventLog, logger *slog.Logger) *pruner {
-	return &pruner{log: log, logger: logger, pending: map[events.JobKey]struct{}{}}
+func newPruner(log eventLog, logger *slog.Logger, pruned prometheus.Counter) *pruner {
+	return &pruner{log: log, logger: logger, pruned: pruned, pending: map[events.JobKey]struct{}{}}
 }
 
 // add queues a finished job for pruning.
@@ -63,5 +69,7 @@ func (p *pruner) flush(ctx context.Context) {
 		for _, k := range keys {
 			p.add(k)
 		}
+		return
 	}
+	p.pruned.Add(float64(len(keys)))
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/bqobserver/bqobserver/events"
 	"github.com/bqobserver/bqobserver/internal/simulation"
@@ -128,7 +129,7 @@ func (f *failingPrunes) PruneOpen(_ context.Context, keys []events.JobKey) error
 // later flush, once.
 func TestPrunerRetries(t *testing.T) {
 	l := &failingPrunes{failures: 2}
-	p := newPruner(l, slog.New(slog.DiscardHandler))
+	p := newPruner(l, slog.New(slog.DiscardHandler), prometheus.NewCounter(prometheus.CounterOpts{Name: "pruned"}))
 	a, b := events.JobKey{Project: "p", Location: "US", JobID: "a"}, events.JobKey{Project: "p", Location: "US", JobID: "b"}
 	p.add(a)
 	p.flush(t.Context())
@@ -143,5 +144,32 @@ func TestPrunerRetries(t *testing.T) {
 	slices.SortFunc(l.pruned, func(x, y events.JobKey) int { return compareIDs(&x, &y) })
 	if diff := cmp.Diff([]events.JobKey{a, b}, l.pruned); diff != "" {
 		t.Errorf("pruned (-want +got):\n%s", diff)
+	}
+}
+
+// TestFeedOrderUnlikeAppendOrder checks a job whose late event was appended
+// after its DONE event, re-opening it in the index, but delivered by the
+// feed before the DONE event, as Pub/Sub may: the DONE event that closes
+// the listed job prunes it.
+func TestFeedOrderUnlikeAppendOrder(t *testing.T) {
+	l := newLog(t)
+	p, clk := newProjection(t, l, t0, Config{})
+	s := jobStory("acme-etl", "EU", "delivered_out_of_order")
+	ins, done := s.inserted(t0.Add(time.Minute), events.StateRunning, events.Facts{}), s.completed(t0.Add(2*time.Minute))
+	clk.Advance(3 * time.Minute)
+	for _, e := range []events.Event{done, ins} {
+		if err := l.Append(t.Context(), []events.Event{e}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.Apply(t.Context(), ins, done); err != nil {
+		t.Fatal(err)
+	}
+	p.pruner.flush(t.Context())
+	if got := listedKeys(p); len(got) != 0 {
+		t.Errorf("listed %v after its DONE event, want none", got)
+	}
+	if got := openKeys(t, l); len(got) != 0 {
+		t.Errorf("open-jobs index holds %v after the feed applied the job's DONE event, want none", got)
 	}
 }

@@ -46,9 +46,11 @@ func (p *Projection) Rebuild(ctx context.Context) error {
 	}
 	p.store.setQuiet(false)
 	p.rebuilt.Store(true)
+	took := time.Since(start)
+	p.metrics.rebuilt(len(keys), p.Len(), int(finished.Load()), took)
 	p.logger.InfoContext(ctx, "rebuilt the running jobs from the event log",
 		"open", len(keys), "running", p.Len(), "finished", finished.Load(), "without_events", missing.Load(),
-		"duration", time.Since(start).String())
+		"duration", took.String())
 	return nil
 }
 

@@ -26,6 +26,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/bqobserver/bqobserver/events"
 )
 
@@ -90,6 +92,8 @@ type Config struct {
 	// Links are the places outside the product the page links to, served
 	// at /api/v1/links.
 	Links Links
+	// Registerer, if set, receives the projection's metrics (see metrics).
+	Registerer prometheus.Registerer
 }
 
 func (c *Config) setDefaults() {
@@ -169,6 +173,7 @@ type Projection struct {
 	store   *store
 	changes *ring
 	pruner  *pruner
+	metrics *metrics
 	// history holds a place for each history request reading the log.
 	history chan struct{}
 
@@ -200,10 +205,14 @@ func New(cfg Config, evlog eventLog, logger *slog.Logger) (*Projection, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	p := &Projection{cfg: cfg, log: evlog, logger: logger, closing: make(chan struct{})}
+	m, err := newMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	p := &Projection{cfg: cfg, log: evlog, logger: logger, metrics: m, closing: make(chan struct{})}
 	p.changes = newRing(cfg.StreamReplay)
 	p.store = newStore(cfg, p.changes)
-	p.pruner = newPruner(evlog, logger)
+	p.pruner = newPruner(evlog, logger, m.pruned)
 	p.history = make(chan struct{}, cfg.History.Concurrency)
 	return p, nil
 }

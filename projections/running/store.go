@@ -86,8 +86,11 @@ const (
 	// appliedListed: the event was folded into the list.
 	appliedListed applied = iota
 	// appliedFinished: the event belongs to a job remembered as finished
-	// and changed nothing.
+	// and changed nothing, or it is the first event of a job seen and it
+	// is DONE.
 	appliedFinished
+	// appliedClosed: the event finished a listed job, which left the list.
+	appliedClosed
 	// appliedUnknown: the event belongs to a job that is neither listed
 	// nor remembered as finished, and is older than the memory of
 	// finished jobs. Only the job's history in the log can tell whether
@@ -113,7 +116,10 @@ func (s *store) applyEvent(e *events.Event, now time.Time) applied {
 	if en == nil && s.jobs[e.Job] != nil && !s.quiet {
 		s.loss.listed(e)
 	}
-	if done {
+	switch {
+	case done && en != nil:
+		return appliedClosed
+	case done:
 		return appliedFinished
 	}
 	return appliedListed

@@ -1,0 +1,65 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/bqobserver/bqobserver/internal/measure"
+)
+
+// restartResult is what a restart after a drained backlog measured: how
+// soon the service was ready again, and what its first rebuild found in the
+// event log's open-jobs index, from the service's own metrics (NaN for a
+// binary that has none).
+type restartResult struct {
+	readyAfter     time.Duration // from the process's start to /readyz 200
+	indexEntries   float64       // entries of the open-jobs index the rebuild read
+	running        float64       // jobs listed when it ended
+	finished       float64       // entries it found finished and pruned
+	rebuildSeconds float64
+}
+
+// restart starts the same binary again on the same project once the
+// drained service has stopped (serve ends it with SIGTERM, as a platform
+// does), as a user restarts it; it measures how soon the new process is
+// ready, reads what its first rebuild found, and stops it.
+func (r *loadRun) restart(ctx context.Context, env []string, res *loadResult) (err error) {
+	start := time.Now()
+	svc, err := startLoadService(ctx, r.binary, r.project, r.work, r.project+"-service-restarted.log", env, r.cmd.ServiceFlags)
+	if err != nil {
+		return fmt.Errorf("restarting the service: %w", err)
+	}
+	defer func() { err = errors.Join(err, svc.stop()) }()
+	ready, err := svc.waitReady(ctx, r.client)
+	if err != nil {
+		return fmt.Errorf("restarting the service: %w", err)
+	}
+	res.restart.readyAfter = ready.Sub(start)
+	m, err := measure.Scrape(ctx, r.client, svc.base+"/metrics")
+	if err != nil {
+		return fmt.Errorf("reading the restarted service's metrics: %w", err)
+	}
+	res.restart.fromMetrics(m)
+	r.env.log.Info("load: restarted after the backlog", "ready_after", res.restart.readyAfter.String(),
+		"index_entries", res.restart.indexEntries, "running", res.restart.running, "rebuild_seconds", res.restart.rebuildSeconds)
+	return nil
+}
+
+// fromMetrics reads the rebuild's gauges (see projections/running).
+func (x *restartResult) fromMetrics(m measure.Metrics) {
+	x.indexEntries = gaugeOf(m, "bqobserver_running_rebuild_index_entries")
+	x.running = gaugeOf(m, "bqobserver_running_rebuild_running_jobs")
+	x.finished = gaugeOf(m, "bqobserver_running_rebuild_finished_jobs")
+	x.rebuildSeconds = gaugeOf(m, "bqobserver_running_rebuild_seconds")
+}
+
+// gaugeOf is the value of the metric name, NaN when the service has none.
+func gaugeOf(m measure.Metrics, name string) float64 {
+	if _, ok := m[name]; !ok {
+		return math.NaN()
+	}
+	return m.Sum(name)
+}

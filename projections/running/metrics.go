@@ -1,0 +1,64 @@
+package running
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the projection's Prometheus collectors, registered on
+// Config.Registerer. They tell what a restart costs and whether the log's
+// open-jobs index stays close to the running jobs:
+//
+//   - bqobserver_running_rebuild_index_entries: entries of the open-jobs
+//     index the last rebuild read (every job it had to fold);
+//   - bqobserver_running_rebuild_running_jobs: jobs listed when it ended;
+//   - bqobserver_running_rebuild_finished_jobs: entries it found finished
+//     and pruned (what the live feed had not pruned before the restart);
+//   - bqobserver_running_rebuild_seconds: how long it took, from listing
+//     the index to the list being complete;
+//   - bqobserver_running_pruned_jobs_total: finished jobs the live feed
+//     removed from the index since the start.
+//
+// The rebuild gauges are 0 until the first rebuild has succeeded.
+type metrics struct {
+	rebuildEntries  prometheus.Gauge
+	rebuildRunning  prometheus.Gauge
+	rebuildFinished prometheus.Gauge
+	rebuildSeconds  prometheus.Gauge
+	pruned          prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	const ns, sub = "bqobserver", "running"
+	gauge := func(name, help string) prometheus.Gauge {
+		return prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: name, Help: help})
+	}
+	m := &metrics{
+		rebuildEntries: gauge("rebuild_index_entries", "Entries of the event log's open-jobs index the last rebuild read."),
+		rebuildRunning: gauge("rebuild_running_jobs", "Jobs in the running list when the last rebuild ended."),
+		rebuildFinished: gauge("rebuild_finished_jobs",
+			"Entries of the open-jobs index the last rebuild found finished and pruned: what the live feed had left there before the start."),
+		rebuildSeconds: gauge("rebuild_seconds", "Duration of the last rebuild from the event log."),
+		pruned: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "pruned_jobs_total",
+			Help: "Finished jobs the live feed removed from the event log's open-jobs index."}),
+	}
+	if reg == nil {
+		return m, nil
+	}
+	for _, c := range []prometheus.Collector{m.rebuildEntries, m.rebuildRunning, m.rebuildFinished, m.rebuildSeconds, m.pruned} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("registering the running-jobs metrics: %w", err)
+		}
+	}
+	return m, nil
+}
+
+// rebuilt records what a successful rebuild found.
+func (m *metrics) rebuilt(entries, running, finished int, took time.Duration) {
+	m.rebuildEntries.Set(float64(entries))
+	m.rebuildRunning.Set(float64(running))
+	m.rebuildFinished.Set(float64(finished))
+	m.rebuildSeconds.Set(took.Seconds())
+}

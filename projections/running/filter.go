@@ -259,12 +259,14 @@ func (m *matcher) ranLongEnough(a *attrs) bool {
 // matchText tests the search: every term is in the search text, without
 // the query text when the caller may not read it.
 func (m *matcher) matchText(a *attrs) bool {
-	text := a.search
-	if len(m.terms) > 0 && m.hides(a) {
-		text = text[:a.public]
-	}
-	for _, t := range m.terms {
-		if !strings.Contains(text, t) {
+	return m.matchTerms(a, m.terms)
+}
+
+// matchTerms tests the search for the terms ts only.
+func (m *matcher) matchTerms(a *attrs, ts []string) bool {
+	publicOnly := len(ts) > 0 && m.hides(a)
+	for _, t := range ts {
+		if !a.text.contains(t, publicOnly) {
 			return false
 		}
 	}

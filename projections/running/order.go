@@ -89,17 +89,23 @@ func (o order) value(a *attrs) (int64, bool) {
 
 // position is a place in an order: a value (or unknown) and a job, named
 // by key or, for a listed job, by its slot. The slot's key is read only to
-// break ties: reading it for every job would touch every entry.
+// break ties: reading it for every job would touch every entry. In a store
+// that ranks its jobs, ties compare ranks instead, and a position that
+// names a job no longer listed (a cursor's) falls just after the rank of
+// the job before it (half).
 type position struct {
-	v     int64
-	known bool
-	key   *events.JobKey
-	slot  *slot
+	v      int64
+	known  bool
+	key    *events.JobKey
+	slot   *slot
+	ranked bool
+	rank   uint64
+	half   bool
 }
 
-func (o order) positionOf(s *slot) position {
+func (o order) positionOf(s *slot, ranked bool) position {
 	v, ok := o.value(&s.a)
-	return position{v: v, known: ok, slot: s}
+	return position{v: v, known: ok, slot: s, ranked: ranked, rank: s.rank}
 }
 
 func (p *position) jobKey() *events.JobKey {
@@ -123,7 +129,24 @@ func (o order) compare(a, b position) int {
 		}
 		return cmp.Compare(a.v, b.v)
 	}
+	if a.ranked && b.ranked {
+		if a.rank != b.rank {
+			return cmp.Compare(a.rank, b.rank)
+		}
+		return compareBools(a.half, b.half)
+	}
 	return compareIDs(a.jobKey(), b.jobKey())
+}
+
+// compareBools orders false before true.
+func compareBools(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case a:
+		return 1
+	}
+	return -1
 }
 
 // compareIDs orders jobs as the strings project/location/job_id would,

@@ -187,7 +187,7 @@ func New(cfg Config, evlog eventLog, logger *slog.Logger) (*Projection, error) {
 	}
 	p := &Projection{cfg: cfg, log: evlog, logger: logger, closing: make(chan struct{})}
 	p.changes = newRing(cfg.StreamReplay)
-	p.store = newStore(cfg, p.changes)
+	p.store = newLiveStore(cfg, p.changes)
 	p.history = make(chan struct{}, cfg.History.Concurrency)
 	return p, nil
 }

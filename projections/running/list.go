@@ -23,9 +23,9 @@ type page struct {
 }
 
 // list answers a page request, encoding its jobs onto buf in one pass over
-// the dense slice: every job is tested against the filter (integer
-// comparisons first, then the search: the index's answer, the signature,
-// the search text last) and counted, and those after the cursor compete for
+// the dense slice: every job is tested against the filter (its row first,
+// then the rest of its attributes, then the search: the index's answer, the
+// signature, the search text last) and counted, and those after the cursor compete for
 // the page in a bounded heap, so a request costs O(jobs + matches·log
 // limit) and allocates only the page. The jobs are encoded under the read
 // lock, which costs less than copying them out.
@@ -36,20 +36,20 @@ func (s *store) list(q *listQuery, now time.Time, preview int, buf []byte) page 
 	search := s.searchFor(&m)
 	defer search.release()
 	after := s.cursorPosition(q.after)
-	ranked := s.ranks != nil
+	more := m.more()
 	top := topK{order: q.order, k: q.limit + 1}
 	var p page
-	for i := range s.slots {
-		sl := &s.slots[i]
-		if !m.matchFacts(&sl.a) || !search.match(&m, sl, &s.sigs[i]) {
+	for i := range s.rows {
+		r := &s.rows[i]
+		if !m.matchRow(&r.dim, r.state) || more && !m.matchMore(&s.slots[i].a) || !search.match(&m, s, i, r) {
 			continue
 		}
 		p.total++
-		pos := q.order.positionOf(sl, ranked)
+		pos := q.order.positionAt(s, i, r)
 		if after != nil && q.order.compare(pos, *after) <= 0 {
 			continue
 		}
-		top.offer(candidate{pos: pos, s: sl})
+		top.offer(candidate{pos: pos, s: pos.slot})
 	}
 	best := top.sorted()
 	if len(best) > q.limit {
@@ -78,7 +78,7 @@ func (s *store) cursorPosition(c *cursor) *position {
 		return nil
 	}
 	pos := c.pos
-	if s.ranks != nil {
+	if s.ranking != nil {
 		pos.rank, pos.half = s.cursorRank(pos.jobKey())
 		pos.ranked = true
 	}

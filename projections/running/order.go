@@ -63,26 +63,23 @@ func (o order) String() string {
 	return ""
 }
 
-// value returns the value a job is sorted by. A running job's running
-// time grows as its start time falls, so it sorts by the start time
-// negated, which does not change as the clock moves; a finished job's is
-// fixed, from its start to its end. One list never holds both.
-func (o order) value(a *attrs) (int64, bool) {
-	switch o.key {
-	case sortCreated:
-		return a.val(valCreated)
-	case sortStarted:
-		return a.val(valStarted)
-	case sortSlotMs:
-		return a.val(valSlotMs)
-	case sortBytes:
-		return a.val(valBytes)
-	case sortEnded:
-		return a.val(valEnded)
+// sortVals names the value each sort key but running sorts by.
+var sortVals = [...]int{sortCreated: valCreated, sortStarted: valStarted, sortSlotMs: valSlotMs, sortBytes: valBytes, sortEnded: valEnded}
+
+// valueAt returns the value the job in slot i of a store, whose known
+// values are known, is sorted by, from the store's columns of values. A
+// running job's running time grows as its start time falls, so it sorts by
+// the start time negated, which does not change as the clock moves; a
+// finished job's is fixed, from its start to its end. One list never holds
+// both.
+func (o order) valueAt(vals *[numVals][]int64, i int, known uint8) (int64, bool) {
+	if o.key != sortRunning {
+		k := sortVals[o.key]
+		return vals[k][i], known&(1<<k) != 0
 	}
-	v, ok := a.val(valStarted)
-	if end, done := a.val(valEnded); done {
-		return end - v, ok
+	v, ok := vals[valStarted][i], known&(1<<valStarted) != 0
+	if known&(1<<valEnded) != 0 {
+		return vals[valEnded][i] - v, ok
 	}
 	return -v, ok
 }
@@ -103,9 +100,15 @@ type position struct {
 	half   bool
 }
 
-func (o order) positionOf(s *slot, ranked bool) position {
-	v, ok := o.value(&s.a)
-	return position{v: v, known: ok, slot: s, ranked: ranked, rank: s.rank}
+// positionAt returns the position of the job in slot i of st, whose row
+// is r.
+func (o order) positionAt(st *store, i int, r *row) position {
+	v, ok := o.valueAt(&st.vals, i, r.known)
+	p := position{v: v, known: ok, slot: &st.slots[i]}
+	if st.ranking != nil {
+		p.ranked, p.rank = true, st.ranks[i]
+	}
+	return p
 }
 
 func (p *position) jobKey() *events.JobKey {

@@ -36,17 +36,17 @@ func compareKeys(a, b *events.JobKey) int {
 
 // place ranks a job just put in the store. s.mu is held.
 func (s *store) place(en *entry) {
-	s.ranks.tree.ReplaceOrInsert(en)
+	s.ranking.tree.ReplaceOrInsert(en)
 	lo, hi := s.neighbourRanks(en)
 	if hi-lo >= 2 {
-		s.slots[en.idx].rank = lo + (hi-lo)/2
+		s.ranks[en.idx] = lo + (hi-lo)/2
 		return
 	}
 	s.spread(en)
 }
 
 // unplace forgets the rank of a job leaving the store. s.mu is held.
-func (s *store) unplace(en *entry) { s.ranks.tree.Delete(en) }
+func (s *store) unplace(en *entry) { s.ranking.tree.Delete(en) }
 
 // neighbourRanks returns the ranks of the jobs just before and just after
 // en, 0 and math.MaxUint64 where there are none.
@@ -54,23 +54,23 @@ func (s *store) neighbourRanks(en *entry) (lo, hi uint64) {
 	before, after := s.around(en, 1)
 	lo, hi = 0, math.MaxUint64
 	if len(before) > 0 {
-		lo = s.slots[before[0].idx].rank
+		lo = s.ranks[before[0].idx]
 	}
 	if len(after) > 0 {
-		hi = s.slots[after[0].idx].rank
+		hi = s.ranks[after[0].idx]
 	}
 	return lo, hi
 }
 
 // around returns up to n jobs before en, nearest first, and up to n after.
 func (s *store) around(en *entry, n int) (before, after []*entry) {
-	s.ranks.tree.DescendLessOrEqual(en, func(o *entry) bool {
+	s.ranking.tree.DescendLessOrEqual(en, func(o *entry) bool {
 		if o != en {
 			before = append(before, o)
 		}
 		return len(before) < n
 	})
-	s.ranks.tree.AscendGreaterOrEqual(en, func(o *entry) bool {
+	s.ranking.tree.AscendGreaterOrEqual(en, func(o *entry) bool {
 		if o != en {
 			after = append(after, o)
 		}
@@ -86,11 +86,11 @@ func (s *store) spread(en *entry) {
 		before, after := s.around(en, k+1)
 		lo, hi := uint64(0), uint64(math.MaxUint64)
 		if len(before) == k+1 {
-			lo = s.slots[before[k].idx].rank
+			lo = s.ranks[before[k].idx]
 			before = before[:k]
 		}
 		if len(after) == k+1 {
-			hi = s.slots[after[k].idx].rank
+			hi = s.ranks[after[k].idx]
 			after = after[:k]
 		}
 		n := uint64(len(before) + 1 + len(after))
@@ -102,13 +102,13 @@ func (s *store) spread(en *entry) {
 		r := lo
 		for i := len(before) - 1; i >= 0; i-- {
 			r += gap
-			s.slots[before[i].idx].rank = r
+			s.ranks[before[i].idx] = r
 		}
 		r += gap
-		s.slots[en.idx].rank = r
+		s.ranks[en.idx] = r
 		for _, o := range after {
 			r += gap
-			s.slots[o.idx].rank = r
+			s.ranks[o.idx] = r
 		}
 		return
 	}
@@ -120,8 +120,8 @@ func (s *store) spread(en *entry) {
 func (s *store) cursorRank(key *events.JobKey) (rank uint64, half bool) {
 	probe := &entry{job: events.Job{Key: *key}}
 	found := false
-	s.ranks.tree.DescendLessOrEqual(probe, func(o *entry) bool {
-		rank = s.slots[o.idx].rank
+	s.ranking.tree.DescendLessOrEqual(probe, func(o *entry) bool {
+		rank = s.ranks[o.idx]
 		found = o.job.Key == *key
 		return false
 	})

@@ -48,7 +48,7 @@ func TestRanksFollowKeys(t *testing.T) {
 func checkRanks(t *testing.T, s *store) {
 	t.Helper()
 	var byID []*entry
-	s.ranks.tree.Ascend(func(en *entry) bool {
+	s.ranking.tree.Ascend(func(en *entry) bool {
 		byID = append(byID, en)
 		return true
 	})
@@ -61,7 +61,7 @@ func checkRanks(t *testing.T, s *store) {
 		t.Fatal("the ranking's tree is not in id order")
 	}
 	for i := 1; i < len(byID); i++ {
-		if a, b := s.slots[byID[i-1].idx].rank, s.slots[byID[i].idx].rank; a >= b {
+		if a, b := s.ranks[byID[i-1].idx], s.ranks[byID[i].idx]; a >= b {
 			t.Fatalf("%s ranks %d, not below %s's %d", byID[i-1].job.Key, a, byID[i].job.Key, b)
 		}
 	}

@@ -43,21 +43,21 @@ func (s *store) searchFor(m *matcher) textSearch {
 	return ts
 }
 
-// match reports whether the job in sl, whose search text has the
-// signature sig, holds every term where the caller of m may search.
-func (ts *textSearch) match(m *matcher, sl *slot, sig *signature) bool {
+// match reports whether the job in slot i of st, whose row is r, holds
+// every term where the caller of m may search.
+func (ts *textSearch) match(m *matcher, st *store, i int, r *row) bool {
 	if len(ts.terms) == 0 {
 		return true
 	}
-	if ts.hits != nil && (*ts.hits)[sl.id>>6]&(1<<(sl.id&63)) == 0 {
+	if ts.hits != nil && (*ts.hits)[r.id>>6]&(1<<(r.id&63)) == 0 {
 		return false
 	}
-	if m.hides(&sl.a) {
+	if m.hidesFor(r.dim[dimUser]) {
 		// The index answered for the whole text, and the caller searches
 		// only its public part.
-		return m.matchTerms(&sl.a, ts.terms)
+		return m.matchTerms(&st.slots[i].a, ts.terms)
 	}
-	return len(ts.rest) == 0 || sig.covers(&ts.restSig) && m.matchTerms(&sl.a, ts.rest)
+	return len(ts.rest) == 0 || st.sigs[i].covers(&ts.restSig) && m.matchTerms(&st.slots[i].a, ts.rest)
 }
 
 // release gives back the request's bitset.

@@ -100,7 +100,7 @@ func randomFacts(r *rand.Rand) events.Facts {
 	if r.IntN(3) > 0 {
 		f.DestinationTable = randomText(r, 3)
 		f.ReferencedTables = []string{randomText(r, 3), asciiText(r, 3)}
-		f.Labels = map[string]string{randomText(r, 1): randomText(r, 2), "team": asciiText(r, 2)}
+		f.Labels = map[string]string{randomText(r, 1): randomText(r, 2), "team": []string{"prod", "dev", asciiText(r, 2)}[r.IntN(3)]}
 	}
 	return f
 }
@@ -223,8 +223,10 @@ func randomListParams(r *rand.Rand, texts []string) url.Values {
 	}
 	v.Set("sort", []string{"running", "-running", "slot_ms", "-slot_ms", "created", "-started", "bytes"}[r.IntN(7)])
 	v.Set("limit", fmt.Sprint(1+r.IntN(7)))
-	if r.IntN(4) == 0 {
-		v.Set("location", "US")
+	for name, value := range map[string]string{"location": "US", "project": "ab", "state": "running", "label": "team=prod", "min_running": "20m"} {
+		if r.IntN(5) == 0 {
+			v.Set(name, value)
+		}
 	}
 	return v
 }

@@ -23,10 +23,10 @@ import (
 // The index is kept up to date as jobs are listed, changed and removed, under
 // the store's lock; lookups only read it.
 type searchIndex struct {
-	ids   map[string]uint32          // word → its id
-	words []indexedWord              // by id
-	free  []uint32                   // ids of words no job holds any more
-	grams map[uint32]*roaring.Bitmap // trigram → the ids of the words that contain it
+	ids   map[string]uint32 // word → its id
+	words []indexedWord     // by id
+	free  []uint32          // ids of words no job holds any more
+	grams map[uint32]idSet  // trigram → the ids of the words that contain it
 
 	scratch []string // the words of one text, while it is added or removed
 	lower   []byte   // one word lower-cased, while it is looked up
@@ -35,15 +35,14 @@ type searchIndex struct {
 // indexedWord is one word and the jobs (by job id) whose text holds it.
 type indexedWord struct {
 	text string
-	jobs *roaring.Bitmap // nil while only one job does: one
-	one  uint32
+	jobs idSet
 }
 
 // minIndexed is the length of the shortest term and word the index holds.
 const minIndexed = 3
 
 func newSearchIndex() *searchIndex {
-	return &searchIndex{ids: map[string]uint32{}, grams: map[uint32]*roaring.Bitmap{}}
+	return &searchIndex{ids: map[string]uint32{}, grams: map[uint32]idSet{}}
 }
 
 // isWordByte reports whether c belongs to a word: a lower-case letter, a
@@ -78,6 +77,26 @@ func (x *searchIndex) add(job uint32, st *searchText) {
 func (x *searchIndex) remove(job uint32, st *searchText) {
 	for _, w := range x.wordsOf(st) {
 		x.removeWord(job, w)
+	}
+}
+
+// replace records that the job with id job now has the search text now
+// instead of was, touching only the words that differ.
+func (x *searchIndex) replace(job uint32, was, now *searchText) {
+	old := slices.Clone(x.wordsOf(was))
+	cur := x.wordsOf(now)
+	i, j := 0, 0
+	for i < len(old) || j < len(cur) {
+		switch {
+		case j == len(cur) || i < len(old) && old[i] < cur[j]:
+			x.removeWord(job, old[i])
+			i++
+		case i == len(old) || cur[j] < old[i]:
+			x.addWord(job, cur[j])
+			j++
+		default:
+			i, j = i+1, j+1
+		}
 	}
 }
 
@@ -140,22 +159,15 @@ func (x *searchIndex) addWord(job uint32, w string) {
 		w = strings.Clone(w)
 		id = x.newWord(w)
 		x.ids[w] = id
-		x.words[id] = indexedWord{text: w, one: job}
+		x.words[id] = indexedWord{text: w, jobs: idSet{small: []uint32{job}}}
 		forTrigrams(w, func(g uint32) {
-			bm := x.grams[g]
-			if bm == nil {
-				bm = roaring.New()
-				x.grams[g] = bm
-			}
-			bm.Add(id)
+			set := x.grams[g]
+			set.add(id)
+			x.grams[g] = set
 		})
 		return
 	}
-	iw := &x.words[id]
-	if iw.jobs == nil {
-		iw.jobs = roaring.BitmapOf(iw.one)
-	}
-	iw.jobs.Add(job)
+	x.words[id].jobs.add(job)
 }
 
 func (x *searchIndex) newWord(w string) uint32 {
@@ -174,20 +186,15 @@ func (x *searchIndex) removeWord(job uint32, w string) {
 		return
 	}
 	iw := &x.words[id]
-	if iw.jobs != nil {
-		iw.jobs.Remove(job)
-		if !iw.jobs.IsEmpty() {
-			return
-		}
-	} else if iw.one != job {
+	if iw.jobs.remove(job); !iw.jobs.empty() {
 		return
 	}
 	forTrigrams(iw.text, func(g uint32) {
-		if bm := x.grams[g]; bm != nil {
-			bm.Remove(id)
-			if bm.IsEmpty() {
-				delete(x.grams, g)
-			}
+		set := x.grams[g]
+		if set.remove(id); set.empty() {
+			delete(x.grams, g)
+		} else {
+			x.grams[g] = set
 		}
 	})
 	delete(x.ids, iw.text)
@@ -203,42 +210,40 @@ func forTrigrams(s string, f func(uint32)) {
 }
 
 // jobsWith sets in bits (a bit per job id, all clear, long enough for
-// every id given) the jobs whose text holds t, an indexable term.
+// every id given) the jobs whose text holds t, an indexable term: the jobs
+// of the words that contain it, found among the words holding its rarest
+// trigram.
 func (x *searchIndex) jobsWith(t string, bits []uint64) {
-	var grams []*roaring.Bitmap
+	var grams []*idSet
 	missing := false
 	forTrigrams(t, func(g uint32) {
-		bm := x.grams[g]
-		if bm == nil {
+		set, ok := x.grams[g]
+		if !ok {
 			missing = true
 			return
 		}
-		if !slices.Contains(grams, bm) {
-			grams = append(grams, bm)
-		}
+		grams = append(grams, &set)
 	})
 	if missing {
 		return // no word holds one of t's trigrams: no text holds t
 	}
-	slices.SortFunc(grams, func(a, b *roaring.Bitmap) int {
-		return int(a.GetCardinality()) - int(b.GetCardinality())
-	})
-	words := grams[0]
-	if len(grams) > 1 {
-		words = roaring.FastAnd(grams...)
-	}
+	slices.SortFunc(grams, func(a, b *idSet) int { return a.len() - b.len() })
 	var shared []*roaring.Bitmap
-	var single []uint32
-	words.Iterate(func(id uint32) bool {
+	var small []*idSet
+	grams[0].each(func(id uint32) {
+		for _, g := range grams[1:] {
+			if !g.contains(id) {
+				return
+			}
+		}
 		iw := &x.words[id]
 		switch {
 		case !strings.Contains(iw.text, t):
-		case iw.jobs == nil:
-			single = append(single, iw.one)
+		case iw.jobs.big != nil:
+			shared = append(shared, iw.jobs.big)
 		default:
-			shared = append(shared, iw.jobs)
+			small = append(small, &iw.jobs)
 		}
-		return true
 	})
 	switch len(shared) {
 	case 0:
@@ -247,7 +252,9 @@ func (x *searchIndex) jobsWith(t string, bits []uint64) {
 	default:
 		roaring.FastOr(shared...).WriteDenseTo(bits)
 	}
-	for _, j := range single {
-		bits[j>>6] |= 1 << (j & 63)
+	for _, set := range small {
+		for _, j := range set.small {
+			bits[j>>6] |= 1 << (j & 63)
+		}
 	}
 }

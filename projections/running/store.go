@@ -17,10 +17,13 @@ type store struct {
 	mu      sync.RWMutex
 	jobs    map[events.JobKey]*entry
 	slots   []slot
-	sigs    []signature // the signature of slots[i].a.text
+	rows    []row            // the part of slots[i].a that a list's scan tests first
+	vals    [numVals][]int64 // slots[i].a.vals, value by value
+	sigs    []signature      // the signature of slots[i].a.text
+	ranks   []uint64         // the rank of slots[i], when the store ranks its jobs
 	ids     jobIDs
 	index   *searchIndex // nil for a store that is searched by reading every text
-	ranks   *ranking     // nil for a store whose ties compare job keys
+	ranking *ranking     // nil for a store whose ties compare job keys
 	dicts   [numDims]*dict
 	tombs   tombstones
 	changes *ring
@@ -37,10 +40,9 @@ type entry struct {
 
 // slot is one job's place in the dense slice.
 type slot struct {
-	a    attrs
-	e    *entry
-	id   uint32 // e.id
-	rank uint64 // e's place in id order, when the store ranks its jobs
+	a  attrs
+	e  *entry
+	id uint32 // e.id
 }
 
 // view is a job as the API shows it to one caller, copied out of the
@@ -73,7 +75,7 @@ func newStore(cfg Config, changes *ring) *store {
 // ranks its jobs in id order as they come and go.
 func newLiveStore(cfg Config, changes *ring) *store {
 	s := newStore(cfg, changes)
-	s.index, s.ranks = newSearchIndex(), newRanking()
+	s.index, s.ranking = newSearchIndex(), newRanking()
 	return s
 }
 
@@ -157,12 +159,11 @@ func (s *store) update(key events.JobKey, en *entry, now time.Time, fold func(*e
 		return true
 	}
 	a := s.attrsOf(&en.job, &before, &prev, s.isStale(&en.job, now))
-	s.slots[en.idx].a = a
+	s.setAttrs(en.idx, a)
 	if a.text != prev.text {
 		s.sigs[en.idx] = signatureOf(&a.text)
 		if s.index != nil {
-			s.index.remove(en.id, &prev.text)
-			s.index.add(en.id, &a.text)
+			s.index.replace(en.id, &prev.text, &a.text)
 		}
 	}
 	s.publish(&change{key: key, before: prev, had: true, after: a, has: true, view: &view{job: en.job, stale: a.stale}})
@@ -189,13 +190,12 @@ func (s *store) add(key events.JobKey, now time.Time, fold func(*events.Job)) (d
 // of the dense slice. s.mu is held.
 func (s *store) insert(en *entry, a attrs) {
 	en.idx, en.id = len(s.slots), s.ids.take()
-	s.slots = append(s.slots, slot{a: a, e: en, id: en.id})
-	s.sigs = append(s.sigs, signatureOf(&a.text))
+	s.appendSlot(slot{a: a, e: en, id: en.id})
 	s.jobs[en.job.Key] = en
 	if s.index != nil {
 		s.index.add(en.id, &a.text)
 	}
-	if s.ranks != nil {
+	if s.ranking != nil {
 		s.place(en)
 	}
 }
@@ -205,18 +205,11 @@ func (s *store) remove(en *entry, now time.Time) {
 	if s.index != nil {
 		s.index.remove(en.id, &s.slots[en.idx].a.text)
 	}
-	if s.ranks != nil {
+	if s.ranking != nil {
 		s.unplace(en)
 	}
 	s.ids.give(en.id)
-	last := len(s.slots) - 1
-	if en.idx != last {
-		s.slots[en.idx] = s.slots[last]
-		s.sigs[en.idx] = s.sigs[last]
-		s.slots[en.idx].e.idx = en.idx
-	}
-	s.slots[last] = slot{}
-	s.slots, s.sigs = s.slots[:last], s.sigs[:last]
+	s.removeSlot(en.idx)
 	delete(s.jobs, en.job.Key)
 	s.tombs.add(en.job.Key, now)
 }

@@ -193,10 +193,15 @@ func changeJobs(r *rand.Rand, keys []events.JobKey, apply func(events.JobKey, ..
 		state := []events.State{events.StatePending, events.StateRunning}[r.IntN(2)]
 		apply(key, s.inserted(now.Add(-time.Duration(r.IntN(3600))*time.Second), state, randomFacts(r)))
 		return append(keys, key)
-	case op < 7:
+	case op < 6:
 		k := keys[r.IntN(len(keys))]
 		s := &story{key: k, n: 100 + r.IntN(1_000_000)}
 		apply(k, s.event(events.KindProgress, now.Add(-time.Duration(r.IntN(60))*time.Second), events.StateRunning, events.Facts{Query: randomText(r, 6)}))
+	case op < 7: // new tables and labels, the same query text
+		k := keys[r.IntN(len(keys))]
+		s := &story{key: k, n: 100 + r.IntN(1_000_000)}
+		f := events.Facts{ReferencedTables: []string{randomText(r, 3)}, Labels: map[string]string{"team": asciiText(r, 2), randomText(r, 1): "x"}}
+		apply(k, s.event(events.KindProgress, now.Add(-time.Duration(r.IntN(60))*time.Second), events.StateRunning, f))
 	case op < 9:
 		k := keys[r.IntN(len(keys))]
 		s := &story{key: k, n: 100 + r.IntN(1_000_000)}

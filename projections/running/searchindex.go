@@ -83,8 +83,38 @@ func (x *searchIndex) remove(job uint32, st *searchText) {
 // replace records that the job with id job now has the search text now
 // instead of was, touching only the words that differ.
 func (x *searchIndex) replace(job uint32, was, now *searchText) {
+	if was.query == now.query && was.fold == now.fold {
+		x.replacePublic(job, was, now)
+		return
+	}
 	old := slices.Clone(x.wordsOf(was))
 	cur := x.wordsOf(now)
+	x.swapWords(job, old, cur)
+}
+
+// replacePublic is replace when only the public part changed, as it does
+// when a job's tables or labels become known: the query text, often the
+// longest part, is not cut into words again, only searched for the few
+// words that differ.
+func (x *searchIndex) replacePublic(job uint32, was, now *searchText) {
+	old := slices.Compact(slices.Sorted(slices.Values(appendWords(nil, was.public, false))))
+	cur := slices.Compact(slices.Sorted(slices.Values(appendWords(nil, now.public, false))))
+	keep := func(ws []string, other []string) []string {
+		out := ws[:0]
+		for _, w := range ws {
+			if _, found := slices.BinarySearch(other, w); !found && !now.queryHasWord(w) {
+				out = append(out, w)
+			}
+		}
+		return out
+	}
+	gone, added := keep(slices.Clone(old), cur), keep(slices.Clone(cur), old)
+	x.swapWords(job, gone, added)
+}
+
+// swapWords removes from the index the words of old that cur lacks and adds
+// those of cur that old lacks, for the job with id job; both are sorted.
+func (x *searchIndex) swapWords(job uint32, old, cur []string) {
 	i, j := 0, 0
 	for i < len(old) || j < len(cur) {
 		switch {

@@ -167,3 +167,28 @@ func upperASCII(c byte) byte {
 	}
 	return c
 }
+
+// queryHasWord reports whether the lower-cased word w, of word bytes only,
+// is a word of the query text: it occurs there between bytes that are not
+// word bytes.
+func (st *searchText) queryHasWord(w string) bool {
+	q := st.query
+	for from := 0; from <= len(q)-len(w); {
+		var i int
+		if st.fold {
+			i = indexFold(q[from:], w)
+		} else {
+			i = strings.Index(q[from:], w)
+		}
+		if i < 0 {
+			return false
+		}
+		i += from
+		end := i + len(w)
+		if (i == 0 || !isWordByte(lowerASCII(q[i-1], st.fold))) && (end == len(q) || !isWordByte(lowerASCII(q[end], st.fold))) {
+			return true
+		}
+		from = i + 1
+	}
+	return false
+}

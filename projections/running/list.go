@@ -45,7 +45,11 @@ func (s *store) list(q *listQuery, now time.Time, preview int, buf []byte) page 
 			continue
 		}
 		p.total++
-		pos := q.order.positionAt(s, i, r)
+		v, known := q.order.valueAt(&s.vals, i, r.known)
+		if top.full() && q.order.afterByValue(v, known, &top.heap[0].pos) {
+			continue // most jobs: after the last of the page by value alone
+		}
+		pos := q.order.positionAt(s, i, v, known)
 		if after != nil && q.order.compare(pos, *after) <= 0 {
 			continue
 		}
@@ -98,6 +102,9 @@ type topK struct {
 	k     int
 	heap  []candidate
 }
+
+// full reports whether the heap holds k jobs.
+func (t *topK) full() bool { return len(t.heap) == t.k }
 
 func (t *topK) offer(r candidate) {
 	if len(t.heap) < t.k {

@@ -100,11 +100,10 @@ type position struct {
 	half   bool
 }
 
-// positionAt returns the position of the job in slot i of st, whose row
-// is r.
-func (o order) positionAt(st *store, i int, r *row) position {
-	v, ok := o.valueAt(&st.vals, i, r.known)
-	p := position{v: v, known: ok, slot: &st.slots[i]}
+// positionAt returns the position of the job in slot i of st, whose value
+// is v (if known).
+func (o order) positionAt(st *store, i int, v int64, known bool) position {
+	p := position{v: v, known: known, slot: &st.slots[i]}
 	if st.ranking != nil {
 		p.ranked, p.rank = true, st.ranks[i]
 	}
@@ -116,6 +115,20 @@ func (p *position) jobKey() *events.JobKey {
 		return p.key
 	}
 	return &p.slot.e.job.Key
+}
+
+// afterByValue reports whether a job whose value is v (if known) comes
+// after the position p by its value alone, whatever its id.
+func (o order) afterByValue(v int64, known bool, p *position) bool {
+	switch {
+	case known != p.known:
+		return p.known
+	case !known || v == p.v:
+		return false
+	case o.desc:
+		return v < p.v
+	}
+	return v > p.v
 }
 
 // compare orders two positions.

@@ -3,7 +3,6 @@ package running
 import (
 	"maps"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/bqobserver/bqobserver/events"
@@ -68,11 +67,8 @@ type attrs struct {
 	state  stateCode
 	stale  bool
 	labels map[string]string
-	// search is the lower-cased text the q parameter searches, the query
-	// text last: search[:public] is everything else, what a caller who may
-	// not read the query searches.
-	search string
-	public uint32
+	// text is what the q parameter searches.
+	text searchText
 }
 
 func (a *attrs) val(i int) (int64, bool) { return a.vals[i], a.known&(1<<i) != 0 }
@@ -116,39 +112,11 @@ func (s *store) attrsOf(j *events.Job, prev *events.Job, prevA *attrs, stale boo
 		a.setVal(valBytes, *j.BytesProcessed)
 	}
 	if prev != nil && prevA != nil && sameSearchable(prev, j) {
-		a.search, a.public = prevA.search, prevA.public
+		a.text = prevA.text
 	} else {
-		a.search, a.public = searchText(j)
+		a.text = searchTextOf(j)
 	}
 	return a
-}
-
-// searchText is what free-text search looks in: the job id, the user, the
-// tables, the labels and the query text, lower-cased once here so that no
-// request lower-cases them again, and the length of the part before the
-// query text. Fields are separated by a NUL byte, which no search term
-// contains, so a term never matches across two fields.
-func searchText(j *events.Job) (string, uint32) {
-	var b strings.Builder
-	b.Grow(len(j.Key.JobID) + len(j.Principal) + len(j.Query) + 64)
-	for _, s := range []string{j.Key.JobID, j.Principal, j.DestinationTable} {
-		b.WriteString(s)
-		b.WriteByte(0)
-	}
-	for _, tables := range [][]string{j.ReferencedTables, j.SourceTables} {
-		for _, t := range tables {
-			b.WriteString(t)
-			b.WriteByte(0)
-		}
-	}
-	for _, k := range slices.Sorted(maps.Keys(j.Labels)) {
-		b.WriteString(k)
-		b.WriteByte('=')
-		b.WriteString(j.Labels[k])
-		b.WriteByte(0)
-	}
-	public := strings.ToLower(b.String())
-	return public + strings.ToLower(j.Query), uint32(len(public))
 }
 
 func sameSearchable(a, b *events.Job) bool {

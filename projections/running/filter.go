@@ -204,8 +204,12 @@ func (m *matcher) resolveScope(sc access.Scope, users *dict) {
 
 // hides reports whether the caller may not read the query text of the job
 // with attributes a.
-func (m *matcher) hides(a *attrs) bool {
-	return m.hiding && !(m.readerOK && a.dim[dimUser] == m.reader)
+func (m *matcher) hides(a *attrs) bool { return m.hidesFor(a.dim[dimUser]) }
+
+// hidesFor reports whether the caller may not read the query text of the
+// jobs of the user with id user.
+func (m *matcher) hidesFor(user uint32) bool {
+	return m.hiding && !(m.readerOK && user == m.reader)
 }
 
 // hidden reports whether the API leaves out the query text of job j, with
@@ -221,17 +225,29 @@ func (m *matcher) match(a *attrs) bool {
 
 // matchFacts tests every condition but the search.
 func (m *matcher) matchFacts(a *attrs) bool {
-	if m.none || m.ownerOn && a.dim[dimUser] != m.owner {
+	return m.matchRow(&a.dim, a.state) && m.matchMore(a)
+}
+
+// matchRow tests the conditions on a job's dimensions and state, which a
+// row holds.
+func (m *matcher) matchRow(dim *[numDims]uint32, state stateCode) bool {
+	if m.none || m.ownerOn && dim[dimUser] != m.owner {
 		return false
 	}
 	for i := range m.on {
-		if m.on[i] && a.dim[i] != m.want[i] {
+		if m.on[i] && dim[i] != m.want[i] {
 			return false
 		}
 	}
-	if m.state != codeUnknown && a.state != m.state {
-		return false
-	}
+	return m.state == codeUnknown || state == m.state
+}
+
+// more reports whether m has conditions beyond those matchRow tests.
+func (m *matcher) more() bool { return m.minimum || len(m.labels) > 0 }
+
+// matchMore tests the conditions matchRow does not: running time and
+// labels.
+func (m *matcher) matchMore(a *attrs) bool {
 	if m.minimum && !m.ranLongEnough(a) {
 		return false
 	}
@@ -259,12 +275,14 @@ func (m *matcher) ranLongEnough(a *attrs) bool {
 // matchText tests the search: every term is in the search text, without
 // the query text when the caller may not read it.
 func (m *matcher) matchText(a *attrs) bool {
-	text := a.search
-	if len(m.terms) > 0 && m.hides(a) {
-		text = text[:a.public]
-	}
-	for _, t := range m.terms {
-		if !strings.Contains(text, t) {
+	return m.matchTerms(a, m.terms)
+}
+
+// matchTerms tests the search for the terms ts only.
+func (m *matcher) matchTerms(a *attrs, ts []string) bool {
+	publicOnly := len(ts) > 0 && m.hides(a)
+	for _, t := range ts {
+		if !a.text.contains(t, publicOnly) {
 			return false
 		}
 	}

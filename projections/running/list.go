@@ -22,37 +22,45 @@ type page struct {
 	next  *cursor // nil on the last page
 }
 
-// list answers a page request, encoding its jobs onto buf in one pass over the dense slice: every job is
-// tested against the filter (integer comparisons first, then the search
-// signature, the search text last) and counted, and those after the cursor compete for the page in a bounded heap,
-// so a request costs O(jobs + matches·log limit) and allocates only the page.
-// The jobs are encoded under the read lock, which costs less than copying
-// them out.
+// list answers a page request, encoding its jobs onto buf in one pass over
+// the dense slice: every job is tested against the filter (its row first,
+// then the rest of its attributes, then the search: the index's answer, the
+// signature, the search text last) and counted, and those after the cursor compete for
+// the page in a bounded heap, so a request costs O(jobs + matches·log
+// limit) and allocates only the page. The jobs are encoded under the read
+// lock, which costs less than copying them out.
 func (s *store) list(q *listQuery, now time.Time, preview int, buf []byte) page {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	m := q.filter.resolve(&s.dicts, now)
+	search := s.searchFor(&m)
+	defer search.release()
+	after := s.cursorPosition(q.after)
+	more := m.more()
 	top := topK{order: q.order, k: q.limit + 1}
 	var p page
-	search := len(m.terms) > 0
-	for i := range s.slots {
-		sl := &s.slots[i]
-		if !m.matchFacts(&sl.a) || search && (!s.sigs[i].covers(&m.sig) || !m.matchText(&sl.a)) {
+	for i := range s.rows {
+		r := &s.rows[i]
+		if !m.matchRow(&r.dim, r.state) || more && !m.matchMore(&s.slots[i].a) || !search.match(&m, s, i, r) {
 			continue
 		}
 		p.total++
-		pos := q.order.positionOf(sl)
-		if q.after != nil && q.order.compare(pos, q.after.pos) <= 0 {
+		v, known := q.order.valueAt(&s.vals, i, r.known)
+		if top.full() && q.order.afterByValue(v, known, &top.heap[0].pos) {
+			continue // most jobs: after the last of the page by value alone
+		}
+		pos := q.order.positionAt(s, i, v, known)
+		if after != nil && q.order.compare(pos, *after) <= 0 {
 			continue
 		}
-		top.offer(ranked{pos: pos, s: sl})
+		top.offer(candidate{pos: pos, s: pos.slot})
 	}
 	best := top.sorted()
 	if len(best) > q.limit {
 		best = best[:q.limit]
 		last := best[len(best)-1].pos
 		key := *last.jobKey()
-		last.key, last.slot = &key, nil // the cursor outlives the lock
+		last.key, last.slot, last.ranked = &key, nil, false // the cursor outlives the lock
 		p.next = &cursor{order: q.order, pos: last, span: q.span}
 	}
 	buf = append(buf, '[')
@@ -66,8 +74,23 @@ func (s *store) list(q *listQuery, now time.Time, preview int, buf []byte) page 
 	return p
 }
 
-// ranked is a job with its position in the order being collected.
-type ranked struct {
+// cursorPosition returns the position a page starts after, placed among
+// the store's ranks when it ranks its jobs; nil for a first page. s.mu is
+// held.
+func (s *store) cursorPosition(c *cursor) *position {
+	if c == nil {
+		return nil
+	}
+	pos := c.pos
+	if s.ranking != nil {
+		pos.rank, pos.half = s.cursorRank(pos.jobKey())
+		pos.ranked = true
+	}
+	return &pos
+}
+
+// candidate is a job with its position in the order being collected.
+type candidate struct {
 	pos position
 	s   *slot
 }
@@ -77,10 +100,13 @@ type ranked struct {
 type topK struct {
 	order order
 	k     int
-	heap  []ranked
+	heap  []candidate
 }
 
-func (t *topK) offer(r ranked) {
+// full reports whether the heap holds k jobs.
+func (t *topK) full() bool { return len(t.heap) == t.k }
+
+func (t *topK) offer(r candidate) {
 	if len(t.heap) < t.k {
 		t.heap = append(t.heap, r)
 		t.up(len(t.heap) - 1)
@@ -125,7 +151,7 @@ func (t *topK) down(i int) {
 }
 
 // sorted returns the kept jobs in order.
-func (t *topK) sorted() []ranked {
-	slices.SortFunc(t.heap, func(a, b ranked) int { return t.order.compare(a.pos, b.pos) })
+func (t *topK) sorted() []candidate {
+	slices.SortFunc(t.heap, func(a, b candidate) int { return t.order.compare(a.pos, b.pos) })
 	return t.heap
 }

@@ -63,43 +63,51 @@ func (o order) String() string {
 	return ""
 }
 
-// value returns the value a job is sorted by. A running job's running
-// time grows as its start time falls, so it sorts by the start time
-// negated, which does not change as the clock moves; a finished job's is
-// fixed, from its start to its end. One list never holds both.
-func (o order) value(a *attrs) (int64, bool) {
-	switch o.key {
-	case sortCreated:
-		return a.val(valCreated)
-	case sortStarted:
-		return a.val(valStarted)
-	case sortSlotMs:
-		return a.val(valSlotMs)
-	case sortBytes:
-		return a.val(valBytes)
-	case sortEnded:
-		return a.val(valEnded)
+// sortVals names the value each sort key but running sorts by.
+var sortVals = [...]int{sortCreated: valCreated, sortStarted: valStarted, sortSlotMs: valSlotMs, sortBytes: valBytes, sortEnded: valEnded}
+
+// valueAt returns the value the job in slot i of a store, whose known
+// values are known, is sorted by, from the store's columns of values. A
+// running job's running time grows as its start time falls, so it sorts by
+// the start time negated, which does not change as the clock moves; a
+// finished job's is fixed, from its start to its end. One list never holds
+// both.
+func (o order) valueAt(vals *[numVals][]int64, i int, known uint8) (int64, bool) {
+	if o.key != sortRunning {
+		k := sortVals[o.key]
+		return vals[k][i], known&(1<<k) != 0
 	}
-	v, ok := a.val(valStarted)
-	if end, done := a.val(valEnded); done {
-		return end - v, ok
+	v, ok := vals[valStarted][i], known&(1<<valStarted) != 0
+	if known&(1<<valEnded) != 0 {
+		return vals[valEnded][i] - v, ok
 	}
 	return -v, ok
 }
 
 // position is a place in an order: a value (or unknown) and a job, named
 // by key or, for a listed job, by its slot. The slot's key is read only to
-// break ties: reading it for every job would touch every entry.
+// break ties: reading it for every job would touch every entry. In a store
+// that ranks its jobs, ties compare ranks instead, and a position that
+// names a job no longer listed (a cursor's) falls just after the rank of
+// the job before it (half).
 type position struct {
-	v     int64
-	known bool
-	key   *events.JobKey
-	slot  *slot
+	v      int64
+	known  bool
+	key    *events.JobKey
+	slot   *slot
+	ranked bool
+	rank   uint64
+	half   bool
 }
 
-func (o order) positionOf(s *slot) position {
-	v, ok := o.value(&s.a)
-	return position{v: v, known: ok, slot: s}
+// positionAt returns the position of the job in slot i of st, whose value
+// is v (if known).
+func (o order) positionAt(st *store, i int, v int64, known bool) position {
+	p := position{v: v, known: known, slot: &st.slots[i]}
+	if st.ranking != nil {
+		p.ranked, p.rank = true, st.ranks[i]
+	}
+	return p
 }
 
 func (p *position) jobKey() *events.JobKey {
@@ -107,6 +115,20 @@ func (p *position) jobKey() *events.JobKey {
 		return p.key
 	}
 	return &p.slot.e.job.Key
+}
+
+// afterByValue reports whether a job whose value is v (if known) comes
+// after the position p by its value alone, whatever its id.
+func (o order) afterByValue(v int64, known bool, p *position) bool {
+	switch {
+	case known != p.known:
+		return p.known
+	case !known || v == p.v:
+		return false
+	case o.desc:
+		return v < p.v
+	}
+	return v > p.v
 }
 
 // compare orders two positions.
@@ -123,7 +145,24 @@ func (o order) compare(a, b position) int {
 		}
 		return cmp.Compare(a.v, b.v)
 	}
+	if a.ranked && b.ranked {
+		if a.rank != b.rank {
+			return cmp.Compare(a.rank, b.rank)
+		}
+		return compareBools(a.half, b.half)
+	}
 	return compareIDs(a.jobKey(), b.jobKey())
+}
+
+// compareBools orders false before true.
+func compareBools(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case a:
+		return 1
+	}
+	return -1
 }
 
 // compareIDs orders jobs as the strings project/location/job_id would,

@@ -211,7 +211,7 @@ func New(cfg Config, evlog eventLog, logger *slog.Logger) (*Projection, error) {
 	}
 	p := &Projection{cfg: cfg, log: evlog, logger: logger, metrics: m, closing: make(chan struct{})}
 	p.changes = newRing(cfg.StreamReplay)
-	p.store = newStore(cfg, p.changes)
+	p.store = newLiveStore(cfg, p.changes)
 	p.pruner = newPruner(evlog, logger, m.pruned)
 	p.history = make(chan struct{}, cfg.History.Concurrency)
 	return p, nil

@@ -17,7 +17,13 @@ type store struct {
 	mu      sync.RWMutex
 	jobs    map[events.JobKey]*entry
 	slots   []slot
-	sigs    []signature // the signature of slots[i].a.search
+	rows    []row            // the part of slots[i].a that a list's scan tests first
+	vals    [numVals][]int64 // slots[i].a.vals, value by value
+	sigs    []signature      // the signature of slots[i].a.text
+	ranks   []uint64         // the rank of slots[i], when the store ranks its jobs
+	ids     jobIDs
+	index   *searchIndex // nil for a store that is searched by reading every text
+	ranking *ranking     // nil for a store whose ties compare job keys
 	dicts   [numDims]*dict
 	tombs   tombstones
 	changes *ring
@@ -32,13 +38,15 @@ type store struct {
 // entry is one running job.
 type entry struct {
 	job events.Job
-	idx int // position in store.slots
+	idx int    // position in store.slots
+	id  uint32 // the job's number in the search index, while it is listed
 }
 
 // slot is one job's place in the dense slice.
 type slot struct {
-	a attrs
-	e *entry
+	a  attrs
+	e  *entry
+	id uint32 // e.id
 }
 
 // view is a job as the API shows it to one caller, copied out of the
@@ -63,6 +71,15 @@ func newStore(cfg Config, changes *ring) *store {
 	for i := range s.dicts {
 		s.dicts[i] = newDict()
 	}
+	return s
+}
+
+// newLiveStore returns a store for the running list, which lists are asked
+// of many times while it changes: it indexes its jobs' search texts and
+// ranks its jobs in id order as they come and go.
+func newLiveStore(cfg Config, changes *ring) *store {
+	s := newStore(cfg, changes)
+	s.index, s.ranking = newSearchIndex(), newRanking()
 	return s
 }
 
@@ -187,9 +204,12 @@ func (s *store) update(key events.JobKey, en *entry, now time.Time, fold func(*e
 		return true
 	}
 	a := s.attrsOf(&en.job, &before, &prev, s.isStale(&en.job, now))
-	s.slots[en.idx].a = a
-	if a.search != prev.search {
-		s.sigs[en.idx] = signatureOf(a.search)
+	s.setAttrs(en.idx, a)
+	if a.text != prev.text {
+		s.sigs[en.idx] = signatureOf(&a.text)
+		if s.index != nil {
+			s.index.replace(en.id, &prev.text, &a.text)
+		}
 	}
 	s.publish(&change{key: key, before: prev, had: true, after: a, has: true, view: &view{job: en.job, stale: a.stale}})
 	return false
@@ -214,22 +234,27 @@ func (s *store) add(key events.JobKey, now time.Time, fold func(*events.Job)) (d
 // insert puts a job not in the store yet, with its attributes, at the end
 // of the dense slice. s.mu is held.
 func (s *store) insert(en *entry, a attrs) {
-	en.idx = len(s.slots)
-	s.slots = append(s.slots, slot{a: a, e: en})
-	s.sigs = append(s.sigs, signatureOf(a.search))
+	en.idx, en.id = len(s.slots), s.ids.take()
+	s.appendSlot(slot{a: a, e: en, id: en.id})
 	s.jobs[en.job.Key] = en
+	if s.index != nil {
+		s.index.add(en.id, &a.text)
+	}
+	if s.ranking != nil {
+		s.place(en)
+	}
 }
 
 // remove takes a finished job out of the list and remembers it.
 func (s *store) remove(en *entry, now time.Time) {
-	last := len(s.slots) - 1
-	if en.idx != last {
-		s.slots[en.idx] = s.slots[last]
-		s.sigs[en.idx] = s.sigs[last]
-		s.slots[en.idx].e.idx = en.idx
+	if s.index != nil {
+		s.index.remove(en.id, &s.slots[en.idx].a.text)
 	}
-	s.slots[last] = slot{}
-	s.slots, s.sigs = s.slots[:last], s.sigs[:last]
+	if s.ranking != nil {
+		s.unplace(en)
+	}
+	s.ids.give(en.id)
+	s.removeSlot(en.idx)
 	delete(s.jobs, en.job.Key)
 	s.tombs.add(en.job.Key, now)
 }

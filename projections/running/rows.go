@@ -1,0 +1,66 @@
+package running
+
+// row is the part of a job's attributes that a list request's scan tests
+// first, 32 bytes in a dense slice of its own: a scan of every job reads
+// these rows, and the rest of a job (its slot, its values, its rank, its
+// text) only when the row passes, so that it reads a fraction of the bytes
+// whole slots would take.
+type row struct {
+	dim   [numDims]uint32
+	state stateCode
+	known uint8
+	id    uint32
+}
+
+func rowOf(a *attrs, id uint32) row {
+	return row{dim: a.dim, state: a.state, known: a.known, id: id}
+}
+
+// appendSlot puts sl at the end of the dense slice and of every slice
+// that runs alongside it. s.mu is held.
+func (s *store) appendSlot(sl slot) {
+	s.slots = append(s.slots, sl)
+	s.rows = append(s.rows, rowOf(&sl.a, sl.id))
+	for k := range s.vals {
+		s.vals[k] = append(s.vals[k], sl.a.vals[k])
+	}
+	s.sigs = append(s.sigs, signatureOf(&sl.a.text))
+	if s.ranking != nil {
+		s.ranks = append(s.ranks, 0)
+	}
+}
+
+// setAttrs sets the attributes of the job in slot i. s.mu is held.
+func (s *store) setAttrs(i int, a attrs) {
+	s.slots[i].a = a
+	s.rows[i] = rowOf(&a, s.slots[i].id)
+	for k := range s.vals {
+		s.vals[k][i] = a.vals[k]
+	}
+}
+
+// removeSlot takes slot i out of the dense slice, moving the last slot into
+// its place. s.mu is held.
+func (s *store) removeSlot(i int) {
+	last := len(s.slots) - 1
+	if i != last {
+		s.slots[i] = s.slots[last]
+		s.slots[i].e.idx = i
+		s.rows[i] = s.rows[last]
+		for k := range s.vals {
+			s.vals[k][i] = s.vals[k][last]
+		}
+		s.sigs[i] = s.sigs[last]
+		if s.ranking != nil {
+			s.ranks[i] = s.ranks[last]
+		}
+	}
+	s.slots[last] = slot{}
+	s.slots, s.rows, s.sigs = s.slots[:last], s.rows[:last], s.sigs[:last]
+	for k := range s.vals {
+		s.vals[k] = s.vals[k][:last]
+	}
+	if s.ranking != nil {
+		s.ranks = s.ranks[:last]
+	}
+}

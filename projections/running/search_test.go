@@ -1,0 +1,265 @@
+package running
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/bqobserver/bqobserver/events"
+	"github.com/bqobserver/bqobserver/projections/access"
+)
+
+// oldSearchText is the search text as one lower-cased string, the public
+// part first: what a term is defined to be searched in.
+func oldSearchText(st *searchText) string {
+	return st.public + strings.ToLower(st.query)
+}
+
+// textPieces are what the random texts are made of: words of the list's
+// users, case variants, characters whose lower case differs in length or
+// is ASCII (İ, the Kelvin sign), separators, a NUL and an invalid byte.
+var textPieces = []string{
+	"marts", "Marts", "MARTS", "reporting", "agg_daily_", "SELECT", "select", "from", "fct_orders", "orders",
+	"a", "ab", "abc", "abcd", "x", "_", "-", ".", "=", " ", "\n", "`", "é", "É", "İstanbul", "straße", "\u212a", "ǅ",
+	"日本", "0", "42", "4242", "\x00", "\xff", "team", "prod", "run-42",
+}
+
+func randomText(r *rand.Rand, pieces int) string {
+	var b strings.Builder
+	for range r.IntN(pieces + 1) {
+		b.WriteString(textPieces[r.IntN(len(textPieces))])
+	}
+	return b.String()
+}
+
+// asciiText is randomText without the non-ASCII pieces.
+func asciiText(r *rand.Rand, pieces int) string {
+	var b strings.Builder
+	for b.Len() == 0 && pieces > 0 || r.IntN(pieces+1) > 0 {
+		if p := textPieces[r.IntN(len(textPieces))]; isASCII(p) {
+			b.WriteString(p)
+		}
+		if b.Len() > 8*pieces {
+			break
+		}
+	}
+	return b.String()
+}
+
+// randomTerm returns a lower-cased term: a piece of text, a piece of a
+// given text (which may cross a field separator or the start of the query
+// text), or the end of one field joined to the start of the next.
+func randomTerm(r *rand.Rand, texts []string) string {
+	switch r.IntN(4) {
+	case 0:
+		return strings.ToLower(randomText(r, 3))
+	case 1:
+		t := texts[r.IntN(len(texts))]
+		if t == "" {
+			return "x"
+		}
+		i := r.IntN(len(t))
+		return t[i : i+min(len(t)-i, 1+r.IntN(12))]
+	case 2:
+		t := texts[r.IntN(len(texts))]
+		if i := strings.IndexByte(t, 0); i > 0 && i+1 < len(t) {
+			return t[max(0, i-3):i] + t[i+1:min(len(t), i+4)] // both sides of a separator, without it
+		}
+		return "ab"
+	}
+	return strings.ToLower(textPieces[r.IntN(len(textPieces))])
+}
+
+func TestIndexFold(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	cases := []struct{ s, t string }{
+		{"", ""}, {"abc", ""}, {"", "a"}, {"SELECT x", "select"}, {"xSeLeCt", "select"}, {"Sum(s)", "s)"},
+		{"aAaAb", "aab"}, {"ABC", "abcd"}, {"`P.MARTS.x`", "marts.x"}, {"a-b", "a-b"}, {"X", "é"},
+	}
+	for range 20000 {
+		cases = append(cases, struct{ s, t string }{asciiText(r, 12), strings.ToLower(asciiText(r, 2))})
+	}
+	for _, c := range cases {
+		if got, want := indexFold(c.s, c.t), strings.Index(strings.ToLower(c.s), c.t); got != want {
+			t.Errorf("indexFold(%q, %q) = %d, want %d", c.s, c.t, got, want)
+		}
+	}
+}
+
+func randomFacts(r *rand.Rand) events.Facts {
+	f := events.Facts{Principal: strings.ToLower(randomText(r, 2)) + "@acme.example", Query: randomText(r, 8)}
+	if r.IntN(2) == 0 {
+		f.Query = asciiText(r, 8)
+	}
+	if r.IntN(3) > 0 {
+		f.DestinationTable = randomText(r, 3)
+		f.ReferencedTables = []string{randomText(r, 3), asciiText(r, 3)}
+		f.Labels = map[string]string{randomText(r, 1): randomText(r, 2), "team": []string{"prod", "dev", asciiText(r, 2)}[r.IntN(3)]}
+	}
+	return f
+}
+
+func TestSearchTextMatchesItsWholeText(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for range 3000 {
+		f := randomFacts(r)
+		j := events.Job{Key: events.JobKey{Project: "p", Location: "US", JobID: randomText(r, 3) + "j"}, Facts: f}
+		st := searchTextOf(&j)
+		whole := oldSearchText(&st)
+		if got, want := signatureOf(&st), signatureOfString(whole); got != want {
+			t.Fatalf("signature of %q differs from that of the whole text", whole)
+		}
+		for range 20 {
+			term := randomTerm(r, []string{whole})
+			if got, want := st.contains(term, false), strings.Contains(whole, term); got != want {
+				t.Errorf("contains(%q) in %q = %t, want %t", term, whole, got, want)
+			}
+			if got, want := st.contains(term, true), strings.Contains(st.public, term); got != want {
+				t.Errorf("contains(%q) in the public part %q = %t, want %t", term, st.public, got, want)
+			}
+		}
+	}
+}
+
+func signatureOfString(s string) signature {
+	var sig signature
+	sig.addPairs(s)
+	return sig
+}
+
+// The list of a store that indexes its jobs' texts and ranks them answers
+// every request, page by page, exactly as a plain scan of the same jobs
+// does, while jobs are listed, changed and removed.
+func TestIndexedListMatchesScan(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	now := t0.Add(time.Hour)
+	var cfg Config
+	cfg.setDefaults()
+	live, plain := newLiveStore(cfg, nil), newStore(cfg, nil)
+	stores := []*store{live, plain}
+	var keys []events.JobKey
+	apply := func(key events.JobKey, evs ...events.Event) {
+		for _, s := range stores {
+			s.applyHistory(key, evs, now)
+		}
+	}
+	callers := []access.Principal{
+		access.Anonymous(),
+		{Email: "ab@acme.example", Role: access.RoleViewer, Method: access.ModeIAP},
+		{Email: "x@acme.example", Role: access.RoleViewer, Method: access.ModeIAP},
+	}
+	for round := range 40 {
+		for range 60 {
+			keys = changeJobs(r, keys, apply, now)
+		}
+		if got, want := live.len(), plain.len(); got != want {
+			t.Fatalf("round %d: %d jobs listed, want %d", round, got, want)
+		}
+		texts := make([]string, 0, len(live.slots))
+		for i := range live.slots {
+			texts = append(texts, oldSearchText(&live.slots[i].a.text))
+		}
+		for range 30 {
+			v := randomListParams(r, texts)
+			caller := callers[r.IntN(len(callers))]
+			got, want := listAll(t, live, v, caller, now), listAll(t, plain, v, caller, now)
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Fatalf("round %d, %s as %s: indexed list differs from the scan (-want +got):\n%s", round, v.Encode(), caller.Email, diff)
+			}
+		}
+	}
+	if len(live.index.ids) == 0 {
+		t.Fatal("the index holds no word: the test exercised nothing")
+	}
+}
+
+// changeJobs lists a new job, changes a listed one (its query text, its
+// statistics) or finishes one, in both stores through apply.
+func changeJobs(r *rand.Rand, keys []events.JobKey, apply func(events.JobKey, ...events.Event), now time.Time) []events.JobKey {
+	projects := []string{"ab", "ab-c", "abc", "a", "b"}
+	switch op := r.IntN(10); {
+	case op < 5 || len(keys) < 10:
+		key := events.JobKey{Project: projects[r.IntN(len(projects))], Location: []string{"US", "EU"}[r.IntN(2)], JobID: fmt.Sprintf("j%d_%s", r.IntN(1000), randomText(r, 1))}
+		if key.Validate() != nil {
+			return keys
+		}
+		s := &story{key: key}
+		state := []events.State{events.StatePending, events.StateRunning}[r.IntN(2)]
+		apply(key, s.inserted(now.Add(-time.Duration(r.IntN(3600))*time.Second), state, randomFacts(r)))
+		return append(keys, key)
+	case op < 6:
+		k := keys[r.IntN(len(keys))]
+		s := &story{key: k, n: 100 + r.IntN(1_000_000)}
+		apply(k, s.event(events.KindProgress, now.Add(-time.Duration(r.IntN(60))*time.Second), events.StateRunning, events.Facts{Query: randomText(r, 6)}))
+	case op < 7: // new tables and labels, the same query text
+		k := keys[r.IntN(len(keys))]
+		s := &story{key: k, n: 100 + r.IntN(1_000_000)}
+		f := events.Facts{ReferencedTables: []string{randomText(r, 3)}, Labels: map[string]string{"team": asciiText(r, 2), randomText(r, 1): "x"}}
+		apply(k, s.event(events.KindProgress, now.Add(-time.Duration(r.IntN(60))*time.Second), events.StateRunning, f))
+	case op < 9:
+		k := keys[r.IntN(len(keys))]
+		s := &story{key: k, n: 100 + r.IntN(1_000_000)}
+		apply(k, s.progress(now.Add(-time.Duration(r.IntN(60))*time.Second), int64(r.IntN(3))*1000, int64(r.IntN(5))))
+	default:
+		i := r.IntN(len(keys))
+		s := &story{key: keys[i], n: 100 + r.IntN(1_000_000)}
+		apply(keys[i], s.completed(now))
+		keys = slices.Delete(keys, i, i+1)
+	}
+	return keys
+}
+
+func randomListParams(r *rand.Rand, texts []string) url.Values {
+	v := url.Values{}
+	var terms []string
+	for range r.IntN(3) + 1 {
+		if term := randomTerm(r, texts); strings.TrimSpace(term) != "" {
+			terms = append(terms, term)
+		}
+	}
+	if r.IntN(8) > 0 {
+		v.Set("q", strings.Join(terms, " "))
+	}
+	v.Set("sort", []string{"running", "-running", "slot_ms", "-slot_ms", "created", "-started", "bytes"}[r.IntN(7)])
+	v.Set("limit", fmt.Sprint(1+r.IntN(7)))
+	for name, value := range map[string]string{"location": "US", "project": "ab", "state": "running", "label": "team=prod", "min_running": "20m"} {
+		if r.IntN(5) == 0 {
+			v.Set(name, value)
+		}
+	}
+	return v
+}
+
+// listAll returns every page of a list request to st.
+func listAll(t *testing.T, st *store, v url.Values, caller access.Principal, now time.Time) []string {
+	t.Helper()
+	var pages []string
+	for {
+		q, bad := parseListQuery(v, runningKind)
+		if len(bad) > 0 {
+			t.Fatalf("%s: %v", v.Encode(), bad)
+		}
+		q.filter.scope = access.ScopeOf(caller)
+		pg := st.list(&q, now, 64, nil)
+		pages = append(pages, fmt.Sprintf("%d jobs of %d: %s", pg.n, pg.total, pg.jobs))
+		if pg.next == nil || len(pages) > 100 {
+			return pages
+		}
+		v = cloneValues(v)
+		v.Set("cursor", pg.next.String())
+	}
+}
+
+func cloneValues(v url.Values) url.Values {
+	out := url.Values{}
+	for k, vs := range v {
+		out[k] = slices.Clone(vs)
+	}
+	return out
+}

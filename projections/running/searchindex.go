@@ -1,0 +1,290 @@
+package running
+
+import (
+	"slices"
+	"strings"
+
+	"github.com/RoaringBitmap/roaring/v2"
+)
+
+// searchIndex finds the jobs whose search text holds a search term without
+// reading their texts. It cuts each job's text into words, the longest runs
+// of word bytes (letters, digits, _ and every byte of a non-ASCII
+// character), and keeps every word of three bytes or more once, with the
+// jobs whose text holds it and, by trigram, the words that hold each
+// trigram. A term of three bytes or more with no other byte than word bytes
+// can occur in a text only inside one of its words, so the jobs holding it
+// are exactly those of the words that contain it: the words' trigrams
+// narrow the words down, and a substring test on each of those few words
+// decides. The index answers for the whole text, query text included; a
+// caller who may not search a job's query text has that job's public text
+// tested instead.
+//
+// The index is kept up to date as jobs are listed, changed and removed, under
+// the store's lock; lookups only read it.
+type searchIndex struct {
+	ids   map[string]uint32 // word → its id
+	words []indexedWord     // by id
+	free  []uint32          // ids of words no job holds any more
+	grams map[uint32]idSet  // trigram → the ids of the words that contain it
+
+	scratch []string // the words of one text, while it is added or removed
+	lower   []byte   // one word lower-cased, while it is looked up
+}
+
+// indexedWord is one word and the jobs (by job id) whose text holds it.
+type indexedWord struct {
+	text string
+	jobs idSet
+}
+
+// minIndexed is the length of the shortest term and word the index holds.
+const minIndexed = 3
+
+func newSearchIndex() *searchIndex {
+	return &searchIndex{ids: map[string]uint32{}, grams: map[uint32]idSet{}}
+}
+
+// isWordByte reports whether c belongs to a word: a lower-case letter, a
+// digit, '_', or a byte of a non-ASCII character.
+func isWordByte(c byte) bool {
+	return c >= 0x80 || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '_'
+}
+
+// indexable reports whether the index can answer for term t: it is long
+// enough and has only word bytes.
+func indexable(t string) bool {
+	if len(t) < minIndexed {
+		return false
+	}
+	for i := 0; i < len(t); i++ {
+		if !isWordByte(t[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// add records that the job with id job has the search text st.
+func (x *searchIndex) add(job uint32, st *searchText) {
+	for _, w := range x.wordsOf(st) {
+		x.addWord(job, w)
+	}
+}
+
+// remove forgets that the job with id job has the search text st, which
+// must be the text it was added with.
+func (x *searchIndex) remove(job uint32, st *searchText) {
+	for _, w := range x.wordsOf(st) {
+		x.removeWord(job, w)
+	}
+}
+
+// replace records that the job with id job now has the search text now
+// instead of was, touching only the words that differ.
+func (x *searchIndex) replace(job uint32, was, now *searchText) {
+	if was.query == now.query && was.fold == now.fold {
+		x.replacePublic(job, was, now)
+		return
+	}
+	old := slices.Clone(x.wordsOf(was))
+	cur := x.wordsOf(now)
+	x.swapWords(job, old, cur)
+}
+
+// replacePublic is replace when only the public part changed, as it does
+// when a job's tables or labels become known: the query text, often the
+// longest part, is not cut into words again, only searched for the few
+// words that differ.
+func (x *searchIndex) replacePublic(job uint32, was, now *searchText) {
+	old := slices.Compact(slices.Sorted(slices.Values(appendWords(nil, was.public, false))))
+	cur := slices.Compact(slices.Sorted(slices.Values(appendWords(nil, now.public, false))))
+	keep := func(ws []string, other []string) []string {
+		out := ws[:0]
+		for _, w := range ws {
+			if _, found := slices.BinarySearch(other, w); !found && !now.queryHasWord(w) {
+				out = append(out, w)
+			}
+		}
+		return out
+	}
+	gone, added := keep(slices.Clone(old), cur), keep(slices.Clone(cur), old)
+	x.swapWords(job, gone, added)
+}
+
+// swapWords removes from the index the words of old that cur lacks and adds
+// those of cur that old lacks, for the job with id job; both are sorted.
+func (x *searchIndex) swapWords(job uint32, old, cur []string) {
+	i, j := 0, 0
+	for i < len(old) || j < len(cur) {
+		switch {
+		case j == len(cur) || i < len(old) && old[i] < cur[j]:
+			x.removeWord(job, old[i])
+			i++
+		case i == len(old) || cur[j] < old[i]:
+			x.addWord(job, cur[j])
+			j++
+		default:
+			i, j = i+1, j+1
+		}
+	}
+}
+
+// wordsOf returns the distinct words of st of at least minIndexed bytes,
+// lower-cased, in x.scratch: they alias st's strings, or x.lower's copy of
+// a folded word, so a word kept must be cloned.
+func (x *searchIndex) wordsOf(st *searchText) []string {
+	ws := x.scratch[:0]
+	ws = appendWords(ws, st.public, false)
+	ws = appendWords(ws, st.query, st.fold)
+	slices.Sort(ws)
+	ws = slices.Compact(ws)
+	x.scratch = ws
+	return ws
+}
+
+// appendWords appends the words of s of at least minIndexed bytes, as
+// strings.ToLower(s) has them when fold is set (s is then ASCII).
+func appendWords(ws []string, s string, fold bool) []string {
+	for i := 0; i < len(s); {
+		if !isWordByte(lowerASCII(s[i], fold)) {
+			i++
+			continue
+		}
+		j := i + 1
+		for j < len(s) && isWordByte(lowerASCII(s[j], fold)) {
+			j++
+		}
+		if j-i >= minIndexed {
+			w := s[i:j]
+			if fold && hasUpper(w) {
+				w = strings.ToLower(w)
+			}
+			ws = append(ws, w)
+		}
+		i = j
+	}
+	return ws
+}
+
+func lowerASCII(c byte, fold bool) byte {
+	if fold && 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}
+
+func hasUpper(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if 'A' <= s[i] && s[i] <= 'Z' {
+			return true
+		}
+	}
+	return false
+}
+
+func (x *searchIndex) addWord(job uint32, w string) {
+	id, ok := x.ids[w]
+	if !ok {
+		w = strings.Clone(w)
+		id = x.newWord(w)
+		x.ids[w] = id
+		x.words[id] = indexedWord{text: w, jobs: idSet{small: []uint32{job}}}
+		forTrigrams(w, func(g uint32) {
+			set := x.grams[g]
+			set.add(id)
+			x.grams[g] = set
+		})
+		return
+	}
+	x.words[id].jobs.add(job)
+}
+
+func (x *searchIndex) newWord(w string) uint32 {
+	if n := len(x.free); n > 0 {
+		id := x.free[n-1]
+		x.free = x.free[:n-1]
+		return id
+	}
+	x.words = append(x.words, indexedWord{})
+	return uint32(len(x.words) - 1)
+}
+
+func (x *searchIndex) removeWord(job uint32, w string) {
+	id, ok := x.ids[w]
+	if !ok {
+		return
+	}
+	iw := &x.words[id]
+	if iw.jobs.remove(job); !iw.jobs.empty() {
+		return
+	}
+	forTrigrams(iw.text, func(g uint32) {
+		set := x.grams[g]
+		if set.remove(id); set.empty() {
+			delete(x.grams, g)
+		} else {
+			x.grams[g] = set
+		}
+	})
+	delete(x.ids, iw.text)
+	*iw = indexedWord{}
+	x.free = append(x.free, id)
+}
+
+// forTrigrams calls f with each trigram of s, as a number.
+func forTrigrams(s string, f func(uint32)) {
+	for i := 0; i+minIndexed <= len(s); i++ {
+		f(uint32(s[i])<<16 | uint32(s[i+1])<<8 | uint32(s[i+2]))
+	}
+}
+
+// jobsWith sets in bits (a bit per job id, all clear, long enough for
+// every id given) the jobs whose text holds t, an indexable term: the jobs
+// of the words that contain it, found among the words holding its rarest
+// trigram.
+func (x *searchIndex) jobsWith(t string, bits []uint64) {
+	var grams []*idSet
+	missing := false
+	forTrigrams(t, func(g uint32) {
+		set, ok := x.grams[g]
+		if !ok {
+			missing = true
+			return
+		}
+		grams = append(grams, &set)
+	})
+	if missing {
+		return // no word holds one of t's trigrams: no text holds t
+	}
+	slices.SortFunc(grams, func(a, b *idSet) int { return a.len() - b.len() })
+	var shared []*roaring.Bitmap
+	var small []*idSet
+	grams[0].each(func(id uint32) {
+		for _, g := range grams[1:] {
+			if !g.contains(id) {
+				return
+			}
+		}
+		iw := &x.words[id]
+		switch {
+		case !strings.Contains(iw.text, t):
+		case iw.jobs.big != nil:
+			shared = append(shared, iw.jobs.big)
+		default:
+			small = append(small, &iw.jobs)
+		}
+	})
+	switch len(shared) {
+	case 0:
+	case 1:
+		shared[0].WriteDenseTo(bits) // bits are clear: it may copy whole words
+	default:
+		roaring.FastOr(shared...).WriteDenseTo(bits)
+	}
+	for _, set := range small {
+		for _, j := range set.small {
+			bits[j>>6] |= 1 << (j & 63)
+		}
+	}
+}

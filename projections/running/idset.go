@@ -24,6 +24,17 @@ const (
 	minBig   = 32
 )
 
+// idSetOf returns the set of ids, which are sorted and distinct; a small
+// set keeps the slice.
+func idSetOf(ids []uint32) idSet {
+	if len(ids) <= maxSmall {
+		return idSet{small: slices.Clip(ids)}
+	}
+	big := roaring.New()
+	big.AddMany(ids)
+	return idSet{big: big}
+}
+
 func (s *idSet) add(id uint32) {
 	if s.big != nil {
 		s.big.Add(id)

@@ -3,6 +3,7 @@ package running
 import (
 	"cmp"
 	"math"
+	"slices"
 	"strings"
 
 	"github.com/google/btree"
@@ -32,6 +33,23 @@ func newRanking() *ranking {
 // the same string ("a/b", "c" and "a", "b/c") by project: a total order.
 func compareKeys(a, b *events.JobKey) int {
 	return cmp.Or(compareIDs(a, b), strings.Compare(a.Project, b.Project))
+}
+
+// rankAll ranks every job of the store at once, evenly over the whole range
+// of ranks. s.mu is held.
+func (s *store) rankAll() {
+	es := make([]*entry, len(s.slots))
+	for i := range s.slots {
+		es[i] = s.slots[i].e
+	}
+	slices.SortFunc(es, func(a, b *entry) int { return compareKeys(&a.job.Key, &b.job.Key) })
+	s.ranking = newRanking()
+	s.ranks = make([]uint64, len(s.slots))
+	gap := math.MaxUint64 / (uint64(len(es)) + 1)
+	for i, en := range es {
+		s.ranks[en.idx] = uint64(i+1) * gap
+		s.ranking.tree.ReplaceOrInsert(en)
+	}
 }
 
 // place ranks a job just put in the store. s.mu is held.

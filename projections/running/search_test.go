@@ -135,13 +135,15 @@ func signatureOfString(s string) signature {
 
 // The list of a store that indexes its jobs' texts and ranks them answers
 // every request, page by page, exactly as a plain scan of the same jobs
-// does, while jobs are listed, changed and removed.
+// does, while jobs are listed, changed and removed: first while it is quiet
+// and has no index, then from the index it builds of every job at once when
+// it stops being quiet, then as the index follows the changes.
 func TestIndexedListMatchesScan(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
 	now := t0.Add(time.Hour)
 	var cfg Config
 	cfg.setDefaults()
-	live, plain := newLiveStore(cfg, nil), newStore(cfg, nil)
+	live, plain := newLiveStore(cfg, newRing(16)), newStore(cfg, nil)
 	stores := []*store{live, plain}
 	var keys []events.JobKey
 	apply := func(key events.JobKey, evs ...events.Event) {
@@ -157,6 +159,12 @@ func TestIndexedListMatchesScan(t *testing.T) {
 	for round := range 40 {
 		for range 60 {
 			keys = changeJobs(r, keys, apply, now)
+		}
+		if round == 5 {
+			if live.index != nil || live.ranking != nil {
+				t.Fatal("a quiet store indexes its jobs")
+			}
+			live.setQuiet(false)
 		}
 		if got, want := live.len(), plain.len(); got != want {
 			t.Fatalf("round %d: %d jobs listed, want %d", round, got, want)

@@ -45,6 +45,37 @@ func newSearchIndex() *searchIndex {
 	return &searchIndex{ids: map[string]uint32{}, grams: map[uint32]idSet{}}
 }
 
+// indexAll returns the index of the texts of slots, built at once: each
+// word's jobs are gathered, then sorted into a set, rather than added to it
+// one by one.
+func indexAll(slots []slot) *searchIndex {
+	x := newSearchIndex()
+	var jobs [][]uint32 // by word id
+	for i := range slots {
+		for _, w := range x.wordsOf(&slots[i].a.text) {
+			id, ok := x.ids[w]
+			if !ok {
+				w = strings.Clone(w)
+				id = x.newWord(w)
+				x.ids[w] = id
+				x.words[id].text = w
+				jobs = append(jobs, nil)
+				forTrigrams(w, func(g uint32) {
+					set := x.grams[g]
+					set.add(id)
+					x.grams[g] = set
+				})
+			}
+			jobs[id] = append(jobs[id], slots[i].id)
+		}
+	}
+	for id, js := range jobs {
+		slices.Sort(js)
+		x.words[id].jobs = idSetOf(js)
+	}
+	return x
+}
+
 // isWordByte reports whether c belongs to a word: a lower-case letter, a
 // digit, '_', or a byte of a non-ASCII character.
 func isWordByte(c byte) bool {

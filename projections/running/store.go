@@ -24,6 +24,9 @@ type store struct {
 	ids     jobIDs
 	index   *searchIndex // nil for a store that is searched by reading every text
 	ranking *ranking     // nil for a store whose ties compare job keys
+	// indexed: the store indexes and ranks its jobs once it is no longer
+	// quiet. While it is (the rebuild), index and ranking are nil.
+	indexed bool
 	dicts   [numDims]*dict
 	tombs   tombstones
 	changes *ring
@@ -76,10 +79,13 @@ func newStore(cfg Config, changes *ring) *store {
 
 // newLiveStore returns a store for the running list, which lists are asked
 // of many times while it changes: it indexes its jobs' search texts and
-// ranks its jobs in id order as they come and go.
+// ranks its jobs in id order as they come and go. While it is quiet (the
+// rebuild, when nothing is listed yet) it does neither: setQuiet(false)
+// indexes and ranks every job at once, which costs a fraction of keeping
+// the index and the ranks up to date job by job.
 func newLiveStore(cfg Config, changes *ring) *store {
 	s := newStore(cfg, changes)
-	s.index, s.ranking = newSearchIndex(), newRanking()
+	s.indexed = true
 	return s
 }
 
@@ -89,11 +95,16 @@ func (s *store) len() int {
 	return len(s.slots)
 }
 
-// setQuiet turns the publication of changes off or on.
+// setQuiet turns the publication of changes off or on. The first time it
+// turns it on, a store that indexes its jobs indexes and ranks them.
 func (s *store) setQuiet(q bool) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.quiet = q
-	s.mu.Unlock()
+	if !q && s.indexed && s.index == nil {
+		s.index = indexAll(s.slots)
+		s.rankAll()
+	}
 }
 
 // What applyEvent did with an event.

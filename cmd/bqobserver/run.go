@@ -146,6 +146,7 @@ func (c *RunCmd) open(g *Globals, e *env, l *lifecycle) (*backends, error) {
 	if b.BigtableMode == modeEmbedded {
 		quietBttestGC()
 		c.Limits.setEmbeddedMemoryLimit(e.getenv)
+		c.Limits.setEmbeddedGOGC(e.getenv)
 	}
 	if c.AutoCreate || (b.PubSubMode != modeCloud && b.BigtableMode != modeCloud) {
 		top, err := c.topology(g, e, b)

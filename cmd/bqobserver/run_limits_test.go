@@ -114,3 +114,37 @@ func TestEmbeddedMemoryLimit(t *testing.T) {
 		}
 	}
 }
+
+// The embedded mode's GOGC is its flag's unless GOGC is set; 0 leaves Go's
+// pacing alone.
+func TestEmbeddedGOGC(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	env := func(v string) func(string) string {
+		return func(k string) string {
+			if k == "GOGC" {
+				return v
+			}
+			return ""
+		}
+	}
+	for _, tt := range []struct {
+		name    string
+		flag    int
+		gogc    string
+		runtime int // the GOGC in force before
+		want    int
+	}{
+		{"the flag", 50, "", 100, 50},
+		{"Go's pacing", 0, "", 100, 100},
+		{"GOGC wins", 50, "80", 80, 80},
+	} {
+		debug.SetGCPercent(tt.runtime)
+		f := LimitFlags{EmbeddedGOGC: tt.flag}
+		if got := f.setEmbeddedGOGC(env(tt.gogc)); got != tt.want {
+			t.Errorf("%s: GOGC %d, want %d", tt.name, got, tt.want)
+		}
+		if got := debug.SetGCPercent(100); got != tt.want {
+			t.Errorf("%s: runtime's GOGC %d, want %d", tt.name, got, tt.want)
+		}
+	}
+}

@@ -60,18 +60,22 @@ func indexAll(slots []slot) *searchIndex {
 				x.ids[w] = id
 				x.words[id].text = w
 				jobs = append(jobs, nil)
-				forTrigrams(w, func(g uint32) {
-					set := x.grams[g]
-					set.add(id)
-					x.grams[g] = set
-				})
 			}
 			jobs[id] = append(jobs[id], slots[i].id)
 		}
 	}
+	grams := map[uint32][]uint32{} // word ids, in increasing order
 	for id, js := range jobs {
 		slices.Sort(js)
 		x.words[id].jobs = idSetOf(js)
+		forTrigrams(x.words[id].text, func(g uint32) {
+			if ws := grams[g]; len(ws) == 0 || ws[len(ws)-1] != uint32(id) { // a word may repeat a trigram
+				grams[g] = append(ws, uint32(id))
+			}
+		})
+	}
+	for g, ws := range grams {
+		x.grams[g] = idSetOf(ws)
 	}
 	return x
 }

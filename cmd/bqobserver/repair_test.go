@@ -6,10 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -128,17 +126,15 @@ func TestRepairBigtableRestartedEmpty(t *testing.T) {
 // appends go on.
 func TestRepairLostTableOnEmulatorRestart(t *testing.T) {
 	bin := envtest.Getenv(t, "BQOBSERVER_CBTEMULATOR_BIN", "a cbtemulator binary to stop and restart")
-	emu := &cbtemulator{bin: bin, port: freePort(t)}
-	emu.start(t)
-	t.Cleanup(emu.stop)
+	emu := logtest.StartCbtemulator(t, bin)
 	t.Setenv("PUBSUB_EMULATOR_HOST", "")
-	t.Setenv("BIGTABLE_EMULATOR_HOST", "127.0.0.1:"+emu.port)
+	t.Setenv("BIGTABLE_EMULATOR_HOST", emu.Addr)
 	base, stop := startService(t, "--simulate-rate", "20", "--repair-interval", "500ms", "--request-timeout", "1s")
 	defer stop()
 	before := waitMetric(t, base, appended, 50, time.Minute)
-	emu.stop()
+	emu.Stop()
 	waitReadyz(t, base, "degraded", "table bqobserver-events")
-	emu.start(t)
+	emu.Start(t)
 	waitMetric(t, base, "bqobserver_recreated_resources_total", 1, time.Minute)
 	waitMetric(t, base, appended, before+200, 2*time.Minute)
 	waitReadyz(t, base, "ready catching_up", "")
@@ -283,52 +279,6 @@ func publishEntries(t *testing.T, c *pubsub.Client, entries []simulation.Entry) 
 			t.Fatal(err)
 		}
 	}
-}
-
-// cbtemulator is a Bigtable emulator process of the test's own, which it
-// can stop and start again (empty) on the same port.
-type cbtemulator struct {
-	bin, port string
-	cmd       *exec.Cmd
-}
-
-func (e *cbtemulator) start(t *testing.T) {
-	t.Helper()
-	e.cmd = exec.Command(e.bin, "-host", "127.0.0.1", "-port", e.port)
-	if err := e.cmd.Start(); err != nil {
-		t.Fatalf("starting %s: %v", e.bin, err)
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
-	defer cancel()
-	for {
-		if c, err := net.Dial("tcp", "127.0.0.1:"+e.port); err == nil {
-			c.Close()
-			return
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("cbtemulator did not listen on %s within 20s", e.port)
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-}
-
-func (e *cbtemulator) stop() {
-	if e.cmd != nil && e.cmd.Process != nil {
-		e.cmd.Process.Kill()
-		e.cmd.Wait()
-		e.cmd = nil
-	}
-}
-
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
 }
 
 // TestRepairerReports runs the repairer over backends where nothing was

@@ -4,9 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"os/exec"
-	"strconv"
 	"testing"
 	"time"
 
@@ -18,54 +15,6 @@ import (
 	"github.com/bqobserver/bqobserver/schema"
 )
 
-// cbtemulator is a Bigtable emulator process of the test's own, so that the
-// test can stop and restart it.
-type cbtemulator struct {
-	bin, port string
-	cmd       *exec.Cmd
-}
-
-func startCbtemulator(t *testing.T, bin, port string) *cbtemulator {
-	t.Helper()
-	e := &cbtemulator{bin: bin, port: port}
-	e.start(t)
-	t.Cleanup(e.stop)
-	return e
-}
-
-func (e *cbtemulator) start(t *testing.T) {
-	t.Helper()
-	e.cmd = exec.Command(e.bin, "-host", "127.0.0.1", "-port", e.port)
-	if err := e.cmd.Start(); err != nil {
-		t.Fatalf("starting %s: %v", e.bin, err)
-	}
-	waitFor(t, 20*time.Second, "cbtemulator to listen on "+e.port, func() bool {
-		c, err := net.Dial("tcp", "127.0.0.1:"+e.port)
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
-	})
-}
-
-func (e *cbtemulator) stop() {
-	if e.cmd != nil && e.cmd.Process != nil {
-		e.cmd.Process.Kill()
-		e.cmd.Wait()
-		e.cmd = nil
-	}
-}
-
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-}
-
 // TestPipelineBigtableEmulatorRestart stops the Bigtable emulator in the
 // middle of the stream and starts it again. The emulator forgets everything
 // when it stops, so the test re-creates the table and checks what it
@@ -74,20 +23,20 @@ func freePort(t *testing.T) string {
 // dead-letter topic holds exactly the malformed entries.
 func TestPipelineBigtableEmulatorRestart(t *testing.T) {
 	bin := envtest.Getenv(t, "BQOBSERVER_CBTEMULATOR_BIN", "a cbtemulator binary to stop and restart")
-	emu := startCbtemulator(t, bin, freePort(t))
+	emu := logtest.StartCbtemulator(t, bin)
 	c := newCorpus(t, 600, 17)
-	h := newHarness(t, harnessOpts{pull: true, bigtableAddr: "127.0.0.1:" + emu.port, appendTimeout: 500 * time.Millisecond, cfg: Config{
+	h := newHarness(t, harnessOpts{pull: true, bigtableAddr: emu.Addr, appendTimeout: 500 * time.Millisecond, cfg: Config{
 		Retry: bus.RetryConfig{MaxRetries: 2, InitialInterval: 20 * time.Millisecond, MaxInterval: 100 * time.Millisecond}}})
 	half := len(c.deliveries) / 2
 	h.publish(c.deliveries[:half])
 	waitFor(t, time.Minute, "the first half to settle", func() bool { return h.settled() >= half })
 
-	emu.stop()
+	emu.Stop()
 	h.publish(c.deliveries[half:])
 	waitFor(t, time.Minute, "entries to be handed back while Bigtable is down", func() bool {
 		return testutilCount(h.pipe.metrics.redelivered.WithLabelValues(intakePull)) >= 10
 	})
-	emu.start(t)
+	emu.Start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := schema.ApplyBigtable(ctx, h.admin, h.table, logtest.Retention); err != nil {

@@ -1,10 +1,18 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/bqobserver/bqobserver/internal/simulation"
 )
@@ -18,20 +26,62 @@ const simulationPath = "/simulation"
 // publishes its audit entries to the in-process audit topic in real time,
 // and serves its jobs API beside the product's.
 type embeddedSimulation struct {
-	org  *simulation.Org
-	sink *topicSink
+	org   *simulation.Org
+	sink  *topicSink
+	steps []rateStep
 }
 
-func (c *RunCmd) newSimulation(b *backends, g *Globals) (*embeddedSimulation, error) {
+// rateStep is a change of the simulated rate, after a time from the start.
+type rateStep struct {
+	after time.Duration
+	rate  float64
+}
+
+// parseRateSteps reads --simulate-rate-steps: AFTER=RATE, in any order.
+func parseRateSteps(steps []string) ([]rateStep, error) {
+	var out []rateStep
+	for _, s := range steps {
+		after, rate, ok := strings.Cut(s, "=")
+		d, derr := time.ParseDuration(after)
+		r, rerr := strconv.ParseFloat(rate, 64)
+		if !ok || derr != nil || rerr != nil || d < 0 || !(r > 0) {
+			return nil, fmt.Errorf("--simulate-rate-steps: %q is not AFTER=RATE, a duration of 0 or more and a rate above 0 (10m=50)", s)
+		}
+		out = append(out, rateStep{after: d, rate: r})
+	}
+	slices.SortStableFunc(out, func(a, b rateStep) int { return cmp.Compare(a.after, b.after) })
+	return out, nil
+}
+
+func (c *RunCmd) newSimulation(b *backends, g *Globals, reg prometheus.Registerer) (*embeddedSimulation, error) {
 	if !c.Simulate || b.PubSubMode != modeEmbedded {
 		return nil, nil
+	}
+	steps, err := parseRateSteps(c.SimulateRateSteps)
+	if err != nil {
+		return nil, err
 	}
 	org, err := simulation.New(simulation.Config{Seed: c.SimulateSeed, Projects: c.SimulateProjects, Rate: c.SimulateRate,
 		Retention: c.simulationRetention(g, b)})
 	if err != nil {
 		return nil, fmt.Errorf("configuring the simulated organization: %w", err)
 	}
-	return &embeddedSimulation{org: org, sink: newTopicSink(b.PubSub, g.AuditTopic)}, nil
+	for _, st := range steps {
+		if err := org.SetRate(st.rate); err != nil { // checks the rate before the start
+			return nil, fmt.Errorf("--simulate-rate-steps: %w", err)
+		}
+	}
+	if err := org.SetRate(c.SimulateRate); err != nil {
+		return nil, fmt.Errorf("configuring the simulated organization: %w", err)
+	}
+	entries := prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Namespace: "bqobserver", Subsystem: "simulation", Name: "entries_total",
+		Help: "Audit entries the embedded simulated organization handed to the in-process audit topic, redeliveries included: what ingest should settle.",
+	}, func() float64 { return float64(org.Stats().Entries) })
+	if err := reg.Register(entries); err != nil {
+		return nil, err
+	}
+	return &embeddedSimulation{org: org, sink: newTopicSink(b.PubSub, g.AuditTopic), steps: steps}, nil
 }
 
 // mount serves the jobs API under simulationPath.
@@ -43,9 +93,18 @@ func (s *embeddedSimulation) mount(mux *http.ServeMux) {
 
 // run publishes the organization's entries until ctx ends, then waits
 // for the publishes still outstanding until stop's context ends.
-func (s *embeddedSimulation) run(ctx context.Context, stop func() context.Context) error {
+func (s *embeddedSimulation) run(ctx context.Context, stop func() context.Context, log *slog.Logger) error {
 	if s == nil {
 		return nil
+	}
+	start := time.Now()
+	for _, st := range s.steps {
+		t := time.AfterFunc(time.Until(start.Add(st.after)), func() {
+			if err := s.org.SetRate(st.rate); err == nil {
+				log.Info("simulated rate changed", "jobs_per_second", st.rate, "after", st.after.String())
+			}
+		})
+		defer t.Stop()
 	}
 	err := s.org.Run(ctx, s.sink.send)
 	if errors.Is(err, context.Canceled) {

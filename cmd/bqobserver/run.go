@@ -39,6 +39,7 @@ type RunCmd struct {
 	ReplicaSubscriptionPrefix string        `help:"Prefix of this replica's own subscription on the events topic (created at start, deleted at stop, expiring a day after an unclean stop)." default:"bqobserver-running"`
 	Simulate                  bool          `help:"In the embedded mode (in-process Pub/Sub), run a simulated organization that publishes audit entries and serves a BigQuery jobs API at /simulation/bigquery/v2/." default:"true" negatable:""`
 	SimulateRate              float64       `help:"Jobs per second the simulated organization submits." default:"1"`
+	SimulateRateSteps         []string      `help:"Changes of the simulated rate, as AFTER=RATE (comma-separated): AFTER the start, the organization submits RATE jobs per second (--simulate-rate 500 --simulate-rate-steps 10m=50 is ten busy minutes, then a quiet time)."`
 	SimulateProjects          int           `help:"Projects in the simulated organization." default:"50"`
 	SimulateSeed              uint64        `help:"Seed of the simulated organization." default:"1"`
 
@@ -123,7 +124,7 @@ func (c *RunCmd) compose(g *Globals, e *env, l *lifecycle) error {
 	if err != nil {
 		return err
 	}
-	return c.serve(g, e, l, b, c.routes(pipe, metrics, api, gate), func(api string) error {
+	return c.serve(g, e, l, b, reg, c.routes(pipe, metrics, api, gate), func(api string) error {
 		client, err := c.jobsAPI(e, b, reg, api)
 		if err != nil {
 			return err
@@ -189,8 +190,8 @@ func (c *RunCmd) ingest(g *Globals, e *env, l *lifecycle, ps bus.PubSub, app *bu
 // serve listens on the HTTP address, with the simulated organization of
 // the embedded mode beside the product, and hands withJobsAPI the jobs API
 // of this mode: --bigquery-endpoint, else the simulation's, else "".
-func (c *RunCmd) serve(g *Globals, e *env, l *lifecycle, b *backends, mux *http.ServeMux, withJobsAPI func(api string) error) error {
-	sim, err := c.newSimulation(b, g)
+func (c *RunCmd) serve(g *Globals, e *env, l *lifecycle, b *backends, reg prometheus.Registerer, mux *http.ServeMux, withJobsAPI func(api string) error) error {
+	sim, err := c.newSimulation(b, g, reg)
 	if err != nil {
 		return err
 	}
@@ -204,7 +205,7 @@ func (c *RunCmd) serve(g *Globals, e *env, l *lifecycle, b *backends, mux *http.
 		return errors.Join(err, ln.Close())
 	}
 	srv := newHTTPServer(ln, securityHeaders(mux), e.log)
-	l.start("simulation", func(ctx context.Context) error { return sim.run(ctx, l.budget) })
+	l.start("simulation", func(ctx context.Context) error { return sim.run(ctx, l.budget, e.log) })
 	l.start("HTTP server", srv.serve)
 	l.onStop("HTTP server", srv.shutdown)
 	fmt.Fprintf(e.stdout, "bqobserver is serving on http://%s\n", ln.Addr())

@@ -5,6 +5,7 @@ import (
 	"math"
 	"net/http"
 	"runtime/debug"
+	"slices"
 	"testing"
 	"time"
 
@@ -147,4 +148,34 @@ func TestEmbeddedGOGC(t *testing.T) {
 			t.Errorf("%s: runtime's GOGC %d, want %d", tt.name, got, tt.want)
 		}
 	}
+}
+
+// --simulate-rate-steps reads AFTER=RATE steps, sorted by AFTER, and
+// refuses anything else.
+func TestParseRateSteps(t *testing.T) {
+	got, err := parseRateSteps([]string{"10m=50", "0s=500", "1h30m=0.5"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []rateStep{{0, 500}, {10 * time.Minute, 50}, {90 * time.Minute, 0.5}}
+	if !slices.Equal(got, want) {
+		t.Errorf("steps %v, want %v", got, want)
+	}
+	for _, bad := range []string{"10m", "=50", "10m=", "10m=0", "-1m=5", "10=5", "10m=x"} {
+		if _, err := parseRateSteps([]string{bad}); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+// The embedded simulation changes its rate as --simulate-rate-steps says:
+// at 0.2 jobs/s it would take minutes to hand ingest 300 entries; after the
+// step to 200 jobs/s, seconds. Ingest settles what it publishes.
+func TestSimulateRateSteps(t *testing.T) {
+	t.Setenv("PUBSUB_EMULATOR_HOST", "")
+	t.Setenv("BIGTABLE_EMULATOR_HOST", "")
+	base, stop := startService(t, "--simulate-rate", "0.2", "--simulate-rate-steps", "1s=200")
+	defer stop()
+	published := waitMetric(t, base, "bqobserver_simulation_entries_total", 300, 30*time.Second)
+	waitMetric(t, base, "bqobserver_ingest_appended_total", published*0.9, time.Minute)
 }

@@ -32,6 +32,19 @@ type Stats struct {
 	Redeliveries, Delayed, Lost, Reordered int
 }
 
+// SetRate changes the rate at which jobs are submitted from the next
+// arrival on, as a busy hour starts or ends; what the rate sized at the
+// start (reservations' slots) stays.
+func (o *Org) SetRate(rate float64) error {
+	if !(rate > 0 && rate <= maxRate) {
+		return fmt.Errorf("rate must be above 0 and at most %d jobs/s, not %g", maxRate, rate)
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.cfg.Rate = rate
+	return nil
+}
+
 // Stats returns what the simulation did so far.
 func (o *Org) Stats() Stats {
 	o.mu.Lock()

@@ -83,3 +83,31 @@ func TestRunStopsOnSinkError(t *testing.T) {
 		t.Errorf("Run returned %v, want the sink's error", err)
 	}
 }
+
+// SetRate changes how many jobs arrive from then on, and refuses a rate
+// New would refuse.
+func TestSetRate(t *testing.T) {
+	o, err := simulation.New(simulation.Config{Seed: 9, Rate: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	jobsIn := func(d time.Duration) int {
+		before := o.Stats().Jobs
+		for range o.Generate(d) {
+		}
+		return o.Stats().Jobs - before
+	}
+	slow := jobsIn(10 * time.Minute) // about 1,200
+	if err := o.SetRate(20); err != nil {
+		t.Fatal(err)
+	}
+	fast := jobsIn(10 * time.Minute) // about 12,000
+	if ratio := float64(fast) / float64(slow); ratio < 8 || ratio > 12 {
+		t.Errorf("%d jobs in 10 minutes at 2 jobs/s, %d at 20: ratio %.1f, want about 10", slow, fast, ratio)
+	}
+	for _, bad := range []float64{0, -1, 1e9} {
+		if err := o.SetRate(bad); err == nil {
+			t.Errorf("SetRate(%g) accepted", bad)
+		}
+	}
+}

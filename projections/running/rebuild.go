@@ -26,16 +26,8 @@ import (
 func (p *Projection) Rebuild(ctx context.Context) error {
 	start := time.Now()
 	p.store.startMemory(p.cfg.Now())
-	var keys []events.JobKey
-	err := p.log.OpenJobs(ctx, func(k events.JobKey) error {
-		keys = append(keys, k)
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("rebuilding the running jobs: listing open jobs: %w", err)
-	}
 	var finished, missing atomic.Int64
-	err = p.inBatches(ctx, keys, func(ctx context.Context, batch []events.JobKey) error {
+	open, err := p.openInBatches(ctx, func(ctx context.Context, batch []events.JobKey) error {
 		return p.rebuildBatch(ctx, batch, &finished, &missing)
 	})
 	if err != nil {
@@ -47,11 +39,43 @@ func (p *Projection) Rebuild(ctx context.Context) error {
 	p.store.setQuiet(false)
 	p.rebuilt.Store(true)
 	took := time.Since(start)
-	p.metrics.rebuilt(len(keys), p.Len(), int(finished.Load()), took)
+	p.metrics.rebuilt(open, p.Len(), int(finished.Load()), took)
 	p.logger.InfoContext(ctx, "rebuilt the running jobs from the event log",
-		"open", len(keys), "running", p.Len(), "finished", finished.Load(), "without_events", missing.Load(),
+		"open", open, "running", p.Len(), "finished", finished.Load(), "without_events", missing.Load(),
 		"duration", took.String())
 	return nil
+}
+
+// openInBatches lists the jobs the log holds open and calls read with batches
+// of RebuildBatch of them as the listing goes, for RebuildWorkers batches at
+// a time, so that reading the first jobs overlaps listing the others. It
+// returns how many jobs were listed and the first error, which cancels the
+// context of the others.
+func (p *Projection) openInBatches(ctx context.Context, read func(context.Context, []events.JobKey) error) (int, error) {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(p.cfg.RebuildWorkers + 1) // the listing holds one
+	n := 0
+	g.Go(func() error {
+		batch := make([]events.JobKey, 0, p.cfg.RebuildBatch)
+		err := p.log.OpenJobs(gctx, func(k events.JobKey) error {
+			n++
+			if batch = append(batch, k); len(batch) == p.cfg.RebuildBatch {
+				full := batch
+				g.Go(func() error { return read(gctx, full) })
+				batch = make([]events.JobKey, 0, p.cfg.RebuildBatch)
+			}
+			return nil
+		})
+		if err != nil {
+			return err // it says what failed
+		}
+		if len(batch) > 0 {
+			g.Go(func() error { return read(gctx, batch) })
+		}
+		return nil
+	})
+	err := g.Wait()
+	return n, err
 }
 
 // inBatches calls read with batches of keys of RebuildBatch jobs, for

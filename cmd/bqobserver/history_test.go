@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/url"
@@ -179,6 +180,9 @@ func TestHistoryCommands(t *testing.T) {
 }
 
 // runWith runs a command line with env for the emulators' variables.
+// commandDeadline bounds one command run by runWith.
+const commandDeadline = 5 * time.Minute
+
 func runWith(t *testing.T, env map[string]string, args ...string) cmdResult {
 	t.Helper()
 	getenv := func(k string) string {
@@ -191,6 +195,13 @@ func runWith(t *testing.T, env map[string]string, args ...string) cmdResult {
 		return os.Getenv(k)
 	}
 	var out, errOut strings.Builder
-	code := runContext(t.Context(), args, strings.NewReader(""), &out, &errOut, getenv)
+	// A command that hangs fails the test with what it printed, rather than
+	// the whole package at its timeout.
+	ctx, cancel := context.WithTimeout(t.Context(), commandDeadline)
+	defer cancel()
+	code := runContext(ctx, args, strings.NewReader(""), &out, &errOut, getenv)
+	if ctx.Err() != nil && t.Context().Err() == nil {
+		t.Fatalf("bqobserver %s did not end within %s\nstdout: %s\nstderr: %s", strings.Join(args, " "), commandDeadline, out.String(), errOut.String())
+	}
 	return cmdResult{code, out.String(), errOut.String()}
 }

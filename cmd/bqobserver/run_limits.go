@@ -19,9 +19,9 @@ import (
 // LimitFlags are the run command's bounds on memory and time, and its
 // diagnostics.
 type LimitFlags struct {
-	EmbeddedRetention time.Duration `help:"How long the in-process Bigtable of the embedded mode keeps events (garbage collection by event age). 0: an hour, or, when the simulated organization submits jobs faster, as long as it takes it to submit 3,000 jobs, so that memory stays bounded (1m at --simulate-rate 50); the simulated jobs API forgets finished jobs after as long. Other modes use --retention." default:"0s"`
+	EmbeddedRetention time.Duration `help:"How long the in-process Bigtable of the embedded mode keeps events (garbage collection by event age). 0: an hour, or, when the simulated organization submits jobs faster, as long as it takes it to submit 2,000 jobs, so that memory stays bounded (40s at --simulate-rate 50); the simulated jobs API forgets finished jobs after as long. Other modes use --retention." default:"0s"`
 	EmbeddedMemoryMiB int           `name:"embedded-memory-limit" help:"Soft limit, in MiB, on the memory of the embedded mode (in-process Bigtable), for Go's garbage collector: it collects more often as the process nears it, and returns freed memory to the system sooner. 0: no limit. Off by default: when a backlog pushes what is live past it, the collector takes half the CPU (see the README). The GOMEMLIMIT variable, when set, takes precedence." default:"0"`
-	EmbeddedGOGC      int           `name:"embedded-gogc" help:"The garbage collector's GOGC in the embedded mode: a collection starts when the heap has grown by this percentage of what the last one left live. Below Go's 100, so that the process stays under 400 MB at --simulate-rate 50, for a few percent more CPU. The GOGC variable, when set, takes precedence." default:"50"`
+	EmbeddedGOGC      int           `name:"embedded-gogc" help:"The garbage collector's GOGC in the embedded mode: a collection starts when the heap has grown by this percentage of what the last one left live. Below Go's 100, so that the process stays under 400 MB at --simulate-rate 50 even on a busy machine, for a few percent more CPU. The GOGC variable, when set, takes precedence." default:"40"`
 	RequestTimeout    time.Duration `help:"Bound on every HTTP request that touches Bigtable (a job's detail with its timeline, a push delivery): when it passes, the request is answered 503 with Retry-After." default:"5s"`
 	RepairInterval    time.Duration `help:"How often to look for the event log's table, the topics and the subscriptions, and create again what went missing (with --auto-create or emulators; otherwise it is reported)." default:"10s"`
 	Pprof             bool          `help:"Serve Go's profiles at /debug/pprof/, to callers authenticated like the API's (go tool pprof http://ADDR/debug/pprof/heap). Off by default: profiles show the process's internals."`
@@ -31,12 +31,12 @@ type LimitFlags struct {
 // the time the simulation takes to submit embeddedJobs jobs. Each job
 // costs the in-process Bigtable about 20 KB (about four events of some
 // 5 KB: two copies of the event and the rows and cells around them) and
-// the simulation about 1.5 KB, so the window holds about 65 MB. (A soft
+// the simulation about 1.5 KB, so the window holds about 45 MB. (A soft
 // memory limit, tried instead of a shorter window, made the collector take
 // half of the CPU as soon as a backlog built up, which made it grow.)
 const (
 	embeddedWindow = time.Hour
-	embeddedJobs   = 3_000
+	embeddedJobs   = 2_000
 )
 
 // setEmbeddedGOGC sets the collector's pacing for the embedded mode, whose

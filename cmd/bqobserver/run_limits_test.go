@@ -24,10 +24,10 @@ func TestLogRetention(t *testing.T) {
 		{name: "emulator keeps --retention", bigtable: modeEmulator, rate: 50, want: flag},
 		{name: "cloud keeps --retention", bigtable: modeCloud, want: flag},
 		{name: "embedded without simulation", bigtable: modeEmbedded, want: time.Hour},
-		{name: "embedded at the default rate", bigtable: modeEmbedded, rate: 1, want: 50 * time.Minute},
+		{name: "embedded at the default rate", bigtable: modeEmbedded, rate: 1, want: 33*time.Minute + 20*time.Second},
 		{name: "embedded at half a job a second", bigtable: modeEmbedded, rate: 0.5, want: time.Hour},
-		{name: "embedded at 50 jobs/s", bigtable: modeEmbedded, rate: 50, want: time.Minute},
-		{name: "embedded at 500 jobs/s", bigtable: modeEmbedded, rate: 500, want: 6 * time.Second},
+		{name: "embedded at 50 jobs/s", bigtable: modeEmbedded, rate: 50, want: 40 * time.Second},
+		{name: "embedded at 500 jobs/s", bigtable: modeEmbedded, rate: 500, want: 4 * time.Second},
 		{name: "embedded at the simulation's ceiling", bigtable: modeEmbedded, rate: 100000, want: time.Second},
 		{name: "embedded, set", set: 15 * time.Minute, bigtable: modeEmbedded, rate: 50, want: 15 * time.Minute},
 		{name: "set, not embedded", set: 15 * time.Minute, bigtable: modeEmulator, want: flag},
@@ -135,9 +135,9 @@ func TestEmbeddedGOGC(t *testing.T) {
 		runtime int // the GOGC in force before
 		want    int
 	}{
-		{"the flag", 50, "", 100, 50},
+		{"the flag", 40, "", 100, 40},
 		{"Go's pacing", 0, "", 100, 100},
-		{"GOGC wins", 50, "80", 80, 80},
+		{"GOGC wins", 40, "80", 80, 80},
 	} {
 		debug.SetGCPercent(tt.runtime)
 		f := LimitFlags{EmbeddedGOGC: tt.flag}

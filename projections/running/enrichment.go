@@ -182,9 +182,7 @@ func (p *Projection) RecentProjects() []string {
 	for k := range s.jobs {
 		add(k)
 	}
-	for k := range s.tombs.at {
-		add(k)
-	}
+	s.tombs.eachProject(func(project string) { add(events.JobKey{Project: project}) })
 	return out
 }
 

@@ -90,7 +90,37 @@ func (o *Org) Now() time.Time {
 	if o.mode == modeIdle {
 		return o.startTime(time.Time{})
 	}
-	return o.clock.now()
+	return o.present()
+}
+
+// Behind is how far, on the wall clock, Run's delivery is behind real time:
+// 0 while it keeps up, and the time the simulation has been held back
+// while it does not (see Run). It is 0 outside Run.
+func (o *Org) Behind() time.Duration {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.mode != modeReal {
+		return 0
+	}
+	return max(time.Duration(float64(o.clock.now().Sub(o.handed))/o.clock.speed), 0)
+}
+
+// deliveryStep is, on the wall clock, how far the simulation may run ahead
+// of the entries Run has taken.
+const deliveryStep = time.Second
+
+// present is the simulated time the simulation may advance to: the clock's
+// time, except in real time when delivery is behind, where it is at most
+// deliveryStep beyond the time up to which Run has taken the entries due.
+func (o *Org) present() time.Time {
+	now := o.clock.now()
+	if !o.clock.real {
+		return now
+	}
+	if limit := o.handed.Add(time.Duration(float64(deliveryStep) * o.clock.speed)); now.After(limit) {
+		return limit
+	}
+	return now
 }
 
 // startTime is where simulated time begins: the configured start, or
@@ -170,6 +200,13 @@ func (o *Org) nextBefore(horizon time.Time) (Entry, bool) {
 // the wall clock, and passes every entry to sink when it is due. It
 // returns nil when ctx is done, or the first error of sink. Run can be
 // called once, and not after Generate.
+//
+// A sink slower than the simulation holds it back: the simulation advances
+// at most deliveryStep (on the wall clock) beyond the entries sink has
+// taken, so the entries waiting for sink stay bounded whatever the rate.
+// It then runs behind real time, by Behind, and catches up, faster than
+// real time, once sink keeps up again. Entries carry the simulated times
+// at which they happen, late by Behind; none is skipped.
 func (o *Org) Run(ctx context.Context, sink func(context.Context, Entry) error) error {
 	if err := o.startReal(); err != nil {
 		return err
@@ -209,16 +246,18 @@ func (o *Org) startReal() error {
 	o.clock = clock{real: true, wall0: now, virt0: o.startTime(now.UTC().Round(0)), speed: o.cfg.Speed}
 	o.begin(modeReal, o.clock.virt0)
 	o.clock.real = true
+	o.handed = o.clock.virt0
 	return nil
 }
 
-// due runs the simulation up to now and returns the entries due, and how
-// long to wait for the next.
+// due runs the simulation up to the present and returns the entries due,
+// and how long to wait for the next (not at all while behind).
 func (o *Org) due() ([]Entry, time.Duration) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	now := o.clock.now()
+	now := o.present()
 	o.advance(now)
+	o.handed = now
 	var out []Entry
 	for {
 		at, ok := o.out.peek()
@@ -252,7 +291,7 @@ func (o *Org) syncNow() time.Time {
 	if o.mode == modeIdle {
 		return o.startTime(time.Time{})
 	}
-	now := o.clock.now()
+	now := o.present()
 	o.advance(now)
 	return now
 }

@@ -51,9 +51,14 @@ type Org struct {
 	byID                     map[string]*project
 	projectPick              weighted[*project]
 
-	mu        sync.Mutex
-	mode      runMode
-	clock     clock
+	mu    sync.Mutex
+	mode  runMode
+	clock clock
+	// handed is, in real time, the simulated time up to which Run has
+	// taken the entries due: the simulation advances at most deliveryStep
+	// beyond it, so a delivery that cannot keep up holds the simulation
+	// back instead of piling up rendered entries.
+	handed    time.Time
 	sched     schedule
 	out       deliveries
 	jobs      map[events.JobKey]*job

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/bqobserver/bqobserver/internal/simulation"
 )
 
@@ -109,5 +111,79 @@ func TestSetRate(t *testing.T) {
 		if err := o.SetRate(bad); err == nil {
 			t.Errorf("SetRate(%g) accepted", bad)
 		}
+	}
+}
+
+// TestRunHoldsBackForASlowSink runs a simulation that produces about 6,000
+// entries a wall-clock second into a sink that takes one every 5 ms for
+// four seconds, then keeps up. While the sink is slow, the simulation
+// must fall behind real time (Behind says by how much) rather than run
+// ahead of what the sink took (which would pile rendered entries up in
+// memory), and once the sink keeps up it must catch up. The sink must get
+// exactly the entries Generate yields for the same organization: being
+// held back skips none and changes none.
+func TestRunHoldsBackForASlowSink(t *testing.T) {
+	start := time.Date(2025, 6, 2, 9, 0, 0, 0, time.UTC)
+	const speed = 60
+	cfg := simulation.Config{Seed: 5, Rate: 20, Speed: speed, Start: start}
+	org := newOrg(t, cfg)
+	srv := httptest.NewServer(org.JobsAPI())
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		poll(ctx, t, srv.URL+"/bigquery/v2/projects/"+org.Projects()[0]+"/jobs?allUsers=true&stateFilter=running")
+	})
+	var got stream
+	var ahead, behind time.Duration // the most seen
+	slowUntil := time.Now().Add(4 * time.Second)
+	caughtUp := false
+	err := org.Run(ctx, func(_ context.Context, e simulation.Entry) error {
+		got.Data = append(got.Data, string(e.Data))
+		got.Attributes = append(got.Attributes, e.Attributes)
+		got.Published = append(got.Published, e.Published)
+		ahead = max(ahead, org.Now().Sub(e.Published))
+		b := org.Behind()
+		behind = max(behind, b)
+		if time.Now().Before(slowUntil) {
+			time.Sleep(5 * time.Millisecond)
+		} else if b < 100*time.Millisecond {
+			caughtUp = true
+			cancel()
+		}
+		return nil
+	})
+	wg.Wait()
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	// Four seconds at a small part of the pace leave it about 3.5 s behind.
+	if behind < 3*time.Second {
+		t.Errorf("Behind reached %v at most with a sink far too slow for 4 s, want over 3 s", behind)
+	}
+	// An entry waits for the rest of its batch, which Run took when the
+	// simulation was at most a step (one second of wall clock) beyond the
+	// batch before; meanwhile the simulation may go one step further.
+	if limit := 2*speed*time.Second + time.Second; ahead > limit {
+		t.Errorf("the simulation ran %v (simulated) ahead of an entry the sink was taking, want at most %v", ahead, limit)
+	}
+	t.Logf("behind %v at most, ahead %v at most, %d entries", behind, ahead, len(got.Data))
+	if !caughtUp {
+		t.Errorf("the simulation did not catch up within 30 s once the sink kept up (behind %v)", org.Behind())
+	}
+	var want stream
+	n := 0
+	for e := range newOrg(t, cfg).Generate(24 * time.Hour) {
+		if n == len(got.Data) {
+			break
+		}
+		want.Data = append(want.Data, string(e.Data))
+		want.Attributes = append(want.Attributes, e.Attributes)
+		want.Published = append(want.Published, e.Published)
+		n++
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("the %d entries Run delivered differ from Generate's (-Generate +Run):\n%.3000s", len(got.Data), diff)
 	}
 }

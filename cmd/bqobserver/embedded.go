@@ -78,10 +78,23 @@ func (c *RunCmd) newSimulation(b *backends, g *Globals, reg prometheus.Registere
 		Namespace: "bqobserver", Subsystem: "simulation", Name: "entries_total",
 		Help: "Audit entries the embedded simulated organization handed to the in-process audit topic, redeliveries included: what ingest should settle.",
 	}, func() float64 { return float64(org.Stats().Entries) })
-	if err := reg.Register(entries); err != nil {
+	behind := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: "bqobserver", Subsystem: "simulation", Name: "behind_seconds",
+		Help: "How far the embedded simulated organization is behind real time: it holds itself back while ingest cannot take its entries as fast as it makes them, and catches up when ingest can. Counted in the list's lag.",
+	}, func() float64 { return org.Behind().Seconds() })
+	if err := errors.Join(reg.Register(entries), reg.Register(behind)); err != nil {
 		return nil, err
 	}
 	return &embeddedSimulation{org: org, sink: newTopicSink(b.PubSub, g.AuditTopic), steps: steps}, nil
+}
+
+// behind is how far the simulation is behind real time; nil without a
+// simulation.
+func (s *embeddedSimulation) behind() func() time.Duration {
+	if s == nil {
+		return nil
+	}
+	return s.org.Behind
 }
 
 // mount serves the jobs API under simulationPath.

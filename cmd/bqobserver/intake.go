@@ -24,7 +24,7 @@ type intakeFlags struct {
 	AppendBatch            int `help:"Most events one write to the event log carries (concurrent appends share a write)." default:"500"`
 	AppendWorkers          int `help:"Writes to the event log in flight at once." default:"4"`
 
-	CatchingUpAfter time.Duration `help:"How far behind the audit log the list may fall (by Pub/Sub publish time: the oldest entry being ingested plus the oldest event being applied) before the summary, the UI and /readyz say it is catching up." default:"10s"`
+	CatchingUpAfter time.Duration `help:"How far behind the audit log the list may fall (by Pub/Sub publish time: the oldest entry being ingested plus the oldest event being applied, plus in the embedded mode how far the simulated organization is behind real time) before the summary, the UI and /readyz say it is catching up." default:"10s"`
 }
 
 // listLag is how far the running-jobs list is behind the audit log: the age
@@ -32,12 +32,24 @@ type intakeFlags struct {
 // live feed is applying (from its publication on the events topic). An entry
 // passes both stages in turn, so the sum estimates, from above, how late the
 // list shows what the audit log holds.
-type listLag struct{ ingest, feed *bus.Lag }
+//
+// In the embedded mode the simulated organization stands for the audit
+// log's delivery, and source is how far it is behind real time: when the
+// machine cannot run it at its rate, it holds itself back rather than
+// pile up entries in memory (see simulation.Org.Run), and that delay is
+// part of how late the list is.
+type listLag struct {
+	ingest, feed *bus.Lag
+	source       func() time.Duration // nil outside the embedded mode
+}
 
 func (l *listLag) behind(now time.Time) time.Duration {
 	d := l.ingest.Behind(now)
 	if l.feed != nil {
 		d += l.feed.Behind(now)
+	}
+	if l.source != nil {
+		d += l.source()
 	}
 	return d
 }

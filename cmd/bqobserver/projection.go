@@ -20,8 +20,7 @@ const runningFeed = "running-jobs-live"
 // rebuilds the projection from the log once the feed is subscribed (events
 // appended meanwhile arrive on the feed too, which the fold makes harmless).
 func (c *RunCmd) projection(g *Globals, e *env, l *lifecycle, ps bus.PubSub, log *events.Log, pub message.Publisher,
-	reg prometheus.Registerer, ingestLag *bus.Lag) (*running.Projection, *bus.Consumer, error) {
-	lag := &listLag{ingest: ingestLag}
+	reg prometheus.Registerer, lag *listLag) (*running.Projection, *bus.Consumer, error) {
 	proj, err := running.New(running.Config{StaleAfter: c.StaleAfter, RequestTimeout: c.Limits.RequestTimeout,
 		History: historyConfig(g), Links: c.links, Behind: lag.behind, CatchingUpAfter: c.CatchingUpAfter, Registerer: reg}, log, e.log)
 	if err != nil {

@@ -106,7 +106,11 @@ func (c *RunCmd) compose(g *Globals, e *env, l *lifecycle) error {
 	if err != nil {
 		return err
 	}
-	proj, feed, err := c.projection(g, e, l, ps, log, pub, reg, pipe.Lag())
+	sim, err := c.newSimulation(b, g, reg)
+	if err != nil {
+		return err
+	}
+	proj, feed, err := c.projection(g, e, l, ps, log, pub, reg, &listLag{ingest: pipe.Lag(), source: sim.behind()})
 	if err != nil {
 		return err
 	}
@@ -124,7 +128,7 @@ func (c *RunCmd) compose(g *Globals, e *env, l *lifecycle) error {
 	if err != nil {
 		return err
 	}
-	return c.serve(g, e, l, b, reg, c.routes(pipe, metrics, api, gate), func(api string) error {
+	return c.serve(e, l, sim, c.routes(pipe, metrics, api, gate), func(api string) error {
 		client, err := c.jobsAPI(e, b, reg, api)
 		if err != nil {
 			return err
@@ -190,11 +194,7 @@ func (c *RunCmd) ingest(g *Globals, e *env, l *lifecycle, ps bus.PubSub, app *bu
 // serve listens on the HTTP address, with the simulated organization of
 // the embedded mode beside the product, and hands withJobsAPI the jobs API
 // of this mode: --bigquery-endpoint, else the simulation's, else "".
-func (c *RunCmd) serve(g *Globals, e *env, l *lifecycle, b *backends, reg prometheus.Registerer, mux *http.ServeMux, withJobsAPI func(api string) error) error {
-	sim, err := c.newSimulation(b, g, reg)
-	if err != nil {
-		return err
-	}
+func (c *RunCmd) serve(e *env, l *lifecycle, sim *embeddedSimulation, mux *http.ServeMux, withJobsAPI func(api string) error) error {
 	addr := httpAddr(c.HTTPAddr, e.getenv)
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {

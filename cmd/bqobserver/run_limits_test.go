@@ -4,12 +4,16 @@ import (
 	"bytes"
 	"math"
 	"net/http"
+	"regexp"
 	"runtime/debug"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/bqobserver/bqobserver/events/bus"
 )
 
 func TestLogRetention(t *testing.T) {
@@ -178,4 +182,25 @@ func TestSimulateRateSteps(t *testing.T) {
 	defer stop()
 	published := waitMetric(t, base, "bqobserver_simulation_entries_total", 300, 30*time.Second)
 	waitMetric(t, base, "bqobserver_ingest_appended_total", published*0.9, time.Minute)
+	if !regexp.MustCompile(`(?m)^bqobserver_simulation_behind_seconds [0-9.e+-]+$`).MatchString(get(t, base+"/metrics")) {
+		t.Error("/metrics has no bqobserver_simulation_behind_seconds")
+	}
+}
+
+// In the embedded mode, how far the simulated organization is behind real
+// time counts in the list's lag: the part of the backlog that it holds
+// back is part of how late the list is.
+func TestListLagCountsTheSimulation(t *testing.T) {
+	ingestLag, err := bus.NewLag("ingest", prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &listLag{ingest: ingestLag}
+	if got := l.behind(time.Now()); got != 0 {
+		t.Errorf("nothing in hand and no simulation: %v behind, want 0", got)
+	}
+	l.source = func() time.Duration { return 42 * time.Second }
+	if got := l.behind(time.Now()); got != 42*time.Second {
+		t.Errorf("the simulation 42 s behind: the list is %v behind, want 42s", got)
+	}
 }

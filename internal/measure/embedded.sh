@@ -14,7 +14,7 @@
 # It prints one Markdown row per sample:
 #
 #   t (s), RSS and Go heap in use (MB), entries the simulation handed to
-#   ingest, entries received, appended, skipped and dead-lettered, ingest's
+#   ingest and how far it is behind real time (s), entries received, appended, skipped and dead-lettered, ingest's
 #   and the live feed's oldest unprocessed entry (s), the lag the summary
 #   shows (s), jobs listed (running and pending), process CPU (s), the machine's load
 #   average over one minute.
@@ -38,8 +38,8 @@ metric() { # sum of a metric's series, or of the series matching a label filter
 		END { if (n) printf "%.1f", s; else printf "-" }' <<<"$metrics"
 }
 
-echo "| t (s) | RSS (MB) | heap (MB) | simulated | received | appended | skipped | dead-lettered | ingest oldest (s) | feed oldest (s) | lag shown (s) | listed | CPU (s) | load |"
-echo "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+echo "| t (s) | RSS (MB) | heap (MB) | simulated | simulation behind (s) | received | appended | skipped | dead-lettered | ingest oldest (s) | feed oldest (s) | lag shown (s) | listed | CPU (s) | load |"
+echo "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 start=$(date +%s)
 profiled=0
 while :; do
@@ -56,7 +56,8 @@ import json, sys
 d = json.loads(sys.argv[1])
 print(round(d.get("lag", {}).get("behind_seconds", 0), 1), d.get("jobs", "-"))' "$summary")
 	heap=$(awk '/^go_memstats_heap_inuse_bytes / { printf "%.0f", $2 / 1048576 }' <<<"$metrics")
-	echo "| $t | $rss | $heap | $(metric bqobserver_simulation_entries_total) | $(metric bqobserver_ingest_received_total) |" \
+	echo "| $t | $rss | $heap | $(metric bqobserver_simulation_entries_total) | $(metric 'bqobserver_simulation_behind_seconds ') |" \
+		"$(metric bqobserver_ingest_received_total) |" \
 		"$(metric bqobserver_ingest_appended_total) | $(metric bqobserver_ingest_skipped_total) | $(metric bqobserver_ingest_dead_lettered_total) |" \
 		"$(metric bqobserver_handler_oldest_unprocessed_seconds 'handler="ingest-audit"') |" \
 		"$(metric bqobserver_handler_oldest_unprocessed_seconds 'handler="running-jobs-live"') | $lag | $running |" \

@@ -158,9 +158,10 @@ func TestRunHoldsBackForASlowSink(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
-	// Four seconds at a small part of the pace leave it about 3.5 s behind.
-	if behind < 3*time.Second {
-		t.Errorf("Behind reached %v at most with a sink far too slow for 4 s, want over 3 s", behind)
+	// Four seconds at a small part of the pace, the first second of it
+	// allowed ahead, leave it about 3 s behind.
+	if behind < 2*time.Second {
+		t.Errorf("Behind reached %v at most with a sink far too slow for 4 s, want over 2 s", behind)
 	}
 	// An entry waits for the rest of its batch, which Run took when the
 	// simulation was at most a step (one second of wall clock) beyond the

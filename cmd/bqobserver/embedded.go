@@ -53,7 +53,7 @@ func parseRateSteps(steps []string) ([]rateStep, error) {
 	return out, nil
 }
 
-func (c *RunCmd) newSimulation(b *backends, g *Globals, reg prometheus.Registerer) (*embeddedSimulation, error) {
+func (c *RunCmd) newSimulation(b *backends, g *Globals, reg prometheus.Registerer, logger *slog.Logger) (*embeddedSimulation, error) {
 	if !c.Simulate || b.PubSubMode != modeEmbedded {
 		return nil, nil
 	}
@@ -85,7 +85,7 @@ func (c *RunCmd) newSimulation(b *backends, g *Globals, reg prometheus.Registere
 	if err := errors.Join(reg.Register(entries), reg.Register(behind)); err != nil {
 		return nil, err
 	}
-	return &embeddedSimulation{org: org, sink: newTopicSink(b.PubSub, g.AuditTopic), steps: steps}, nil
+	return &embeddedSimulation{org: org, sink: newTopicSink(b.PubSub, g.AuditTopic, logger), steps: steps}, nil
 }
 
 // behind is how far the simulation is behind real time; nil without a

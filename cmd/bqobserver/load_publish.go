@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,8 +27,8 @@ type loadPublisher struct {
 	done    map[string]bool      // job ids whose completion was published
 }
 
-func newLoadPublisher(c *pubsub.Client, topic string) *loadPublisher {
-	return &loadPublisher{sink: newTopicSink(c, topic), probes: map[string]time.Time{}, done: map[string]bool{}}
+func newLoadPublisher(c *pubsub.Client, topic string, log *slog.Logger) *loadPublisher {
+	return &loadPublisher{sink: newTopicSink(c, topic, log), probes: map[string]time.Time{}, done: map[string]bool{}}
 }
 
 func (p *loadPublisher) send(ctx context.Context, en simulation.Entry) error {

@@ -44,7 +44,7 @@ func (r *loadRun) measure(ctx context.Context) (*loadResult, error) {
 		return nil, fmt.Errorf("connecting to the Pub/Sub emulator: %w", err)
 	}
 	defer ps.Close()
-	r.pub = newLoadPublisher(ps, r.globals.AuditTopic)
+	r.pub = newLoadPublisher(ps, r.globals.AuditTopic, r.env.log)
 	r.client = &http.Client{Timeout: 10 * time.Second}
 	res := &loadResult{loadBefore: loadAverage(), startedEmulators: len(r.emu.started) > 0}
 	if r.cmd.Backlog > 0 {

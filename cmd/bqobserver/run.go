@@ -106,7 +106,7 @@ func (c *RunCmd) compose(g *Globals, e *env, l *lifecycle) error {
 	if err != nil {
 		return err
 	}
-	sim, err := c.newSimulation(b, g, reg)
+	sim, err := c.newSimulation(b, g, reg, e.log)
 	if err != nil {
 		return err
 	}

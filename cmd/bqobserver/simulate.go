@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"sort"
@@ -115,9 +116,13 @@ func (c *SimulateCmd) simulate(e *env, org *simulation.Org, sink entrySink) erro
 	start := org.Now()
 	bar := c.progress(e)
 	defer func() { _ = bar.Finish() }() // the bar is decoration
+	sent := 0
 	send := func(ctx context.Context, en simulation.Entry) error {
 		if err := sink.send(ctx, en); err != nil {
 			return err
+		}
+		if sent++; sent%1000 == 0 {
+			bar.Describe(behindDescription(org.Behind()))
 		}
 		if c.Duration > 0 {
 			_ = bar.Set64(int64(en.Published.Sub(start) / time.Second)) // the bar is decoration
@@ -144,6 +149,16 @@ func (c *SimulateCmd) simulate(e *env, org *simulation.Org, sink entrySink) erro
 		defer cancel()
 	}
 	return org.Run(ctx, send)
+}
+
+// behindDescription is the progress bar's description: it says how far
+// the simulation is behind real time when the entries' destination does not
+// take them as fast as the simulation makes them (see simulation.Org.Run).
+func behindDescription(behind time.Duration) string {
+	if behind < time.Second {
+		return "simulating"
+	}
+	return fmt.Sprintf("simulating, %d s behind", int(behind/time.Second))
 }
 
 // progress shows how much simulated time has passed, or, without a
@@ -282,6 +297,7 @@ type topicSink struct {
 	b       *backends // closed with the sink when the sink opened it
 	pub     *pubsub.Publisher
 	topic   string
+	log     *slog.Logger // hears of every publish made again
 	pending []publishing
 	// retried counts the publishes made again.
 	retried int
@@ -303,14 +319,14 @@ func openTopicSink(e *env, g *Globals, topic string) (*topicSink, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := newTopicSink(b.PubSub, topic)
+	s := newTopicSink(b.PubSub, topic, e.log)
 	s.b = b
 	return s, nil
 }
 
 // newTopicSink publishes to topic through c, which the caller keeps.
-func newTopicSink(c *pubsub.Client, topic string) *topicSink {
-	return &topicSink{pub: c.Publisher(topic), topic: topic}
+func newTopicSink(c *pubsub.Client, topic string, log *slog.Logger) *topicSink {
+	return &topicSink{pub: c.Publisher(topic), topic: topic, log: log}
 }
 
 func (s *topicSink) send(ctx context.Context, e simulation.Entry) error {
@@ -350,6 +366,8 @@ func (s *topicSink) settleFirst(ctx context.Context) error {
 			return fmt.Errorf("publishing to %s: %w", s.topic, err)
 		case <-time.After(wait):
 		}
+		s.log.Warn("a publish failed for a passing reason; publishing it again", "topic", s.topic, "error", err.Error(),
+			"waited", wait.String())
 		wait = min(2*wait, republishBackoff.max)
 		s.retried++
 		s.pending[0].res = s.pub.Publish(ctx, p.msg)

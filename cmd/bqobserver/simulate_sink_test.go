@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -48,7 +51,8 @@ func TestTopicSinkRepublishes(t *testing.T) {
 	if _, err := c.TopicAdminClient.CreateTopic(ctx, &pb.Topic{Name: "projects/p/topics/audit"}); err != nil {
 		t.Fatal(err)
 	}
-	s := newTopicSink(c, "audit")
+	var logged bytes.Buffer
+	s := newTopicSink(c, "audit", slog.New(slog.NewTextHandler(&logged, nil)))
 	s.pub.PublishSettings.Timeout = 50 * time.Millisecond // the client's own retries end soon
 	s.pub.PublishSettings.CountThreshold = 1
 	const n = 5
@@ -65,11 +69,29 @@ func TestTopicSinkRepublishes(t *testing.T) {
 	if s.retried == 0 {
 		t.Errorf("no publish was made again, though %d failed", fail.n.Load())
 	}
+	if got := strings.Count(logged.String(), "publishing it again"); got != s.retried {
+		t.Errorf("%d publishes made again, %d warnings logged:\n%s", s.retried, got, logged.String())
+	}
 	seen := map[string]bool{}
 	for _, m := range srv.Messages() {
 		seen[string(m.Data)] = true
 	}
 	if len(seen) != n {
 		t.Errorf("the topic holds %d distinct entries, want %d", len(seen), n)
+	}
+}
+
+// The progress bar of simulate says how far the simulation is behind once
+// it is a second or more.
+func TestBehindDescription(t *testing.T) {
+	for behind, want := range map[time.Duration]string{
+		0:                       "simulating",
+		999 * time.Millisecond:  "simulating",
+		time.Second:             "simulating, 1 s behind",
+		90*time.Second + 999999: "simulating, 90 s behind",
+	} {
+		if got := behindDescription(behind); got != want {
+			t.Errorf("behindDescription(%v) = %q, want %q", behind, got, want)
+		}
 	}
 }

@@ -114,8 +114,9 @@ func TestSetRate(t *testing.T) {
 	}
 }
 
-// TestRunHoldsBackForASlowSink runs a simulation that produces about 6,000
-// entries a wall-clock second into a sink that takes one every 5 ms for
+// TestRunHoldsBackForASlowSink runs a simulation that produces a few
+// hundred entries a wall-clock second (little for the simulation itself,
+// even under the race detector) into a sink that takes one every 20 ms for
 // four seconds, then keeps up. While the sink is slow, the simulation
 // must fall behind real time (Behind says by how much) rather than run
 // ahead of what the sink took (which would pile rendered entries up in
@@ -125,7 +126,7 @@ func TestSetRate(t *testing.T) {
 func TestRunHoldsBackForASlowSink(t *testing.T) {
 	start := time.Date(2025, 6, 2, 9, 0, 0, 0, time.UTC)
 	const speed = 60
-	cfg := simulation.Config{Seed: 5, Rate: 20, Speed: speed, Start: start}
+	cfg := simulation.Config{Seed: 5, Rate: 2, Speed: speed, Start: start}
 	org := newOrg(t, cfg)
 	srv := httptest.NewServer(org.JobsAPI())
 	defer srv.Close()
@@ -147,7 +148,7 @@ func TestRunHoldsBackForASlowSink(t *testing.T) {
 		b := org.Behind()
 		behind = max(behind, b)
 		if time.Now().Before(slowUntil) {
-			time.Sleep(5 * time.Millisecond)
+			time.Sleep(20 * time.Millisecond)
 		} else if b < 100*time.Millisecond {
 			caughtUp = true
 			cancel()

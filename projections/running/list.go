@@ -1,6 +1,7 @@
 package running
 
 import (
+	"math/bits"
 	"slices"
 	"time"
 )
@@ -23,12 +24,14 @@ type page struct {
 }
 
 // list answers a page request, encoding its jobs onto buf in one pass over
-// the dense slice: every job is tested against the filter (its row first,
-// then the rest of its attributes, then the search: the index's answer, the
-// signature, the search text last) and counted, and those after the cursor compete for
-// the page in a bounded heap, so a request costs O(jobs + matches·log
-// limit) and allocates only the page. The jobs are encoded under the read
-// lock, which costs less than copying them out.
+// the dense slice, or over the slots of the jobs the search index names
+// when they are few (textSearch.slots): every job is tested against the
+// filter (its row first, then the rest of its attributes, then the search:
+// the index's answer, the signature, the search text last) and counted,
+// and those after the cursor compete for the page in a bounded heap, so a
+// request costs O(jobs + matches·log limit) and allocates only the page.
+// The jobs are encoded under the read lock, which costs less than copying
+// them out.
 func (s *store) list(q *listQuery, now time.Time, preview int, buf []byte) page {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -37,24 +40,24 @@ func (s *store) list(q *listQuery, now time.Time, preview int, buf []byte) page 
 	defer search.release()
 	after := s.cursorPosition(q.after)
 	more := m.more()
-	top := topK{order: q.order, k: q.limit + 1}
-	var p page
-	for i := range s.rows {
-		r := &s.rows[i]
-		if !m.matchRow(&r.dim, r.state) || more && !m.matchMore(&s.slots[i].a) || !search.match(&m, s, i, r) {
-			continue
+	sc := scan{s: s, q: q, m: &m, search: &search, after: after, more: more, top: topK{order: q.order, k: q.limit + 1}}
+	if sel := search.slots(s); sel != nil {
+		for k, w := range sel {
+			for ; w != 0; w &= w - 1 {
+				i := k<<6 | bits.TrailingZeros64(w)
+				if r := &s.rows[i]; m.matchRow(&r.dim, r.state) {
+					sc.consider(i, r)
+				}
+			}
 		}
-		p.total++
-		v, known := q.order.valueAt(&s.vals, i, r.known)
-		if top.full() && q.order.afterByValue(v, known, &top.heap[0].pos) {
-			continue // most jobs: after the last of the page by value alone
+	} else {
+		for i := range s.rows {
+			if r := &s.rows[i]; m.matchRow(&r.dim, r.state) {
+				sc.consider(i, r)
+			}
 		}
-		pos := q.order.positionAt(s, i, v, known)
-		if after != nil && q.order.compare(pos, *after) <= 0 {
-			continue
-		}
-		top.offer(candidate{pos: pos, s: pos.slot})
 	}
+	p, top := sc.p, &sc.top
 	best := top.sorted()
 	if len(best) > q.limit {
 		best = best[:q.limit]
@@ -72,6 +75,39 @@ func (s *store) list(q *listQuery, now time.Time, preview int, buf []byte) page 
 	}
 	p.jobs, p.n = append(buf, ']'), len(best)
 	return p
+}
+
+// scan is one list request's pass over the jobs: what it tests them
+// against and what it has found.
+type scan struct {
+	s      *store
+	q      *listQuery
+	m      *matcher
+	search *textSearch
+	after  *position
+	more   bool
+	top    topK
+	p      page
+}
+
+// consider tests the job in slot i, whose row r has passed the row's
+// filter, against the rest of the request, counts it and offers it to the
+// page.
+func (sc *scan) consider(i int, r *row) {
+	s, q := sc.s, sc.q
+	if sc.more && !sc.m.matchMore(&s.slots[i].a) || !sc.search.match(sc.m, s, i, r) {
+		return
+	}
+	sc.p.total++
+	v, known := q.order.valueAt(&s.vals, i, r.known)
+	if sc.top.full() && q.order.afterByValue(v, known, &sc.top.heap[0].pos) {
+		return // most jobs: after the last of the page by value alone
+	}
+	pos := q.order.positionAt(s, i, v, known)
+	if sc.after != nil && q.order.compare(pos, *sc.after) <= 0 {
+		return
+	}
+	sc.top.offer(candidate{pos: pos, s: pos.slot})
 }
 
 // cursorPosition returns the position a page starts after, placed among

@@ -21,6 +21,10 @@ func rowOf(a *attrs, id uint32) row {
 func (s *store) appendSlot(sl slot) {
 	s.slots = append(s.slots, sl)
 	s.rows = append(s.rows, rowOf(&sl.a, sl.id))
+	for int(sl.id) >= len(s.slotOf) {
+		s.slotOf = append(s.slotOf, -1)
+	}
+	s.slotOf[sl.id] = int32(len(s.slots) - 1)
 	for k := range s.vals {
 		s.vals[k] = append(s.vals[k], sl.a.vals[k])
 	}
@@ -43,9 +47,11 @@ func (s *store) setAttrs(i int, a attrs) {
 // its place. s.mu is held.
 func (s *store) removeSlot(i int) {
 	last := len(s.slots) - 1
+	s.slotOf[s.slots[i].id] = -1
 	if i != last {
 		s.slots[i] = s.slots[last]
 		s.slots[i].e.idx = i
+		s.slotOf[s.slots[i].id] = int32(i)
 		s.rows[i] = s.rows[last]
 		for k := range s.vals {
 			s.vals[k][i] = s.vals[k][last]

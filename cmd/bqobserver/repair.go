@@ -26,7 +26,7 @@ func (c *RunCmd) repair(g *Globals, e *env, l *lifecycle, b *backends, reg prome
 		top:       top,
 		replica:   schema.ReplicaSubscription{Project: b.PubSubProject, Topic: g.EventsTopic, Subscription: replica},
 		mayCreate: c.AutoCreate || (b.PubSubMode != modeCloud && b.BigtableMode != modeCloud),
-		resync:    proj.Resync, ready: proj.Ready, reportLog: proj.ReportLog,
+		resync:    proj.Resync, ready: proj.Ready, reportLog: proj.ReportLog, reportPubSub: proj.ReportPubSub,
 		probeTimeout: c.Limits.RequestTimeout,
 	}, reg)
 	if err != nil {
@@ -52,8 +52,11 @@ const probeRowKey = "repair-probe"
 // retrying), appends once the table does (they are retried). What Pub/Sub
 // received while a subscription was missing is lost with it, and a table
 // that vanished took its events along: the repair says so in its log.
-// Whether the table answered its latest probe (within --request-timeout)
-// goes to the projection, whose /readyz reports it.
+// Whether the table answered its latest probe (within --request-timeout),
+// and whether Pub/Sub did, go to the projection, whose /readyz reports
+// them, and to bqobserver_backend_reachable{backend}: a Pub/Sub that does
+// not answer stops everything reaching the list, and the lag, measured on
+// what arrives, cannot see it.
 type repairer struct {
 	log       *slog.Logger
 	b         *backends
@@ -64,17 +67,20 @@ type repairer struct {
 	mayCreate bool
 	// resync brings the projection up to date after its subscription was
 	// created again; ready says whether the projection (which creates that
-	// subscription at start) is running yet; reportLog tells it whether
-	// the event log answered the latest check (nil) or why not.
-	resync    func(context.Context) error
-	ready     func() bool
-	reportLog func(context.Context, error)
+	// subscription at start) is running yet; reportLog and reportPubSub
+	// tell it whether the event log and Pub/Sub answered the latest check
+	// (nil) or why not.
+	resync       func(context.Context) error
+	ready        func() bool
+	reportLog    func(context.Context, error)
+	reportPubSub func(context.Context, error)
 	// probeTimeout bounds one probe of one resource: --request-timeout,
 	// the bound of everything else that waits for Bigtable.
 	probeTimeout time.Duration
 
 	missing   *prometheus.GaugeVec
 	recreated *prometheus.CounterVec
+	reachable *prometheus.GaugeVec
 }
 
 // resource is one thing the repairer checks.
@@ -91,7 +97,10 @@ func newRepairer(r *repairer, reg prometheus.Registerer) (*repairer, error) {
 		[]string{"kind", "name"})
 	r.recreated = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "bqobserver", Name: "recreated_resources_total",
 		Help: "Tables, topics and subscriptions the service found missing and created again."}, []string{"kind"})
-	for _, c := range []prometheus.Collector{r.missing, r.recreated} {
+	r.reachable = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "bqobserver", Name: "backend_reachable",
+		Help: "1 while the backend (event_log, pubsub) answered the service's latest check of its resources, 0 while it did not."},
+		[]string{"backend"})
+	for _, c := range []prometheus.Collector{r.missing, r.recreated, r.reachable} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("registering the repair metrics: %w", err)
 		}
@@ -117,10 +126,24 @@ func (r *repairer) run(ctx context.Context, interval time.Duration) error {
 func (r *repairer) check(ctx context.Context) {
 	r.checkTable(ctx)
 	var lost []resource
+	var unreachable error
 	for _, res := range r.pubsubResources() {
-		if missing, _ := r.probe(ctx, res); missing {
+		missing, err := r.probe(ctx, res)
+		if unanswered(err) {
+			// The others share the backend: they would wait as long.
+			unreachable = fmt.Errorf("looking up %s %s: %w", res.kind, res.name, err)
+			break
+		}
+		if missing {
 			lost = append(lost, res)
 		}
+	}
+	if ctx.Err() != nil {
+		return // stopping: a probe cut short says nothing of Pub/Sub
+	}
+	r.report(ctx, "pubsub", r.reportPubSub, unreachable)
+	if unreachable != nil {
+		return
 	}
 	if len(lost) > 0 {
 		r.repair(ctx, lost[0].kind, lost[0].name, r.mayCreate, r.createTopology)
@@ -138,13 +161,33 @@ func (r *repairer) check(ctx context.Context) {
 func (r *repairer) checkTable(ctx context.Context) {
 	missing, err := r.probe(ctx, r.tableResource())
 	switch {
+	case ctx.Err() != nil:
+		// stopping: a probe cut short says nothing of the log
 	case err != nil:
-		r.reportLog(ctx, fmt.Errorf("reading table %s: %w", r.table, err))
+		r.report(ctx, "event_log", r.reportLog, fmt.Errorf("reading table %s: %w", r.table, err))
 	case missing && !r.repair(ctx, "table", r.table, r.mayCreate, r.createTable):
-		r.reportLog(ctx, fmt.Errorf("table %s is missing", r.table))
+		r.report(ctx, "event_log", r.reportLog, fmt.Errorf("table %s is missing", r.table))
 	default:
-		r.reportLog(ctx, nil)
+		r.report(ctx, "event_log", r.reportLog, nil)
 	}
+}
+
+// report hands the outcome of a backend's check (nil: it answered) to the
+// projection and to bqobserver_backend_reachable.
+func (r *repairer) report(ctx context.Context, backend string, to func(context.Context, error), err error) {
+	r.reachable.WithLabelValues(backend).Set(boolGauge(err == nil))
+	to(ctx, err)
+}
+
+// unanswered reports whether a probe's error means that the backend did
+// not answer. A refusal (no permission to look, which bqobserver doctor
+// reports) is an answer.
+func unanswered(err error) bool {
+	switch status.Code(err) {
+	case codes.OK, codes.PermissionDenied, codes.Unauthenticated:
+		return false
+	}
+	return true
 }
 
 // probe reports whether res is missing, setting its gauge, or the error

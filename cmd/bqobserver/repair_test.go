@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -141,8 +142,8 @@ func TestRepairLostTableOnEmulatorRestart(t *testing.T) {
 }
 
 // waitReadyz waits up to a minute for /readyz to answer 200 with one of
-// statuses (space-separated) in its body and an event-log error that names
-// detail. Once the log is back, the list may still be catching up with
+// statuses (space-separated) in its body and an event-log or Pub/Sub error
+// that names detail. Once the log is back, the list may still be catching up with
 // what queued meanwhile: that is not degraded.
 func waitReadyz(t *testing.T, base string, statuses, detail string) {
 	t.Helper()
@@ -160,12 +161,14 @@ func waitReadyz(t *testing.T, base string, statuses, detail string) {
 		var body struct {
 			Status   string
 			EventLog struct{ Error string } `json:"event_log"`
+			PubSub   struct{ Error string } `json:"pubsub"`
 		}
 		if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
 			t.Fatalf("/readyz: %v", err)
 		}
-		last = fmt.Sprintf("%d %s %q", resp.StatusCode, body.Status, body.EventLog.Error)
-		return resp.StatusCode == http.StatusOK && slices.Contains(strings.Fields(statuses), body.Status) && strings.Contains(body.EventLog.Error, detail)
+		errs := strings.TrimSpace(body.EventLog.Error + " " + body.PubSub.Error)
+		last = fmt.Sprintf("%d %s %q", resp.StatusCode, body.Status, errs)
+		return resp.StatusCode == http.StatusOK && slices.Contains(strings.Fields(statuses), body.Status) && strings.Contains(errs, detail)
 	}, func() string { return fmt.Sprintf("/readyz answers %s, want 200 %s %q…", last, statuses, detail) })
 }
 
@@ -204,6 +207,68 @@ func (b *restartableBttest) start() {
 }
 
 func (b *restartableBttest) stop() { b.srv.Close() }
+
+// restartablePstest is an in-process Pub/Sub that the test can stop and
+// start again, empty, on the same address.
+type restartablePstest struct {
+	t     *testing.T
+	addr  string
+	close func() // closes the running server, once
+}
+
+func (p *restartablePstest) start() {
+	addr := p.addr
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	srv := pstest.NewServerWithAddress(addr)
+	p.addr = srv.Addr
+	p.close = sync.OnceFunc(func() { srv.Close() }) // a second Close panics
+	p.t.Cleanup(p.close)
+}
+
+func (p *restartablePstest) stop() { p.close() }
+
+// TestRepairPubSubRestartedEmpty stops Pub/Sub under the running service
+// and starts it again, empty, on the same address: while it is gone, /readyz
+// says the service is degraded and why (its lag, measured on what arrives,
+// cannot show it) and bqobserver_backend_reachable{backend="pubsub"} is 0;
+// once it is back, the service creates the topics and subscriptions again,
+// /readyz is ready and entries published then are ingested, without a
+// restart.
+func TestRepairPubSubRestartedEmpty(t *testing.T) {
+	ps := &restartablePstest{t: t}
+	ps.start()
+	t.Setenv("PUBSUB_EMULATOR_HOST", ps.addr)
+	t.Setenv("BIGTABLE_EMULATOR_HOST", "")
+	base, stop := startService(t, "--repair-interval", "200ms", "--request-timeout", "1s")
+	defer stop()
+	c, err := pubsub.NewClient(t.Context(), localProject, option.WithEndpoint(ps.addr), option.WithoutAuthentication(),
+		option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	entries := simulatedEntries(t, 400)
+	publishEntries(t, c, entries[:100])
+	waitMetric(t, base, appended, 100, time.Minute)
+	waitReadyz(t, base, "ready catching_up", "")
+	waitMetric(t, base, `bqobserver_backend_reachable{backend="pubsub"}`, 1, time.Minute) // after the first check
+	recreated := metricSum(t, base, "bqobserver_recreated_resources_total")
+
+	ps.stop()
+	waitReadyz(t, base, "degraded", "Pub/Sub does not answer")
+	if got := metricSum(t, base, `bqobserver_backend_reachable{backend="pubsub"}`); got != 0 {
+		t.Errorf("Pub/Sub reachable %g while it is gone, want 0", got)
+	}
+	ps.start()
+	// The topology, then this replica's subscription.
+	waitMetric(t, base, "bqobserver_recreated_resources_total", recreated+2, time.Minute)
+	waitReadyz(t, base, "ready catching_up", "")
+	before := metricSum(t, base, appended)
+	publishEntries(t, c, entries[100:])
+	waitMetric(t, base, appended, before+250, 2*time.Minute)
+}
 
 // TestRepairLostSubscriptions deletes the ingest subscription and the
 // replica's own under the running service: it creates both again, resyncs
@@ -304,9 +369,16 @@ func TestRepairerReports(t *testing.T) {
 			logProblem = err.Error()
 		}
 	}
+	pubsubProblem := "not checked"
+	reportPubSub := func(_ context.Context, err error) {
+		pubsubProblem = ""
+		if err != nil {
+			pubsubProblem = err.Error()
+		}
+	}
 	r, err := newRepairer(&repairer{log: newLogger(&logs, slog.LevelInfo), b: b, table: g.BigtableTable, retention: time.Hour,
 		top: topology(g, b.PubSubProject), resync: func(context.Context) error { return nil }, ready: func() bool { return false },
-		reportLog: reportLog, probeTimeout: 5 * time.Second}, reg)
+		reportLog: reportLog, reportPubSub: reportPubSub, probeTimeout: 5 * time.Second}, reg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -330,6 +402,14 @@ func TestRepairerReports(t *testing.T) {
 	}
 	if want := "table bqobserver-events is missing"; logProblem != want {
 		t.Errorf("reported the log as %q, want %q", logProblem, want)
+	}
+	if pubsubProblem != "" {
+		t.Errorf("reported Pub/Sub as %q, want it answering (its resources are missing, not it)", pubsubProblem)
+	}
+	for backend, want := range map[string]float64{"event_log": 0, "pubsub": 1} {
+		if got := testutil.ToFloat64(r.reachable.WithLabelValues(backend)); got != want {
+			t.Errorf("bqobserver_backend_reachable{backend=%q} = %g, want %g", backend, got, want)
+		}
 	}
 	r.mayCreate = true
 	r.check(t.Context())

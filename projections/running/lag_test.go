@@ -76,14 +76,14 @@ func TestLagAndReadiness(t *testing.T) {
 
 			var ready readyJSON
 			decode(t, get(t, p.Handler(), "/readyz"), http.StatusOK, &ready)
-			wantLog := eventLogJSON{Reachable: !tt.dropTable}
+			wantLog := backendJSON{Reachable: !tt.dropTable}
 			if tt.dropTable {
 				if ready.EventLog.Error == "" {
 					t.Error("readyz names no error of the unreachable event log")
 				}
 				wantLog.Error = ready.EventLog.Error
 			}
-			want := readyJSON{Status: tt.wantStatus, Meaning: tt.wantMeaning, Lag: tt.wantLag, EventLog: wantLog}
+			want := readyJSON{Status: tt.wantStatus, Meaning: tt.wantMeaning, Lag: tt.wantLag, EventLog: wantLog, PubSub: backendJSON{Reachable: true}}
 			if diff := gocmp.Diff(ready, want); diff != "" {
 				t.Errorf("readyz (-got +want):\n%s", diff)
 			}

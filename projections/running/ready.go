@@ -23,13 +23,15 @@ const (
 type readyJSON struct {
 	Status string `json:"status"`
 	// Meaning says in a sentence what Status means for a client of the list.
-	Meaning  string       `json:"meaning"`
-	Jobs     int          `json:"jobs"`
-	Lag      lagJSON      `json:"lag"`
-	EventLog eventLogJSON `json:"event_log"`
+	Meaning  string      `json:"meaning"`
+	Jobs     int         `json:"jobs"`
+	Lag      lagJSON     `json:"lag"`
+	EventLog backendJSON `json:"event_log"`
+	PubSub   backendJSON `json:"pubsub"`
 }
 
-type eventLogJSON struct {
+// backendJSON says whether a backend answered its latest check.
+type backendJSON struct {
 	Reachable bool   `json:"reachable"`
 	Error     string `json:"error,omitempty"`
 }
@@ -38,23 +40,30 @@ type eventLogJSON struct {
 // 200 after, with a body that says how good the list is: ready, catching
 // up (more than CatchingUpAfter behind the audit log) or degraded (the event
 // log did not answer a probe within ProbeTimeout, or the latest check of the
-// service's resources found it unreachable or its table missing, so nothing
-// new can reach the list). A replica stays in rotation while catching up or degraded:
-// every replica shares the log and the audit subscription, so taking one
-// out helps no one, and its list is still the best there is.
+// service's resources found it unreachable or its table missing, or found
+// Pub/Sub unreachable, so nothing new can reach the list). A replica stays
+// in rotation while catching up or degraded: every replica shares the log
+// and the audit subscription, so taking one out helps no one, and its list
+// is still the best there is.
 func (p *Projection) serveReady(w http.ResponseWriter, r *http.Request) {
 	if !p.Ready() {
 		unavailable(w, r, p.cfg.RetryAfter, p.notReadyReason())
 		return
 	}
-	body := readyJSON{Jobs: p.Len(), Lag: p.lag(p.cfg.Now()), EventLog: p.probe(r.Context())}
-	if reason := p.logUnreachable(); reason != "" && body.EventLog.Reachable {
-		body.EventLog = eventLogJSON{Error: reason}
+	body := readyJSON{Jobs: p.Len(), Lag: p.lag(p.cfg.Now()), EventLog: p.probe(r.Context()), PubSub: backendJSON{Reachable: true}}
+	if reason := p.logHealth.reason(); reason != "" && body.EventLog.Reachable {
+		body.EventLog = backendJSON{Error: reason}
+	}
+	if reason := p.pubsubHealth.reason(); reason != "" {
+		body.PubSub = backendJSON{Error: reason}
 	}
 	switch {
 	case !body.EventLog.Reachable:
 		body.Status = readyDegraded
 		body.Meaning = "the event log does not answer (see event_log.error): the list is served from memory but cannot change until the log is back"
+	case !body.PubSub.Reachable:
+		body.Status = readyDegraded
+		body.Meaning = "Pub/Sub does not answer (see pubsub.error): the list is served from memory but nothing new reaches it until Pub/Sub is back, and its lag cannot show it"
 	case body.Lag.CatchingUp:
 		body.Status = readyCatchingUp
 		body.Meaning = fmt.Sprintf("the list is served but %d s behind the audit log; it is catching up", int(body.Lag.BehindSeconds))
@@ -66,15 +75,15 @@ func (p *Projection) serveReady(w http.ResponseWriter, r *http.Request) {
 }
 
 // probe asks the event log whether it answers, within ProbeTimeout.
-func (p *Projection) probe(ctx context.Context) eventLogJSON {
+func (p *Projection) probe(ctx context.Context) backendJSON {
 	pl, ok := p.log.(pinger)
 	if !ok {
-		return eventLogJSON{Reachable: true}
+		return backendJSON{Reachable: true}
 	}
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.ProbeTimeout)
 	defer cancel()
 	if err := pl.Ping(ctx); err != nil {
-		return eventLogJSON{Error: err.Error()}
+		return backendJSON{Error: err.Error()}
 	}
-	return eventLogJSON{Reachable: true}
+	return backendJSON{Reachable: true}
 }

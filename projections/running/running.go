@@ -179,9 +179,9 @@ type Projection struct {
 
 	rebuilt atomic.Bool
 	live    atomic.Bool
-	// logProblem is why the event log did not answer at its latest
-	// check (ReportLog), nil when it did.
-	logProblem atomic.Pointer[string]
+	// logHealth and pubsubHealth: whether the event log and Pub/Sub
+	// answered their latest checks (ReportLog, ReportPubSub).
+	logHealth, pubsubHealth backendCheck
 
 	canceller canceller // nil: the API cannot cancel jobs
 
@@ -210,6 +210,7 @@ func New(cfg Config, evlog eventLog, logger *slog.Logger) (*Projection, error) {
 		return nil, err
 	}
 	p := &Projection{cfg: cfg, log: evlog, logger: logger, metrics: m, closing: make(chan struct{})}
+	p.logHealth.name, p.pubsubHealth.name = "the event log", "Pub/Sub"
 	p.changes = newRing(cfg.StreamReplay)
 	p.store = newLiveStore(cfg, p.changes)
 	p.pruner = newPruner(evlog, logger, m.pruned)

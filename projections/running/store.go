@@ -212,7 +212,9 @@ func (s *store) update(key events.JobKey, en *entry, now time.Time, fold func(*e
 			s.loss.closed(&en.job)
 		}
 		s.remove(en, now)
-		s.publish(&change{key: key, before: prev, had: true, done: true, view: &view{job: en.job}})
+		if !s.quiet {
+			s.publish(&change{key: key, before: prev, had: true, done: true, view: &view{job: en.job}})
+		}
 		return true
 	}
 	a := s.attrsOf(&en.job, &before, &prev, s.isStale(&en.job, now))
@@ -223,7 +225,9 @@ func (s *store) update(key events.JobKey, en *entry, now time.Time, fold func(*e
 			s.index.replace(en.id, &prev.text, &a.text)
 		}
 	}
-	s.publish(&change{key: key, before: prev, had: true, after: a, has: true, view: &view{job: en.job, stale: a.stale}})
+	if !s.quiet {
+		s.publish(&change{key: key, before: prev, had: true, after: a, has: true, view: &view{job: en.job, stale: a.stale}})
+	}
 	return false
 }
 
@@ -239,7 +243,9 @@ func (s *store) add(key events.JobKey, now time.Time, fold func(*events.Job)) (d
 	}
 	a := s.attrsOf(&en.job, nil, nil, s.isStale(&en.job, now))
 	s.insert(en, a)
-	s.publish(&change{key: key, after: a, has: true, view: &view{job: en.job, stale: a.stale}})
+	if !s.quiet {
+		s.publish(&change{key: key, after: a, has: true, view: &view{job: en.job, stale: a.stale}})
+	}
 	return false
 }
 
@@ -275,10 +281,11 @@ func (s *store) isStale(j *events.Job, now time.Time) bool {
 	return now.Sub(j.LastSeen) > s.staleAfter
 }
 
+// publish hands c to the live stream. Its callers test s.quiet first, so
+// that a quiet store (a rebuild) does not even build its changes: a change
+// holds a copy of its job.
 func (s *store) publish(c *change) {
-	if !s.quiet {
-		s.changes.publish(c)
-	}
+	s.changes.publish(c)
 }
 
 // sweep flags the jobs that have had no news for too long, and unflags any
@@ -296,7 +303,9 @@ func (s *store) sweep(now time.Time) int {
 		}
 		prev := sl.a
 		sl.a.stale = stale
-		s.publish(&change{key: sl.e.job.Key, before: prev, had: true, after: sl.a, has: true, view: &view{job: sl.e.job, stale: stale}})
+		if !s.quiet {
+			s.publish(&change{key: sl.e.job.Key, before: prev, had: true, after: sl.a, has: true, view: &view{job: sl.e.job, stale: stale}})
+		}
 		n++
 	}
 	return n

@@ -87,8 +87,8 @@ func (c *RunCmd) logRetention(g *Globals, b *backends) time.Duration {
 }
 
 // simulationRetention is how long the simulated jobs API shows a job after
-// its creation: as long as the in-process log keeps its events, so that
-// the simulation's memory is bounded too.
+// its end: as long as the in-process log keeps its events, so that the
+// simulation's memory is bounded too.
 func (c *RunCmd) simulationRetention(g *Globals, b *backends) time.Duration {
 	if b.BigtableMode != modeEmbedded {
 		return 0 // the simulation's default

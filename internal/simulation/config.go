@@ -40,9 +40,14 @@ type Config struct {
 	// DefaultDelivery(); a zero Delivery delivers every entry once,
 	// promptly, in the order Cloud Logging received them.
 	Delivery *Delivery
-	// Retention is how long after its creation a job stays visible to the
-	// jobs API, which answers 404 for it afterwards (default 24h; BigQuery
-	// keeps six months). A job is never forgotten before it ends.
+	// Retention is how long after its end a job stays visible to the jobs
+	// API, which answers 404 for it afterwards (default 24h). BigQuery
+	// keeps a job six months after its creation; a job runs six hours at
+	// most, so counting from the end differs little there, and with a short
+	// retention (to bound the simulation's memory, about 4 KB a job) a job
+	// that ran longer than the retention can still be read once it ended:
+	// enrichment finds the end of a job whose completion entry was lost by
+	// reading it then.
 	Retention time.Duration
 	// StatisticsInterval is how often the jobs API refreshes a running
 	// job's statistics, query plan and timeline, counted from its start

@@ -24,7 +24,7 @@ import (
 // completion entries report. A cancel is logged as the operator's
 // jobs.cancel call and stops the job shortly after, with BigQuery's
 // cancellation error. A job is forgotten (404) Config.Retention after its
-// creation, once it has ended.
+// end.
 //
 // Requests are not authenticated. Deny and DenyMethod switch on the 403 a
 // caller without permission gets; Faults, SetFaults and FailNext inject
@@ -216,12 +216,13 @@ func (o *Org) known(j *job, now time.Time) *job {
 	return j
 }
 
-// expired reports whether the API has forgotten j: it ended, and was
-// created longer than the retention ago. BigQuery keeps job information
-// "for a six month period after creation"
-// (https://cloud.google.com/bigquery/docs/reference/rest/v2/jobs/list).
+// expired reports whether the API has forgotten j: it ended longer than
+// the retention ago. BigQuery keeps job information "for a six month
+// period after creation"
+// (https://cloud.google.com/bigquery/docs/reference/rest/v2/jobs/list);
+// see Config.Retention for why the simulation counts from the end.
 func (o *Org) expired(j *job, now time.Time) bool {
-	return j.state == events.StateDone && now.Sub(j.created) > o.cfg.Retention
+	return j.state == events.StateDone && now.Sub(j.ended) > o.cfg.Retention
 }
 
 // getJob answers jobs.get.

@@ -257,27 +257,33 @@ func TestJobsAPIRejectsInvalidListRequests(t *testing.T) {
 }
 
 // TestJobsAPIForgetsJobsAfterRetention checks that a finished job is
-// answered 404 once the retention has passed since its creation, and no
-// longer listed, while a job running longer is still shown: BigQuery keeps
-// job information "for a six month period after creation"
-// (https://cloud.google.com/bigquery/docs/reference/rest/v2/jobs/list).
+// answered 404 once the retention has passed since its end, and no longer
+// listed, while a job that ended more recently is still shown, however long
+// ago it was created, and so is a job still running: BigQuery keeps job
+// information "for a six month period after creation"
+// (https://cloud.google.com/bigquery/docs/reference/rest/v2/jobs/list), a
+// job runs six hours at most, and the simulation counts from the end so
+// that a short retention does not hide how a long job ended.
 func TestJobsAPIForgetsJobsAfterRetention(t *testing.T) {
 	const retention = 10 * time.Minute
 	cfg := apiConfig()
 	cfg.Retention = retention
 	f := newAPIFixtureWith(t, cfg, 30*time.Minute)
 	now := f.org.Now()
-	var expired, kept, old int
+	var expired, kept, keptLong, old int
 	for k, ev := range f.completed {
 		_, err := f.rest.Jobs.Get(k.Project, k.JobID).Location(k.Location).Do()
 		want := http.StatusOK
-		if now.Sub(ev.CreateTime) > retention {
+		switch {
+		case now.Sub(ev.EndTime) > retention:
 			want, expired = 404, expired+1
-		} else {
+		case now.Sub(ev.CreateTime) > retention:
+			keptLong++
+		default:
 			kept++
 		}
 		if got := statusOf(err); got != want {
-			t.Errorf("job %s created %v before now, done: %d, want %d", k, now.Sub(ev.CreateTime), got, want)
+			t.Errorf("job %s created %v and ended %v before now: %d, want %d", k, now.Sub(ev.CreateTime), now.Sub(ev.EndTime), got, want)
 		}
 	}
 	for _, p := range f.org.Projects() {
@@ -288,15 +294,16 @@ func TestJobsAPIForgetsJobsAfterRetention(t *testing.T) {
 		for _, j := range all.Jobs {
 			age := now.Sub(time.UnixMilli(j.Statistics.CreationTime))
 			switch {
-			case age > retention && j.State == "DONE":
-				t.Errorf("job %s done and created %v ago still listed", j.Id, age)
-			case age > retention:
+			case j.State == "DONE" && now.Sub(time.UnixMilli(j.Statistics.EndTime)) > retention:
+				t.Errorf("job %s ended %v ago still listed", j.Id, now.Sub(time.UnixMilli(j.Statistics.EndTime)))
+			case j.State != "DONE" && age > retention:
 				old++
 			}
 		}
 	}
-	if expired == 0 || kept == 0 || old == 0 {
-		t.Errorf("%d jobs expired, %d kept, %d still running past the retention: want some of each", expired, kept, old)
+	if expired == 0 || kept == 0 || keptLong == 0 || old == 0 {
+		t.Errorf("%d jobs expired, %d kept, %d kept though created before the retention, %d still running past it: want some of each",
+			expired, kept, keptLong, old)
 	}
 }
 

@@ -37,6 +37,9 @@ type SimulateCmd struct {
 	Topic       string        `help:"Topic to publish to (default: --audit-topic), in --project or the emulator."`
 	Output      string        `help:"Write the entries as JSON lines to this file ('-' for standard output) instead of publishing them."`
 	APIAddr     string        `name:"api-addr" help:"Serve the simulated BigQuery jobs API on this address (for example 127.0.0.1:9050); clients use the endpoint http://ADDR/bigquery/v2/."`
+	// 1h: enrichment reads a job whose completion entry was lost within
+	// minutes of its end, and a day at --rate 50 would hold 17 GB.
+	APIRetention time.Duration `name:"api-retention" help:"How long after its end the simulated jobs API still shows a finished job (404 after). The simulation holds about 4 KB per job it shows: --rate × (this + how long jobs run)." default:"1h"`
 
 	Jitter              time.Duration `help:"Spread of the usual delivery latency." default:"1s"`
 	DuplicateShare      float64       `help:"Share of entries delivered twice." default:"0.02"`
@@ -72,14 +75,14 @@ func (c *SimulateCmd) Run(g *Globals, e *env) error {
 	stop, cancel := context.WithTimeout(context.WithoutCancel(e.ctx), g.ShutdownTimeout)
 	defer cancel()
 	err = errors.Join(runErr, sink.close(stop), stopAPI(stop))
-	c.summarize(e, org)
+	c.summarize(e, org, sink)
 	return err
 }
 
 // config turns the flags into the simulation's configuration.
 func (c *SimulateCmd) config() (simulation.Config, error) {
 	cfg := simulation.Config{
-		Seed: c.Seed, Projects: c.Projects, Rate: c.Rate, Formats: c.Formats, Speed: c.Speed,
+		Seed: c.Seed, Projects: c.Projects, Rate: c.Rate, Formats: c.Formats, Speed: c.Speed, Retention: c.APIRetention,
 		Delivery: &simulation.Delivery{
 			Jitter: c.Jitter, DuplicateShare: c.DuplicateShare, ReorderShare: c.ReorderShare,
 			DelayShare: c.DelayShare, MaxDelay: c.MaxDelay, LostCompletionShare: c.LostCompletionShare,
@@ -201,12 +204,15 @@ func (c *SimulateCmd) serveAPI(e *env, org *simulation.Org) (func(context.Contex
 
 // summarize prints what was sent: on standard output, or on standard
 // error when the entries themselves went to standard output.
-func (c *SimulateCmd) summarize(e *env, org *simulation.Org) {
+func (c *SimulateCmd) summarize(e *env, org *simulation.Org, sink entrySink) {
 	w := e.stdout
 	if c.Output == "-" {
 		w = e.stderr
 	}
 	writeSummary(w, org.Stats(), org.Now())
+	if ts, ok := sink.(*topicSink); ok && ts.dropped > 0 {
+		fmt.Fprintf(w, "dropped: %d entries, while the topic did not exist\n", ts.dropped)
+	}
 }
 
 func writeSummary(w io.Writer, s simulation.Stats, until time.Time) {
@@ -291,16 +297,22 @@ func (s *lineSink) close(context.Context) error {
 // topicSink publishes entries with their attributes, as the sink would.
 // At most maxInFlight publishes are outstanding. Like Cloud Logging's sink,
 // it publishes again what Pub/Sub did not take for a passing reason (a
-// deadline, the service unavailable or out of quota), after a backoff; any
-// other failure stops the simulation.
+// deadline, the service unavailable or out of quota), after a backoff, and
+// drops the entries of a topic that does not exist (not created yet, or
+// lost with an emulator that restarted) until it does again, saying so in
+// its log when the topic goes and when it comes back; any other failure
+// stops the simulation.
 type topicSink struct {
 	b       *backends // closed with the sink when the sink opened it
 	pub     *pubsub.Publisher
 	topic   string
 	log     *slog.Logger // hears of every publish made again
 	pending []publishing
-	// retried counts the publishes made again.
-	retried int
+	// retried counts the publishes made again, dropped the entries
+	// dropped for want of the topic; missing: the latest publish found the
+	// topic missing.
+	retried, dropped int
+	missing          bool
 }
 
 // publishing is a message on its way, with its result.
@@ -355,6 +367,20 @@ func (s *topicSink) settleFirst(ctx context.Context) error {
 		p := s.pending[0]
 		_, err := p.res.Get(ctx)
 		if err == nil {
+			if s.missing {
+				s.missing = false
+				s.log.Info("the topic exists again; publishing", "topic", s.topic, "dropped_so_far", s.dropped)
+			}
+			s.pending = s.pending[1:]
+			return nil
+		}
+		if status.Code(err) == codes.NotFound && ctx.Err() == nil {
+			if !s.missing {
+				s.missing = true
+				s.log.Error("the topic does not exist: its entries are dropped, as a log sink's are, until it does (bqobserver setup, or run with the emulators, creates it)",
+					"topic", s.topic, "error", err.Error())
+			}
+			s.dropped++
 			s.pending = s.pending[1:]
 			return nil
 		}

@@ -81,6 +81,56 @@ func TestTopicSinkRepublishes(t *testing.T) {
 	}
 }
 
+// TestTopicSinkDropsWhileTheTopicIsMissing checks that the simulation's
+// sink drops the entries of a topic that does not exist, as a log sink
+// does, instead of stopping, says so once when the topic goes and once when
+// it is back, and publishes again once it exists.
+func TestTopicSinkDropsWhileTheTopicIsMissing(t *testing.T) {
+	srv := pstest.NewServer()
+	t.Cleanup(func() { srv.Close() })
+	ctx := t.Context()
+	c, err := pubsub.NewClient(ctx, "p", option.WithEndpoint(srv.Addr), option.WithoutAuthentication(),
+		option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	var logged bytes.Buffer
+	s := newTopicSink(c, "audit", slog.New(slog.NewTextHandler(&logged, nil)))
+	s.pub.PublishSettings.CountThreshold = 1
+	sendAll := func(from, to int) {
+		t.Helper()
+		for i := from; i < to; i++ {
+			if err := s.send(ctx, simulation.Entry{Data: []byte{byte('a' + i)}}); err != nil {
+				t.Fatalf("send %d: %v", i, err)
+			}
+		}
+		if err := s.flush(ctx); err != nil {
+			t.Fatalf("flush: %v", err)
+		}
+	}
+	sendAll(0, 3) // no topic yet
+	if _, err := c.TopicAdminClient.CreateTopic(ctx, &pb.Topic{Name: "projects/p/topics/audit"}); err != nil {
+		t.Fatal(err)
+	}
+	sendAll(3, 5)
+	if s.dropped != 3 {
+		t.Errorf("dropped %d entries, want the 3 sent before the topic existed", s.dropped)
+	}
+	var got []string
+	for _, m := range srv.Messages() {
+		got = append(got, string(m.Data))
+	}
+	if strings.Join(got, "") != "de" {
+		t.Errorf("the topic holds %q, want the 2 entries sent once it existed", got)
+	}
+	for msg, want := range map[string]int{"the topic does not exist": 1, "the topic exists again": 1} {
+		if n := strings.Count(logged.String(), msg); n != want {
+			t.Errorf("logged %q %d times, want %d:\n%s", msg, n, want, logged.String())
+		}
+	}
+}
+
 // The progress bar of simulate says how far the simulation is behind once
 // it is a second or more.
 func TestBehindDescription(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/bqobserver/bqobserver/events/bus"
 	"github.com/bqobserver/bqobserver/internal/bttest"
 	"github.com/bqobserver/bqobserver/internal/pstest"
 )
@@ -77,7 +78,7 @@ func (b *backends) openPubSub(ctx context.Context, g *Globals, env func(string) 
 	if b.PubSubProject == "" {
 		b.PubSubProject = localProject
 	}
-	c, err := pubsub.NewClient(ctx, b.PubSubProject, b.PubSubOptions...)
+	c, err := pubsub.NewClientWithConfig(ctx, b.PubSubProject, bus.ClientConfig(), b.PubSubOptions...)
 	if err != nil {
 		return fmt.Errorf("connecting to Pub/Sub (%s): %w", b.PubSubMode, err)
 	}

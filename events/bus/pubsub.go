@@ -6,10 +6,43 @@ import (
 	"time"
 
 	"cloud.google.com/go/pubsub/v2"
+	vkit "cloud.google.com/go/pubsub/v2/apiv1"
 	"github.com/ThreeDotsLabs/watermill-googlecloud/v2/pkg/googlecloud"
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/googleapis/gax-go/v2"
 	"google.golang.org/api/option"
+	"google.golang.org/grpc/codes"
 )
+
+// ReconnectBackoff caps the wait between two attempts to open a pull
+// stream or to publish, in every Pub/Sub client the service makes. The
+// client library's own cap is 60 s, which its multiplier of 4 reaches
+// after about ten seconds of an outage: intake then resumed up to minutes
+// after Pub/Sub came back (an emulator restarted, a network partition
+// healed). At 5 s it resumes within seconds; an outage costs one attempt
+// every 5 s per stream.
+const ReconnectBackoff = 5 * time.Second
+
+// ClientConfig is the configuration of every Pub/Sub client the service
+// makes: the library's retries, codes and timeouts, with the backoff of
+// StreamingPull and Publish capped at ReconnectBackoff.
+func ClientConfig() *pubsub.ClientConfig {
+	backoff := gax.Backoff{Initial: 100 * time.Millisecond, Max: ReconnectBackoff, Multiplier: 2}
+	return &pubsub.ClientConfig{
+		SubscriptionAdminCallOptions: &vkit.SubscriptionAdminCallOptions{
+			StreamingPull: []gax.CallOption{gax.WithRetry(func() gax.Retryer {
+				return gax.OnCodes([]codes.Code{codes.DeadlineExceeded, codes.ResourceExhausted, codes.Aborted,
+					codes.Internal, codes.Unavailable}, backoff)
+			})},
+		},
+		TopicAdminCallOptions: &vkit.TopicAdminCallOptions{
+			Publish: []gax.CallOption{gax.WithTimeout(60 * time.Second), gax.WithRetry(func() gax.Retryer {
+				return gax.OnCodes([]codes.Code{codes.Aborted, codes.Canceled, codes.Internal, codes.ResourceExhausted,
+					codes.Unknown, codes.Unavailable, codes.DeadlineExceeded}, backoff)
+			})},
+		},
+	}
+}
 
 // PubSub is how the bus reaches Pub/Sub.
 type PubSub struct {
@@ -31,6 +64,7 @@ func (p PubSub) Subscriber(subscription string, logger *slog.Logger) (message.Su
 		DoNotCreateSubscriptionIfMissing: true,
 		DoNotCreateTopicIfMissing:        true,
 		ReceiveSettings:                  p.Receive,
+		ClientConfig:                     ClientConfig(),
 		ClientOptions:                    p.Options,
 		Unmarshaler:                      Unmarshaler{},
 	}, watermillLogger(logger))
@@ -45,6 +79,7 @@ func (p PubSub) Publisher(logger *slog.Logger) (message.Publisher, error) {
 	pub, err := googlecloud.NewPublisher(googlecloud.PublisherConfig{
 		ProjectID:                p.Client.Project(),
 		DoNotCheckTopicExistence: true,
+		ClientConfig:             ClientConfig(),
 		ClientOptions:            p.Options,
 	}, watermillLogger(logger))
 	if err != nil {

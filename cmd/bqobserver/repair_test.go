@@ -21,15 +21,13 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	"google.golang.org/api/option"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/bqobserver/bqobserver/internal/bttest"
 	"github.com/bqobserver/bqobserver/internal/pstest"
 	"github.com/bqobserver/bqobserver/internal/simulation"
 	"github.com/bqobserver/bqobserver/internal/testutil/envtest"
 	"github.com/bqobserver/bqobserver/internal/testutil/logtest"
+	"github.com/bqobserver/bqobserver/internal/testutil/pubsubtest"
 )
 
 // metricSum sums every series of the metric name on the service's
@@ -234,21 +232,21 @@ func (p *restartablePstest) stop() { p.close() }
 // says the service is degraded and why (its lag, measured on what arrives,
 // cannot show it) and bqobserver_backend_reachable{backend="pubsub"} is 0;
 // once it is back, the service creates the topics and subscriptions again,
-// /readyz is ready and entries published then are ingested, without a
-// restart.
+// /readyz is ready and entries published then are ingested within a
+// minute, without a restart.
 func TestRepairPubSubRestartedEmpty(t *testing.T) {
 	ps := &restartablePstest{t: t}
 	ps.start()
 	t.Setenv("PUBSUB_EMULATOR_HOST", ps.addr)
 	t.Setenv("BIGTABLE_EMULATOR_HOST", "")
-	base, stop := startService(t, "--repair-interval", "200ms", "--request-timeout", "1s")
+	base, stop, logged := startRunLogged(t, "run", "--http-addr", "127.0.0.1:0", "--repair-interval", "200ms", "--request-timeout", "1s")
 	defer stop()
-	c, err := pubsub.NewClient(t.Context(), localProject, option.WithEndpoint(ps.addr), option.WithoutAuthentication(),
-		option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
+	defer func() {
+		if t.Failed() {
+			t.Log("the service's log:\n" + logged())
+		}
+	}()
+	c := pubsubtest.Client(t, ps.addr, localProject)
 	entries := simulatedEntries(t, 400)
 	publishEntries(t, c, entries[:100])
 	waitMetric(t, base, appended, 100, time.Minute)
@@ -267,7 +265,10 @@ func TestRepairPubSubRestartedEmpty(t *testing.T) {
 	waitReadyz(t, base, "ready catching_up", "")
 	before := metricSum(t, base, appended)
 	publishEntries(t, c, entries[100:])
-	waitMetric(t, base, appended, before+250, 2*time.Minute)
+	// Within a minute: the pull streams' reconnect backoff is capped at
+	// bus.ReconnectBackoff. With the library's 60 s cap, intake stalled
+	// for more than two minutes in about one run in ten.
+	waitMetric(t, base, appended, before+250, time.Minute)
 }
 
 // TestRepairLostSubscriptions deletes the ingest subscription and the
@@ -282,12 +283,7 @@ func TestRepairLostSubscriptions(t *testing.T) {
 	t.Setenv("BIGTABLE_EMULATOR_HOST", "")
 	base, stop := startService(t, "--repair-interval", "200ms")
 	defer stop()
-	c, err := pubsub.NewClient(t.Context(), localProject, option.WithEndpoint(srv.Addr), option.WithoutAuthentication(),
-		option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
+	c := pubsubtest.Client(t, srv.Addr, localProject)
 	entries := simulatedEntries(t, 400)
 	publishEntries(t, c, entries[:100])
 	waitMetric(t, base, appended, 100, time.Minute)

@@ -9,16 +9,13 @@ import (
 	"testing"
 	"time"
 
-	"cloud.google.com/go/pubsub/v2"
 	pb "cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
 	"cloud.google.com/go/pubsub/v2/pstest"
-	"google.golang.org/api/option"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
 	"github.com/bqobserver/bqobserver/internal/simulation"
+	"github.com/bqobserver/bqobserver/internal/testutil/pubsubtest"
 )
 
 // failFirst fails the first n publishes with Unavailable.
@@ -42,12 +39,7 @@ func TestTopicSinkRepublishes(t *testing.T) {
 	srv := pstest.NewServer(pstest.ServerReactorOption{FuncName: "Publish", Reactor: fail})
 	t.Cleanup(func() { srv.Close() })
 	ctx := t.Context()
-	c, err := pubsub.NewClient(ctx, "p", option.WithEndpoint(srv.Addr), option.WithoutAuthentication(),
-		option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
+	c := pubsubtest.Client(t, srv.Addr, "p")
 	if _, err := c.TopicAdminClient.CreateTopic(ctx, &pb.Topic{Name: "projects/p/topics/audit"}); err != nil {
 		t.Fatal(err)
 	}
@@ -89,12 +81,7 @@ func TestTopicSinkDropsWhileTheTopicIsMissing(t *testing.T) {
 	srv := pstest.NewServer()
 	t.Cleanup(func() { srv.Close() })
 	ctx := t.Context()
-	c, err := pubsub.NewClient(ctx, "p", option.WithEndpoint(srv.Addr), option.WithoutAuthentication(),
-		option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
+	c := pubsubtest.Client(t, srv.Addr, "p")
 	var logged bytes.Buffer
 	s := newTopicSink(c, "audit", slog.New(slog.NewTextHandler(&logged, nil)))
 	s.pub.PublishSettings.CountThreshold = 1

@@ -47,13 +47,25 @@ func New(t testing.TB) *Server {
 		t.Cleanup(func() { s.Fake.Close() })
 		s.Options = Options(s.Fake.Addr)
 	}
-	c, err := pubsub.NewClient(t.Context(), s.Project, s.Options...)
+	s.Client = connect(t, s.Project, s.Options)
+	return s
+}
+
+// Client returns a client on project of the unauthenticated server at
+// addr (a pstest the test started), closed with the test.
+func Client(t testing.TB, addr, project string) *pubsub.Client {
+	t.Helper()
+	return connect(t, project, Options(addr))
+}
+
+func connect(t testing.TB, project string, opts []option.ClientOption) *pubsub.Client {
+	t.Helper()
+	c, err := pubsub.NewClient(t.Context(), project, opts...)
 	if err != nil {
 		t.Fatalf("connecting to Pub/Sub: %v", err)
 	}
 	t.Cleanup(func() { c.Close() })
-	s.Client = c
-	return s
+	return c
 }
 
 // RequireEmulator returns the emulator's address, PUBSUB_EMULATOR_HOST;

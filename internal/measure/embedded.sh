@@ -32,11 +32,8 @@ base=http://127.0.0.1:$port
 pid=$!
 trap 'kill $pid 2>/dev/null || true' EXIT
 
-metric() { # sum of a metric's series, or of the series matching a label filter
-	awk -v name="$1" -v want="${2:-}" '
-		index($0, name) == 1 && (want == "" || index($0, want) > 0) { s += $NF; n++ }
-		END { if (n) printf "%.1f", s; else printf "-" }' <<<"$metrics"
-}
+# shellcheck source=sample.sh
+. "$(dirname "$0")/sample.sh"
 
 echo "| t (s) | RSS (MB) | heap (MB) | simulated | simulation behind (s) | received | appended | skipped | dead-lettered | ingest oldest (s) | feed oldest (s) | lag shown (s) | listed | CPU (s) | load |"
 echo "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
@@ -49,18 +46,12 @@ while :; do
 		echo "the service ended; its log: $dir/run.log" >&2
 		exit 1
 	fi
-	metrics=$(curl -sf "$base/metrics" || true)
-	summary=$(curl -sf "$base/api/v1/summary" || echo '{}')
-	read -r lag running < <(python3 -c '
-import json, sys
-d = json.loads(sys.argv[1])
-print(round(d.get("lag", {}).get("behind_seconds", 0), 1), d.get("jobs", "-"))' "$summary")
-	heap=$(awk '/^go_memstats_heap_inuse_bytes / { printf "%.0f", $2 / 1048576 }' <<<"$metrics")
+	scrape
 	echo "| $t | $rss | $heap | $(metric bqobserver_simulation_entries_total) | $(metric 'bqobserver_simulation_behind_seconds ') |" \
 		"$(metric bqobserver_ingest_received_total) |" \
 		"$(metric bqobserver_ingest_appended_total) | $(metric bqobserver_ingest_skipped_total) | $(metric bqobserver_ingest_dead_lettered_total) |" \
 		"$(metric bqobserver_handler_oldest_unprocessed_seconds 'handler="ingest-audit"') |" \
-		"$(metric bqobserver_handler_oldest_unprocessed_seconds 'handler="running-jobs-live"') | $lag | $running |" \
+		"$(metric bqobserver_handler_oldest_unprocessed_seconds 'handler="running-jobs-live"') | $lag | $listed |" \
 		"$(metric 'process_cpu_seconds_total ') | $(cut -d' ' -f1 /proc/loadavg) |"
 	if ((profiled == 0 && t >= duration / 3)); then
 		curl -sf -o "$dir/heap-third.pb.gz" "$base/debug/pprof/heap" && profiled=1

@@ -83,11 +83,8 @@ wait_port "$http_port" run
 started simulate "$bin" simulate "${common[@]}" --api-addr "127.0.0.1:$api_port" "${sim_flags[@]}"
 sim_pid=${pids[-1]}
 
-metric() { # sum of a metric's series, or of the series matching a label filter
-	awk -v name="$1" -v want="${2:-}" '
-		index($0, name) == 1 && (want == "" || index($0, want) > 0) { s += $NF; n++ }
-		END { if (n) printf "%.1f", s; else printf "-" }' <<<"$metrics"
-}
+# shellcheck source=sample.sh
+. "$(dirname "$0")/sample.sh"
 
 echo "| t (s) | RSS (MB) | heap (MB) | received | appended | ingest oldest (s) | lag shown (s) | listed | CPU (s) | load | Pub/Sub emulator (MB) | cbtemulator (MB) | simulate (MB) |"
 echo "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
@@ -100,13 +97,7 @@ while :; do
 		echo "the service ended; its log: $dir/run.log" >&2
 		exit 1
 	fi
-	metrics=$(curl -sf "$base/metrics" || true)
-	summary=$(curl -sf "$base/api/v1/summary" || echo '{}')
-	read -r lag listed < <(python3 -c '
-import json, sys
-d = json.loads(sys.argv[1])
-print(round(d.get("lag", {}).get("behind_seconds", 0), 1), d.get("jobs", "-"))' "$summary")
-	heap=$(awk '/^go_memstats_heap_inuse_bytes / { printf "%.0f", $2 / 1048576 }' <<<"$metrics")
+	scrape
 	echo "| $t | $(rss "$run_pid") | $heap | $(metric bqobserver_ingest_received_total) |" \
 		"$(metric bqobserver_ingest_appended_total) |" \
 		"$(metric bqobserver_handler_oldest_unprocessed_seconds 'handler="ingest-audit"') | $lag | $listed |" \

@@ -30,7 +30,21 @@ func (l leveledLogger) Error(msg string, err error, fields watermill.LogFields) 
 	l.next.Error(msg, err, fields)
 }
 
+// perMessage are the INFO lines Watermill's Pub/Sub subscriber writes once
+// per message: when its stream ends (an outage, a shutdown) it nacks every
+// message it holds, each with a line, 1,200 within a second in one
+// outage. They are written at DEBUG: Pub/Sub delivers the messages again,
+// and the stream's end is logged once as an error.
+var perMessage = map[string]bool{
+	"Message not consumed, ctx canceled":          true,
+	"Message not consumed, subscriber is closing": true,
+}
+
 func (l leveledLogger) Info(msg string, fields watermill.LogFields) {
+	if perMessage[msg] {
+		l.Debug(msg, fields)
+		return
+	}
 	if l.enabled(slog.LevelInfo) {
 		l.next.Info(msg, fields)
 	}

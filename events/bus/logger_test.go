@@ -13,7 +13,8 @@ import (
 )
 
 // TestWatermillLogger checks that the adapter writes exactly the calls at
-// or above the logger's level, with their fields and those of With.
+// or above the logger's level, with their fields and those of With, and
+// the subscriber's lines written once per message at DEBUG.
 func TestWatermillLogger(t *testing.T) {
 	tests := []struct {
 		name  string
@@ -21,7 +22,8 @@ func TestWatermillLogger(t *testing.T) {
 		want  []string
 	}{
 		{"info", slog.LevelInfo, []string{"ERROR error a=1 b=2", "INFO info a=1 b=2"}},
-		{"trace", watermill.LevelTrace, []string{"ERROR error a=1 b=2", "INFO info a=1 b=2", "DEBUG debug a=1 b=2", "DEBUG-4 trace a=1 b=2"}},
+		{"trace", watermill.LevelTrace, []string{"ERROR error a=1 b=2", "INFO info a=1 b=2",
+			"DEBUG Message not consumed, ctx canceled a=1 b=2", "DEBUG debug a=1 b=2", "DEBUG-4 trace a=1 b=2"}},
 		{"error", slog.LevelError, []string{"ERROR error a=1 b=2"}},
 	}
 	for _, tt := range tests {
@@ -32,6 +34,7 @@ func TestWatermillLogger(t *testing.T) {
 			fields := watermill.LogFields{"b": 2}
 			l.Error("error", errors.New("boom"), fields)
 			l.Info("info", fields)
+			l.Info("Message not consumed, ctx canceled", fields) // once per message: DEBUG
 			l.Debug("debug", fields)
 			l.Trace("trace", fields)
 			if diff := cmp.Diff(lines(t, &buf), tt.want); diff != "" {

@@ -38,9 +38,8 @@ func (s *store) list(q *listQuery, now time.Time, preview int, buf []byte) page 
 	m := q.filter.resolve(&s.dicts, now)
 	search := s.searchFor(&m)
 	defer search.release()
-	after := s.cursorPosition(q.after)
-	more := m.more()
-	sc := scan{s: s, q: q, m: &m, search: &search, after: after, more: more, top: topK{order: q.order, k: q.limit + 1}}
+	sc := scan{s: s, q: q, m: &m, search: &search, after: s.cursorPosition(q.after), more: m.more(),
+		top: topK{order: q.order, k: q.limit + 1}}
 	if sel := search.slots(s); sel != nil {
 		for k, w := range sel {
 			for ; w != 0; w &= w - 1 {

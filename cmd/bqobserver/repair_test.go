@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -273,6 +274,7 @@ func TestRepairPubSubRestartedEmpty(t *testing.T) {
 	deadline := time.Now().Add(2 * time.Minute)
 	for next := 100; metricSum(t, base, appended) < before+50; next += 50 {
 		if time.Now().After(deadline) || next+50 > len(entries) {
+			t.Logf("where intake waits:\n%s", goroutinesMentioning("pubsub", "watermill", "bqobserver/events"))
 			t.Fatalf("intake did not resume: %g events appended since Pub/Sub came back, after %d entries published",
 				metricSum(t, base, appended)-before, next-100)
 		}
@@ -432,4 +434,18 @@ func TestRepairerReports(t *testing.T) {
 	if got := testutil.ToFloat64(r.recreated.WithLabelValues("table")) + testutil.ToFloat64(r.recreated.WithLabelValues("topic")); got != 2 {
 		t.Errorf("recreated %g times, want twice: the table, and the Pub/Sub topology once", got)
 	}
+}
+
+// goroutinesMentioning returns the stacks of this process's goroutines
+// that mention any of words: what a stalled service in the test waits on.
+func goroutinesMentioning(words ...string) string {
+	buf := make([]byte, 16<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	var out []string
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if slices.ContainsFunc(words, func(w string) bool { return strings.Contains(g, w) }) {
+			out = append(out, g)
+		}
+	}
+	return strings.Join(out, "\n\n")
 }

@@ -273,3 +273,18 @@ func BenchmarkRebuild(b *testing.B) {
 	}
 	b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/rebuild")
 }
+
+// BenchmarkIndexAll measures building the word index of 100,000 running
+// jobs at once, as a rebuild does at its end: with one worker and with the
+// workers the store uses (one per CPU).
+func BenchmarkIndexAll(b *testing.B) {
+	p, _ := loaded(b, benchJobs, 0)
+	slots := p.store.slots
+	for _, workers := range []int{1, indexWorkers(len(slots))} {
+		b.Run(fmt.Sprintf("workers=%d", workers), func(b *testing.B) {
+			for b.Loop() {
+				indexAll(slots, workers)
+			}
+		})
+	}
+}

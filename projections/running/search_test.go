@@ -271,3 +271,47 @@ func cloneValues(v url.Values) url.Values {
 	}
 	return out
 }
+
+// Cutting the texts into words with several workers builds the same index
+// as one worker does: every word with the same jobs, every trigram with the
+// same words.
+func TestIndexAllWorkers(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	now := t0.Add(time.Hour)
+	var cfg Config
+	cfg.setDefaults()
+	s := newStore(cfg, nil)
+	var keys []events.JobKey
+	apply := func(key events.JobKey, evs ...events.Event) { s.applyHistory(key, evs, now) }
+	for range 1500 {
+		keys = changeJobs(r, keys, apply, now)
+	}
+	want := indexContents(indexAll(s.slots, 1))
+	if len(want) < 100 {
+		t.Fatalf("%d words and trigrams indexed from %d jobs: the test exercises too little", len(want), len(s.slots))
+	}
+	for _, workers := range []int{2, 3, 7, len(s.slots) + 1} {
+		if diff := cmp.Diff(want, indexContents(indexAll(s.slots, workers))); diff != "" {
+			t.Errorf("%d workers: the index differs from one worker's (-want +got):\n%s", workers, diff)
+		}
+	}
+}
+
+// indexContents returns what x holds, independent of its word ids: each
+// word's jobs ("w:" and the word) and each trigram's words ("g:" and the
+// trigram's code).
+func indexContents(x *searchIndex) map[string][]string {
+	out := map[string][]string{}
+	for w, id := range x.ids {
+		var jobs []string
+		x.words[id].jobs.each(func(j uint32) { jobs = append(jobs, fmt.Sprint(j)) })
+		out["w:"+w] = jobs
+	}
+	for g, ws := range x.grams {
+		var words []string
+		ws.each(func(id uint32) { words = append(words, x.words[id].text) })
+		slices.Sort(words)
+		out[fmt.Sprint("g:", g)] = words
+	}
+	return out
+}

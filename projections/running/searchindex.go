@@ -1,8 +1,10 @@
 package running
 
 import (
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/RoaringBitmap/roaring/v2"
 )
@@ -47,12 +49,21 @@ func newSearchIndex() *searchIndex {
 
 // indexAll returns the index of the texts of slots, built at once: each
 // word's jobs are gathered, then sorted into a set, rather than added to it
-// one by one.
-func indexAll(slots []slot) *searchIndex {
+// one by one. The texts are cut into words by workers (see indexWorkers),
+// each for a contiguous part of slots; only the merge of their words is
+// serial.
+func indexAll(slots []slot, workers int) *searchIndex {
+	parts := make([]map[string][]uint32, max(1, min(workers, len(slots))))
+	var wg sync.WaitGroup
+	for p := range parts {
+		lo, hi := p*len(slots)/len(parts), (p+1)*len(slots)/len(parts)
+		wg.Go(func() { parts[p] = wordsOfSlots(slots[lo:hi]) })
+	}
+	wg.Wait()
 	x := newSearchIndex()
 	var jobs [][]uint32 // by word id
-	for i := range slots {
-		for _, w := range x.wordsOf(&slots[i].a.text) {
+	for _, part := range parts {
+		for w, js := range part {
 			id, ok := x.ids[w]
 			if !ok {
 				w = strings.Clone(w)
@@ -61,7 +72,7 @@ func indexAll(slots []slot) *searchIndex {
 				x.words[id].text = w
 				jobs = append(jobs, nil)
 			}
-			jobs[id] = append(jobs[id], slots[i].id)
+			jobs[id] = append(jobs[id], js...)
 		}
 	}
 	grams := map[uint32][]uint32{} // word ids, in increasing order
@@ -78,6 +89,30 @@ func indexAll(slots []slot) *searchIndex {
 		x.grams[g] = idSetOf(ws)
 	}
 	return x
+}
+
+// minIndexWorkerJobs is the fewest jobs worth a worker of indexAll.
+const minIndexWorkerJobs = 5000
+
+// indexWorkers is the number of workers for indexAll to cut n texts with:
+// one per CPU, each for minIndexWorkerJobs jobs at least. A rebuild indexes
+// once the log's reads are done, when the CPUs are otherwise idle.
+func indexWorkers(n int) int {
+	return max(1, min(runtime.GOMAXPROCS(0), n/minIndexWorkerJobs))
+}
+
+// wordsOfSlots returns every word of the texts of slots with the ids of
+// the jobs whose text holds it. The words are the texts' own substrings
+// (or lower-cased copies): the caller clones those it keeps.
+func wordsOfSlots(slots []slot) map[string][]uint32 {
+	var x searchIndex // for its scratch space
+	words := map[string][]uint32{}
+	for i := range slots {
+		for _, w := range x.wordsOf(&slots[i].a.text) {
+			words[w] = append(words[w], slots[i].id)
+		}
+	}
+	return words
 }
 
 // isWordByte reports whether c belongs to a word: a lower-case letter, a

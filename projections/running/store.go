@@ -103,8 +103,11 @@ func (s *store) setQuiet(q bool) {
 	defer s.mu.Unlock()
 	s.quiet = q
 	if !q && s.indexed && s.index == nil {
-		s.index = indexAll(s.slots)
-		s.rankAll()
+		// Both only read the slots; each writes its own fields.
+		var wg sync.WaitGroup
+		wg.Go(s.rankAll)
+		s.index = indexAll(s.slots, indexWorkers(len(s.slots)))
+		wg.Wait()
 	}
 }
 

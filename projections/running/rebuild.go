@@ -47,17 +47,39 @@ func (p *Projection) Rebuild(ctx context.Context) error {
 }
 
 // openInBatches lists the jobs the log holds open and calls read with batches
-// of RebuildBatch of them as the listing goes, for RebuildWorkers batches at
-// a time, so that reading the first jobs overlaps listing the others. It
-// returns how many jobs were listed and the first error, which cancels the
-// context of the others.
+// of them as the listing goes (see batches), so that reading the first jobs
+// overlaps listing the others. It returns how many jobs were listed.
 func (p *Projection) openInBatches(ctx context.Context, read func(context.Context, []events.JobKey) error) (int, error) {
+	return p.batches(ctx, func(ctx context.Context, emit func(events.JobKey) error) error {
+		return p.log.OpenJobs(ctx, emit) // it says what failed
+	}, read)
+}
+
+// inBatches calls read with batches of keys (see batches).
+func (p *Projection) inBatches(ctx context.Context, keys []events.JobKey, read func(context.Context, []events.JobKey) error) error {
+	_, err := p.batches(ctx, func(_ context.Context, emit func(events.JobKey) error) error {
+		for _, k := range keys {
+			if err := emit(k); err != nil {
+				return err
+			}
+		}
+		return nil
+	}, read)
+	return err
+}
+
+// batches calls read with batches of RebuildBatch of the jobs list emits,
+// for RebuildWorkers batches at a time, as list goes. It returns how many
+// jobs list emitted and the first error, which cancels the context of the
+// others.
+func (p *Projection) batches(ctx context.Context, list func(context.Context, func(events.JobKey) error) error,
+	read func(context.Context, []events.JobKey) error) (int, error) {
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(p.cfg.RebuildWorkers + 1) // the listing holds one
 	n := 0
 	g.Go(func() error {
 		batch := make([]events.JobKey, 0, p.cfg.RebuildBatch)
-		err := p.log.OpenJobs(gctx, func(k events.JobKey) error {
+		err := list(gctx, func(k events.JobKey) error {
 			n++
 			if batch = append(batch, k); len(batch) == p.cfg.RebuildBatch {
 				full := batch
@@ -67,7 +89,7 @@ func (p *Projection) openInBatches(ctx context.Context, read func(context.Contex
 			return nil
 		})
 		if err != nil {
-			return err // it says what failed
+			return err
 		}
 		if len(batch) > 0 {
 			g.Go(func() error { return read(gctx, batch) })
@@ -76,19 +98,6 @@ func (p *Projection) openInBatches(ctx context.Context, read func(context.Contex
 	})
 	err := g.Wait()
 	return n, err
-}
-
-// inBatches calls read with batches of keys of RebuildBatch jobs, for
-// RebuildWorkers batches at a time, and returns the first error, which
-// cancels the context of the others.
-func (p *Projection) inBatches(ctx context.Context, keys []events.JobKey, read func(context.Context, []events.JobKey) error) error {
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(p.cfg.RebuildWorkers)
-	for b := 0; b < len(keys); b += p.cfg.RebuildBatch {
-		batch := keys[b:min(b+p.cfg.RebuildBatch, len(keys))]
-		g.Go(func() error { return read(gctx, batch) })
-	}
-	return g.Wait()
 }
 
 // rebuildBatch folds the history of a batch of open jobs into the list and

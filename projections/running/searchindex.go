@@ -72,7 +72,11 @@ func indexAll(slots []slot, workers int) *searchIndex {
 				x.words[id].text = w
 				jobs = append(jobs, nil)
 			}
-			jobs[id] = append(jobs[id], js...)
+			if jobs[id] == nil {
+				jobs[id] = js // the first part's list is the word's list
+			} else {
+				jobs[id] = append(jobs[id], js...)
+			}
 		}
 	}
 	grams := map[uint32][]uint32{} // word ids, in increasing order

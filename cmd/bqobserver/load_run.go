@@ -59,7 +59,9 @@ func (r *loadRun) measure(ctx context.Context) (*loadResult, error) {
 	res.loadAfter = loadAverage()
 	stop, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	return res, errors.Join(err, r.pub.close(stop))
+	err = errors.Join(err, r.pub.close(stop))
+	r.clear(stop, ps)
+	return res, err
 }
 
 // serve starts the service, loads it and stops it.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"math"
 	"os"
 	"regexp"
@@ -10,8 +11,11 @@ import (
 	"testing"
 	"time"
 
+	"cloud.google.com/go/bigtable"
+	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	"google.golang.org/api/iterator"
 
 	"github.com/bqobserver/bqobserver/internal/measure"
 	"github.com/bqobserver/bqobserver/internal/testutil/logtest"
@@ -127,6 +131,7 @@ func TestLoadCommand(t *testing.T) {
 			if code := runContext(t.Context(), args, strings.NewReader(""), &out, &errs, os.Getenv); code != 0 {
 				t.Fatalf("load exited with %d:\n%s\n%s", code, out.String(), errs.String())
 			}
+			requireCleared(t, errs.String())
 			for _, row := range tt.rows {
 				if v := median(t, out.String(), row); !(v > 0) {
 					t.Errorf("%s: median %g, want positive\n%s", row, v, out.String())
@@ -144,6 +149,33 @@ func TestLoadCommand(t *testing.T) {
 				t.Errorf("after the drain the index held %g entries for %g running jobs, want at least as many and at most 5%% + 20 more\n%s", entries, running, out.String())
 			}
 		})
+	}
+}
+
+// requireCleared checks that the run the load command logged holds no
+// subscription, topic or table on the emulators any more: they keep
+// everything in memory.
+func requireCleared(t *testing.T, logged string) {
+	t.Helper()
+	m := regexp.MustCompile(`"message":"load: deleted the run's [^"]*","project":"([^"]+)"`).FindStringSubmatch(logged)
+	if m == nil {
+		t.Fatalf("the load command did not log deleting its run's resources:\n%s", logged)
+	}
+	project := m[1]
+	c := pubsubtest.Client(t, os.Getenv("PUBSUB_EMULATOR_HOST"), project)
+	if s, err := c.SubscriptionAdminClient.ListSubscriptions(t.Context(), &pubsubpb.ListSubscriptionsRequest{Project: "projects/" + project}).Next(); !errors.Is(err, iterator.Done) {
+		t.Errorf("after the run, project %s still has subscription %v (err %v)", project, s.GetName(), err)
+	}
+	if tp, err := c.TopicAdminClient.ListTopics(t.Context(), &pubsubpb.ListTopicsRequest{Project: "projects/" + project}).Next(); !errors.Is(err, iterator.Done) {
+		t.Errorf("after the run, project %s still has topic %v (err %v)", project, tp.GetName(), err)
+	}
+	admin, err := bigtable.NewAdminClient(t.Context(), project, localInstance, localOptions(os.Getenv("BIGTABLE_EMULATOR_HOST"))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	if tables, err := admin.Tables(t.Context()); err != nil || len(tables) > 0 {
+		t.Errorf("after the run, project %s still has tables %v (err %v)", project, tables, err)
 	}
 }
 

@@ -19,8 +19,10 @@ const runningFeed = "running-jobs-live"
 // of the events topic on a subscription of this replica's own, which
 // rebuilds the projection from the log once the feed is subscribed (events
 // appended meanwhile arrive on the feed too, which the fold makes harmless).
+// echo follows this process's own events back to the feed, so that its lag
+// shows when the feed stalls.
 func (c *RunCmd) projection(g *Globals, e *env, l *lifecycle, ps bus.PubSub, log *events.Log, pub message.Publisher,
-	reg prometheus.Registerer, lag *listLag) (*running.Projection, *bus.Consumer, error) {
+	reg prometheus.Registerer, echo *bus.Echo, lag *listLag) (*running.Projection, *bus.Consumer, error) {
 	proj, err := running.New(running.Config{StaleAfter: c.StaleAfter, RequestTimeout: c.Limits.RequestTimeout,
 		History: historyConfig(g), Links: c.links, Behind: lag.behind, CatchingUpAfter: c.CatchingUpAfter, Registerer: reg}, log, e.log)
 	if err != nil {
@@ -30,7 +32,7 @@ func (c *RunCmd) projection(g *Globals, e *env, l *lifecycle, ps bus.PubSub, log
 		bus.ConsumerConfig{Name: runningFeed, Topic: g.EventsTopic, Mode: bus.PerReplica,
 			Subscription: c.ReplicaSubscriptionPrefix, DeadLetterTopic: g.DeadLetterTopic},
 		bus.ConsumerDeps{PubSub: ps, Publisher: pub, Logger: e.log,
-			Handle: proj.Handle, Prepare: proj.Rebuild, Ready: proj.MarkLive, Registerer: reg})
+			Handle: proj.Handle, Prepare: proj.Rebuild, Ready: proj.MarkLive, Registerer: reg, Echo: echo})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -11,12 +11,13 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/bqobserver/bqobserver/events/bus"
 	"github.com/bqobserver/bqobserver/projections/running"
 	"github.com/bqobserver/bqobserver/schema"
 )
 
 // repair starts the repairer of the run.
-func (c *RunCmd) repair(g *Globals, e *env, l *lifecycle, b *backends, reg prometheus.Registerer, proj *running.Projection, replica string) error {
+func (c *RunCmd) repair(g *Globals, e *env, l *lifecycle, b *backends, reg prometheus.Registerer, proj *running.Projection, replica string, echo *bus.Echo) error {
 	top, err := c.topology(g, e, b)
 	if err != nil {
 		return err
@@ -26,7 +27,7 @@ func (c *RunCmd) repair(g *Globals, e *env, l *lifecycle, b *backends, reg prome
 		top:       top,
 		replica:   schema.ReplicaSubscription{Project: b.PubSubProject, Topic: g.EventsTopic, Subscription: replica},
 		mayCreate: c.AutoCreate || (b.PubSubMode != modeCloud && b.BigtableMode != modeCloud),
-		resync:    proj.Resync, ready: proj.Ready, reportLog: proj.ReportLog, reportPubSub: proj.ReportPubSub,
+		resync:    proj.Resync, echo: echo, ready: proj.Ready, reportLog: proj.ReportLog, reportPubSub: proj.ReportPubSub,
 		probeTimeout: c.Limits.RequestTimeout,
 	}, reg)
 	if err != nil {
@@ -66,11 +67,12 @@ type repairer struct {
 	replica   schema.ReplicaSubscription
 	mayCreate bool
 	// resync brings the projection up to date after its subscription was
-	// created again; ready says whether the projection (which creates that
-	// subscription at start) is running yet; reportLog and reportPubSub
-	// tell it whether the event log and Pub/Sub answered the latest check
-	// (nil) or why not.
+	// created again, and echo then forgets what was published before;
+	// ready says whether the projection (which creates that subscription
+	// at start) is running yet; reportLog and reportPubSub tell it whether
+	// the event log and Pub/Sub answered the latest check (nil) or why not.
 	resync       func(context.Context) error
+	echo         *bus.Echo // this replica's events on their way back to its feed
 	ready        func() bool
 	reportLog    func(context.Context, error)
 	reportPubSub func(context.Context, error)
@@ -287,6 +289,7 @@ func (r *repairer) createReplica(ctx context.Context) error {
 	if err := r.replica.Create(ctx, r.b.PubSub); err != nil && status.Code(err) != codes.AlreadyExists {
 		return err
 	}
+	r.echo.Reset() // what was published before can never arrive; the resync reads it from the log
 	return r.resync(ctx)
 }
 

@@ -449,3 +449,44 @@ func goroutinesMentioning(words ...string) string {
 	}
 	return strings.Join(out, "\n\n")
 }
+
+// TestFeedStallShowsInTheLag deletes this replica's own subscription under
+// the running service, and no repair comes (its interval is an hour): the
+// live feed receives nothing while ingest goes on appending and publishing.
+// The feed's lag, measured on what arrives, would say 0; the events this
+// process published and never received back make it grow, and /readyz
+// says the list is catching up.
+func TestFeedStallShowsInTheLag(t *testing.T) {
+	srv := pstest.NewServer()
+	t.Cleanup(func() { srv.Close() })
+	t.Setenv("PUBSUB_EMULATOR_HOST", srv.Addr)
+	t.Setenv("BIGTABLE_EMULATOR_HOST", "")
+	base, stop := startService(t, "--repair-interval", "1h", "--catching-up-after", "1s")
+	defer stop()
+	c := pubsubtest.Client(t, srv.Addr, localProject)
+	entries := simulatedEntries(t, 200)
+	publishEntries(t, c, entries[:100])
+	waitMetric(t, base, appended, 100, time.Minute)
+	waitReadyz(t, base, "ready", "")
+	const feedLag = `bqobserver_handler_oldest_unprocessed_seconds{handler="running-jobs-live"}`
+	var replica string
+	it := c.SubscriptionAdminClient.ListSubscriptions(t.Context(), &pubsubpb.ListSubscriptionsRequest{Project: "projects/" + localProject})
+	for s, err := it.Next(); err == nil; s, err = it.Next() {
+		if strings.Contains(s.Name, "/bqobserver-running-") {
+			replica = s.Name
+		}
+	}
+	if replica == "" {
+		t.Fatal("found no subscription of this replica's")
+	}
+	if err := c.SubscriptionAdminClient.DeleteSubscription(t.Context(), &pubsubpb.DeleteSubscriptionRequest{Subscription: replica}); err != nil {
+		t.Fatal(err)
+	}
+	before := metricSum(t, base, appended)
+	publishEntries(t, c, entries[100:])
+	waitMetric(t, base, appended, before+50, time.Minute)
+	waitReadyz(t, base, "catching_up", "")
+	if got := metricSum(t, base, feedLag); got < 1 {
+		t.Errorf("%s is %g while the feed receives nothing, want at least 1", feedLag, got)
+	}
+}

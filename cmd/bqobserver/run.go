@@ -97,7 +97,10 @@ func (c *RunCmd) compose(g *Globals, e *env, l *lifecycle) error {
 		return err
 	}
 	l.onStopFunc("dead-letter publisher", pub.Close)
-	app, err := bus.NewAppender(c.appenderConfig(g.EventsTopic, e.log), log, b.PubSub, reg)
+	echo := bus.NewEcho() // the appender's events, back on this replica's live feed
+	acfg := c.appenderConfig(g.EventsTopic, e.log)
+	acfg.Echo = echo
+	app, err := bus.NewAppender(acfg, log, b.PubSub, reg)
 	if err != nil {
 		return err
 	}
@@ -110,11 +113,11 @@ func (c *RunCmd) compose(g *Globals, e *env, l *lifecycle) error {
 	if err != nil {
 		return err
 	}
-	proj, feed, err := c.projection(g, e, l, ps, log, pub, reg, &listLag{ingest: pipe.Lag(), source: sim.behind()})
+	proj, feed, err := c.projection(g, e, l, ps, log, pub, reg, echo, &listLag{ingest: pipe.Lag(), source: sim.behind()})
 	if err != nil {
 		return err
 	}
-	if err := c.repair(g, e, l, b, reg, proj, feed.Subscription()); err != nil {
+	if err := c.repair(g, e, l, b, reg, proj, feed.Subscription(), echo); err != nil {
 		return err
 	}
 	if err := c.history(g, e, l, hb, ps, log, pub, reg); err != nil {

@@ -45,6 +45,9 @@ type AppenderConfig struct {
 	// Logger receives a warning for every event the plausibility rule
 	// changed. Nil: no warnings (the metric still counts).
 	Logger *slog.Logger
+	// Echo, if set, hears of every event published, for this replica's
+	// live feed to tell when they come back (see Echo).
+	Echo *Echo
 }
 
 func (c *AppenderConfig) setDefaults() {
@@ -111,6 +114,7 @@ type Appender struct {
 	batcher   *batcher
 	metrics   *metrics
 	plausible *plausibility
+	echo      *Echo
 
 	base   context.Context // ends when Close stops waiting for in-flight work
 	cancel context.CancelFunc
@@ -147,7 +151,7 @@ func NewAppender(cfg AppenderConfig, log Log, client *pubsub.Client, reg prometh
 		MaxOutstandingMessages: cfg.PublishMaxMessages, MaxOutstandingBytes: cfg.PublishMaxBytes,
 		LimitExceededBehavior: pubsub.FlowControlSignalError,
 	}
-	a := &Appender{topic: cfg.Topic, pub: pub, metrics: m, plausible: pl}
+	a := &Appender{topic: cfg.Topic, pub: pub, metrics: m, plausible: pl, echo: cfg.Echo}
 	a.base, a.cancel = context.WithCancel(context.Background())
 	a.batcher = newBatcher(a.base, log, cfg, m)
 	return a, nil
@@ -212,16 +216,24 @@ func (a *Appender) enter(ctx context.Context) (context.Context, func(), error) {
 
 // publish starts a publish for every message, then waits for them all.
 func (a *Appender) publish(ctx context.Context, msgs []*pubsub.Message) error {
+	ids := make([]string, len(msgs))
+	for i, m := range msgs {
+		ids[i] = m.Attributes[events.AttrEventID]
+	}
+	a.echo.publishing(ids)
 	results := make([]*pubsub.PublishResult, len(msgs))
 	for i, m := range msgs {
 		results[i] = a.pub.Publish(ctx, m)
 	}
 	var errs []error
+	var failed []string
 	for i, r := range results {
 		if _, err := r.Get(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("event %s: %w", msgs[i].Attributes[events.AttrEventID], err))
+			errs = append(errs, fmt.Errorf("event %s: %w", ids[i], err))
+			failed = append(failed, ids[i])
 		}
 	}
+	a.echo.failed(failed)
 	a.metrics.published.Add(float64(len(msgs) - len(errs)))
 	if len(errs) > 0 {
 		return fmt.Errorf("publishing on %s: %w: %w", a.topic, events.ErrUnavailable, errors.Join(errs...))

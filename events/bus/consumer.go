@@ -89,6 +89,11 @@ type ConsumerDeps struct {
 	Prepare func(ctx context.Context) error
 	// Ready, if set, is called once Prepare succeeded.
 	Ready func()
+	// Echo, if set, follows the events this process's appender publishes
+	// until this consumer receives them back, and counts those it has not
+	// in Lag (see Echo). Only for a PerReplica consumer, which receives
+	// every event.
+	Echo *Echo
 	// Registerer, if set, receives the consumer's Lag metrics.
 	Registerer prometheus.Registerer
 }
@@ -127,6 +132,10 @@ func NewConsumer(cfg ConsumerConfig, d ConsumerDeps) (*Consumer, error) {
 	if err != nil {
 		return nil, err
 	}
+	if d.Echo != nil && cfg.Mode != PerReplica {
+		return nil, fmt.Errorf("configuring consumer %s: an echo needs a subscription of this replica's own", cfg.Name)
+	}
+	lag.echo = d.Echo
 	policy.Lag = lag
 	c := &Consumer{cfg: cfg, deps: d, sub: cfg.Subscription, lag: lag}
 	if cfg.Mode == PerReplica {
@@ -154,6 +163,7 @@ func (c *Consumer) Subscription() string { return c.sub }
 
 // handle decodes a message of the events topic and applies its event.
 func (c *Consumer) handle(msg *message.Message) ([]*message.Message, error) {
+	c.deps.Echo.received(msg.Metadata.Get(events.AttrEventID))
 	e, err := events.UnmarshalMessage(msg.Payload)
 	if err != nil {
 		return nil, Permanent(ReasonNotAnEvent, fmt.Errorf("message %s: %w", msg.UUID, err))
@@ -177,6 +187,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 			}
 			return fmt.Errorf("starting consumer %s: %w", c.cfg.Name, err)
 		}
+		c.deps.Echo.arm() // from now on, what is published reaches the subscription
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- c.router.Run(ctx) }()

@@ -44,7 +44,11 @@ func PublishTime(msg *message.Message) (time.Time, bool) {
 //   - with none, the time the last settled message took from publication
 //     to settlement, if it settled within LagHold;
 //   - otherwise 0: nothing has come for a while, so nothing is waiting (or
-//     the subscription stalls, which only Pub/Sub's own metrics can tell).
+//     the subscription stalls, which only Pub/Sub's own metrics can tell);
+//   - and, for a consumer with an Echo, never less than the age of the
+//     oldest event this process published that the consumer has not
+//     received: a stall of its own subscription while this process
+//     publishes.
 //
 // Its metrics, labelled with the handler's name:
 //
@@ -55,6 +59,7 @@ func PublishTime(msg *message.Message) (time.Time, bool) {
 type Lag struct {
 	now     func() time.Time
 	settled prometheus.Observer
+	echo    *Echo // nil: none
 
 	mu          sync.Mutex
 	inflight    map[*message.Message]time.Time
@@ -76,7 +81,7 @@ func NewLag(handler string, reg prometheus.Registerer) (*Lag, error) {
 	labels := prometheus.Labels{"handler": handler}
 	oldest := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: "bqobserver", Subsystem: "handler", Name: "oldest_unprocessed_seconds", ConstLabels: labels,
-		Help: "Age, by Pub/Sub publish time, of the oldest message the handler is working on (received, not yet acknowledged or handed back); when it holds none, the publish-to-settlement time of the message it settled last, for 10s; then 0. Messages not yet delivered are not seen.",
+		Help: "Age, by Pub/Sub publish time, of the oldest message the handler is working on (received, not yet acknowledged or handed back); when it holds none, the publish-to-settlement time of the message it settled last, for 10s; then 0. Messages not yet delivered are not seen, except, for this replica's live feed, the events this process published: never less than the age of the oldest of them not received yet.",
 	}, func() float64 { return l.Behind(l.now()).Seconds() })
 	hist := prometheus.NewHistogram(prometheus.HistogramOpts{
 		Namespace: "bqobserver", Subsystem: "handler", Name: "lag_seconds", ConstLabels: labels, Buckets: lagBuckets,
@@ -94,8 +99,14 @@ func NewLag(handler string, reg prometheus.Registerer) (*Lag, error) {
 	return l, nil
 }
 
-// Behind returns how far the handler is behind at now (see Lag).
+// Behind returns how far the handler is behind at now (see Lag): with an
+// Echo, at least as far as the oldest event this process published and the
+// handler has not received.
 func (l *Lag) Behind(now time.Time) time.Duration {
+	return max(l.behind(now), l.echo.Behind(now))
+}
+
+func (l *Lag) behind(now time.Time) time.Duration {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var oldest time.Time

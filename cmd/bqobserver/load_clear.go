@@ -23,40 +23,14 @@ import (
 func (r *loadRun) clear(ctx context.Context, ps *pubsub.Client) {
 	var errs []error
 	project := "projects/" + r.project
-	subs := ps.SubscriptionAdminClient.ListSubscriptions(ctx, &pubsubpb.ListSubscriptionsRequest{Project: project})
-	nsubs := 0
-	for {
-		s, err := subs.Next()
-		if errors.Is(err, iterator.Done) {
-			break
-		}
-		if err != nil {
-			errs = append(errs, fmt.Errorf("listing the subscriptions of %s: %w", r.project, err))
-			break
-		}
-		if err := ps.SubscriptionAdminClient.DeleteSubscription(ctx, &pubsubpb.DeleteSubscriptionRequest{Subscription: s.Name}); err != nil {
-			errs = append(errs, fmt.Errorf("deleting subscription %s: %w", s.Name, err))
-			continue
-		}
-		nsubs++
-	}
-	topics := ps.TopicAdminClient.ListTopics(ctx, &pubsubpb.ListTopicsRequest{Project: project})
-	ntopics := 0
-	for {
-		t, err := topics.Next()
-		if errors.Is(err, iterator.Done) {
-			break
-		}
-		if err != nil {
-			errs = append(errs, fmt.Errorf("listing the topics of %s: %w", r.project, err))
-			break
-		}
-		if err := ps.TopicAdminClient.DeleteTopic(ctx, &pubsubpb.DeleteTopicRequest{Topic: t.Name}); err != nil {
-			errs = append(errs, fmt.Errorf("deleting topic %s: %w", t.Name, err))
-			continue
-		}
-		ntopics++
-	}
+	nsubs := deleteAll(ps.SubscriptionAdminClient.ListSubscriptions(ctx, &pubsubpb.ListSubscriptionsRequest{Project: project}).Next,
+		func(name string) error {
+			return ps.SubscriptionAdminClient.DeleteSubscription(ctx, &pubsubpb.DeleteSubscriptionRequest{Subscription: name})
+		}, &errs)
+	ntopics := deleteAll(ps.TopicAdminClient.ListTopics(ctx, &pubsubpb.ListTopicsRequest{Project: project}).Next,
+		func(name string) error {
+			return ps.TopicAdminClient.DeleteTopic(ctx, &pubsubpb.DeleteTopicRequest{Topic: name})
+		}, &errs)
 	ntables := 0
 	admin, err := bigtable.NewAdminClient(ctx, r.project, localInstance, localOptions(r.emu.bigtable)...)
 	if err != nil {
@@ -82,4 +56,25 @@ func (r *loadRun) clear(ctx context.Context, ps *pubsub.Client) {
 	}
 	r.env.log.Info("load: deleted the run's subscriptions, topics and tables from the emulators",
 		"project", r.project, "subscriptions", nsubs, "topics", ntopics, "tables", ntables)
+}
+
+// deleteAll deletes, by name, every resource next lists, and returns how
+// many it deleted; errors go to errs.
+func deleteAll[T interface{ GetName() string }](next func() (T, error), del func(name string) error, errs *[]error) int {
+	n := 0
+	for {
+		res, err := next()
+		if errors.Is(err, iterator.Done) {
+			return n
+		}
+		if err != nil {
+			*errs = append(*errs, fmt.Errorf("listing: %w", err))
+			return n
+		}
+		if err := del(res.GetName()); err != nil {
+			*errs = append(*errs, fmt.Errorf("deleting %s: %w", res.GetName(), err))
+			continue
+		}
+		n++
+	}
 }

@@ -29,7 +29,9 @@ type intakeFlags struct {
 
 // listLag is how far the running-jobs list is behind the audit log: the age
 // of the oldest audit entry being ingested plus that of the oldest event the
-// live feed is applying (from its publication on the events topic). An entry
+// live feed is applying (from its publication on the events topic), or of
+// the oldest this replica published and its feed has not received back
+// (see bus.Echo), whichever is older. An entry
 // passes both stages in turn, so the sum estimates, from above, how late the
 // list shows what the audit log holds.
 //

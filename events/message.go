@@ -1,20 +1,24 @@
 package events
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	jsonv2 "github.com/go-json-experiment/json"
 	jsonv1 "github.com/go-json-experiment/json/v1"
 )
 
-// Message attributes set on every event published to the events topic, so
-// that subscribers can filter and route without decoding the payload.
+// Message attributes. A message of one event carries its id, kind, job and
+// state, so that subscribers can filter and route without decoding the
+// payload; a message of several events (JoinMessages) carries how many.
 const (
 	AttrEventID = "event_id"
 	AttrKind    = "kind"
 	AttrJob     = "job"
 	AttrState   = "state"
+	AttrEvents  = "events"
 )
 
 // MarshalMessage encodes e as the payload of a message on the events topic:
@@ -25,13 +29,37 @@ func MarshalMessage(e *Event) ([]byte, map[string]string, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("encoding event %s: %w", e.ID, err)
 	}
-	attrs := map[string]string{AttrEventID: e.ID, AttrKind: string(e.Kind), AttrJob: e.Job.String(), AttrState: string(e.State)}
-	return b, attrs, nil
+	return b, MessageAttributes(e), nil
 }
 
-// UnmarshalMessage decodes a payload written by MarshalMessage. A payload that
-// is not a valid event is an error matching ErrInvalid. Every projection
-// decodes every event, so it uses the faster decoder of
+// MessageAttributes are the attributes of a message of one event.
+func MessageAttributes(e *Event) map[string]string {
+	return map[string]string{AttrEventID: e.ID, AttrKind: string(e.Kind), AttrJob: e.Job.String(), AttrState: string(e.State)}
+}
+
+// JoinMessages makes the payload of one message carrying several events
+// from their MarshalMessage payloads: a JSON array of them. The events
+// topic carries the events of one write to the log in few messages, since
+// Pub/Sub's cost (and the emulator's) is per message.
+func JoinMessages(payloads [][]byte) []byte {
+	n := 1 + len(payloads)
+	for _, p := range payloads {
+		n += len(p)
+	}
+	b := make([]byte, 0, n)
+	b = append(b, '[')
+	for i, p := range payloads {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, p...)
+	}
+	return append(b, ']')
+}
+
+// UnmarshalMessage decodes a payload written by MarshalMessage: one event.
+// A payload that is not a valid event is an error matching ErrInvalid.
+// Every projection decodes every event, so it uses the faster decoder of
 // go-json-experiment/json with encoding/json's semantics (DefaultOptionsV1):
 // half the time and a third of the allocations.
 func UnmarshalMessage(payload []byte) (Event, error) {
@@ -43,4 +71,36 @@ func UnmarshalMessage(payload []byte) (Event, error) {
 		return Event{}, fmt.Errorf("decoding event message: %w: %w", ErrInvalid, err)
 	}
 	return e, nil
+}
+
+// UnmarshalMessages decodes the payload of any message on the events topic:
+// one event (MarshalMessage) or several (JoinMessages). A payload that is
+// not an event or an array of at least one, or any of whose events is not
+// valid, is an error matching ErrInvalid, and returns no events.
+func UnmarshalMessages(payload []byte) ([]Event, error) {
+	trimmed := bytes.TrimLeft(payload, " \t\r\n")
+	if len(trimmed) == 0 || trimmed[0] != '[' {
+		e, err := UnmarshalMessage(payload)
+		if err != nil {
+			return nil, err
+		}
+		return []Event{e}, nil
+	}
+	var evs []Event
+	if err := jsonv2.Unmarshal(payload, &evs, jsonv1.DefaultOptionsV1()); err != nil {
+		return nil, fmt.Errorf("decoding a message of events: %w: %w", ErrInvalid, err)
+	}
+	if len(evs) == 0 {
+		return nil, fmt.Errorf("decoding a message of events: %w: it holds none", ErrInvalid)
+	}
+	var errs []error
+	for i := range evs {
+		if err := evs[i].Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("event %d: %w", i, err))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("decoding a message of %d events: %w: %w", len(evs), ErrInvalid, err)
+	}
+	return evs, nil
 }

@@ -23,6 +23,7 @@ type intakeFlags struct {
 	MaxOutstandingBytes    int `help:"Bytes of messages each pull subscriber holds unacknowledged at once, a bound on memory for large entries." default:"67108864"`
 	AppendBatch            int `help:"Most events one write to the event log carries (concurrent appends share a write)." default:"500"`
 	AppendWorkers          int `help:"Writes to the event log in flight at once." default:"4"`
+	EventsPerMessage       int `help:"Most events one message on the events topic carries: each write to the event log is published in as few messages as this allows, since Pub/Sub's cost is per message. 1 publishes every event in a message of its own (the one-event form), for subscribers that read no other." default:"500"`
 
 	CatchingUpAfter time.Duration `help:"How far behind the audit log the list may fall (by Pub/Sub publish time: the oldest entry being ingested plus the oldest event being applied, plus in the embedded mode how far the simulated organization is behind real time) before the summary, the UI and /readyz say it is catching up." default:"10s"`
 }
@@ -61,7 +62,8 @@ func (l *listLag) behind(now time.Time) time.Duration {
 func (f *intakeFlags) validate() error {
 	var errs []error
 	for name, v := range map[string]int{"--pull-streams": f.PullStreams, "--max-outstanding-messages": f.MaxOutstandingMessages,
-		"--max-outstanding-bytes": f.MaxOutstandingBytes, "--append-batch": f.AppendBatch, "--append-workers": f.AppendWorkers} {
+		"--max-outstanding-bytes": f.MaxOutstandingBytes, "--append-batch": f.AppendBatch, "--append-workers": f.AppendWorkers,
+		"--events-per-message": f.EventsPerMessage} {
 		if v < 1 {
 			errs = append(errs, fmt.Errorf("%s must be at least 1, not %d", name, v))
 		}
@@ -90,5 +92,5 @@ func (f *intakeFlags) receiveSettings(b *backends) pubsub.ReceiveSettings {
 // appenderConfig is the appender's configuration for the events topic;
 // logger hears of the values the plausibility rule drops.
 func (f *intakeFlags) appenderConfig(topic string, logger *slog.Logger) bus.AppenderConfig {
-	return bus.AppenderConfig{Topic: topic, Logger: logger, Batch: f.AppendBatch, Workers: f.AppendWorkers}
+	return bus.AppenderConfig{Topic: topic, Logger: logger, Batch: f.AppendBatch, Workers: f.AppendWorkers, MessageEvents: f.EventsPerMessage}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
 	"time"
 
@@ -28,6 +29,12 @@ type AppenderConfig struct {
 	Topic string
 	// Batch is the most events one log write carries. Default 500.
 	Batch int
+	// MessageEvents is the most events one message on the topic carries:
+	// the events of one log write go in as few messages as this allows
+	// (events.JoinMessages), and a message of one event is in the
+	// one-event form. Default 500. 1 publishes every event in a message of
+	// its own, for subscribers that read only that form.
+	MessageEvents int
 	// Workers is how many log writes may be in flight at once. Default 4.
 	Workers int
 	// Timeout bounds one log write. Default 10s. The Bigtable client
@@ -54,6 +61,9 @@ func (c *AppenderConfig) setDefaults() {
 	if c.Batch == 0 {
 		c.Batch = 500
 	}
+	if c.MessageEvents == 0 {
+		c.MessageEvents = 500
+	}
 	if c.Workers == 0 {
 		c.Workers = 4
 	}
@@ -72,8 +82,8 @@ func (c AppenderConfig) Validate() error {
 	if c.Topic == "" {
 		errs = append(errs, errors.New("events topic is not set"))
 	}
-	if c.Batch < 0 || c.Workers < 0 || c.Timeout < 0 || c.PublishMaxMessages < 0 || c.PublishMaxBytes < 0 {
-		errs = append(errs, errors.New("batch, workers, timeout and publish bounds must not be negative"))
+	if c.Batch < 0 || c.MessageEvents < 0 || c.Workers < 0 || c.Timeout < 0 || c.PublishMaxMessages < 0 || c.PublishMaxBytes < 0 {
+		errs = append(errs, errors.New("batch, message events, workers, timeout and publish bounds must not be negative"))
 	}
 	return errors.Join(errs...)
 }
@@ -86,9 +96,9 @@ var errClosed = fmt.Errorf("the appender is closed: %w", events.ErrUnavailable)
 // Appender is the one way events enter the product: every writer of events
 // (ingest; enrichment, cancel requests and alerts alike) appends through it.
 // Append validates the events, appends them to the event log in batches
-// shared with concurrent appends (group commit), then publishes each of
-// them on the events topic, all at once, and returns nil only after both
-// steps succeeded for every event.
+// shared with concurrent appends (group commit), then publishes the batch on
+// the events topic, in as few messages as MessageEvents allows, and returns
+// nil only after both steps succeeded for every event of the batch.
 //
 // The acknowledgement rule: a writer acknowledges its input (a Pub/Sub
 // message, a push request, a poll's progress) only after Append returned
@@ -110,6 +120,7 @@ var errClosed = fmt.Errorf("the appender is closed: %w", events.ErrUnavailable)
 //     and a projection rebuilt from the log sees them anyway.
 type Appender struct {
 	topic     string
+	perMsg    int
 	pub       *pubsub.Publisher
 	batcher   *batcher
 	metrics   *metrics
@@ -151,9 +162,9 @@ func NewAppender(cfg AppenderConfig, log Log, client *pubsub.Client, reg prometh
 		MaxOutstandingMessages: cfg.PublishMaxMessages, MaxOutstandingBytes: cfg.PublishMaxBytes,
 		LimitExceededBehavior: pubsub.FlowControlSignalError,
 	}
-	a := &Appender{topic: cfg.Topic, pub: pub, metrics: m, plausible: pl, echo: cfg.Echo}
+	a := &Appender{topic: cfg.Topic, perMsg: cfg.MessageEvents, pub: pub, metrics: m, plausible: pl, echo: cfg.Echo}
 	a.base, a.cancel = context.WithCancel(context.Background())
-	a.batcher = newBatcher(a.base, log, cfg, m)
+	a.batcher = newBatcher(a.base, log, a.publish, cfg, m)
 	return a, nil
 }
 
@@ -166,7 +177,7 @@ func (a *Appender) Append(ctx context.Context, evs []events.Event) error {
 	if err := a.plausible.apply(evs); err != nil {
 		return err
 	}
-	msgs, err := messages(evs)
+	payloads, err := payloadsOf(evs)
 	if err != nil {
 		return err
 	}
@@ -175,29 +186,29 @@ func (a *Appender) Append(ctx context.Context, evs []events.Event) error {
 		return err
 	}
 	defer leave()
-	if err := a.batcher.append(ctx, evs); err != nil {
+	if err := a.batcher.append(ctx, evs, payloads); err != nil {
 		if a.base.Err() != nil && !errors.Is(err, events.ErrUnavailable) {
 			err = fmt.Errorf("%w: %w", errClosed, err) // Close gave up on it
 		}
 		return err
 	}
-	return a.publish(ctx, msgs)
+	return nil
 }
 
-// messages validates evs and encodes them for the events topic.
-func messages(evs []events.Event) ([]*pubsub.Message, error) {
-	msgs := make([]*pubsub.Message, len(evs))
+// payloadsOf validates evs and encodes each for the events topic.
+func payloadsOf(evs []events.Event) ([][]byte, error) {
+	payloads := make([][]byte, len(evs))
 	for i := range evs {
 		if err := evs[i].Validate(); err != nil {
 			return nil, fmt.Errorf("appending: %w: %w", events.ErrInvalid, err)
 		}
-		payload, attrs, err := events.MarshalMessage(&evs[i])
+		payload, _, err := events.MarshalMessage(&evs[i])
 		if err != nil {
 			return nil, fmt.Errorf("appending: %w: %w", events.ErrInvalid, err)
 		}
-		msgs[i] = &pubsub.Message{Data: payload, Attributes: attrs}
+		payloads[i] = payload
 	}
-	return msgs, nil
+	return payloads, nil
 }
 
 // enter counts an append in flight, unless the appender is closed, and
@@ -214,27 +225,50 @@ func (a *Appender) enter(ctx context.Context) (context.Context, func(), error) {
 	return ctx, func() { stop(); cancel(); a.inflight.Done() }, nil
 }
 
-// publish starts a publish for every message, then waits for them all.
-func (a *Appender) publish(ctx context.Context, msgs []*pubsub.Message) error {
-	ids := make([]string, len(msgs))
-	for i, m := range msgs {
-		ids[i] = m.Attributes[events.AttrEventID]
+// maxMessageBytes bounds the payload of a message of several events,
+// well below Pub/Sub's 10 MB; a larger event goes in a message of its own.
+const maxMessageBytes = 4 << 20
+
+// publish publishes a written batch's events (payloads from payloadsOf) in
+// messages of at most perMsg events and maxMessageBytes, then waits for
+// them all.
+func (a *Appender) publish(ctx context.Context, evs []events.Event, payloads [][]byte) error {
+	ids := make([]string, len(evs))
+	for i := range evs {
+		ids[i] = evs[i].ID
 	}
 	a.echo.publishing(ids)
-	results := make([]*pubsub.PublishResult, len(msgs))
-	for i, m := range msgs {
-		results[i] = a.pub.Publish(ctx, m)
+	type sent struct {
+		from, to int // the events it carries: evs[from:to]
+		result   *pubsub.PublishResult
+	}
+	var msgs []sent
+	for from := 0; from < len(evs); {
+		to, size := from+1, len(payloads[from])
+		for to < len(evs) && to-from < a.perMsg && size+1+len(payloads[to]) <= maxMessageBytes {
+			size += 1 + len(payloads[to])
+			to++
+		}
+		m := &pubsub.Message{Data: payloads[from], Attributes: events.MessageAttributes(&evs[from])}
+		if to-from > 1 {
+			m = &pubsub.Message{Data: events.JoinMessages(payloads[from:to]), Attributes: map[string]string{events.AttrEvents: strconv.Itoa(to - from)}}
+		}
+		msgs = append(msgs, sent{from: from, to: to, result: a.pub.Publish(ctx, m)})
+		from = to
 	}
 	var errs []error
 	var failed []string
-	for i, r := range results {
-		if _, err := r.Get(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("event %s: %w", ids[i], err))
-			failed = append(failed, ids[i])
+	published := 0
+	for _, m := range msgs {
+		if _, err := m.result.Get(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("%d events from %s: %w", m.to-m.from, ids[m.from], err))
+			failed = append(failed, ids[m.from:m.to]...)
+			continue
 		}
+		published += m.to - m.from
 	}
 	a.echo.failed(failed)
-	a.metrics.published.Add(float64(len(msgs) - len(errs)))
+	a.metrics.published.Add(float64(published))
 	if len(errs) > 0 {
 		return fmt.Errorf("publishing on %s: %w: %w", a.topic, events.ErrUnavailable, errors.Join(errs...))
 	}

@@ -3,10 +3,12 @@ package bus
 import (
 	"context"
 	"errors"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
 
+	"cloud.google.com/go/pubsub/v2"
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -27,22 +29,40 @@ func newAppender(t *testing.T, f *fixture, l Log, cfg AppenderConfig) *Appender 
 	return a
 }
 
-// published decodes what the events subscription received, by event id,
-// with how many times each came.
+// published decodes what the events subscription received (n events, in
+// any number of messages), by event id, with how many times each came. It
+// checks each message's attributes: a message of one event carries the
+// event's, one of several how many.
 func published(t *testing.T, f *fixture, sub string, n int) (map[string]events.Event, map[string]int) {
 	t.Helper()
-	evs, times := map[string]events.Event{}, map[string]int{}
-	for _, m := range f.receive(sub, n) {
-		e, err := events.UnmarshalMessage(m.Data)
+	decode := func(m *pubsub.Message) []events.Event {
+		evs, err := events.UnmarshalMessages(m.Data)
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, attrs, _ := events.MarshalMessage(&e)
-		if diff := cmp.Diff(attrs, m.Attributes); diff != "" {
-			t.Errorf("attributes of event %s (-want +got):\n%s", e.ID, diff)
+		return evs
+	}
+	msgs := f.receiveUntil(sub, func(got []*pubsub.Message) bool {
+		k := 0
+		for _, m := range got {
+			k += len(decode(m))
 		}
-		evs[e.ID] = e
-		times[e.ID]++
+		return k >= n
+	})
+	evs, times := map[string]events.Event{}, map[string]int{}
+	for _, m := range msgs {
+		batch := decode(m)
+		want := map[string]string{events.AttrEvents: strconv.Itoa(len(batch))}
+		if len(batch) == 1 {
+			want = events.MessageAttributes(&batch[0])
+		}
+		if diff := cmp.Diff(want, m.Attributes); diff != "" {
+			t.Errorf("attributes of a message of %d events (-want +got):\n%s", len(batch), diff)
+		}
+		for _, e := range batch {
+			evs[e.ID] = e
+			times[e.ID]++
+		}
 	}
 	return evs, times
 }

@@ -12,14 +12,19 @@ import (
 
 // batcher combines the appends of concurrent writers into few log writes
 // (group commit): a worker takes the first waiting request, adds whatever
-// else is waiting up to the batch size, writes them in one Append and
-// answers each request. Under no load a request is written at once, alone;
-// under load batches fill up. Each request learns the outcome of the write
-// that carried it, so nothing is acknowledged before it is durable. A failed
-// write fails every request of its batch; the log is idempotent, so their
-// retries are safe.
+// else is waiting up to the batch size, writes them in one Append, and once
+// they are written starts publishing them (in a goroutine of the batch's
+// own, so that a slow Pub/Sub does not hold the log writes back; the
+// publisher's flow control bounds what waits) and takes the next batch.
+// Under no load a request is written at once, alone; under load batches fill
+// up. Each request learns the outcome of the write and the publish that
+// carried it, so nothing is acknowledged before it is durable and
+// published. A failed write or publish fails every request of its batch;
+// the log is idempotent and subscribers fold duplicates, so their retries
+// are safe.
 type batcher struct {
 	log     Log
+	publish func(ctx context.Context, evs []events.Event, payloads [][]byte) error
 	max     int
 	timeout time.Duration
 	base    context.Context // ends when the appender gives up on in-flight work
@@ -30,12 +35,13 @@ type batcher struct {
 }
 
 type appendReq struct {
-	evs    []events.Event
-	result chan error
+	evs      []events.Event
+	payloads [][]byte // evs encoded for the events topic
+	result   chan error
 }
 
-func newBatcher(base context.Context, log Log, cfg AppenderConfig, m *metrics) *batcher {
-	b := &batcher{log: log, max: cfg.Batch, timeout: cfg.Timeout, base: base,
+func newBatcher(base context.Context, log Log, publish func(context.Context, []events.Event, [][]byte) error, cfg AppenderConfig, m *metrics) *batcher {
+	b := &batcher{log: log, publish: publish, max: cfg.Batch, timeout: cfg.Timeout, base: base,
 		reqs: make(chan *appendReq), stop: make(chan struct{}), metrics: m}
 	b.wg.Add(cfg.Workers)
 	for range cfg.Workers {
@@ -44,20 +50,21 @@ func newBatcher(base context.Context, log Log, cfg AppenderConfig, m *metrics) *
 	return b
 }
 
-// append writes evs durably, batched with other concurrent appends. The
-// write has its own deadline, so when ctx ends first it may still land.
-func (b *batcher) append(ctx context.Context, evs []events.Event) error {
-	r := &appendReq{evs: evs, result: make(chan error, 1)}
+// append writes evs durably and publishes them (payloads), batched with
+// other concurrent appends. The write and the publish have their own
+// deadlines, so when ctx ends first they may still land.
+func (b *batcher) append(ctx context.Context, evs []events.Event, payloads [][]byte) error {
+	r := &appendReq{evs: evs, payloads: payloads, result: make(chan error, 1)}
 	select {
 	case b.reqs <- r:
 	case <-ctx.Done():
-		return ctx.Err()
+		return fmt.Errorf("appending %d events: %w: %w", len(evs), events.ErrUnavailable, ctx.Err())
 	}
 	select {
 	case err := <-r.result:
 		return err
 	case <-ctx.Done():
-		return ctx.Err()
+		return fmt.Errorf("appending %d events: %w: %w", len(evs), events.ErrUnavailable, ctx.Err())
 	}
 }
 
@@ -88,13 +95,36 @@ func (b *batcher) collect(first *appendReq) []*appendReq {
 	return batch
 }
 
-// flush writes a batch with its own deadline: the requests' contexts belong
-// to different writers, and one of them ending must not fail the others.
+// flush writes a batch, then publishes it, each with its own deadline: the
+// requests' contexts belong to different writers, and one of them ending
+// must not fail the others.
 func (b *batcher) flush(batch []*appendReq) {
 	var evs []events.Event
+	var payloads [][]byte
 	for _, r := range batch {
 		evs = append(evs, r.evs...)
+		payloads = append(payloads, r.payloads...)
 	}
+	answer := func(err error) {
+		for _, r := range batch {
+			r.result <- err
+		}
+	}
+	if err := b.write(evs); err != nil {
+		answer(err)
+		return
+	}
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		ctx, cancel := context.WithTimeout(b.base, b.timeout)
+		defer cancel()
+		answer(b.publish(ctx, evs, payloads))
+	}()
+}
+
+// write appends evs to the log with its own deadline.
+func (b *batcher) write(evs []events.Event) error {
 	ctx, cancel := context.WithTimeout(b.base, b.timeout)
 	defer cancel()
 	start := time.Now()
@@ -103,12 +133,11 @@ func (b *batcher) flush(batch []*appendReq) {
 	if ctx.Err() != nil && err != nil && !errors.Is(err, events.ErrUnavailable) {
 		err = fmt.Errorf("appending %d events: %w: %w", len(evs), events.ErrUnavailable, err)
 	}
-	for _, r := range batch {
-		r.result <- err
-	}
+	return err
 }
 
-// close stops the workers once they are idle; wait until they are done.
+// close stops the workers once they are idle; wait until they are done and
+// the publishes they started have ended.
 func (b *batcher) close() { close(b.stop) }
 
 func (b *batcher) wait() { b.wg.Wait() }

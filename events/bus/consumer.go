@@ -8,10 +8,14 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime/debug"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 	"github.com/cenkalti/backoff/v5"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -161,17 +165,101 @@ func (c *Consumer) Lag() *Lag { return c.lag }
 // Subscription is the name of the subscription the consumer pulls from.
 func (c *Consumer) Subscription() string { return c.sub }
 
-// handle decodes a message of the events topic and applies its event.
+// messageConcurrency bounds the events of one message handled at once.
+// A handler may wait on a batched write of its own (the history sink waits
+// for the BigQuery append that carries its row), so the events of a message
+// are handled together, as separate messages would be.
+const messageConcurrency = 32
+
+// handle decodes a message of the events topic and applies its events,
+// several at once (Handle is called in any order). Every event is handled
+// even when one fails: if any failed transiently, the message is handed
+// back (and every event of it handled again, which the projections fold
+// away); otherwise, if any failed for good or panicked, the events that did
+// are dead-lettered, in one message, with the first such failure's reason
+// (the others were applied).
 func (c *Consumer) handle(msg *message.Message) ([]*message.Message, error) {
 	c.deps.Echo.received(msg.Metadata.Get(events.AttrEventID))
-	e, err := events.UnmarshalMessage(msg.Payload)
+	evs, err := events.UnmarshalMessages(msg.Payload)
 	if err != nil {
 		return nil, Permanent(ReasonNotAnEvent, fmt.Errorf("message %s: %w", msg.UUID, err))
 	}
-	if err := c.deps.Handle(msg.Context(), e); err != nil {
-		return nil, fmt.Errorf("handling event %s: %w", e.ID, err)
+	for i := range evs {
+		c.deps.Echo.received(evs[i].ID)
 	}
-	return nil, nil
+	if len(evs) == 1 {
+		if err := c.deps.Handle(msg.Context(), evs[0]); err != nil {
+			return nil, fmt.Errorf("handling event %s: %w", evs[0].ID, err)
+		}
+		return nil, nil
+	}
+	errs := make([]error, len(evs))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, messageConcurrency)
+	for i := range evs {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			defer func() {
+				if r := recover(); r != nil { // the router's recoverer cannot see this goroutine
+					errs[i] = middleware.RecoveredPanicError{V: r, Stacktrace: string(debug.Stack())}
+				}
+			}()
+			if err := c.deps.Handle(msg.Context(), evs[i]); err != nil {
+				errs[i] = fmt.Errorf("handling event %s: %w", evs[i].ID, err)
+			}
+		})
+	}
+	wg.Wait()
+	var transient []error
+	var permanent error
+	var poisoned []events.Event
+	for i, err := range errs {
+		switch {
+		case err == nil:
+		case IsPermanent(err):
+			if permanent == nil {
+				permanent = err
+			}
+			poisoned = append(poisoned, evs[i])
+		default:
+			transient = append(transient, err)
+		}
+	}
+	if len(transient) > 0 {
+		return nil, fmt.Errorf("%d of the %d events of message %s: %w", len(transient), len(evs), msg.UUID, errors.Join(transient...))
+	}
+	if permanent != nil {
+		keepOnly(msg, poisoned)
+	}
+	return nil, permanent
+}
+
+// keepOnly makes msg carry only evs, the events of it that failed for good,
+// so that the dead-letter topic receives those and not the ones applied:
+// the policy's poison queue publishes the message it is handed. If it
+// cannot publish it, Pub/Sub redelivers the original message.
+func keepOnly(msg *message.Message, evs []events.Event) {
+	payloads := make([][]byte, 0, len(evs))
+	for i := range evs {
+		p, _, err := events.MarshalMessage(&evs[i])
+		if err != nil {
+			return // cannot happen for a decoded event; keep the whole message
+		}
+		payloads = append(payloads, p)
+	}
+	for _, k := range []string{events.AttrEventID, events.AttrKind, events.AttrJob, events.AttrState, events.AttrEvents} {
+		delete(msg.Metadata, k)
+	}
+	if len(evs) == 1 {
+		msg.Payload = payloads[0]
+		for k, v := range events.MessageAttributes(&evs[0]) {
+			msg.Metadata.Set(k, v)
+		}
+		return
+	}
+	msg.Payload = events.JoinMessages(payloads)
+	msg.Metadata.Set(events.AttrEvents, strconv.Itoa(len(evs)))
 }
 
 // Run subscribes, prepares and feeds the projection until ctx ends. It

@@ -108,6 +108,13 @@ func (f *fixture) publish(topic string, payloads ...[]byte) {
 // nothing more for a moment, or until a deadline.
 func (f *fixture) receive(sub string, n int) []*pubsub.Message {
 	f.t.Helper()
+	return f.receiveUntil(sub, func(got []*pubsub.Message) bool { return len(got) >= n })
+}
+
+// receiveUntil acknowledges messages from sub until enough says they are
+// enough and then nothing more arrives for a moment, or until a deadline.
+func (f *fixture) receiveUntil(sub string, enough func([]*pubsub.Message) bool) []*pubsub.Message {
+	f.t.Helper()
 	var mu sync.Mutex
 	var got []*pubsub.Message
 	ctx, cancel := context.WithTimeout(f.t.Context(), 30*time.Second)
@@ -117,7 +124,7 @@ func (f *fixture) receive(sub string, n int) []*pubsub.Message {
 		for ctx.Err() == nil {
 			time.Sleep(50 * time.Millisecond)
 			mu.Lock()
-			if len(got) >= n && time.Since(last) > 300*time.Millisecond {
+			if enough(got) && time.Since(last) > 300*time.Millisecond {
 				cancel()
 			}
 			mu.Unlock()

@@ -288,6 +288,21 @@ func atLeast(n int) func([]*pubsub.Message) bool {
 	}
 }
 
+// atLeastEvents is done once the messages of the events topic carry n
+// distinct events.
+func atLeastEvents(n int) func([]*pubsub.Message) bool {
+	return func(ms []*pubsub.Message) bool {
+		seen := map[string]bool{}
+		for _, m := range ms {
+			evs, _ := events.UnmarshalMessages(m.Data) // a bad message fails the caller
+			for _, e := range evs {
+				seen[e.ID] = true
+			}
+		}
+		return len(seen) >= n
+	}
+}
+
 // waitFor polls cond until it holds or timeout passes.
 func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()

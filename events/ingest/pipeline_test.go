@@ -43,12 +43,14 @@ func checkOutcome(t *testing.T, h *harness, c *corpus) {
 		t.Errorf("dead-letter topic mismatch (-want +got):\n%s", diff)
 	}
 	published := map[string]bool{}
-	for _, m := range h.drain(eventsSub, time.Second, atLeast(len(c.want))) {
-		e, err := events.UnmarshalMessage(m.Data)
+	for _, m := range h.drain(eventsSub, time.Second, atLeastEvents(len(c.want))) {
+		evs, err := events.UnmarshalMessages(m.Data)
 		if err != nil {
 			t.Fatalf("events topic holds a bad message: %v", err)
 		}
-		published[e.ID] = true
+		for _, e := range evs {
+			published[e.ID] = true
+		}
 	}
 	for id := range c.want {
 		if !published[id] {

@@ -110,8 +110,8 @@ func redelivered(evs []events.Event, seed uint64) []events.Event {
 }
 
 // deadLetters receives what reached the dead-letter topic until nothing
-// more comes for quiet, and returns each message's reason and error text by
-// event id.
+// more comes for quiet, and returns, by event id, the reason and error text
+// of the message that carried each event.
 func (f *feed) deadLetters(quiet time.Duration) map[string][2]string {
 	f.t.Helper()
 	got := map[string][2]string{}
@@ -133,7 +133,14 @@ func (f *feed) deadLetters(quiet time.Duration) map[string][2]string {
 		m.Ack()
 		mu.Lock()
 		defer mu.Unlock()
-		got[m.Attributes[events.AttrEventID]] = [2]string{m.Attributes[bus.MetaReason], m.Attributes["reason_poisoned"]}
+		evs, err := events.UnmarshalMessages(m.Data)
+		if err != nil {
+			f.t.Errorf("a dead letter is not a message of events: %v", err)
+			return
+		}
+		for _, e := range evs {
+			got[e.ID] = [2]string{m.Attributes[bus.MetaReason], m.Attributes["reason_poisoned"]}
+		}
 		last = time.Now()
 	})
 	if err != nil {

@@ -1,0 +1,190 @@
+package bus
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+
+	"cloud.google.com/go/pubsub/v2"
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/bqobserver/bqobserver/events"
+)
+
+// TestAppenderPublishesBatches appends from many writers at once, so that
+// log writes carry several appends: each write is published in messages of
+// at most MessageEvents events, every event once; with MessageEvents 1,
+// every message is in the one-event form.
+func TestAppenderPublishesBatches(t *testing.T) {
+	for _, perMsg := range []int{7, 1} {
+		t.Run(fmt.Sprintf("events per message %d", perMsg), func(t *testing.T) {
+			f := newFixture(t)
+			f.subscription("check", eventsTopic)
+			a := newAppender(t, f, newLog(t), AppenderConfig{Batch: 50, Workers: 1, MessageEvents: perMsg})
+			evs := jobEvents("batched", 300)
+			var wg sync.WaitGroup
+			for i := 0; i < len(evs); i += 2 {
+				wg.Go(func() {
+					if err := a.Append(t.Context(), evs[i:i+2]); err != nil {
+						t.Errorf("Append: %v", err)
+					}
+				})
+			}
+			wg.Wait()
+			var sizes []int
+			msgs := f.receiveUntil("check", func(got []*pubsub.Message) bool {
+				sizes = sizes[:0]
+				n := 0
+				for _, m := range got {
+					batch, err := events.UnmarshalMessages(m.Data)
+					if err != nil {
+						t.Fatal(err)
+					}
+					sizes = append(sizes, len(batch))
+					n += len(batch)
+				}
+				return n >= len(evs)
+			})
+			got, times := map[string]int{}, 0
+			for _, m := range msgs {
+				batch, _ := events.UnmarshalMessages(m.Data)
+				for _, e := range batch {
+					got[e.ID]++
+					times++
+				}
+			}
+			want := map[string]int{}
+			for _, e := range evs {
+				want[e.ID] = 1
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("times each event was published (-want +got):\n%s", diff)
+			}
+			most := 0
+			for _, n := range sizes {
+				most = max(most, n)
+			}
+			switch {
+			case most > perMsg:
+				t.Errorf("a message carries %d events, more than %d", most, perMsg)
+			case perMsg > 1 && most < 2:
+				t.Errorf("%d messages for %d events, none with several: the writes were not published together", len(msgs), times)
+			}
+		})
+	}
+}
+
+// TestUnmarshalMessagesForms reads both forms a message may take.
+func TestUnmarshalMessagesForms(t *testing.T) {
+	evs := jobEvents("forms", 3)
+	var payloads [][]byte
+	for _, e := range evs {
+		payloads = append(payloads, payload(t, e))
+	}
+	for name, tc := range map[string]struct {
+		payload []byte
+		want    []events.Event
+	}{
+		"one event":           {payloads[0], evs[:1]},
+		"an array of one":     {events.JoinMessages(payloads[:1]), evs[:1]},
+		"an array of three":   {events.JoinMessages(payloads), evs},
+		"space before":        {append([]byte(" \n"), events.JoinMessages(payloads)...), evs},
+		"empty array":         {[]byte(`[]`), nil},
+		"an invalid member":   {events.JoinMessages([][]byte{payloads[0], []byte(`{"id":"x"}`)}), nil},
+		"not an array of any": {[]byte(`[1,2]`), nil},
+	} {
+		t.Run(name, func(t *testing.T) {
+			got, err := events.UnmarshalMessages(tc.payload)
+			if tc.want == nil {
+				if err == nil {
+					t.Fatalf("decoded %d events from %s", len(got), tc.payload)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("events (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// failingProjection fails some events: for good (invalid), or once.
+type failingProjection struct {
+	*projection
+	invalid string
+	once    string
+	failed  bool
+}
+
+func (p *failingProjection) handle(ctx context.Context, e events.Event) error {
+	p.mu.Lock()
+	switch {
+	case e.ID == p.invalid:
+		p.mu.Unlock()
+		return fmt.Errorf("applying: %w", events.ErrInvalid)
+	case e.ID == p.once && !p.failed:
+		p.failed = true
+		p.mu.Unlock()
+		return fmt.Errorf("applying: %w", events.ErrUnavailable)
+	}
+	p.mu.Unlock()
+	return p.projection.handle(ctx, e)
+}
+
+// TestConsumerBatches feeds messages of several events: every event of a
+// message is handled; one that fails transiently hands the whole message
+// back, whose events are then handled again; one that fails for good, or
+// panics, is dead-lettered alone with its reason, the other events of its
+// message applied; a message that is not a valid array of events is dead-lettered
+// as not an event.
+func TestConsumerBatches(t *testing.T) {
+	f := newFixture(t)
+	f.subscription("history", eventsTopic)
+	evs := jobEvents("batches", 8)
+	p := &failingProjection{projection: &projection{handled: map[string]int{}, panicOn: evs[6].ID}, once: evs[1].ID, invalid: evs[4].ID}
+	c, err := NewConsumer(
+		ConsumerConfig{Name: "test-feed", Topic: eventsTopic, Mode: Shared, Subscription: "history", DeadLetterTopic: deadTopic, Retry: quickRetry},
+		ConsumerDeps{PubSub: f.bus(), Publisher: f.publisher(), Logger: discard(), Handle: p.handle})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	ran := make(chan error, 1)
+	go func() { ran <- c.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-ran
+		c.Close(context.Background())
+	})
+	var payloads [][]byte
+	for _, e := range evs {
+		payloads = append(payloads, payload(t, e))
+	}
+	retried := events.JoinMessages(payloads[:3])
+	poisoned := events.JoinMessages(payloads[3:6])
+	panicked := events.JoinMessages(payloads[6:])
+	badMember := events.JoinMessages([][]byte{payloads[0], []byte(`{"id":"x"}`)})
+	f.publish(eventsTopic, retried, poisoned, panicked, []byte(`[]`), badMember)
+
+	want := map[string]bool{evs[0].ID: true, evs[1].ID: true, evs[2].ID: true, evs[3].ID: true, evs[5].ID: true, evs[7].ID: true}
+	waitUntil(t, "every event but the invalid and the panicking ones to be handled", func() bool { return len(p.seen()) == len(want) })
+	if diff := cmp.Diff(want, p.seen()); diff != "" {
+		t.Errorf("handled events (-want +got):\n%s", diff)
+	}
+	// Only the events that failed for good are dead-lettered.
+	wantDead := map[string]string{string(payloads[4]): ReasonInvalidEvent, string(payloads[6]): ReasonPanic,
+		`[]`: ReasonNotAnEvent, string(badMember): ReasonNotAnEvent}
+	if diff := cmp.Diff(wantDead, f.deadLetters(len(wantDead))); diff != "" {
+		t.Errorf("dead letters (-want +got):\n%s", diff)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.handled[evs[0].ID] < 2 || p.handled[evs[2].ID] < 2 {
+		t.Errorf("the events beside the one that failed once were handled %d and %d times, want again with it",
+			p.handled[evs[0].ID], p.handled[evs[2].ID])
+	}
+}

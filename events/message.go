@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 
 	jsonv2 "github.com/go-json-experiment/json"
 	jsonv1 "github.com/go-json-experiment/json/v1"
@@ -55,6 +56,16 @@ func JoinMessages(payloads [][]byte) []byte {
 		b = append(b, p...)
 	}
 	return append(b, ']')
+}
+
+// MessageOf is the payload and attributes of one message carrying evs,
+// whose MarshalMessage payloads are payloads: the one-event form with its
+// attributes for one event, else an array (JoinMessages) with AttrEvents.
+func MessageOf(evs []Event, payloads [][]byte) ([]byte, map[string]string) {
+	if len(evs) == 1 {
+		return payloads[0], MessageAttributes(&evs[0])
+	}
+	return JoinMessages(payloads), map[string]string{AttrEvents: strconv.Itoa(len(evs))}
 }
 
 // UnmarshalMessage decodes a payload written by MarshalMessage: one event.

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"sync"
 	"time"
 
@@ -249,11 +248,8 @@ func (a *Appender) publish(ctx context.Context, evs []events.Event, payloads [][
 			size += 1 + len(payloads[to])
 			to++
 		}
-		m := &pubsub.Message{Data: payloads[from], Attributes: events.MessageAttributes(&evs[from])}
-		if to-from > 1 {
-			m = &pubsub.Message{Data: events.JoinMessages(payloads[from:to]), Attributes: map[string]string{events.AttrEvents: strconv.Itoa(to - from)}}
-		}
-		msgs = append(msgs, sent{from: from, to: to, result: a.pub.Publish(ctx, m)})
+		data, attrs := events.MessageOf(evs[from:to], payloads[from:to])
+		msgs = append(msgs, sent{from: from, to: to, result: a.pub.Publish(ctx, &pubsub.Message{Data: data, Attributes: attrs})})
 		from = to
 	}
 	var errs []error

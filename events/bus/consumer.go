@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"os"
 	"runtime/debug"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -251,15 +250,11 @@ func keepOnly(msg *message.Message, evs []events.Event) {
 	for _, k := range []string{events.AttrEventID, events.AttrKind, events.AttrJob, events.AttrState, events.AttrEvents} {
 		delete(msg.Metadata, k)
 	}
-	if len(evs) == 1 {
-		msg.Payload = payloads[0]
-		for k, v := range events.MessageAttributes(&evs[0]) {
-			msg.Metadata.Set(k, v)
-		}
-		return
+	var attrs map[string]string
+	msg.Payload, attrs = events.MessageOf(evs, payloads)
+	for k, v := range attrs {
+		msg.Metadata.Set(k, v)
 	}
-	msg.Payload = events.JoinMessages(payloads)
-	msg.Metadata.Set(events.AttrEvents, strconv.Itoa(len(evs)))
 }
 
 // Run subscribes, prepares and feeds the projection until ctx ends. It

@@ -44,7 +44,8 @@ func NewRouter(name, topic string, sub message.Subscriber, h message.HandlerFunc
 }
 
 // Run subscribes and handles messages until ctx ends or Close is called.
-// It returns at once if Close was called first, and an error if the router
+// It returns at once if Close was called first, nil whenever it was stopped
+// (even while it subscribed), and an error if the router failed to start or
 // stopped on its own (its subscription ended).
 func (r *Router) Run(ctx context.Context) error {
 	r.mu.Lock()
@@ -59,6 +60,9 @@ func (r *Router) Run(ctx context.Context) error {
 	defer close(r.done)
 	defer cancel()
 	if err := r.r.Run(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped while it subscribed: a stop, not a failure
+		}
 		return fmt.Errorf("running the router: %w", err)
 	}
 	if ctx.Err() == nil {

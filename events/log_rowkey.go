@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 )
 
 // The layout of the log's table. schema/ROWKEYS.md explains it; changing any
@@ -46,18 +47,30 @@ var (
 // jobSalt is two hex digits derived from the job key, spreading jobs over
 // the key space; a reader computes it from the key.
 // It is the low byte of CRC-32 (IEEE) of project NUL location NUL job_id.
+// The key's strings are checksummed in place, without a copy: every event
+// appended computes it.
 func jobSalt(k JobKey) byte {
-	var buf [256]byte
-	b := append(append(append(append(append(buf[:0], k.Project...), 0), k.Location...), 0), k.JobID...)
-	return byte(crc32.ChecksumIEEE(b))
+	crc := crc32.Update(0, crc32.IEEETable, stringBytes(k.Project))
+	crc = crc32.Update(crc, crc32.IEEETable, nul)
+	crc = crc32.Update(crc, crc32.IEEETable, stringBytes(k.Location))
+	crc = crc32.Update(crc, crc32.IEEETable, nul)
+	return byte(crc32.Update(crc, crc32.IEEETable, stringBytes(k.JobID)))
 }
+
+var nul = []byte{0}
+
+// stringBytes is s's bytes, not copied: they must not be written.
+func stringBytes(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
+
+// jobPathLen is the length of jobPath(k).
+func jobPathLen(k JobKey) int { return 7 + len(k.Project) + len(k.Location) + len(k.JobID) }
 
 // jobPath is the part of a job's row keys after the two-byte prefix:
 // <salt>#<project>#<location>#<job_id>, with the prefix's room before it.
 func jobPath(k JobKey) []byte {
 	const hexDigits = "0123456789abcdef"
 	salt := jobSalt(k)
-	b := make([]byte, 0, 6+len(k.Project)+len(k.Location)+len(k.JobID))
+	b := make([]byte, 0, jobPathLen(k))
 	b = append(b, 0, 0, hexDigits[salt>>4], hexDigits[salt&0xf], '#')
 	b = append(append(append(append(append(b, k.Project...), '#'), k.Location...), '#'), k.JobID...)
 	return b
@@ -145,7 +158,7 @@ func checkKeys(e *Event) error {
 	if len(e.ID) > maxEventIDBytes {
 		errs = append(errs, fmt.Errorf("id is %d bytes, more than %d", len(e.ID), maxEventIDBytes))
 	}
-	if n := len(jobPath(e.Job)); n > maxRowKeyBytes {
+	if n := jobPathLen(e.Job); n > maxRowKeyBytes {
 		errs = append(errs, fmt.Errorf("job key makes a row key of %d bytes, more than %d", n, maxRowKeyBytes))
 	}
 	return errors.Join(errs...)

@@ -99,8 +99,11 @@ func (b *batcher) collect(first *appendReq) []*appendReq {
 // requests' contexts belong to different writers, and one of them ending
 // must not fail the others.
 func (b *batcher) flush(batch []*appendReq) {
-	var evs []events.Event
-	var payloads [][]byte
+	n, m := 0, 0
+	for _, r := range batch {
+		n, m = n+len(r.evs), m+len(r.payloads)
+	}
+	evs, payloads := make([]events.Event, 0, n), make([][]byte, 0, m)
 	for _, r := range batch {
 		evs = append(evs, r.evs...)
 		payloads = append(payloads, r.payloads...)

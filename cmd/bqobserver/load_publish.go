@@ -32,7 +32,12 @@ func newLoadPublisher(c *pubsub.Client, topic string, log *slog.Logger) *loadPub
 }
 
 func (p *loadPublisher) send(ctx context.Context, en simulation.Entry) error {
-	p.note(en)
+	return p.publish(ctx, en, probeOf(&en))
+}
+
+// publish publishes en, noting probe first.
+func (p *loadPublisher) publish(ctx context.Context, en simulation.Entry, probe probe) error {
+	p.note(probe)
 	if err := p.sink.send(ctx, en); err != nil {
 		return err
 	}
@@ -40,22 +45,37 @@ func (p *loadPublisher) send(ctx context.Context, en simulation.Entry) error {
 	return nil
 }
 
+// probe is what the freshness probes need of an entry: the job and the
+// state of its first event (ok: it carries one).
+type probe struct {
+	project, jobID string
+	state          events.State
+	ok             bool
+}
+
+func probeOf(en *simulation.Entry) probe {
+	if len(en.Meant) == 0 {
+		return probe{}
+	}
+	ev := &en.Meant[0]
+	return probe{project: ev.Job.Project, jobID: ev.Job.JobID, state: ev.State, ok: true}
+}
+
 // note records the first listable entry of each job of the probe project.
 // A job whose completion came first is never listed, and is left out.
-func (p *loadPublisher) note(en simulation.Entry) {
-	if len(en.Meant) == 0 {
+func (p *loadPublisher) note(pr probe) {
+	if !pr.ok {
 		return
 	}
-	ev := en.Meant[0]
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.project == "" {
-		p.project = ev.Job.Project
+		p.project = pr.project
 	}
-	id := ev.Job.JobID
+	id := pr.jobID
 	switch {
-	case ev.Job.Project != p.project:
-	case ev.State == events.StateDone:
+	case pr.project != p.project:
+	case pr.state == events.StateDone:
 		p.done[id] = true
 	case !p.done[id]:
 		if _, seen := p.probes[id]; !seen {
@@ -94,9 +114,68 @@ func entriesPerJob(seed uint64, from, to time.Duration) (float64, error) {
 	return float64(n) / (rate * (to - from).Seconds()), nil
 }
 
-// newLoadOrg is the run's organization, submitting jobs so that it
-// publishes about entries a second, and starting at start (zero: now, in
-// real time).
-func newLoadOrg(seed uint64, entries, perJob float64, start time.Time) (*simulation.Org, error) {
-	return simulation.New(simulation.Config{Seed: seed, Rate: entries / perJob, Start: start})
+// steadyJobs is how many jobs a second the organization of a steady run
+// (seed) submits so that it publishes at least rate entries a second (and
+// at most steadyJobsOver more) from the simulated moment from to to after
+// its start, and how long making the entries up to to took it the last
+// time. entriesPerJob's estimate misses by about a tenth at thousands of
+// entries a second, and the entries neither grow in proportion to the jobs
+// nor smoothly (each rate draws other jobs), so steadyJobs makes the run's
+// entries (without keeping them) and corrects the rate in proportion, up
+// to steadyJobsTries times. If no rate tried lands in the band, it returns
+// the lowest that reached rate, or the last.
+func steadyJobs(seed uint64, rate float64, from, to time.Duration) (float64, time.Duration, error) {
+	perJob, err := entriesPerJob(seed, from, to)
+	if err != nil {
+		return 0, 0, err
+	}
+	jobs, best := rate/perJob, 0.0
+	var took time.Duration
+	for range steadyJobsTries {
+		var got float64
+		if got, took, err = steadyRate(seed, jobs, from, to); err != nil || got == 0 {
+			return jobs, took, err
+		}
+		if got >= rate && got <= (1+steadyJobsOver)*rate {
+			return jobs, took, nil
+		}
+		if got >= rate && (best == 0 || jobs < best) {
+			best = jobs
+		}
+		jobs *= (1 + steadyJobsOver/2) * rate / got
+	}
+	if best > 0 {
+		return best, took, nil
+	}
+	return jobs, took, nil
+}
+
+const (
+	steadyJobsOver  = 0.02
+	steadyJobsTries = 5
+)
+
+// steadyRate is how many entries a second the organization (seed, jobs a
+// second) publishes from the simulated moment from to to after its start,
+// and how long making them took.
+func steadyRate(seed uint64, jobs float64, from, to time.Duration) (float64, time.Duration, error) {
+	start := time.Date(2025, 3, 3, 8, 0, 0, 0, time.UTC)
+	org, err := newLoadOrg(seed, jobs, start)
+	if err != nil {
+		return 0, 0, err
+	}
+	begin := time.Now()
+	n := 0
+	for en := range org.Generate(to) {
+		if en.Published.Sub(start) >= from {
+			n++
+		}
+	}
+	return float64(n) / (to - from).Seconds(), time.Since(begin), nil
+}
+
+// newLoadOrg is the run's organization, submitting jobs a second, and
+// starting at start (zero: now, in real time).
+func newLoadOrg(seed uint64, jobs float64, start time.Time) (*simulation.Org, error) {
+	return simulation.New(simulation.Config{Seed: seed, Rate: jobs, Start: start})
 }

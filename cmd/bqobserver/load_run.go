@@ -126,7 +126,7 @@ func backlog(seed uint64, n int, rate float64) (iter.Seq[simulation.Entry], erro
 	if err != nil {
 		return nil, err
 	}
-	org, err := newLoadOrg(seed, rate, perJob, time.Now().Add(-span).UTC())
+	org, err := newLoadOrg(seed, rate/perJob, time.Now().Add(-span).UTC())
 	if err != nil {
 		return nil, err
 	}
@@ -153,12 +153,13 @@ func (r *loadRun) drain(ctx context.Context, res *loadResult) error {
 
 // steady publishes at --rate for --duration while probing freshness, then
 // waits (up to two minutes) for the service to settle what was published.
+// With --generate ahead it makes every entry before publishing the first.
 func (r *loadRun) steady(ctx context.Context, res *loadResult) error {
-	perJob, err := entriesPerJob(r.seed, r.cmd.Warmup, r.cmd.Duration)
+	jobs, took, err := steadyJobs(r.seed, r.cmd.Rate, r.cmd.Warmup, r.cmd.Duration)
 	if err != nil {
 		return err
 	}
-	org, err := newLoadOrg(r.seed, r.cmd.Rate, perJob, time.Time{})
+	begin, publish, err := r.publisher(ctx, jobs, took*5/4+2*time.Second)
 	if err != nil {
 		return err
 	}
@@ -167,11 +168,10 @@ func (r *loadRun) steady(ctx context.Context, res *loadResult) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { r.fresh.run(probing) })
 	defer func() { stopProbing(); wg.Wait() }()
-	begin := time.Now()
-	publishing, stop := context.WithTimeout(ctx, r.cmd.Duration)
+	publishing, stop := context.WithDeadline(ctx, begin.Add(r.cmd.Duration))
 	defer stop()
 	// A publish cut short by the end of --duration is not a failure.
-	if err := org.Run(publishing, r.pub.send); err != nil && publishing.Err() == nil {
+	if err := publish(publishing); err != nil && publishing.Err() == nil {
 		return err
 	}
 	res.from, res.to = begin.Add(r.cmd.Warmup), time.Now()
@@ -182,4 +182,29 @@ func (r *loadRun) steady(ctx context.Context, res *loadResult) error {
 	}
 	res.freshness = r.fresh.result(res.from, res.to)
 	return nil
+}
+
+// publisher returns when a steady run's publishing begins and what
+// publishes it: the organization (jobs a second) simulated live from now,
+// or the entries made ahead (planSteady), within lead, from the moment they
+// are stamped for.
+func (r *loadRun) publisher(ctx context.Context, jobs float64, lead time.Duration) (time.Time, func(context.Context) error, error) {
+	if r.cmd.Generate == "live" {
+		org, err := newLoadOrg(r.seed, jobs, time.Time{})
+		if err != nil {
+			return time.Time{}, nil, err
+		}
+		return time.Now(), func(ctx context.Context) error { return org.Run(ctx, r.pub.send) }, nil
+	}
+	making := time.Now()
+	planned, start, err := planSteady(ctx, r.seed, jobs, r.cmd.Rate, r.cmd.Duration, lead)
+	if err != nil {
+		return time.Time{}, nil, err
+	}
+	r.env.log.Info("load: entries made ahead", "entries", len(planned), "in", time.Since(making).String(),
+		"publishing_in", time.Until(start).Round(time.Millisecond).String())
+	if late := time.Since(start); late > 0 {
+		r.env.log.Warn("load: making the entries took longer than planned; the first are published late", "late", late.String())
+	}
+	return start, func(ctx context.Context) error { return r.pub.replay(ctx, planned) }, nil
 }

@@ -103,7 +103,8 @@ func TestChildEnv(t *testing.T) {
 }
 
 // TestLoadCommand runs the load command against the emulators, with this
-// test binary as the service: a short steady run and a small backlog. Each
+// test binary as the service: a short steady run (its entries made ahead,
+// and made live) and a small backlog. Each
 // report must account for what was published: the service settled it all,
 // appended most of it, and the freshness probes were seen; after the
 // backlog, the restarted service was ready and found the open-jobs index
@@ -118,6 +119,8 @@ func TestLoadCommand(t *testing.T) {
 		rows []string // summary rows whose median must be positive
 	}{
 		{"steady", []string{"--rate", "400", "--duration", "12s", "--warmup", "4s"},
+			[]string{"entries in (published)/s", "appended/s", "freshness probes seen in the list (%)", "service CPU s per 1,000 entries"}},
+		{"steady made live", []string{"--rate", "400", "--duration", "12s", "--warmup", "4s", "--generate", "live"},
 			[]string{"entries in (published)/s", "appended/s", "freshness probes seen in the list (%)", "service CPU s per 1,000 entries"}},
 		{"backlog", []string{"--backlog", "3000", "--rate", "1000"},
 			[]string{"drain rate, entries/s (backlog ÷ drain time)", "appended/s", "service Go heap max (MB)",

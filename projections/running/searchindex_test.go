@@ -1,0 +1,78 @@
+package running
+
+import (
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// TestIndexKeptUpToDate checks that an index kept up to date job by job
+// (add, replace, remove) holds exactly what one built from the final texts
+// holds: no word or trigram left behind by a job that changed or left, and
+// none missing. The texts come from a four-letter alphabet, so that words
+// repeat trigrams ("aaaa", "abab") and jobs share words and trigrams.
+func TestIndexKeptUpToDate(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	word := func() string {
+		var b strings.Builder
+		for range 1 + r.IntN(7) {
+			b.WriteByte("abAB"[r.IntN(4)])
+		}
+		return b.String()
+	}
+	text := func() searchText {
+		var public, query []string
+		for range r.IntN(4) {
+			public = append(public, strings.ToLower(word()))
+		}
+		for range r.IntN(4) {
+			query = append(query, word())
+		}
+		st := searchText{public: strings.Join(public, "\x00") + "\x00", query: strings.Join(query, " "), fold: true}
+		if r.IntN(3) == 0 { // the query part alone changes
+			st.query += " " + word()
+		}
+		return st
+	}
+	x := newSearchIndex()
+	texts := map[uint32]searchText{}
+	for range 20000 {
+		job := uint32(r.IntN(300))
+		was, listed := texts[job]
+		switch {
+		case !listed:
+			st := text()
+			x.add(job, &st)
+			texts[job] = st
+		case r.IntN(3) == 0:
+			x.remove(job, &was)
+			delete(texts, job)
+		default:
+			st := text()
+			if r.IntN(2) == 0 { // only the public part changes
+				st.query, st.fold = was.query, was.fold
+			}
+			x.replace(job, &was, &st)
+			texts[job] = st
+		}
+	}
+	fresh := newSearchIndex()
+	for job, st := range texts {
+		fresh.add(job, &st)
+	}
+	want, got := indexContents(fresh), indexContents(x)
+	if len(want) < 50 {
+		t.Fatalf("the final index holds %d words and trigrams: the test exercises too little", len(want))
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("the index kept up to date differs from one built from the final texts (-want +got):\n%s", diff)
+	}
+	for job, st := range texts {
+		x.remove(job, &st)
+	}
+	if got := indexContents(x); len(got) != 0 {
+		t.Errorf("after every job left, the index still holds %v", got)
+	}
+}

@@ -20,7 +20,7 @@ type LoadCmd struct {
 	Rate      float64       `help:"Audit entries a second the simulated organization publishes (steady mode), or the rate the backlog accumulated at." default:"5000"`
 	Duration  time.Duration `help:"How long to publish at --rate (steady mode)." default:"2m"`
 	Warmup    time.Duration `help:"The first part of a steady run, left out of its rates and percentiles." default:"30s"`
-	Generate  string        `help:"When a steady run's entries are made: ahead (all of them before publishing starts, stamped for the moments they are published at, so that making them takes none of the CPU the service shares during the run; held in memory, about 5 KB an entry) or live (as they are published, as simulate does; for runs too long to hold)." enum:"ahead,live" default:"ahead"`
+	Generate  string        `help:"When a steady run's entries are made: ahead (all of them before publishing starts, stamped for the moments they are published at, so that making them takes none of the CPU the service shares during the run; held in memory, about 5.5 KB an entry, at most 2,000,000 a run) or live (as they are published, as simulate does; for runs too long to hold)." enum:"ahead,live" default:"ahead"`
 	Backlog   int           `help:"Publish this many entries before the service starts, then measure how it drains them, and how soon it is ready again when restarted after the drain (backlog mode)."`
 	Runs      int           `help:"How many runs; the summary gives the min, median and max of each measure." default:"3"`
 	Interval  time.Duration `help:"Period of the timeline's rows." default:"10s"`

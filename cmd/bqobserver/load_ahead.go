@@ -9,8 +9,8 @@ import (
 )
 
 // maxAheadEntries bounds the entries a steady run makes ahead (--generate
-// ahead), which it holds in memory until they are published: about 5 KB
-// each, so 10 GB at most.
+// ahead), which it holds in memory until they are published: about 5.5 KB
+// each (2.9 GB of RSS for 527,000 entries), so 11 GB at most.
 const maxAheadEntries = 2_000_000
 
 // plannedEntry is an entry made ahead of its run: its message, when it is

@@ -298,8 +298,9 @@ func TestIndexAllWorkers(t *testing.T) {
 }
 
 // indexContents returns what x holds, independent of its word ids: each
-// word's jobs ("w:" and the word) and each trigram's words ("g:" and the
-// trigram's code).
+// word's jobs ("w:" and the word), each trigram's words ("g:" and the
+// trigram's code) and whether the trigram's count of live entries is right
+// ("live:").
 func indexContents(x *searchIndex) map[string][]string {
 	out := map[string][]string{}
 	for w, id := range x.ids {
@@ -307,11 +308,19 @@ func indexContents(x *searchIndex) map[string][]string {
 		x.words[id].jobs.each(func(j uint32) { jobs = append(jobs, fmt.Sprint(j)) })
 		out["w:"+w] = jobs
 	}
-	for g, ws := range x.grams {
+	for g, gw := range x.grams {
 		var words []string
-		ws.each(func(id uint32) { words = append(words, x.words[id].text) })
+		seen := map[uint32]bool{}
+		for _, id := range gw.ids {
+			if w := x.words[id]; !seen[id] && !w.jobs.empty() && hasTrigram(w.text, g) {
+				seen[id] = true
+				words = append(words, w.text)
+			}
+		}
 		slices.Sort(words)
 		out[fmt.Sprint("g:", g)] = words
+		// The count of live entries is what compaction and lookups rely on.
+		out[fmt.Sprint("live:", g)] = []string{fmt.Sprint(gw.live == len(words))}
 	}
 	return out
 }

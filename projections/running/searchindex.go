@@ -25,14 +25,38 @@ import (
 // The index is kept up to date as jobs are listed, changed and removed, under
 // the store's lock; lookups only read it.
 type searchIndex struct {
-	ids   map[string]uint32 // word → its id
-	words []indexedWord     // by id
-	free  []uint32          // ids of words no job holds any more
-	grams map[uint32]idSet  // trigram → the ids of the words that contain it
+	ids   map[string]uint32     // word → its id
+	words []indexedWord         // by id
+	free  []uint32              // ids of words no job holds any more
+	grams map[uint32]*gramWords // trigram → the words that contain it
 
 	scratch []string // the words of one text, while it is added or removed
-	lower   []byte   // one word lower-cased, while it is looked up
+	gs      []uint32 // the distinct trigrams of one word, while it is added or removed
+	marks   []uint32 // by word id: the compaction that last kept it (see compact)
+	stamp   uint32   // the number of the latest compaction
 }
+
+// gramWords is the words that contain one trigram, by id, in the order they
+// were added. Most words come and go with one job (a job id, a generated
+// table name), so a word's trigrams are added and forgotten at the rate jobs
+// start and finish; keeping each trigram's words in a sorted set made that
+// the costliest part of applying an event. Here a word is appended, and a
+// word that goes is only counted out: its entries stay until more than half
+// of a trigram's entries are stale, when compact drops them, at a cost that
+// the departures since the last compaction have paid for. An entry is stale
+// when its word is gone or its id now names a word without the trigram; an
+// id that names, in turn, two words with the trigram may be listed twice.
+// Lookups test every entry's word for the term anyway, which skips the
+// stale ones.
+type gramWords struct {
+	ids  []uint32
+	live int // entries that name a word with the trigram, each once
+}
+
+// minCompacted is the fewest entries a trigram's words must have for
+// compact to be worth calling: a shorter list is left with its stale
+// entries until it empties or grows.
+const minCompacted = 16
 
 // indexedWord is one word and the jobs (by job id) whose text holds it.
 type indexedWord struct {
@@ -44,7 +68,7 @@ type indexedWord struct {
 const minIndexed = 3
 
 func newSearchIndex() *searchIndex {
-	return &searchIndex{ids: map[string]uint32{}, grams: map[uint32]idSet{}}
+	return &searchIndex{ids: map[string]uint32{}, grams: map[uint32]*gramWords{}}
 }
 
 // indexAll returns the index of the texts of slots, built at once: each
@@ -90,7 +114,7 @@ func indexAll(slots []slot, workers int) *searchIndex {
 		})
 	}
 	for g, ws := range grams {
-		x.grams[g] = idSetOf(ws)
+		x.grams[g] = &gramWords{ids: ws, live: len(ws)}
 	}
 	return x
 }
@@ -205,8 +229,8 @@ func (x *searchIndex) swapWords(job uint32, old, cur []string) {
 }
 
 // wordsOf returns the distinct words of st of at least minIndexed bytes,
-// lower-cased, in x.scratch: they alias st's strings, or x.lower's copy of
-// a folded word, so a word kept must be cloned.
+// lower-cased, in x.scratch: they alias st's strings, or a lower-cased copy
+// of a folded word, so a word kept must be cloned.
 func (x *searchIndex) wordsOf(st *searchText) []string {
 	ws := x.scratch[:0]
 	ws = appendWords(ws, st.public, false)
@@ -264,11 +288,15 @@ func (x *searchIndex) addWord(job uint32, w string) {
 		id = x.newWord(w)
 		x.ids[w] = id
 		x.words[id] = indexedWord{text: w, jobs: idSet{small: []uint32{job}}}
-		forTrigrams(w, func(g uint32) {
-			set := x.grams[g]
-			set.add(id)
-			x.grams[g] = set
-		})
+		for _, g := range x.distinctTrigrams(w) {
+			gw := x.grams[g]
+			if gw == nil {
+				gw = &gramWords{}
+				x.grams[g] = gw
+			}
+			gw.ids = append(gw.ids, id)
+			gw.live++
+		}
 		return
 	}
 	x.words[id].jobs.add(job)
@@ -293,17 +321,66 @@ func (x *searchIndex) removeWord(job uint32, w string) {
 	if iw.jobs.remove(job); !iw.jobs.empty() {
 		return
 	}
-	forTrigrams(iw.text, func(g uint32) {
-		set := x.grams[g]
-		if set.remove(id); set.empty() {
+	// The word is gone (its jobs are empty): count it out of its trigrams.
+	for _, g := range x.distinctTrigrams(iw.text) {
+		gw := x.grams[g]
+		switch gw.live--; {
+		case gw.live == 0:
 			delete(x.grams, g)
-		} else {
-			x.grams[g] = set
+		case len(gw.ids) >= minCompacted && 2*gw.live < len(gw.ids):
+			x.compact(g, gw)
 		}
-	})
+	}
 	delete(x.ids, iw.text)
 	*iw = indexedWord{}
 	x.free = append(x.free, id)
+}
+
+// compact drops the stale entries of gw, the words of trigram g: those of a
+// word gone (its jobs are empty) or without the trigram, and an id's second
+// entry.
+func (x *searchIndex) compact(g uint32, gw *gramWords) {
+	if x.stamp++; x.stamp == 0 { // wrapped: no mark may look current
+		clear(x.marks)
+		x.stamp = 1
+	}
+	if n := len(x.words); len(x.marks) < n {
+		x.marks = append(x.marks, make([]uint32, n-len(x.marks))...)
+	}
+	kept := gw.ids[:0]
+	for _, id := range gw.ids {
+		iw := &x.words[id]
+		if x.marks[id] == x.stamp || iw.jobs.empty() || !hasTrigram(iw.text, g) {
+			continue
+		}
+		x.marks[id] = x.stamp
+		kept = append(kept, id)
+	}
+	if cap(kept) > 4*len(kept) {
+		kept = slices.Clone(kept)
+	}
+	gw.ids = kept
+}
+
+// distinctTrigrams returns the trigrams of w, each once, in x.gs.
+func (x *searchIndex) distinctTrigrams(w string) []uint32 {
+	gs := x.gs[:0]
+	forTrigrams(w, func(g uint32) { gs = append(gs, g) })
+	slices.Sort(gs)
+	gs = slices.Compact(gs)
+	x.gs = gs
+	return gs
+}
+
+// hasTrigram reports whether s holds the trigram g.
+func hasTrigram(s string, g uint32) bool {
+	a, b, c := byte(g>>16), byte(g>>8), byte(g)
+	for i := 0; i+minIndexed <= len(s); i++ {
+		if s[i] == a && s[i+1] == b && s[i+2] == c {
+			return true
+		}
+	}
+	return false
 }
 
 // forTrigrams calls f with each trigram of s, as a number.
@@ -315,40 +392,36 @@ func forTrigrams(s string, f func(uint32)) {
 
 // jobsWith sets in bits (a bit per job id, all clear, long enough for
 // every id given) the jobs whose text holds t, an indexable term: the jobs
-// of the words that contain it, found among the words holding its rarest
+// of the words that contain it, found among the words of its rarest
 // trigram.
 func (x *searchIndex) jobsWith(t string, bits []uint64) {
-	var grams []*idSet
+	var rarest *gramWords
 	missing := false
 	forTrigrams(t, func(g uint32) {
-		set, ok := x.grams[g]
+		gw, ok := x.grams[g]
 		if !ok {
 			missing = true
 			return
 		}
-		grams = append(grams, &set)
+		if rarest == nil || len(gw.ids) < len(rarest.ids) {
+			rarest = gw
+		}
 	})
-	if missing {
+	if missing || rarest == nil {
 		return // no word holds one of t's trigrams: no text holds t
 	}
-	slices.SortFunc(grams, func(a, b *idSet) int { return a.len() - b.len() })
 	var shared []*roaring.Bitmap
 	var small []*idSet
-	grams[0].each(func(id uint32) {
-		for _, g := range grams[1:] {
-			if !g.contains(id) {
-				return
-			}
-		}
+	for _, id := range rarest.ids {
 		iw := &x.words[id]
 		switch {
-		case !strings.Contains(iw.text, t):
+		case iw.jobs.empty() || !strings.Contains(iw.text, t): // stale, or another word with the trigram
 		case iw.jobs.big != nil:
 			shared = append(shared, iw.jobs.big)
 		default:
 			small = append(small, &iw.jobs)
 		}
-	})
+	}
 	switch len(shared) {
 	case 0:
 	case 1:

@@ -58,6 +58,14 @@ func TestIndexKeptUpToDate(t *testing.T) {
 			texts[job] = st
 		}
 	}
+	if x.stamp == 0 {
+		t.Fatal("no trigram's words were compacted: the test exercises too little")
+	}
+	for g, gw := range x.grams {
+		if len(gw.ids) >= minCompacted && 2*gw.live < len(gw.ids) {
+			t.Errorf("trigram %x: %d entries, %d of them live: more than half are stale", g, len(gw.ids), gw.live)
+		}
+	}
 	fresh := newSearchIndex()
 	for job, st := range texts {
 		fresh.add(job, &st)

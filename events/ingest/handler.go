@@ -77,7 +77,7 @@ func outcomeOf(ctx context.Context) *outcome {
 func (p *Pipeline) handle(msg *message.Message) ([]*message.Message, error) {
 	o := outcomeOf(msg.Context())
 	o.skip, o.kinds = "", nil
-	evs, dropped, err := auditlog.DecodeAt(msg.Payload, time.Now())
+	evs, dropped, err := p.decoders.decode(msg.Payload, time.Now())
 	o.dropped = dropped
 	var skip *auditlog.SkipError
 	var bad *auditlog.Error

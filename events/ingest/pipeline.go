@@ -34,6 +34,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/bqobserver/bqobserver/events/auditlog"
 	"github.com/bqobserver/bqobserver/events/bus"
 )
 
@@ -66,6 +67,7 @@ type Pipeline struct {
 	push        chan struct{} // push requests in flight
 	budget      *pushBudget   // push bytes in flight
 	lag         *bus.Lag
+	decoders    *decoders
 }
 
 // New assembles the pipeline. It creates nothing in Pub/Sub or Bigtable:
@@ -101,6 +103,7 @@ func New(cfg Config, d Deps) (*Pipeline, error) {
 			return nil, err
 		}
 	}
+	p.decoders = startDecoders(auditlog.DecodeAt)
 	return p, nil
 }
 
@@ -147,6 +150,7 @@ func (p *Pipeline) Running() <-chan struct{} {
 // back the entries in flight. Stop the push intake's HTTP server before
 // calling it, and close the appender after. It is idempotent.
 func (p *Pipeline) Close(ctx context.Context) error {
+	defer p.decoders.close()
 	if p.router == nil {
 		return nil
 	}

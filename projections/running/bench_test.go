@@ -288,3 +288,32 @@ func BenchmarkIndexAll(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkIndexChurn measures the word index's upkeep as jobs come and go:
+// with 100,000 jobs indexed, each op lists a new job (its own job id, a
+// query with a tag of its own) and takes the oldest out, as the running
+// list does when a job finishes.
+func BenchmarkIndexChurn(b *testing.B) {
+	o := &benchOrg{r: rand.New(rand.NewPCG(1, 1)), now: time.Now()}
+	const n = benchJobs
+	texts := make([]searchText, 2*n)
+	for i := range texts {
+		var j events.Job
+		for _, e := range o.job(i) {
+			j.Apply(&e)
+		}
+		texts[i] = searchTextOf(&j)
+	}
+	x := newSearchIndex()
+	for i := range n {
+		x.add(uint32(i), &texts[i])
+	}
+	b.ResetTimer()
+	i := 0
+	for b.Loop() {
+		old := i % n // the job id of the oldest, which the new job takes
+		x.remove(uint32(old), &texts[i%len(texts)])
+		x.add(uint32(old), &texts[(i+n)%len(texts)])
+		i++
+	}
+}

@@ -310,11 +310,13 @@ func indexContents(x *searchIndex) map[string][]string {
 	}
 	for g, gw := range x.grams {
 		var words []string
-		seen := map[uint32]bool{}
-		for _, id := range gw.ids {
-			if w := x.words[id]; !seen[id] && !w.jobs.empty() && hasTrigram(w.text, g) {
-				seen[id] = true
-				words = append(words, w.text)
+		for _, r := range gw.words {
+			if id, stale := x.word(r); !stale {
+				w := x.words[id].text
+				if !hasTrigram(w, g) {
+					w += " (without the trigram)"
+				}
+				words = append(words, w)
 			}
 		}
 		slices.Sort(words)
@@ -323,4 +325,15 @@ func indexContents(x *searchIndex) map[string][]string {
 		out[fmt.Sprint("live:", g)] = []string{fmt.Sprint(gw.live == len(words))}
 	}
 	return out
+}
+
+// hasTrigram reports whether s holds the trigram g.
+func hasTrigram(s string, g uint32) bool {
+	a, b, c := byte(g>>16), byte(g>>8), byte(g)
+	for i := 0; i+minIndexed <= len(s); i++ {
+		if s[i] == a && s[i+1] == b && s[i+2] == c {
+			return true
+		}
+	}
+	return false
 }

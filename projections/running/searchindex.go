@@ -30,10 +30,10 @@ type searchIndex struct {
 	free  []uint32              // ids of words no job holds any more
 	grams map[uint32]*gramWords // trigram → the words that contain it
 
+	gens []uint32 // by word id: how many words the id named before its word
+
 	scratch []string // the words of one text, while it is added or removed
 	gs      []uint32 // the distinct trigrams of one word, while it is added or removed
-	marks   []uint32 // by word id: the compaction that last kept it (see compact)
-	stamp   uint32   // the number of the latest compaction
 }
 
 // gramWords is the words that contain one trigram, by id, in the order they
@@ -43,14 +43,24 @@ type searchIndex struct {
 // the costliest part of applying an event. Here a word is appended, and a
 // word that goes is only counted out: its entries stay until more than half
 // of a trigram's entries are stale, when compact drops them, at a cost that
-// the departures since the last compaction have paid for. An entry is stale
-// when its word is gone or its id now names a word without the trigram; an
-// id that names, in turn, two words with the trigram may be listed twice.
-// Lookups test every entry's word for the term anyway, which skips the
-// stale ones.
+// the departures since the last compaction have paid for. An entry is a
+// word id and the id's generation (searchIndex.gens) when the word was
+// added: it is stale once the id's generation moved on, which tells without
+// reading the word.
 type gramWords struct {
-	ids  []uint32
-	live int // entries that name a word with the trigram, each once
+	words []wordRef
+	live  int // entries not stale
+}
+
+// wordRef is a word id (the low 32 bits) in one generation (the high 32).
+type wordRef uint64
+
+func (x *searchIndex) ref(id uint32) wordRef { return wordRef(x.gens[id])<<32 | wordRef(id) }
+
+// word returns the id of r's word, and whether r is stale.
+func (x *searchIndex) word(r wordRef) (id uint32, stale bool) {
+	id = uint32(r)
+	return id, x.gens[id] != uint32(r>>32)
 }
 
 // minCompacted is the fewest entries a trigram's words must have for
@@ -113,8 +123,13 @@ func indexAll(slots []slot, workers int) *searchIndex {
 			}
 		})
 	}
+	x.gens = make([]uint32, len(x.words))
 	for g, ws := range grams {
-		x.grams[g] = &gramWords{ids: ws, live: len(ws)}
+		refs := make([]wordRef, len(ws))
+		for i, id := range ws {
+			refs[i] = wordRef(id) // generation 0
+		}
+		x.grams[g] = &gramWords{words: refs, live: len(refs)}
 	}
 	return x
 }
@@ -294,7 +309,7 @@ func (x *searchIndex) addWord(job uint32, w string) {
 				gw = &gramWords{}
 				x.grams[g] = gw
 			}
-			gw.ids = append(gw.ids, id)
+			gw.words = append(gw.words, x.ref(id))
 			gw.live++
 		}
 		return
@@ -309,6 +324,7 @@ func (x *searchIndex) newWord(w string) uint32 {
 		return id
 	}
 	x.words = append(x.words, indexedWord{})
+	x.gens = append(x.gens, 0)
 	return uint32(len(x.words) - 1)
 }
 
@@ -327,39 +343,29 @@ func (x *searchIndex) removeWord(job uint32, w string) {
 		switch gw.live--; {
 		case gw.live == 0:
 			delete(x.grams, g)
-		case len(gw.ids) >= minCompacted && 2*gw.live < len(gw.ids):
-			x.compact(g, gw)
+		case len(gw.words) >= minCompacted && 2*gw.live < len(gw.words):
+			x.compact(gw, id)
 		}
 	}
 	delete(x.ids, iw.text)
 	*iw = indexedWord{}
+	x.gens[id]++
 	x.free = append(x.free, id)
 }
 
-// compact drops the stale entries of gw, the words of trigram g: those of a
-// word gone (its jobs are empty) or without the trigram, and an id's second
-// entry.
-func (x *searchIndex) compact(g uint32, gw *gramWords) {
-	if x.stamp++; x.stamp == 0 { // wrapped: no mark may look current
-		clear(x.marks)
-		x.stamp = 1
-	}
-	if n := len(x.words); len(x.marks) < n {
-		x.marks = append(x.marks, make([]uint32, n-len(x.marks))...)
-	}
-	kept := gw.ids[:0]
-	for _, id := range gw.ids {
-		iw := &x.words[id]
-		if x.marks[id] == x.stamp || iw.jobs.empty() || !hasTrigram(iw.text, g) {
-			continue
+// compact drops the stale entries of gw, and those of the word with id
+// gone, which is going.
+func (x *searchIndex) compact(gw *gramWords, gone uint32) {
+	kept := gw.words[:0]
+	for _, r := range gw.words {
+		if id, stale := x.word(r); !stale && id != gone {
+			kept = append(kept, r)
 		}
-		x.marks[id] = x.stamp
-		kept = append(kept, id)
 	}
 	if cap(kept) > 4*len(kept) {
 		kept = slices.Clone(kept)
 	}
-	gw.ids = kept
+	gw.words = kept
 }
 
 // distinctTrigrams returns the trigrams of w, each once, in x.gs.
@@ -370,17 +376,6 @@ func (x *searchIndex) distinctTrigrams(w string) []uint32 {
 	gs = slices.Compact(gs)
 	x.gs = gs
 	return gs
-}
-
-// hasTrigram reports whether s holds the trigram g.
-func hasTrigram(s string, g uint32) bool {
-	a, b, c := byte(g>>16), byte(g>>8), byte(g)
-	for i := 0; i+minIndexed <= len(s); i++ {
-		if s[i] == a && s[i+1] == b && s[i+2] == c {
-			return true
-		}
-	}
-	return false
 }
 
 // forTrigrams calls f with each trigram of s, as a number.
@@ -403,7 +398,7 @@ func (x *searchIndex) jobsWith(t string, bits []uint64) {
 			missing = true
 			return
 		}
-		if rarest == nil || len(gw.ids) < len(rarest.ids) {
+		if rarest == nil || len(gw.words) < len(rarest.words) {
 			rarest = gw
 		}
 	})
@@ -412,10 +407,13 @@ func (x *searchIndex) jobsWith(t string, bits []uint64) {
 	}
 	var shared []*roaring.Bitmap
 	var small []*idSet
-	for _, id := range rarest.ids {
-		iw := &x.words[id]
-		switch {
-		case iw.jobs.empty() || !strings.Contains(iw.text, t): // stale, or another word with the trigram
+	for _, r := range rarest.words {
+		id, stale := x.word(r)
+		if stale {
+			continue
+		}
+		switch iw := &x.words[id]; {
+		case !strings.Contains(iw.text, t): // another word with the trigram
 		case iw.jobs.big != nil:
 			shared = append(shared, iw.jobs.big)
 		default:

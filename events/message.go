@@ -26,11 +26,21 @@ const (
 // the event's JSON, which is also what `bqobserver decode` prints. It returns
 // the attributes to publish beside it.
 func MarshalMessage(e *Event) ([]byte, map[string]string, error) {
-	b, err := json.Marshal(e)
+	b, err := EncodeMessage(e)
 	if err != nil {
-		return nil, nil, fmt.Errorf("encoding event %s: %w", e.ID, err)
+		return nil, nil, err
 	}
 	return b, MessageAttributes(e), nil
+}
+
+// EncodeMessage is the payload of MarshalMessage alone, for a message of
+// several events (JoinMessages), which has attributes of its own.
+func EncodeMessage(e *Event) ([]byte, error) {
+	b, err := json.Marshal(e)
+	if err != nil {
+		return nil, fmt.Errorf("encoding event %s: %w", e.ID, err)
+	}
+	return b, nil
 }
 
 // MessageAttributes are the attributes of a message of one event.

@@ -201,7 +201,7 @@ func payloadsOf(evs []events.Event) ([][]byte, error) {
 		if err := evs[i].Validate(); err != nil {
 			return nil, fmt.Errorf("appending: %w: %w", events.ErrInvalid, err)
 		}
-		payload, _, err := events.MarshalMessage(&evs[i])
+		payload, err := events.EncodeMessage(&evs[i])
 		if err != nil {
 			return nil, fmt.Errorf("appending: %w: %w", events.ErrInvalid, err)
 		}

@@ -241,7 +241,7 @@ func (c *Consumer) handle(msg *message.Message) ([]*message.Message, error) {
 func keepOnly(msg *message.Message, evs []events.Event) {
 	payloads := make([][]byte, 0, len(evs))
 	for i := range evs {
-		p, _, err := events.MarshalMessage(&evs[i])
+		p, err := events.EncodeMessage(&evs[i])
 		if err != nil {
 			return // cannot happen for a decoded event; keep the whole message
 		}

@@ -22,11 +22,37 @@ import (
 // until its range leaves a gap at least as wide as the window is long, is
 // spread evenly. Ranks change only under the store's write lock.
 type ranking struct {
-	tree *btree.BTreeG[*entry] // every job, in id order
+	tree *btree.BTreeG[rankItem] // every job, in id order
+}
+
+// rankItem is a job in the ranking's tree with its id (idOf), so that a
+// comparison reads one string beside the item, not the three parts of two
+// keys behind two pointers: placing and unplacing jobs cost some 5% of the
+// service's CPU at 5,000 entries a second, most of it in comparisons.
+type rankItem struct {
+	id string
+	en *entry
+}
+
+// rankItemOf returns en's item, its id made once and kept in en.
+func rankItemOf(en *entry) rankItem {
+	if en.rankID == "" {
+		en.rankID = idOf(&en.job.Key)
+	}
+	return rankItem{id: en.rankID, en: en}
+}
+
+// lessItems orders items as compareKeys orders their keys: by id, and the
+// rare distinct keys with the same id by project.
+func lessItems(a, b rankItem) bool {
+	if a.id != b.id {
+		return a.id < b.id
+	}
+	return a.en.job.Key.Project < b.en.job.Key.Project
 }
 
 func newRanking() *ranking {
-	return &ranking{tree: btree.NewG(32, func(a, b *entry) bool { return compareKeys(&a.job.Key, &b.job.Key) < 0 })}
+	return &ranking{tree: btree.NewG(32, lessItems)}
 }
 
 // compareKeys orders jobs by id, and the rare distinct keys whose ids are
@@ -38,23 +64,25 @@ func compareKeys(a, b *events.JobKey) int {
 // rankAll ranks every job of the store at once, evenly over the whole range
 // of ranks. s.mu is held.
 func (s *store) rankAll() {
-	es := make([]*entry, len(s.slots))
+	es := make([]rankItem, len(s.slots))
 	for i := range s.slots {
-		es[i] = s.slots[i].e
+		es[i] = rankItemOf(s.slots[i].e)
 	}
-	slices.SortFunc(es, func(a, b *entry) int { return compareKeys(&a.job.Key, &b.job.Key) })
+	slices.SortFunc(es, func(a, b rankItem) int {
+		return cmp.Or(strings.Compare(a.id, b.id), strings.Compare(a.en.job.Key.Project, b.en.job.Key.Project))
+	})
 	s.ranking = newRanking()
 	s.ranks = make([]uint64, len(s.slots))
 	gap := math.MaxUint64 / (uint64(len(es)) + 1)
-	for i, en := range es {
-		s.ranks[en.idx] = uint64(i+1) * gap
-		s.ranking.tree.ReplaceOrInsert(en)
+	for i, it := range es {
+		s.ranks[it.en.idx] = uint64(i+1) * gap
+		s.ranking.tree.ReplaceOrInsert(it)
 	}
 }
 
 // place ranks a job just put in the store. s.mu is held.
 func (s *store) place(en *entry) {
-	s.ranking.tree.ReplaceOrInsert(en)
+	s.ranking.tree.ReplaceOrInsert(rankItemOf(en))
 	lo, hi := s.neighbourRanks(en)
 	if hi-lo >= 2 {
 		s.ranks[en.idx] = lo + (hi-lo)/2
@@ -64,7 +92,7 @@ func (s *store) place(en *entry) {
 }
 
 // unplace forgets the rank of a job leaving the store. s.mu is held.
-func (s *store) unplace(en *entry) { s.ranking.tree.Delete(en) }
+func (s *store) unplace(en *entry) { s.ranking.tree.Delete(rankItemOf(en)) }
 
 // neighbourRanks returns the ranks of the jobs just before and just after
 // en, 0 and math.MaxUint64 where there are none.
@@ -82,15 +110,16 @@ func (s *store) neighbourRanks(en *entry) (lo, hi uint64) {
 
 // around returns up to n jobs before en, nearest first, and up to n after.
 func (s *store) around(en *entry, n int) (before, after []*entry) {
-	s.ranking.tree.DescendLessOrEqual(en, func(o *entry) bool {
-		if o != en {
-			before = append(before, o)
+	it := rankItemOf(en)
+	s.ranking.tree.DescendLessOrEqual(it, func(o rankItem) bool {
+		if o.en != en {
+			before = append(before, o.en)
 		}
 		return len(before) < n
 	})
-	s.ranking.tree.AscendGreaterOrEqual(en, func(o *entry) bool {
-		if o != en {
-			after = append(after, o)
+	s.ranking.tree.AscendGreaterOrEqual(it, func(o rankItem) bool {
+		if o.en != en {
+			after = append(after, o.en)
 		}
 		return len(after) < n
 	})
@@ -138,9 +167,9 @@ func (s *store) spread(en *entry) {
 func (s *store) cursorRank(key *events.JobKey) (rank uint64, half bool) {
 	probe := &entry{job: events.Job{Key: *key}}
 	found := false
-	s.ranking.tree.DescendLessOrEqual(probe, func(o *entry) bool {
-		rank = s.ranks[o.idx]
-		found = o.job.Key == *key
+	s.ranking.tree.DescendLessOrEqual(rankItemOf(probe), func(o rankItem) bool {
+		rank = s.ranks[o.en.idx]
+		found = o.en.job.Key == *key
 		return false
 	})
 	return rank, !found

@@ -52,8 +52,11 @@ func TestRanksFollowKeys(t *testing.T) {
 func checkRanks(t *testing.T, s *store) {
 	t.Helper()
 	var byID []*entry
-	s.ranking.tree.Ascend(func(en *entry) bool {
-		byID = append(byID, en)
+	s.ranking.tree.Ascend(func(it rankItem) bool {
+		if it.id != idOf(&it.en.job.Key) {
+			t.Fatalf("%s is in the ranking's tree as %q", it.en.job.Key, it.id)
+		}
+		byID = append(byID, it.en)
 		return true
 	})
 	if len(byID) != len(s.slots) {

@@ -44,6 +44,8 @@ type entry struct {
 	job events.Job
 	idx int    // position in store.slots
 	id  uint32 // the job's number in the search index, while it is listed
+	// rankID is idOf(job.Key), once the ranking has needed it.
+	rankID string
 }
 
 // slot is one job's place in the dense slice.

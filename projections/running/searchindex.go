@@ -388,9 +388,12 @@ func forTrigrams(s string, f func(uint32)) {
 // jobsWith sets in bits (a bit per job id, all clear, long enough for
 // every id given) the jobs whose text holds t, an indexable term: the jobs
 // of the words that contain it, found among the words of its rarest
-// trigram.
+// trigram. When those are many, the words of its next two rarest trigrams
+// are marked in a bitset first, so that only the words with all three are
+// read: reading a word costs two cache misses, marking one a few
+// nanoseconds.
 func (x *searchIndex) jobsWith(t string, bits []uint64) {
-	var rarest *gramWords
+	var lists []*gramWords
 	missing := false
 	forTrigrams(t, func(g uint32) {
 		gw, ok := x.grams[g]
@@ -398,18 +401,23 @@ func (x *searchIndex) jobsWith(t string, bits []uint64) {
 			missing = true
 			return
 		}
-		if rarest == nil || len(gw.words) < len(rarest.words) {
-			rarest = gw
-		}
+		lists = append(lists, gw)
 	})
-	if missing || rarest == nil {
+	if missing || len(lists) == 0 {
 		return // no word holds one of t's trigrams: no text holds t
+	}
+	slices.SortFunc(lists, func(a, b *gramWords) int { return len(a.words) - len(b.words) })
+	rarest := lists[0]
+	var others *[]uint64 // by word id: the words of lists[1:3]
+	if len(lists) > 1 && len(rarest.words) > minPrefiltered {
+		others = x.wordsOfAll(lists[1:min(3, len(lists))])
+		defer bitsPool.Put(others)
 	}
 	var shared []*roaring.Bitmap
 	var small []*idSet
 	for _, r := range rarest.words {
 		id, stale := x.word(r)
-		if stale {
+		if stale || others != nil && (*others)[id>>6]&(1<<(id&63)) == 0 {
 			continue
 		}
 		switch iw := &x.words[id]; {
@@ -432,4 +440,34 @@ func (x *searchIndex) jobsWith(t string, bits []uint64) {
 			bits[j>>6] |= 1 << (j & 63)
 		}
 	}
+}
+
+// minPrefiltered is the fewest words of a term's rarest trigram worth
+// marking the words of its other trigrams for (BenchmarkList).
+const minPrefiltered = 256
+
+// wordsOfAll returns a bitset, by word id, of the words in every one of
+// lists (stale entries included: the words are tested for the term after).
+func (x *searchIndex) wordsOfAll(lists []*gramWords) *[]uint64 {
+	n := (len(x.words) + 63) / 64
+	all := takeBits(n)
+	for i, gw := range lists {
+		if i == 0 {
+			for _, r := range gw.words {
+				id := uint32(r)
+				(*all)[id>>6] |= 1 << (id & 63)
+			}
+			continue
+		}
+		more := takeBits(n)
+		for _, r := range gw.words {
+			id := uint32(r)
+			(*more)[id>>6] |= 1 << (id & 63)
+		}
+		for k, w := range *more {
+			(*all)[k] &= w
+		}
+		bitsPool.Put(more)
+	}
+	return all
 }

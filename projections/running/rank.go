@@ -1,7 +1,6 @@
 package running
 
 import (
-	"cmp"
 	"math"
 	"slices"
 	"strings"
@@ -42,23 +41,18 @@ func rankItemOf(en *entry) rankItem {
 	return rankItem{id: en.rankID, en: en}
 }
 
-// lessItems orders items as compareKeys orders their keys: by id, and the
-// rare distinct keys with the same id by project.
-func lessItems(a, b rankItem) bool {
-	if a.id != b.id {
-		return a.id < b.id
+// compareItems orders jobs by id, and the rare distinct keys whose ids are
+// the same string ("a/b", "c" and "a", "b/c") by project: a total order.
+// Only equal ids read the keys behind the pointers.
+func compareItems(a, b rankItem) int {
+	if c := strings.Compare(a.id, b.id); c != 0 {
+		return c
 	}
-	return a.en.job.Key.Project < b.en.job.Key.Project
+	return strings.Compare(a.en.job.Key.Project, b.en.job.Key.Project)
 }
 
 func newRanking() *ranking {
-	return &ranking{tree: btree.NewG(32, lessItems)}
-}
-
-// compareKeys orders jobs by id, and the rare distinct keys whose ids are
-// the same string ("a/b", "c" and "a", "b/c") by project: a total order.
-func compareKeys(a, b *events.JobKey) int {
-	return cmp.Or(compareIDs(a, b), strings.Compare(a.Project, b.Project))
+	return &ranking{tree: btree.NewG(32, func(a, b rankItem) bool { return compareItems(a, b) < 0 })}
 }
 
 // rankAll ranks every job of the store at once, evenly over the whole range
@@ -68,9 +62,7 @@ func (s *store) rankAll() {
 	for i := range s.slots {
 		es[i] = rankItemOf(s.slots[i].e)
 	}
-	slices.SortFunc(es, func(a, b rankItem) int {
-		return cmp.Or(strings.Compare(a.id, b.id), strings.Compare(a.en.job.Key.Project, b.en.job.Key.Project))
-	})
+	slices.SortFunc(es, compareItems)
 	s.ranking = newRanking()
 	s.ranks = make([]uint64, len(s.slots))
 	gap := math.MaxUint64 / (uint64(len(es)) + 1)

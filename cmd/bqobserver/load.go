@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
+	"strconv"
 	"time"
 )
 
@@ -27,6 +29,7 @@ type LoadCmd struct {
 	Binary    string        `help:"The bqobserver binary to measure (default: this one)."`
 	Emulators string        `help:"Where the emulators come from: auto (PUBSUB_EMULATOR_HOST and BIGTABLE_EMULATOR_HOST when both are set, else start), start (a pair from the gcloud SDK, shared by the runs and stopped at the end), env (the variables). Every run uses a project of its own." enum:"auto,start,env" default:"auto"`
 	GcloudSDK string        `name:"gcloud-sdk" help:"Root of the gcloud SDK whose emulators to start (default: what gcloud info says)."`
+	Warm      time.Duration `name:"warm-emulators" help:"When the load command starts the emulators: before the first run, publish at --rate to the service for this long, steady, in a project of its own, and leave it out of the results, so that the first run does not measure the Java Pub/Sub emulator compiling itself (it then needs two to three times the CPU an entry it needs later). 0: no warm-up." default:"90s"`
 	Seed      uint64        `help:"Seed of the simulated organization; run i uses seed+i-1." default:"1"`
 
 	ServiceFlags []string `arg:"" optional:"" help:"Flags for bqobserver run, after --, to measure settings other than the defaults."`
@@ -51,9 +54,12 @@ func (c *LoadCmd) Run(g *Globals, e *env) error {
 		return err
 	}
 	defer emu.close(e.log)
+	if err := c.warmUp(e, g, emu, binary, work); err != nil {
+		return err
+	}
 	var results []*loadResult
 	for i := range c.Runs {
-		r, err := c.runOnce(e, g, emu, binary, work, i)
+		r, err := c.runOnce(e, g, emu, binary, work, strconv.Itoa(i+1), c.Seed+uint64(i))
 		if err != nil {
 			err = fmt.Errorf("run %d: %w", i+1, err)
 			if len(results) > 0 { // what the runs before it measured still stands
@@ -76,8 +82,8 @@ func (c *LoadCmd) check() error {
 	if c.Rate <= 0 {
 		errs = append(errs, fmt.Errorf("--rate must be positive, not %g", c.Rate))
 	}
-	if c.Backlog < 0 || c.Runs < 1 || c.Interval < time.Second {
-		errs = append(errs, errors.New("--backlog must not be negative, --runs must be at least 1 and --interval at least 1s"))
+	if c.Backlog < 0 || c.Runs < 1 || c.Interval < time.Second || c.Warm < 0 {
+		errs = append(errs, errors.New("--backlog and --warm-emulators must not be negative, --runs must be at least 1 and --interval at least 1s"))
 	}
 	if c.Backlog == 0 && c.Warmup >= c.Duration {
 		errs = append(errs, fmt.Errorf("--warmup (%s) must be shorter than --duration (%s)", c.Warmup, c.Duration))
@@ -101,11 +107,36 @@ func (c *LoadCmd) binary() (string, error) {
 	return self, nil
 }
 
-// runOnce is one run: a fresh project on the emulators, the service, the
-// load.
-func (c *LoadCmd) runOnce(e *env, g *Globals, emu *loadEmulators, binary, work string, i int) (*loadResult, error) {
+// warmUp runs the service steadily at --rate for --warm-emulators against
+// emulators the command started, and logs what it measured but reports
+// nothing of it: the emulators stand for Google's services, whose costs
+// are not the machine's, and a freshly started Pub/Sub emulator spends
+// minutes compiling itself (30 s of a run's own warm-up are not enough).
+// The service and its log are fresh in every run after, as in the first.
+func (c *LoadCmd) warmUp(e *env, g *Globals, emu *loadEmulators, binary, work string) error {
+	if c.Warm <= 0 || len(emu.started) == 0 {
+		return nil
+	}
+	w := *c
+	w.Backlog, w.Duration, w.Warmup = 0, c.Warm, 0
+	if w.Rate*w.Duration.Seconds() > maxAheadEntries {
+		w.Generate = "live"
+	}
+	e.log.Info("load: warming the emulators up, left out of the results", "for", c.Warm.String(), "rate", c.Rate)
+	r, err := w.runOnce(e, g, emu, binary, work, "warm", c.Seed+1000)
+	if err != nil {
+		return fmt.Errorf("warming the emulators up: %w", err)
+	}
+	e.log.Info("load: warmed the emulators up", "published", r.published, "appended_per_s", math.Round(r.appendedRate),
+		"pubsub_cpu_s_per_1000", r.cpuPubSub, "bigtable_cpu_s_per_1000", r.cpuBigtable, "service_cpu_s_per_1000", r.cpuService)
+	return nil
+}
+
+// runOnce is one run: a fresh project on the emulators (named after label),
+// the service, the load of the organization seed makes.
+func (c *LoadCmd) runOnce(e *env, g *Globals, emu *loadEmulators, binary, work, label string, seed uint64) (*loadResult, error) {
 	run := &loadRun{cmd: c, env: e, globals: g, emu: emu, binary: binary, work: work,
-		project: fmt.Sprintf("load-%d-%d", time.Now().Unix(), i+1), seed: c.Seed + uint64(i)}
+		project: fmt.Sprintf("load-%d-%s", time.Now().Unix(), label), seed: seed}
 	ctx, cancel := context.WithCancel(e.ctx)
 	defer cancel()
 	return run.measure(ctx)

@@ -20,8 +20,8 @@ type loadEmulators struct {
 
 // openEmulators takes the emulators from the environment or starts a pair,
 // as --emulators says. A started pair serves every run (each in a project of
-// its own): a freshly started Pub/Sub emulator spends its first minute
-// compiling itself, which the first run's warm-up absorbs.
+// its own): a freshly started Pub/Sub emulator spends its first minutes
+// compiling itself, which LoadCmd.warmUp absorbs before the first run.
 func (c *LoadCmd) openEmulators(e *env, work string) (*loadEmulators, error) {
 	ps, bt := e.getenv("PUBSUB_EMULATOR_HOST"), e.getenv("BIGTABLE_EMULATOR_HOST")
 	switch {

@@ -36,12 +36,14 @@ func writeRun(w io.Writer, c *LoadCmd, n int, r *loadResult) {
 	fmt.Fprintf(w, "Load average %.2f before, %.2f after. Ready %.1f s after start; %s entries published",
 		r.loadBefore, r.loadAfter, r.readyAfter.Seconds(), grouped(float64(r.published)))
 	if c.Backlog > 0 {
-		fmt.Fprintf(w, " in %.1f s before the start; drained %.1f s after the start. Stopped and started again: ready %.1f s after the restart; its rebuild read %s open-jobs index entries for %s running jobs in %.2f s.\n\n",
+		fmt.Fprintf(w, " in %.1f s before the start; drained %.1f s after the start. Stopped and started again: ready %.1f s after the restart; its rebuild read %s open-jobs index entries for %s running jobs in %.2f s.",
 			r.preloadTime.Seconds(), r.to.Sub(r.start).Seconds(), r.restart.readyAfter.Seconds(),
 			grouped(r.restart.indexEntries), grouped(r.restart.running), r.restart.rebuildSeconds)
 	} else {
-		fmt.Fprintf(w, "; rates over %.0f s.\n\n", r.window.Seconds())
+		fmt.Fprintf(w, "; rates over %.0f s.", r.window.Seconds())
 	}
+	fmt.Fprintf(w, " CPU s per 1,000 entries: service %s, Pub/Sub emulator %s, cbtemulator %s, load command %s.\n\n",
+		fixed(3)(r.cpuService), fixed(3)(r.cpuPubSub), fixed(3)(r.cpuBigtable), fixed(3)(r.cpuLoad))
 	fmt.Fprintln(w, "| t | in/s | appended/s | skipped/s | ingest oldest (s) | feed oldest (s) | RSS (MB) | Go heap (MB) | service CPU (%) |")
 	fmt.Fprintln(w, "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 	for _, row := range r.timeline {
@@ -109,7 +111,7 @@ func (c *LoadCmd) summaryRows() []summaryRow {
 // max of every measure over the runs.
 func writeLoadSummary(w io.Writer, c *LoadCmd, machine string, results []*loadResult) {
 	fmt.Fprintf(w, "\n## bqobserver load: %s, %d run(s)\n\n", c.mode(), len(results))
-	fmt.Fprintf(w, "%s. The service ran with %s, against the Pub/Sub emulator and cbtemulator (%s).\n\n", machine, c.flags(), emulatorsUsed(results))
+	fmt.Fprintf(w, "%s. The service ran with %s, against the Pub/Sub emulator and cbtemulator (%s).\n\n", machine, c.flags(), c.emulatorsUsed(results))
 	fmt.Fprintln(w, "| measure | min | median | max |")
 	fmt.Fprintln(w, "| --- | ---: | ---: | ---: |")
 	for _, row := range c.summaryRows() {
@@ -122,9 +124,13 @@ func writeLoadSummary(w io.Writer, c *LoadCmd, machine string, results []*loadRe
 	}
 }
 
-func emulatorsUsed(results []*loadResult) string {
-	if len(results) > 0 && !results[0].startedEmulators {
+func (c *LoadCmd) emulatorsUsed(results []*loadResult) string {
+	switch {
+	case len(results) > 0 && !results[0].startedEmulators:
 		return "from PUBSUB_EMULATOR_HOST and BIGTABLE_EMULATOR_HOST, shared by the runs"
+	case c.Warm > 0:
+		return fmt.Sprintf("started by the load command from the gcloud SDK, shared by the runs, warmed up first by %s of %s entries/s left out of the results",
+			c.Warm, grouped(c.Rate))
 	}
 	return "started by the load command from the gcloud SDK, shared by the runs"
 }

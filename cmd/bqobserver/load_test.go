@@ -18,6 +18,7 @@ import (
 	"google.golang.org/api/iterator"
 
 	"github.com/bqobserver/bqobserver/internal/measure"
+	"github.com/bqobserver/bqobserver/internal/testutil/envtest"
 	"github.com/bqobserver/bqobserver/internal/testutil/logtest"
 	"github.com/bqobserver/bqobserver/internal/testutil/pubsubtest"
 )
@@ -152,6 +153,41 @@ func TestLoadCommand(t *testing.T) {
 				t.Errorf("after the drain the index held %g entries for %g running jobs, want at least as many and at most 5%% + 20 more\n%s", entries, running, out.String())
 			}
 		})
+	}
+}
+
+// TestLoadWarmsTheEmulatorsItStarts runs the load command with emulators
+// it starts from the gcloud SDK: before the measured run it warms them up
+// with a run of its own, which it logs and leaves out of the report, and
+// the report says so.
+func TestLoadWarmsTheEmulatorsItStarts(t *testing.T) {
+	sdk := envtest.Getenv(t, "BQOBSERVER_GCLOUD_SDK", "the gcloud SDK's emulators")
+	t.Setenv("GO_WANT_BQOBSERVER_MAIN", "1")
+	var out, errs bytes.Buffer
+	args := []string{"load", "--runs", "1", "--interval", "2s", "--emulators", "start", "--gcloud-sdk", sdk,
+		"--warm-emulators", "6s", "--rate", "300", "--duration", "8s", "--warmup", "3s"}
+	if code := runContext(t.Context(), args, strings.NewReader(""), &out, &errs, os.Getenv); code != 0 {
+		t.Fatalf("load exited with %d:\n%s\n%s", code, out.String(), errs.String())
+	}
+	m := regexp.MustCompile(`"message":"load: warmed the emulators up","published":(\d+),"appended_per_s":(\d+)`).FindStringSubmatch(errs.String())
+	if m == nil {
+		t.Fatalf("the load command did not log its warm-up:\n%s", errs.String())
+	}
+	if published, _ := strconv.Atoi(m[1]); published < 300 {
+		t.Errorf("the warm-up published %d entries in 6s at 300/s, want at least 300", published)
+	}
+	if appended, _ := strconv.Atoi(m[2]); appended <= 0 {
+		t.Errorf("the warm-up appended %d entries a second, want some", appended)
+	}
+	report := out.String()
+	if n := strings.Count(report, "### Run "); n != 1 {
+		t.Errorf("the report has %d runs, want the one measured run:\n%s", n, report)
+	}
+	if want := "warmed up first by 6s of 300 entries/s left out of the results"; !strings.Contains(report, want) {
+		t.Errorf("the report does not say %q:\n%s", want, report)
+	}
+	if v := median(t, report, "appended/s"); !(v > 0) {
+		t.Errorf("appended/s: median %g, want positive\n%s", v, report)
 	}
 }
 

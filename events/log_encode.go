@@ -1,9 +1,11 @@
 package events
 
 import (
+	"bytes"
 	"fmt"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/go-json-experiment/json/jsontext"
@@ -17,7 +19,17 @@ import (
 // shortest form, so <, >, &, U+2028 and U+2029, which encoding/json
 // escapes, are written as they are; both forms decode alike. Map keys are sorted, so an event always encodes to the same bytes.
 func encodeEvent(e *Event) ([]byte, error) {
-	w := jsonWriter{b: make([]byte, 0, 512+len(e.Query))}
+	// The JSON is written into a reused buffer and copied out at its size:
+	// an event's size is hard to tell ahead (names, tables, labels), and
+	// growing a buffer as it is written allocated more than the value.
+	scratch := encodeBuffers.Get().(*[]byte)
+	defer func() {
+		if cap(*scratch) <= maxPooledEncode {
+			encodeBuffers.Put(scratch)
+		}
+	}()
+	w := jsonWriter{b: (*scratch)[:0]}
+	defer func() { *scratch = w.b[:0] }()
 	w.b = append(w.b, '{')
 	w.int("v", storageVersion)
 	w.str("id", e.ID, true)
@@ -39,8 +51,14 @@ func encodeEvent(e *Event) ([]byte, error) {
 	if w.err != nil {
 		return nil, fmt.Errorf("encoding event %s: %w", e.ID, w.err)
 	}
-	return w.b, nil
+	return bytes.Clone(w.b), nil
 }
+
+// encodeBuffers holds encodeEvent's buffers; one larger than
+// maxPooledEncode (an event with a very long query) is not kept.
+var encodeBuffers = sync.Pool{New: func() any { return new([]byte) }}
+
+const maxPooledEncode = 64 << 10
 
 func (w *jsonWriter) source(s *Source) {
 	w.str("format", s.Format, false)
@@ -53,6 +71,9 @@ func (w *jsonWriter) source(s *Source) {
 type jsonWriter struct {
 	b   []byte
 	err error
+	// omitEmpty leaves out empty slices and maps as well as nil ones, as
+	// encoding/json's omitempty does (messages); the log keeps them.
+	omitEmpty bool
 }
 
 // key starts a member, after a comma unless it is the object's first.
@@ -127,7 +148,7 @@ func (w *jsonWriter) time(k string, t time.Time, always bool) {
 
 // strs writes a slice; nil is omitted and empty kept, as omitzero does.
 func (w *jsonWriter) strs(k string, v []string) {
-	if v == nil {
+	if v == nil || w.omitEmpty && len(v) == 0 {
 		return
 	}
 	w.key(k)
@@ -143,7 +164,7 @@ func (w *jsonWriter) strs(k string, v []string) {
 
 // strMap writes a map with sorted keys; nil is omitted and empty kept.
 func (w *jsonWriter) strMap(k string, m map[string]string) {
-	if m == nil {
+	if m == nil || w.omitEmpty && len(m) == 0 {
 		return
 	}
 	keys := make([]string, 0, len(m))

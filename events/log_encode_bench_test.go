@@ -1,21 +1,24 @@
 package events
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
 )
 
 // BenchmarkEncodeEvent measures the cell value of one event, written by
-// encodeEvent and, for comparison, by encoding/json on storedEvent: an
-// inserted event with a 2 KB query and a completed event with statistics,
-// as a batch of the ingest pipeline holds them.
+// encodeEvent and, for comparison, by encoding/json on storedEvent, and the
+// event's message on the events topic, written by EncodeMessage and by
+// encoding/json: an inserted event with a 2 KB query and a completed event
+// with statistics, as a batch of the ingest pipeline holds them.
 func BenchmarkEncodeEvent(b *testing.B) {
 	evs := benchEncodeEvents()
 	for _, enc := range []struct {
 		name string
 		fn   func(*Event) ([]byte, error)
-	}{{"fast", encodeEvent}, {"reflection", reflectEncode}} {
+	}{{"fast", encodeEvent}, {"reflection", reflectEncode},
+		{"message", EncodeMessage}, {"message-reflection", func(e *Event) ([]byte, error) { return json.Marshal(e) }}} {
 		b.Run(enc.name, func(b *testing.B) {
 			b.ReportAllocs()
 			n, bytes := 0, 0

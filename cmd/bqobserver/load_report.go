@@ -40,7 +40,8 @@ func writeRun(w io.Writer, c *LoadCmd, n int, r *loadResult) {
 			r.preloadTime.Seconds(), r.to.Sub(r.start).Seconds(), r.restart.readyAfter.Seconds(),
 			grouped(r.restart.indexEntries), grouped(r.restart.running), r.restart.rebuildSeconds)
 	} else {
-		fmt.Fprintf(w, "; rates over %.0f s.", r.window.Seconds())
+		fmt.Fprintf(w, "; rates over %.0f s: %s in and %s appended a second, ingest lag p99 %.2f s.",
+			r.window.Seconds(), grouped(r.inRate), grouped(r.appendedRate), r.ingestP99)
 	}
 	fmt.Fprintf(w, " CPU s per 1,000 entries: service %s, Pub/Sub emulator %s, cbtemulator %s, load command %s.\n\n",
 		fixed(3)(r.cpuService), fixed(3)(r.cpuPubSub), fixed(3)(r.cpuBigtable), fixed(3)(r.cpuLoad))

@@ -21,6 +21,9 @@ func rowOf(a *attrs, id uint32) row {
 func (s *store) appendSlot(sl slot) {
 	s.slots = append(s.slots, sl)
 	s.rows = append(s.rows, rowOf(&sl.a, sl.id))
+	if s.indexed {
+		s.posts.move(sl.id, nil, &s.rows[len(s.rows)-1])
+	}
 	for int(sl.id) >= len(s.slotOf) {
 		s.slotOf = append(s.slotOf, -1)
 	}
@@ -37,7 +40,11 @@ func (s *store) appendSlot(sl slot) {
 // setAttrs sets the attributes of the job in slot i. s.mu is held.
 func (s *store) setAttrs(i int, a attrs) {
 	s.slots[i].a = a
+	was := s.rows[i]
 	s.rows[i] = rowOf(&a, s.slots[i].id)
+	if s.indexed {
+		s.posts.move(was.id, &was, &s.rows[i])
+	}
 	for k := range s.vals {
 		s.vals[k][i] = a.vals[k]
 	}
@@ -48,6 +55,9 @@ func (s *store) setAttrs(i int, a attrs) {
 func (s *store) removeSlot(i int) {
 	last := len(s.slots) - 1
 	s.slotOf[s.slots[i].id] = -1
+	if s.indexed {
+		s.posts.move(s.rows[i].id, &s.rows[i], nil)
+	}
 	if i != last {
 		s.slots[i] = s.slots[last]
 		s.slots[i].e.idx = i

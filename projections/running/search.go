@@ -44,6 +44,7 @@ func (s *store) searchFor(m *matcher) textSearch {
 			}
 		}
 	}
+	s.posts.narrow(m, *ts.hits)
 	return ts
 }
 
@@ -66,7 +67,8 @@ func (ts *textSearch) match(m *matcher, st *store, i int, r *row) bool {
 
 // slots returns the slots of st to scan for ts: nil for every slot, or,
 // when the index answered and fewer than a third of the listed jobs hold
-// its terms, a bitset over slot numbers of those jobs, so that a search
+// its terms and pass the request's conditions on the postings, a bitset
+// over slot numbers of those jobs, so that a search
 // reads only the rows of the jobs it can match, in slot order. Past a
 // third, reading every row in order costs less than finding the hits'
 // slots (BenchmarkList). The scan tests every job it reads as it would

@@ -2,6 +2,7 @@ package running
 
 import (
 	"fmt"
+	"math/bits"
 	"math/rand/v2"
 	"net/url"
 	"slices"
@@ -102,6 +103,7 @@ func randomFacts(r *rand.Rand) events.Facts {
 		f.ReferencedTables = []string{randomText(r, 3), asciiText(r, 3)}
 		f.Labels = map[string]string{randomText(r, 1): randomText(r, 2), "team": []string{"prod", "dev", asciiText(r, 2)}[r.IntN(3)]}
 	}
+	f.JobType = []string{events.JobTypeQuery, events.JobTypeQuery, events.JobTypeLoad, ""}[r.IntN(4)]
 	return f
 }
 
@@ -169,6 +171,7 @@ func TestIndexedListMatchesScan(t *testing.T) {
 		if got, want := live.len(), plain.len(); got != want {
 			t.Fatalf("round %d: %d jobs listed, want %d", round, got, want)
 		}
+		checkPostings(t, live)
 		texts := make([]string, 0, len(live.slots))
 		for i := range live.slots {
 			texts = append(texts, oldSearchText(&live.slots[i].a.text))
@@ -184,6 +187,53 @@ func TestIndexedListMatchesScan(t *testing.T) {
 	}
 	if len(live.index.ids) == 0 {
 		t.Fatal("the index holds no word: the test exercised nothing")
+	}
+}
+
+// checkPostings checks that st's postings hold, for each posted dimension's
+// values and each state, exactly the ids of the listed jobs with it, and no
+// value no listed job has.
+func checkPostings(t *testing.T, st *store) {
+	t.Helper()
+	type key struct {
+		dim   int // -1 for the state
+		value uint32
+	}
+	want := map[key][]uint32{}
+	for _, r := range st.rows {
+		for _, d := range postedDims {
+			want[key{d, r.dim[d]}] = append(want[key{d, r.dim[d]}], r.id)
+		}
+		want[key{-1, uint32(r.state)}] = append(want[key{-1, uint32(r.state)}], r.id)
+	}
+	ids := func(b *idBits) []uint32 {
+		var out []uint32
+		for k, w := range b.w {
+			for ; w != 0; w &= w - 1 {
+				out = append(out, uint32(k<<6|bits.TrailingZeros64(w)))
+			}
+		}
+		if len(out) != b.n {
+			t.Errorf("a posting counts %d jobs and holds %d", b.n, len(out))
+		}
+		return out
+	}
+	got := map[key][]uint32{}
+	for i, d := range postedDims {
+		for v, b := range st.posts.dims[i] {
+			got[key{d, v}] = ids(b)
+		}
+	}
+	for c := range st.posts.states {
+		if b := &st.posts.states[c]; b.n > 0 || len(ids(b)) > 0 {
+			got[key{-1, uint32(c)}] = ids(b)
+		}
+	}
+	for k := range want {
+		slices.Sort(want[k])
+	}
+	if diff := cmp.Diff(want, got, cmp.AllowUnexported(key{})); diff != "" {
+		t.Fatalf("postings differ from the rows (-rows +postings):\n%s", diff)
 	}
 }
 
@@ -236,7 +286,7 @@ func randomListParams(r *rand.Rand, texts []string) url.Values {
 	}
 	v.Set("sort", []string{"running", "-running", "slot_ms", "-slot_ms", "created", "-started", "bytes"}[r.IntN(7)])
 	v.Set("limit", fmt.Sprint(1+r.IntN(7)))
-	for name, value := range map[string]string{"location": "US", "project": "ab", "state": "running", "label": "team=prod", "min_running": "20m"} {
+	for name, value := range map[string]string{"location": "US", "project": "ab", "state": "running", "label": "team=prod", "min_running": "20m", "type": "query"} {
 		if r.IntN(5) == 0 {
 			v.Set(name, value)
 		}

@@ -22,6 +22,7 @@ type store struct {
 	sigs    []signature      // the signature of slots[i].a.text
 	ranks   []uint64         // the rank of slots[i], when the store ranks its jobs
 	slotOf  []int32          // by job id: the job's slot, for the ids of listed jobs
+	posts   postings         // kept by a store that indexes its jobs (indexed)
 	ids     jobIDs
 	index   *searchIndex // nil for a store that is searched by reading every text
 	ranking *ranking     // nil for a store whose ties compare job keys

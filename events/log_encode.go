@@ -38,13 +38,7 @@ func encodeEvent(e *Event) ([]byte, error) {
 	w.str("location", e.Job.Location, true)
 	w.str("job_id", e.Job.JobID, true)
 	w.time("time", e.Time, true)
-	w.str("state", string(e.State), false)
-	if e.Error != nil {
-		w.object("error", true, func() {
-			w.str("code", e.Error.Code, false)
-			w.str("message", e.Error.Message, false)
-		})
-	}
+	w.stateAndError(e)
 	w.object("facts", false, func() { w.facts(&e.Facts) })
 	w.object("source", false, func() { w.source(&e.Source) })
 	w.b = append(w.b, '}')
@@ -59,6 +53,18 @@ func encodeEvent(e *Event) ([]byte, error) {
 var encodeBuffers = sync.Pool{New: func() any { return new([]byte) }}
 
 const maxPooledEncode = 64 << 10
+
+// stateAndError writes e's state and error, as the log's cell values and
+// the events topic's messages both hold them.
+func (w *jsonWriter) stateAndError(e *Event) {
+	w.str("state", string(e.State), false)
+	if e.Error != nil {
+		w.object("error", true, func() {
+			w.str("code", e.Error.Code, false)
+			w.str("message", e.Error.Message, false)
+		})
+	}
+}
 
 func (w *jsonWriter) source(s *Source) {
 	w.str("format", s.Format, false)

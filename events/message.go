@@ -51,13 +51,7 @@ func EncodeMessage(e *Event) ([]byte, error) {
 		w.str("job_id", e.Job.JobID, true)
 	})
 	w.time("time", e.Time, true)
-	w.str("state", string(e.State), false)
-	if e.Error != nil {
-		w.object("error", true, func() {
-			w.str("code", e.Error.Code, false)
-			w.str("message", e.Error.Message, false)
-		})
-	}
+	w.stateAndError(e)
 	w.facts(&e.Facts)
 	w.object("source", true, func() {
 		w.str("format", e.Source.Format, true)

@@ -59,6 +59,16 @@ var decodeOptions = jsonv2.JoinOptions(jsonv2.MatchCaseInsensitiveNames(true),
 
 // decodeEvent returns the event stored in a cell value.
 func decodeEvent(b []byte) (Event, error) {
+	if e, ok := readStoredEvent(b); ok {
+		return e, nil
+	}
+	return decodeEventReflect(b)
+}
+
+// decodeEventReflect is decodeEvent through the json package alone: the
+// reference readStoredEvent is held to, and the decoder of every value
+// it gives up on.
+func decodeEventReflect(b []byte) (Event, error) {
 	var s storedEvent
 	if err := jsonv2.Unmarshal(b, &s, decodeOptions); err != nil {
 		return Event{}, fmt.Errorf("decoding a stored event: %w", err)

@@ -5,6 +5,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	jsonv2 "github.com/go-json-experiment/json"
+	jsonv1 "github.com/go-json-experiment/json/v1"
 )
 
 // BenchmarkEncodeEvent measures the cell value of one event, written by
@@ -65,28 +68,50 @@ func benchEncodeEvents() []Event {
 	return []Event{inserted, completed}
 }
 
-// BenchmarkDecodeEvent measures reading the cell values of
-// BenchmarkEncodeEvent's events back, as a rebuild reads every running
-// job's events.
+// BenchmarkDecodeEvent measures reading BenchmarkEncodeEvent's events back:
+// their cell values, as a rebuild reads every running job's events, and
+// their messages, as every projection reads the events topic; each by
+// decodeEvent and UnmarshalMessage, which read them in place, and through
+// the json package alone (-reflection) for comparison.
 func BenchmarkDecodeEvent(b *testing.B) {
-	var cells [][]byte
+	var cells, messages [][]byte
 	for _, e := range benchEncodeEvents() {
 		v, err := encodeEvent(&e)
 		if err != nil {
 			b.Fatal(err)
 		}
-		cells = append(cells, v)
-	}
-	b.ReportAllocs()
-	n, bytes := 0, 0
-	for b.Loop() {
-		c := cells[n%len(cells)]
-		if _, err := decodeEvent(c); err != nil {
+		m, err := EncodeMessage(&e)
+		if err != nil {
 			b.Fatal(err)
 		}
-		n++
-		bytes += len(c)
+		cells, messages = append(cells, v), append(messages, m)
 	}
-	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "events/s")
-	b.SetBytes(int64(bytes / max(n, 1)))
+	for _, dec := range []struct {
+		name   string
+		values [][]byte
+		fn     func([]byte) error
+	}{
+		{"cell", cells, func(v []byte) error { _, err := decodeEvent(v); return err }},
+		{"cell-reflection", cells, func(v []byte) error { _, err := decodeEventReflect(v); return err }},
+		{"message", messages, func(v []byte) error { _, err := UnmarshalMessage(v); return err }},
+		{"message-reflection", messages, func(v []byte) error {
+			var e Event
+			return jsonv2.Unmarshal(v, &e, jsonv1.DefaultOptionsV1())
+		}},
+	} {
+		b.Run(dec.name, func(b *testing.B) {
+			b.ReportAllocs()
+			n, bytes := 0, 0
+			for b.Loop() {
+				v := dec.values[n%len(dec.values)]
+				if err := dec.fn(v); err != nil {
+					b.Fatal(err)
+				}
+				n++
+				bytes += len(v)
+			}
+			b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "events/s")
+			b.SetBytes(int64(bytes / max(n, 1)))
+		})
+	}
 }

@@ -119,3 +119,108 @@ func (w *jsonWriter) facts(f *Facts) {
 	w.str("cancel_reason", f.CancelReason, false)
 	w.str("cancel_answer", f.CancelAnswer, false)
 }
+
+// fact reads the value of the fact named name into f and returns the
+// fact's number (below 64), or -1 when name is no fact's. The reader
+// gives up (r.ok false) when the value strays from what the writer writes.
+func (r *jsonReader) fact(name []byte, f *Facts) int {
+	switch string(name) {
+	case "principal":
+		r.str(&f.Principal)
+		return 0
+	case "job_type":
+		r.str(&f.JobType)
+		return 1
+	case "statement_type":
+		r.str(&f.StatementType)
+		return 2
+	case "priority":
+		r.str(&f.Priority)
+		return 3
+	case "query":
+		r.str(&f.Query)
+		return 4
+	case "query_truncated":
+		r.boolean(&f.QueryTruncated)
+		return 5
+	case "labels":
+		r.strMap(&f.Labels)
+		return 6
+	case "reservation":
+		r.str(&f.Reservation)
+		return 7
+	case "referenced_tables":
+		r.strs(&f.ReferencedTables)
+		return 8
+	case "destination_table":
+		r.str(&f.DestinationTable)
+		return 9
+	case "source_tables":
+		r.strs(&f.SourceTables)
+		return 10
+	case "source_uris":
+		r.strs(&f.SourceURIs)
+		return 11
+	case "destination_uris":
+		r.strs(&f.DestinationURIs)
+		return 12
+	case "parent_job_id":
+		r.str(&f.ParentJobID)
+		return 13
+	case "create_time":
+		r.time(&f.CreateTime)
+		return 14
+	case "start_time":
+		r.time(&f.StartTime)
+		return 15
+	case "end_time":
+		r.time(&f.EndTime)
+		return 16
+	case "bytes_processed":
+		r.intPtr(&f.BytesProcessed)
+		return 17
+	case "bytes_billed":
+		r.intPtr(&f.BytesBilled)
+		return 18
+	case "slot_ms":
+		r.intPtr(&f.SlotMs)
+		return 19
+	case "billing_tier":
+		r.intPtr(&f.BillingTier)
+		return 20
+	case "cache_hit":
+		r.boolPtr(&f.CacheHit)
+		return 21
+	case "output_rows":
+		r.intPtr(&f.OutputRows)
+		return 22
+	case "active_units":
+		r.intPtr(&f.ActiveUnits)
+		return 23
+	case "completed_units":
+		r.intPtr(&f.CompletedUnits)
+		return 24
+	case "pending_units":
+		r.intPtr(&f.PendingUnits)
+		return 25
+	case "stages":
+		r.intPtr(&f.Stages)
+		return 26
+	case "reconciled_reason":
+		r.str(&f.ReconciledReason)
+		return 27
+	case "cancel_requested_by":
+		r.str(&f.CancelRequestedBy)
+		return 28
+	case "cancel_request_time":
+		r.time(&f.CancelRequestTime)
+		return 29
+	case "cancel_reason":
+		r.str(&f.CancelReason)
+		return 30
+	case "cancel_answer":
+		r.str(&f.CancelAnswer)
+		return 31
+	}
+	return -1
+}

@@ -180,8 +180,41 @@ func genStored([]byte) ([]byte, error) {
 			g.line("\tw.%s(%q, f.%s)", m, f.JSON, f.Name)
 		}
 	}
-	g.line("}")
+	g.line("}\n")
+	if err := genFactReader(g); err != nil {
+		return nil, err
+	}
 	return g.source()
+}
+
+// readerMethods name the method of the log's jsonReader that reads a
+// stored fact, by kind.
+var readerMethods = map[jobfields.Kind]string{
+	jobfields.String: "str", jobfields.Flag: "boolean", jobfields.Strings: "strs", jobfields.StringMap: "strMap",
+	jobfields.Time: "time", jobfields.OptionalInt64: "intPtr", jobfields.OptionalBool: "boolPtr",
+}
+
+// genFactReader writes the reader of one stored fact, which the log's
+// cell values and the events topic's messages both hold.
+func genFactReader(g *goFile) error {
+	facts := fieldsOf(jobfields.Fact)
+	if len(facts) > 64 {
+		return fmt.Errorf("%d facts: the reader numbers them in a 64-bit set", len(facts))
+	}
+	g.line("// fact reads the value of the fact named name into f and returns the")
+	g.line("// fact's number (below 64), or -1 when name is no fact's. The reader")
+	g.line("// gives up (r.ok false) when the value strays from what the writer writes.")
+	g.line("func (r *jsonReader) fact(name []byte, f *Facts) int {")
+	g.line("\tswitch string(name) {")
+	for i, f := range facts {
+		g.line("\tcase %q:", f.JSON)
+		g.line("\t\tr.%s(&f.%s)", readerMethods[f.Kind], f.Name)
+		g.line("\t\treturn %d", i)
+	}
+	g.line("\t}")
+	g.line("\treturn -1")
+	g.line("}")
+	return nil
 }
 
 // factsLiteral writes the members of a Facts literal taking each fact from

@@ -34,6 +34,8 @@ type searchIndex struct {
 
 	scratch []string // the words of one text, while it is added or removed
 	gs      []uint32 // the distinct trigrams of one word, while it is added or removed
+
+	terms termCache // the words found for the terms searched lately
 }
 
 // gramWords is the words that contain one trigram, by id, in the order they
@@ -48,8 +50,10 @@ type searchIndex struct {
 // added: it is stale once the id's generation moved on, which tells without
 // reading the word.
 type gramWords struct {
-	words []wordRef
-	live  int // entries not stale
+	words     []wordRef
+	live      int    // entries not stale
+	added     uint64 // entries ever appended
+	compacted uint64 // times compact dropped entries
 }
 
 // wordRef is a word id (the low 32 bits) in one generation (the high 32).
@@ -129,7 +133,7 @@ func indexAll(slots []slot, workers int) *searchIndex {
 		for i, id := range ws {
 			refs[i] = wordRef(id) // generation 0
 		}
-		x.grams[g] = &gramWords{words: refs, live: len(refs)}
+		x.grams[g] = &gramWords{words: refs, live: len(refs), added: uint64(len(refs))}
 	}
 	return x
 }
@@ -311,6 +315,7 @@ func (x *searchIndex) addWord(job uint32, w string) {
 			}
 			gw.words = append(gw.words, x.ref(id))
 			gw.live++
+			gw.added++
 		}
 		return
 	}
@@ -366,6 +371,7 @@ func (x *searchIndex) compact(gw *gramWords, gone uint32) {
 		kept = slices.Clone(kept)
 	}
 	gw.words = kept
+	gw.compacted++
 }
 
 // distinctTrigrams returns the trigrams of w, each once, in x.gs.
@@ -408,25 +414,19 @@ func (x *searchIndex) jobsWith(t string, bits []uint64) {
 	}
 	slices.SortFunc(lists, func(a, b *gramWords) int { return len(a.words) - len(b.words) })
 	rarest := lists[0]
-	var others *[]uint64 // by word id: the words of lists[1:3]
-	if len(lists) > 1 && len(rarest.words) > minPrefiltered {
-		others = x.wordsOfAll(lists[1:min(3, len(lists))])
-		defer bitsPool.Put(others)
-	}
 	var shared []*roaring.Bitmap
 	var small []*idSet
-	for _, r := range rarest.words {
-		id, stale := x.word(r)
-		if stale || others != nil && (*others)[id>>6]&(1<<(id&63)) == 0 {
-			continue
-		}
-		switch iw := &x.words[id]; {
-		case !strings.Contains(iw.text, t): // another word with the trigram
-		case iw.jobs.big != nil:
+	gather := func(id uint32) {
+		if iw := &x.words[id]; iw.jobs.big != nil {
 			shared = append(shared, iw.jobs.big)
-		default:
+		} else {
 			small = append(small, &iw.jobs)
 		}
+	}
+	if len(rarest.words) < minRemembered {
+		x.wordsWith(t, lists, func(r wordRef) { gather(uint32(r)) })
+	} else {
+		x.terms.wordsWith(x, t, lists, gather)
 	}
 	switch len(shared) {
 	case 0:
@@ -438,6 +438,26 @@ func (x *searchIndex) jobsWith(t string, bits []uint64) {
 	for _, set := range small {
 		for _, j := range set.small {
 			bits[j>>6] |= 1 << (j & 63)
+		}
+	}
+}
+
+// wordsWith calls found with each word that contains t, among the words of
+// the rarest of t's trigrams (lists, sorted by length).
+func (x *searchIndex) wordsWith(t string, lists []*gramWords, found func(wordRef)) {
+	rarest := lists[0]
+	var others *[]uint64 // by word id: the words of lists[1:3]
+	if len(lists) > 1 && len(rarest.words) > minPrefiltered {
+		others = x.wordsOfAll(lists[1:min(3, len(lists))])
+		defer bitsPool.Put(others)
+	}
+	for _, r := range rarest.words {
+		id, stale := x.word(r)
+		if stale || others != nil && (*others)[id>>6]&(1<<(id&63)) == 0 {
+			continue
+		}
+		if strings.Contains(x.words[id].text, t) { // not another word with the trigram
+			found(r)
 		}
 	}
 }

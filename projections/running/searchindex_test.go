@@ -2,6 +2,8 @@ package running
 
 import (
 	"math/rand/v2"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -84,5 +86,71 @@ func TestIndexKeptUpToDate(t *testing.T) {
 	}
 	if got := indexContents(x); len(got) != 0 {
 		t.Errorf("after every job left, the index still holds %v", got)
+	}
+}
+
+// TestRememberedTermsMatchTheTexts checks the jobs the index finds for
+// terms searched again and again, while jobs come, change and go, against
+// the jobs whose texts hold them: the terms' remembered words must follow
+// every word added, every word gone and every compaction. The words share
+// the trigrams of "market", so that the terms' trigram lists are long
+// enough to be remembered, and churn, so that they are compacted.
+func TestRememberedTermsMatchTheTexts(t *testing.T) {
+	r := rand.New(rand.NewPCG(13, 14))
+	stems := []string{"market", "smart", "mart", "marts", "kart", "arke"}
+	word := func() string { return stems[r.IntN(len(stems))] + strconv.Itoa(r.IntN(2000)) }
+	text := func() searchText {
+		var ws []string
+		for range 1 + r.IntN(4) {
+			ws = append(ws, word())
+		}
+		return searchText{public: strings.Join(ws, "\x00") + "\x00"}
+	}
+	terms := []string{"mar", "mart", "marts", "arke", "market1", "smart19", "art", "kart7"}
+	x := newSearchIndex()
+	texts := map[uint32]searchText{}
+	remembered, compacted := 0, uint64(0)
+	for op := range 60000 {
+		job := uint32(r.IntN(3000))
+		was, listed := texts[job]
+		switch {
+		case !listed:
+			st := text()
+			x.add(job, &st)
+			texts[job] = st
+		case r.IntN(2) == 0:
+			x.remove(job, &was)
+			delete(texts, job)
+		default:
+			st := text()
+			x.replace(job, &was, &st)
+			texts[job] = st
+		}
+		if op%500 != 0 {
+			continue
+		}
+		for _, term := range terms {
+			got := make([]uint64, 3000/64+1)
+			x.jobsWith(term, got)
+			want := make([]uint64, len(got))
+			for job, st := range texts {
+				if strings.Contains(st.public, term) {
+					want[job>>6] |= 1 << (job & 63)
+				}
+			}
+			if !slices.Equal(got, want) {
+				t.Fatalf("after %d changes, the index finds other jobs for %q than hold it", op, term)
+			}
+		}
+		remembered = max(remembered, len(x.terms.terms))
+		for term, tw := range x.terms.terms {
+			compacted = max(compacted, tw.list.compacted)
+			if len(slices.Compact(slices.Sorted(slices.Values(tw.words)))) != len(tw.words) {
+				t.Fatalf("after %d changes, the words remembered for %q repeat", op, term)
+			}
+		}
+	}
+	if remembered < 3 || compacted == 0 {
+		t.Fatalf("the cache remembered at most %d terms and saw %d compactions: the test exercises too little", remembered, compacted)
 	}
 }

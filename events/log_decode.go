@@ -450,6 +450,32 @@ func (r *jsonReader) state(v *State) bool {
 	return ok
 }
 
+// eventMember reads the member named name that both forms of an event hold
+// alike (numbered 0 to 5 in seen). known is false when name is none of them.
+func (r *jsonReader) eventMember(name []byte, e *Event, seen *uint64) (known, ok bool) {
+	switch string(name) {
+	case "id":
+		return true, r.once(seen, 0) && r.str(&e.ID)
+	case "kind":
+		return true, r.once(seen, 1) && r.kind(&e.Kind)
+	case "time":
+		return true, r.once(seen, 2) && r.time(&e.Time)
+	case "state":
+		return true, r.once(seen, 3) && r.state(&e.State)
+	case "error":
+		return true, r.once(seen, 4) && r.jobError(&e.Error)
+	case "source":
+		return true, r.once(seen, 5) && r.source(&e.Source)
+	}
+	return false, false
+}
+
+// factMember reads the fact named name, once (seen numbers the facts).
+func (r *jsonReader) factMember(name []byte, f *Facts, seen *uint64) bool {
+	n := r.fact(name, f)
+	return n >= 0 && r.ok && r.once(seen, n)
+}
+
 // readStoredEvent reads a cell value as encodeEvent writes it: the members
 // of storedEvent. ok is false when the reader gave up (see jsonReader).
 func readStoredEvent(b []byte) (e Event, ok bool) {
@@ -457,32 +483,20 @@ func readStoredEvent(b []byte) (e Event, ok bool) {
 	var seen, factsSeen uint64
 	var version int64
 	r.members(func(name []byte) bool {
+		if known, ok := r.eventMember(name, &e, &seen); known {
+			return ok
+		}
 		switch string(name) {
 		case "v":
-			return r.once(&seen, 0) && r.int(&version)
-		case "id":
-			return r.once(&seen, 1) && r.str(&e.ID)
-		case "kind":
-			return r.once(&seen, 2) && r.kind(&e.Kind)
+			return r.once(&seen, 6) && r.int(&version)
 		case "project":
-			return r.once(&seen, 3) && r.str(&e.Job.Project)
+			return r.once(&seen, 7) && r.str(&e.Job.Project)
 		case "location":
-			return r.once(&seen, 4) && r.str(&e.Job.Location)
+			return r.once(&seen, 8) && r.str(&e.Job.Location)
 		case "job_id":
-			return r.once(&seen, 5) && r.str(&e.Job.JobID)
-		case "time":
-			return r.once(&seen, 6) && r.time(&e.Time)
-		case "state":
-			return r.once(&seen, 7) && r.state(&e.State)
-		case "error":
-			return r.once(&seen, 8) && r.jobError(&e.Error)
+			return r.once(&seen, 9) && r.str(&e.Job.JobID)
 		case "facts":
-			return r.once(&seen, 9) && r.members(func(name []byte) bool {
-				n := r.fact(name, &e.Facts)
-				return n >= 0 && r.ok && r.once(&factsSeen, n)
-			})
-		case "source":
-			return r.once(&seen, 10) && r.source(&e.Source)
+			return r.once(&seen, 10) && r.members(func(name []byte) bool { return r.factMember(name, &e.Facts, &factsSeen) })
 		}
 		return false
 	})
@@ -495,37 +509,25 @@ func readStoredEvent(b []byte) (e Event, ok bool) {
 // readMessage reads one event as EncodeMessage writes it: Event's members,
 // the facts among them.
 func (r *jsonReader) readMessage(e *Event) bool {
-	var seen, factsSeen uint64
+	var seen, jobSeen, factsSeen uint64
 	return r.members(func(name []byte) bool {
-		switch string(name) {
-		case "id":
-			return r.once(&seen, 0) && r.str(&e.ID)
-		case "kind":
-			return r.once(&seen, 1) && r.kind(&e.Kind)
-		case "job":
-			var jobSeen uint64
-			return r.once(&seen, 2) && r.members(func(name []byte) bool {
-				switch string(name) {
-				case "project":
-					return r.once(&jobSeen, 0) && r.str(&e.Job.Project)
-				case "location":
-					return r.once(&jobSeen, 1) && r.str(&e.Job.Location)
-				case "job_id":
-					return r.once(&jobSeen, 2) && r.str(&e.Job.JobID)
-				}
-				return false
-			})
-		case "time":
-			return r.once(&seen, 3) && r.time(&e.Time)
-		case "state":
-			return r.once(&seen, 4) && r.state(&e.State)
-		case "error":
-			return r.once(&seen, 5) && r.jobError(&e.Error)
-		case "source":
-			return r.once(&seen, 6) && r.source(&e.Source)
+		if known, ok := r.eventMember(name, e, &seen); known {
+			return ok
 		}
-		n := r.fact(name, &e.Facts)
-		return n >= 0 && r.ok && r.once(&factsSeen, n)
+		if string(name) != "job" {
+			return r.factMember(name, &e.Facts, &factsSeen)
+		}
+		return r.once(&seen, 6) && r.members(func(name []byte) bool {
+			switch string(name) {
+			case "project":
+				return r.once(&jobSeen, 0) && r.str(&e.Job.Project)
+			case "location":
+				return r.once(&jobSeen, 1) && r.str(&e.Job.Location)
+			case "job_id":
+				return r.once(&jobSeen, 2) && r.str(&e.Job.JobID)
+			}
+			return false
+		})
 	})
 }
 

@@ -41,24 +41,7 @@ func TestIndexKeptUpToDate(t *testing.T) {
 	x := newSearchIndex()
 	texts := map[uint32]searchText{}
 	for range 20000 {
-		job := uint32(r.IntN(300))
-		was, listed := texts[job]
-		switch {
-		case !listed:
-			st := text()
-			x.add(job, &st)
-			texts[job] = st
-		case r.IntN(3) == 0:
-			x.remove(job, &was)
-			delete(texts, job)
-		default:
-			st := text()
-			if r.IntN(2) == 0 { // only the public part changes
-				st.query, st.fold = was.query, was.fold
-			}
-			x.replace(job, &was, &st)
-			texts[job] = st
-		}
+		changeText(r, x, texts, 300, text)
 	}
 	stale := 0
 	for g, gw := range x.grams {
@@ -89,6 +72,30 @@ func TestIndexKeptUpToDate(t *testing.T) {
 	}
 }
 
+// changeText lists a job of the first n with a new text, takes it out or
+// gives it another text (at times only another public part), in x and in
+// texts alike.
+func changeText(r *rand.Rand, x *searchIndex, texts map[uint32]searchText, n int, text func() searchText) {
+	job := uint32(r.IntN(n))
+	was, listed := texts[job]
+	switch {
+	case !listed:
+		st := text()
+		x.add(job, &st)
+		texts[job] = st
+	case r.IntN(3) == 0:
+		x.remove(job, &was)
+		delete(texts, job)
+	default:
+		st := text()
+		if r.IntN(2) == 0 { // only the public part changes
+			st.query, st.fold = was.query, was.fold
+		}
+		x.replace(job, &was, &st)
+		texts[job] = st
+	}
+}
+
 // TestRememberedTermsMatchTheTexts checks the jobs the index finds for
 // terms searched again and again, while jobs come, change and go, against
 // the jobs whose texts hold them: the terms' remembered words must follow
@@ -111,21 +118,7 @@ func TestRememberedTermsMatchTheTexts(t *testing.T) {
 	texts := map[uint32]searchText{}
 	remembered, compacted := 0, uint64(0)
 	for op := range 60000 {
-		job := uint32(r.IntN(3000))
-		was, listed := texts[job]
-		switch {
-		case !listed:
-			st := text()
-			x.add(job, &st)
-			texts[job] = st
-		case r.IntN(2) == 0:
-			x.remove(job, &was)
-			delete(texts, job)
-		default:
-			st := text()
-			x.replace(job, &was, &st)
-			texts[job] = st
-		}
+		changeText(r, x, texts, 3000, text)
 		if op%500 != 0 {
 			continue
 		}

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -123,16 +124,27 @@ func TestRememberedTermsMatchTheTexts(t *testing.T) {
 			continue
 		}
 		for _, term := range terms {
-			got := make([]uint64, 3000/64+1)
-			x.jobsWith(term, got)
-			want := make([]uint64, len(got))
+			want := make([]uint64, 3000/64+1)
 			for job, st := range texts {
 				if strings.Contains(st.public, term) {
 					want[job>>6] |= 1 << (job & 63)
 				}
 			}
-			if !slices.Equal(got, want) {
-				t.Fatalf("after %d changes, the index finds other jobs for %q than hold it", op, term)
+			// Lookups run side by side under the store's read lock, as
+			// list requests do; -race checks the cache's own lock.
+			var wg sync.WaitGroup
+			for range 3 {
+				wg.Go(func() {
+					got := make([]uint64, len(want))
+					x.jobsWith(term, got)
+					if !slices.Equal(got, want) {
+						t.Errorf("after %d changes, the index finds other jobs for %q than hold it", op, term)
+					}
+				})
+			}
+			wg.Wait()
+			if t.Failed() {
+				t.FailNow()
 			}
 		}
 		remembered = max(remembered, len(x.terms.terms))

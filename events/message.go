@@ -126,7 +126,7 @@ func MessageOf(evs []Event, payloads [][]byte) ([]byte, map[string]string) {
 // which is the reference for both.
 func UnmarshalMessage(payload []byte) (Event, error) {
 	var e Event
-	if r := (jsonReader{b: payload, ok: true}); !r.readMessage(&e) || !r.end() {
+	if r := newJSONReader(payload); !r.readMessage(&e) || !r.end() {
 		e = Event{}
 		if err := jsonv2.Unmarshal(payload, &e, jsonv1.DefaultOptionsV1()); err != nil {
 			return Event{}, fmt.Errorf("decoding event message: %w: %w", ErrInvalid, err)

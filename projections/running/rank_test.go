@@ -39,6 +39,7 @@ func TestRanksFollowKeys(t *testing.T) {
 				}
 				if i == 1000 {
 					s.setQuiet(false) // ranks the first thousand at once
+					s.awaitIndex()    // the test changes the store without its lock
 				}
 				if i >= 1000 && (i%100 == 0 || i > 2900) {
 					checkRanks(t, s)

@@ -21,7 +21,8 @@ import (
 // The live feed may run at the same time and should be subscribed before
 // Rebuild starts: an event appended meanwhile then arrives on the feed too,
 // and folding it twice is harmless. Until Rebuild returns nil the API answers
-// 503. A failed rebuild (events.ErrUnavailable when the log cannot be read)
+// 503. The word index of the jobs is built after it returns (see
+// indexBuild). A failed rebuild (events.ErrUnavailable when the log cannot be read)
 // may be retried; a cancelled one returns ctx's error and marks nothing.
 func (p *Projection) Rebuild(ctx context.Context) error {
 	start := time.Now()
@@ -43,6 +44,12 @@ func (p *Projection) Rebuild(ctx context.Context) error {
 	p.logger.InfoContext(ctx, "rebuilt the running jobs from the event log",
 		"open", open, "running", p.Len(), "finished", finished.Load(), "without_events", missing.Load(),
 		"duration", took.String())
+	if b := p.store.indexing(); b != nil {
+		go func() {
+			<-b.done
+			p.logger.Info("built the word index of the running jobs", "jobs", b.jobs, "duration", b.took.String())
+		}()
+	}
 	return nil
 }
 

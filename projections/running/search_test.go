@@ -185,8 +185,65 @@ func TestIndexedListMatchesScan(t *testing.T) {
 			}
 		}
 	}
+	live.awaitIndex()
 	if len(live.index.ids) == 0 {
 		t.Fatal("the index holds no word: the test exercised nothing")
+	}
+}
+
+// An index built outside the lock from the texts of one moment, while jobs
+// are listed, changed and removed (their ids freed and taken again), is
+// brought up to date when it is put in place: it then holds what an index
+// built from the texts of that later moment holds.
+func TestIndexBuiltWhileJobsChange(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	now := t0.Add(time.Hour)
+	var cfg Config
+	cfg.setDefaults()
+	for round, changes := range []int{0, 1, 10, 300, 3000} {
+		s := newLiveStore(cfg, newRing(16))
+		var keys []events.JobKey
+		apply := func(key events.JobKey, evs ...events.Event) { s.applyHistory(key, evs, now) }
+		for range 1500 {
+			keys = changeJobs(r, keys, apply, now)
+		}
+		s.mu.Lock()
+		s.quiet = false
+		b := s.startIndex()
+		s.mu.Unlock()
+		reused := 0
+		copied := map[uint32]bool{}
+		for _, jt := range b.texts {
+			copied[jt.id] = true
+		}
+		for range changes {
+			n := len(s.slots)
+			keys = changeJobs(r, keys, apply, now)
+			if len(s.slots) > n && copied[s.slots[n].id] {
+				reused++
+			}
+		}
+		for i := 0; i < changes/10 && len(keys) > 0; i++ { // ids freed and not taken again
+			k := keys[len(keys)-1]
+			apply(k, (&story{key: k, n: 2_000_000 + i}).completed(now))
+			keys = keys[:len(keys)-1]
+		}
+		if s.index != nil {
+			t.Fatalf("round %d: the index is in place before it is built", round)
+		}
+		noted := len(b.changed)
+		s.finishIndex(b, b.build())
+		want, got := indexContents(indexAll(jobTexts(s.slots), 1)), indexContents(s.index)
+		if len(want) < 100 {
+			t.Fatalf("round %d: %d words and trigrams indexed: the test exercises too little", round, len(want))
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("round %d, %d changes: the index differs from one built from the texts at its end (-want +got):\n%s", round, changes, diff)
+		}
+		if changes >= 300 && (noted < changes/2 || reused == 0) {
+			t.Errorf("round %d: %d changes noted, %d ids taken again: the test exercises too little", round, noted, reused)
+		}
+		s.awaitIndex() // done: returns at once
 	}
 }
 
@@ -336,12 +393,12 @@ func TestIndexAllWorkers(t *testing.T) {
 	for range 1500 {
 		keys = changeJobs(r, keys, apply, now)
 	}
-	want := indexContents(indexAll(s.slots, 1))
+	want := indexContents(indexAll(jobTexts(s.slots), 1))
 	if len(want) < 100 {
 		t.Fatalf("%d words and trigrams indexed from %d jobs: the test exercises too little", len(want), len(s.slots))
 	}
 	for _, workers := range []int{2, 3, 7, len(s.slots) + 1} {
-		if diff := cmp.Diff(want, indexContents(indexAll(s.slots, workers))); diff != "" {
+		if diff := cmp.Diff(want, indexContents(indexAll(jobTexts(s.slots), workers))); diff != "" {
 			t.Errorf("%d workers: the index differs from one worker's (-want +got):\n%s", workers, diff)
 		}
 	}

@@ -85,17 +85,16 @@ func newSearchIndex() *searchIndex {
 	return &searchIndex{ids: map[string]uint32{}, grams: map[uint32]*gramWords{}}
 }
 
-// indexAll returns the index of the texts of slots, built at once: each
-// word's jobs are gathered, then sorted into a set, rather than added to it
-// one by one. The texts are cut into words by workers (see indexWorkers),
-// each for a contiguous part of slots; only the merge of their words is
-// serial.
-func indexAll(slots []slot, workers int) *searchIndex {
-	parts := make([]map[string][]uint32, max(1, min(workers, len(slots))))
+// indexAll returns the index of texts, built at once: each word's jobs are
+// gathered, then sorted into a set, rather than added to it one by one. The
+// texts are cut into words by workers (see indexWorkers), each for a
+// contiguous part of them; only the merge of their words is serial.
+func indexAll(texts []jobText, workers int) *searchIndex {
+	parts := make([]map[string][]uint32, max(1, min(workers, len(texts))))
 	var wg sync.WaitGroup
 	for p := range parts {
-		lo, hi := p*len(slots)/len(parts), (p+1)*len(slots)/len(parts)
-		wg.Go(func() { parts[p] = wordsOfSlots(slots[lo:hi]) })
+		lo, hi := p*len(texts)/len(parts), (p+1)*len(texts)/len(parts)
+		wg.Go(func() { parts[p] = wordsOfTexts(texts[lo:hi]) })
 	}
 	wg.Wait()
 	x := newSearchIndex()
@@ -142,21 +141,22 @@ func indexAll(slots []slot, workers int) *searchIndex {
 const minIndexWorkerJobs = 5000
 
 // indexWorkers is the number of workers for indexAll to cut n texts with:
-// one per CPU, each for minIndexWorkerJobs jobs at least. A rebuild indexes
-// once the log's reads are done, when the CPUs are otherwise idle.
+// one per CPU, each for minIndexWorkerJobs jobs at least. A rebuild's index
+// is built once the log's reads are done, when only the live feed runs
+// beside it.
 func indexWorkers(n int) int {
 	return max(1, min(runtime.GOMAXPROCS(0), n/minIndexWorkerJobs))
 }
 
-// wordsOfSlots returns every word of the texts of slots with the ids of
-// the jobs whose text holds it. The words are the texts' own substrings
-// (or lower-cased copies): the caller clones those it keeps.
-func wordsOfSlots(slots []slot) map[string][]uint32 {
+// wordsOfTexts returns every word of texts with the ids of the jobs whose
+// text holds it. The words are the texts' own substrings (or lower-cased
+// copies): the caller clones those it keeps.
+func wordsOfTexts(texts []jobText) map[string][]uint32 {
 	var x searchIndex // for its scratch space
 	words := map[string][]uint32{}
-	for i := range slots {
-		for _, w := range x.wordsOf(&slots[i].a.text) {
-			words[w] = append(words[w], slots[i].id)
+	for i := range texts {
+		for _, w := range x.wordsOf(&texts[i].text) {
+			words[w] = append(words[w], texts[i].id)
 		}
 	}
 	return words

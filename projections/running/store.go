@@ -27,13 +27,16 @@ type store struct {
 	index   *searchIndex // nil for a store that is searched by reading every text
 	ranking *ranking     // nil for a store whose ties compare job keys
 	// indexed: the store indexes and ranks its jobs once it is no longer
-	// quiet. While it is (the rebuild), index and ranking are nil.
-	indexed bool
-	dicts   [numDims]*dict
-	tombs   tombstones
-	changes *ring
-	quiet   bool // no changes are published while the rebuild runs
-	loss    loss // jobs enrichment closed or found, counted when not quiet
+	// quiet. While it is (the rebuild), index and ranking are nil; the
+	// index is then built outside the lock (building) and is nil until it
+	// is in place.
+	indexed  bool
+	building *indexBuild
+	dicts    [numDims]*dict
+	tombs    tombstones
+	changes  *ring
+	quiet    bool // no changes are published while the rebuild runs
+	loss     loss // jobs enrichment closed or found, counted when not quiet
 	// since is when the projection started remembering finished jobs:
 	// an event of an unknown job from before it may belong to a job that
 	// finished earlier.
@@ -100,17 +103,20 @@ func (s *store) len() int {
 }
 
 // setQuiet turns the publication of changes off or on. The first time it
-// turns it on, a store that indexes its jobs indexes and ranks them.
+// turns it on, a store that indexes its jobs ranks them, and starts
+// building their word index, which it puts in place once built (see
+// indexBuild).
 func (s *store) setQuiet(q bool) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.quiet = q
-	if !q && s.indexed && s.index == nil {
-		// Both only read the slots; each writes its own fields.
-		var wg sync.WaitGroup
-		wg.Go(s.rankAll)
-		s.index = indexAll(s.slots, indexWorkers(len(s.slots)))
-		wg.Wait()
+	var b *indexBuild
+	if !q && s.indexed && s.ranking == nil {
+		s.rankAll()
+		b = s.startIndex()
+	}
+	s.mu.Unlock()
+	if b != nil {
+		go func() { s.finishIndex(b, b.build()) }()
 	}
 }
 
@@ -229,6 +235,8 @@ func (s *store) update(key events.JobKey, en *entry, now time.Time, fold func(*e
 		s.sigs[en.idx] = signatureOf(&a.text)
 		if s.index != nil {
 			s.index.replace(en.id, &prev.text, &a.text)
+		} else {
+			s.noteText(en.id)
 		}
 	}
 	if !s.quiet {
@@ -263,6 +271,8 @@ func (s *store) insert(en *entry, a attrs) {
 	s.jobs[en.job.Key] = en
 	if s.index != nil {
 		s.index.add(en.id, &a.text)
+	} else {
+		s.noteText(en.id)
 	}
 	if s.ranking != nil {
 		s.place(en)
@@ -273,6 +283,8 @@ func (s *store) insert(en *entry, a attrs) {
 func (s *store) remove(en *entry, now time.Time) {
 	if s.index != nil {
 		s.index.remove(en.id, &s.slots[en.idx].a.text)
+	} else {
+		s.noteText(en.id)
 	}
 	if s.ranking != nil {
 		s.unplace(en)

@@ -196,5 +196,7 @@ func restartRows() []summaryRow {
 		{"restart: running jobs it listed", grouped, func(r *loadResult) float64 { return r.restart.running }},
 		{"restart: finished jobs it found in the index and pruned", grouped, func(r *loadResult) float64 { return r.restart.finished }},
 		{"restart: rebuild duration (s)", fixed(2), func(r *loadResult) float64 { return r.restart.rebuildSeconds }},
+		{"restart: service CPU s by ready", fixed(2), func(r *loadResult) float64 { return r.restart.cpu.Seconds() }},
+		{"restart: service RSS peak by ready (MB)", grouped, func(r *loadResult) float64 { return float64(r.restart.peakRSS) / (1 << 20) }},
 	}
 }

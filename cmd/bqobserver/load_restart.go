@@ -20,6 +20,8 @@ type restartResult struct {
 	running        float64       // jobs listed when it ended
 	finished       float64       // entries it found finished and pruned
 	rebuildSeconds float64
+	peakRSS        int64         // bytes, the most the process was resident with by then
+	cpu            time.Duration // the process's CPU time by then
 }
 
 // restart starts the same binary again on the same project once the
@@ -38,13 +40,16 @@ func (r *loadRun) restart(ctx context.Context, env []string, res *loadResult) (e
 		return fmt.Errorf("restarting the service: %w", err)
 	}
 	res.restart.readyAfter = ready.Sub(start)
+	u := usage(svc.pid)
+	res.restart.peakRSS, res.restart.cpu = u.PeakRSS, u.CPU
 	m, err := measure.Scrape(ctx, r.client, svc.base+"/metrics")
 	if err != nil {
 		return fmt.Errorf("reading the restarted service's metrics: %w", err)
 	}
 	res.restart.fromMetrics(m)
 	r.env.log.Info("load: restarted after the backlog", "ready_after", res.restart.readyAfter.String(),
-		"index_entries", res.restart.indexEntries, "running", res.restart.running, "rebuild_seconds", res.restart.rebuildSeconds)
+		"index_entries", res.restart.indexEntries, "running", res.restart.running, "rebuild_seconds", res.restart.rebuildSeconds,
+		"peak_rss_mb", res.restart.peakRSS>>20, "cpu", res.restart.cpu.String())
 	return nil
 }
 

@@ -225,9 +225,9 @@ func TestLoadSummaryRestart(t *testing.T) {
 	c := &LoadCmd{Backlog: 1000, Rate: 100, Runs: 3}
 	var results []*loadResult
 	for _, x := range []restartResult{
-		{readyAfter: 1200 * time.Millisecond, indexEntries: 1500, running: 1480, finished: 20, rebuildSeconds: 0.91},
-		{readyAfter: 800 * time.Millisecond, indexEntries: 1200, running: 1200, finished: 0, rebuildSeconds: 0.62},
-		{readyAfter: 2500 * time.Millisecond, indexEntries: 1700, running: 1650, finished: 45, rebuildSeconds: 1.734},
+		{readyAfter: 1200 * time.Millisecond, indexEntries: 1500, running: 1480, finished: 20, rebuildSeconds: 0.91, cpu: 1500 * time.Millisecond, peakRSS: 300 << 20},
+		{readyAfter: 800 * time.Millisecond, indexEntries: 1200, running: 1200, finished: 0, rebuildSeconds: 0.62, cpu: 1100 * time.Millisecond, peakRSS: 250 << 20},
+		{readyAfter: 2500 * time.Millisecond, indexEntries: 1700, running: 1650, finished: 45, rebuildSeconds: 1.734, cpu: 3210 * time.Millisecond, peakRSS: 1200 << 20},
 	} {
 		results = append(results, &loadResult{restart: x})
 	}
@@ -237,7 +237,7 @@ func TestLoadSummaryRestart(t *testing.T) {
 	for _, row := range restartRows() {
 		got = append(got, spread(t, out.String(), row.name))
 	}
-	want := [][]string{{"0.8", "1.2", "2.5"}, {"1,200", "1,500", "1,700"}, {"1,200", "1,480", "1,650"}, {"0", "20", "45"}, {"0.62", "0.91", "1.73"}}
+	want := [][]string{{"0.8", "1.2", "2.5"}, {"1,200", "1,500", "1,700"}, {"1,200", "1,480", "1,650"}, {"0", "20", "45"}, {"0.62", "0.91", "1.73"}, {"1.10", "1.50", "3.21"}, {"250", "300", "1,200"}}
 	if diff := cmp.Diff(got, want); diff != "" {
 		t.Errorf("restart rows, min median max (-got +want):\n%s", diff)
 	}

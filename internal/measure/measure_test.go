@@ -114,8 +114,8 @@ func TestProcessUsage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if u.RSS <= 0 || u.CPU <= 0 {
-		t.Errorf("usage of this test process = %+v; want positive CPU time and RSS", u)
+	if u.RSS <= 0 || u.CPU <= 0 || u.PeakRSS < u.RSS {
+		t.Errorf("usage of this test process = %+v; want positive CPU time and RSS, and a peak RSS no lower", u)
 	}
 	if _, err := ProcessUsage(-1); err == nil {
 		t.Error("ProcessUsage of no process succeeded")

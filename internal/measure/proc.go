@@ -8,10 +8,11 @@ import (
 )
 
 // Usage is a process's CPU time (user and system) and resident memory at
-// one moment.
+// one moment, and the most it was resident with since it started.
 type Usage struct {
-	CPU time.Duration
-	RSS int64 // bytes
+	CPU     time.Duration
+	RSS     int64 // bytes
+	PeakRSS int64 // bytes (VmHWM)
 }
 
 // ProcessUsage reads the usage of process pid from /proc.
@@ -24,5 +25,10 @@ func ProcessUsage(pid int) (Usage, error) {
 	if err != nil {
 		return Usage{}, fmt.Errorf("reading the stat of process %d: %w", pid, err)
 	}
-	return Usage{CPU: time.Duration(st.CPUTime() * float64(time.Second)), RSS: int64(st.ResidentMemory())}, nil
+	status, err := p.NewStatus()
+	if err != nil {
+		return Usage{}, fmt.Errorf("reading the status of process %d: %w", pid, err)
+	}
+	return Usage{CPU: time.Duration(st.CPUTime() * float64(time.Second)), RSS: int64(st.ResidentMemory()),
+		PeakRSS: int64(status.VmHWM)}, nil
 }

@@ -32,7 +32,7 @@ func (c *RunCmd) projection(g *Globals, e *env, l *lifecycle, ps bus.PubSub, log
 		bus.ConsumerConfig{Name: runningFeed, Topic: g.EventsTopic, Mode: bus.PerReplica,
 			Subscription: c.ReplicaSubscriptionPrefix, DeadLetterTopic: g.DeadLetterTopic},
 		bus.ConsumerDeps{PubSub: ps, Publisher: pub, Logger: e.log,
-			Handle: proj.Handle, Prepare: c.Limits.rebuildPacing(proj.Rebuild, e.getenv), Ready: proj.MarkLive, Registerer: reg, Echo: echo})
+			Handle: proj.Handle, Prepare: proj.Rebuild, Ready: proj.MarkLive, Registerer: reg, Echo: echo})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -22,7 +22,6 @@ type LimitFlags struct {
 	EmbeddedRetention time.Duration `help:"How long the in-process Bigtable of the embedded mode keeps events (garbage collection by event age). 0: an hour, or, when the simulated organization submits jobs faster, as long as it takes it to submit 2,000 jobs, so that memory stays bounded (40s at --simulate-rate 50); the simulated jobs API forgets finished jobs after as long. Other modes use --retention." default:"0s"`
 	EmbeddedMemoryMiB int           `name:"embedded-memory-limit" help:"Soft limit, in MiB, on the memory of the embedded mode (in-process Bigtable), for Go's garbage collector: it collects more often as the process nears it, and returns freed memory to the system sooner. 0: no limit. Off by default: when a backlog pushes what is live past it, the collector takes half the CPU (see the README). The GOMEMLIMIT variable, when set, takes precedence." default:"0"`
 	EmbeddedGOGC      int           `name:"embedded-gogc" help:"The garbage collector's GOGC in the embedded mode: a collection starts when the heap has grown by this percentage of what the last one left live. Below Go's 100, so that the process stays under 400 MB at --simulate-rate 50 even on a busy machine, for a few percent more CPU. The GOGC variable, when set, takes precedence." default:"40"`
-	RebuildGOGC       int           `name:"rebuild-gogc" help:"The garbage collector's GOGC while the running jobs are rebuilt from the log (at start): a collection starts when the heap has grown by this percentage of what the last one left live. Above Go's 100, because most of what a rebuild allocates stays live, so that collections take less of the CPU the restart waits for; the pacing in force before comes back when the rebuild ends. 0: no change. The GOGC variable, when set, takes precedence." default:"400"`
 	RequestTimeout    time.Duration `help:"Bound on every HTTP request that touches Bigtable (a job's detail with its timeline, a push delivery): when it passes, the request is answered 503 with Retry-After." default:"5s"`
 	RepairInterval    time.Duration `help:"How often to look for the event log's table, the topics and the subscriptions, and create again what went missing (with --auto-create or emulators; otherwise it is reported)." default:"10s"`
 	Pprof             bool          `help:"Serve Go's profiles at /debug/pprof/, to callers authenticated like the API's (go tool pprof http://ADDR/debug/pprof/heap). Off by default: profiles show the process's internals."`
@@ -55,26 +54,6 @@ func (f *LimitFlags) setEmbeddedGOGC(getenv func(string) string) int {
 	}
 	debug.SetGCPercent(f.EmbeddedGOGC)
 	return f.EmbeddedGOGC
-}
-
-// rebuildPacing returns rebuild made to run with the collector at
-// RebuildGOGC, and the pacing in force before restored when it returns.
-// Most of what a rebuild allocates stays live (every running job, folded
-// from its events), so Go's pacing collects about as often as the live heap
-// doubles and each collection marks what the rebuild has already built: at
-// GOGC 400, a rebuild of 100,000 jobs from cbtemulator (BenchmarkRebuild)
-// took 13–18% less time to ready. The peak is bounded by the running jobs:
-// a few times what they hold live, for the seconds the rebuild lasts (the
-// load command's restart rows give it, with the drain's peak before it).
-// GOGC, when set, is left alone.
-func (f *LimitFlags) rebuildPacing(rebuild func(context.Context) error, getenv func(string) string) func(context.Context) error {
-	if getenv("GOGC") != "" || f.RebuildGOGC <= 0 {
-		return rebuild
-	}
-	return func(ctx context.Context) error {
-		defer debug.SetGCPercent(debug.SetGCPercent(f.RebuildGOGC))
-		return rebuild(ctx)
-	}
 }
 
 // setEmbeddedMemoryLimit sets the Go runtime's soft memory limit for the
@@ -199,9 +178,6 @@ func (f *LimitFlags) Validate() error {
 		if d <= 0 {
 			errs = append(errs, fmt.Errorf("%s must be positive, not %s", name, d))
 		}
-	}
-	if f.RebuildGOGC < 0 {
-		errs = append(errs, fmt.Errorf("--rebuild-gogc must be 0 (no change) or more, not %d", f.RebuildGOGC))
 	}
 	if f.EmbeddedGOGC < 0 {
 		errs = append(errs, fmt.Errorf("--embedded-gogc must be 0 (Go's default pacing) or more, not %d", f.EmbeddedGOGC))

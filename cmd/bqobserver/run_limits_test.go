@@ -2,8 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
-	"errors"
 	"math"
 	"net/http"
 	"regexp"
@@ -152,47 +150,6 @@ func TestEmbeddedGOGC(t *testing.T) {
 		}
 		if got := debug.SetGCPercent(100); got != tt.want {
 			t.Errorf("%s: runtime's GOGC %d, want %d", tt.name, got, tt.want)
-		}
-	}
-}
-
-// The rebuild runs with the collector at --rebuild-gogc, and the pacing in
-// force before comes back when it returns, unless GOGC is set or the flag
-// is 0.
-func TestRebuildPacing(t *testing.T) {
-	defer debug.SetGCPercent(debug.SetGCPercent(100))
-	for _, tt := range []struct {
-		name   string
-		flag   int
-		gogc   string
-		during int
-	}{
-		{"the flag", 400, "", 400},
-		{"no change", 0, "", 40},
-		{"GOGC wins", 400, "40", 40},
-	} {
-		debug.SetGCPercent(40) // the embedded mode's, say
-		f := LimitFlags{RebuildGOGC: tt.flag}
-		getenv := func(k string) string {
-			if k == "GOGC" {
-				return tt.gogc
-			}
-			return ""
-		}
-		during := -2
-		err := f.rebuildPacing(func(context.Context) error {
-			during = debug.SetGCPercent(-1)
-			debug.SetGCPercent(during)
-			return errors.New("read failed")
-		}, getenv)(t.Context())
-		if err == nil || err.Error() != "read failed" {
-			t.Errorf("%s: the rebuild's error is %v, want its own", tt.name, err)
-		}
-		if during != tt.during {
-			t.Errorf("%s: GOGC %d during the rebuild, want %d", tt.name, during, tt.during)
-		}
-		if got := debug.SetGCPercent(100); got != 40 {
-			t.Errorf("%s: GOGC %d after the rebuild, want the 40 before it", tt.name, got)
 		}
 	}
 }

@@ -40,8 +40,10 @@ func (r *loadRun) restart(ctx context.Context, env []string, res *loadResult) (e
 		return fmt.Errorf("restarting the service: %w", err)
 	}
 	res.restart.readyAfter = ready.Sub(start)
-	u := usage(svc.pid)
-	res.restart.peakRSS, res.restart.cpu = u.PeakRSS, u.CPU
+	res.restart.cpu = usage(svc.pid).CPU
+	if res.restart.peakRSS, err = measure.PeakRSS(svc.pid); err != nil {
+		return fmt.Errorf("reading the restarted service's peak RSS: %w", err)
+	}
 	m, err := measure.Scrape(ctx, r.client, svc.base+"/metrics")
 	if err != nil {
 		return fmt.Errorf("reading the restarted service's metrics: %w", err)

@@ -44,7 +44,7 @@ func (p *Projection) Rebuild(ctx context.Context) error {
 	p.logger.InfoContext(ctx, "rebuilt the running jobs from the event log",
 		"open", open, "running", p.Len(), "finished", finished.Load(), "without_events", missing.Load(),
 		"duration", took.String())
-	if b := p.store.indexing(); b != nil {
+	if b := p.store.indexing(); b != nil && b.jobs > 0 {
 		go func() {
 			<-b.done
 			p.logger.Info("built the word index of the running jobs", "jobs", b.jobs, "duration", b.took.String())

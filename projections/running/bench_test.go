@@ -83,9 +83,27 @@ func loaded(b *testing.B, n, queryBytes int) (*Projection, *benchOrg) {
 
 // BenchmarkApply measures the rate at which live events fold into a list of
 // 100,000 running jobs: a steady mix of progress samples of listed jobs,
-// new jobs and completions.
+// new jobs and completions; with no order index, and with one for every
+// order of the running list (as after pages asked in each), whose dirty
+// jobs the folds mark.
 func BenchmarkApply(b *testing.B) {
+	for _, indexed := range []bool{false, true} {
+		b.Run(fmt.Sprintf("order-indexes=%t", indexed), func(b *testing.B) { benchmarkApply(b, indexed) })
+	}
+}
+
+func benchmarkApply(b *testing.B, orderIndexes bool) {
 	p, o := loaded(b, benchJobs, 0)
+	if orderIndexes {
+		for _, key := range runningKind.sorts {
+			for _, desc := range []bool{false, true} {
+				ord := order{key: key, desc: desc}
+				x, next := p.store.startOrderCopy(ord)
+				p.store.copyOrder(ord, next)
+				p.store.finishOrderCopy(x, next)
+			}
+		}
+	}
 	keys := make([]events.JobKey, 0, benchJobs)
 	for k := range p.store.jobs {
 		keys = append(keys, k)

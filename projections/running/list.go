@@ -40,7 +40,10 @@ func (s *store) list(q *listQuery, now time.Time, preview int, buf []byte) page 
 	defer search.release()
 	sc := scan{s: s, q: q, m: &m, search: &search, after: s.cursorPosition(q.after), more: m.more(),
 		top: topK{order: q.order, k: q.limit + 1}}
-	if sel := search.slots(s); sel != nil {
+	if x, matches, release := s.orderedScan(q, &m, &search); x != nil {
+		sc.walkOrder(x, matches)
+		release()
+	} else if sel := search.slots(s); sel != nil {
 		for k, w := range sel {
 			for ; w != 0; w &= w - 1 {
 				i := k<<6 | bits.TrailingZeros64(w)
@@ -93,16 +96,23 @@ type scan struct {
 // filter, against the rest of the request, counts it and offers it to the
 // page.
 func (sc *scan) consider(i int, r *row) {
-	s, q := sc.s, sc.q
+	s := sc.s
 	if sc.more && !sc.m.matchMore(&s.slots[i].a) || !sc.search.match(sc.m, s, i, r) {
 		return
 	}
 	sc.p.total++
-	v, known := q.order.valueAt(&s.vals, i, r.known)
-	if sc.top.full() && q.order.afterByValue(v, known, &sc.top.heap[0].pos) {
+	sc.offer(i, r.known)
+}
+
+// offer offers the page the matching job in slot i, whose known values
+// are known, if it comes after the cursor.
+func (sc *scan) offer(i int, known uint8) {
+	s, q := sc.s, sc.q
+	v, ok := q.order.valueAt(&s.vals, i, known)
+	if sc.top.full() && q.order.afterByValue(v, ok, &sc.top.heap[0].pos) {
 		return // most jobs: after the last of the page by value alone
 	}
-	pos := q.order.positionAt(s, i, v, known)
+	pos := q.order.positionAt(s, i, v, ok)
 	if sc.after != nil && q.order.compare(pos, *sc.after) <= 0 {
 		return
 	}

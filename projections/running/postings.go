@@ -32,6 +32,13 @@ func (b *idBits) set(id uint32) {
 	b.n++
 }
 
+// add puts id in b unless b holds it.
+func (b *idBits) add(id uint32) {
+	if !has(b.w, id) {
+		b.set(id)
+	}
+}
+
 func (b *idBits) unset(id uint32) {
 	b.w[id>>6] &^= 1 << (id & 63)
 	b.n--

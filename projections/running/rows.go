@@ -23,6 +23,7 @@ func (s *store) appendSlot(sl slot) {
 	s.rows = append(s.rows, rowOf(&sl.a, sl.id))
 	if s.indexed {
 		s.posts.move(sl.id, nil, &s.rows[len(s.rows)-1])
+		s.markListed(sl.id)
 	}
 	for int(sl.id) >= len(s.slotOf) {
 		s.slotOf = append(s.slotOf, -1)
@@ -39,6 +40,11 @@ func (s *store) appendSlot(sl slot) {
 
 // setAttrs sets the attributes of the job in slot i. s.mu is held.
 func (s *store) setAttrs(i int, a attrs) {
+	var before orderValues
+	orders := s.indexed && s.keepsOrders()
+	if orders {
+		before = s.valuesIn(i)
+	}
 	s.slots[i].a = a
 	was := s.rows[i]
 	s.rows[i] = rowOf(&a, s.slots[i].id)
@@ -47,6 +53,9 @@ func (s *store) setAttrs(i int, a attrs) {
 	}
 	for k := range s.vals {
 		s.vals[k][i] = a.vals[k]
+	}
+	if orders {
+		s.markRevalued(i, &before)
 	}
 }
 

@@ -32,11 +32,15 @@ type store struct {
 	// is in place.
 	indexed  bool
 	building *indexBuild
-	dicts    [numDims]*dict
-	tombs    tombstones
-	changes  *ring
-	quiet    bool // no changes are published while the rebuild runs
-	loss     loss // jobs enrichment closed or found, counted when not quiet
+	// orders: a live store's order indexes, by order.slot(), each kept
+	// from the first page asked in its order on.
+	orders      [numOrders]*orderIndex
+	orderBuilds orderBuilds
+	dicts       [numDims]*dict
+	tombs       tombstones
+	changes     *ring
+	quiet       bool // no changes are published while the rebuild runs
+	loss        loss // jobs enrichment closed or found, counted when not quiet
 	// since is when the projection started remembering finished jobs:
 	// an event of an unknown job from before it may belong to a job that
 	// finished earlier.

@@ -1,0 +1,181 @@
+package running
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/bqobserver/bqobserver/events"
+	"github.com/bqobserver/bqobserver/projections/access"
+)
+
+// exactListParams returns a request whose matches the postings and the
+// search index name exactly (exactMatches): conditions on the location,
+// the type and the state, and whole words to search for, in any order.
+func exactListParams(r *rand.Rand) url.Values {
+	v := url.Values{}
+	names := []string{"running", "created", "started", "slot_ms", "bytes"}
+	v.Set("sort", []string{"", "-"}[r.IntN(2)]+names[r.IntN(len(names))])
+	v.Set("limit", fmt.Sprint(1+r.IntN(7)))
+	for name, values := range map[string][]string{
+		"location": {"US", "EU", "asia-northeast1"},
+		"type":     {"query"},
+		"state":    {"running", "pending"},
+		"q":        {"marts", "orders", "reporting select", "team"},
+	} {
+		if r.IntN(3) == 0 {
+			v.Set(name, values[r.IntN(len(values))])
+		}
+	}
+	return v
+}
+
+// answeredInOrder reports whether st answers v from an order index.
+func answeredInOrder(t *testing.T, st *store, v url.Values, caller access.Principal, now time.Time) bool {
+	t.Helper()
+	q, bad := parseListQuery(v, runningKind)
+	if len(bad) > 0 {
+		t.Fatalf("%s: %v", v.Encode(), bad)
+	}
+	q.filter.scope = access.ScopeOf(caller)
+	st.mu.RLock()
+	defer st.mu.RUnlock()
+	m := q.filter.resolve(&st.dicts, now)
+	search := st.searchFor(&m)
+	defer search.release()
+	x, _, release := st.orderedScan(&q, &m, &search)
+	if x != nil {
+		release()
+	}
+	return x != nil
+}
+
+// Pages answered from the order indexes are the pages of a scan, in every
+// order and from every cursor, while jobs are listed, changed and finished
+// between the pages and while the indexes are copied (-race), with the
+// indexes' copies current or many changes behind.
+func TestOrderIndexMatchesScan(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	now := t0.Add(time.Hour)
+	var cfg Config
+	cfg.setDefaults()
+	live, plain := newLiveStore(cfg, newRing(16)), newStore(cfg, nil)
+	live.orderBuilds.min = 1 // copied again after a few changes
+	var keys []events.JobKey
+	apply := func(key events.JobKey, evs ...events.Event) {
+		for _, s := range []*store{live, plain} {
+			s.applyHistory(key, evs, now)
+		}
+	}
+	admin := access.Principal{Email: "ab@acme.example", Role: access.RoleAdmin, ShowQueries: true, Method: access.ModeIAP}
+	viewer := access.Principal{Email: "x@acme.example", Role: access.RoleViewer, Method: access.ModeIAP}
+	var ordered, dirty, scanned int
+	for round := range 25 {
+		for range 40 {
+			keys = changeJobs(r, keys, apply, now)
+		}
+		if round == 2 {
+			live.setQuiet(false)
+			live.awaitIndex()
+		}
+		for range 30 {
+			v := exactListParams(r)
+			caller := admin
+			if r.IntN(8) == 0 {
+				caller = viewer // who may not search others' query text: a scan
+			}
+			if r.IntN(4) == 0 {
+				live.awaitOrders()
+			}
+			inOrder := answeredInOrder(t, live, v, caller, now)
+			got, want := listAll(t, live, v, caller, now), listAll(t, plain, v, caller, now)
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Fatalf("round %d, %s as %s (in order: %t): the list differs from the scan (-want +got):\n%s", round, v.Encode(), caller.Email, inOrder, diff)
+			}
+			switch {
+			case !inOrder:
+				scanned++
+			case live.dirtyIn(v):
+				dirty++
+				fallthrough
+			default:
+				ordered++
+			}
+			if r.IntN(3) == 0 {
+				keys = changeJobs(r, keys, apply, now)
+			}
+		}
+	}
+	live.awaitOrders()
+	t.Logf("%d requests answered in order (%d with dirty jobs), %d by a scan", ordered, dirty, scanned)
+	if ordered < 300 || dirty < 100 || scanned < 30 {
+		t.Fatalf("%d requests answered in order, %d of them with dirty jobs, %d by a scan: the test exercised too little", ordered, dirty, scanned)
+	}
+}
+
+// dirtyIn reports whether the order index of v's sort has dirty jobs.
+func (s *store) dirtyIn(v url.Values) bool {
+	q, _ := parseListQuery(v, runningKind)
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	x := s.orders[q.order.slot()]
+	return x != nil && x.dirty.n > 0
+}
+
+// A copy of an order index made while jobs are listed, changed and
+// finished (before its values are read, and after) answers every page as
+// a scan does once it is in place.
+func TestOrderCopiedWhileJobsChange(t *testing.T) {
+	now := t0.Add(time.Hour)
+	var cfg Config
+	cfg.setDefaults()
+	admin := access.Principal{Email: "ab@acme.example", Role: access.RoleAdmin, ShowQueries: true, Method: access.ModeIAP}
+	for round, changes := range []int{0, 1, 10, 300} {
+		r := rand.New(rand.NewPCG(13, uint64(round)))
+		live, plain := newLiveStore(cfg, newRing(16)), newStore(cfg, nil)
+		var keys []events.JobKey
+		apply := func(key events.JobKey, evs ...events.Event) {
+			for _, s := range []*store{live, plain} {
+				s.applyHistory(key, evs, now)
+			}
+		}
+		for range 600 {
+			keys = changeJobs(r, keys, apply, now)
+		}
+		live.setQuiet(false)
+		live.awaitIndex()
+		for k := range numOrders {
+			o := orderOfSlot(k)
+			if o.key == sortEnded {
+				continue // not a sort of the running list
+			}
+			x, next := live.startOrderCopy(o)
+			for range changes / 2 {
+				keys = changeJobs(r, keys, apply, now)
+			}
+			live.copyOrder(o, next)
+			for range changes - changes/2 {
+				keys = changeJobs(r, keys, apply, now)
+			}
+			live.finishOrderCopy(x, next)
+			if changes >= 10 && x.dirty.n == 0 {
+				t.Fatalf("round %d, %s: %d changes, no job dirty", round, o, changes)
+			}
+			for range 20 {
+				v := exactListParams(r)
+				v.Set("sort", o.String())
+				if !answeredInOrder(t, live, v, admin, now) {
+					t.Fatalf("%s is not answered in order", v.Encode())
+				}
+				got, want := listAll(t, live, v, admin, now), listAll(t, plain, v, admin, now)
+				if diff := cmp.Diff(want, got); diff != "" {
+					t.Fatalf("round %d, %s: the list differs from the scan (-want +got):\n%s", round, v.Encode(), diff)
+				}
+			}
+		}
+	}
+}

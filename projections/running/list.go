@@ -40,8 +40,8 @@ func (s *store) list(q *listQuery, now time.Time, preview int, buf []byte) page 
 	defer search.release()
 	sc := scan{s: s, q: q, m: &m, search: &search, after: s.cursorPosition(q.after), more: m.more(),
 		top: topK{order: q.order, k: q.limit + 1}}
-	if x, matches, release := s.orderedScan(q, &m, &search); x != nil {
-		sc.walkOrder(x, matches)
+	if matches, release := s.exactMatches(q, &m, &search); matches != nil {
+		sc.fromMatches(matches)
 		release()
 	} else if sel := search.slots(s); sel != nil {
 		for k, w := range sel {

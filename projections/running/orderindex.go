@@ -234,35 +234,15 @@ func (s *store) finishOrderCopy(x, next *orderIndex) {
 // awaitOrders waits until no order index is being copied.
 func (s *store) awaitOrders() { s.orderBuilds.wg.Wait() }
 
-// orderedScan returns the order index to answer q from, with the
-// request's matches (exactMatches) and the function that gives back their
-// bitset, or nil when the page is found by a scan: q lists the running
-// jobs (not a time range of history), matches are exact and the index has
-// been copied. s.mu is held.
-func (s *store) orderedScan(q *listQuery, m *matcher, ts *textSearch) (*orderIndex, []uint64, func()) {
-	if q.span != nil {
-		return nil, nil, nil
-	}
-	matches, release := s.exactMatches(m, ts)
-	if matches == nil {
-		return nil, nil, nil
-	}
-	x := s.orderIndexFor(q.order)
-	if x == nil {
-		release()
-		return nil, nil, nil
-	}
-	return x, matches, release
-}
-
-// exactMatches returns, as a bitset by job id, the jobs that match m and
-// ts when the postings and the search index name them exactly: every
+// exactMatches returns, as a bitset by job id, the jobs that match q's
+// page of the running list (not a time range of history), resolved as m
+// and ts, when the postings and the search index name them exactly: every
 // condition is on a posted dimension or the state, and every term of the
 // search is one the index answers for the whole text the caller may search
 // (the caller reads every query text). Otherwise it returns nil. release
 // gives back a bitset it took. s.mu is held.
-func (s *store) exactMatches(m *matcher, ts *textSearch) (matches []uint64, release func()) {
-	if !s.indexed || s.ranking == nil || m.ownerOn || m.more() {
+func (s *store) exactMatches(q *listQuery, m *matcher, ts *textSearch) (matches []uint64, release func()) {
+	if q.span != nil || !s.indexed || s.ranking == nil || m.ownerOn || m.more() {
 		return nil, nil
 	}
 	for d, on := range m.on {
@@ -294,22 +274,54 @@ func (s *store) exactMatches(m *matcher, ts *textSearch) (matches []uint64, rele
 	return *b, func() { bitsPool.Put(b) }
 }
 
-// walkOrder finds the page and the total of sc's request, whose matches
-// are the bitset by job id matches, from the order index x: it counts the
-// matches, offers the page every dirty match, then the clean matches in
-// x's order from the cursor on until it has offered a page of them.
-func (sc *scan) walkOrder(x *orderIndex, matches []uint64) {
-	s, o := sc.s, sc.q.order
+// fromMatches finds the page and the total of sc's request, whose matches
+// are the bitset by job id matches: it offers the page every match when
+// they are few, and otherwise walks the order index of the page's order
+// (walkOrder) when it has been copied. Offering a match reads its row and
+// value, wherever they are; walking reads the index in order, about
+// limit·jobs/matches entries, each costing a fraction of a random read:
+// the walk is chosen when matches² > limit·jobs/4.
+func (sc *scan) fromMatches(matches []uint64) {
 	for _, w := range matches {
 		sc.p.total += bits.OnesCount64(w)
 	}
-	dirty := x.dirty.w
-	for k := range min(len(matches), len(dirty)) {
-		for w := matches[k] & dirty[k]; w != 0; w &= w - 1 {
+	if x := sc.s.orderToWalk(sc.q, sc.p.total); x != nil {
+		sc.walkOrder(x, matches)
+		return
+	}
+	sc.offerAll(matches, matches)
+}
+
+// orderToWalk returns the order index to walk for a page of q with n
+// matches, or nil when offering every match costs less or the index has
+// not been copied. s.mu is held.
+func (s *store) orderToWalk(q *listQuery, n int) *orderIndex {
+	if n*n <= (q.limit+1)*len(s.slots)/4 {
+		return nil
+	}
+	return s.orderIndexFor(q.order)
+}
+
+// offerAll offers the page every job of matches, a bitset by job id, that
+// also is in of, a bitset of the same kind.
+func (sc *scan) offerAll(matches, of []uint64) {
+	s := sc.s
+	for k := range min(len(matches), len(of)) {
+		for w := matches[k] & of[k]; w != 0; w &= w - 1 {
 			i := int(s.slotOf[k<<6|bits.TrailingZeros64(w)])
 			sc.offer(i, s.rows[i].known)
 		}
 	}
+}
+
+// walkOrder finds the page of sc's request, whose matches are the bitset
+// by job id matches, from the order index x: it offers the page every
+// dirty match, then the clean matches in x's order from the cursor on
+// until it has offered a page of them.
+func (sc *scan) walkOrder(x *orderIndex, matches []uint64) {
+	s, o := sc.s, sc.q.order
+	dirty := x.dirty.w
+	sc.offerAll(matches, dirty)
 	start := 0
 	if sc.after != nil {
 		start, _ = slices.BinarySearchFunc(x.ents, sc.after, func(e orderEnt, p *position) int {

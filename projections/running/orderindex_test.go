@@ -16,23 +16,39 @@ import (
 
 // exactListParams returns a request whose matches the postings and the
 // search index name exactly (exactMatches): conditions on the location,
-// the type and the state, and whole words to search for, in any order.
-func exactListParams(r *rand.Rand) url.Values {
+// the type, the state, the project, the user (one of users), the
+// reservation and the statement type, and terms the index answers, in any
+// order.
+func exactListParams(r *rand.Rand, users []string) url.Values {
 	v := url.Values{}
 	names := []string{"running", "created", "started", "slot_ms", "bytes"}
 	v.Set("sort", []string{"", "-"}[r.IntN(2)]+names[r.IntN(len(names))])
 	v.Set("limit", fmt.Sprint(1+r.IntN(7)))
-	for name, values := range map[string][]string{
-		"location": {"US", "EU", "asia-northeast1"},
-		"type":     {"query"},
-		"state":    {"running", "pending"},
-		"q":        {"marts", "orders", "reporting select", "team"},
+	for _, c := range []struct {
+		name   string
+		values []string
+		odds   int // one request in odds has it
+	}{
+		{"location", []string{"US", "EU", "asia-northeast1"}, 3},
+		{"type", []string{"query"}, 3},
+		{"state", []string{"running", "pending"}, 3},
+		{"q", []string{"marts", "orders", "reporting select", "team"}, 3},
+		{"project", []string{"ab", "ab-c", "a"}, 8},
+		{"user", users, 12},
+		// No job has one: nothing matches.
+		{"reservation", []string{"batch"}, 30},
+		{"statement_type", []string{"SELECT"}, 30},
 	} {
-		if r.IntN(3) == 0 {
-			v.Set(name, values[r.IntN(len(values))])
+		if len(c.values) > 0 && r.IntN(c.odds) == 0 {
+			v.Set(c.name, c.values[r.IntN(len(c.values))])
 		}
 	}
 	return v
+}
+
+// own returns a caller who sees only the jobs that ran as email.
+func own(email string) access.Principal {
+	return access.Principal{Email: email, Role: access.RoleOwn, Method: access.ModeIAP}
 }
 
 // How a page is found (list).
@@ -102,10 +118,13 @@ func TestOrderIndexMatchesScan(t *testing.T) {
 			live.awaitIndex()
 		}
 		for range 30 {
-			v := exactListParams(r)
+			v := exactListParams(r, someUsers(r, live))
 			caller := admin
-			if r.IntN(8) == 0 {
-				caller = viewer // who may not search others' query text: a scan
+			switch r.IntN(8) {
+			case 0:
+				caller = viewer // who may not search others' query text: a scan when searching
+			case 1:
+				caller = own(someUsers(r, live)[0]) // who sees only its own jobs
 			}
 			if r.IntN(4) == 0 {
 				live.awaitOrders()
@@ -129,6 +148,17 @@ func TestOrderIndexMatchesScan(t *testing.T) {
 	if ways[byScan] < 30 || ways[byMatches] < 100 || ways[byWalk] < 200 || dirty < 100 {
 		t.Fatalf("requests answered by a scan, from their matches, by a walk: %v (%d walks with dirty jobs): the test exercised too little", ways, dirty)
 	}
+}
+
+// someUsers returns a few of the users of st's listed jobs.
+func someUsers(r *rand.Rand, st *store) []string {
+	st.mu.RLock()
+	defer st.mu.RUnlock()
+	var users []string
+	for range min(len(st.rows), 5) {
+		users = append(users, st.dicts[dimUser].name(st.rows[r.IntN(len(st.rows))].dim[dimUser]))
+	}
+	return users
 }
 
 // dirtyIn reports whether the order index of v's sort has dirty jobs.
@@ -181,7 +211,7 @@ func TestOrderCopiedWhileJobsChange(t *testing.T) {
 				t.Fatalf("round %d, %s: %d changes, no job dirty", round, o, changes)
 			}
 			for range 20 {
-				v := exactListParams(r)
+				v := exactListParams(r, someUsers(r, live))
 				v.Set("sort", o.String())
 				v.Set("limit", "1")
 				if w := wayOf(t, live, v, admin, now); w == byWalk {

@@ -9,13 +9,23 @@ package running
 // state condition (`q=marts` names 26,604 of 100,000 simulated jobs, of
 // which 7,434 are running in the US). A live store keeps them up to date as
 // rows change; s.mu is held for every method.
+//
+// The dimensions of many values (project, user, reservation, statement
+// type) are kept as sets (idSet: a sorted slice, or a roaring bitmap once
+// large), a few bytes a job, so that the postings name every condition of
+// a list but its labels and running time (exactMatches).
 type postings struct {
 	dims   [len(postedDims)]map[uint32]*idBits // by value (dictionary id)
+	sparse [len(sparseDims)]map[uint32]*idSet  // by value
 	states [codeFailed + 1]idBits
 }
 
-// postedDims are the dimensions postings keep.
-var postedDims = [...]int{dimLocation, dimType}
+// postedDims are the dimensions postings keep as bitsets, sparseDims those
+// they keep as sets.
+var (
+	postedDims = [...]int{dimLocation, dimType}
+	sparseDims = [...]int{dimProject, dimUser, dimReservation, dimStatement}
+)
 
 // idBits is a set of job ids as a bitset, and how many it holds.
 type idBits struct {
@@ -70,6 +80,29 @@ func (p *postings) move(id uint32, was, now *row) {
 			b.set(id)
 		}
 	}
+	for i, d := range sparseDims {
+		if was != nil && now != nil && was.dim[d] == now.dim[d] {
+			continue
+		}
+		if was != nil {
+			v := was.dim[d]
+			set := p.sparse[i][v]
+			if set.remove(id); set.empty() {
+				delete(p.sparse[i], v)
+			}
+		}
+		if now != nil {
+			if p.sparse[i] == nil {
+				p.sparse[i] = map[uint32]*idSet{}
+			}
+			set := p.sparse[i][now.dim[d]]
+			if set == nil {
+				set = &idSet{}
+				p.sparse[i][now.dim[d]] = set
+			}
+			set.add(id)
+		}
+	}
 	if was != nil && now != nil && was.state == now.state {
 		return
 	}
@@ -82,8 +115,8 @@ func (p *postings) move(id uint32, was, now *row) {
 }
 
 // narrow clears from hits, a bitset by job id, the jobs that m's
-// conditions on the posted dimensions and the state rule out. The rows of
-// those left are tested in full as before.
+// conditions on the dimensions, the state and the caller's own jobs rule
+// out. The rows of those left are tested in full as before.
 func (p *postings) narrow(m *matcher, hits []uint64) {
 	for i, d := range postedDims {
 		if m.on[d] {
@@ -93,6 +126,30 @@ func (p *postings) narrow(m *matcher, hits []uint64) {
 	if m.state != codeUnknown && int(m.state) < len(p.states) {
 		andBits(hits, &p.states[m.state])
 	}
+	for i, d := range sparseDims {
+		if m.on[d] {
+			andSet(hits, p.sparse[i][m.want[d]])
+		}
+		if d == dimUser && m.ownerOn {
+			andSet(hits, p.sparse[i][m.owner])
+		}
+	}
+}
+
+// andSet keeps in hits only the ids set holds (none when set is nil).
+func andSet(hits []uint64, set *idSet) {
+	if set == nil {
+		clear(hits)
+		return
+	}
+	kept := takeBits(len(hits))
+	defer bitsPool.Put(kept)
+	set.each(func(id uint32) {
+		if k := int(id >> 6); k < len(hits) {
+			(*kept)[k] |= hits[k] & (1 << (id & 63))
+		}
+	})
+	copy(hits, *kept)
 }
 
 // andBits keeps in hits only the ids b holds (none when b is nil).

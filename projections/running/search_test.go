@@ -258,7 +258,7 @@ func checkPostings(t *testing.T, st *store) {
 	}
 	want := map[key][]uint32{}
 	for _, r := range st.rows {
-		for _, d := range postedDims {
+		for _, d := range append(postedDims[:], sparseDims[:]...) {
 			want[key{d, r.dim[d]}] = append(want[key{d, r.dim[d]}], r.id)
 		}
 		want[key{-1, uint32(r.state)}] = append(want[key{-1, uint32(r.state)}], r.id)
@@ -279,6 +279,16 @@ func checkPostings(t *testing.T, st *store) {
 	for i, d := range postedDims {
 		for v, b := range st.posts.dims[i] {
 			got[key{d, v}] = ids(b)
+		}
+	}
+	for i, d := range sparseDims {
+		for v, set := range st.posts.sparse[i] {
+			var out []uint32
+			set.each(func(id uint32) { out = append(out, id) })
+			if len(out) != set.len() || len(out) == 0 {
+				t.Errorf("a set of %d jobs holds %d", set.len(), len(out))
+			}
+			got[key{d, v}] = out
 		}
 	}
 	for c := range st.posts.states {

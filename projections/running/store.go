@@ -115,6 +115,7 @@ func (s *store) setQuiet(q bool) {
 	s.quiet = q
 	var b *indexBuild
 	if !q && s.indexed && s.ranking == nil {
+		s.posts.makeSparse(s.rows)
 		s.rankAll()
 		b = s.startIndex()
 	}

@@ -3,6 +3,7 @@ package running
 import (
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -240,6 +241,12 @@ func (m *matcher) matchRow(dim *[numDims]uint32, state stateCode) bool {
 		}
 	}
 	return m.state == codeUnknown || state == m.state
+}
+
+// narrowed reports whether m has a condition the postings answer (on a
+// dimension, the state or the caller's own jobs).
+func (m *matcher) narrowed() bool {
+	return m.ownerOn || m.state != codeUnknown || slices.Contains(m.on[:], true)
 }
 
 // more reports whether m has conditions beyond those matchRow tests.

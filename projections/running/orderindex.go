@@ -263,13 +263,17 @@ func (s *store) exactMatches(q *listQuery, m *matcher, ts *textSearch) (matches 
 		}
 		return *ts.hits, func() {} // narrowed by the postings (searchFor)
 	}
-	b := takeBits(s.ids.words())
-	if !m.none {
-		for st := range s.posts.states {
-			for k, w := range s.posts.states[st].w[:min(len(s.posts.states[st].w), len(*b))] {
-				(*b)[k] |= w
-			}
+	if ts.hits != nil { // the postings' candidates (searchFor)
+		if m.none {
+			clear(*ts.hits)
 		}
+		return *ts.hits, func() {}
+	}
+	var b *[]uint64
+	if m.none {
+		b = takeBits(s.ids.words())
+	} else {
+		b = s.listedIDs()
 		s.posts.narrow(m, *b)
 	}
 	return *b, func() { bitsPool.Put(b) }

@@ -8,7 +8,7 @@ import (
 // textSearch is one request's search, resolved against the store's index.
 type textSearch struct {
 	terms   []string  // every term; none when the request does not search
-	hits    *[]uint64 // by job id: the jobs whose text holds every indexable term; nil when none is
+	hits    *[]uint64 // by job id: the jobs whose text holds every indexable term (or every job when none is) that the postings leave; nil when neither narrows
 	rest    []string  // the terms the index cannot answer, tested on each job's text
 	restSig signature // the byte pairs of rest
 	sel     *[]uint64 // by slot: the slots to scan, when slots chose them
@@ -28,6 +28,12 @@ func (s *store) searchFor(m *matcher) textSearch {
 		ts.restSig.addPairs(t)
 	}
 	if len(indexed) == 0 {
+		if s.index != nil && m.narrowed() {
+			// No term the index answers, but the postings name the
+			// candidates: the scan may read only theirs (slots).
+			ts.hits = s.listedIDs()
+			s.posts.narrow(m, *ts.hits)
+		}
 		return ts
 	}
 	n := s.ids.words()
@@ -46,6 +52,19 @@ func (s *store) searchFor(m *matcher) textSearch {
 	}
 	s.posts.narrow(m, *ts.hits)
 	return ts
+}
+
+// listedIDs returns every listed job as a bitset by job id, from the
+// postings of the states. s.mu is held; the caller gives the bitset back
+// to bitsPool.
+func (s *store) listedIDs() *[]uint64 {
+	b := takeBits(s.ids.words())
+	for st := range s.posts.states {
+		for k, w := range s.posts.states[st].w[:min(len(s.posts.states[st].w), len(*b))] {
+			(*b)[k] |= w
+		}
+	}
+	return b
 }
 
 // match reports whether the job in slot i of st, whose row is r, holds

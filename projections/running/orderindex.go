@@ -243,7 +243,7 @@ func (s *store) awaitOrders() { s.orderBuilds.wg.Wait() }
 // every query text). Otherwise it returns nil. release gives back a bitset
 // it took. s.mu is held.
 func (s *store) exactMatches(q *listQuery, m *matcher, ts *textSearch) (matches []uint64, release func()) {
-	if q.span != nil || !s.indexed || s.ranking == nil || m.more() {
+	if q.span != nil || !s.indexed || s.ranking == nil || !s.posts.sparseOn || m.more() {
 		return nil, nil
 	}
 	for d, on := range m.on {

@@ -153,6 +153,9 @@ func (p *postings) narrow(m *matcher, hits []uint64) {
 		andBits(hits, &p.states[m.state])
 	}
 	for i, d := range sparseDims {
+		if !p.sparseOn {
+			break // not made yet: hits keep the jobs these conditions rule out
+		}
 		if m.on[d] {
 			andSet(hits, p.sparse[i][m.want[d]])
 		}

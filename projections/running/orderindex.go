@@ -10,7 +10,7 @@ import (
 // sorted page whose matches the postings and the search index name exactly
 // (exactMatches) reads the rows of the jobs it walks to until the page is
 // full, not of every match: `state=running&location=US&q=marts&sort=-slot_ms`
-// over 100,000 running jobs reads some 1,500 entries of the index instead
+// over 100,000 running jobs reads some 1,400 entries of the index instead
 // of 7,434 rows, each a cache miss, and its total is the matches' count.
 //
 // The index is a copy of every listed job's value in the order, sorted, and
@@ -22,10 +22,10 @@ import (
 // jobs and every dirty one hold the page. The copy is made again, outside
 // the lock, when a page finds more than a few per cent of the jobs dirty
 // (orderRebuildShare). The store keeps an index for each order asked for,
-// from the first page of that order on (that page is a scan), and marks
-// its dirty jobs under its write lock, a bit set per change. Each index
-// takes 16 bytes a job, 1.6 MB per 100,000 jobs, and 40 more while it is
-// copied.
+// from the first page of that order on (that page offers every match),
+// and marks its dirty jobs under its write lock, a bit set per change.
+// Each index takes 16 bytes a job, 1.6 MB per 100,000 jobs, and 40 more
+// while it is copied.
 type orderIndex struct {
 	ents  []orderEnt
 	dirty idBits // by job id

@@ -95,16 +95,9 @@ func wayOf(t *testing.T, st *store, v url.Values, caller access.Principal, now t
 func TestOrderIndexMatchesScan(t *testing.T) {
 	r := rand.New(rand.NewPCG(11, 12))
 	now := t0.Add(time.Hour)
-	var cfg Config
-	cfg.setDefaults()
-	live, plain := newLiveStore(cfg, newRing(16)), newStore(cfg, nil)
+	live, plain, apply := storePair(now)
 	live.orderBuilds.min = 1 // copied again after a few changes
 	var keys []events.JobKey
-	apply := func(key events.JobKey, evs ...events.Event) {
-		for _, s := range []*store{live, plain} {
-			s.applyHistory(key, evs, now)
-		}
-	}
 	admin := access.Principal{Email: "ab@acme.example", Role: access.RoleAdmin, ShowQueries: true, Method: access.ModeIAP}
 	viewer := access.Principal{Email: "x@acme.example", Role: access.RoleViewer, Method: access.ModeIAP}
 	var ways [byWalk + 1]int
@@ -175,19 +168,12 @@ func (s *store) dirtyIn(v url.Values) bool {
 // a scan does once it is in place.
 func TestOrderCopiedWhileJobsChange(t *testing.T) {
 	now := t0.Add(time.Hour)
-	var cfg Config
-	cfg.setDefaults()
 	admin := access.Principal{Email: "ab@acme.example", Role: access.RoleAdmin, ShowQueries: true, Method: access.ModeIAP}
 	walks := 0
 	for round, changes := range []int{0, 1, 10, 300} {
 		r := rand.New(rand.NewPCG(13, uint64(round)))
-		live, plain := newLiveStore(cfg, newRing(16)), newStore(cfg, nil)
+		live, plain, apply := storePair(now)
 		var keys []events.JobKey
-		apply := func(key events.JobKey, evs ...events.Event) {
-			for _, s := range []*store{live, plain} {
-				s.applyHistory(key, evs, now)
-			}
-		}
 		for range 600 {
 			keys = changeJobs(r, keys, apply, now)
 		}

@@ -143,16 +143,8 @@ func signatureOfString(s string) signature {
 func TestIndexedListMatchesScan(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
 	now := t0.Add(time.Hour)
-	var cfg Config
-	cfg.setDefaults()
-	live, plain := newLiveStore(cfg, newRing(16)), newStore(cfg, nil)
-	stores := []*store{live, plain}
+	live, plain, apply := storePair(now)
 	var keys []events.JobKey
-	apply := func(key events.JobKey, evs ...events.Event) {
-		for _, s := range stores {
-			s.applyHistory(key, evs, now)
-		}
-	}
 	callers := []access.Principal{
 		access.Anonymous(),
 		{Email: "ab@acme.example", Role: access.RoleViewer, Method: access.ModeIAP},
@@ -309,6 +301,20 @@ func checkPostings(t *testing.T, st *store) {
 	if diff := cmp.Diff(want, got, cmp.AllowUnexported(key{})); diff != "" {
 		t.Fatalf("postings differ from the rows (-rows +postings):\n%s", diff)
 	}
+}
+
+// storePair returns a live store and a plain one, with the function that
+// applies a job's events to both at now.
+func storePair(now time.Time) (live, plain *store, apply func(events.JobKey, ...events.Event)) {
+	var cfg Config
+	cfg.setDefaults()
+	live, plain = newLiveStore(cfg, newRing(16)), newStore(cfg, nil)
+	apply = func(key events.JobKey, evs ...events.Event) {
+		for _, s := range []*store{live, plain} {
+			s.applyHistory(key, evs, now)
+		}
+	}
+	return live, plain, apply
 }
 
 // changeJobs lists a new job, changes a listed one (its query text, its

@@ -19,12 +19,14 @@ import (
 // LimitFlags are the run command's bounds on memory and time, and its
 // diagnostics.
 type LimitFlags struct {
-	EmbeddedRetention time.Duration `help:"How long the in-process Bigtable of the embedded mode keeps events (garbage collection by event age). 0: an hour, or, when the simulated organization submits jobs faster, as long as it takes it to submit 2,000 jobs, so that memory stays bounded (40s at --simulate-rate 50); the simulated jobs API forgets finished jobs after as long. Other modes use --retention." default:"0s"`
-	EmbeddedMemoryMiB int           `name:"embedded-memory-limit" help:"Soft limit, in MiB, on the memory of the embedded mode (in-process Bigtable), for Go's garbage collector: it collects more often as the process nears it, and returns freed memory to the system sooner. 0: no limit. Off by default: when a backlog pushes what is live past it, the collector takes half the CPU (see the README). The GOMEMLIMIT variable, when set, takes precedence." default:"0"`
-	EmbeddedGOGC      int           `name:"embedded-gogc" help:"The garbage collector's GOGC in the embedded mode: a collection starts when the heap has grown by this percentage of what the last one left live. Below Go's 100, so that the process stays under 400 MB at --simulate-rate 50 even on a busy machine, for a few percent more CPU. The GOGC variable, when set, takes precedence." default:"40"`
-	RequestTimeout    time.Duration `help:"Bound on every HTTP request that touches Bigtable (a job's detail with its timeline, a push delivery): when it passes, the request is answered 503 with Retry-After." default:"5s"`
-	RepairInterval    time.Duration `help:"How often to look for the event log's table, the topics and the subscriptions, and create again what went missing (with --auto-create or emulators; otherwise it is reported)." default:"10s"`
-	Pprof             bool          `help:"Serve Go's profiles at /debug/pprof/, to callers authenticated like the API's (go tool pprof http://ADDR/debug/pprof/heap). Off by default: profiles show the process's internals."`
+	EmbeddedRetention  time.Duration `help:"How long the in-process Bigtable of the embedded mode keeps events (garbage collection by event age). 0: an hour, or, when the simulated organization submits jobs faster, as long as it takes it to submit 2,000 jobs, so that memory stays bounded (40s at --simulate-rate 50); the simulated jobs API forgets finished jobs after as long. Other modes use --retention." default:"0s"`
+	EmbeddedMemoryMiB  int           `name:"embedded-memory-limit" help:"Soft limit, in MiB, on the memory of the embedded mode (in-process Bigtable), for Go's garbage collector: it collects more often as the process nears it, and returns freed memory to the system sooner. 0: no limit. Off by default: when a backlog pushes what is live past it, the collector takes half the CPU (see the README). The GOMEMLIMIT variable, when set, takes precedence." default:"0"`
+	EmbeddedGOGC       int           `name:"embedded-gogc" help:"The garbage collector's GOGC in the embedded mode: a collection starts when the heap has grown by this percentage of what the last one left live. Below Go's 100, so that the process stays under 400 MB at --simulate-rate 50 even on a busy machine, for a few percent more CPU. The GOGC variable, when set, takes precedence." default:"40"`
+	RequestTimeout     time.Duration `help:"Bound on every HTTP request that touches Bigtable (a job's detail with its timeline, a push delivery): when it passes, the request is answered 503 with Retry-After." default:"5s"`
+	RepairInterval     time.Duration `help:"How often to look for the event log's table, the topics and the subscriptions, and create again what went missing (with --auto-create or emulators; otherwise it is reported)." default:"10s"`
+	Pprof              bool          `help:"Serve Go's profiles at /debug/pprof/, to callers authenticated like the API's (go tool pprof http://ADDR/debug/pprof/heap). Off by default: profiles show the process's internals."`
+	PprofBlockRate     time.Duration `name:"pprof-block-rate" help:"With --pprof, fill /debug/pprof/block: record a blocking event per this much time goroutines spend blocked (every event that blocks longer). 0: off. Recording takes a stack trace at each wait: at 10µs, with --pprof-mutex-fraction 100, the two took about 7% of the service's CPU at 5,000 entries/s, and that showed in its CPU profile." default:"0s"`
+	PprofMutexFraction int           `name:"pprof-mutex-fraction" help:"With --pprof, fill /debug/pprof/mutex: record one contended lock in this many. 0: off." default:"0"`
 }
 
 // The embedded log's automatic window: at most an hour, and no more than
@@ -160,11 +162,15 @@ func (f *LimitFlags) mountPprof(mux *http.ServeMux, guard func(http.Handler) htt
 	if !f.Pprof {
 		return
 	}
-	// Sample one blocking event per 10 µs blocked and one contended
-	// lock in 100, so that the block and mutex profiles say where
-	// goroutines wait.
-	runtime.SetBlockProfileRate(int(10 * time.Microsecond))
-	runtime.SetMutexProfileFraction(100)
+	// The block and mutex profiles cost CPU at every wait while they
+	// record, and distort the CPU profile with their stack traces: only
+	// when asked.
+	if f.PprofBlockRate > 0 {
+		runtime.SetBlockProfileRate(int(f.PprofBlockRate.Nanoseconds()))
+	}
+	if f.PprofMutexFraction > 0 {
+		runtime.SetMutexProfileFraction(f.PprofMutexFraction)
+	}
 	for path, h := range map[string]http.HandlerFunc{"/debug/pprof/": pprof.Index, "/debug/pprof/cmdline": pprof.Cmdline,
 		"/debug/pprof/profile": pprof.Profile, "/debug/pprof/symbol": pprof.Symbol, "/debug/pprof/trace": pprof.Trace} {
 		mux.Handle(path, guard(h))
@@ -178,6 +184,12 @@ func (f *LimitFlags) Validate() error {
 		if d <= 0 {
 			errs = append(errs, fmt.Errorf("%s must be positive, not %s", name, d))
 		}
+	}
+	if f.PprofBlockRate < 0 {
+		errs = append(errs, fmt.Errorf("--pprof-block-rate must be 0 (off) or more, not %s", f.PprofBlockRate))
+	}
+	if f.PprofMutexFraction < 0 {
+		errs = append(errs, fmt.Errorf("--pprof-mutex-fraction must be 0 (off) or more, not %d", f.PprofMutexFraction))
 	}
 	if f.EmbeddedGOGC < 0 {
 		errs = append(errs, fmt.Errorf("--embedded-gogc must be 0 (Go's default pacing) or more, not %d", f.EmbeddedGOGC))

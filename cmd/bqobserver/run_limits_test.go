@@ -5,7 +5,9 @@ import (
 	"math"
 	"net/http"
 	"regexp"
+	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"slices"
 	"testing"
 	"time"
@@ -202,5 +204,40 @@ func TestListLagCountsTheSimulation(t *testing.T) {
 	l.source = func() time.Duration { return 42 * time.Second }
 	if got := l.behind(time.Now()); got != 42*time.Second {
 		t.Errorf("the simulation 42 s behind: the list is %v behind, want 42s", got)
+	}
+}
+
+// TestPprofRates: --pprof alone records no blocking events and no lock
+// contention (recording costs CPU at every wait); the two flags turn
+// each on at its rate.
+func TestPprofRates(t *testing.T) {
+	defer runtime.SetBlockProfileRate(0)
+	defer runtime.SetMutexProfileFraction(runtime.SetMutexProfileFraction(0))
+	runtime.SetBlockProfileRate(0)
+	block := func() int { // blocks for 2ms at one site, then counts the block profile's records
+		done := make(chan struct{})
+		time.AfterFunc(2*time.Millisecond, func() { close(done) })
+		<-done
+		return pprof.Lookup("block").Count()
+	}
+	mount := func(f LimitFlags) {
+		f.Pprof = true
+		f.mountPprof(http.NewServeMux(), func(h http.Handler) http.Handler { return h })
+	}
+
+	mount(LimitFlags{})
+	if before, after := pprof.Lookup("block").Count(), block(); after != before {
+		t.Errorf("with --pprof alone the block profile went from %d to %d records, want none recorded", before, after)
+	}
+	if got := runtime.SetMutexProfileFraction(-1); got != 0 {
+		t.Errorf("with --pprof alone the mutex profile fraction is %d, want 0", got)
+	}
+
+	mount(LimitFlags{PprofBlockRate: time.Nanosecond, PprofMutexFraction: 7})
+	if before, after := pprof.Lookup("block").Count(), block(); after <= before {
+		t.Errorf("with --pprof-block-rate 1ns the block profile went from %d to %d records, want the 2ms wait recorded", before, after)
+	}
+	if got := runtime.SetMutexProfileFraction(-1); got != 7 {
+		t.Errorf("with --pprof-mutex-fraction 7 the mutex profile fraction is %d, want 7", got)
 	}
 }

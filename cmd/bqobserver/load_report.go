@@ -45,11 +45,11 @@ func writeRun(w io.Writer, c *LoadCmd, n int, r *loadResult) {
 	}
 	fmt.Fprintf(w, " CPU s per 1,000 entries: service %s, Pub/Sub emulator %s, cbtemulator %s, load command %s.\n\n",
 		fixed(3)(r.cpuService), fixed(3)(r.cpuPubSub), fixed(3)(r.cpuBigtable), fixed(3)(r.cpuLoad))
-	fmt.Fprintln(w, "| t | in/s | appended/s | skipped/s | ingest oldest (s) | feed oldest (s) | RSS (MB) | Go heap (MB) | service CPU (%) |")
-	fmt.Fprintln(w, "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+	fmt.Fprintln(w, "| t | in/s | appended/s | skipped/s | ingest oldest (s) | feed oldest (s) | log write p99 (ms) | RSS (MB) | Go heap (MB) | service CPU (%) |")
+	fmt.Fprintln(w, "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 	for _, row := range r.timeline {
-		fmt.Fprintf(w, "| %s | %s | %s | %s | %.1f | %.1f | %.0f | %.0f | %.0f |\n", row.at, grouped(row.in), grouped(row.appended),
-			grouped(row.skipped), row.ingestOldest, row.feedOldest, row.rss/1e6, row.heap/1e6, row.cpu)
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %.1f | %.1f | %s | %.0f | %.0f | %.0f |\n", row.at, grouped(row.in), grouped(row.appended),
+			grouped(row.skipped), row.ingestOldest, row.feedOldest, fixed(0)(1000*row.logWriteP99), row.rss/1e6, row.heap/1e6, row.cpu)
 	}
 }
 
@@ -85,6 +85,8 @@ func (c *LoadCmd) summaryRows() []summaryRow {
 		summaryRow{"feed lag p50 (s), appended → applied", fixed(2), func(r *loadResult) float64 { return r.feedP50 }},
 		summaryRow{"feed lag p99 (s)", fixed(2), func(r *loadResult) float64 { return r.feedP99 }},
 		summaryRow{"feed lag max (s), oldest unprocessed", fixed(1), func(r *loadResult) float64 { return r.feedMax }},
+		summaryRow{"log write p50 (ms), one batch to the event log", fixed(1), func(r *loadResult) float64 { return 1000 * r.logWriteP50 }},
+		summaryRow{"log write p99 (ms)", fixed(1), func(r *loadResult) float64 { return 1000 * r.logWriteP99 }},
 		summaryRow{"finished jobs the live feed pruned from the open-jobs index", grouped, func(r *loadResult) float64 { return r.pruned }},
 	)
 	if c.Backlog == 0 {

@@ -24,6 +24,7 @@ type loadResult struct {
 	deadLettered, handedBack                       float64
 	ingestP50, ingestP99, ingestMax                float64 // seconds
 	feedP50, feedP99, feedMax                      float64
+	logWriteP50, logWriteP99                       float64 // seconds, one write of a batch to the event log
 	pruned                                         float64 // jobs the live feed pruned from the open-jobs index
 	rssMax, heapMax                                float64 // bytes
 	cpuService, cpuPubSub, cpuBigtable, cpuLoad    float64 // CPU seconds per 1,000 settled entries
@@ -37,6 +38,7 @@ type loadRow struct {
 	at                       time.Duration
 	in, appended, skipped    float64 // a second
 	ingestOldest, feedOldest float64 // seconds, at the row's end
+	logWriteP99              float64 // seconds, over the row's interval; NaN without writes
 	rss, heap                float64 // bytes
 	cpu                      float64 // service CPU, percent of one core
 }
@@ -58,6 +60,8 @@ func (r *loadResult) compute(samples []loadSample, interval time.Duration) {
 	ingest, feed := b.ingestLag.Sub(a.ingestLag), b.feedLag.Sub(a.feedLag)
 	r.ingestP50, r.ingestP99 = ingest.Quantile(0.5), ingest.Quantile(0.99)
 	r.feedP50, r.feedP99 = feed.Quantile(0.5), feed.Quantile(0.99)
+	writes := b.logWrite.Sub(a.logWrite)
+	r.logWriteP50, r.logWriteP99 = writes.Quantile(0.5), writes.Quantile(0.99)
 	for _, s := range in {
 		r.ingestMax, r.feedMax = math.Max(r.ingestMax, s.ingestOldest), math.Max(r.feedMax, s.feedOldest)
 		r.rssMax, r.heapMax = math.Max(r.rssMax, float64(s.service.RSS)), math.Max(r.heapMax, s.heap)
@@ -105,7 +109,7 @@ func row(a, b loadSample, start time.Time) loadRow {
 	return loadRow{
 		at: b.at.Sub(start).Round(time.Second),
 		in: (b.published - a.published) / secs, appended: (b.appended - a.appended) / secs, skipped: (b.skipped - a.skipped) / secs,
-		ingestOldest: b.ingestOldest, feedOldest: b.feedOldest,
+		ingestOldest: b.ingestOldest, feedOldest: b.feedOldest, logWriteP99: b.logWrite.Sub(a.logWrite).Quantile(0.99),
 		rss: float64(b.service.RSS), heap: b.heap,
 		cpu: 100 * (b.service.CPU - a.service.CPU).Seconds() / secs,
 	}

@@ -21,8 +21,12 @@ type loadSample struct {
 	pruned                                                float64 // jobs the live feed pruned from the open-jobs index
 	// Lag: the oldest-unprocessed gauges and the lag histograms of ingest
 	// and of the running-jobs feed.
-	ingestOldest, feedOldest        float64
-	ingestLag, feedLag              measure.Histogram
+	ingestOldest, feedOldest float64
+	ingestLag, feedLag       measure.Histogram
+	// logWrite is the appender's writes to the event log (each a batch of
+	// events), whatever their result: it tells a stall of the log from
+	// one of the service.
+	logWrite                        measure.Histogram
 	heap                            float64 // Go heap in use, bytes
 	service, pubsub, bigtable, load measure.Usage
 }
@@ -86,6 +90,7 @@ func (sm *loadSample) fromMetrics(m measure.Metrics) {
 	sm.feedOldest = m.Sum("bqobserver_handler_oldest_unprocessed_seconds", "handler", feed)
 	sm.ingestLag = m.Histogram("bqobserver_handler_lag_seconds", "handler", ingest.DefaultHandlerName)
 	sm.feedLag = m.Histogram("bqobserver_handler_lag_seconds", "handler", feed)
+	sm.logWrite = m.Histogram("bqobserver_appender_append_seconds")
 	sm.heap = m.Sum("go_memstats_heap_inuse_bytes")
 }
 

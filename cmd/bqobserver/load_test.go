@@ -47,7 +47,9 @@ func TestLoadResult(t *testing.T) {
 			ingestOldest: n / 10, feedOldest: n / 100,
 			ingestLag: measure.Histogram{Bounds: bounds, Counts: []float64{500 * n, 1000 * n, 1000 * n}, Count: 1000 * n},
 			feedLag:   measure.Histogram{Bounds: bounds, Counts: []float64{900 * n, 900 * n, 900 * n}, Count: 900 * n},
-			heap:      1e6 * n, service: measure.Usage{CPU: time.Duration(i) * 200 * time.Millisecond, RSS: int64(2e6 * n)},
+			// 10 writes a second, the first 5 s all within 0.1 s, then half of them within 1 s.
+			logWrite: measure.Histogram{Bounds: bounds, Counts: []float64{10 * min(n, 5), 10*min(n, 5) + 10*max(n-5, 0), 10 * n}, Count: 10 * n},
+			heap:     1e6 * n, service: measure.Usage{CPU: time.Duration(i) * 200 * time.Millisecond, RSS: int64(2e6 * n)},
 			pubsub: measure.Usage{CPU: time.Duration(i) * 100 * time.Millisecond}, load: measure.Usage{CPU: time.Duration(i) * 50 * time.Millisecond},
 		})
 	}
@@ -55,16 +57,17 @@ func TestLoadResult(t *testing.T) {
 	r.compute(samples, 5*time.Second)
 	got := []float64{r.window.Seconds(), r.inRate, r.settledRate, r.appendedRate, r.skippedRate,
 		r.ingestP50, r.ingestP99, r.ingestMax, r.feedP50, r.feedMax, r.rssMax, r.heapMax,
-		r.cpuService, r.cpuPubSub, r.cpuBigtable, r.cpuLoad, r.pruned}
+		r.cpuService, r.cpuPubSub, r.cpuBigtable, r.cpuLoad, r.pruned, r.logWriteP50, r.logWriteP99}
 	want := []float64{8, 1000, 1000, 900, 100,
 		0.1, 0.982, 1, 0.05, 0.1, 20e6, 10e6,
-		0.2, 0.1, math.NaN(), 0.05, 40}
+		0.2, 0.1, math.NaN(), 0.05, 40,
+		0.28, 0.9856} // of the window's 80 writes, 30 within 0.1 s and 50 between 0.1 and 1 s
 	if diff := cmp.Diff(got, want, cmpopts.EquateNaNs(), cmpopts.EquateApprox(0, 1e-9)); diff != "" {
-		t.Errorf("window, rates, lag, memory, CPU and pruned jobs (-got +want):\n%s", diff)
+		t.Errorf("window, rates, lag, memory, CPU, pruned jobs and log writes (-got +want):\n%s", diff)
 	}
 	wantRows := []loadRow{
-		{at: 5 * time.Second, in: 1000, appended: 900, skipped: 100, ingestOldest: 0.5, feedOldest: 0.05, rss: 10e6, heap: 5e6, cpu: 20},
-		{at: 10 * time.Second, in: 1000, appended: 900, skipped: 100, ingestOldest: 1, feedOldest: 0.1, rss: 20e6, heap: 10e6, cpu: 20},
+		{at: 5 * time.Second, in: 1000, appended: 900, skipped: 100, ingestOldest: 0.5, feedOldest: 0.05, logWriteP99: 0.099, rss: 10e6, heap: 5e6, cpu: 20},
+		{at: 10 * time.Second, in: 1000, appended: 900, skipped: 100, ingestOldest: 1, feedOldest: 0.1, logWriteP99: 0.991, rss: 20e6, heap: 10e6, cpu: 20},
 	}
 	if diff := cmp.Diff(r.timeline, wantRows, cmp.AllowUnexported(loadRow{}), cmpopts.EquateApprox(0, 1e-9)); diff != "" {
 		t.Errorf("timeline (-got +want):\n%s", diff)
@@ -120,9 +123,9 @@ func TestLoadCommand(t *testing.T) {
 		rows []string // summary rows whose median must be positive
 	}{
 		{"steady", []string{"--rate", "400", "--duration", "12s", "--warmup", "4s"},
-			[]string{"entries in (published)/s", "appended/s", "freshness probes seen in the list (%)", "service CPU s per 1,000 entries"}},
+			[]string{"entries in (published)/s", "appended/s", "freshness probes seen in the list (%)", "service CPU s per 1,000 entries", "log write p99 (ms)"}},
 		{"steady made live", []string{"--rate", "400", "--duration", "12s", "--warmup", "4s", "--generate", "live"},
-			[]string{"entries in (published)/s", "appended/s", "freshness probes seen in the list (%)", "service CPU s per 1,000 entries"}},
+			[]string{"entries in (published)/s", "appended/s", "freshness probes seen in the list (%)", "service CPU s per 1,000 entries", "log write p99 (ms)"}},
 		{"backlog", []string{"--backlog", "3000", "--rate", "1000"},
 			[]string{"drain rate, entries/s (backlog ÷ drain time)", "appended/s", "service Go heap max (MB)",
 				"ready after restart (s), process start → /readyz 200", "restart: open-jobs index entries the first rebuild read",

@@ -45,11 +45,12 @@ func writeRun(w io.Writer, c *LoadCmd, n int, r *loadResult) {
 	}
 	fmt.Fprintf(w, " CPU s per 1,000 entries: service %s, Pub/Sub emulator %s, cbtemulator %s, load command %s.\n\n",
 		fixed(3)(r.cpuService), fixed(3)(r.cpuPubSub), fixed(3)(r.cpuBigtable), fixed(3)(r.cpuLoad))
-	fmt.Fprintln(w, "| t | in/s | appended/s | skipped/s | ingest oldest (s) | feed oldest (s) | log write p99 (ms) | RSS (MB) | Go heap (MB) | service CPU (%) |")
-	fmt.Fprintln(w, "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+	fmt.Fprintln(w, "| t | in/s | appended/s | skipped/s | ingest oldest (s) | feed oldest (s) | log write p99 (ms) | RSS (MB) | Go heap (MB) | service CPU (%) | cbtemulator RSS (MB) |")
+	fmt.Fprintln(w, "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 	for _, row := range r.timeline {
-		fmt.Fprintf(w, "| %s | %s | %s | %s | %.1f | %.1f | %s | %.0f | %.0f | %.0f |\n", row.at, grouped(row.in), grouped(row.appended),
-			grouped(row.skipped), row.ingestOldest, row.feedOldest, fixed(0)(1000*row.logWriteP99), row.rss/1e6, row.heap/1e6, row.cpu)
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %.1f | %.1f | %s | %.0f | %.0f | %.0f | %s |\n", row.at, grouped(row.in), grouped(row.appended),
+			grouped(row.skipped), row.ingestOldest, row.feedOldest, fixed(0)(1000*row.logWriteP99), row.rss/1e6, row.heap/1e6, row.cpu,
+			fixed(0)(row.bigtableRSS/1e6))
 	}
 }
 
@@ -103,6 +104,8 @@ func (c *LoadCmd) summaryRows() []summaryRow {
 	return append(rows,
 		summaryRow{"service RSS max (MB)", fixed(0), func(r *loadResult) float64 { return r.rssMax / 1e6 }},
 		summaryRow{"service Go heap max (MB)", fixed(0), func(r *loadResult) float64 { return r.heapMax / 1e6 }},
+		summaryRow{"Pub/Sub emulator RSS max (MB)", fixed(0), func(r *loadResult) float64 { return r.pubsubRSSMax / 1e6 }},
+		summaryRow{"cbtemulator RSS max (MB)", fixed(0), func(r *loadResult) float64 { return r.bigtableRSSMax / 1e6 }},
 		summaryRow{"service CPU s per 1,000 entries", fixed(3), func(r *loadResult) float64 { return r.cpuService }},
 		summaryRow{"Pub/Sub emulator CPU s per 1,000 entries", fixed(3), func(r *loadResult) float64 { return r.cpuPubSub }},
 		summaryRow{"cbtemulator CPU s per 1,000 entries", fixed(3), func(r *loadResult) float64 { return r.cpuBigtable }},

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/prometheus/procfs"
+
+	"github.com/bqobserver/bqobserver/internal/measure"
 )
 
 // loadResult is what one load run measured.
@@ -27,6 +29,7 @@ type loadResult struct {
 	logWriteP50, logWriteP99                       float64 // seconds, one write of a batch to the event log
 	pruned                                         float64 // jobs the live feed pruned from the open-jobs index
 	rssMax, heapMax                                float64 // bytes
+	pubsubRSSMax, bigtableRSSMax                   float64 // bytes; NaN for an emulator the run did not start
 	cpuService, cpuPubSub, cpuBigtable, cpuLoad    float64 // CPU seconds per 1,000 settled entries
 	timeline                                       []loadRow
 	restart                                        restartResult // backlog: the restart after the drain
@@ -41,6 +44,7 @@ type loadRow struct {
 	logWriteP99              float64 // seconds, over the row's interval; NaN without writes
 	rss, heap                float64 // bytes
 	cpu                      float64 // service CPU, percent of one core
+	bigtableRSS              float64 // bytes at the row's end; NaN for a cbtemulator the run did not start
 }
 
 // compute derives the result from the run's samples.
@@ -66,6 +70,8 @@ func (r *loadResult) compute(samples []loadSample, interval time.Duration) {
 		r.ingestMax, r.feedMax = math.Max(r.ingestMax, s.ingestOldest), math.Max(r.feedMax, s.feedOldest)
 		r.rssMax, r.heapMax = math.Max(r.rssMax, float64(s.service.RSS)), math.Max(r.heapMax, s.heap)
 	}
+	r.pubsubRSSMax, r.bigtableRSSMax = rssMax(in, func(s *loadSample) measure.Usage { return s.pubsub }),
+		rssMax(in, func(s *loadSample) measure.Usage { return s.bigtable })
 	per := func(x, y time.Duration) float64 {
 		if y == 0 { // a process the run did not start, and cannot see
 			return math.NaN()
@@ -75,6 +81,19 @@ func (r *loadResult) compute(samples []loadSample, interval time.Duration) {
 	r.cpuService, r.cpuPubSub = per(a.service.CPU, b.service.CPU), per(a.pubsub.CPU, b.pubsub.CPU)
 	r.cpuBigtable, r.cpuLoad = per(a.bigtable.CPU, b.bigtable.CPU), per(a.load.CPU, b.load.CPU)
 	r.timeline = timeline(samples, r.start, interval)
+}
+
+// rssMax is the largest RSS of one process over samples, NaN if no sample
+// saw it (a process the run did not start).
+func rssMax(samples []loadSample, of func(*loadSample) measure.Usage) float64 {
+	var m int64
+	for i := range samples {
+		m = max(m, of(&samples[i]).RSS)
+	}
+	if m == 0 {
+		return math.NaN()
+	}
+	return float64(m)
 }
 
 // window is the samples taken from from to to.
@@ -111,7 +130,8 @@ func row(a, b loadSample, start time.Time) loadRow {
 		in: (b.published - a.published) / secs, appended: (b.appended - a.appended) / secs, skipped: (b.skipped - a.skipped) / secs,
 		ingestOldest: b.ingestOldest, feedOldest: b.feedOldest, logWriteP99: b.logWrite.Sub(a.logWrite).Quantile(0.99),
 		rss: float64(b.service.RSS), heap: b.heap,
-		cpu: 100 * (b.service.CPU - a.service.CPU).Seconds() / secs,
+		cpu:         100 * (b.service.CPU - a.service.CPU).Seconds() / secs,
+		bigtableRSS: rssMax([]loadSample{b}, func(s *loadSample) measure.Usage { return s.bigtable }),
 	}
 }
 

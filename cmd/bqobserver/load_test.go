@@ -51,23 +51,26 @@ func TestLoadResult(t *testing.T) {
 			logWrite: measure.Histogram{Bounds: bounds, Counts: []float64{10 * min(n, 5), 10*min(n, 5) + 10*max(n-5, 0), 10 * n}, Count: 10 * n},
 			heap:     1e6 * n, service: measure.Usage{CPU: time.Duration(i) * 200 * time.Millisecond, RSS: int64(2e6 * n)},
 			pubsub: measure.Usage{CPU: time.Duration(i) * 100 * time.Millisecond}, load: measure.Usage{CPU: time.Duration(i) * 50 * time.Millisecond},
+			bigtable: measure.Usage{RSS: int64(4e6 * n)}, // its CPU time unseen
 		})
 	}
 	r := &loadResult{start: start, from: start.Add(2 * time.Second), to: start.Add(10 * time.Second)}
 	r.compute(samples, 5*time.Second)
 	got := []float64{r.window.Seconds(), r.inRate, r.settledRate, r.appendedRate, r.skippedRate,
 		r.ingestP50, r.ingestP99, r.ingestMax, r.feedP50, r.feedMax, r.rssMax, r.heapMax,
-		r.cpuService, r.cpuPubSub, r.cpuBigtable, r.cpuLoad, r.pruned, r.logWriteP50, r.logWriteP99}
+		r.cpuService, r.cpuPubSub, r.cpuBigtable, r.cpuLoad, r.pruned, r.logWriteP50, r.logWriteP99,
+		r.pubsubRSSMax, r.bigtableRSSMax}
 	want := []float64{8, 1000, 1000, 900, 100,
 		0.1, 0.982, 1, 0.05, 0.1, 20e6, 10e6,
 		0.2, 0.1, math.NaN(), 0.05, 40,
-		0.28, 0.9856} // of the window's 80 writes, 30 within 0.1 s and 50 between 0.1 and 1 s
+		0.28, 0.9856, // of the window's 80 writes, 30 within 0.1 s and 50 between 0.1 and 1 s
+		math.NaN(), 40e6} // the Pub/Sub emulator's memory was not seen
 	if diff := cmp.Diff(got, want, cmpopts.EquateNaNs(), cmpopts.EquateApprox(0, 1e-9)); diff != "" {
-		t.Errorf("window, rates, lag, memory, CPU, pruned jobs and log writes (-got +want):\n%s", diff)
+		t.Errorf("window, rates, lag, memory, CPU, pruned jobs, log writes and the emulators' memory (-got +want):\n%s", diff)
 	}
 	wantRows := []loadRow{
-		{at: 5 * time.Second, in: 1000, appended: 900, skipped: 100, ingestOldest: 0.5, feedOldest: 0.05, logWriteP99: 0.099, rss: 10e6, heap: 5e6, cpu: 20},
-		{at: 10 * time.Second, in: 1000, appended: 900, skipped: 100, ingestOldest: 1, feedOldest: 0.1, logWriteP99: 0.991, rss: 20e6, heap: 10e6, cpu: 20},
+		{at: 5 * time.Second, in: 1000, appended: 900, skipped: 100, ingestOldest: 0.5, feedOldest: 0.05, logWriteP99: 0.099, rss: 10e6, heap: 5e6, cpu: 20, bigtableRSS: 20e6},
+		{at: 10 * time.Second, in: 1000, appended: 900, skipped: 100, ingestOldest: 1, feedOldest: 0.1, logWriteP99: 0.991, rss: 20e6, heap: 10e6, cpu: 20, bigtableRSS: 40e6},
 	}
 	if diff := cmp.Diff(r.timeline, wantRows, cmp.AllowUnexported(loadRow{}), cmpopts.EquateApprox(0, 1e-9)); diff != "" {
 		t.Errorf("timeline (-got +want):\n%s", diff)
@@ -189,8 +192,10 @@ func TestLoadWarmsTheEmulatorsItStarts(t *testing.T) {
 	if want := "warmed up first by 6s of 300 entries/s left out of the results"; !strings.Contains(report, want) {
 		t.Errorf("the report does not say %q:\n%s", want, report)
 	}
-	if v := median(t, report, "appended/s"); !(v > 0) {
-		t.Errorf("appended/s: median %g, want positive\n%s", v, report)
+	for _, row := range []string{"appended/s", "Pub/Sub emulator RSS max (MB)", "cbtemulator RSS max (MB)"} {
+		if v := median(t, report, row); !(v > 0) {
+			t.Errorf("%s: median %g, want positive\n%s", row, v, report)
+		}
 	}
 }
 

@@ -86,14 +86,19 @@ func (r *loadResult) compute(samples []loadSample, interval time.Duration) {
 // rssMax is the largest RSS of one process over samples, NaN if no sample
 // saw it (a process the run did not start).
 func rssMax(samples []loadSample, of func(*loadSample) measure.Usage) float64 {
-	var m int64
+	var m measure.Usage
 	for i := range samples {
-		m = max(m, of(&samples[i]).RSS)
+		m.RSS = max(m.RSS, of(&samples[i]).RSS)
 	}
-	if m == 0 {
+	return rssOf(m)
+}
+
+// rssOf is u's RSS in bytes, NaN for a process not seen.
+func rssOf(u measure.Usage) float64 {
+	if u.RSS == 0 {
 		return math.NaN()
 	}
-	return float64(m)
+	return float64(u.RSS)
 }
 
 // window is the samples taken from from to to.
@@ -131,7 +136,7 @@ func row(a, b loadSample, start time.Time) loadRow {
 		ingestOldest: b.ingestOldest, feedOldest: b.feedOldest, logWriteP99: b.logWrite.Sub(a.logWrite).Quantile(0.99),
 		rss: float64(b.service.RSS), heap: b.heap,
 		cpu:         100 * (b.service.CPU - a.service.CPU).Seconds() / secs,
-		bigtableRSS: rssMax([]loadSample{b}, func(s *loadSample) measure.Usage { return s.bigtable }),
+		bigtableRSS: rssOf(b.bigtable),
 	}
 }
 

@@ -22,6 +22,13 @@ type loadEmulators struct {
 // as --emulators says. A started pair serves every run (each in a project of
 // its own): a freshly started Pub/Sub emulator spends its first minutes
 // compiling itself, which LoadCmd.warmUp absorbs before the first run.
+//
+// Both keep in memory everything a run sends them, the Pub/Sub emulator
+// every message, acknowledged ones included, until its topic goes; so
+// their collectors work harder the longer a run lasts, and take the CPU
+// of the two cores the service shares with them. A started pair runs with
+// --pubsub-emulator-jvm and --cbtemulator-gogc, and logs its collections
+// for the report (see emulator.Process.GC).
 func (c *LoadCmd) openEmulators(e *env, work string) (*loadEmulators, error) {
 	ps, bt := e.getenv("PUBSUB_EMULATOR_HOST"), e.getenv("BIGTABLE_EMULATOR_HOST")
 	switch {
@@ -46,8 +53,15 @@ func (c *LoadCmd) startEmulators(e *env, work string) (m *loadEmulators, err err
 			m.close(e.log)
 		}
 	}()
-	for _, start := range []func(context.Context, string, string) (*emulator.Process, error){emulator.StartPubSub, emulator.StartBigtable} {
-		p, err := start(e.ctx, sdk, work)
+	for _, start := range []func(context.Context) (*emulator.Process, error){
+		func(ctx context.Context) (*emulator.Process, error) {
+			return emulator.StartPubSub(ctx, sdk, work, c.PubSubJVM)
+		},
+		func(ctx context.Context) (*emulator.Process, error) {
+			return emulator.StartBigtable(ctx, sdk, work, c.BigtableGOGC)
+		},
+	} {
+		p, err := start(e.ctx)
 		if err != nil {
 			return nil, err
 		}
@@ -67,6 +81,30 @@ func (m *loadEmulators) pid(name string) int {
 		}
 	}
 	return 0
+}
+
+// gc is what the collectors of the emulators the command started have
+// logged so far. An emulator whose log cannot be read is left out, with a
+// warning: the run's other measurements stand.
+func (m *loadEmulators) gc(log *slog.Logger) emulatorGC {
+	var g emulatorGC
+	for _, p := range m.started {
+		evs, err := p.GC()
+		if err != nil {
+			log.Warn("load: reading an emulator's GC log", "emulator", p.Name, "error", err.Error())
+			continue
+		}
+		if evs == nil {
+			evs = []emulator.GCEvent{} // started, and no collection yet
+		}
+		switch p.Name {
+		case "pubsub":
+			g.pubsub = evs
+		case "bigtable":
+			g.bigtable = evs
+		}
+	}
+	return g
 }
 
 // close stops the emulators the run started.

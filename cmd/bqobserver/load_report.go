@@ -45,12 +45,12 @@ func writeRun(w io.Writer, c *LoadCmd, n int, r *loadResult) {
 	}
 	fmt.Fprintf(w, " CPU s per 1,000 entries: service %s, Pub/Sub emulator %s, cbtemulator %s, load command %s.\n\n",
 		fixed(3)(r.cpuService), fixed(3)(r.cpuPubSub), fixed(3)(r.cpuBigtable), fixed(3)(r.cpuLoad))
-	fmt.Fprintln(w, "| t | in/s | appended/s | skipped/s | ingest oldest (s) | feed oldest (s) | log write p99 (ms) | RSS (MB) | Go heap (MB) | service CPU (%) | cbtemulator RSS (MB) |")
-	fmt.Fprintln(w, "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+	fmt.Fprintln(w, "| t | in/s | appended/s | skipped/s | ingest oldest (s) | feed oldest (s) | log write p99 (ms) | RSS (MB) | Go heap (MB) | service CPU (%) | cbtemulator RSS (MB) | cbtemulator GC CPU (s) | Pub/Sub emulator GC pauses (ms) |")
+	fmt.Fprintln(w, "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 	for _, row := range r.timeline {
-		fmt.Fprintf(w, "| %s | %s | %s | %s | %.1f | %.1f | %s | %.0f | %.0f | %.0f | %s |\n", row.at, grouped(row.in), grouped(row.appended),
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %.1f | %.1f | %s | %.0f | %.0f | %.0f | %s | %s | %s |\n", row.at, grouped(row.in), grouped(row.appended),
 			grouped(row.skipped), row.ingestOldest, row.feedOldest, fixed(0)(1000*row.logWriteP99), row.rss/1e6, row.heap/1e6, row.cpu,
-			fixed(0)(row.bigtableRSS/1e6))
+			fixed(0)(row.bigtableRSS/1e6), fixed(1)(row.bigtableGCCPU), fixed(0)(1000*row.pubsubPauses))
 	}
 }
 
@@ -106,6 +106,9 @@ func (c *LoadCmd) summaryRows() []summaryRow {
 		summaryRow{"service Go heap max (MB)", fixed(0), func(r *loadResult) float64 { return r.heapMax / 1e6 }},
 		summaryRow{"Pub/Sub emulator RSS max (MB)", fixed(0), func(r *loadResult) float64 { return r.pubsubRSSMax / 1e6 }},
 		summaryRow{"cbtemulator RSS max (MB)", fixed(0), func(r *loadResult) float64 { return r.bigtableRSSMax / 1e6 }},
+		summaryRow{"Pub/Sub emulator stopped by its collector (s)", fixed(1), func(r *loadResult) float64 { return r.pubsubPauses }},
+		summaryRow{"Pub/Sub emulator's longest collector pause (ms)", fixed(0), func(r *loadResult) float64 { return 1000 * r.pubsubLongestPause }},
+		summaryRow{"cbtemulator collections' CPU (s)", fixed(1), func(r *loadResult) float64 { return r.bigtableGCCPU }},
 		summaryRow{"service CPU s per 1,000 entries", fixed(3), func(r *loadResult) float64 { return r.cpuService }},
 		summaryRow{"Pub/Sub emulator CPU s per 1,000 entries", fixed(3), func(r *loadResult) float64 { return r.cpuPubSub }},
 		summaryRow{"cbtemulator CPU s per 1,000 entries", fixed(3), func(r *loadResult) float64 { return r.cpuBigtable }},
@@ -131,14 +134,21 @@ func writeLoadSummary(w io.Writer, c *LoadCmd, machine string, results []*loadRe
 }
 
 func (c *LoadCmd) emulatorsUsed(results []*loadResult) string {
-	switch {
-	case len(results) > 0 && !results[0].startedEmulators:
+	if len(results) > 0 && !results[0].startedEmulators {
 		return "from PUBSUB_EMULATOR_HOST and BIGTABLE_EMULATOR_HOST, shared by the runs"
-	case c.Warm > 0:
-		return fmt.Sprintf("started by the load command from the gcloud SDK, shared by the runs, warmed up first by %s of %s entries/s left out of the results",
-			c.Warm, grouped(c.Rate))
 	}
-	return "started by the load command from the gcloud SDK, shared by the runs"
+	desc := "started by the load command from the gcloud SDK, shared by the runs"
+	if c.Warm > 0 {
+		desc += fmt.Sprintf(", warmed up first by %s of %s entries/s left out of the results", c.Warm, grouped(c.Rate))
+	}
+	jvm, gogc := "its defaults", "100 (Go's default)"
+	if c.PubSubJVM != "" {
+		jvm = "`" + c.PubSubJVM + "`"
+	}
+	if c.BigtableGOGC != 0 {
+		gogc = strconv.Itoa(c.BigtableGOGC)
+	}
+	return desc + fmt.Sprintf("; the Pub/Sub emulator's JVM with %s, cbtemulator with GOGC %s", jvm, gogc)
 }
 
 // machineNow describes the date and the machine: CPUs, their model and

@@ -6,6 +6,7 @@ import (
 
 	"github.com/prometheus/procfs"
 
+	"github.com/bqobserver/bqobserver/internal/emulator"
 	"github.com/bqobserver/bqobserver/internal/measure"
 )
 
@@ -30,9 +31,13 @@ type loadResult struct {
 	pruned                                         float64 // jobs the live feed pruned from the open-jobs index
 	rssMax, heapMax                                float64 // bytes
 	pubsubRSSMax, bigtableRSSMax                   float64 // bytes; NaN for an emulator the run did not start
-	cpuService, cpuPubSub, cpuBigtable, cpuLoad    float64 // CPU seconds per 1,000 settled entries
-	timeline                                       []loadRow
-	restart                                        restartResult // backlog: the restart after the drain
+	// The emulators' collectors over the window (see emulator.GC), NaN
+	// for an emulator the run did not start: the Pub/Sub emulator's
+	// pauses and its longest, and cbtemulator's collections' CPU; seconds.
+	pubsubPauses, pubsubLongestPause, bigtableGCCPU float64
+	cpuService, cpuPubSub, cpuBigtable, cpuLoad     float64 // CPU seconds per 1,000 settled entries
+	timeline                                        []loadRow
+	restart                                         restartResult // backlog: the restart after the drain
 }
 
 // loadRow is one row of a run's timeline: the rates and state over the
@@ -45,10 +50,33 @@ type loadRow struct {
 	rss, heap                float64 // bytes
 	cpu                      float64 // service CPU, percent of one core
 	bigtableRSS              float64 // bytes at the row's end; NaN for a cbtemulator the run did not start
+	pubsubPauses             float64 // seconds the Pub/Sub emulator's collector paused it; NaN when not started
+	bigtableGCCPU            float64 // CPU seconds of cbtemulator's collections that began in the row; NaN when not started
+}
+
+// emulatorGC is what the collectors of the emulators the run started
+// logged (nil for one it did not start).
+type emulatorGC struct {
+	pubsub, bigtable []emulator.GCEvent
+}
+
+// gcIn sums the events from from (exclusive) to to (inclusive): their
+// pauses, the longest, and their CPU; NaN for an emulator not started.
+func gcIn(evs []emulator.GCEvent, from, to time.Time) (pauses, longest, cpu float64) {
+	if evs == nil {
+		return math.NaN(), math.NaN(), math.NaN()
+	}
+	for _, e := range evs {
+		if e.At.After(from) && !e.At.After(to) {
+			pauses, cpu = pauses+e.Pause.Seconds(), cpu+e.CPU.Seconds()
+			longest = max(longest, e.Pause.Seconds())
+		}
+	}
+	return pauses, longest, cpu
 }
 
 // compute derives the result from the run's samples.
-func (r *loadResult) compute(samples []loadSample, interval time.Duration) {
+func (r *loadResult) compute(samples []loadSample, gc emulatorGC, interval time.Duration) {
 	in := window(samples, r.from, r.to)
 	if len(in) < 2 {
 		return
@@ -80,7 +108,9 @@ func (r *loadResult) compute(samples []loadSample, interval time.Duration) {
 	}
 	r.cpuService, r.cpuPubSub = per(a.service.CPU, b.service.CPU), per(a.pubsub.CPU, b.pubsub.CPU)
 	r.cpuBigtable, r.cpuLoad = per(a.bigtable.CPU, b.bigtable.CPU), per(a.load.CPU, b.load.CPU)
-	r.timeline = timeline(samples, r.start, interval)
+	r.pubsubPauses, r.pubsubLongestPause, _ = gcIn(gc.pubsub, a.at, b.at)
+	_, _, r.bigtableGCCPU = gcIn(gc.bigtable, a.at, b.at)
+	r.timeline = timeline(samples, gc, r.start, interval)
 }
 
 // rssMax is the largest RSS of one process over samples, NaN if no sample
@@ -113,7 +143,7 @@ func window(samples []loadSample, from, to time.Time) []loadSample {
 }
 
 // timeline is one row per interval from start.
-func timeline(samples []loadSample, start time.Time, interval time.Duration) []loadRow {
+func timeline(samples []loadSample, gc emulatorGC, start time.Time, interval time.Duration) []loadRow {
 	var rows []loadRow
 	prev := -1
 	for i, s := range samples {
@@ -121,22 +151,24 @@ func timeline(samples []loadSample, start time.Time, interval time.Duration) []l
 			continue
 		}
 		if prev >= 0 {
-			rows = append(rows, row(samples[prev], s, start))
+			rows = append(rows, row(samples[prev], s, gc, start))
 		}
 		prev = i
 	}
 	return rows
 }
 
-func row(a, b loadSample, start time.Time) loadRow {
+func row(a, b loadSample, gc emulatorGC, start time.Time) loadRow {
 	secs := b.at.Sub(a.at).Seconds()
+	pauses, _, _ := gcIn(gc.pubsub, a.at, b.at)
+	_, _, gcCPU := gcIn(gc.bigtable, a.at, b.at)
 	return loadRow{
 		at: b.at.Sub(start).Round(time.Second),
 		in: (b.published - a.published) / secs, appended: (b.appended - a.appended) / secs, skipped: (b.skipped - a.skipped) / secs,
 		ingestOldest: b.ingestOldest, feedOldest: b.feedOldest, logWriteP99: b.logWrite.Sub(a.logWrite).Quantile(0.99),
 		rss: float64(b.service.RSS), heap: b.heap,
 		cpu:         100 * (b.service.CPU - a.service.CPU).Seconds() / secs,
-		bigtableRSS: rssOf(b.bigtable),
+		bigtableRSS: rssOf(b.bigtable), pubsubPauses: pauses, bigtableGCCPU: gcCPU,
 	}
 }
 

@@ -138,5 +138,5 @@ func (s *loadSampler) finish(res *loadResult) {
 	s.take(context.Background())
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	res.compute(s.samples, s.lr.cmd.Interval)
+	res.compute(s.samples, s.lr.emu.gc(s.lr.env.log), s.lr.cmd.Interval)
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"google.golang.org/api/iterator"
 
+	"github.com/bqobserver/bqobserver/internal/emulator"
 	"github.com/bqobserver/bqobserver/internal/measure"
 	"github.com/bqobserver/bqobserver/internal/testutil/envtest"
 	"github.com/bqobserver/bqobserver/internal/testutil/logtest"
@@ -54,26 +55,45 @@ func TestLoadResult(t *testing.T) {
 			bigtable: measure.Usage{RSS: int64(4e6 * n)}, // its CPU time unseen
 		})
 	}
+	at := func(s float64) time.Time { return start.Add(time.Duration(s * float64(time.Second))) }
+	gc := emulatorGC{
+		pubsub: []emulator.GCEvent{{At: at(1), Pause: 200 * time.Millisecond}, {At: at(3), Pause: 100 * time.Millisecond},
+			{At: at(7), Pause: 300 * time.Millisecond}, {At: at(10), Pause: 50 * time.Millisecond}, {At: at(11), Pause: time.Second}},
+		bigtable: []emulator.GCEvent{{At: at(4), Pause: time.Millisecond, CPU: 2 * time.Second}, {At: at(9), CPU: time.Second}},
+	}
 	r := &loadResult{start: start, from: start.Add(2 * time.Second), to: start.Add(10 * time.Second)}
-	r.compute(samples, 5*time.Second)
+	r.compute(samples, gc, 5*time.Second)
 	got := []float64{r.window.Seconds(), r.inRate, r.settledRate, r.appendedRate, r.skippedRate,
 		r.ingestP50, r.ingestP99, r.ingestMax, r.feedP50, r.feedMax, r.rssMax, r.heapMax,
 		r.cpuService, r.cpuPubSub, r.cpuBigtable, r.cpuLoad, r.pruned, r.logWriteP50, r.logWriteP99,
-		r.pubsubRSSMax, r.bigtableRSSMax}
+		r.pubsubRSSMax, r.bigtableRSSMax, r.pubsubPauses, r.pubsubLongestPause, r.bigtableGCCPU}
 	want := []float64{8, 1000, 1000, 900, 100,
 		0.1, 0.982, 1, 0.05, 0.1, 20e6, 10e6,
 		0.2, 0.1, math.NaN(), 0.05, 40,
 		0.28, 0.9856, // of the window's 80 writes, 30 within 0.1 s and 50 between 0.1 and 1 s
-		math.NaN(), 40e6} // the Pub/Sub emulator's memory was not seen
+		math.NaN(), 40e6, // the Pub/Sub emulator's memory was not seen
+		0.45, 0.3, 3} // the collections after 2 s up to 10 s
 	if diff := cmp.Diff(got, want, cmpopts.EquateNaNs(), cmpopts.EquateApprox(0, 1e-9)); diff != "" {
-		t.Errorf("window, rates, lag, memory, CPU, pruned jobs, log writes and the emulators' memory (-got +want):\n%s", diff)
+		t.Errorf("window, rates, lag, memory, CPU, pruned jobs, log writes, the emulators' memory and collections (-got +want):\n%s", diff)
 	}
 	wantRows := []loadRow{
-		{at: 5 * time.Second, in: 1000, appended: 900, skipped: 100, ingestOldest: 0.5, feedOldest: 0.05, logWriteP99: 0.099, rss: 10e6, heap: 5e6, cpu: 20, bigtableRSS: 20e6},
-		{at: 10 * time.Second, in: 1000, appended: 900, skipped: 100, ingestOldest: 1, feedOldest: 0.1, logWriteP99: 0.991, rss: 20e6, heap: 10e6, cpu: 20, bigtableRSS: 40e6},
+		{at: 5 * time.Second, in: 1000, appended: 900, skipped: 100, ingestOldest: 0.5, feedOldest: 0.05, logWriteP99: 0.099, rss: 10e6, heap: 5e6, cpu: 20, bigtableRSS: 20e6,
+			pubsubPauses: 0.3, bigtableGCCPU: 2},
+		{at: 10 * time.Second, in: 1000, appended: 900, skipped: 100, ingestOldest: 1, feedOldest: 0.1, logWriteP99: 0.991, rss: 20e6, heap: 10e6, cpu: 20, bigtableRSS: 40e6,
+			pubsubPauses: 0.35, bigtableGCCPU: 1},
 	}
 	if diff := cmp.Diff(r.timeline, wantRows, cmp.AllowUnexported(loadRow{}), cmpopts.EquateApprox(0, 1e-9)); diff != "" {
 		t.Errorf("timeline (-got +want):\n%s", diff)
+	}
+
+	// Emulators the run did not start: their collections are unknown, not none.
+	r = &loadResult{start: start, from: start.Add(2 * time.Second), to: start.Add(10 * time.Second)}
+	r.compute(samples, emulatorGC{}, 5*time.Second)
+	unknown := []float64{r.pubsubPauses, r.pubsubLongestPause, r.bigtableGCCPU, r.timeline[0].pubsubPauses, r.timeline[1].bigtableGCCPU}
+	for i, v := range unknown {
+		if !math.IsNaN(v) {
+			t.Errorf("collections of emulators not started: value %d is %g, want NaN", i, v)
+		}
 	}
 }
 
@@ -171,7 +191,8 @@ func TestLoadWarmsTheEmulatorsItStarts(t *testing.T) {
 	t.Setenv("GO_WANT_BQOBSERVER_MAIN", "1")
 	var out, errs bytes.Buffer
 	args := []string{"load", "--runs", "1", "--interval", "2s", "--emulators", "start", "--gcloud-sdk", sdk,
-		"--warm-emulators", "6s", "--rate", "300", "--duration", "8s", "--warmup", "3s"}
+		"--warm-emulators", "6s", "--rate", "300", "--duration", "8s", "--warmup", "3s",
+		"--pubsub-emulator-jvm=-Xmx1g -XX:MaxTenuringThreshold=0", "--cbtemulator-gogc", "120"}
 	if code := runContext(t.Context(), args, strings.NewReader(""), &out, &errs, os.Getenv); code != 0 {
 		t.Fatalf("load exited with %d:\n%s\n%s", code, out.String(), errs.String())
 	}
@@ -189,12 +210,21 @@ func TestLoadWarmsTheEmulatorsItStarts(t *testing.T) {
 	if n := strings.Count(report, "### Run "); n != 1 {
 		t.Errorf("the report has %d runs, want the one measured run:\n%s", n, report)
 	}
-	if want := "warmed up first by 6s of 300 entries/s left out of the results"; !strings.Contains(report, want) {
-		t.Errorf("the report does not say %q:\n%s", want, report)
+	for _, want := range []string{"warmed up first by 6s of 300 entries/s left out of the results",
+		"the Pub/Sub emulator's JVM with `-Xmx1g -XX:MaxTenuringThreshold=0`, cbtemulator with GOGC 120"} {
+		if !strings.Contains(report, want) {
+			t.Errorf("the report does not say %q:\n%s", want, report)
+		}
 	}
 	for _, row := range []string{"appended/s", "Pub/Sub emulator RSS max (MB)", "cbtemulator RSS max (MB)"} {
 		if v := median(t, report, row); !(v > 0) {
 			t.Errorf("%s: median %g, want positive\n%s", row, v, report)
+		}
+	}
+	// The emulators' collector logs were read: none in the window is 0, an unread log "–".
+	for _, row := range []string{"Pub/Sub emulator stopped by its collector (s)", "cbtemulator collections' CPU (s)"} {
+		if v := median(t, report, row); !(v >= 0) {
+			t.Errorf("%s: median %g, want a number\n%s", row, v, report)
 		}
 	}
 }

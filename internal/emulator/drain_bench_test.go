@@ -40,7 +40,7 @@ func BenchmarkPubSubDrain(b *testing.B) {
 
 func benchmarkDrain(b *testing.B, streams int) {
 	sdk := envtest.Getenv(b, "BQOBSERVER_GCLOUD_SDK", "the gcloud SDK's emulators")
-	p, err := StartPubSub(b.Context(), sdk, b.TempDir())
+	p, err := StartPubSub(b.Context(), sdk, b.TempDir(), "") // the JVM's defaults, or CLOUD_PUBSUB_EMULATOR_OPTS
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -45,29 +45,53 @@ type Process struct {
 	PID int
 	// Log is the file its output goes to.
 	Log string
+	// GCLog is the file its garbage collector logs each collection to
+	// (see GC); Started is when it was started, which cbtemulator's
+	// collection times count from.
+	GCLog   string
+	Started time.Time
 
 	cmd  *exec.Cmd
 	done chan struct{}
 }
 
 // StartPubSub starts the SDK's Pub/Sub emulator, writing its output to a
-// file in logDir, and returns once it accepts connections.
-func StartPubSub(ctx context.Context, sdkRoot, logDir string) (*Process, error) {
+// file in logDir, and returns once it accepts connections. jvmOptions are
+// added to its JVM's options (after any CLOUD_PUBSUB_EMULATOR_OPTS holds),
+// and the JVM logs every collection's pauses to GCLog (unified logging,
+// with UTC times).
+func StartPubSub(ctx context.Context, sdkRoot, logDir, jvmOptions string) (*Process, error) {
 	bin := filepath.Join(sdkRoot, "platform", "pubsub-emulator", "bin", "cloud-pubsub-emulator")
-	return start(ctx, "pubsub", logDir, 90*time.Second, func(port string) []string {
-		return []string{bin, "--host=127.0.0.1", "--port=" + port}
-	})
+	gcLog := filepath.Join(logDir, "pubsub-gc.log")
+	opts := strings.Join(strings.Fields(os.Getenv("CLOUD_PUBSUB_EMULATOR_OPTS")+" "+jvmOptions+" -Xlog:gc:file="+gcLog+":utctime"), " ")
+	return start(ctx, "pubsub", logDir, gcLog, 90*time.Second, []string{"CLOUD_PUBSUB_EMULATOR_OPTS=" + opts},
+		func(port string) []string {
+			return []string{bin, "--host=127.0.0.1", "--port=" + port}
+		})
 }
 
-// StartBigtable starts the SDK's cbtemulator, as StartPubSub does.
-func StartBigtable(ctx context.Context, sdkRoot, logDir string) (*Process, error) {
+// StartBigtable starts the SDK's cbtemulator, as StartPubSub does, with
+// its Go runtime's GOGC set to gogc (0: Go's default, or the GOGC
+// variable's). The runtime traces every collection (GODEBUG gctrace=1)
+// into its log, which is its GCLog.
+func StartBigtable(ctx context.Context, sdkRoot, logDir string, gogc int) (*Process, error) {
 	bin := filepath.Join(sdkRoot, "platform", "bigtable-emulator", "cbtemulator")
-	return start(ctx, "bigtable", logDir, 30*time.Second, func(port string) []string {
+	debug := "gctrace=1"
+	if d := os.Getenv("GODEBUG"); d != "" {
+		debug = d + "," + debug
+	}
+	env := []string{"GODEBUG=" + debug}
+	if gogc != 0 {
+		env = append(env, "GOGC="+strconv.Itoa(gogc))
+	}
+	return start(ctx, "bigtable", logDir, "", 30*time.Second, env, func(port string) []string {
 		return []string{bin, "-host", "127.0.0.1", "-port", port}
 	})
 }
 
-func start(ctx context.Context, name, logDir string, within time.Duration, argv func(port string) []string) (*Process, error) {
+// start runs the emulator argv names with the environment and env, and
+// waits until it listens; its GC log is gcLog, or its own log for "".
+func start(ctx context.Context, name, logDir, gcLog string, within time.Duration, env []string, argv func(port string) []string) (*Process, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, fmt.Errorf("starting the %s emulator: %w", name, err)
@@ -81,12 +105,17 @@ func start(ctx context.Context, name, logDir string, within time.Duration, argv 
 	args := argv(port)
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.Env = append(os.Environ(), env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if gcLog == "" {
+		gcLog = logPath
+	}
+	started := time.Now()
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting the %s emulator: %w", name, err)
 	}
 	p := &Process{Name: name, Addr: net.JoinHostPort("127.0.0.1", port), PID: cmd.Process.Pid, Log: logPath,
-		cmd: cmd, done: make(chan struct{})}
+		GCLog: gcLog, Started: started, cmd: cmd, done: make(chan struct{})}
 	go func() { _ = cmd.Wait(); close(p.done) }() // Stop reports how it ended
 	if err := p.waitListening(ctx, within); err != nil {
 		stop, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -2,7 +2,11 @@ package emulator
 
 import (
 	"context"
+	"fmt"
 	"net"
+	"os"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,7 +18,10 @@ import (
 func TestStartAndStop(t *testing.T) {
 	sdk := envtest.Getenv(t, "BQOBSERVER_GCLOUD_SDK", "the gcloud SDK's emulators")
 	for name, start := range map[string]func(context.Context, string, string) (*Process, error){
-		"pubsub": StartPubSub, "bigtable": StartBigtable,
+		"pubsub": func(ctx context.Context, sdk, dir string) (*Process, error) {
+			return StartPubSub(ctx, sdk, dir, "-Xmx512m")
+		},
+		"bigtable": func(ctx context.Context, sdk, dir string) (*Process, error) { return StartBigtable(ctx, sdk, dir, 150) },
 	} {
 		t.Run(name, func(t *testing.T) {
 			p, err := start(t.Context(), sdk, t.TempDir())
@@ -23,6 +30,23 @@ func TestStartAndStop(t *testing.T) {
 			}
 			if p.Name != name || p.PID <= 0 {
 				t.Errorf("process %+v; want name %s and a pid", p, name)
+			}
+			// The runtime settings reach the emulator, and its collector's log is readable.
+			file, want := "cmdline", []string{"-Xmx512m", "-Xlog:gc:file=" + p.GCLog + ":utctime"}
+			if name == "bigtable" {
+				file, want = "environ", []string{"GOGC=150", "GODEBUG=gctrace=1"}
+			}
+			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/%s", p.PID, file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range want {
+				if !slices.Contains(strings.Split(string(b), "\x00"), w) {
+					t.Errorf("the %s emulator's %s lacks %q: %q", name, file, w, b)
+				}
+			}
+			if _, err := p.GC(); err != nil {
+				t.Errorf("GC: %v", err)
 			}
 			stop, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
@@ -43,7 +67,7 @@ func TestStartAndStop(t *testing.T) {
 // TestStartMissing fails at once, naming the emulator, when the SDK has
 // none.
 func TestStartMissing(t *testing.T) {
-	if _, err := StartBigtable(t.Context(), t.TempDir(), t.TempDir()); err == nil {
+	if _, err := StartBigtable(t.Context(), t.TempDir(), t.TempDir(), 0); err == nil {
 		t.Error("StartBigtable in an empty SDK succeeded")
 	}
 }

@@ -32,8 +32,8 @@ type LoadCmd struct {
 	Warm      time.Duration `name:"warm-emulators" help:"When the load command starts the emulators: before the first run, publish at --rate to the service for this long, steady, in a project of its own, and leave it out of the results, so that the first run does not measure the Java Pub/Sub emulator compiling itself (it then needs two to three times the CPU an entry it needs later). 0: no warm-up." default:"90s"`
 	Seed      uint64        `help:"Seed of the simulated organization; run i uses seed+i-1." default:"1"`
 
-	PubSubJVM    string `name:"pubsub-emulator-jvm" help:"JVM options of the Pub/Sub emulator the load command starts. It keeps every message of a run, acknowledged ones included, and with the JVM's defaults (G1, a heap of a quarter of the machine's memory, objects copied between survivor spaces up to 15 times) its pauses grew to 0.3-1.5 s every few seconds once a run's messages filled a few GB, stalling every process of the measurement; the default promotes what survives a collection at once, and starts marking the old generation only when it is 85% full. Empty: the JVM's defaults. Give it with an equals sign: --pubsub-emulator-jvm='-Xmx8g'." default:"-Xms6g -Xmx10g -XX:MaxTenuringThreshold=0 -XX:-G1UseAdaptiveIHOP -XX:InitiatingHeapOccupancyPercent=85"`
-	BigtableGOGC int    `name:"cbtemulator-gogc" help:"GOGC of the cbtemulator the load command starts: it keeps every row in its Go heap, whose marking then costs seconds of CPU a collection. 0: Go's default (100)." default:"150"`
+	PubSubJVM    string `name:"pubsub-emulator-jvm" help:"JVM options of the Pub/Sub emulator the load command starts, added to CLOUD_PUBSUB_EMULATOR_OPTS; give them with an equals sign: --pubsub-emulator-jvm='-Xmx8g'. Empty: the JVM's defaults (G1, a heap of at most a quarter of the machine's memory)."`
+	BigtableGOGC int    `name:"cbtemulator-gogc" help:"GOGC of the cbtemulator the load command starts. 0: Go's default (100), or the GOGC variable's."`
 
 	ServiceFlags []string `arg:"" optional:"" help:"Flags for bqobserver run, after --, to measure settings other than the defaults."`
 }

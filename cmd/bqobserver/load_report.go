@@ -141,14 +141,14 @@ func (c *LoadCmd) emulatorsUsed(results []*loadResult) string {
 	if c.Warm > 0 {
 		desc += fmt.Sprintf(", warmed up first by %s of %s entries/s left out of the results", c.Warm, grouped(c.Rate))
 	}
-	jvm, gogc := "its defaults", "100 (Go's default)"
+	jvm, gogc := "its defaults", "its default GOGC"
 	if c.PubSubJVM != "" {
 		jvm = "`" + c.PubSubJVM + "`"
 	}
 	if c.BigtableGOGC != 0 {
-		gogc = strconv.Itoa(c.BigtableGOGC)
+		gogc = "GOGC " + strconv.Itoa(c.BigtableGOGC)
 	}
-	return desc + fmt.Sprintf("; the Pub/Sub emulator's JVM with %s, cbtemulator with GOGC %s", jvm, gogc)
+	return desc + fmt.Sprintf("; the Pub/Sub emulator's JVM with %s, cbtemulator with %s", jvm, gogc)
 }
 
 // machineNow describes the date and the machine: CPUs, their model and

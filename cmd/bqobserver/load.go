@@ -32,7 +32,7 @@ type LoadCmd struct {
 	Warm      time.Duration `name:"warm-emulators" help:"When the load command starts the emulators: before the first run, publish at --rate to the service for this long, steady, in a project of its own, and leave it out of the results, so that the first run does not measure the Java Pub/Sub emulator compiling itself (it then needs two to three times the CPU an entry it needs later). 0: no warm-up." default:"90s"`
 	Seed      uint64        `help:"Seed of the simulated organization; run i uses seed+i-1." default:"1"`
 
-	PubSubJVM    string `name:"pubsub-emulator-jvm" help:"JVM options of the Pub/Sub emulator the load command starts, added to CLOUD_PUBSUB_EMULATOR_OPTS; give them with an equals sign: --pubsub-emulator-jvm='-Xmx8g'. Empty: the JVM's defaults (G1, a heap of at most a quarter of the machine's memory)."`
+	PubSubJVM    string `name:"pubsub-emulator-jvm" help:"JVM options of the Pub/Sub emulator the load command starts, added to CLOUD_PUBSUB_EMULATOR_OPTS; give them with an equals sign: --pubsub-emulator-jvm='-Xmx8g'. Empty: the JVM's defaults (G1, a heap of at most a quarter of the machine's memory), best for steady runs, where the emulator keeps every message; for a backlog, '-Xms12g -Xmx12g -Xmn4g' keeps its collector from taking most of its time."`
 	BigtableGOGC int    `name:"cbtemulator-gogc" help:"GOGC of the cbtemulator the load command starts. 0: Go's default (100), or the GOGC variable's."`
 
 	ServiceFlags []string `arg:"" optional:"" help:"Flags for bqobserver run, after --, to measure settings other than the defaults."`

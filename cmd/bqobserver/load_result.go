@@ -142,13 +142,19 @@ func window(samples []loadSample, from, to time.Time) []loadSample {
 	return in
 }
 
-// timeline is one row per interval from start.
+// timeline is one row per interval from start, and a shorter last row
+// for the samples after the last full interval; a last sample less than a
+// second after the row before it (the run's closing sample) makes no row of
+// its own, whose rates would say nothing.
 func timeline(samples []loadSample, gc emulatorGC, start time.Time, interval time.Duration) []loadRow {
 	var rows []loadRow
 	prev := -1
 	for i, s := range samples {
-		if prev >= 0 && s.at.Sub(samples[prev].at) < interval && i < len(samples)-1 {
-			continue
+		if prev >= 0 {
+			since := s.at.Sub(samples[prev].at)
+			if since < interval && i < len(samples)-1 || since < time.Second {
+				continue
+			}
 		}
 		if prev >= 0 {
 			rows = append(rows, row(samples[prev], s, gc, start))

@@ -97,6 +97,36 @@ func TestLoadResult(t *testing.T) {
 	}
 }
 
+// TestTimelineEnds gives the samples after the last full interval a row of
+// their own, but not a closing sample taken a moment after the last row.
+func TestTimelineEnds(t *testing.T) {
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	sample := func(secs float64, appended float64) loadSample {
+		return loadSample{at: start.Add(time.Duration(secs * float64(time.Second))), appended: appended}
+	}
+	for _, c := range []struct {
+		name    string
+		samples []loadSample
+		want    []time.Duration // the rows' ends
+	}{
+		{"a short last row", []loadSample{sample(0, 0), sample(1, 10), sample(2, 20), sample(3, 30)}, []time.Duration{2 * time.Second, 3 * time.Second}},
+		{"a closing sample", []loadSample{sample(0, 0), sample(1, 10), sample(2, 20), sample(2.2, 22)}, []time.Duration{2 * time.Second}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var got []time.Duration
+			for _, r := range timeline(c.samples, emulatorGC{}, start, 2*time.Second) {
+				got = append(got, r.at)
+				if r.appended != 10 {
+					t.Errorf("row ending at %s appended %g a second, want 10", r.at, r.appended)
+				}
+			}
+			if diff := cmp.Diff(got, c.want); diff != "" {
+				t.Errorf("rows (-got +want):\n%s", diff)
+			}
+		})
+	}
+}
+
 func TestLoadFormats(t *testing.T) {
 	got := []string{grouped(0), grouped(999.6), grouped(1234567), grouped(-4321), grouped(math.NaN()), fixed(2)(1.005), fixed(0)(math.Inf(1))}
 	want := []string{"0", "1,000", "1,234,567", "-4,321", "–", "1.00", "–"}

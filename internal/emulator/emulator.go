@@ -63,7 +63,7 @@ type Process struct {
 func StartPubSub(ctx context.Context, sdkRoot, logDir, jvmOptions string) (*Process, error) {
 	bin := filepath.Join(sdkRoot, "platform", "pubsub-emulator", "bin", "cloud-pubsub-emulator")
 	gcLog := filepath.Join(logDir, "pubsub-gc.log")
-	opts := strings.Join(strings.Fields(os.Getenv("CLOUD_PUBSUB_EMULATOR_OPTS")+" "+jvmOptions+" -Xlog:gc:file="+gcLog+":utctime"), " ")
+	opts := strings.TrimSpace(os.Getenv("CLOUD_PUBSUB_EMULATOR_OPTS") + " " + jvmOptions + " -Xlog:gc:file=" + gcLog + ":utctime")
 	return start(ctx, "pubsub", logDir, gcLog, 90*time.Second, []string{"CLOUD_PUBSUB_EMULATOR_OPTS=" + opts},
 		func(port string) []string {
 			return []string{bin, "--host=127.0.0.1", "--port=" + port}

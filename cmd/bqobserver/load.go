@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"path/filepath"
 	"strconv"
 	"time"
 )
@@ -32,7 +33,8 @@ type LoadCmd struct {
 	Warm      time.Duration `name:"warm-emulators" help:"When the load command starts the emulators: before the first run, publish at --rate to the service for this long, steady, in a project of its own, and leave it out of the results, so that the first run does not measure the Java Pub/Sub emulator compiling itself (it then needs two to three times the CPU an entry it needs later). 0: no warm-up." default:"90s"`
 	Seed      uint64        `help:"Seed of the simulated organization; run i uses seed+i-1." default:"1"`
 
-	PubSubJVM    string `name:"pubsub-emulator-jvm" help:"JVM options of the Pub/Sub emulator the load command starts, added to CLOUD_PUBSUB_EMULATOR_OPTS; give them with an equals sign: --pubsub-emulator-jvm='-Xmx8g'. Empty: the JVM's defaults (G1, a heap of at most a quarter of the machine's memory), best for steady runs, where the emulator keeps every message; for a backlog, '-Xms12g -Xmx12g -Xmn4g' keeps its collector from taking most of its time."`
+	Fresh        bool   `name:"fresh-emulators" default:"true" negatable:"" help:"When the load command starts the emulators: a new pair for every run, warmed up and stopped after it, so that no run inherits the memory (and the collector's work) of the runs before it. --no-fresh-emulators: one pair for all the runs."`
+	PubSubJVM    string `name:"pubsub-emulator-jvm" default:"auto" help:"JVM options of the Pub/Sub emulator the load command starts, added to CLOUD_PUBSUB_EMULATOR_OPTS; give them with an equals sign: --pubsub-emulator-jvm='-Xmx8g'. Empty (--pubsub-emulator-jvm=''): the JVM's defaults (G1, a heap of at most a quarter of the machine's memory). auto: the defaults for steady runs, where the emulator keeps every message and a large young generation makes long pauses; for a backlog, a fixed heap of half the machine's memory with a third of it young (-Xms12g -Xmx12g -Xmn4g on 24 GiB), which keeps the collector from stopping the emulator for most of a drain."`
 	BigtableGOGC int    `name:"cbtemulator-gogc" help:"GOGC of the cbtemulator the load command starts. 0: Go's default (100), or the GOGC variable's."`
 
 	ServiceFlags []string `arg:"" optional:"" help:"Flags for bqobserver run, after --, to measure settings other than the defaults."`
@@ -52,17 +54,27 @@ func (c *LoadCmd) Run(g *Globals, e *env) error {
 		return fmt.Errorf("making a work directory: %w", err)
 	}
 	e.log.Info("load: logs of the service and the emulators go here", "dir", work)
-	emu, err := c.openEmulators(e, work)
-	if err != nil {
-		return err
-	}
-	defer emu.close(e.log)
-	if err := c.warmUp(e, g, emu, binary, work); err != nil {
-		return err
-	}
+	var emu *loadEmulators
+	defer func() {
+		if emu != nil {
+			emu.close(e.log)
+		}
+	}()
 	var results []*loadResult
 	for i := range c.Runs {
+		if emu == nil {
+			if emu, err = c.openEmulators(e, filepath.Join(work, "emulators-"+strconv.Itoa(i+1))); err != nil {
+				return err
+			}
+			if err := c.warmUp(e, g, emu, binary, work); err != nil {
+				return err
+			}
+		}
 		r, err := c.runOnce(e, g, emu, binary, work, strconv.Itoa(i+1), c.Seed+uint64(i))
+		if c.Fresh && len(emu.started) > 0 {
+			emu.close(e.log)
+			emu = nil
+		}
 		if err != nil {
 			err = fmt.Errorf("run %d: %w", i+1, err)
 			if len(results) > 0 { // what the runs before it measured still stands
@@ -96,6 +108,37 @@ func (c *LoadCmd) check() error {
 			maxAheadEntries, c.Rate, c.Duration, n))
 	}
 	return errors.Join(errs...)
+}
+
+// pubsubJVM is the Pub/Sub emulator's JVM options --pubsub-emulator-jvm
+// asks for: with auto, the JVM's defaults for a steady run and
+// backlogJVM's for a backlog.
+func (c *LoadCmd) pubsubJVM() string {
+	if c.PubSubJVM != "auto" {
+		return c.PubSubJVM
+	}
+	if c.Backlog == 0 {
+		return ""
+	}
+	return backlogJVM(memTotal())
+}
+
+// backlogJVM is what a Pub/Sub emulator serving a backlog needs on a
+// machine of mem bytes: a fixed heap of half of it, a third of that young.
+// Serving a backlog, the emulator allocates hundreds of MB a second; with
+// its defaults, G1 keeps the young generation near 250 MB to meet its pause
+// goal and, with gigabytes of the backlog live, runs a marking cycle every
+// few seconds, which stopped the emulator for 11-14 s of a 300,000-entry
+// drain and held the drain to 3,300-3,700 entries/s; with these, 4,500-5,200
+// (README, "Performance"). The same setting is worse for a steady run,
+// where each young collection copies the gigabytes the emulator keeps. The
+// JVM's defaults ("") on a machine too small to spare the heap.
+func backlogJVM(mem uint64) string {
+	heap := math.Round(float64(mem) / 2 / (1 << 30))
+	if heap < 3 {
+		return ""
+	}
+	return fmt.Sprintf("-Xms%.0fg -Xmx%.0fg -Xmn%.0fg", heap, heap, math.Round(heap/3))
 }
 
 // binary is the executable to run: --binary, or this one.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/bqobserver/bqobserver/internal/emulator"
@@ -47,6 +48,9 @@ func (c *LoadCmd) startEmulators(e *env, work string) (m *loadEmulators, err err
 			return nil, err
 		}
 	}
+	if err := os.MkdirAll(work, 0o755); err != nil {
+		return nil, fmt.Errorf("making the emulators' log directory: %w", err)
+	}
 	m = &loadEmulators{}
 	defer func() {
 		if err != nil {
@@ -55,7 +59,7 @@ func (c *LoadCmd) startEmulators(e *env, work string) (m *loadEmulators, err err
 	}()
 	for _, start := range []func(context.Context) (*emulator.Process, error){
 		func(ctx context.Context) (*emulator.Process, error) {
-			return emulator.StartPubSub(ctx, sdk, work, c.PubSubJVM)
+			return emulator.StartPubSub(ctx, sdk, work, c.pubsubJVM())
 		},
 		func(ctx context.Context) (*emulator.Process, error) {
 			return emulator.StartBigtable(ctx, sdk, work, c.BigtableGOGC)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -119,6 +120,9 @@ func entriesPerJob(seed uint64, from, to time.Duration) (float64, error) {
 		if en.Published.Sub(start) >= from {
 			n++
 		}
+	}
+	if n == 0 {
+		return 0, fmt.Errorf("the simulated organization published no entries from %s to %s after its start: too short to tell its entries per job", from, to)
 	}
 	return float64(n) / (rate * (to - from).Seconds()), nil
 }

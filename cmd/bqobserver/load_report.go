@@ -138,12 +138,15 @@ func (c *LoadCmd) emulatorsUsed(results []*loadResult) string {
 		return "from PUBSUB_EMULATOR_HOST and BIGTABLE_EMULATOR_HOST, shared by the runs"
 	}
 	desc := "started by the load command from the gcloud SDK, shared by the runs"
+	if c.Fresh {
+		desc = "started by the load command from the gcloud SDK, a new pair for each run"
+	}
 	if c.Warm > 0 {
 		desc += fmt.Sprintf(", warmed up first by %s of %s entries/s left out of the results", c.Warm, grouped(c.Rate))
 	}
 	jvm, gogc := "its defaults", "its default GOGC"
-	if c.PubSubJVM != "" {
-		jvm = "`" + c.PubSubJVM + "`"
+	if o := c.pubsubJVM(); o != "" {
+		jvm = "`" + o + "`"
 	}
 	if c.BigtableGOGC != 0 {
 		gogc = "GOGC " + strconv.Itoa(c.BigtableGOGC)
@@ -162,10 +165,23 @@ func machineNow() string {
 	if cpus, err := fs.CPUInfo(); err == nil && len(cpus) > 0 {
 		desc += " (" + cpus[0].ModelName + ")"
 	}
-	if mem, err := fs.Meminfo(); err == nil && mem.MemTotal != nil {
-		desc += fmt.Sprintf(", %.1f GiB of memory", float64(*mem.MemTotal)/(1<<20))
+	if mem := memTotal(); mem > 0 {
+		desc += fmt.Sprintf(", %.1f GiB of memory", float64(mem)/(1<<30))
 	}
 	return desc
+}
+
+// memTotal is the machine's memory in bytes, 0 when /proc does not say.
+func memTotal() uint64 {
+	fs, err := procfs.NewDefaultFS()
+	if err != nil {
+		return 0
+	}
+	mem, err := fs.Meminfo()
+	if err != nil || mem.MemTotal == nil {
+		return 0
+	}
+	return *mem.MemTotal << 10
 }
 
 func ms(d time.Duration) float64 {
@@ -206,7 +222,9 @@ func grouped(v float64) string {
 // restartRows are the summary's measures of the restart after a backlog.
 func restartRows() []summaryRow {
 	return []summaryRow{
+		{"restart: waited for the emulators to go quiet (s)", fixed(1), func(r *loadResult) float64 { return r.restart.ofStarted(r.restart.quietWait) }},
 		{"ready after restart (s), process start → /readyz 200", fixed(1), func(r *loadResult) float64 { return r.restart.readyAfter.Seconds() }},
+		{"restart: emulators' CPU s by ready", fixed(2), func(r *loadResult) float64 { return r.restart.ofStarted(r.restart.emulatorsCPU) }},
 		{"restart: open-jobs index entries the first rebuild read", grouped, func(r *loadResult) float64 { return r.restart.indexEntries }},
 		{"restart: running jobs it listed", grouped, func(r *loadResult) float64 { return r.restart.running }},
 		{"restart: finished jobs it found in the index and pruned", grouped, func(r *loadResult) float64 { return r.restart.finished }},

@@ -22,13 +22,32 @@ type restartResult struct {
 	rebuildSeconds float64
 	peakRSS        int64         // bytes, the most the process was resident with by then
 	cpu            time.Duration // the process's CPU time by then
+	quietWait      time.Duration // how long the restart waited for the emulators to go quiet; -1 when it did not
+	emulatorsCPU   time.Duration // the CPU the emulators the command started took from the start to ready
 }
+
+// Waiting for the emulators to go quiet before a restart: at most
+// quietWithin, until they take less than quietCPU of a quietWindow.
+const (
+	quietWithin = time.Minute
+	quietWindow = time.Second
+	quietCPU    = 100 * time.Millisecond
+)
 
 // restart starts the same binary again on the same project once the
 // drained service has stopped (serve ends it with SIGTERM, as a platform
 // does), as a user restarts it; it measures how soon the new process is
 // ready, reads what its first rebuild found, and stops it.
+//
+// The emulators the command started share the machine's cores with the
+// service, and after a drain they may still be collecting the gigabytes it
+// left them (cbtemulator's collections take seconds of CPU); Bigtable
+// costs a deployment's machine nothing. So the restart first waits, a
+// minute at most, until they take less than a tenth of a core, and the
+// report gives that wait and the CPU they took while the service started.
 func (r *loadRun) restart(ctx context.Context, env []string, res *loadResult) (err error) {
+	res.restart.quietWait = r.waitQuiet(ctx)
+	emulatorsBefore := r.emulatorsCPU()
 	start := time.Now()
 	svc, err := startLoadService(ctx, r.binary, r.project, r.work, r.project+"-service-restarted.log", env, r.cmd.ServiceFlags)
 	if err != nil {
@@ -41,6 +60,7 @@ func (r *loadRun) restart(ctx context.Context, env []string, res *loadResult) (e
 	}
 	res.restart.readyAfter = ready.Sub(start)
 	res.restart.cpu = usage(svc.pid).CPU
+	res.restart.emulatorsCPU = r.emulatorsCPU() - emulatorsBefore
 	if res.restart.peakRSS, err = measure.PeakRSS(svc.pid); err != nil {
 		return fmt.Errorf("reading the restarted service's peak RSS: %w", err)
 	}
@@ -51,8 +71,46 @@ func (r *loadRun) restart(ctx context.Context, env []string, res *loadResult) (e
 	res.restart.fromMetrics(m)
 	r.env.log.Info("load: restarted after the backlog", "ready_after", res.restart.readyAfter.String(),
 		"index_entries", res.restart.indexEntries, "running", res.restart.running, "rebuild_seconds", res.restart.rebuildSeconds,
-		"peak_rss_mb", res.restart.peakRSS>>20, "cpu", res.restart.cpu.String())
+		"peak_rss_mb", res.restart.peakRSS>>20, "cpu", res.restart.cpu.String(),
+		"waited_for_quiet_emulators", res.restart.quietWait.String(), "emulators_cpu", res.restart.emulatorsCPU.String())
 	return nil
+}
+
+// waitQuiet waits until the emulators the command started take less than
+// quietCPU of a quietWindow, or quietWithin has passed, and returns how
+// long it waited; -1 when the command started none (their CPU is not
+// known).
+func (r *loadRun) waitQuiet(ctx context.Context) time.Duration {
+	if len(r.emu.started) == 0 {
+		return -1
+	}
+	start := time.Now()
+	prev := r.emulatorsCPU()
+	t := time.NewTicker(quietWindow)
+	defer t.Stop()
+	for time.Since(start) < quietWithin {
+		select {
+		case <-ctx.Done():
+			return time.Since(start)
+		case <-t.C:
+		}
+		cpu := r.emulatorsCPU()
+		if cpu-prev < quietCPU {
+			break
+		}
+		prev = cpu
+	}
+	return time.Since(start)
+}
+
+// emulatorsCPU is the CPU time the emulators the command started have
+// taken so far.
+func (r *loadRun) emulatorsCPU() time.Duration {
+	var cpu time.Duration
+	for _, p := range r.emu.started {
+		cpu += usage(p.PID).CPU
+	}
+	return cpu
 }
 
 // fromMetrics reads the rebuild's gauges (see projections/running).
@@ -61,6 +119,15 @@ func (x *restartResult) fromMetrics(m measure.Metrics) {
 	x.running = gaugeOf(m, "bqobserver_running_rebuild_running_jobs")
 	x.finished = gaugeOf(m, "bqobserver_running_rebuild_finished_jobs")
 	x.rebuildSeconds = gaugeOf(m, "bqobserver_running_rebuild_seconds")
+}
+
+// ofStarted is d in seconds, or NaN when the command started no emulators
+// and the restart could not see them.
+func (x *restartResult) ofStarted(d time.Duration) float64 {
+	if x.quietWait < 0 {
+		return math.NaN()
+	}
+	return d.Seconds()
 }
 
 // gaugeOf is the value of the metric name, NaN when the service has none.

@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -213,34 +214,41 @@ func TestLoadCommand(t *testing.T) {
 }
 
 // TestLoadWarmsTheEmulatorsItStarts runs the load command with emulators
-// it starts from the gcloud SDK: before the measured run it warms them up
-// with a run of its own, which it logs and leaves out of the report, and
-// the report says so.
+// it starts from the gcloud SDK: before each measured run it starts a new
+// pair and warms it up with a run of its own, which it logs and leaves out
+// of the report, and the report says so.
 func TestLoadWarmsTheEmulatorsItStarts(t *testing.T) {
 	sdk := envtest.Getenv(t, "BQOBSERVER_GCLOUD_SDK", "the gcloud SDK's emulators")
 	t.Setenv("GO_WANT_BQOBSERVER_MAIN", "1")
 	var out, errs bytes.Buffer
-	args := []string{"load", "--runs", "1", "--interval", "2s", "--emulators", "start", "--gcloud-sdk", sdk,
+	args := []string{"load", "--runs", "2", "--interval", "2s", "--emulators", "start", "--gcloud-sdk", sdk,
 		"--warm-emulators", "6s", "--rate", "300", "--duration", "8s", "--warmup", "3s",
 		"--pubsub-emulator-jvm=-Xmx1g -XX:MaxTenuringThreshold=0", "--cbtemulator-gogc", "120"}
 	if code := runContext(t.Context(), args, strings.NewReader(""), &out, &errs, os.Getenv); code != 0 {
 		t.Fatalf("load exited with %d:\n%s\n%s", code, out.String(), errs.String())
 	}
-	m := regexp.MustCompile(`"message":"load: warmed the emulators up","published":(\d+),"appended_per_s":(\d+)`).FindStringSubmatch(errs.String())
-	if m == nil {
-		t.Fatalf("the load command did not log its warm-up:\n%s", errs.String())
+	warmed := regexp.MustCompile(`"message":"load: warmed the emulators up","published":(\d+),"appended_per_s":(\d+)`).FindAllStringSubmatch(errs.String(), -1)
+	if len(warmed) != 2 {
+		t.Fatalf("the load command logged %d warm-ups, want one for each of the 2 runs:\n%s", len(warmed), errs.String())
 	}
-	if published, _ := strconv.Atoi(m[1]); published < 300 {
-		t.Errorf("the warm-up published %d entries in 6s at 300/s, want at least 300", published)
+	for _, m := range warmed {
+		if published, _ := strconv.Atoi(m[1]); published < 300 {
+			t.Errorf("the warm-up published %d entries in 6s at 300/s, want at least 300", published)
+		}
+		if appended, _ := strconv.Atoi(m[2]); appended <= 0 {
+			t.Errorf("the warm-up appended %d entries a second, want some", appended)
+		}
 	}
-	if appended, _ := strconv.Atoi(m[2]); appended <= 0 {
-		t.Errorf("the warm-up appended %d entries a second, want some", appended)
+	// Each run had emulators of its own.
+	started := regexp.MustCompile(`"message":"load: emulators started","pubsub":"([^"]+)","bigtable":"([^"]+)"`).FindAllStringSubmatch(errs.String(), -1)
+	if len(started) != 2 || started[0][1] == started[1][1] && started[0][2] == started[1][2] {
+		t.Errorf("emulators started for the 2 runs: %q, want two pairs", started)
 	}
 	report := out.String()
-	if n := strings.Count(report, "### Run "); n != 1 {
-		t.Errorf("the report has %d runs, want the one measured run:\n%s", n, report)
+	if n := strings.Count(report, "### Run "); n != 2 {
+		t.Errorf("the report has %d runs, want the two measured runs:\n%s", n, report)
 	}
-	for _, want := range []string{"warmed up first by 6s of 300 entries/s left out of the results",
+	for _, want := range []string{"a new pair for each run, warmed up first by 6s of 300 entries/s left out of the results",
 		"the Pub/Sub emulator's JVM with `-Xmx1g -XX:MaxTenuringThreshold=0`, cbtemulator with GOGC 120"} {
 		if !strings.Contains(report, want) {
 			t.Errorf("the report does not say %q:\n%s", want, report)
@@ -256,6 +264,31 @@ func TestLoadWarmsTheEmulatorsItStarts(t *testing.T) {
 		if v := median(t, report, row); !(v >= 0) {
 			t.Errorf("%s: median %g, want a number\n%s", row, v, report)
 		}
+	}
+}
+
+// TestLoadRestartWaitsForQuietEmulators runs a small backlog on emulators
+// the load command starts: before restarting the service it waits for them
+// to go quiet, and reports the wait and the CPU they took while the service
+// started, which it can only see for emulators it started.
+func TestLoadRestartWaitsForQuietEmulators(t *testing.T) {
+	sdk := envtest.Getenv(t, "BQOBSERVER_GCLOUD_SDK", "the gcloud SDK's emulators")
+	t.Setenv("GO_WANT_BQOBSERVER_MAIN", "1")
+	var out, errs bytes.Buffer
+	args := []string{"load", "--runs", "1", "--interval", "2s", "--emulators", "start", "--gcloud-sdk", sdk,
+		"--warm-emulators", "0", "--backlog", "3000", "--rate", "1000", "--pubsub-emulator-jvm=-Xmx1g"}
+	if code := runContext(t.Context(), args, strings.NewReader(""), &out, &errs, os.Getenv); code != 0 {
+		t.Fatalf("load exited with %d:\n%s\n%s", code, out.String(), errs.String())
+	}
+	report := out.String()
+	if v := median(t, report, "restart: waited for the emulators to go quiet (s)"); !(v >= 0 && v <= quietWithin.Seconds()+2) {
+		t.Errorf("waited %g s for quiet emulators, want 0 to %s\n%s", v, quietWithin, report)
+	}
+	if v := median(t, report, "restart: emulators' CPU s by ready"); !(v > 0) {
+		t.Errorf("the emulators took %g CPU s while the service restarted, want some: it read its log from cbtemulator\n%s", v, report)
+	}
+	if v := median(t, report, "ready after restart (s), process start → /readyz 200"); !(v > 0) {
+		t.Errorf("ready %g s after the restart, want positive\n%s", v, report)
 	}
 }
 
@@ -293,9 +326,9 @@ func TestLoadSummaryRestart(t *testing.T) {
 	c := &LoadCmd{Backlog: 1000, Rate: 100, Runs: 3}
 	var results []*loadResult
 	for _, x := range []restartResult{
-		{readyAfter: 1200 * time.Millisecond, indexEntries: 1500, running: 1480, finished: 20, rebuildSeconds: 0.91, cpu: 1500 * time.Millisecond, peakRSS: 300 << 20},
-		{readyAfter: 800 * time.Millisecond, indexEntries: 1200, running: 1200, finished: 0, rebuildSeconds: 0.62, cpu: 1100 * time.Millisecond, peakRSS: 250 << 20},
-		{readyAfter: 2500 * time.Millisecond, indexEntries: 1700, running: 1650, finished: 45, rebuildSeconds: 1.734, cpu: 3210 * time.Millisecond, peakRSS: 1200 << 20},
+		{quietWait: 4 * time.Second, readyAfter: 1200 * time.Millisecond, emulatorsCPU: 900 * time.Millisecond, indexEntries: 1500, running: 1480, finished: 20, rebuildSeconds: 0.91, cpu: 1500 * time.Millisecond, peakRSS: 300 << 20},
+		{quietWait: 1 * time.Second, readyAfter: 800 * time.Millisecond, emulatorsCPU: 700 * time.Millisecond, indexEntries: 1200, running: 1200, finished: 0, rebuildSeconds: 0.62, cpu: 1100 * time.Millisecond, peakRSS: 250 << 20},
+		{quietWait: 12500 * time.Millisecond, readyAfter: 2500 * time.Millisecond, emulatorsCPU: 1234 * time.Millisecond, indexEntries: 1700, running: 1650, finished: 45, rebuildSeconds: 1.734, cpu: 3210 * time.Millisecond, peakRSS: 1200 << 20},
 	} {
 		results = append(results, &loadResult{restart: x})
 	}
@@ -305,9 +338,56 @@ func TestLoadSummaryRestart(t *testing.T) {
 	for _, row := range restartRows() {
 		got = append(got, spread(t, out.String(), row.name))
 	}
-	want := [][]string{{"0.8", "1.2", "2.5"}, {"1,200", "1,500", "1,700"}, {"1,200", "1,480", "1,650"}, {"0", "20", "45"}, {"0.62", "0.91", "1.73"}, {"1.10", "1.50", "3.21"}, {"250", "300", "1,200"}}
+	want := [][]string{{"1.0", "4.0", "12.5"}, {"0.8", "1.2", "2.5"}, {"0.70", "0.90", "1.23"}, {"1,200", "1,500", "1,700"}, {"1,200", "1,480", "1,650"}, {"0", "20", "45"}, {"0.62", "0.91", "1.73"}, {"1.10", "1.50", "3.21"}, {"250", "300", "1,200"}}
 	if diff := cmp.Diff(got, want); diff != "" {
 		t.Errorf("restart rows, min median max (-got +want):\n%s", diff)
+	}
+}
+
+// TestLoadSummaryRestartEmulatorsUnseen checks that the restart's rows
+// about the emulators say "–" when the command did not start them: their
+// CPU was not seen.
+func TestLoadSummaryRestartEmulatorsUnseen(t *testing.T) {
+	c := &LoadCmd{Backlog: 1000, Rate: 100, Runs: 1}
+	var out bytes.Buffer
+	writeLoadSummary(&out, c, "a machine", []*loadResult{{restart: restartResult{quietWait: -1, readyAfter: time.Second}}})
+	for _, row := range []string{"restart: waited for the emulators to go quiet (s)", "restart: emulators' CPU s by ready"} {
+		if got := spread(t, out.String(), row); !slices.Equal(got, []string{"–", "–", "–"}) {
+			t.Errorf("%s: %q, want – for emulators not started", row, got)
+		}
+	}
+}
+
+// TestPubSubJVM checks what --pubsub-emulator-jvm auto gives: the JVM's
+// defaults for a steady run, and for a backlog a fixed heap of half the
+// machine's memory with a third of it young, or the defaults on a machine
+// too small to spare it; anything else is passed as given.
+func TestPubSubJVM(t *testing.T) {
+	for _, tt := range []struct {
+		mem  uint64
+		want string
+	}{
+		{24 << 30, "-Xms12g -Xmx12g -Xmn4g"},
+		{23*(1<<30) + 400<<20, "-Xms12g -Xmx12g -Xmn4g"},
+		{64 << 30, "-Xms32g -Xmx32g -Xmn11g"},
+		{8 << 30, "-Xms4g -Xmx4g -Xmn1g"},
+		{4 << 30, ""},
+		{0, ""},
+	} {
+		if got := backlogJVM(tt.mem); got != tt.want {
+			t.Errorf("backlogJVM(%d MiB) = %q, want %q", tt.mem>>20, got, tt.want)
+		}
+	}
+	if got := (&LoadCmd{PubSubJVM: "auto"}).pubsubJVM(); got != "" {
+		t.Errorf("auto for a steady run = %q, want the JVM's defaults", got)
+	}
+	if got, want := (&LoadCmd{PubSubJVM: "auto", Backlog: 1}).pubsubJVM(), backlogJVM(memTotal()); got != want {
+		t.Errorf("auto for a backlog = %q, want %q", got, want)
+	}
+	for _, given := range []string{"", "-Xmx2g"} {
+		if got := (&LoadCmd{PubSubJVM: given, Backlog: 1}).pubsubJVM(); got != given {
+			t.Errorf("--pubsub-emulator-jvm=%q for a backlog gave %q", given, got)
+		}
 	}
 }
 

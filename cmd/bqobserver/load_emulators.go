@@ -62,7 +62,7 @@ func (c *LoadCmd) startEmulators(e *env, work string) (m *loadEmulators, err err
 			return emulator.StartPubSub(ctx, sdk, work, c.pubsubJVM())
 		},
 		func(ctx context.Context) (*emulator.Process, error) {
-			return emulator.StartBigtable(ctx, sdk, work, c.BigtableGOGC)
+			return emulator.StartBigtable(ctx, sdk, work, emulator.GoRuntime{GOGC: c.BigtableGOGC, GOMAXPROCS: c.BigtableProcs})
 		},
 	} {
 		p, err := start(e.ctx)

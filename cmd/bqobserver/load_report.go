@@ -151,6 +151,9 @@ func (c *LoadCmd) emulatorsUsed(results []*loadResult) string {
 	if c.BigtableGOGC != 0 {
 		gogc = "GOGC " + strconv.Itoa(c.BigtableGOGC)
 	}
+	if c.BigtableProcs != 0 {
+		gogc += ", GOMAXPROCS " + strconv.Itoa(c.BigtableProcs)
+	}
 	return desc + fmt.Sprintf("; the Pub/Sub emulator's JVM with %s, cbtemulator with %s", jvm, gogc)
 }
 

@@ -223,7 +223,7 @@ func TestLoadWarmsTheEmulatorsItStarts(t *testing.T) {
 	var out, errs bytes.Buffer
 	args := []string{"load", "--runs", "2", "--interval", "2s", "--emulators", "start", "--gcloud-sdk", sdk,
 		"--warm-emulators", "6s", "--rate", "300", "--duration", "8s", "--warmup", "3s",
-		"--pubsub-emulator-jvm=-Xmx1g -XX:MaxTenuringThreshold=0", "--cbtemulator-gogc", "120"}
+		"--pubsub-emulator-jvm=-Xmx1g -XX:MaxTenuringThreshold=0", "--cbtemulator-gogc", "120", "--cbtemulator-gomaxprocs", "1"}
 	if code := runContext(t.Context(), args, strings.NewReader(""), &out, &errs, os.Getenv); code != 0 {
 		t.Fatalf("load exited with %d:\n%s\n%s", code, out.String(), errs.String())
 	}
@@ -249,7 +249,7 @@ func TestLoadWarmsTheEmulatorsItStarts(t *testing.T) {
 		t.Errorf("the report has %d runs, want the two measured runs:\n%s", n, report)
 	}
 	for _, want := range []string{"a new pair for each run, warmed up first by 6s of 300 entries/s left out of the results",
-		"the Pub/Sub emulator's JVM with `-Xmx1g -XX:MaxTenuringThreshold=0`, cbtemulator with GOGC 120"} {
+		"the Pub/Sub emulator's JVM with `-Xmx1g -XX:MaxTenuringThreshold=0`, cbtemulator with GOGC 120, GOMAXPROCS 1"} {
 		if !strings.Contains(report, want) {
 			t.Errorf("the report does not say %q:\n%s", want, report)
 		}

@@ -70,19 +70,28 @@ func StartPubSub(ctx context.Context, sdkRoot, logDir, jvmOptions string) (*Proc
 		})
 }
 
+// GoRuntime sets a Go emulator's runtime: zero fields leave Go's
+// defaults (or the environment's GOGC and GOMAXPROCS).
+type GoRuntime struct {
+	GOGC       int
+	GOMAXPROCS int
+}
+
 // StartBigtable starts the SDK's cbtemulator, as StartPubSub does, with
-// its Go runtime's GOGC set to gogc (0: Go's default, or the GOGC
-// variable's). The runtime traces every collection (GODEBUG gctrace=1)
-// into its log, which is its GCLog.
-func StartBigtable(ctx context.Context, sdkRoot, logDir string, gogc int) (*Process, error) {
+// its Go runtime set as rt says. The runtime traces every collection
+// (GODEBUG gctrace=1) into its log, which is its GCLog.
+func StartBigtable(ctx context.Context, sdkRoot, logDir string, rt GoRuntime) (*Process, error) {
 	bin := filepath.Join(sdkRoot, "platform", "bigtable-emulator", "cbtemulator")
 	debug := "gctrace=1"
 	if d := os.Getenv("GODEBUG"); d != "" {
 		debug = d + "," + debug
 	}
 	env := []string{"GODEBUG=" + debug}
-	if gogc != 0 {
-		env = append(env, "GOGC="+strconv.Itoa(gogc))
+	if rt.GOGC != 0 {
+		env = append(env, "GOGC="+strconv.Itoa(rt.GOGC))
+	}
+	if rt.GOMAXPROCS != 0 {
+		env = append(env, "GOMAXPROCS="+strconv.Itoa(rt.GOMAXPROCS))
 	}
 	return start(ctx, "bigtable", logDir, "", 30*time.Second, env, func(port string) []string {
 		return []string{bin, "-host", "127.0.0.1", "-port", port}

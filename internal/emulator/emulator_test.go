@@ -21,7 +21,9 @@ func TestStartAndStop(t *testing.T) {
 		"pubsub": func(ctx context.Context, sdk, dir string) (*Process, error) {
 			return StartPubSub(ctx, sdk, dir, "-Xmx512m")
 		},
-		"bigtable": func(ctx context.Context, sdk, dir string) (*Process, error) { return StartBigtable(ctx, sdk, dir, 150) },
+		"bigtable": func(ctx context.Context, sdk, dir string) (*Process, error) {
+			return StartBigtable(ctx, sdk, dir, GoRuntime{GOGC: 150, GOMAXPROCS: 1})
+		},
 	} {
 		t.Run(name, func(t *testing.T) {
 			p, err := start(t.Context(), sdk, t.TempDir())
@@ -34,7 +36,7 @@ func TestStartAndStop(t *testing.T) {
 			// The runtime settings reach the emulator, and its collector's log is readable.
 			file, want := "cmdline", []string{"-Xmx512m", "-Xlog:gc:file=" + p.GCLog + ":utctime"}
 			if name == "bigtable" {
-				file, want = "environ", []string{"GOGC=150", "GODEBUG=gctrace=1"}
+				file, want = "environ", []string{"GOGC=150", "GOMAXPROCS=1", "GODEBUG=gctrace=1"}
 			}
 			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/%s", p.PID, file))
 			if err != nil {
@@ -67,7 +69,7 @@ func TestStartAndStop(t *testing.T) {
 // TestStartMissing fails at once, naming the emulator, when the SDK has
 // none.
 func TestStartMissing(t *testing.T) {
-	if _, err := StartBigtable(t.Context(), t.TempDir(), t.TempDir(), 0); err == nil {
+	if _, err := StartBigtable(t.Context(), t.TempDir(), t.TempDir(), GoRuntime{}); err == nil {
 		t.Error("StartBigtable in an empty SDK succeeded")
 	}
 }

@@ -358,6 +358,24 @@ func TestLoadSummaryRestartEmulatorsUnseen(t *testing.T) {
 	}
 }
 
+// TestLoadReportNamesEmulatorRuntimes checks that the summary says how the
+// emulators the command started ran.
+func TestLoadReportNamesEmulatorRuntimes(t *testing.T) {
+	for _, tt := range []struct {
+		c    LoadCmd
+		want string
+	}{
+		{LoadCmd{Fresh: true, PubSubJVM: "-Xmx3g", BigtableGOGC: 150, BigtableProcs: 1},
+			"started by the load command from the gcloud SDK, a new pair for each run; the Pub/Sub emulator's JVM with `-Xmx3g`, cbtemulator with GOGC 150, GOMAXPROCS 1"},
+		{LoadCmd{PubSubJVM: "auto"},
+			"started by the load command from the gcloud SDK, shared by the runs; the Pub/Sub emulator's JVM with its defaults, cbtemulator with its default GOGC"},
+	} {
+		if got := tt.c.emulatorsUsed([]*loadResult{{startedEmulators: true}}); got != tt.want {
+			t.Errorf("emulators: %q\nwant %q", got, tt.want)
+		}
+	}
+}
+
 // TestPubSubJVM checks what --pubsub-emulator-jvm auto gives: the JVM's
 // defaults for a steady run, and for a backlog a fixed heap of half the
 // machine's memory with a third of it young, or the defaults on a machine

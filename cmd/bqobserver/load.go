@@ -28,7 +28,7 @@ type LoadCmd struct {
 	Runs      int           `help:"How many runs; the summary gives the min, median and max of each measure." default:"3"`
 	Interval  time.Duration `help:"Period of the timeline's rows." default:"10s"`
 	Binary    string        `help:"The bqobserver binary to measure (default: this one)."`
-	Emulators string        `help:"Where the emulators come from: auto (PUBSUB_EMULATOR_HOST and BIGTABLE_EMULATOR_HOST when both are set, else start), start (a pair from the gcloud SDK, shared by the runs and stopped at the end), env (the variables). Every run uses a project of its own." enum:"auto,start,env" default:"auto"`
+	Emulators string        `help:"Where the emulators come from: auto (PUBSUB_EMULATOR_HOST and BIGTABLE_EMULATOR_HOST when both are set, else start), start (pairs from the gcloud SDK, started and stopped by the command; see --fresh-emulators), env (the variables). Every run uses a project of its own." enum:"auto,start,env" default:"auto"`
 	GcloudSDK string        `name:"gcloud-sdk" help:"Root of the gcloud SDK whose emulators to start (default: what gcloud info says)."`
 	Warm      time.Duration `name:"warm-emulators" help:"When the load command starts the emulators: before the first run, publish at --rate to the service for this long, steady, in a project of its own, and leave it out of the results, so that the first run does not measure the Java Pub/Sub emulator compiling itself (it then needs two to three times the CPU an entry it needs later). 0: no warm-up." default:"90s"`
 	Seed      uint64        `help:"Seed of the simulated organization; run i uses seed+i-1." default:"1"`
@@ -130,8 +130,9 @@ func (c *LoadCmd) pubsubJVM() string {
 // its defaults, G1 keeps the young generation near 250 MB to meet its pause
 // goal and, with gigabytes of the backlog live, runs a marking cycle every
 // few seconds, which stopped the emulator for 11-14 s of a 300,000-entry
-// drain and held the drain to 3,300-3,700 entries/s; with these, 4,500-5,200
-// (README, "Performance"). The same setting is worse for a steady run,
+// drain and held the drain to 3,300-3,700 entries/s; with these, a median
+// of 4,539 over eleven drains of 2026-12-04 (2,563-5,450; the rest is the
+// emulator's too: README, "Performance"). The same setting is worse for a steady run,
 // where each young collection copies the gigabytes the emulator keeps. The
 // JVM's defaults ("") on a machine too small to spare the heap.
 func backlogJVM(mem uint64) string {

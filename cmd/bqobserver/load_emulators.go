@@ -19,10 +19,12 @@ type loadEmulators struct {
 	started []*emulator.Process
 }
 
-// openEmulators takes the emulators from the environment or starts a pair,
-// as --emulators says. A started pair serves every run (each in a project of
-// its own): a freshly started Pub/Sub emulator spends its first minutes
-// compiling itself, which LoadCmd.warmUp absorbs before the first run.
+// openEmulators takes the emulators from the environment or starts a pair
+// (its logs in work), as --emulators says. A started pair serves one run,
+// or every run with --no-fresh-emulators (each run in a project of its
+// own): a freshly started Pub/Sub emulator spends its first minutes
+// compiling itself, which LoadCmd.warmUp absorbs before the pair's first
+// run.
 //
 // Both keep in memory everything a run sends them, the Pub/Sub emulator
 // every message, acknowledged ones included, until its topic goes; so

@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"time"
 )
@@ -35,7 +36,8 @@ type LoadCmd struct {
 
 	Fresh         bool   `name:"fresh-emulators" default:"true" negatable:"" help:"When the load command starts the emulators: a new pair for every run, warmed up and stopped after it, so that no run inherits the memory (and the collector's work) of the runs before it. --no-fresh-emulators: one pair for all the runs."`
 	PubSubJVM     string `name:"pubsub-emulator-jvm" default:"auto" help:"JVM options of the Pub/Sub emulator the load command starts, added to CLOUD_PUBSUB_EMULATOR_OPTS; give them with an equals sign: --pubsub-emulator-jvm='-Xmx8g'. Empty (--pubsub-emulator-jvm=''): the JVM's defaults (G1, a heap of at most a quarter of the machine's memory). auto: the defaults for steady runs, where the emulator keeps every message and a large young generation makes long pauses; for a backlog, a fixed heap of half the machine's memory with a third of it young (-Xms12g -Xmx12g -Xmn4g on 24 GiB), which keeps the collector from stopping the emulator for most of a drain."`
-	BigtableGOGC  int    `name:"cbtemulator-gogc" help:"GOGC of the cbtemulator the load command starts. 0: Go's default (100), or the GOGC variable's."`
+	BigtableGOGC  int    `name:"cbtemulator-gogc" help:"GOGC of the cbtemulator the load command starts. 0: Go's default (100), or the GOGC variable's; -1 (--cbtemulator-gogc=-1): off, so that with --cbtemulator-gomemlimit it collects only when its heap nears the limit."`
+	BigtableLimit string `name:"cbtemulator-gomemlimit" help:"GOMEMLIMIT of the cbtemulator the load command starts, as Go reads it (8GiB, 512MiB). Empty: none, or the GOMEMLIMIT variable's."`
 	BigtableProcs int    `name:"cbtemulator-gomaxprocs" default:"1" help:"GOMAXPROCS of the cbtemulator the load command starts. Its collector marks on every core it is allowed and finds idle, the service's included: with Go's default it took 14-17 CPU s of a 2-minute steady run at 5,000 entries/s, and the service fell short in the rows it did; on one core, 7-9 s. 0: Go's default (the machine's cores), or the GOMAXPROCS variable's."`
 
 	ServiceFlags []string `arg:"" optional:"" help:"Flags for bqobserver run, after --, to measure settings other than the defaults."`
@@ -104,12 +106,19 @@ func (c *LoadCmd) check() error {
 	if c.Backlog == 0 && c.Warmup >= c.Duration {
 		errs = append(errs, fmt.Errorf("--warmup (%s) must be shorter than --duration (%s)", c.Warmup, c.Duration))
 	}
+	if c.BigtableLimit != "" && !goMemLimit.MatchString(c.BigtableLimit) {
+		errs = append(errs, fmt.Errorf("--cbtemulator-gomemlimit %q is not a size Go reads, such as 8GiB or 512MiB", c.BigtableLimit))
+	}
 	if n := c.Rate * c.Duration.Seconds(); c.Backlog == 0 && c.Generate == "ahead" && n > maxAheadEntries {
 		errs = append(errs, fmt.Errorf("--generate ahead holds a run's entries in memory, at most %d; --rate %g for %s makes about %.0f (use --generate live)",
 			maxAheadEntries, c.Rate, c.Duration, n))
 	}
 	return errors.Join(errs...)
 }
+
+// goMemLimit is the form of a GOMEMLIMIT the Go runtime accepts: bytes, or
+// a number with a binary unit.
+var goMemLimit = regexp.MustCompile(`^[0-9]+(B|KiB|MiB|GiB|TiB)?$`)
 
 // pubsubJVM is the Pub/Sub emulator's JVM options --pubsub-emulator-jvm
 // asks for: with auto, the JVM's defaults for a steady run and

@@ -164,3 +164,19 @@ func TestLoadCheckAhead(t *testing.T) {
 		t.Errorf("two minutes made ahead: %v", err)
 	}
 }
+
+// TestLoadCheckGoMemLimit checks that --cbtemulator-gomemlimit takes the
+// sizes Go reads and refuses the rest before any emulator starts.
+func TestLoadCheckGoMemLimit(t *testing.T) {
+	c := LoadCmd{Rate: 5000, Duration: 2 * time.Minute, Warmup: 30 * time.Second, Runs: 1, Interval: 10 * time.Second, Generate: "ahead"}
+	for limit, ok := range map[string]bool{"": true, "8GiB": true, "512MiB": true, "1073741824": true, "8GB": false, "8 GiB": false, "-1": false, "off": false} {
+		c.BigtableLimit = limit
+		err := c.check()
+		if ok != (err == nil) {
+			t.Errorf("--cbtemulator-gomemlimit %q: %v, want accepted %v", limit, err, ok)
+		}
+		if err != nil && !strings.Contains(err.Error(), "--cbtemulator-gomemlimit") {
+			t.Errorf("--cbtemulator-gomemlimit %q: %v, want the flag named", limit, err)
+		}
+	}
+}

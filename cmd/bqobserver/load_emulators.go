@@ -64,7 +64,7 @@ func (c *LoadCmd) startEmulators(e *env, work string) (m *loadEmulators, err err
 			return emulator.StartPubSub(ctx, sdk, work, c.pubsubJVM())
 		},
 		func(ctx context.Context) (*emulator.Process, error) {
-			return emulator.StartBigtable(ctx, sdk, work, emulator.GoRuntime{GOGC: c.BigtableGOGC, GOMAXPROCS: c.BigtableProcs})
+			return emulator.StartBigtable(ctx, sdk, work, emulator.GoRuntime{GOGC: c.BigtableGOGC, GOMAXPROCS: c.BigtableProcs, GOMEMLIMIT: c.BigtableLimit})
 		},
 	} {
 		p, err := start(e.ctx)

@@ -148,11 +148,17 @@ func (c *LoadCmd) emulatorsUsed(results []*loadResult) string {
 	if o := c.pubsubJVM(); o != "" {
 		jvm = "`" + o + "`"
 	}
-	if c.BigtableGOGC != 0 {
+	switch {
+	case c.BigtableGOGC < 0:
+		gogc = "GOGC off"
+	case c.BigtableGOGC > 0:
 		gogc = "GOGC " + strconv.Itoa(c.BigtableGOGC)
 	}
 	if c.BigtableProcs != 0 {
 		gogc += ", GOMAXPROCS " + strconv.Itoa(c.BigtableProcs)
+	}
+	if c.BigtableLimit != "" {
+		gogc += ", GOMEMLIMIT " + c.BigtableLimit
 	}
 	return desc + fmt.Sprintf("; the Pub/Sub emulator's JVM with %s, cbtemulator with %s", jvm, gogc)
 }

@@ -369,6 +369,8 @@ func TestLoadReportNamesEmulatorRuntimes(t *testing.T) {
 			"started by the load command from the gcloud SDK, a new pair for each run; the Pub/Sub emulator's JVM with `-Xmx3g`, cbtemulator with GOGC 150, GOMAXPROCS 1"},
 		{LoadCmd{PubSubJVM: "auto"},
 			"started by the load command from the gcloud SDK, shared by the runs; the Pub/Sub emulator's JVM with its defaults, cbtemulator with its default GOGC"},
+		{LoadCmd{Fresh: true, PubSubJVM: "", BigtableGOGC: -1, BigtableProcs: 1, BigtableLimit: "8GiB"},
+			"started by the load command from the gcloud SDK, a new pair for each run; the Pub/Sub emulator's JVM with its defaults, cbtemulator with GOGC off, GOMAXPROCS 1, GOMEMLIMIT 8GiB"},
 	} {
 		if got := tt.c.emulatorsUsed([]*loadResult{{startedEmulators: true}}); got != tt.want {
 			t.Errorf("emulators: %q\nwant %q", got, tt.want)

@@ -71,10 +71,13 @@ func StartPubSub(ctx context.Context, sdkRoot, logDir, jvmOptions string) (*Proc
 }
 
 // GoRuntime sets a Go emulator's runtime: zero fields leave Go's
-// defaults (or the environment's GOGC and GOMAXPROCS).
+// defaults (or the environment's GOGC, GOMAXPROCS and GOMEMLIMIT). A
+// negative GOGC turns the proportional pacing off, which with a GOMEMLIMIT
+// leaves collections to when the heap nears the limit.
 type GoRuntime struct {
 	GOGC       int
 	GOMAXPROCS int
+	GOMEMLIMIT string // as the Go runtime reads it: 8GiB, 512MiB
 }
 
 // StartBigtable starts the SDK's cbtemulator, as StartPubSub does, with
@@ -92,6 +95,9 @@ func StartBigtable(ctx context.Context, sdkRoot, logDir string, rt GoRuntime) (*
 	}
 	if rt.GOMAXPROCS != 0 {
 		env = append(env, "GOMAXPROCS="+strconv.Itoa(rt.GOMAXPROCS))
+	}
+	if rt.GOMEMLIMIT != "" {
+		env = append(env, "GOMEMLIMIT="+rt.GOMEMLIMIT)
 	}
 	return start(ctx, "bigtable", logDir, "", 30*time.Second, env, func(port string) []string {
 		return []string{bin, "-host", "127.0.0.1", "-port", port}

@@ -22,7 +22,7 @@ func TestStartAndStop(t *testing.T) {
 			return StartPubSub(ctx, sdk, dir, "-Xmx512m")
 		},
 		"bigtable": func(ctx context.Context, sdk, dir string) (*Process, error) {
-			return StartBigtable(ctx, sdk, dir, GoRuntime{GOGC: 150, GOMAXPROCS: 1})
+			return StartBigtable(ctx, sdk, dir, GoRuntime{GOGC: 150, GOMAXPROCS: 1, GOMEMLIMIT: "6GiB"})
 		},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -36,7 +36,7 @@ func TestStartAndStop(t *testing.T) {
 			// The runtime settings reach the emulator, and its collector's log is readable.
 			file, want := "cmdline", []string{"-Xmx512m", "-Xlog:gc:file=" + p.GCLog + ":utctime"}
 			if name == "bigtable" {
-				file, want = "environ", []string{"GOGC=150", "GOMAXPROCS=1", "GODEBUG=gctrace=1"}
+				file, want = "environ", []string{"GOGC=150", "GOMAXPROCS=1", "GOMEMLIMIT=6GiB", "GODEBUG=gctrace=1"}
 			}
 			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/%s", p.PID, file))
 			if err != nil {

@@ -22,7 +22,7 @@ import (
 // draining a backlog: b.N messages of 3 KB (an audit entry's size) wait on
 // a subscription of a freshly started emulator, then a receiver that holds
 // 1,000 messages at once (the service's default) on some number of
-// StreamingPull streams (the service's --pull-streams, 4 by default)
+// StreamingPull streams (the service's --pull-streams, 8 by default)
 // acknowledges each at once. It reports messages a second and the
 // emulator's CPU time per message, which grows with the backlog:
 //

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"testing"
@@ -226,11 +227,21 @@ func dropLog(b *testing.B, project string) {
 	}
 }
 
+// restartLabels mark the restarted service's goroutines, and the ones they
+// start, in a CPU profile: with -cpuprofile, go tool pprof
+// -tagfocus=bqobserver=restart shows what the restart alone costs, apart
+// from building the backlog.
+var restartLabels = pprof.Labels("bqobserver", "restart")
+
 // restartOnce starts the service on project's log, waits until it is
 // ready, reads its rebuild's metrics and stops it.
 func restartOnce(b *testing.B, project string) restartResult {
 	start := time.Now()
-	base, stop := startService(b, "--project", project)
+	var base string
+	var stop func() int
+	pprof.Do(b.Context(), restartLabels, func(context.Context) {
+		base, stop = startService(b, "--project", project)
+	})
 	defer func() {
 		if code := stop(); code != 0 {
 			b.Errorf("the restarted service exited with %d", code)

@@ -43,14 +43,15 @@ func writeRun(w io.Writer, c *LoadCmd, n int, r *loadResult) {
 		fmt.Fprintf(w, "; rates over %.0f s: %s in and %s appended a second, ingest lag p99 %.2f s.",
 			r.window.Seconds(), grouped(r.inRate), grouped(r.appendedRate), r.ingestP99)
 	}
-	fmt.Fprintf(w, " CPU s per 1,000 entries: service %s, Pub/Sub emulator %s, cbtemulator %s, load command %s.\n\n",
-		fixed(3)(r.cpuService), fixed(3)(r.cpuPubSub), fixed(3)(r.cpuBigtable), fixed(3)(r.cpuLoad))
-	fmt.Fprintln(w, "| t | in/s | appended/s | skipped/s | ingest oldest (s) | feed oldest (s) | log write p99 (ms) | RSS (MB) | Go heap (MB) | service CPU (%) | cbtemulator RSS (MB) | cbtemulator GC CPU (s) | Pub/Sub emulator GC pauses (ms) |")
-	fmt.Fprintln(w, "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+	fmt.Fprintf(w, " CPU s per 1,000 entries: service %s, Pub/Sub emulator %s, cbtemulator %s, load command %s. The machine's cores were %s%% busy and %s%% stolen by the hypervisor.\n\n",
+		fixed(3)(r.cpuService), fixed(3)(r.cpuPubSub), fixed(3)(r.cpuBigtable), fixed(3)(r.cpuLoad),
+		fixed(0)(100*r.machineBusy), fixed(1)(100*r.machineSteal))
+	fmt.Fprintln(w, "| t | in/s | appended/s | skipped/s | ingest oldest (s) | feed oldest (s) | log write p99 (ms) | RSS (MB) | Go heap (MB) | service CPU (%) | cbtemulator RSS (MB) | cbtemulator GC CPU (s) | Pub/Sub emulator GC pauses (ms) | machine busy (%) | stolen (%) |")
+	fmt.Fprintln(w, "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 	for _, row := range r.timeline {
-		fmt.Fprintf(w, "| %s | %s | %s | %s | %.1f | %.1f | %s | %.0f | %.0f | %.0f | %s | %s | %s |\n", row.at, grouped(row.in), grouped(row.appended),
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %.1f | %.1f | %s | %.0f | %.0f | %.0f | %s | %s | %s | %s | %s |\n", row.at, grouped(row.in), grouped(row.appended),
 			grouped(row.skipped), row.ingestOldest, row.feedOldest, fixed(0)(1000*row.logWriteP99), row.rss/1e6, row.heap/1e6, row.cpu,
-			fixed(0)(row.bigtableRSS/1e6), fixed(1)(row.bigtableGCCPU), fixed(0)(1000*row.pubsubPauses))
+			fixed(0)(row.bigtableRSS/1e6), fixed(1)(row.bigtableGCCPU), fixed(0)(1000*row.pubsubPauses), fixed(0)(row.machineBusy), fixed(1)(row.steal))
 	}
 }
 
@@ -113,6 +114,8 @@ func (c *LoadCmd) summaryRows() []summaryRow {
 		summaryRow{"Pub/Sub emulator CPU s per 1,000 entries", fixed(3), func(r *loadResult) float64 { return r.cpuPubSub }},
 		summaryRow{"cbtemulator CPU s per 1,000 entries", fixed(3), func(r *loadResult) float64 { return r.cpuBigtable }},
 		summaryRow{"load command CPU s per 1,000 entries", fixed(3), func(r *loadResult) float64 { return r.cpuLoad }},
+		summaryRow{"machine CPU busy (% of all cores)", fixed(0), func(r *loadResult) float64 { return 100 * r.machineBusy }},
+		summaryRow{"stolen by the hypervisor (% of all cores)", fixed(1), func(r *loadResult) float64 { return 100 * r.machineSteal }},
 	)
 }
 
@@ -233,7 +236,10 @@ func restartRows() []summaryRow {
 	return []summaryRow{
 		{"restart: waited for the emulators to go quiet (s)", fixed(1), func(r *loadResult) float64 { return r.restart.ofStarted(r.restart.quietWait) }},
 		{"ready after restart (s), process start → /readyz 200", fixed(1), func(r *loadResult) float64 { return r.restart.readyAfter.Seconds() }},
-		{"restart: emulators' CPU s by ready", fixed(2), func(r *loadResult) float64 { return r.restart.ofStarted(r.restart.emulatorsCPU) }},
+		{"restart: Pub/Sub emulator CPU s by ready", fixed(2), func(r *loadResult) float64 { return r.restart.ofStarted(r.restart.pubsubCPU) }},
+		{"restart: cbtemulator CPU s by ready", fixed(2), func(r *loadResult) float64 { return r.restart.ofStarted(r.restart.bigtableCPU) }},
+		{"restart: machine CPU busy by ready (% of all cores)", fixed(0), func(r *loadResult) float64 { return 100 * r.restart.machineBusy }},
+		{"restart: stolen by the hypervisor by ready (% of all cores)", fixed(1), func(r *loadResult) float64 { return 100 * r.restart.machineSteal }},
 		{"restart: open-jobs index entries the first rebuild read", grouped, func(r *loadResult) float64 { return r.restart.indexEntries }},
 		{"restart: running jobs it listed", grouped, func(r *loadResult) float64 { return r.restart.running }},
 		{"restart: finished jobs it found in the index and pruned", grouped, func(r *loadResult) float64 { return r.restart.finished }},

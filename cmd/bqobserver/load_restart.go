@@ -23,7 +23,13 @@ type restartResult struct {
 	peakRSS        int64         // bytes, the most the process was resident with by then
 	cpu            time.Duration // the process's CPU time by then
 	quietWait      time.Duration // how long the restart waited for the emulators to go quiet; -1 when it did not
-	emulatorsCPU   time.Duration // the CPU the emulators the command started took from the start to ready
+	// The CPU the emulators the command started took from the start to
+	// ready, each.
+	pubsubCPU, bigtableCPU time.Duration
+	// The machine's CPU over the same time, shares from 0 to 1 (see
+	// measure.Machine): busy running anything, and stolen by the
+	// hypervisor.
+	machineBusy, machineSteal float64
 }
 
 // Waiting for the emulators to go quiet before a restart: at most
@@ -44,10 +50,13 @@ const (
 // left them (cbtemulator's collections take seconds of CPU); Bigtable
 // costs a deployment's machine nothing. So the restart first waits, a
 // minute at most, until they take less than a tenth of a core, and the
-// report gives that wait and the CPU they took while the service started.
+// report gives that wait, the CPU each took while the service started, and
+// how busy the machine was meanwhile: a restart that waits on cbtemulator
+// shows it serving on its one core.
 func (r *loadRun) restart(ctx context.Context, env []string, res *loadResult) (err error) {
 	res.restart.quietWait = r.waitQuiet(ctx)
-	emulatorsBefore := r.emulatorsCPU()
+	pubsubBefore, bigtableBefore := r.emulatorCPU("pubsub"), r.emulatorCPU("bigtable")
+	machineBefore, _ := measure.MachineCPU() // one not read makes the shares NaN
 	start := time.Now()
 	svc, err := startLoadService(ctx, r.binary, r.project, r.work, r.project+"-service-restarted.log", env, r.cmd.ServiceFlags)
 	if err != nil {
@@ -60,7 +69,10 @@ func (r *loadRun) restart(ctx context.Context, env []string, res *loadResult) (e
 	}
 	res.restart.readyAfter = ready.Sub(start)
 	res.restart.cpu = usage(svc.pid).CPU
-	res.restart.emulatorsCPU = r.emulatorsCPU() - emulatorsBefore
+	machine, _ := measure.MachineCPU()
+	res.restart.machineBusy, res.restart.machineSteal = machine.Shares(machineBefore)
+	res.restart.pubsubCPU = r.emulatorCPU("pubsub") - pubsubBefore
+	res.restart.bigtableCPU = r.emulatorCPU("bigtable") - bigtableBefore
 	if res.restart.peakRSS, err = measure.PeakRSS(svc.pid); err != nil {
 		return fmt.Errorf("reading the restarted service's peak RSS: %w", err)
 	}
@@ -72,7 +84,8 @@ func (r *loadRun) restart(ctx context.Context, env []string, res *loadResult) (e
 	r.env.log.Info("load: restarted after the backlog", "ready_after", res.restart.readyAfter.String(),
 		"index_entries", res.restart.indexEntries, "running", res.restart.running, "rebuild_seconds", res.restart.rebuildSeconds,
 		"peak_rss_mb", res.restart.peakRSS>>20, "cpu", res.restart.cpu.String(),
-		"waited_for_quiet_emulators", res.restart.quietWait.String(), "emulators_cpu", res.restart.emulatorsCPU.String())
+		"waited_for_quiet_emulators", res.restart.quietWait.String(), "pubsub_emulator_cpu", res.restart.pubsubCPU.String(),
+		"cbtemulator_cpu", res.restart.bigtableCPU.String(), "machine_busy", res.restart.machineBusy, "machine_steal", res.restart.machineSteal)
 	return nil
 }
 
@@ -111,6 +124,12 @@ func (r *loadRun) emulatorsCPU() time.Duration {
 		cpu += usage(p.PID).CPU
 	}
 	return cpu
+}
+
+// emulatorCPU is the CPU time the emulator name ("pubsub" or "bigtable")
+// has taken so far; 0 when the command did not start it.
+func (r *loadRun) emulatorCPU(name string) time.Duration {
+	return usage(r.emu.pid(name)).CPU
 }
 
 // fromMetrics reads the rebuild's gauges (see projections/running).

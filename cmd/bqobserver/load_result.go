@@ -36,8 +36,12 @@ type loadResult struct {
 	// pauses and its longest, and cbtemulator's collections' CPU; seconds.
 	pubsubPauses, pubsubLongestPause, bigtableGCCPU float64
 	cpuService, cpuPubSub, cpuBigtable, cpuLoad     float64 // CPU seconds per 1,000 settled entries
-	timeline                                        []loadRow
-	restart                                         restartResult // backlog: the restart after the drain
+	// The machine's CPU over the window, shares from 0 to 1 of all its
+	// cores: busy running anything, and stolen by the hypervisor (a
+	// shared host's other guests).
+	machineBusy, machineSteal float64
+	timeline                  []loadRow
+	restart                   restartResult // backlog: the restart after the drain
 }
 
 // loadRow is one row of a run's timeline: the rates and state over the
@@ -49,6 +53,7 @@ type loadRow struct {
 	logWriteP99              float64 // seconds, over the row's interval; NaN without writes
 	rss, heap                float64 // bytes
 	cpu                      float64 // service CPU, percent of one core
+	machineBusy, steal       float64 // percent of all the machine's cores; NaN when not read
 	bigtableRSS              float64 // bytes at the row's end; NaN for a cbtemulator the run did not start
 	pubsubPauses             float64 // seconds the Pub/Sub emulator's collector paused it; NaN when not started
 	bigtableGCCPU            float64 // CPU seconds of cbtemulator's collections that began in the row; NaN when not started
@@ -108,6 +113,7 @@ func (r *loadResult) compute(samples []loadSample, gc emulatorGC, interval time.
 	}
 	r.cpuService, r.cpuPubSub = per(a.service.CPU, b.service.CPU), per(a.pubsub.CPU, b.pubsub.CPU)
 	r.cpuBigtable, r.cpuLoad = per(a.bigtable.CPU, b.bigtable.CPU), per(a.load.CPU, b.load.CPU)
+	r.machineBusy, r.machineSteal = b.machine.Shares(a.machine)
 	r.pubsubPauses, r.pubsubLongestPause, _ = gcIn(gc.pubsub, a.at, b.at)
 	_, _, r.bigtableGCCPU = gcIn(gc.bigtable, a.at, b.at)
 	r.timeline = timeline(samples, gc, r.start, interval)
@@ -168,12 +174,14 @@ func row(a, b loadSample, gc emulatorGC, start time.Time) loadRow {
 	secs := b.at.Sub(a.at).Seconds()
 	pauses, _, _ := gcIn(gc.pubsub, a.at, b.at)
 	_, _, gcCPU := gcIn(gc.bigtable, a.at, b.at)
+	busy, steal := b.machine.Shares(a.machine)
 	return loadRow{
 		at: b.at.Sub(start).Round(time.Second),
 		in: (b.published - a.published) / secs, appended: (b.appended - a.appended) / secs, skipped: (b.skipped - a.skipped) / secs,
 		ingestOldest: b.ingestOldest, feedOldest: b.feedOldest, logWriteP99: b.logWrite.Sub(a.logWrite).Quantile(0.99),
 		rss: float64(b.service.RSS), heap: b.heap,
 		cpu:         100 * (b.service.CPU - a.service.CPU).Seconds() / secs,
+		machineBusy: 100 * busy, steal: 100 * steal,
 		bigtableRSS: rssOf(b.bigtable), pubsubPauses: pauses, bigtableGCCPU: gcCPU,
 	}
 }

@@ -29,6 +29,9 @@ type loadSample struct {
 	logWrite                        measure.Histogram
 	heap                            float64 // Go heap in use, bytes
 	service, pubsub, bigtable, load measure.Usage
+	// machine is the CPU time of the whole machine (zero when /proc/stat
+	// could not be read, which makes its shares NaN).
+	machine measure.Machine
 }
 
 // settled is how many deliveries reached a final outcome.
@@ -73,6 +76,7 @@ func (s *loadSampler) take(ctx context.Context) {
 	sm.service = usage(r.svc.pid)
 	sm.pubsub, sm.bigtable = usage(r.emu.pid("pubsub")), usage(r.emu.pid("bigtable"))
 	sm.load = usage(os.Getpid())
+	sm.machine, _ = measure.MachineCPU()
 	s.mu.Lock()
 	s.samples = append(s.samples, sm)
 	s.mu.Unlock()

@@ -35,8 +35,8 @@ func TestMain(m *testing.M) {
 }
 
 // TestLoadResult computes a run's result from samples a second apart: the
-// rates, lag quantiles and maxima and CPU per 1,000 entries over the
-// window, and the timeline from the start.
+// rates, lag quantiles and maxima, CPU per 1,000 entries and the machine's
+// busy and stolen shares over the window, and the timeline from the start.
 func TestLoadResult(t *testing.T) {
 	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	bounds := []float64{0.1, 1, math.Inf(1)}
@@ -54,6 +54,8 @@ func TestLoadResult(t *testing.T) {
 			heap:     1e6 * n, service: measure.Usage{CPU: time.Duration(i) * 200 * time.Millisecond, RSS: int64(2e6 * n)},
 			pubsub: measure.Usage{CPU: time.Duration(i) * 100 * time.Millisecond}, load: measure.Usage{CPU: time.Duration(i) * 50 * time.Millisecond},
 			bigtable: measure.Usage{RSS: int64(4e6 * n)}, // its CPU time unseen
+			// Two cores, three quarters busy, a hundredth stolen.
+			machine: measure.Machine{Busy: 1.5 * n, Steal: 0.02 * n, Total: 2 * n},
 		})
 	}
 	at := func(s float64) time.Time { return start.Add(time.Duration(s * float64(time.Second))) }
@@ -67,21 +69,22 @@ func TestLoadResult(t *testing.T) {
 	got := []float64{r.window.Seconds(), r.inRate, r.settledRate, r.appendedRate, r.skippedRate,
 		r.ingestP50, r.ingestP99, r.ingestMax, r.feedP50, r.feedMax, r.rssMax, r.heapMax,
 		r.cpuService, r.cpuPubSub, r.cpuBigtable, r.cpuLoad, r.pruned, r.logWriteP50, r.logWriteP99,
-		r.pubsubRSSMax, r.bigtableRSSMax, r.pubsubPauses, r.pubsubLongestPause, r.bigtableGCCPU}
+		r.pubsubRSSMax, r.bigtableRSSMax, r.pubsubPauses, r.pubsubLongestPause, r.bigtableGCCPU, r.machineBusy, r.machineSteal}
 	want := []float64{8, 1000, 1000, 900, 100,
 		0.1, 0.982, 1, 0.05, 0.1, 20e6, 10e6,
 		0.2, 0.1, math.NaN(), 0.05, 40,
 		0.28, 0.9856, // of the window's 80 writes, 30 within 0.1 s and 50 between 0.1 and 1 s
 		math.NaN(), 40e6, // the Pub/Sub emulator's memory was not seen
-		0.45, 0.3, 3} // the collections after 2 s up to 10 s
+		0.45, 0.3, 3, // the collections after 2 s up to 10 s
+		0.75, 0.01}
 	if diff := cmp.Diff(got, want, cmpopts.EquateNaNs(), cmpopts.EquateApprox(0, 1e-9)); diff != "" {
-		t.Errorf("window, rates, lag, memory, CPU, pruned jobs, log writes, the emulators' memory and collections (-got +want):\n%s", diff)
+		t.Errorf("window, rates, lag, memory, CPU, pruned jobs, log writes, the emulators' memory and collections, the machine (-got +want):\n%s", diff)
 	}
 	wantRows := []loadRow{
 		{at: 5 * time.Second, in: 1000, appended: 900, skipped: 100, ingestOldest: 0.5, feedOldest: 0.05, logWriteP99: 0.099, rss: 10e6, heap: 5e6, cpu: 20, bigtableRSS: 20e6,
-			pubsubPauses: 0.3, bigtableGCCPU: 2},
+			pubsubPauses: 0.3, bigtableGCCPU: 2, machineBusy: 75, steal: 1},
 		{at: 10 * time.Second, in: 1000, appended: 900, skipped: 100, ingestOldest: 1, feedOldest: 0.1, logWriteP99: 0.991, rss: 20e6, heap: 10e6, cpu: 20, bigtableRSS: 40e6,
-			pubsubPauses: 0.35, bigtableGCCPU: 1},
+			pubsubPauses: 0.35, bigtableGCCPU: 1, machineBusy: 75, steal: 1},
 	}
 	if diff := cmp.Diff(r.timeline, wantRows, cmp.AllowUnexported(loadRow{}), cmpopts.EquateApprox(0, 1e-9)); diff != "" {
 		t.Errorf("timeline (-got +want):\n%s", diff)
@@ -284,8 +287,19 @@ func TestLoadRestartWaitsForQuietEmulators(t *testing.T) {
 	if v := median(t, report, "restart: waited for the emulators to go quiet (s)"); !(v >= 0 && v <= quietWithin.Seconds()+2) {
 		t.Errorf("waited %g s for quiet emulators, want 0 to %s\n%s", v, quietWithin, report)
 	}
-	if v := median(t, report, "restart: emulators' CPU s by ready"); !(v > 0) {
-		t.Errorf("the emulators took %g CPU s while the service restarted, want some: it read its log from cbtemulator\n%s", v, report)
+	if v := median(t, report, "restart: cbtemulator CPU s by ready"); !(v > 0) {
+		t.Errorf("cbtemulator took %g CPU s while the service restarted, want some: it read its log from cbtemulator\n%s", v, report)
+	}
+	if v := median(t, report, "restart: Pub/Sub emulator CPU s by ready"); !(v >= 0) {
+		t.Errorf("the Pub/Sub emulator took %g CPU s while the service restarted, want a number\n%s", v, report)
+	}
+	if v := median(t, report, "restart: machine CPU busy by ready (% of all cores)"); !(v > 0 && v <= 100) {
+		t.Errorf("the machine was %g%% busy while the service restarted, want some: the service and cbtemulator worked\n%s", v, report)
+	}
+	for _, row := range []string{"machine CPU busy (% of all cores)", "restart: stolen by the hypervisor by ready (% of all cores)", "stolen by the hypervisor (% of all cores)"} {
+		if v := median(t, report, row); !(v >= 0 && v <= 100) {
+			t.Errorf("%s: %g, want a share of the machine\n%s", row, v, report)
+		}
 	}
 	if v := median(t, report, "ready after restart (s), process start → /readyz 200"); !(v > 0) {
 		t.Errorf("ready %g s after the restart, want positive\n%s", v, report)
@@ -326,9 +340,12 @@ func TestLoadSummaryRestart(t *testing.T) {
 	c := &LoadCmd{Backlog: 1000, Rate: 100, Runs: 3}
 	var results []*loadResult
 	for _, x := range []restartResult{
-		{quietWait: 4 * time.Second, readyAfter: 1200 * time.Millisecond, emulatorsCPU: 900 * time.Millisecond, indexEntries: 1500, running: 1480, finished: 20, rebuildSeconds: 0.91, cpu: 1500 * time.Millisecond, peakRSS: 300 << 20},
-		{quietWait: 1 * time.Second, readyAfter: 800 * time.Millisecond, emulatorsCPU: 700 * time.Millisecond, indexEntries: 1200, running: 1200, finished: 0, rebuildSeconds: 0.62, cpu: 1100 * time.Millisecond, peakRSS: 250 << 20},
-		{quietWait: 12500 * time.Millisecond, readyAfter: 2500 * time.Millisecond, emulatorsCPU: 1234 * time.Millisecond, indexEntries: 1700, running: 1650, finished: 45, rebuildSeconds: 1.734, cpu: 3210 * time.Millisecond, peakRSS: 1200 << 20},
+		{quietWait: 4 * time.Second, readyAfter: 1200 * time.Millisecond, pubsubCPU: 100 * time.Millisecond, bigtableCPU: 800 * time.Millisecond,
+			machineBusy: 0.81, machineSteal: 0.004, indexEntries: 1500, running: 1480, finished: 20, rebuildSeconds: 0.91, cpu: 1500 * time.Millisecond, peakRSS: 300 << 20},
+		{quietWait: 1 * time.Second, readyAfter: 800 * time.Millisecond, pubsubCPU: 30 * time.Millisecond, bigtableCPU: 670 * time.Millisecond,
+			machineBusy: 0.75, machineSteal: 0, indexEntries: 1200, running: 1200, finished: 0, rebuildSeconds: 0.62, cpu: 1100 * time.Millisecond, peakRSS: 250 << 20},
+		{quietWait: 12500 * time.Millisecond, readyAfter: 2500 * time.Millisecond, pubsubCPU: 234 * time.Millisecond, bigtableCPU: time.Second,
+			machineBusy: 0.976, machineSteal: 0.012, indexEntries: 1700, running: 1650, finished: 45, rebuildSeconds: 1.734, cpu: 3210 * time.Millisecond, peakRSS: 1200 << 20},
 	} {
 		results = append(results, &loadResult{restart: x})
 	}
@@ -338,7 +355,8 @@ func TestLoadSummaryRestart(t *testing.T) {
 	for _, row := range restartRows() {
 		got = append(got, spread(t, out.String(), row.name))
 	}
-	want := [][]string{{"1.0", "4.0", "12.5"}, {"0.8", "1.2", "2.5"}, {"0.70", "0.90", "1.23"}, {"1,200", "1,500", "1,700"}, {"1,200", "1,480", "1,650"}, {"0", "20", "45"}, {"0.62", "0.91", "1.73"}, {"1.10", "1.50", "3.21"}, {"250", "300", "1,200"}}
+	want := [][]string{{"1.0", "4.0", "12.5"}, {"0.8", "1.2", "2.5"}, {"0.03", "0.10", "0.23"}, {"0.67", "0.80", "1.00"}, {"75", "81", "98"}, {"0.0", "0.4", "1.2"},
+		{"1,200", "1,500", "1,700"}, {"1,200", "1,480", "1,650"}, {"0", "20", "45"}, {"0.62", "0.91", "1.73"}, {"1.10", "1.50", "3.21"}, {"250", "300", "1,200"}}
 	if diff := cmp.Diff(got, want); diff != "" {
 		t.Errorf("restart rows, min median max (-got +want):\n%s", diff)
 	}
@@ -351,7 +369,7 @@ func TestLoadSummaryRestartEmulatorsUnseen(t *testing.T) {
 	c := &LoadCmd{Backlog: 1000, Rate: 100, Runs: 1}
 	var out bytes.Buffer
 	writeLoadSummary(&out, c, "a machine", []*loadResult{{restart: restartResult{quietWait: -1, readyAfter: time.Second}}})
-	for _, row := range []string{"restart: waited for the emulators to go quiet (s)", "restart: emulators' CPU s by ready"} {
+	for _, row := range []string{"restart: waited for the emulators to go quiet (s)", "restart: Pub/Sub emulator CPU s by ready", "restart: cbtemulator CPU s by ready"} {
 		if got := spread(t, out.String(), row); !slices.Equal(got, []string{"–", "–", "–"}) {
 			t.Errorf("%s: %q, want – for emulators not started", row, got)
 		}

@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/procfs"
 )
 
 // served is a registry with a counter by label, a gauge and a histogram,
@@ -107,8 +108,21 @@ func TestProcessUsage(t *testing.T) {
 	if _, err := os.Stat("/proc/self/stat"); err != nil {
 		t.Skipf("no /proc here: %v", err)
 	}
+	before, err := MachineCPU()
+	if err != nil {
+		t.Fatal(err)
+	}
 	// Spend some CPU time, which /proc counts in 10ms ticks.
 	for start := time.Now(); time.Since(start) < 100*time.Millisecond; {
+	}
+	after, err := MachineCPU()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// This process was busy for 100ms on one of the machine's CPUs.
+	// The shares are of float seconds: 1 may come out a hair above.
+	if busy, steal := after.Shares(before); !(busy > 0 && busy <= 1+1e-9 && steal >= 0 && steal < 1) {
+		t.Errorf("the machine's shares busy and steal while this test spun = %g, %g; want busy in (0, 1] and steal in [0, 1)", busy, steal)
 	}
 	u, err := ProcessUsage(os.Getpid())
 	if err != nil {
@@ -126,5 +140,22 @@ func TestProcessUsage(t *testing.T) {
 	}
 	if _, err := ProcessUsage(-1); err == nil {
 		t.Error("ProcessUsage of no process succeeded")
+	}
+}
+
+func TestMachineShares(t *testing.T) {
+	from := machineOf(procfs.CPUStat{User: 100, Nice: 1, System: 20, Idle: 500, Iowait: 10, IRQ: 2, SoftIRQ: 3, Steal: 4, Guest: 50})
+	// Over 10 s of two CPUs: 8 s running (guest time is part of user
+	// time), 1 s stolen, 11 s idle or waiting for I/O.
+	to := machineOf(procfs.CPUStat{User: 106, Nice: 1, System: 21, Idle: 510, Iowait: 11, IRQ: 2.5, SoftIRQ: 3.5, Steal: 5, Guest: 55})
+	busy, steal := to.Shares(from)
+	if math.Abs(busy-0.4) > 1e-9 || math.Abs(steal-0.05) > 1e-9 {
+		t.Errorf("shares = busy %g, steal %g; want 0.4 and 0.05", busy, steal)
+	}
+	if busy, steal := from.Shares(from); !math.IsNaN(busy) || !math.IsNaN(steal) {
+		t.Errorf("shares of no time = %g, %g; want NaN", busy, steal)
+	}
+	if busy, _ := (Machine{}).Shares(from); !math.IsNaN(busy) {
+		t.Errorf("shares against a reading not taken = %g; want NaN", busy)
 	}
 }

@@ -22,7 +22,10 @@ import (
 
 // implausibleAPI carries the jobs API's answers and puts into them values
 // that cannot be true: every slot-ms at the int64 maximum, every start
-// time in 9999, every pending work-unit count negative.
+// and end time in 9999, every creation time in 1970, every pending
+// work-unit count and byte count negative. Its active and completed work
+// units never change, so that a poll of a running job sees nothing new
+// but what its plan has begun.
 type implausibleAPI struct{}
 
 var implausibleValues = []struct {
@@ -31,7 +34,12 @@ var implausibleValues = []struct {
 }{
 	{regexp.MustCompile(`"totalSlotMs":"\d+"`), `"totalSlotMs":"9223372036854775807"`},
 	{regexp.MustCompile(`"startTime":"\d+"`), `"startTime":"253370764800000"`},
+	{regexp.MustCompile(`"endTime":"\d+"`), `"endTime":"253370764800000"`},
+	{regexp.MustCompile(`"creationTime":"\d+"`), `"creationTime":"1"`},
 	{regexp.MustCompile(`"pendingUnits":"\d+"`), `"pendingUnits":"-3"`},
+	{regexp.MustCompile(`"totalBytesProcessed":"\d+"`), `"totalBytesProcessed":"-5"`},
+	{regexp.MustCompile(`"activeUnits":"\d+"`), `"activeUnits":"7"`},
+	{regexp.MustCompile(`"completedUnits":"\d+"`), `"completedUnits":"9"`},
 }
 
 func (implausibleAPI) RoundTrip(r *http.Request) (*http.Response, error) {
@@ -79,7 +87,12 @@ func (a *throughAppender) Append(ctx context.Context, evs []events.Event) error 
 // TestImplausibleAPIValuesDropped polls a jobs API whose statistics and
 // times cannot be true. Enrichment appends through the one appender, which
 // applies the plausibility rule to every writer: the events are kept and
-// the values dropped and counted, so the log holds none of them.
+// the values dropped and counted, so the log holds none of them. An
+// implausible creation or end time does not stop the events of a poll:
+// the events it would have timed take the moment the job was observed,
+// and jobs are still discovered and reconciled. A value the rule drops is
+// not news at every poll: no progress event repeats what the log already
+// keeps of its job.
 func TestImplausibleAPIValuesDropped(t *testing.T) {
 	w := newWorld(t, busyOrg(21))
 	ps := pubsubtest.New(t)
@@ -97,33 +110,47 @@ func TestImplausibleAPIValuesDropped(t *testing.T) {
 	warm(w, e, 20)
 
 	type outcome struct {
-		EnrichmentEvents bool // enrichment appended events at all
+		EnrichmentEvents bool            // enrichment appended events at all
+		Kinds            map[string]bool // the kinds it appended
 		Implausible      []string
+		Repeated         []string // progress events that tell nothing the one before told
 		Dropped          map[string]bool
 	}
-	got := outcome{Dropped: map[string]bool{}}
+	got := outcome{Kinds: map[string]bool{}, Dropped: map[string]bool{}}
 	for k := range through.jobs {
 		evs, err := w.log.JobEvents(t.Context(), k)
 		if err != nil {
 			t.Fatal(err)
 		}
+		var last *events.Event // the job's last progress event
 		for _, ev := range evs {
 			if ev.Source.Format != "api" {
 				continue
 			}
 			got.EnrichmentEvents = true
+			got.Kinds[string(ev.Kind)] = true
 			if d := ev.DropImplausible(); len(d) > 0 {
 				got.Implausible = append(got.Implausible, ev.ID)
 			}
+			if ev.Kind != events.KindProgress {
+				continue
+			}
+			if last != nil && last.State == ev.State && gocmp.Equal(last.Facts, ev.Facts) {
+				got.Repeated = append(got.Repeated, ev.ID)
+			}
+			last = &ev
 		}
 	}
 	for _, d := range []struct{ field, reason string }{
 		{"slot_ms", events.ImplausibleTooLarge}, {"start_time", events.ImplausibleFuture}, {"pending_units", events.ImplausibleNegative},
+		{"bytes_processed", events.ImplausibleNegative}, {"create_time", events.ImplausibleTooEarly}, {"end_time", events.ImplausibleFuture},
 	} {
 		got.Dropped[d.field+"/"+d.reason] = droppedCount(t, reg, d.field, d.reason) > 0
 	}
-	want := outcome{EnrichmentEvents: true, Dropped: map[string]bool{
-		"slot_ms/too_large": true, "start_time/in_the_future": true, "pending_units/negative": true}}
+	want := outcome{EnrichmentEvents: true,
+		Kinds: map[string]bool{string(events.KindInserted): true, string(events.KindProgress): true, string(events.KindReconciled): true},
+		Dropped: map[string]bool{"slot_ms/too_large": true, "start_time/in_the_future": true, "pending_units/negative": true,
+			"bytes_processed/negative": true, "create_time/too_early": true, "end_time/in_the_future": true}}
 	if diff := gocmp.Diff(want, got); diff != "" {
 		t.Errorf("what enrichment left in the log (-want +got):\n%s", diff)
 	}

@@ -53,12 +53,29 @@ func newObserved(ref *bq.JobReference, state, email string, c *bq.JobConfigurati
 	return observed{key: k, state: events.State(strings.ToUpper(state)), email: email, config: c, stats: st, status: s}, true
 }
 
-// msTime reads the API's milliseconds since 1970; 0 is not known.
+// msTime reads the API's milliseconds since 1970; 0 is not known. Any
+// other value is read as it is, however implausible: the plausibility rule
+// (events.DropImplausible), which the appender applies to every event,
+// drops it with a warning and counts it, as it does for every writer.
 func msTime(ms int64) time.Time {
-	if ms <= 0 {
+	if ms == 0 {
 		return time.Time{}
 	}
 	return time.UnixMilli(ms).UTC()
+}
+
+// eventTime is the time of an event enrichment makes from the API's time t
+// of the job: t itself when it is known and plausible, else now. An event's
+// own time cannot be dropped, and the appender refuses an event whose time
+// is implausible, with the rest of its batch: as the audit-log decoder
+// takes an entry's next time, enrichment takes the moment it observed the
+// job, and the implausible time stays among the event's facts, for the
+// appender to drop and count.
+func eventTime(t, now time.Time) time.Time {
+	if t.IsZero() || events.ImplausibleTime(t, now) != "" {
+		return now.UTC().Truncate(time.Millisecond)
+	}
+	return t
 }
 
 // created is when the job was created, zero if the API does not say.
@@ -67,14 +84,15 @@ func (o *observed) created() time.Time { return msTime(o.stats.CreationTime) }
 // progress returns the facts a poll sees of a job's progress: its start,
 // slot-ms, bytes processed, the stages its plan has begun and, from the
 // last timeline sample, its work units. Zero numbers are not known; a failed or cancelled job reports no
-// bytes, which is not a decrease.
+// bytes, which is not a decrease. Negative ones are kept for the
+// plausibility rule to drop and count (see msTime).
 func (o *observed) progress() events.Facts {
 	st := o.stats
 	f := events.Facts{StartTime: msTime(st.StartTime), Reservation: st.ReservationId}
-	if st.TotalSlotMs > 0 {
+	if st.TotalSlotMs != 0 {
 		f.SlotMs = events.Int64(st.TotalSlotMs)
 	}
-	if st.TotalBytesProcessed > 0 {
+	if st.TotalBytesProcessed != 0 {
 		f.BytesProcessed = events.Int64(st.TotalBytesProcessed)
 	}
 	if q := st.Query; q != nil && len(q.Timeline) > 0 {
@@ -97,10 +115,10 @@ func (o *observed) facts() events.Facts {
 	if q := st.Query; q != nil {
 		f.StatementType = q.StatementType
 		f.ReferencedTables = tableNames(q.ReferencedTables)
-		if q.TotalBytesBilled > 0 {
+		if q.TotalBytesBilled != 0 {
 			f.BytesBilled = events.Int64(q.TotalBytesBilled)
 		}
-		if q.BillingTier > 0 {
+		if q.BillingTier != 0 {
 			f.BillingTier = events.Int64(q.BillingTier)
 		}
 		if o.state == events.StateDone && o.status != nil && o.status.ErrorResult == nil {
@@ -172,7 +190,10 @@ const sourceFormat = "api"
 // changed reports whether the progress p a poll saw differs from what the
 // log holds for j: a number known now that the log lacks or has another
 // value for, a start or a reservation the log lacks, or a start the log
-// has not seen. A job the log knows as running is never moved back.
+// has not seen. A job the log knows as running is never moved back. p is
+// judged as the log would keep it: a value the plausibility rule drops is
+// not known, so an implausible number the API repeats at every poll is
+// not a change at every poll.
 func changed(j *events.Job, p *events.Facts, state events.State) bool {
 	return differs(j.SlotMs, p.SlotMs) || differs(j.BytesProcessed, p.BytesProcessed) ||
 		differs(j.ActiveUnits, p.ActiveUnits) || differs(j.CompletedUnits, p.CompletedUnits) ||
@@ -195,13 +216,15 @@ func progressEvent(j *events.Job, o *observed, now time.Time) (events.Event, boo
 	if state != events.StateRunning && state != events.StatePending {
 		state = ""
 	}
-	if !changed(j, &p, state) {
+	at := now.UTC().Truncate(time.Millisecond)
+	kept := events.Event{Time: at, Facts: p}
+	kept.DropImplausible() // clears kept's copy of the facts, not p's values
+	if !changed(j, &kept.Facts, state) {
 		return events.Event{}, false
 	}
 	if j.Reservation != "" {
 		p.Reservation = ""
 	}
-	at := now.UTC().Truncate(time.Millisecond)
 	ev := events.Event{Kind: events.KindProgress, Job: o.key, Time: at, State: state, Facts: p,
 		Source: events.Source{Format: sourceFormat, Method: "jobs.list"}}
 	ev.ID = events.DerivedEventID(string(events.KindProgress), o.key.String(), strconv.FormatInt(at.UnixMilli(), 10),
@@ -228,10 +251,7 @@ func numbers(p *events.Facts) string {
 // entries never came: an inserted event at its creation, as the API
 // describes the job, then its progress as observed now.
 func discoveredEvents(o *observed, now time.Time) []events.Event {
-	at := o.created()
-	if at.IsZero() {
-		at = now.UTC().Truncate(time.Millisecond)
-	}
+	at := eventTime(o.created(), now)
 	ins := events.Event{Kind: events.KindInserted, Job: o.key, Time: at, State: o.state, Facts: o.facts(),
 		Source: events.Source{Format: sourceFormat, Method: "jobs.list"}}
 	// The statistics belong to the progress event, at the moment they
@@ -247,12 +267,10 @@ func discoveredEvents(o *observed, now time.Time) []events.Event {
 
 // reconciledEvent closes a job the API reports DONE, with the API's final
 // state, statistics and error, at the time the API says it ended (now if
-// it does not say). Its identity is the job and that time.
+// it does not say, or says what cannot be true; see eventTime). Its
+// identity is the job and that time.
 func reconciledEvent(o *observed, now time.Time) events.Event {
-	at := msTime(o.stats.EndTime)
-	if at.IsZero() {
-		at = now.UTC().Truncate(time.Millisecond)
-	}
+	at := eventTime(msTime(o.stats.EndTime), now)
 	ev := events.Event{Kind: events.KindReconciled, Job: o.key, Time: at, State: events.StateDone, Error: o.jobError(),
 		Facts: o.facts(), Source: events.Source{Format: sourceFormat, Method: "jobs.get"}}
 	ev.ReconciledReason = ReasonDone

@@ -129,10 +129,13 @@ func (e *Enricher) listed(t task, listed []*bq.JobListJobs, now time.Time, b *ba
 }
 
 // discover appends a listed job the log does not know, once it is older
-// than a cycle: until then its audit entry may be on its way.
+// than a cycle: until then its audit entry may be on its way. A job whose
+// creation time cannot be true (see events.ImplausibleTime) has no age to
+// wait for, and is discovered at once, as observed now (see eventTime).
 func (e *Enricher) discover(o *observed, now time.Time, b *batch) {
 	c := o.created()
-	if c.IsZero() || now.Sub(c) < e.cfg.Interval || e.deps.Jobs.Known(o.key) || e.wasActed(o.key) {
+	young := events.ImplausibleTime(c, now) == "" && now.Sub(c) < e.cfg.Interval
+	if c.IsZero() || young || e.deps.Jobs.Known(o.key) || e.wasActed(o.key) {
 		return
 	}
 	b.events = append(b.events, discoveredEvents(o, now)...)

@@ -35,6 +35,12 @@ func transient(err error) bool {
 	return transientCodes[status.Code(err)]
 }
 
+// BackendError classifies an error of a Bigtable call made outside the
+// log (by the other readers and writers of its table, such as enrichment's
+// registry) as the log classifies its own: one that may pass wraps
+// ErrUnavailable, with the end of ctx if it ended.
+func BackendError(ctx context.Context, err error) error { return backendError(ctx, err) }
+
 // backendError classifies an error of a Bigtable call: transient ones wrap
 // ErrUnavailable; others (which the log's own checks should make
 // impossible) are returned as they are, matching neither sentinel.

@@ -24,6 +24,8 @@ import (
 	"time"
 
 	"cloud.google.com/go/bigtable"
+
+	"github.com/bqobserver/bqobserver/events"
 )
 
 // The rows' layout (schema/ROWKEYS.md).
@@ -195,8 +197,11 @@ func (r *Registry) Denials(ctx context.Context) ([]Denial, error) {
 		}
 		return true
 	}, bigtable.RowFilter(filter))
-	if err = errors.Join(err, bad); err != nil {
-		return nil, fmt.Errorf("reading the recorded denials: %w", err)
+	if err != nil {
+		return nil, fmt.Errorf("reading the recorded denials: %w", events.BackendError(ctx, err))
+	}
+	if bad != nil {
+		return nil, fmt.Errorf("reading the recorded denials: %w", bad)
 	}
 	r.remember(out)
 	return out, nil

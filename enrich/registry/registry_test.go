@@ -1,12 +1,17 @@
 package registry_test
 
 import (
+	"context"
+	"errors"
+	"net"
 	"testing"
 	"time"
 
+	"cloud.google.com/go/bigtable"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/bqobserver/bqobserver/enrich/registry"
+	"github.com/bqobserver/bqobserver/events"
 	"github.com/bqobserver/bqobserver/internal/testutil/logtest"
 )
 
@@ -110,5 +115,32 @@ func TestDenials(t *testing.T) {
 				t.Errorf("denials after one was lifted (-got +want):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestDenialsUnreachable reads the denials from a Bigtable that does not
+// answer: the error says the backend may come back (events.ErrUnavailable),
+// so that the API answers 503 with Retry-After, not 500.
+func TestDenialsUnreachable(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	t.Setenv("BIGTABLE_EMULATOR_HOST", addr)
+	client, err := bigtable.NewClient(t.Context(), "p", "i")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
+	r, err := registry.New(client, "bqobserver-events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+	defer cancel()
+	if _, err := r.Denials(ctx); !errors.Is(err, events.ErrUnavailable) {
+		t.Errorf("Denials from an unreachable Bigtable: %v, want an error matching events.ErrUnavailable", err)
 	}
 }

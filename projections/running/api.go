@@ -43,7 +43,7 @@ func routes() []route {
 		{method: "POST", path: "/api/v1/jobs/{project}/{location}/{job_id}:cancel", pattern: "POST /api/v1/jobs/{project}/{location}/{job_action}",
 			needsReady: true, serve: (*Projection).serveCancel},
 		{method: "GET", path: "/api/v1/summary", needsReady: true, serve: (*Projection).serveSummary},
-		{method: "GET", path: "/api/v1/diagnostics", serve: (*Projection).serveDiagnostics},
+		{method: "GET", path: "/api/v1/diagnostics", readsLog: true, serve: (*Projection).serveDiagnostics},
 		{method: "GET", path: "/api/v1/me", serve: (*Projection).serveMe},
 		{method: "GET", path: "/api/v1/stream", params: stream, check: checkStream, needsReady: true, serve: (*Projection).serveStream},
 		{method: "GET", path: "/api/v1/history", params: history, check: checkHistory, serve: (*Projection).serveHistory},

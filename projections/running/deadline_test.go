@@ -78,3 +78,41 @@ func TestRequestDeadline(t *testing.T) {
 		})
 	}
 }
+
+// hangingEnrichment is enrichment whose diagnostics never come until the
+// caller gives up, as when its registry's Bigtable is unreachable.
+type hangingEnrichment struct{ Enrichment }
+
+func (hangingEnrichment) Diagnostics(ctx context.Context) (*Diagnostics, error) {
+	<-ctx.Done()
+	return nil, fmt.Errorf("reading the recorded denials: %w: %w", events.ErrUnavailable, ctx.Err())
+}
+
+// TestDiagnosticsDeadline checks that enrichment's diagnostics, which read
+// its registry in the log's Bigtable table, answer 503 with Retry-After
+// once RequestTimeout has passed, like every request that reads Bigtable.
+func TestDiagnosticsDeadline(t *testing.T) {
+	const timeout = 300 * time.Millisecond
+	p, err := New(Config{RequestTimeout: timeout, RetryAfter: 7 * time.Second}, hangingLog{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.AttachEnrichment(hangingEnrichment{})
+	start := time.Now()
+	w := get(t, asAdmin(p.Handler()), "/api/v1/diagnostics")
+	if took := time.Since(start); took < timeout || took > timeout+5*time.Second {
+		t.Errorf("answered after %s, want shortly after the %s deadline", took, timeout)
+	}
+	var got problem
+	if err := json.Unmarshal(w.Body.Bytes(), &got); err != nil {
+		t.Fatalf("body %q: %v", w.Body, err)
+	}
+	want := problem{Document: httpproblem.Document{Type: "about:blank", Title: "Service Unavailable", Status: http.StatusServiceUnavailable,
+		Detail: "reading enrichment's diagnostics: the event log did not answer within 300ms", Instance: "/api/v1/diagnostics"}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("problem (-want +got):\n%s", diff)
+	}
+	if got := []string{fmt.Sprint(w.Code), w.Header().Get("Retry-After")}; !cmp.Equal(got, []string{"503", "7"}) {
+		t.Errorf("status, Retry-After = %v, want [503 7]", got)
+	}
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/prometheus/client_golang/prometheus"
@@ -24,7 +25,7 @@ const runningFeed = "running-jobs-live"
 func (c *RunCmd) projection(g *Globals, e *env, l *lifecycle, ps bus.PubSub, log *events.Log, pub message.Publisher,
 	reg prometheus.Registerer, echo *bus.Echo, lag *listLag) (*running.Projection, *bus.Consumer, error) {
 	proj, err := running.New(running.Config{StaleAfter: c.StaleAfter, RequestTimeout: c.Limits.RequestTimeout,
-		History: historyConfig(g), Links: c.links, Behind: lag.behind, CatchingUpAfter: c.CatchingUpAfter, Registerer: reg}, log, e.log)
+		History: historyConfig(g, c.Limits.HistoryTimeout), Links: c.links, Behind: lag.behind, CatchingUpAfter: c.CatchingUpAfter, Registerer: reg}, log, e.log)
 	if err != nil {
 		return nil, nil, fmt.Errorf("configuring the running-jobs projection: %w", err)
 	}
@@ -44,8 +45,9 @@ func (c *RunCmd) projection(g *Globals, e *env, l *lifecycle, ps bus.PubSub, log
 }
 
 // historyConfig configures the history API: where the BigQuery history is, so
-// the page can link to it (--bigquery-project and --bigquery-dataset).
-func historyConfig(g *Globals) running.HistoryConfig {
+// the page can link to it (--bigquery-project and --bigquery-dataset), and
+// how long a request may read the log (--history-timeout).
+func historyConfig(g *Globals, timeout time.Duration) running.HistoryConfig {
 	b := historySchema(g)
-	return running.HistoryConfig{BigQueryProject: b.Project, BigQueryDataset: b.Dataset}
+	return running.HistoryConfig{BigQueryProject: b.Project, BigQueryDataset: b.Dataset, Timeout: timeout}
 }

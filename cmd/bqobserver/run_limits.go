@@ -22,7 +22,8 @@ type LimitFlags struct {
 	EmbeddedRetention  time.Duration `help:"How long the in-process Bigtable of the embedded mode keeps events (garbage collection by event age). 0: an hour, or, when the simulated organization submits jobs faster, as long as it takes it to submit 2,000 jobs, so that memory stays bounded (40s at --simulate-rate 50); the simulated jobs API forgets finished jobs after as long. Other modes use --retention." default:"0s"`
 	EmbeddedMemoryMiB  int           `name:"embedded-memory-limit" help:"Soft limit, in MiB, on the memory of the embedded mode (in-process Bigtable), for Go's garbage collector: it collects more often as the process nears it, and returns freed memory to the system sooner. 0: no limit. Off by default: when a backlog pushes what is live past it, the collector takes half the CPU (see the README). The GOMEMLIMIT variable, when set, takes precedence." default:"0"`
 	EmbeddedGOGC       int           `name:"embedded-gogc" help:"The garbage collector's GOGC in the embedded mode: a collection starts when the heap has grown by this percentage of what the last one left live. Below Go's 100, so that the process stays under 400 MB at --simulate-rate 50 even on a busy machine, for a few percent more CPU. The GOGC variable, when set, takes precedence." default:"40"`
-	RequestTimeout     time.Duration `help:"Bound on every HTTP request that touches Bigtable (a job's detail with its timeline, a push delivery): when it passes, the request is answered 503 with Retry-After." default:"5s"`
+	RequestTimeout     time.Duration `help:"Bound on every HTTP request that touches Bigtable (a job's detail with its timeline, a cancel request's read of the job and its record, enrichment's diagnostics, a push delivery; the history has --history-timeout): when it passes, the request is answered 503 with Retry-After." default:"5s"`
+	HistoryTimeout     time.Duration `help:"Bound on a request of the history API (/api/v1/history), which reads a time range of the event log: when it passes, the request is answered 503 with Retry-After. Longer than --request-timeout: a range of hours holds many events." default:"10s"`
 	RepairInterval     time.Duration `help:"How often to look for the event log's table, the topics and the subscriptions, and create again what went missing (with --auto-create or emulators; otherwise it is reported)." default:"10s"`
 	Pprof              bool          `help:"Serve Go's profiles at /debug/pprof/, to callers authenticated like the API's (go tool pprof http://ADDR/debug/pprof/heap). Off by default: profiles show the process's internals."`
 	PprofBlockRate     time.Duration `name:"pprof-block-rate" help:"With --pprof, fill /debug/pprof/block: record a blocking event per this much time goroutines spend blocked (every event that blocks longer). 0: off. Recording takes a stack trace at each wait: at 10µs it took about 3% of the service's CPU at 5,000 entries/s, and that showed in its CPU profile." default:"0s"`
@@ -180,7 +181,7 @@ func (f *LimitFlags) mountPprof(mux *http.ServeMux, guard func(http.Handler) htt
 // Validate reports every flag that is out of range.
 func (f *LimitFlags) Validate() error {
 	var errs []error
-	for name, d := range map[string]time.Duration{"--request-timeout": f.RequestTimeout, "--repair-interval": f.RepairInterval} {
+	for name, d := range map[string]time.Duration{"--request-timeout": f.RequestTimeout, "--history-timeout": f.HistoryTimeout, "--repair-interval": f.RepairInterval} {
 		if d <= 0 {
 			errs = append(errs, fmt.Errorf("%s must be positive, not %s", name, d))
 		}

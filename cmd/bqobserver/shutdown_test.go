@@ -21,6 +21,11 @@ import (
 type hangingBigtable struct {
 	addr  string
 	calls atomic.Int64
+	// answering lets writes through until it is set false; it starts
+	// false.
+	answering atomic.Bool
+	// hangReads makes reads of rows hang too while it is set.
+	hangReads atomic.Bool
 }
 
 func startHangingBigtable(t *testing.T) *hangingBigtable {
@@ -28,7 +33,8 @@ func startHangingBigtable(t *testing.T) *hangingBigtable {
 	h := &hangingBigtable{}
 	srv, err := bttest.NewServer("127.0.0.1:0", grpc.ChainStreamInterceptor(
 		func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-			if info.FullMethod == "/google.bigtable.v2.Bigtable/MutateRows" {
+			if info.FullMethod == "/google.bigtable.v2.Bigtable/MutateRows" && !h.answering.Load() ||
+				info.FullMethod == "/google.bigtable.v2.Bigtable/ReadRows" && h.hangReads.Load() {
 				h.calls.Add(1)
 				<-ss.Context().Done()
 				return ss.Context().Err()

@@ -3,6 +3,7 @@ package running
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/bqobserver/bqobserver/events"
@@ -67,21 +68,35 @@ func (p *Projection) apply(ctx context.Context, e *events.Event) error {
 	return nil
 }
 
-// Run flags stale jobs every SweepInterval and prunes finished jobs from
+// Run flags stale jobs every SweepInterval and, apart, so that a Bigtable
+// that does not answer never holds the sweep, prunes finished jobs from
 // the log's open-jobs index every PruneInterval, until ctx ends, then ends
 // every open stream (Close).
 func (p *Projection) Run(ctx context.Context) error {
 	defer p.Close()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() { p.pruneEvery(ctx) })
 	sweep := time.NewTicker(p.cfg.SweepInterval)
 	defer sweep.Stop()
-	prune := time.NewTicker(p.cfg.PruneInterval)
-	defer prune.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-sweep.C:
 			p.store.sweep(p.cfg.Now())
+		}
+	}
+}
+
+// pruneEvery flushes the pruner every PruneInterval until ctx ends.
+func (p *Projection) pruneEvery(ctx context.Context) {
+	prune := time.NewTicker(p.cfg.PruneInterval)
+	defer prune.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
 		case <-prune.C:
 			p.pruner.flush(ctx)
 		}

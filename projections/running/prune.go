@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -14,6 +15,15 @@ import (
 // remembered: the index stays a superset of the running jobs, and the next
 // rebuild prunes them.
 const maxPending = 100_000
+
+// Each flush prunes at most pruneBatch jobs, within pruneTimeout: a
+// Bigtable that does not answer holds a flush no longer than that, and the
+// jobs wait for the next one; after an outage the jobs queued meanwhile
+// leave the index pruneBatch a flush.
+const (
+	pruneBatch   = 10_000
+	pruneTimeout = 10 * time.Second
+)
 
 // pruner takes finished jobs out of the log's open-jobs index as the live
 // feed finds them there, so that the index stays close to the running jobs
@@ -29,16 +39,17 @@ const maxPending = 100_000
 // batch that fails is tried again. Jobs still queued when the projection
 // stops stay in the index until the next rebuild prunes them.
 type pruner struct {
-	log    eventLog
-	logger *slog.Logger
-	pruned prometheus.Counter // jobs removed from the index
+	log     eventLog
+	logger  *slog.Logger
+	pruned  prometheus.Counter // jobs removed from the index
+	timeout time.Duration      // bounds one flush (pruneTimeout)
 
 	mu      sync.Mutex
 	pending map[events.JobKey]struct{}
 }
 
 func newPruner(log eventLog, logger *slog.Logger, pruned prometheus.Counter) *pruner {
-	return &pruner{log: log, logger: logger, pruned: pruned, pending: map[events.JobKey]struct{}{}}
+	return &pruner{log: log, logger: logger, pruned: pruned, timeout: pruneTimeout, pending: map[events.JobKey]struct{}{}}
 }
 
 // add queues a finished job for pruning.
@@ -50,20 +61,27 @@ func (p *pruner) add(key events.JobKey) {
 	}
 }
 
-// flush prunes the queued jobs; on failure they stay queued.
+// flush prunes up to pruneBatch of the queued jobs, within p.timeout; on
+// failure they stay queued.
 func (p *pruner) flush(ctx context.Context) {
 	p.mu.Lock()
-	keys := make([]events.JobKey, 0, len(p.pending))
+	keys := make([]events.JobKey, 0, min(len(p.pending), pruneBatch))
 	for k := range p.pending {
+		if len(keys) == pruneBatch {
+			break
+		}
 		keys = append(keys, k)
+		delete(p.pending, k)
 	}
-	clear(p.pending)
 	p.mu.Unlock()
 	if len(keys) == 0 {
 		return
 	}
+	parent := ctx
+	ctx, cancel := context.WithTimeout(ctx, p.timeout)
+	defer cancel()
 	if err := p.log.PruneOpen(ctx, keys); err != nil {
-		if ctx.Err() == nil {
+		if parent.Err() == nil {
 			p.logger.WarnContext(ctx, "pruning finished jobs from the open-jobs index failed; trying again", "jobs", len(keys), "error", err.Error())
 		}
 		for _, k := range keys {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 
 	"github.com/bqobserver/bqobserver/events"
 	"github.com/bqobserver/bqobserver/internal/simulation"
+	"github.com/bqobserver/bqobserver/internal/testutil/fakeclock"
 )
 
 // listedKeys returns the keys of the listed jobs, in openKeys' order.
@@ -172,4 +174,94 @@ func TestFeedOrderUnlikeAppendOrder(t *testing.T) {
 	if got := openKeys(t, l); len(got) != 0 {
 		t.Errorf("open-jobs index holds %v after the feed applied the job's DONE event, want none", got)
 	}
+}
+
+// hangingPrunes is an event log whose PruneOpen never answers until its
+// caller gives up, as an unreachable Bigtable; it says how many calls it
+// had and records what a call that answers prunes once answer is set. Its
+// other calls go to the log it wraps.
+type hangingPrunes struct {
+	eventLog
+	mu     sync.Mutex
+	answer bool
+	calls  int
+	pruned []events.JobKey
+}
+
+func (h *hangingPrunes) PruneOpen(ctx context.Context, keys []events.JobKey) error {
+	h.mu.Lock()
+	h.calls++
+	if h.answer {
+		h.pruned = append(h.pruned, keys...)
+		h.mu.Unlock()
+		return nil
+	}
+	h.mu.Unlock()
+	<-ctx.Done()
+	return fmt.Errorf("pruning: %w: %w", events.ErrUnavailable, ctx.Err())
+}
+
+// TestPrunerBounded checks that a flush gives up on a log that does not
+// answer within its timeout, keeping its jobs for a later flush, and that
+// a flush prunes at most pruneBatch jobs.
+func TestPrunerBounded(t *testing.T) {
+	l := &hangingPrunes{}
+	p := newPruner(l, slog.New(slog.DiscardHandler), prometheus.NewCounter(prometheus.CounterOpts{Name: "pruned"}))
+	p.timeout = 100 * time.Millisecond
+	const n = pruneBatch*2 + 5
+	for i := range n {
+		p.add(events.JobKey{Project: "p", Location: "US", JobID: fmt.Sprintf("j%d", i)})
+	}
+	start := time.Now()
+	p.flush(t.Context())
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("a flush on a log that does not answer took %s, want about its timeout of %s", took, p.timeout)
+	}
+	l.mu.Lock()
+	l.answer = true
+	l.mu.Unlock()
+	var sizes []int
+	for range 4 {
+		before := len(l.pruned)
+		p.flush(t.Context())
+		sizes = append(sizes, len(l.pruned)-before)
+	}
+	if diff := cmp.Diff([]int{pruneBatch, pruneBatch, 5, 0}, sizes); diff != "" {
+		t.Errorf("jobs pruned by each flush once the log answers (-want +got):\n%s", diff)
+	}
+	seen := map[events.JobKey]bool{}
+	for _, k := range l.pruned {
+		seen[k] = true
+	}
+	if len(seen) != n || len(l.pruned) != n {
+		t.Errorf("pruned %d jobs, %d of them distinct; want each of the %d once", len(l.pruned), len(seen), n)
+	}
+}
+
+// TestSweepWhilePruningHangs runs the projection while the log's PruneOpen
+// hangs: the sweep still flags a quiet job stale, on time.
+func TestSweepWhilePruningHangs(t *testing.T) {
+	l := &hangingPrunes{eventLog: newLog(t)}
+	c := fakeclock.New(t0.Add(time.Minute))
+	p, err := New(Config{Now: c.Now, StaleAfter: time.Hour, SweepInterval: 10 * time.Millisecond, PruneInterval: 10 * time.Millisecond}, l, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Rebuild(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	p.MarkLive()
+	s := jobStory("p", "US", "quiet")
+	mustApply(t, p, s.inserted(t0, events.StateRunning, events.Facts{}))
+	p.pruner.add(events.JobKey{Project: "p", Location: "US", JobID: "finished"})
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	waitUntil(t, 5*time.Second, "a prune to hang", func() bool { l.mu.Lock(); defer l.mu.Unlock(); return l.calls > 0 })
+	c.Advance(2 * time.Hour)
+	waitUntil(t, 5*time.Second, "the quiet job to be flagged stale", func() bool { v, ok := p.store.get(s.key); return ok && v.stale })
 }

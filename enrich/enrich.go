@@ -241,6 +241,6 @@ func New(cfg Config, d Deps) (*Enricher, error) {
 		seen: map[string]listing{}, failing: map[string]bool{},
 		acted: map[events.JobKey]time.Time{}, sem: make(chan struct{}, cfg.Workers)}
 	e.diag = newDiagnostics(d.Registry, cfg.Now)
-	e.live = newLiveCache(d.API, cfg.LiveTTL, cfg.Now)
+	e.live = newLiveCache(d.API, cfg.LiveTTL, cfg.Now, d.Logger)
 	return e, nil
 }

@@ -445,7 +445,7 @@ func TestLive(t *testing.T) {
 	}
 	for i, s := range raw.Statistics.Query.QueryPlan {
 		got := l.Stages[i]
-		if got.Name != s.Name || got.Status != s.Status || got.RecordsRead != s.RecordsRead || got.SlotMs != s.SlotMs ||
+		if got.Name != s.Name || got.Status != s.Status || got.RecordsRead == nil || *got.RecordsRead != s.RecordsRead || got.SlotMs == nil || *got.SlotMs != s.SlotMs ||
 			got.ComputeRatioAvg != s.ComputeRatioAvg || got.StartTime.UnixMilli() != s.StartMs {
 			t.Errorf("stage %d: %+v, the API %+v", i, got, s)
 		}

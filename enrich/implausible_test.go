@@ -23,7 +23,8 @@ import (
 // implausibleAPI carries the jobs API's answers and puts into them values
 // that cannot be true: every slot-ms at the int64 maximum, every start
 // and end time in 9999, every creation time in 1970, every pending
-// work-unit count and byte count negative. Its active and completed work
+// work-unit count and byte count negative; its query stages read -1
+// records and start in 9999. Its active and completed work
 // units never change, so that a poll of a running job sees nothing new
 // but what its plan has begun.
 type implausibleAPI struct{}
@@ -40,6 +41,8 @@ var implausibleValues = []struct {
 	{regexp.MustCompile(`"totalBytesProcessed":"\d+"`), `"totalBytesProcessed":"-5"`},
 	{regexp.MustCompile(`"activeUnits":"\d+"`), `"activeUnits":"7"`},
 	{regexp.MustCompile(`"completedUnits":"\d+"`), `"completedUnits":"9"`},
+	{regexp.MustCompile(`"recordsRead":"\d+"`), `"recordsRead":"-1"`},
+	{regexp.MustCompile(`"startMs":"\d+"`), `"startMs":"253370764800000"`},
 }
 
 func (implausibleAPI) RoundTrip(r *http.Request) (*http.Response, error) {
@@ -153,6 +156,40 @@ func TestImplausibleAPIValuesDropped(t *testing.T) {
 			"bytes_processed/negative": true, "create_time/too_early": true, "end_time/in_the_future": true}}
 	if diff := gocmp.Diff(want, got); diff != "" {
 		t.Errorf("what enrichment left in the log (-want +got):\n%s", diff)
+	}
+
+	// The running queries' live details leave the same values out: their
+	// stages' records read and start times, and every timeline sample (each
+	// has a negative pending count). A stage that has read nothing yet has
+	// no records read in the API's answer, which reads as 0; one that has
+	// read some has -1 here.
+	queries, leftOut := 0, 0
+	for _, jobs := range w.proj.OpenJobs(func(string) bool { return true }) {
+		for _, j := range jobs {
+			if j.State != events.StateRunning || j.JobType != events.JobTypeQuery || j.StatementType == "SCRIPT" {
+				continue
+			}
+			queries++
+			l, err := e.Live(t.Context(), j.Key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, st := range l.Stages {
+				if st.RecordsRead == nil {
+					leftOut++
+				}
+				if st.RecordsRead != nil && *st.RecordsRead != 0 || !st.StartTime.IsZero() || st.SlotMs == nil {
+					t.Errorf("%s: live stage %d: records read %d, start %v, slot-ms %d; want the implausible records read and start left out, the slot-ms kept",
+						j.Key, st.ID, deref(st.RecordsRead), st.StartTime, deref(st.SlotMs))
+				}
+			}
+			if len(l.Timeline) != 0 {
+				t.Errorf("%s: live timeline %+v, want every sample left out", j.Key, l.Timeline)
+			}
+		}
+	}
+	if queries == 0 || leftOut == 0 {
+		t.Errorf("%d running queries, %d stages with their records read left out: the test needs stages that have read records", queries, leftOut)
 	}
 }
 

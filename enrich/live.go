@@ -3,6 +3,8 @@ package enrich
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"strconv"
 	"sync"
 	"time"
 
@@ -20,6 +22,7 @@ type liveCache struct {
 	api jobsAPI
 	ttl time.Duration
 	now func() time.Time
+	log *slog.Logger
 
 	group singleflight.Group
 	mu    sync.Mutex
@@ -31,8 +34,8 @@ type liveItem struct {
 	at   time.Time
 }
 
-func newLiveCache(api jobsAPI, ttl time.Duration, now func() time.Time) *liveCache {
-	return &liveCache{api: api, ttl: ttl, now: now, items: map[events.JobKey]liveItem{}}
+func newLiveCache(api jobsAPI, ttl time.Duration, now func() time.Time, log *slog.Logger) *liveCache {
+	return &liveCache{api: api, ttl: ttl, now: now, log: log, items: map[events.JobKey]liveItem{}}
 }
 
 // Live returns the job as the jobs API reports it: its state, query
@@ -58,7 +61,10 @@ func (c *liveCache) get(ctx context.Context, key events.JobKey) (*running.Live, 
 		if err != nil {
 			return nil, fmt.Errorf("reading job %s from the BigQuery jobs API: %w", key, err)
 		}
-		l := liveOf(j, c.now())
+		l, dropped := liveOf(j, c.now())
+		if len(dropped) > 0 {
+			c.log.Warn("implausible values left out of a job's live detail", "job", key.String(), "dropped", dropped)
+		}
 		c.store(key, l)
 		return l, nil
 	})
@@ -86,32 +92,72 @@ func (c *liveCache) store(key events.JobKey, l *running.Live) {
 	c.items[key] = liveItem{live: l, at: now}
 }
 
-// liveOf converts a jobs.get answer for the job detail.
-func liveOf(j *bq.Job, at time.Time) *running.Live {
+// liveOf converts a jobs.get answer, observed at at, for the job detail,
+// following the plausibility rule (events/plausible.go): a stage's count
+// or time that cannot be true is left out, and so is a timeline sample
+// with a number that cannot be true. It returns what it left out.
+func liveOf(j *bq.Job, at time.Time) (*running.Live, []events.Dropped) {
 	l := &running.Live{ObservedAt: at.UTC(), Stages: []running.Stage{}, Timeline: []running.TimelineSample{}}
 	if j.Status != nil {
 		l.State = j.Status.State
 	}
 	if j.Statistics == nil || j.Statistics.Query == nil {
-		return l
+		return l, nil
 	}
+	var d liveDropper
 	q := j.Statistics.Query
 	for _, s := range q.QueryPlan {
-		l.Stages = append(l.Stages, stageOf(s))
+		l.Stages = append(l.Stages, stageOf(s, at, &d))
 	}
-	for _, s := range q.Timeline {
-		l.Timeline = append(l.Timeline, running.TimelineSample{ElapsedMs: s.ElapsedMs, SlotMs: s.TotalSlotMs,
-			CompletedUnits: s.CompletedUnits, ActiveUnits: s.ActiveUnits, PendingUnits: s.PendingUnits})
+	for i, s := range q.Timeline {
+		sample := running.TimelineSample{ElapsedMs: s.ElapsedMs, SlotMs: s.TotalSlotMs,
+			CompletedUnits: s.CompletedUnits, ActiveUnits: s.ActiveUnits, PendingUnits: s.PendingUnits}
+		kept := true
+		for _, n := range []int64{sample.ElapsedMs, sample.SlotMs, sample.CompletedUnits, sample.ActiveUnits, sample.PendingUnits} {
+			kept = d.count(fmt.Sprintf("timeline[%d]", i), n) != nil && kept
+		}
+		if kept {
+			l.Timeline = append(l.Timeline, sample)
+		}
 	}
-	return l
+	return l, d.dropped
 }
 
-func stageOf(s *bq.ExplainQueryStage) running.Stage {
+// liveDropper applies the plausibility rule to the values of a live
+// detail, collecting what it leaves out.
+type liveDropper struct{ dropped []events.Dropped }
+
+// count returns &n, or nil when n is not a plausible count.
+func (d *liveDropper) count(field string, n int64) *int64 {
+	if reason := events.ImplausibleCount(n); reason != "" {
+		d.dropped = append(d.dropped, events.Dropped{Field: field, Reason: reason, Value: strconv.FormatInt(n, 10)})
+		return nil
+	}
+	return &n
+}
+
+// time returns the API's milliseconds since 1970 as a time, zero when not
+// known or not a plausible time of a job observed at at.
+func (d *liveDropper) time(field string, ms int64, at time.Time) time.Time {
+	t := msTime(ms)
+	if t.IsZero() {
+		return t
+	}
+	if reason := events.ImplausibleTime(t, at); reason != "" {
+		d.dropped = append(d.dropped, events.Dropped{Field: field, Reason: reason, Value: strconv.FormatInt(ms, 10)})
+		return time.Time{}
+	}
+	return t
+}
+
+func stageOf(s *bq.ExplainQueryStage, at time.Time, d *liveDropper) running.Stage {
+	f := func(name string) string { return fmt.Sprintf("stage %d %s", s.Id, name) }
 	return running.Stage{
 		ID: s.Id, Name: s.Name, Status: s.Status, InputStages: s.InputStages,
-		ParallelInputs: s.ParallelInputs, CompletedParallelInputs: s.CompletedParallelInputs,
-		RecordsRead: s.RecordsRead, RecordsWritten: s.RecordsWritten, SlotMs: s.SlotMs,
-		StartTime: msTime(s.StartMs), EndTime: msTime(s.EndMs),
+		ParallelInputs: d.count(f("parallel_inputs"), s.ParallelInputs), CompletedParallelInputs: d.count(f("completed_parallel_inputs"), s.CompletedParallelInputs),
+		RecordsRead: d.count(f("records_read"), s.RecordsRead), RecordsWritten: d.count(f("records_written"), s.RecordsWritten),
+		SlotMs:    d.count(f("slot_ms"), s.SlotMs),
+		StartTime: d.time(f("start_time"), s.StartMs, at), EndTime: d.time(f("end_time"), s.EndMs, at),
 		WaitRatioAvg: s.WaitRatioAvg, WaitRatioMax: s.WaitRatioMax, ReadRatioAvg: s.ReadRatioAvg, ReadRatioMax: s.ReadRatioMax,
 		ComputeRatioAvg: s.ComputeRatioAvg, ComputeRatioMax: s.ComputeRatioMax, WriteRatioAvg: s.WriteRatioAvg, WriteRatioMax: s.WriteRatioMax,
 	}

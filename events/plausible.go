@@ -89,6 +89,18 @@ func ImplausibleTime(t, ref time.Time) string {
 	return ""
 }
 
+// ImplausibleCount returns why n is not a plausible amount or count, or ""
+// when it is.
+func ImplausibleCount(n int64) string {
+	switch {
+	case n < 0:
+		return ImplausibleNegative
+	case n > MaxPlausibleCount:
+		return ImplausibleTooLarge
+	}
+	return ""
+}
+
 // dropper collects the drops of one event.
 type dropper struct {
 	dropped []Dropped
@@ -99,13 +111,8 @@ func (d *dropper) count(field string, v **int64) {
 	if *v == nil {
 		return
 	}
-	reason := ""
-	switch n := **v; {
-	case n < 0:
-		reason = ImplausibleNegative
-	case n > MaxPlausibleCount:
-		reason = ImplausibleTooLarge
-	default:
+	reason := ImplausibleCount(**v)
+	if reason == "" {
 		return
 	}
 	d.dropped = append(d.dropped, Dropped{Field: field, Reason: reason, Value: strconv.FormatInt(**v, 10)})

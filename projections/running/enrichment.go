@@ -41,17 +41,19 @@ type Live struct {
 	Timeline   []TimelineSample `json:"timeline"`
 }
 
-// Stage is one stage of a query's plan, as far as it got.
+// Stage is one stage of a query's plan, as far as it got. A count BigQuery
+// gives that cannot be true (events.ImplausibleCount) is left out (nil),
+// and so is such a time (events.ImplausibleTime): the plausibility rule.
 type Stage struct {
 	ID                      int64     `json:"id"`
 	Name                    string    `json:"name"`
 	Status                  string    `json:"status"`
 	InputStages             []int64   `json:"input_stages,omitempty"`
-	ParallelInputs          int64     `json:"parallel_inputs"`
-	CompletedParallelInputs int64     `json:"completed_parallel_inputs"`
-	RecordsRead             int64     `json:"records_read"`
-	RecordsWritten          int64     `json:"records_written"`
-	SlotMs                  int64     `json:"slot_ms"`
+	ParallelInputs          *int64    `json:"parallel_inputs,omitempty"`
+	CompletedParallelInputs *int64    `json:"completed_parallel_inputs,omitempty"`
+	RecordsRead             *int64    `json:"records_read,omitempty"`
+	RecordsWritten          *int64    `json:"records_written,omitempty"`
+	SlotMs                  *int64    `json:"slot_ms,omitempty"`
 	StartTime               time.Time `json:"start_time,omitzero"`
 	EndTime                 time.Time `json:"end_time,omitzero"`
 	// The ratios of the stage's workers' time in each activity to the
@@ -66,7 +68,9 @@ type Stage struct {
 	WriteRatioMax   float64 `json:"write_ratio_max"`
 }
 
-// TimelineSample is the query's progress at one moment of its run.
+// TimelineSample is the query's progress at one moment of its run. A
+// sample with a number that cannot be true is left out of the timeline: a
+// point of a series cannot be drawn without its numbers.
 type TimelineSample struct {
 	ElapsedMs      int64 `json:"elapsed_ms"`
 	SlotMs         int64 `json:"slot_ms"`

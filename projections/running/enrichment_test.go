@@ -37,8 +37,8 @@ func (f *fakeEnrichment) Diagnostics(context.Context) (*Diagnostics, error) { re
 func TestDetailCarriesLive(t *testing.T) {
 	at := t0.Add(time.Minute)
 	live := &Live{ObservedAt: at, State: "RUNNING", Timeline: []TimelineSample{{ElapsedMs: 1000, SlotMs: 400, CompletedUnits: 3, ActiveUnits: 2, PendingUnits: 5}},
-		Stages: []Stage{{ID: 0, Name: "S00: Input", Status: "RUNNING", ParallelInputs: 10, CompletedParallelInputs: 4, RecordsRead: 1000,
-			SlotMs: 400, StartTime: at, WaitRatioAvg: 0.1, WaitRatioMax: 0.2, ComputeRatioAvg: 0.5, ComputeRatioMax: 0.9}}}
+		Stages: []Stage{{ID: 0, Name: "S00: Input", Status: "RUNNING", ParallelInputs: events.Int64(10), CompletedParallelInputs: events.Int64(4), RecordsRead: events.Int64(1000),
+			SlotMs: events.Int64(400), StartTime: at, WaitRatioAvg: 0.1, WaitRatioMax: 0.2, ComputeRatioAvg: 0.5, ComputeRatioMax: 0.9}}}
 	for _, tc := range []struct {
 		name      string
 		enr       *fakeEnrichment

@@ -22,10 +22,10 @@ type apiStandIn struct{ at time.Time }
 func (a apiStandIn) Live(context.Context, events.JobKey) (*running.Live, error) {
 	return &running.Live{ObservedAt: a.at, State: "RUNNING",
 		Stages: []running.Stage{
-			{ID: 0, Name: "S00: Input", Status: "COMPLETE", ParallelInputs: 40, CompletedParallelInputs: 40, RecordsRead: 1_200_000, SlotMs: 9000,
+			{ID: 0, Name: "S00: Input", Status: "COMPLETE", ParallelInputs: events.Int64(40), CompletedParallelInputs: events.Int64(40), RecordsRead: events.Int64(1_200_000), RecordsWritten: events.Int64(0), SlotMs: events.Int64(9000),
 				StartTime: a.at.Add(-time.Minute), EndTime: a.at.Add(-30 * time.Second), WaitRatioAvg: 0.05, WaitRatioMax: 0.2, ComputeRatioAvg: 0.4, ComputeRatioMax: 0.9},
-			{ID: 1, Name: "S01: Aggregate+", Status: "RUNNING", InputStages: []int64{0}, ParallelInputs: 20, CompletedParallelInputs: 5,
-				RecordsRead: 30_000, SlotMs: 2500, StartTime: a.at.Add(-30 * time.Second)},
+			{ID: 1, Name: "S01: Aggregate+", Status: "RUNNING", InputStages: []int64{0}, ParallelInputs: events.Int64(20), CompletedParallelInputs: events.Int64(5),
+				RecordsRead: events.Int64(30_000), SlotMs: events.Int64(2500), StartTime: a.at.Add(-30 * time.Second)},
 		},
 		Timeline: []running.TimelineSample{{ElapsedMs: 10_000, SlotMs: 2000, CompletedUnits: 10, ActiveUnits: 5, PendingUnits: 45},
 			{ElapsedMs: 60_000, SlotMs: 11_500, CompletedUnits: 45, ActiveUnits: 5, PendingUnits: 15}},
@@ -67,6 +67,14 @@ func TestEnrichmentInBrowser(t *testing.T) {
 	b.Eval(t, `[...document.querySelectorAll("#detail .stage [role=progressbar]")].map(e => e.getAttribute("aria-valuenow"))`, &bars)
 	if got := fmt.Sprint(bars); got != "[100 25]" {
 		t.Errorf("stage progress %s, want [100 25]", got)
+	}
+	// The second stage's records written were left out (as when BigQuery's
+	// count cannot be true): its records are not shown, the rest is.
+	var facts []string
+	b.Eval(t, `[...document.querySelectorAll("#detail .stage-facts")].map(e => e.textContent)`, &facts)
+	if len(facts) != 2 || !strings.Contains(facts[0], "1.20M records read, 0 written") || strings.Contains(facts[1], "records") ||
+		!strings.Contains(facts[1], "2,500 slot-ms") || !strings.Contains(facts[1], "5 of 20 inputs") {
+		t.Errorf("stage facts %q, want the first stage's records, and the second's inputs and slot-ms without records", facts)
 	}
 	var caption string
 	b.Eval(t, `document.querySelector("#detail .stages-timeline figcaption").textContent`, &caption)

@@ -42,16 +42,23 @@ function stageRow(st) {
   const fill = el("span", "fill");
   fill.style.width = fmt.percent(done);
   bar.append(fill);
+  // A count BigQuery gave that cannot be true is left out of the answer:
+  // the facts that need it are not shown.
   const facts = [
-    `${fmt.integer(st.completed_parallel_inputs)} of ${fmt.integer(st.parallel_inputs)} inputs`,
-    `${fmt.compact(st.records_read)} records read, ${fmt.compact(st.records_written)} written`,
-    `${fmt.integer(st.slot_ms)} slot-ms`,
+    known([st.completed_parallel_inputs, st.parallel_inputs], (done, all) => `${fmt.integer(done)} of ${fmt.integer(all)} inputs`),
+    known([st.records_read, st.records_written], (read, written) => `${fmt.compact(read)} records read, ${fmt.compact(written)} written`),
+    known([st.slot_ms], (ms) => `${fmt.integer(ms)} slot-ms`),
     `wait ${ratio(st.wait_ratio_avg, st.wait_ratio_max)} · compute ${ratio(st.compute_ratio_avg, st.compute_ratio_max)}`,
-  ];
+  ].filter((f) => f !== "");
   const took = stageTime(st);
   if (took) facts.push(took);
   li.append(head, bar, el("p", "stage-facts", facts.join(" · ")));
   return li;
+}
+
+/** known is show(...values) when every value is known, else "". */
+function known(values, show) {
+  return values.every((v) => v != null) ? show(...values) : "";
 }
 
 /** ratio shows an average and a maximum ratio as percentages. */

@@ -17,13 +17,7 @@ import (
 // appender's own write timeout or the cancel's 30 s.
 func TestCancelRecordIsBounded(t *testing.T) {
 	const timeout = time.Second
-	bt := startHangingBigtable(t)
-	bt.answering.Store(true)
-	t.Setenv("PUBSUB_EMULATOR_HOST", "")
-	t.Setenv("BIGTABLE_EMULATOR_HOST", bt.addr)
-	addr, stop := startService(t, "--request-timeout", timeout.String(), "--simulate-rate", "20")
-	defer stop()
-	base := "http://" + strings.TrimPrefix(addr, "http://")
+	bt, base := serveOnHangingBigtable(t, "--request-timeout", timeout.String(), "--simulate-rate", "20")
 	var page struct {
 		Jobs []struct {
 			Key events.JobKey `json:"key"`
@@ -52,13 +46,7 @@ func TestCancelRecordIsBounded(t *testing.T) {
 // --history-timeout has passed.
 func TestHistoryTimeout(t *testing.T) {
 	const timeout = time.Second
-	bt := startHangingBigtable(t)
-	bt.answering.Store(true)
-	t.Setenv("PUBSUB_EMULATOR_HOST", "")
-	t.Setenv("BIGTABLE_EMULATOR_HOST", bt.addr)
-	addr, stop := startService(t, "--history-timeout", timeout.String(), "--no-simulate")
-	defer stop()
-	base := "http://" + strings.TrimPrefix(addr, "http://")
+	bt, base := serveOnHangingBigtable(t, "--history-timeout", timeout.String(), "--no-simulate")
 	waitReady(t, base)
 	bt.hangReads.Store(true)
 	start := time.Now()
@@ -72,4 +60,19 @@ func TestHistoryTimeout(t *testing.T) {
 		t.Errorf("the history answered after %s, want shortly after --history-timeout %s", took, timeout)
 	}
 	bt.hangReads.Store(false)
+}
+
+// serveOnHangingBigtable starts the service with args on an in-process
+// Pub/Sub and a hangingBigtable that answers until told otherwise, and
+// returns both the Bigtable and the service's base URL; the service stops
+// when the test ends.
+func serveOnHangingBigtable(t *testing.T, args ...string) (*hangingBigtable, string) {
+	t.Helper()
+	bt := startHangingBigtable(t)
+	bt.answering.Store(true)
+	t.Setenv("PUBSUB_EMULATOR_HOST", "")
+	t.Setenv("BIGTABLE_EMULATOR_HOST", bt.addr)
+	addr, stop := startService(t, args...)
+	t.Cleanup(func() { stop() })
+	return bt, "http://" + strings.TrimPrefix(addr, "http://")
 }

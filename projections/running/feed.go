@@ -89,7 +89,8 @@ func (p *Projection) Run(ctx context.Context) error {
 	}
 }
 
-// pruneEvery flushes the pruner every PruneInterval until ctx ends.
+// pruneEvery flushes the pruner, and sweeps the index when its queue
+// overflowed (pruneTick), every PruneInterval until ctx ends.
 func (p *Projection) pruneEvery(ctx context.Context) {
 	prune := time.NewTicker(p.cfg.PruneInterval)
 	defer prune.Stop()
@@ -98,7 +99,7 @@ func (p *Projection) pruneEvery(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-prune.C:
-			p.pruner.flush(ctx)
+			p.pruneTick(ctx)
 		}
 	}
 }

@@ -71,10 +71,13 @@ func TestRebuildMetrics(t *testing.T) {
 	}
 	delete(got, "bqobserver_running_rebuild_seconds")
 	want := map[string]float64{
-		"bqobserver_running_rebuild_index_entries": 5,
-		"bqobserver_running_rebuild_running_jobs":  3,
-		"bqobserver_running_rebuild_finished_jobs": 2,
-		"bqobserver_running_pruned_jobs_total":     0,
+		"bqobserver_running_rebuild_index_entries":     5,
+		"bqobserver_running_rebuild_running_jobs":      3,
+		"bqobserver_running_rebuild_finished_jobs":     2,
+		"bqobserver_running_pruned_jobs_total":         0,
+		"bqobserver_running_prune_queued_jobs":         0,
+		"bqobserver_running_prune_left_out_jobs_total": 0,
+		"bqobserver_running_index_sweeps_total":        0,
 	}
 	if diff := cmp.Diff(got, want); diff != "" {
 		t.Errorf("metrics after the rebuild (-got +want):\n%s", diff)
@@ -85,9 +88,14 @@ func TestRebuildMetrics(t *testing.T) {
 	if err := p.Apply(t.Context(), late); err != nil {
 		t.Fatal(err)
 	}
+	if got := gathered(t, reg)["bqobserver_running_prune_queued_jobs"]; got != 1 {
+		t.Errorf("bqobserver_running_prune_queued_jobs is %g after the feed found one finished job in the index, want 1", got)
+	}
 	p.pruner.flush(t.Context())
-	if got := gathered(t, reg)["bqobserver_running_pruned_jobs_total"]; got != 1 {
-		t.Errorf("bqobserver_running_pruned_jobs_total is %g after the feed pruned one job, want 1", got)
+	got = gathered(t, reg)
+	if got["bqobserver_running_pruned_jobs_total"] != 1 || got["bqobserver_running_prune_queued_jobs"] != 0 {
+		t.Errorf("bqobserver_running_pruned_jobs_total is %g and …_prune_queued_jobs %g after the feed pruned one job, want 1 and 0",
+			got["bqobserver_running_pruned_jobs_total"], got["bqobserver_running_prune_queued_jobs"])
 	}
 }
 

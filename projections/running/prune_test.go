@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/bqobserver/bqobserver/events"
 	"github.com/bqobserver/bqobserver/internal/simulation"
@@ -131,7 +132,7 @@ func (f *failingPrunes) PruneOpen(_ context.Context, keys []events.JobKey) error
 // later flush, once.
 func TestPrunerRetries(t *testing.T) {
 	l := &failingPrunes{failures: 2}
-	p := newPruner(l, slog.New(slog.DiscardHandler), prometheus.NewCounter(prometheus.CounterOpts{Name: "pruned"}))
+	p := newPruner(l, slog.New(slog.DiscardHandler), testMetrics(t))
 	a, b := events.JobKey{Project: "p", Location: "US", JobID: "a"}, events.JobKey{Project: "p", Location: "US", JobID: "b"}
 	p.add(a)
 	p.flush(t.Context())
@@ -206,7 +207,7 @@ func (h *hangingPrunes) PruneOpen(ctx context.Context, keys []events.JobKey) err
 // a flush prunes at most pruneBatch jobs.
 func TestPrunerBounded(t *testing.T) {
 	l := &hangingPrunes{}
-	p := newPruner(l, slog.New(slog.DiscardHandler), prometheus.NewCounter(prometheus.CounterOpts{Name: "pruned"}))
+	p := newPruner(l, slog.New(slog.DiscardHandler), testMetrics(t))
 	p.timeout = 100 * time.Millisecond
 	const n = pruneBatch*2 + 5
 	for i := range n {
@@ -264,4 +265,124 @@ func TestSweepWhilePruningHangs(t *testing.T) {
 	waitUntil(t, 5*time.Second, "a prune to hang", func() bool { l.mu.Lock(); defer l.mu.Unlock(); return l.calls > 0 })
 	c.Advance(2 * time.Hour)
 	waitUntil(t, 5*time.Second, "the quiet job to be flagged stale", func() bool { v, ok := p.store.get(s.key); return ok && v.stale })
+}
+
+// testMetrics returns a projection's metrics, registered nowhere.
+func testMetrics(t *testing.T) *metrics {
+	t.Helper()
+	m, err := newMetrics(nil, func() int { return 0 })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// outageLog is an event log whose index fails while it is down: PruneOpen
+// while prunes is set, OpenJobs while lists is; events are appended and
+// read as ever.
+type outageLog struct {
+	eventLog
+	mu            sync.Mutex
+	prunes, lists bool
+}
+
+func (o *outageLog) set(prunes, lists bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.prunes, o.lists = prunes, lists
+}
+
+func (o *outageLog) failing(down *bool, what string) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if *down {
+		return fmt.Errorf("%s: %w", what, events.ErrUnavailable)
+	}
+	return nil
+}
+
+func (o *outageLog) PruneOpen(ctx context.Context, keys []events.JobKey) error {
+	if err := o.failing(&o.prunes, "pruning"); err != nil {
+		return err
+	}
+	return o.eventLog.PruneOpen(ctx, keys)
+}
+
+func (o *outageLog) OpenJobs(ctx context.Context, fn func(events.JobKey) error) error {
+	if err := o.failing(&o.lists, "listing open jobs"); err != nil {
+		return err
+	}
+	return o.eventLog.OpenJobs(ctx, fn)
+}
+
+// TestOverflowedQueueSwept runs a simulated organization's messy entries
+// through the log and the projection, as in TestFinishedJobsLeaveTheIndex,
+// while the log's index cannot be pruned for the first half: the prune
+// queue, bounded to a few jobs, overflows, and the jobs left out are
+// counted. Once the index can be pruned again, a sweep of it is tried while
+// it still cannot be listed, then again, filling the small queue, until
+// one is done: the index ends holding
+// exactly the listed jobs, and a running job whose events the feed has not
+// delivered yet stays in it.
+func TestOverflowedQueueSwept(t *testing.T) {
+	org, err := simulation.New(simulation.Config{Seed: 11, Rate: 4, Projects: 10, Start: t0, Delivery: messyDelivery()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := newLog(t)
+	o := &outageLog{eventLog: l}
+	clk := fakeclock.New(t0)
+	reg := prometheus.NewRegistry()
+	p, err := New(Config{Now: clk.Now, Registerer: reg}, o, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	if err := p.Rebuild(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	p.MarkLive()
+	p.pruner.max = 8
+	const minutes = 8
+	o.set(true, true)
+	for e := range org.Generate(minutes * time.Minute) {
+		switch since := e.Published.Sub(t0); {
+		case since > minutes*time.Minute*3/4:
+			o.set(false, false)
+		case since > minutes*time.Minute/2:
+			o.set(false, true)
+		}
+		clk.Advance(e.Published.Sub(clk.Now()))
+		if err := l.Append(t.Context(), e.Meant); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Apply(t.Context(), e.Meant...); err != nil {
+			t.Fatal(err)
+		}
+		p.pruneTick(t.Context())
+	}
+	// A job whose events are in the log but not yet on the feed.
+	s := jobStory("acme-etl", "EU", "not_delivered_yet")
+	if err := l.Append(t.Context(), []events.Event{s.inserted(clk.Now(), events.StateRunning, events.Facts{})}); err != nil {
+		t.Fatal(err)
+	}
+	for range 100 {
+		p.pruneTick(t.Context())
+	}
+	leftOut := testutil.ToFloat64(p.metrics.pruneLeftOut)
+	failed := testutil.ToFloat64(p.metrics.sweeps.WithLabelValues(sweepFailed))
+	full := testutil.ToFloat64(p.metrics.sweeps.WithLabelValues(sweepFull))
+	done := testutil.ToFloat64(p.metrics.sweeps.WithLabelValues(sweepDone))
+	if leftOut < 10 || failed < 1 || full < 1 || done < 1 {
+		t.Errorf("%g jobs left out of the full queue; sweeps: %g failed, %g filled the queue again, %g done; want at least 10, 1, 1 and 1",
+			leftOut, failed, full, done)
+	}
+	want := append(listedKeys(p), s.key)
+	slices.SortFunc(want, func(a, b events.JobKey) int { return compareIDs(&a, &b) })
+	if diff := cmp.Diff(want, openKeys(t, l)); diff != "" {
+		t.Errorf("open-jobs index against the listed jobs and the undelivered one, after %g jobs were left out of the prune queue (-want +index):\n%s", leftOut, diff)
+	}
+	if q := p.pruner.queued(); q != 0 {
+		t.Errorf("%d jobs still queued for pruning", q)
+	}
 }

@@ -205,15 +205,16 @@ func New(cfg Config, evlog eventLog, logger *slog.Logger) (*Projection, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	m, err := newMetrics(cfg.Registerer)
+	p := &Projection{cfg: cfg, log: evlog, logger: logger, closing: make(chan struct{})}
+	m, err := newMetrics(cfg.Registerer, func() int { return p.pruner.queued() })
 	if err != nil {
 		return nil, err
 	}
-	p := &Projection{cfg: cfg, log: evlog, logger: logger, metrics: m, closing: make(chan struct{})}
+	p.metrics = m
 	p.logHealth.name, p.pubsubHealth.name = "the event log", "Pub/Sub"
 	p.changes = newRing(cfg.StreamReplay)
 	p.store = newLiveStore(cfg, p.changes)
-	p.pruner = newPruner(evlog, logger, m.pruned)
+	p.pruner = newPruner(evlog, logger, m)
 	p.history = make(chan struct{}, cfg.History.Concurrency)
 	return p, nil
 }

@@ -335,6 +335,13 @@ func (s *store) sweep(now time.Time) int {
 }
 
 // get returns a copy of one listed job.
+// listed reports whether the job is in the list.
+func (s *store) listed(key events.JobKey) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.jobs[key] != nil
+}
+
 func (s *store) get(key events.JobKey) (view, bool) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()

@@ -171,14 +171,19 @@ func (l *Leases) Held() int {
 }
 
 // Run refreshes the leases every quarter of their duration until ctx ends;
-// the caller then releases them with Release. A failed refresh is retried
-// at the next tick, and the leases it could not renew lapse on their own;
-// onError, if not nil, hears of each failure.
+// the caller then releases them with Release. Each refresh is given half
+// the duration: a Bigtable that does not answer fails it rather than
+// holding it. A failed refresh is retried at the next tick, and the leases
+// it could not renew lapse on their own; onError, if not nil, hears of
+// each failure.
 func (l *Leases) Run(ctx context.Context, onError func(error)) {
 	t := time.NewTicker(l.cfg.Duration / 4)
 	defer t.Stop()
 	for {
-		if err := l.Refresh(ctx); err != nil && onError != nil && ctx.Err() == nil {
+		rctx, cancel := context.WithTimeout(ctx, l.cfg.Duration/2)
+		err := l.Refresh(rctx)
+		cancel()
+		if err != nil && onError != nil && ctx.Err() == nil {
 			onError(err)
 		}
 		select {
@@ -210,6 +215,9 @@ func (l *Leases) Refresh(ctx context.Context) error {
 		if kept < share {
 			if ok, err := l.renew(ctx, s, now); err != nil {
 				errs = append(errs, err)
+				if ctx.Err() != nil {
+					return errors.Join(errs...) // the rest would fail alike
+				}
 			} else if ok {
 				kept++
 			}
@@ -224,6 +232,9 @@ func (l *Leases) Refresh(ctx context.Context) error {
 		}
 		if ok, err := l.take(ctx, s, now); err != nil {
 			errs = append(errs, err)
+			if ctx.Err() != nil {
+				return errors.Join(errs...)
+			}
 		} else if ok {
 			kept++
 		}

@@ -1,12 +1,15 @@
 package lease_test
 
 import (
+	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"google.golang.org/grpc"
 
 	"github.com/bqobserver/bqobserver/enrich/lease"
 	"github.com/bqobserver/bqobserver/internal/testutil/fakeclock"
@@ -273,5 +276,61 @@ func TestConcurrentTakes(t *testing.T) {
 				c.Advance(2 * lease.DefaultDuration) // every lease and member lapses
 			}
 		})
+	}
+}
+
+// TestRunOnHangingBigtable runs a replica's leases while Bigtable's
+// conditional mutations hang: each refresh gives up within its bound and
+// says so, nothing is held, and once Bigtable answers again the replica
+// takes every lease at its next refreshes.
+func TestRunOnHangingBigtable(t *testing.T) {
+	var hang atomic.Bool
+	hang.Store(true)
+	addr := logtest.StartBttest(t, grpc.ChainUnaryInterceptor(
+		func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+			if info.FullMethod == "/google.bigtable.v2.Bigtable/CheckAndMutateRow" && hang.Load() {
+				<-ctx.Done()
+				return nil, ctx.Err()
+			}
+			return handler(ctx, req)
+		}))
+	bt := logtest.Open(t, addr)
+	const duration = 400 * time.Millisecond
+	l, err := lease.New(bt.Client, lease.Config{Table: bt.Table, Holder: "r0", Duration: duration})
+	if err != nil {
+		t.Fatal(err)
+	}
+	failures := make(chan error, 1)
+	ctx, cancel := context.WithCancel(t.Context())
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		l.Run(ctx, func(err error) {
+			select {
+			case failures <- err:
+			default:
+			}
+		})
+	}()
+	defer func() {
+		cancel()
+		<-stopped
+	}()
+	select {
+	case err := <-failures:
+		t.Logf("a refresh while Bigtable hangs: %v", err)
+	case <-time.After(20 * duration):
+		t.Fatalf("no refresh failed within %s while Bigtable's conditional mutations hang", 20*duration)
+	}
+	if n := l.Held(); n != 0 {
+		t.Errorf("holds %d leases while Bigtable hangs, want 0", n)
+	}
+	hang.Store(false)
+	deadline := time.Now().Add(20 * duration)
+	for l.Held() < lease.Shards {
+		if time.Now().After(deadline) {
+			t.Fatalf("holds %d of %d leases %s after Bigtable answers again", l.Held(), lease.Shards, 20*duration)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -87,6 +87,10 @@ type Config struct {
 	NotFoundLimit int
 	// LiveTTL is how long a job's live detail is reused (default 5s).
 	LiveTTL time.Duration
+	// RegistryTimeout bounds each call to the registry (default 5s): a
+	// Bigtable that does not answer fails the sweep's reads and writes,
+	// which the next sweep tries again, rather than holding every poll.
+	RegistryTimeout time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
@@ -101,6 +105,7 @@ func (c *Config) setDefaults() {
 	dur(&c.SweepInterval, 5*time.Minute)
 	dur(&c.ActiveWindow, 30*24*time.Hour)
 	dur(&c.LiveTTL, 5*time.Second)
+	dur(&c.RegistryTimeout, 5*time.Second)
 	if c.Workers == 0 {
 		c.Workers = 16
 	}
@@ -121,7 +126,7 @@ func (c Config) Validate() error {
 		v, least time.Duration
 	}{
 		{"interval", c.Interval, 10 * time.Millisecond}, {"sweep interval", c.SweepInterval, c.Interval},
-		{"active window", c.ActiveWindow, time.Hour}, {"live TTL", c.LiveTTL, 0},
+		{"active window", c.ActiveWindow, time.Hour}, {"live TTL", c.LiveTTL, 0}, {"registry timeout", c.RegistryTimeout, 0},
 	} {
 		if d.v < d.least || d.v <= 0 {
 			errs = append(errs, fmt.Errorf("%s must be positive and at least %s, not %s", d.name, d.least, d.v))
@@ -183,6 +188,41 @@ type projectRegistry interface {
 	Denials(ctx context.Context) ([]registry.Denial, error)
 }
 
+// boundedRegistry gives each call to reg at most timeout
+// (Config.RegistryTimeout).
+type boundedRegistry struct {
+	reg     projectRegistry
+	timeout time.Duration
+}
+
+func (b boundedRegistry) within(ctx context.Context, call func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, b.timeout)
+	defer cancel()
+	return call(ctx)
+}
+
+func (b boundedRegistry) Touch(ctx context.Context, projects []string, t time.Time) error {
+	return b.within(ctx, func(ctx context.Context) error { return b.reg.Touch(ctx, projects, t) })
+}
+
+func (b boundedRegistry) Active(ctx context.Context, since time.Time) (out []string, err error) {
+	err = b.within(ctx, func(ctx context.Context) (err error) { out, err = b.reg.Active(ctx, since); return err })
+	return out, err
+}
+
+func (b boundedRegistry) Deny(ctx context.Context, d registry.Denial) error {
+	return b.within(ctx, func(ctx context.Context) error { return b.reg.Deny(ctx, d) })
+}
+
+func (b boundedRegistry) Allow(ctx context.Context, project, method string) error {
+	return b.within(ctx, func(ctx context.Context) error { return b.reg.Allow(ctx, project, method) })
+}
+
+func (b boundedRegistry) Denials(ctx context.Context) (out []registry.Denial, err error) {
+	err = b.within(ctx, func(ctx context.Context) (err error) { out, err = b.reg.Denials(ctx); return err })
+	return out, err
+}
+
 // Deps are an Enricher's collaborators.
 type Deps struct {
 	API      jobsAPI
@@ -231,6 +271,9 @@ func New(cfg Config, d Deps) (*Enricher, error) {
 	cfg.setDefaults()
 	if d.Logger == nil {
 		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	if d.Registry != nil {
+		d.Registry = boundedRegistry{reg: d.Registry, timeout: cfg.RegistryTimeout}
 	}
 	m, err := newMetrics(d.Registerer)
 	if err != nil {

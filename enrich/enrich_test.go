@@ -533,3 +533,58 @@ func leastListed(api *simulation.JobsAPI, before map[simulation.Call]int, projec
 	}
 	return least
 }
+
+// hangingRegistry is a registry whose reads and writes wait until their
+// context ends, as on a Bigtable that does not answer. Allow has nothing
+// to write: no denial is known, as with the real registry.
+type hangingRegistry struct{}
+
+func (hangingRegistry) Touch(ctx context.Context, _ []string, _ time.Time) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+func (hangingRegistry) Active(ctx context.Context, _ time.Time) ([]string, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+func (hangingRegistry) Deny(ctx context.Context, _ registry.Denial) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+func (hangingRegistry) Allow(context.Context, string, string) error { return nil }
+
+func (hangingRegistry) Denials(ctx context.Context) ([]registry.Denial, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+// TestSweepOnHangingRegistry: while the registry does not answer, a cycle
+// whose sweep is due still ends, within the registry's bound, and the
+// projects with open jobs are polled.
+func TestSweepOnHangingRegistry(t *testing.T) {
+	w := newWorld(t, busyOrg(29))
+	const bound = 200 * time.Millisecond
+	e := w.enricher(enrich.Config{Interval: interval, SweepInterval: interval, RegistryTimeout: bound}, enrich.Deps{Registry: hangingRegistry{}})
+	w.step(4 * interval)
+	gets := func() int { return calls(w.api, simulation.MethodList) + calls(w.api, simulation.MethodGet) }
+	for i := range 3 {
+		before := gets()
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			e.Cycle(t.Context())
+		}()
+		select {
+		case <-done:
+		case <-time.After(50 * bound):
+			t.Fatalf("cycle %d with its sweep due did not end within %s while the registry hangs", i+1, 50*bound)
+		}
+		if gets() == before {
+			t.Errorf("cycle %d polled no project while the registry hangs", i+1)
+		}
+		w.step(interval)
+	}
+}

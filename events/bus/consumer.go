@@ -57,7 +57,28 @@ type ConsumerConfig struct {
 	DeadLetterTopic string
 	// Retry bounds the in-process retries of a transient failure.
 	Retry RetryConfig
+	// HandleTimeout bounds each handling of a message, all its events
+	// together (default DefaultHandleTimeout): Handle's context ends
+	// then, so a dependency that does not answer fails the attempt,
+	// transiently, rather than holding the message and its place in the
+	// subscription's flow control for ever.
+	HandleTimeout time.Duration
+	// PrepareTimeout bounds each attempt of Prepare (default
+	// DefaultPrepareTimeout): one that has not returned by then is
+	// cancelled and tried again, with a warning, as a transient failure.
+	PrepareTimeout time.Duration
 }
+
+// The consumer's default bounds. A message's handling is given as long as
+// the appender gives a write, so that with the policy's retries a message
+// is answered within its acknowledgement deadline (RetryConfig.MaxElapsed).
+// A rebuild reads about 20,000 running jobs a second on a 2-core machine:
+// five minutes are millions of jobs, and a log that does not answer is
+// reported within them instead of never.
+const (
+	DefaultHandleTimeout  = 10 * time.Second
+	DefaultPrepareTimeout = 5 * time.Minute
+)
 
 // Validate reports every problem with c at once.
 func (c ConsumerConfig) Validate() error {
@@ -87,8 +108,8 @@ type ConsumerDeps struct {
 	Handle func(ctx context.Context, e events.Event) error
 	// Prepare, if set, runs once the subscription delivers (for a
 	// projection: its rebuild from the log). It is retried with backoff
-	// while it fails with an error matching events.ErrUnavailable; any other
-	// error stops the consumer.
+	// while it fails with an error matching events.ErrUnavailable or runs
+	// past PrepareTimeout; any other error stops the consumer.
 	Prepare func(ctx context.Context) error
 	// Ready, if set, is called once Prepare succeeded.
 	Ready func()
@@ -140,6 +161,12 @@ func NewConsumer(cfg ConsumerConfig, d ConsumerDeps) (*Consumer, error) {
 	}
 	lag.echo = d.Echo
 	policy.Lag = lag
+	if cfg.HandleTimeout <= 0 {
+		cfg.HandleTimeout = DefaultHandleTimeout
+	}
+	if cfg.PrepareTimeout <= 0 {
+		cfg.PrepareTimeout = DefaultPrepareTimeout
+	}
 	c := &Consumer{cfg: cfg, deps: d, sub: cfg.Subscription, lag: lag}
 	if cfg.Mode == PerReplica {
 		c.sub = replicaName(cfg.Subscription)
@@ -186,8 +213,10 @@ func (c *Consumer) handle(msg *message.Message) ([]*message.Message, error) {
 	for i := range evs {
 		c.deps.Echo.received(evs[i].ID)
 	}
+	ctx, cancel := context.WithTimeout(msg.Context(), c.cfg.HandleTimeout)
+	defer cancel()
 	if len(evs) == 1 {
-		if err := c.deps.Handle(msg.Context(), evs[0]); err != nil {
+		if err := c.deps.Handle(ctx, evs[0]); err != nil {
 			return nil, fmt.Errorf("handling event %s: %w", evs[0].ID, err)
 		}
 		return nil, nil
@@ -204,7 +233,7 @@ func (c *Consumer) handle(msg *message.Message) ([]*message.Message, error) {
 					errs[i] = middleware.RecoveredPanicError{V: r, Stacktrace: string(debug.Stack())}
 				}
 			}()
-			if err := c.deps.Handle(msg.Context(), evs[i]); err != nil {
+			if err := c.deps.Handle(ctx, evs[i]); err != nil {
 				errs[i] = fmt.Errorf("handling event %s: %w", evs[i].ID, err)
 			}
 		})
@@ -257,6 +286,18 @@ func keepOnly(msg *message.Message, evs []events.Event) {
 	}
 }
 
+// prepareOnce runs Prepare within PrepareTimeout. An attempt cut short by
+// that bound is transient, whatever it returned.
+func (c *Consumer) prepareOnce(ctx context.Context) error {
+	actx, cancel := context.WithTimeout(ctx, c.cfg.PrepareTimeout)
+	defer cancel()
+	err := c.deps.Prepare(actx)
+	if err != nil && ctx.Err() == nil && actx.Err() != nil && !errors.Is(err, events.ErrUnavailable) {
+		err = fmt.Errorf("%w: not done within %s: %w", events.ErrUnavailable, c.cfg.PrepareTimeout, err)
+	}
+	return err
+}
+
 // Run subscribes, prepares and feeds the projection until ctx ends. It
 // returns an error if the router could not start or stopped on its own, or
 // if Prepare failed with an error that is not transient. When ctx ends
@@ -298,7 +339,7 @@ func (c *Consumer) prepare(ctx context.Context) error {
 	start := time.Now()
 	if c.deps.Prepare != nil {
 		_, err := backoff.Retry(ctx, func() (struct{}, error) {
-			err := c.deps.Prepare(ctx)
+			err := c.prepareOnce(ctx)
 			if err != nil && !errors.Is(err, events.ErrUnavailable) {
 				return struct{}{}, backoff.Permanent(err)
 			}

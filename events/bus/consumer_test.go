@@ -56,6 +56,10 @@ type consumerOpts struct {
 	prepare func(ctx context.Context) error
 	logger  *logBuffer
 	reg     prometheus.Registerer
+	// handle, if set, replaces the projection's handler.
+	handle func(ctx context.Context, e events.Event) error
+	// The consumer's bounds; 0 for the defaults.
+	handleTimeout, prepareTimeout time.Duration
 }
 
 // startConsumer runs a consumer of the events topic for p until the test
@@ -65,9 +69,14 @@ func startConsumer(t *testing.T, f *fixture, p *projection, o consumerOpts) (c *
 	if o.logger == nil {
 		o.logger = &logBuffer{}
 	}
+	handle := p.handle
+	if o.handle != nil {
+		handle = o.handle
+	}
 	c, err := NewConsumer(
-		ConsumerConfig{Name: "test-feed", Topic: eventsTopic, Mode: o.mode, Subscription: o.sub, DeadLetterTopic: deadTopic, Retry: quickRetry},
-		ConsumerDeps{PubSub: f.bus(), Publisher: f.publisher(), Logger: o.logger.logger(), Handle: p.handle,
+		ConsumerConfig{Name: "test-feed", Topic: eventsTopic, Mode: o.mode, Subscription: o.sub, DeadLetterTopic: deadTopic, Retry: quickRetry,
+			HandleTimeout: o.handleTimeout, PrepareTimeout: o.prepareTimeout},
+		ConsumerDeps{PubSub: f.bus(), Publisher: f.publisher(), Logger: o.logger.logger(), Handle: handle,
 			Prepare: o.prepare, Ready: func() { p.ready.Store(true) }, Registerer: o.reg})
 	if err != nil {
 		t.Fatal(err)
@@ -207,6 +216,58 @@ func TestConsumerPrepareEnds(t *testing.T) {
 				t.Errorf("the consumer became ready; logs:\n%s", logs.String())
 			}
 		})
+	}
+}
+
+// TestConsumerHandleTimeout: a handler whose dependency does not answer
+// (it waits for its context) is cut short after HandleTimeout, and the
+// event is handled by a later attempt, instead of holding the message for
+// ever.
+func TestConsumerHandleTimeout(t *testing.T) {
+	f := newFixture(t)
+	f.subscription("history", eventsTopic)
+	p := &projection{handled: map[string]int{}}
+	var hung atomic.Int64
+	hang := func(ctx context.Context, e events.Event) error {
+		if hung.Add(1) <= 2 {
+			<-ctx.Done()
+			return fmt.Errorf("reading the log: %w: %w", events.ErrUnavailable, ctx.Err())
+		}
+		return p.handle(ctx, e)
+	}
+	_, stop := startConsumer(t, f, p, consumerOpts{mode: Shared, sub: "history", handle: hang, handleTimeout: 100 * time.Millisecond})
+	waitUntil(t, "the consumer to be ready", p.ready.Load)
+	evs := jobEvents("stuck", 1)
+	f.publish(eventsTopic, payload(t, evs[0]))
+	waitUntil(t, "the event to be handled after two attempts that did not answer", func() bool { return p.seen()[evs[0].ID] })
+	if err := stop(); err != nil {
+		t.Errorf("stopping: %v", err)
+	}
+}
+
+// TestConsumerPrepareTimeout: a prepare step whose log does not answer is
+// cut short after PrepareTimeout, with a warning, and tried again, even
+// though it returns its context's error as it is (as a rebuild does); the
+// consumer becomes ready once an attempt succeeds.
+func TestConsumerPrepareTimeout(t *testing.T) {
+	f := newFixture(t)
+	p := &projection{handled: map[string]int{}}
+	logs := &logBuffer{}
+	var attempts atomic.Int64
+	prepare := func(ctx context.Context) error {
+		if attempts.Add(1) == 1 {
+			<-ctx.Done()
+			return fmt.Errorf("rebuilding the running jobs: %w", ctx.Err())
+		}
+		return nil
+	}
+	_, stop := startConsumer(t, f, p, consumerOpts{mode: PerReplica, sub: "running", prepare: prepare, logger: logs, prepareTimeout: 100 * time.Millisecond})
+	waitUntil(t, "the consumer to be ready after a prepare step that did not answer", p.ready.Load)
+	if !strings.Contains(logs.String(), "preparing the projection failed; trying again") || !strings.Contains(logs.String(), "not done within 100ms") {
+		t.Errorf("no warning of the prepare step cut short; logs:\n%s", logs.String())
+	}
+	if err := stop(); err != nil {
+		t.Errorf("stopping: %v", err)
 	}
 }
 

@@ -79,6 +79,12 @@ type repairer struct {
 	// probeTimeout bounds one probe of one resource: --request-timeout,
 	// the bound of everything else that waits for Bigtable.
 	probeTimeout time.Duration
+	// repairTimeout bounds one repair: creating what is missing and, for
+	// this replica's subscription, the resync after it, which does a
+	// rebuild's work (default bus.DefaultPrepareTimeout, a rebuild's
+	// bound). A backend that does not answer fails the repair, which the
+	// next check tries again, instead of stopping every later check.
+	repairTimeout time.Duration
 
 	missing   *prometheus.GaugeVec
 	recreated *prometheus.CounterVec
@@ -94,6 +100,9 @@ type resource struct {
 }
 
 func newRepairer(r *repairer, reg prometheus.Registerer) (*repairer, error) {
+	if r.repairTimeout <= 0 {
+		r.repairTimeout = bus.DefaultPrepareTimeout
+	}
 	r.missing = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "bqobserver", Name: "missing_resources",
 		Help: "1 for each table, topic or subscription the service needs and found missing at its last check, and could not create again."},
 		[]string{"kind", "name"})
@@ -214,8 +223,12 @@ func (r *repairer) repair(ctx context.Context, kind, name string, allowed bool, 
 			"kind", kind, "name", name)
 		return false
 	}
-	if err := create(ctx); err != nil {
-		r.log.Error("a resource the service needs is missing, and creating it again failed", "kind", kind, "name", name, "error", err.Error())
+	cctx, cancel := context.WithTimeout(ctx, r.repairTimeout)
+	defer cancel()
+	if err := create(cctx); err != nil {
+		if ctx.Err() == nil {
+			r.log.Error("a resource the service needs is missing, and creating it again failed", "kind", kind, "name", name, "error", err.Error())
+		}
 		return false
 	}
 	r.recreated.WithLabelValues(kind).Inc()

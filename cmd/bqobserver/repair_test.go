@@ -436,6 +436,34 @@ func TestRepairerReports(t *testing.T) {
 	}
 }
 
+// TestRepairIsBounded: a repair whose backend does not answer (creating
+// the resource waits for its context) fails within the repair's bound,
+// with an error in the log, and the next check runs.
+func TestRepairIsBounded(t *testing.T) {
+	var logs bytes.Buffer
+	r, err := newRepairer(&repairer{log: newLogger(&logs, slog.LevelInfo), repairTimeout: 100 * time.Millisecond}, prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	hang := func(ctx context.Context) error {
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	done := make(chan bool, 1)
+	go func() { done <- r.repair(t.Context(), "table", "bqobserver-events", true, hang) }()
+	select {
+	case ok := <-done:
+		if ok {
+			t.Error("a repair that did not answer reported the resource created")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a repair whose backend does not answer did not end within 10s")
+	}
+	if !strings.Contains(logs.String(), "creating it again failed") || !strings.Contains(logs.String(), "deadline exceeded") {
+		t.Errorf("no error logged for the repair cut short:\n%s", logs.String())
+	}
+}
+
 // goroutinesMentioning returns the stacks of this process's goroutines
 // that mention any of words: what a stalled service in the test waits on.
 func goroutinesMentioning(words ...string) string {

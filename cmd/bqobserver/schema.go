@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"time"
 
@@ -26,14 +27,21 @@ func (c *RunCmd) topology(g *Globals, e *env, b *backends) (schema.PubSub, error
 	return withHistory(topology(g, b.PubSubProject), g, e.getenv)
 }
 
+// schemaTimeout bounds applySchema: a few dozen admin calls, each done in
+// well under a second, and a backend that does not answer fails the
+// start (or setup) with an error instead of holding it for ever.
+var schemaTimeout = 2 * time.Minute
+
 // applySchema creates or updates the topics, subscriptions and the event
-// log's table, which keeps events for retention. It needs admin rights; the
-// service at run time does not.
+// log's table, which keeps events for retention, within schemaTimeout. It
+// needs admin rights; the service at run time does not.
 func applySchema(e *env, g *Globals, b *backends, top schema.PubSub, retention time.Duration) error {
-	if err := schema.ApplyPubSub(e.ctx, b.PubSub, top); err != nil {
+	ctx, cancel := context.WithTimeout(e.ctx, schemaTimeout)
+	defer cancel()
+	if err := schema.ApplyPubSub(ctx, b.PubSub, top); err != nil {
 		return fmt.Errorf("setting up Pub/Sub: %w", err)
 	}
-	if err := schema.ApplyBigtable(e.ctx, b.BigtableAdmin, g.BigtableTable, retention); err != nil {
+	if err := schema.ApplyBigtable(ctx, b.BigtableAdmin, g.BigtableTable, retention); err != nil {
 		return fmt.Errorf("setting up Bigtable: %w", err)
 	}
 	e.log.Info("schema applied", "project", top.Project, "table", g.BigtableTable, "retention", retention.String())

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -12,12 +13,13 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/bqobserver/bqobserver/internal/bttest"
+	"github.com/bqobserver/bqobserver/internal/pstest"
 )
 
 // hangingBigtable is an in-process Bigtable whose writes never answer: each
 // one blocks until its caller gives up, the way a Bigtable does that
 // accepts connections but is overloaded or partitioned away. Reads and the
-// admin API work.
+// admin API work unless hangReads or hangAdmin is set.
 type hangingBigtable struct {
 	addr  string
 	calls atomic.Int64
@@ -26,6 +28,8 @@ type hangingBigtable struct {
 	answering atomic.Bool
 	// hangReads makes reads of rows hang too while it is set.
 	hangReads atomic.Bool
+	// hangAdmin makes the admin API's calls hang while it is set.
+	hangAdmin atomic.Bool
 }
 
 func startHangingBigtable(t *testing.T) *hangingBigtable {
@@ -40,6 +44,14 @@ func startHangingBigtable(t *testing.T) *hangingBigtable {
 				return ss.Context().Err()
 			}
 			return handler(srv, ss)
+		}), grpc.ChainUnaryInterceptor(
+		func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+			if strings.HasPrefix(info.FullMethod, "/google.bigtable.admin.v2.") && h.hangAdmin.Load() {
+				h.calls.Add(1)
+				<-ctx.Done()
+				return nil, ctx.Err()
+			}
+			return handler(ctx, req)
 		}))
 	if err != nil {
 		t.Fatal(err)
@@ -47,6 +59,35 @@ func startHangingBigtable(t *testing.T) *hangingBigtable {
 	t.Cleanup(srv.Close)
 	h.addr = srv.Addr
 	return h
+}
+
+// TestSetupIsBounded runs setup on a Bigtable whose admin API does not
+// answer: it fails within schemaTimeout, saying why, instead of waiting
+// for ever (the service's start applies the same schema).
+func TestSetupIsBounded(t *testing.T) {
+	bt := startHangingBigtable(t)
+	bt.answering.Store(true)
+	bt.hangAdmin.Store(true)
+	ps := pstest.NewServer()
+	t.Cleanup(func() { ps.Close() })
+	t.Setenv("PUBSUB_EMULATOR_HOST", ps.Addr)
+	t.Setenv("BIGTABLE_EMULATOR_HOST", bt.addr)
+	defer func(d time.Duration) { schemaTimeout = d }(schemaTimeout)
+	schemaTimeout = 300 * time.Millisecond
+	var stderr strings.Builder
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second) // without a bound, setup would wait for ever
+	defer cancel()
+	start := time.Now()
+	code := runContext(ctx, []string{"setup", "--project", "hanging"}, strings.NewReader(""), &stderr, &stderr, os.Getenv)
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("setup on an admin API that does not answer took %s, want about its bound of %s", took, schemaTimeout)
+	}
+	if code == 0 || !strings.Contains(stderr.String(), "setting up Bigtable") || !strings.Contains(stderr.String(), "deadline exceeded") {
+		t.Errorf("setup exited with %d, want a failure that names Bigtable's deadline; stderr:\n%s", code, stderr.String())
+	}
+	if bt.calls.Load() == 0 {
+		t.Error("no admin call reached the hanging Bigtable")
+	}
 }
 
 // TestShutdownIsBounded stops the service while the event log's writes

@@ -32,7 +32,7 @@ func newLog(t testing.TB) *events.Log {
 
 // newProjection returns a ready projection over l (a new log when nil)
 // with a clock set to now.
-func newProjection(t testing.TB, l *events.Log, now time.Time, cfg Config) (*Projection, *fakeclock.Clock) {
+func newProjection(t testing.TB, l eventLog, now time.Time, cfg Config) (*Projection, *fakeclock.Clock) {
 	t.Helper()
 	if l == nil {
 		l = newLog(t)

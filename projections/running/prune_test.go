@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/bqobserver/bqobserver/events"
@@ -331,17 +330,7 @@ func TestOverflowedQueueSwept(t *testing.T) {
 	}
 	l := newLog(t)
 	o := &outageLog{eventLog: l}
-	clk := fakeclock.New(t0)
-	reg := prometheus.NewRegistry()
-	p, err := New(Config{Now: clk.Now, Registerer: reg}, o, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(p.Close)
-	if err := p.Rebuild(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	p.MarkLive()
+	p, clk := newProjection(t, o, t0, Config{})
 	p.pruner.max = 8
 	const minutes = 8
 	o.set(true, true)

@@ -26,8 +26,10 @@ const (
 	pruneBatch   = 10_000
 	pruneTimeout = 10 * time.Second
 	// sweepTimeout bounds one sweep of the index: listing it and reading
-	// the jobs the list does not hold.
+	// the jobs the list does not hold; after one that failed, the next
+	// waits sweepBackoff.
 	sweepTimeout = time.Minute
+	sweepBackoff = 30 * time.Second
 )
 
 // pruner takes finished jobs out of the log's open-jobs index as the live
@@ -154,10 +156,11 @@ const (
 var errQueueFull = errors.New("the prune queue is full")
 
 // pruneTick flushes the pruner and, when finished jobs were left out of its
-// full queue and the queue has drained since, sweeps the index for them.
+// full queue and the queue has drained since, sweeps the index for them
+// (not within sweepBackoff of a sweep that failed).
 func (p *Projection) pruneTick(ctx context.Context) {
 	p.pruner.flush(ctx)
-	if !p.pruner.sweepDue() {
+	if p.cfg.Now().Before(p.sweepAfter) || !p.pruner.sweepDue() {
 		return
 	}
 	found, err := p.sweepIndex(ctx)
@@ -169,8 +172,9 @@ func (p *Projection) pruneTick(ctx context.Context) {
 	case err != nil:
 		p.pruner.sweepAgain()
 		if ctx.Err() == nil {
+			p.sweepAfter = p.cfg.Now().Add(sweepBackoff)
 			p.metrics.sweeps.WithLabelValues(sweepFailed).Inc()
-			p.logger.WarnContext(ctx, "sweeping the open-jobs index for finished jobs failed; trying again", "error", err.Error())
+			p.logger.WarnContext(ctx, "sweeping the open-jobs index for finished jobs failed; trying again", "error", err.Error(), "in", sweepBackoff.String())
 		}
 	default:
 		p.metrics.sweeps.WithLabelValues(sweepDone).Inc()

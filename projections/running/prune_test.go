@@ -366,6 +366,12 @@ func TestOverflowedQueueSwept(t *testing.T) {
 		t.Errorf("%g jobs left out of the full queue; sweeps: %g failed, %g filled the queue again, %g done; want at least 10, 1, 1 and 1",
 			leftOut, failed, full, done)
 	}
+	// The index could not be listed for a quarter of the run: a failed
+	// sweep waits sweepBackoff for the next, where every entry's tick
+	// would otherwise try one.
+	if most := float64(minutes*time.Minute/4/sweepBackoff) + 1; failed > most {
+		t.Errorf("%g sweeps failed while the index could not be listed for %s, want at most %g (one every %s)", failed, minutes*time.Minute/4, most, sweepBackoff)
+	}
 	want := append(listedKeys(p), s.key)
 	slices.SortFunc(want, func(a, b events.JobKey) int { return compareIDs(&a, &b) })
 	if diff := cmp.Diff(want, openKeys(t, l)); diff != "" {

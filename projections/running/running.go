@@ -173,7 +173,10 @@ type Projection struct {
 	store   *store
 	changes *ring
 	pruner  *pruner
-	metrics *metrics
+	// sweepAfter is when a sweep of the index may be tried again after
+	// one failed (pruneTick's goroutine alone uses it).
+	sweepAfter time.Time
+	metrics    *metrics
 	// history holds a place for each history request reading the log.
 	history chan struct{}
 

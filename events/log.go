@@ -132,7 +132,7 @@ func (l *Log) JobEvents(ctx context.Context, key JobKey) ([]Event, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading the events of job %s: %w", key, backendError(ctx, err))
 	}
-	evs, err := decodeRow(row)
+	evs, err := decodeRow(row, nil)
 	if err != nil {
 		return nil, fmt.Errorf("reading the events of job %s: %w", key, err)
 	}
@@ -143,7 +143,10 @@ func (l *Log) JobEvents(ctx context.Context, key JobKey) ([]Event, error) {
 // RowList reads of MaxBatchRows rows), calling fn once per job that has
 // events, with that job's events ordered by (Time, ID). Jobs come in no
 // particular order; repeated keys are read once. fn is never called
-// concurrently; an error from fn stops the read and is returned.
+// concurrently; an error from fn stops the read and is returned. evs is
+// fn's only until it returns: the next job's events are decoded into the
+// same array, so fn keeps copies of the events it keeps (their strings,
+// maps and slices are never reused), never evs or a pointer into it.
 func (l *Log) ReadJobs(ctx context.Context, keys []JobKey, fn func(JobKey, []Event) error) error {
 	rows, err := jobRowKeys(keys)
 	if err != nil {

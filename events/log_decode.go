@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/go-json-experiment/json/jsontext"
 )
@@ -183,8 +184,14 @@ func (r *jsonReader) text() (string, bool) {
 	if !escaped {
 		return string(s), true
 	}
-	out, ok := r.unquote(make([]byte, 0, len(s)), s)
-	return string(out), ok
+	// AppendUnquote grows dst to the length of the quoted string first, so
+	// dst holds that much; out is new and never written again, so the
+	// string may be its bytes rather than one more copy of them.
+	out, ok := r.unquote(make([]byte, 0, len(s)+2), s)
+	if !ok || len(out) == 0 {
+		return "", ok
+	}
+	return unsafe.String(&out[0], len(out)), true
 }
 
 // unquote appends to dst the string s, just read by rawString, with its

@@ -368,7 +368,7 @@ func testReadJobs(t *testing.T, open opener) {
 		if _, dup := got[k]; dup {
 			t.Errorf("ReadJobs called fn twice for %s", k)
 		}
-		got[k] = evs
+		got[k] = slices.Clone(evs) // evs is fn's only until it returns
 		return nil
 	})
 	if err != nil {

@@ -31,6 +31,14 @@ type LogConfig struct {
 	// read; default DefaultMaxBatchRows. Larger appends are chunked. Chunks
 	// are also kept under 3 MiB, below gRPC's default 4 MiB message limit.
 	MaxBatchRows int
+	// StallTimeout, when positive, gives up a read once Bigtable has sent
+	// nothing for that long (ErrUnavailable): a read of one row, a batch
+	// of jobs, the open-jobs index, or a shard of a time range. Only the
+	// wait for Bigtable counts, not the caller's handling of what it sent,
+	// so it bounds a read that is meant to run long (a replay of a month)
+	// without a deadline on the whole. 0: reads wait as long as their
+	// context lets them (the service bounds each of its own).
+	StallTimeout time.Duration
 }
 
 // tableIDPattern is Bigtable's rule for table ids.
@@ -55,6 +63,9 @@ func (c LogConfig) Validate() error {
 	}
 	if c.MaxBatchRows < 1 || c.MaxBatchRows > maxBatchRowsLimit {
 		errs = append(errs, fmt.Errorf("max batch rows %d is outside 1 to %d", c.MaxBatchRows, maxBatchRowsLimit))
+	}
+	if c.StallTimeout < 0 {
+		errs = append(errs, fmt.Errorf("stall timeout %s is negative", c.StallTimeout))
 	}
 	return errors.Join(errs...)
 }
@@ -81,6 +92,7 @@ type Log struct {
 	tbl     *bigtable.Table
 	table   string
 	maxRows int
+	stall   time.Duration // LogConfig.StallTimeout
 }
 
 // NewLog returns a Log on client's table cfg.Table.
@@ -92,7 +104,7 @@ func NewLog(client *bigtable.Client, cfg LogConfig) (*Log, error) {
 		return nil, errors.New("configuring the event log: no Bigtable client")
 	}
 	cfg = cfg.withDefaults()
-	return &Log{tbl: client.Open(cfg.Table), table: cfg.Table, maxRows: cfg.MaxBatchRows}, nil
+	return &Log{tbl: client.Open(cfg.Table), table: cfg.Table, maxRows: cfg.MaxBatchRows, stall: cfg.StallTimeout}, nil
 }
 
 // Append writes evs durably and idempotently: appending the same event twice
@@ -128,7 +140,7 @@ func (l *Log) JobEvents(ctx context.Context, key JobKey) ([]Event, error) {
 	if err := key.Validate(); err != nil {
 		return nil, fmt.Errorf("reading the events of job %s: %w: %w", key, ErrInvalid, err)
 	}
-	row, err := l.tbl.ReadRow(ctx, jobRowKey(key))
+	row, err := l.readRow(ctx, jobRowKey(key))
 	if err != nil {
 		return nil, fmt.Errorf("reading the events of job %s: %w", key, backendError(ctx, err))
 	}

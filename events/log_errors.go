@@ -48,6 +48,9 @@ func backendError(ctx context.Context, err error) error {
 	if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
 		err = fmt.Errorf("%w (%w)", err, ctxErr)
 	}
+	if errors.Is(err, ErrUnavailable) { // a read that stalled (readRows) says so already
+		return err
+	}
 	if transient(err) {
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}

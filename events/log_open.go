@@ -16,7 +16,7 @@ var openFilter = bigtable.ChainFilters(bigtable.LatestNFilter(1), bigtable.Strip
 // scanOpen calls fn for the job of every open-index row.
 func (l *Log) scanOpen(ctx context.Context, fn func(JobKey) error) error {
 	var stop error
-	err := l.tbl.ReadRows(ctx, bigtable.PrefixRange(prefixOpen), func(r bigtable.Row) bool {
+	err := l.readRows(ctx, bigtable.PrefixRange(prefixOpen), func(r bigtable.Row) bool {
 		k, err := parseOpenRowKey(r.Key())
 		if err != nil {
 			stop = err

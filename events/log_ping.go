@@ -16,7 +16,7 @@ const pingRowKey = "ping"
 // Bigtable is unreachable, the table is missing or ctx ends first. Bound it
 // with ctx: the Bigtable client retries an unreachable table until then.
 func (l *Log) Ping(ctx context.Context) error {
-	if _, err := l.tbl.ReadRow(ctx, pingRowKey, bigtable.RowFilter(bigtable.StripValueFilter())); err != nil {
+	if _, err := l.readRow(ctx, pingRowKey, bigtable.RowFilter(bigtable.StripValueFilter())); err != nil {
 		return fmt.Errorf("reaching Bigtable table %s: %w", l.table, backendError(ctx, err))
 	}
 	return nil

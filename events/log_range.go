@@ -47,7 +47,7 @@ func (l *Log) mergeShards(ctx context.Context, from, to time.Time, fn func(Event
 func (l *Log) scanShard(ctx context.Context, shard int, from, to time.Time, ch chan<- shardItem) {
 	rr := bigtable.NewRange(timeBound(shard, from), timeBound(shard, to))
 	var decodeErr error
-	err := l.tbl.ReadRows(ctx, rr, func(r bigtable.Row) bool {
+	err := l.readRows(ctx, rr, func(r bigtable.Row) bool {
 		for _, c := range r[familyEvents] {
 			ev, err := decodeEvent(c.Value)
 			if err != nil {

@@ -44,7 +44,7 @@ func (l *Log) readJobRows(ctx context.Context, rows map[string]JobKey, fn func(J
 func (l *Log) readJobBatch(ctx context.Context, batch bigtable.RowList, rows map[string]JobKey, fn func(JobKey, []Event) error) error {
 	var stop error
 	var buf []Event // the events of the row before, which fn no longer holds
-	err := l.tbl.ReadRows(ctx, batch, func(r bigtable.Row) bool {
+	err := l.readRows(ctx, batch, func(r bigtable.Row) bool {
 		evs, err := decodeRow(r, buf)
 		buf = evs
 		if err != nil {

@@ -46,6 +46,7 @@ var contract = []struct {
 	{"every field round trips", testRoundTrip},
 	{"invalid events", testInvalid},
 	{"backend failures", testFailures},
+	{"reads that stall", testStalls},
 	{"missing table", testMissingTable},
 	{"ping", testPing},
 }

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/api/iterator"
 
 	"github.com/bqobserver/bqobserver/events"
+	"github.com/bqobserver/bqobserver/internal/pstest"
 	"github.com/bqobserver/bqobserver/internal/simulation"
 	"github.com/bqobserver/bqobserver/internal/testutil/bqtest"
 	"github.com/bqobserver/bqobserver/internal/testutil/logtest"
@@ -204,4 +205,35 @@ func runWith(t *testing.T, env map[string]string, args ...string) cmdResult {
 		t.Fatalf("bqobserver %s did not end within %s\nstdout: %s\nstderr: %s", strings.Join(args, " "), commandDeadline, out.String(), errOut.String())
 	}
 	return cmdResult{code, out.String(), errOut.String()}
+}
+
+// TestHistoryCommandsOnHangingBigtable runs replay and check on a Bigtable
+// whose reads do not answer: each gives up after --stall-timeout and exits
+// 1, saying so, instead of waiting until it is interrupted (a script would
+// wait for ever). BigQuery is never reached: the range is read first.
+func TestHistoryCommandsOnHangingBigtable(t *testing.T) {
+	bt := startHangingBigtable(t)
+	bt.answering.Store(true)
+	bt.hangReads.Store(true)
+	ps := pstest.NewServer()
+	t.Cleanup(func() { ps.Close() })
+	t.Setenv("PUBSUB_EMULATOR_HOST", ps.Addr) // the clients read them too
+	t.Setenv("BIGTABLE_EMULATOR_HOST", bt.addr)
+	env := map[string]string{"BIGTABLE_EMULATOR_HOST": bt.addr, "PUBSUB_EMULATOR_HOST": ps.Addr,
+		"BIGQUERY_EMULATOR_HOST": "127.0.0.1:1", "BIGQUERY_STORAGE_EMULATOR_HOST": "127.0.0.1:1"}
+	for _, cmd := range []string{"replay", "check"} {
+		start := time.Now()
+		r := runWith(t, env, "history", cmd, "--project", "hanging", "--bigquery-dataset", "history",
+			"--from", time.Now().Add(-time.Hour).Format(time.RFC3339), "--stall-timeout", "500ms")
+		took := time.Since(start)
+		if r.code != 1 || !strings.Contains(r.stderr, "Bigtable sent nothing for 500ms") {
+			t.Errorf("history %s on a hanging Bigtable: exit %d, want 1 and the stall named\nstdout: %s\nstderr: %s", cmd, r.code, r.stdout, r.stderr)
+		}
+		if took > 10*time.Second {
+			t.Errorf("history %s on a hanging Bigtable took %s, want about its stall timeout of 500ms", cmd, took)
+		}
+	}
+	if bt.calls.Load() == 0 {
+		t.Error("no read reached the hanging Bigtable")
+	}
 }

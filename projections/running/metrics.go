@@ -22,8 +22,9 @@ import (
 //     removed from the index since the start;
 //   - bqobserver_running_prune_queued_jobs: finished jobs waiting to be
 //     removed (at most maxPending);
-//   - bqobserver_running_prune_left_out_jobs_total: finished jobs that found
-//     that queue full, for a sweep of the index to find once it drained;
+//   - bqobserver_running_prune_left_out_jobs_total: finished jobs the live
+//     feed found that queue full for, for a sweep of the index to find once
+//     it drained (a sweep that fills it again counts as full, below);
 //   - bqobserver_running_index_sweeps_total: those sweeps, by outcome.
 //
 // The rebuild gauges are 0 until the first rebuild has succeeded.

@@ -69,11 +69,7 @@ func newPruner(log eventLog, logger *slog.Logger, m *metrics) *pruner {
 func (p *pruner) add(key events.JobKey) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if _, ok := p.pending[key]; ok {
-		return true
-	}
-	if len(p.pending) < p.max {
-		p.pending[key] = struct{}{}
+	if p.enqueue(key) {
 		return true
 	}
 	if !p.overflowed {
@@ -83,6 +79,29 @@ func (p *pruner) add(key events.JobKey) bool {
 	}
 	p.overflowed = true
 	p.m.pruneLeftOut.Inc()
+	return false
+}
+
+// offer queues a finished job a sweep of the index found, when there is
+// room, and reports whether it did. A job it has no room for is neither
+// counted nor marked: it stays in the index for the sweep that follows
+// (sweepAgain), and was counted when the feed left it out.
+func (p *pruner) offer(key events.JobKey) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.enqueue(key)
+}
+
+// enqueue queues key unless the queue is full, and reports whether key is
+// queued. p.mu is held.
+func (p *pruner) enqueue(key events.JobKey) bool {
+	if _, ok := p.pending[key]; ok {
+		return true
+	}
+	if len(p.pending) < p.max {
+		p.pending[key] = struct{}{}
+		return true
+	}
 	return false
 }
 
@@ -206,7 +225,7 @@ func (p *Projection) sweepIndex(ctx context.Context) (int, error) {
 			if j := events.Fold(k, evs); !j.Done() {
 				return nil
 			}
-			if !p.pruner.add(k) {
+			if !p.pruner.offer(k) {
 				return errQueueFull
 			}
 			found.Add(1)

@@ -2,6 +2,7 @@ package running
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -379,5 +380,45 @@ func TestOverflowedQueueSwept(t *testing.T) {
 	}
 	if q := p.pruner.queued(); q != 0 {
 		t.Errorf("%d jobs still queued for pruning", q)
+	}
+}
+
+// TestSweepCountsNoJobTwice sweeps an index holding five finished jobs
+// (each got a late RUNNING event after its DONE one) into a prune queue
+// with room for two: the sweep queues two, reports the queue full, and
+// counts none of the three it had no room for as left out, which the
+// feed did when it left them out; the next sweeps, once the queue has
+// drained, queue the rest.
+func TestSweepCountsNoJobTwice(t *testing.T) {
+	l := newLog(t)
+	p, clk := newProjection(t, l, t0, Config{})
+	p.pruner.max = 2
+	for i := range 5 {
+		s := jobStory("acme-etl", "EU", fmt.Sprintf("finished_%d", i))
+		done := s.completed(t0.Add(time.Minute))
+		late := s.inserted(t0, events.StateRunning, events.Facts{})
+		for _, e := range []events.Event{done, late} { // the late one re-opens the job in the index
+			if err := l.Append(t.Context(), []events.Event{e}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if n := len(openKeys(t, l)); n != 5 {
+		t.Fatalf("the index holds %d jobs, want the 5 finished ones", n)
+	}
+	found, err := p.sweepIndex(t.Context())
+	if !errors.Is(err, errQueueFull) || found != 2 {
+		t.Errorf("sweep into a queue with room for 2 = %d queued, %v; want 2 and the queue full", found, err)
+	}
+	if left := testutil.ToFloat64(p.metrics.pruneLeftOut); left != 0 {
+		t.Errorf("the sweep counted %g jobs as left out; want none: it is the feed's count", left)
+	}
+	for range 5 {
+		p.pruner.sweepAgain()
+		p.pruneTick(t.Context())
+		clk.Advance(time.Second)
+	}
+	if keys := openKeys(t, l); len(keys) != 0 {
+		t.Errorf("after the sweeps, the index holds %v; want none", keys)
 	}
 }

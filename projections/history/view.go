@@ -1,6 +1,7 @@
 package history
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -27,7 +28,16 @@ type View interface {
 type JobsView struct {
 	client *bigquery.Client
 	b      schema.BigQuery
+	// QueryTimeout bounds each attempt of the query, the reading of its
+	// rows included (default DefaultQueryTimeout): a BigQuery that does
+	// not answer fails the read with ErrUnavailable, where the client
+	// would wait as long as the caller's context lets it.
+	QueryTimeout time.Duration
 }
+
+// DefaultQueryTimeout is JobsView.QueryTimeout's default: a query of the
+// jobs view over a month takes seconds.
+const DefaultQueryTimeout = 2 * time.Minute
 
 var _ View = (*JobsView)(nil)
 
@@ -37,10 +47,18 @@ func NewJobsView(client *bigquery.Client, b schema.BigQuery) *JobsView {
 }
 
 // Jobs implements View. It runs one query, billed to the client's project,
-// tried again with backoff for a minute while BigQuery fails transiently.
+// tried again with backoff for a minute while BigQuery fails transiently;
+// an attempt that passes QueryTimeout is not tried again.
 func (v *JobsView) Jobs(ctx context.Context, from, to time.Time, project string) (map[events.JobKey]Row, error) {
+	d := cmp.Or(v.QueryTimeout, DefaultQueryTimeout)
 	return backoff.Retry(ctx, func() (map[events.JobKey]Row, error) {
-		rows, err := v.jobs(ctx, from, to, project)
+		late := fmt.Errorf("%w: BigQuery did not answer the query of %s within %s", events.ErrUnavailable, v.b.Table(schema.JobsView), d)
+		actx, cancel := context.WithTimeoutCause(ctx, d, late)
+		defer cancel()
+		rows, err := v.jobs(actx, from, to, project)
+		if err != nil && context.Cause(actx) == late {
+			return nil, backoff.Permanent(fmt.Errorf("%w (%w)", late, err))
+		}
 		if err != nil && !schema.Transient(err) {
 			return nil, backoff.Permanent(err)
 		}

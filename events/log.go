@@ -37,7 +37,7 @@ type LogConfig struct {
 	// wait for Bigtable counts, not the caller's handling of what it sent,
 	// so it bounds a read that is meant to run long (a replay of a month)
 	// without a deadline on the whole. 0: reads wait as long as their
-	// context lets them (the service bounds each of its own).
+	// context lets them.
 	StallTimeout time.Duration
 }
 

@@ -3,6 +3,8 @@ package main
 import (
 	"log/slog"
 	"time"
+
+	"github.com/bqobserver/bqobserver/events"
 )
 
 // Defaults for the embedded mode, where nothing is configured.
@@ -35,6 +37,10 @@ type Globals struct {
 	BigtableProject  string `help:"Google Cloud project of the Bigtable instance (default: --project)."`
 	BigtableInstance string `help:"Bigtable instance. Empty with no BIGTABLE_EMULATOR_HOST: in-process Bigtable."`
 	BigtableTable    string `help:"Bigtable table of the event log." default:"bqobserver-events"`
+	// A deadline on a whole read would cut a long one short (a replay of a
+	// month, a rebuild of many jobs); a read that stalls is what no caller
+	// should wait for.
+	BigtableStallTimeout time.Duration `name:"bigtable-stall-timeout" help:"Give up a read of the event log, with an error, when Bigtable has sent nothing for this long: the service's rebuild is then tried again, history replay and check exit 1. Only the wait for Bigtable counts, not what the reader does with the rows. 0: reads wait as long as their own deadlines let them." default:"1m"`
 
 	AuditTopic             string `help:"Topic the organization's log sink publishes audit entries to." default:"bq-audit"`
 	AuditSubscription      string `help:"Pull subscription of the ingest consumer group on the audit topic." default:"bqobserver-ingest"`
@@ -47,4 +53,10 @@ type Globals struct {
 	HistoryFlags `embed:""`
 
 	ShutdownTimeout time.Duration `help:"Bound on the whole shutdown after SIGTERM or SIGINT (or the end of a simulation): intake stops, entries in flight are handed back to Pub/Sub, HTTP requests finish, writers flush and clients close within it. Cloud Run allows 10s." default:"8s"`
+}
+
+// logConfig is the event log's configuration, for every command that
+// opens it.
+func (g *Globals) logConfig() events.LogConfig {
+	return events.LogConfig{Table: g.BigtableTable, StallTimeout: g.BigtableStallTimeout}
 }

@@ -76,3 +76,28 @@ func serveOnHangingBigtable(t *testing.T, args ...string) (*hangingBigtable, str
 	t.Cleanup(func() { stop() })
 	return bt, "http://" + strings.TrimPrefix(addr, "http://")
 }
+
+// TestRebuildOnStalledBigtable starts the service while the event log's
+// reads hang: its rebuild gives up once Bigtable has sent nothing for
+// --bigtable-stall-timeout and is tried again, saying why, rather than at
+// the end of its 5-minute attempt; once the reads answer, the service is
+// ready.
+func TestRebuildOnStalledBigtable(t *testing.T) {
+	bt := startHangingBigtable(t)
+	bt.answering.Store(true)
+	bt.hangReads.Store(true)
+	t.Setenv("PUBSUB_EMULATOR_HOST", "")
+	t.Setenv("BIGTABLE_EMULATOR_HOST", bt.addr)
+	addr, stop, logged := startRunLogged(t, "run", "--http-addr", "127.0.0.1:0", "--no-simulate", "--bigtable-stall-timeout", "300ms")
+	t.Cleanup(func() { stop() })
+	const want = "Bigtable sent nothing for 300ms"
+	deadline := time.Now().Add(20 * time.Second) // the attempt's own bound is 5 minutes
+	for !strings.Contains(logged(), want) && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !strings.Contains(logged(), want) || !strings.Contains(logged(), "preparing the projection failed; trying again") {
+		t.Fatalf("no rebuild gave up on the stalled reads within 20s; the service logged:\n%s", logged())
+	}
+	bt.hangReads.Store(false)
+	waitReady(t, "http://"+strings.TrimPrefix(addr, "http://"))
+}

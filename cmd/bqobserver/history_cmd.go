@@ -27,9 +27,6 @@ type historyRange struct {
 	From       time.Time `required:"" help:"Start of the range, RFC 3339: jobs with an event at or after it."`
 	To         time.Time `help:"End of the range, RFC 3339: jobs with an event before it (default: now)."`
 	JobProject string    `name:"job-project" help:"Only the jobs of this project (--project names the service's own)."`
-	// A replay of a month may read for hours, so no deadline bounds the
-	// whole: a read that stalls is what a script must not wait for.
-	StallTimeout time.Duration `name:"stall-timeout" default:"1m" help:"Give up, with an error, when Bigtable has sent nothing for this long during a read of the event log (the range's scan, a batch of jobs); the time spent writing to or querying BigQuery does not count. 0: wait as long as it takes."`
 }
 
 func (r *historyRange) resolve(now time.Time) error {
@@ -38,9 +35,6 @@ func (r *historyRange) resolve(now time.Time) error {
 	}
 	if !r.From.Before(r.To) {
 		return fmt.Errorf("--from %s is not before --to %s", r.From.Format(time.RFC3339), r.To.Format(time.RFC3339))
-	}
-	if r.StallTimeout < 0 {
-		return fmt.Errorf("--stall-timeout must be 0 (none) or more, not %s", r.StallTimeout)
 	}
 	return nil
 }
@@ -56,7 +50,7 @@ func (r *historyRange) open(e *env, g *Globals, write bool) (log *events.Log, hb
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	if log, err = events.NewLog(b.Bigtable, events.LogConfig{Table: g.BigtableTable, StallTimeout: r.StallTimeout}); err == nil {
+	if log, err = events.NewLog(b.Bigtable, g.logConfig()); err == nil {
 		hb, err = openBigQuery(e.ctx, g, e.getenv, write, e.log)
 	}
 	if err != nil {

@@ -208,7 +208,7 @@ func runWith(t *testing.T, env map[string]string, args ...string) cmdResult {
 }
 
 // TestHistoryCommandsOnHangingBigtable runs replay and check on a Bigtable
-// whose reads do not answer: each gives up after --stall-timeout and exits
+// whose reads do not answer: each gives up after --bigtable-stall-timeout and exits
 // 1, saying so, instead of waiting until it is interrupted (a script would
 // wait for ever). BigQuery is never reached: the range is read first.
 func TestHistoryCommandsOnHangingBigtable(t *testing.T) {
@@ -223,8 +223,8 @@ func TestHistoryCommandsOnHangingBigtable(t *testing.T) {
 		"BIGQUERY_EMULATOR_HOST": "127.0.0.1:1", "BIGQUERY_STORAGE_EMULATOR_HOST": "127.0.0.1:1"}
 	for _, cmd := range []string{"replay", "check"} {
 		start := time.Now()
-		r := runWith(t, env, "history", cmd, "--project", "hanging", "--bigquery-dataset", "history",
-			"--from", time.Now().Add(-time.Hour).Format(time.RFC3339), "--stall-timeout", "500ms")
+		r := runWith(t, env, "history", cmd, "--project", "hanging", "--bigquery-dataset", "history", "--bigtable-stall-timeout", "500ms",
+			"--from", time.Now().Add(-time.Hour).Format(time.RFC3339))
 		took := time.Since(start)
 		if r.code != 1 || !strings.Contains(r.stderr, "Bigtable sent nothing for 500ms") {
 			t.Errorf("history %s on a hanging Bigtable: exit %d, want 1 and the stall named\nstdout: %s\nstderr: %s", cmd, r.code, r.stdout, r.stderr)

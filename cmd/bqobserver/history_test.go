@@ -15,7 +15,6 @@ import (
 	"google.golang.org/api/iterator"
 
 	"github.com/bqobserver/bqobserver/events"
-	"github.com/bqobserver/bqobserver/internal/pstest"
 	"github.com/bqobserver/bqobserver/internal/simulation"
 	"github.com/bqobserver/bqobserver/internal/testutil/bqtest"
 	"github.com/bqobserver/bqobserver/internal/testutil/logtest"
@@ -212,14 +211,9 @@ func runWith(t *testing.T, env map[string]string, args ...string) cmdResult {
 // 1, saying so, instead of waiting until it is interrupted (a script would
 // wait for ever). BigQuery is never reached: the range is read first.
 func TestHistoryCommandsOnHangingBigtable(t *testing.T) {
-	bt := startHangingBigtable(t)
-	bt.answering.Store(true)
+	bt, ps := commandOnHangingBigtable(t)
 	bt.hangReads.Store(true)
-	ps := pstest.NewServer()
-	t.Cleanup(func() { ps.Close() })
-	t.Setenv("PUBSUB_EMULATOR_HOST", ps.Addr) // the clients read them too
-	t.Setenv("BIGTABLE_EMULATOR_HOST", bt.addr)
-	env := map[string]string{"BIGTABLE_EMULATOR_HOST": bt.addr, "PUBSUB_EMULATOR_HOST": ps.Addr,
+	env := map[string]string{"BIGTABLE_EMULATOR_HOST": bt.addr, "PUBSUB_EMULATOR_HOST": ps,
 		"BIGQUERY_EMULATOR_HOST": "127.0.0.1:1", "BIGQUERY_STORAGE_EMULATOR_HOST": "127.0.0.1:1"}
 	for _, cmd := range []string{"replay", "check"} {
 		start := time.Now()

@@ -61,17 +61,27 @@ func startHangingBigtable(t *testing.T) *hangingBigtable {
 	return h
 }
 
-// TestSetupIsBounded runs setup on a Bigtable whose admin API does not
-// answer: it fails within schemaTimeout, saying why, instead of waiting
-// for ever (the service's start applies the same schema).
-func TestSetupIsBounded(t *testing.T) {
+// commandOnHangingBigtable points the clients of a command at a
+// hangingBigtable that answers until told otherwise and at an in-process
+// Pub/Sub, through the environment the clients read, and returns the
+// Bigtable and the Pub/Sub's address.
+func commandOnHangingBigtable(t *testing.T) (*hangingBigtable, string) {
+	t.Helper()
 	bt := startHangingBigtable(t)
 	bt.answering.Store(true)
-	bt.hangAdmin.Store(true)
 	ps := pstest.NewServer()
 	t.Cleanup(func() { ps.Close() })
 	t.Setenv("PUBSUB_EMULATOR_HOST", ps.Addr)
 	t.Setenv("BIGTABLE_EMULATOR_HOST", bt.addr)
+	return bt, ps.Addr
+}
+
+// TestSetupIsBounded runs setup on a Bigtable whose admin API does not
+// answer: it fails within schemaTimeout, saying why, instead of waiting
+// for ever (the service's start applies the same schema).
+func TestSetupIsBounded(t *testing.T) {
+	bt, _ := commandOnHangingBigtable(t)
+	bt.hangAdmin.Store(true)
 	defer func(d time.Duration) { schemaTimeout = d }(schemaTimeout)
 	schemaTimeout = 300 * time.Millisecond
 	var stderr strings.Builder

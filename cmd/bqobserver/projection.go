@@ -16,6 +16,13 @@ import (
 // topic: a stable identifier.
 const runningFeed = "running-jobs-live"
 
+// runningEventWorkers is how many events of one message the running-jobs
+// projection applies at once. It applies them in memory under one lock, so
+// more workers only add goroutines and lock handoffs; a few keep the rest
+// of a message moving while one event waits for the log (an event of a
+// job the projection no longer remembers reads the job's history).
+const runningEventWorkers = 4
+
 // projection wires the running-jobs projection to its live feed: a consumer
 // of the events topic on a subscription of this replica's own, which
 // rebuilds the projection from the log once the feed is subscribed (events
@@ -31,7 +38,7 @@ func (c *RunCmd) projection(g *Globals, e *env, l *lifecycle, ps bus.PubSub, log
 	}
 	feed, err := bus.NewConsumer(
 		bus.ConsumerConfig{Name: runningFeed, Topic: g.EventsTopic, Mode: bus.PerReplica,
-			Subscription: c.ReplicaSubscriptionPrefix, DeadLetterTopic: g.DeadLetterTopic},
+			Subscription: c.ReplicaSubscriptionPrefix, DeadLetterTopic: g.DeadLetterTopic, EventWorkers: runningEventWorkers},
 		bus.ConsumerDeps{PubSub: ps, Publisher: pub, Logger: e.log,
 			Handle: proj.Handle, Prepare: proj.Rebuild, Ready: proj.MarkLive, Registerer: reg, Echo: echo})
 	if err != nil {

@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"cloud.google.com/go/pubsub/v2"
+	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/bqobserver/bqobserver/events"
@@ -186,5 +188,87 @@ func TestConsumerBatches(t *testing.T) {
 	if p.handled[evs[0].ID] < 2 || p.handled[evs[2].ID] < 2 {
 		t.Errorf("the events beside the one that failed once were handled %d and %d times, want again with it",
 			p.handled[evs[0].ID], p.handled[evs[2].ID])
+	}
+}
+
+// TestConsumerHandlesAMessageEventsTogether hands a consumer a message of
+// more events than its EventWorkers, whose handler waits until EventWorkers
+// of them are in its hands at once (as the history sink's rows wait for
+// the append that carries them): every event is handled once, and never
+// more than EventWorkers at a time.
+func TestConsumerHandlesAMessageEventsTogether(t *testing.T) {
+	for _, workers := range []int{1, 4, DefaultEventWorkers} {
+		t.Run(fmt.Sprintf("workers %d", workers), func(t *testing.T) { testEventWorkers(t, workers) })
+	}
+}
+
+func testEventWorkers(t *testing.T, workers int) {
+	f := newFixture(t)
+	f.subscription("together", eventsTopic)
+	evs := jobEvents("together", 2*workers+3)
+	var (
+		mu        sync.Mutex
+		handled   = map[string]int{}
+		inflight  int
+		most      int
+		started   int
+		together  = make(chan struct{})
+		waitedOut bool
+	)
+	wait, cancel := context.WithTimeout(t.Context(), 10*time.Second) // for them all
+	defer cancel()
+	handle := func(ctx context.Context, e events.Event) error {
+		mu.Lock()
+		handled[e.ID]++
+		inflight++
+		most = max(most, inflight)
+		if started++; started == workers {
+			close(together)
+		}
+		mu.Unlock()
+		select {
+		case <-together:
+		case <-wait.Done():
+			mu.Lock()
+			waitedOut = true
+			mu.Unlock()
+		}
+		time.Sleep(2 * time.Millisecond) // in hand long enough for more workers to show
+		mu.Lock()
+		inflight--
+		mu.Unlock()
+		return nil
+	}
+	cfg := ConsumerConfig{Name: "test-together", Topic: eventsTopic, Mode: Shared, Subscription: "together", DeadLetterTopic: deadTopic}
+	if workers != DefaultEventWorkers {
+		cfg.EventWorkers = workers
+	}
+	c, err := NewConsumer(cfg, ConsumerDeps{PubSub: f.bus(), Publisher: f.publisher(), Logger: discard(), Handle: handle})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var payloads [][]byte
+	for _, e := range evs {
+		payloads = append(payloads, payload(t, e))
+	}
+	msg := message.NewMessage("together", events.JoinMessages(payloads))
+	msg.SetContext(t.Context())
+	if _, err := c.handle(msg); err != nil {
+		t.Fatalf("handle: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if waitedOut {
+		t.Errorf("fewer than %d events were handled at once", workers)
+	}
+	if most > workers {
+		t.Errorf("%d events were handled at once, more than %d", most, workers)
+	}
+	want := map[string]int{}
+	for _, e := range evs {
+		want[e.ID] = 1
+	}
+	if diff := cmp.Diff(want, handled); diff != "" {
+		t.Errorf("times each event was handled (-want +got):\n%s", diff)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -67,6 +68,17 @@ type ConsumerConfig struct {
 	// DefaultPrepareTimeout): one that has not returned by then is
 	// cancelled and tried again, with a warning, as a transient failure.
 	PrepareTimeout time.Duration
+	// EventWorkers bounds the events of one message handled at once
+	// (default DefaultEventWorkers): each of at most this many workers
+	// takes the message's next event until none is left. A handler that
+	// waits on a batched write of its own (the history sink waits for the
+	// BigQuery append that carries its row) needs the events of a message
+	// handled together, as separate messages would be. One that applies
+	// events in memory under one lock (the running-jobs projection) gains
+	// nothing from more workers than cores, and pays for each in a
+	// goroutine, its stack's growth and lock handoffs. Messages are
+	// handled concurrently either way.
+	EventWorkers int
 }
 
 // The consumer's default bounds. A message's handling is given as long as
@@ -78,6 +90,7 @@ type ConsumerConfig struct {
 const (
 	DefaultHandleTimeout  = 10 * time.Second
 	DefaultPrepareTimeout = 5 * time.Minute
+	DefaultEventWorkers   = 32
 )
 
 // Validate reports every problem with c at once.
@@ -167,6 +180,9 @@ func NewConsumer(cfg ConsumerConfig, d ConsumerDeps) (*Consumer, error) {
 	if cfg.PrepareTimeout <= 0 {
 		cfg.PrepareTimeout = DefaultPrepareTimeout
 	}
+	if cfg.EventWorkers <= 0 {
+		cfg.EventWorkers = DefaultEventWorkers
+	}
 	c := &Consumer{cfg: cfg, deps: d, sub: cfg.Subscription, lag: lag}
 	if cfg.Mode == PerReplica {
 		c.sub = replicaName(cfg.Subscription)
@@ -191,15 +207,9 @@ func (c *Consumer) Lag() *Lag { return c.lag }
 // Subscription is the name of the subscription the consumer pulls from.
 func (c *Consumer) Subscription() string { return c.sub }
 
-// messageConcurrency bounds the events of one message handled at once.
-// A handler may wait on a batched write of its own (the history sink waits
-// for the BigQuery append that carries its row), so the events of a message
-// are handled together, as separate messages would be.
-const messageConcurrency = 32
-
 // handle decodes a message of the events topic and applies its events,
-// several at once (Handle is called in any order). Every event is handled
-// even when one fails: if any failed transiently, the message is handed
+// up to EventWorkers at once (Handle is called in any order). Every event
+// is handled even when one fails: if any failed transiently, the message is handed
 // back (and every event of it handled again, which the projections fold
 // away); otherwise, if any failed for good or panicked, the events that did
 // are dead-lettered, in one message, with the first such failure's reason
@@ -222,22 +232,17 @@ func (c *Consumer) handle(msg *message.Message) ([]*message.Message, error) {
 		return nil, nil
 	}
 	errs := make([]error, len(evs))
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, messageConcurrency)
-	for i := range evs {
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			defer func() {
-				if r := recover(); r != nil { // the router's recoverer cannot see this goroutine
-					errs[i] = middleware.RecoveredPanicError{V: r, Stacktrace: string(debug.Stack())}
-				}
-			}()
-			if err := c.deps.Handle(ctx, evs[i]); err != nil {
-				errs[i] = fmt.Errorf("handling event %s: %w", evs[i].ID, err)
-			}
-		})
+	var next atomic.Int64 // the index of the next event a worker takes
+	work := func() {
+		for i := next.Add(1) - 1; i < int64(len(evs)); i = next.Add(1) - 1 {
+			errs[i] = c.handleOne(ctx, &evs[i])
+		}
 	}
+	var wg sync.WaitGroup
+	for range min(len(evs), c.cfg.EventWorkers) - 1 {
+		wg.Go(work)
+	}
+	work() // this goroutine is a worker too
 	wg.Wait()
 	var transient []error
 	var permanent error
@@ -261,6 +266,21 @@ func (c *Consumer) handle(msg *message.Message) ([]*message.Message, error) {
 		keepOnly(msg, poisoned)
 	}
 	return nil, permanent
+}
+
+// handleOne applies one event of a message of several, on a worker of
+// handle. A panic is returned as the event's error, so that the message's
+// other events are still handled and only this one is dead-lettered.
+func (c *Consumer) handleOne(ctx context.Context, e *events.Event) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = middleware.RecoveredPanicError{V: r, Stacktrace: string(debug.Stack())}
+		}
+	}()
+	if err := c.deps.Handle(ctx, *e); err != nil {
+		return fmt.Errorf("handling event %s: %w", e.ID, err)
+	}
+	return nil
 }
 
 // keepOnly makes msg carry only evs, the events of it that failed for good,

@@ -29,11 +29,11 @@ const (
 // fixture is a Pub/Sub (emulator or pstest) with the events and
 // dead-letter topics, and a dead-letter subscription.
 type fixture struct {
-	t  *testing.T
+	t  testing.TB
 	ps *pubsubtest.Server
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	f := &fixture{t: t, ps: pubsubtest.New(t)}
 	f.topic(eventsTopic)
@@ -217,7 +217,7 @@ func jobEvents(prefix string, n int) []events.Event {
 }
 
 // payload is e as the events topic carries it.
-func payload(t *testing.T, e events.Event) []byte {
+func payload(t testing.TB, e events.Event) []byte {
 	t.Helper()
 	b, _, err := events.MarshalMessage(&e)
 	if err != nil {

@@ -5,13 +5,12 @@ import (
 	"fmt"
 	"hash/maphash"
 	"sync"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/bqobserver/bqobserver/events"
+	"github.com/bqobserver/bqobserver/internal/testutil/cputest"
 )
 
 // BenchmarkConsumerHandle measures the CPU a consumer spends on a message
@@ -61,7 +60,7 @@ func benchmarkConsumerHandle(b *testing.B, perMsg, workers int) {
 		payloads = append(payloads, payload(b, e))
 	}
 	body := events.JoinMessages(payloads)
-	before := cpuTime(b)
+	before := cputest.Used(b)
 	b.ResetTimer()
 	b.SetParallelism(8) // messages in flight at once: 8 × GOMAXPROCS
 	b.RunParallel(func(pb *testing.PB) {
@@ -75,14 +74,5 @@ func benchmarkConsumerHandle(b *testing.B, perMsg, workers int) {
 		}
 	})
 	b.StopTimer()
-	b.ReportMetric(float64((cpuTime(b)-before).Nanoseconds())/float64(b.N*perMsg), "cpu-ns/event")
-}
-
-// cpuTime is the CPU time the process used so far, user and system.
-func cpuTime(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	b.ReportMetric(float64((cputest.Used(b)-before).Nanoseconds())/float64(b.N*perMsg), "cpu-ns/event")
 }

@@ -75,9 +75,9 @@ type ConsumerConfig struct {
 	// BigQuery append that carries its row) needs the events of a message
 	// handled together, as separate messages would be. One that applies
 	// events in memory under one lock (the running-jobs projection) gains
-	// nothing from more workers than cores, and pays for each in a
-	// goroutine, its stack's growth and lock handoffs. Messages are
-	// handled concurrently either way.
+	// nothing from more than a few, and pays for each in a goroutine, its
+	// stack's growth and lock handoffs. Messages are handled concurrently
+	// either way.
 	EventWorkers int
 }
 
@@ -209,11 +209,11 @@ func (c *Consumer) Subscription() string { return c.sub }
 
 // handle decodes a message of the events topic and applies its events,
 // up to EventWorkers at once (Handle is called in any order). Every event
-// is handled even when one fails: if any failed transiently, the message is handed
-// back (and every event of it handled again, which the projections fold
-// away); otherwise, if any failed for good or panicked, the events that did
-// are dead-lettered, in one message, with the first such failure's reason
-// (the others were applied).
+// is handled even when one fails: if any failed transiently, the message
+// is handed back (and every event of it handled again, which the
+// projections fold away); otherwise, if any failed for good or panicked,
+// the events that did are dead-lettered, in one message, with the first
+// such failure's reason (the others were applied).
 func (c *Consumer) handle(msg *message.Message) ([]*message.Message, error) {
 	c.deps.Echo.received(msg.Metadata.Get(events.AttrEventID))
 	evs, err := events.UnmarshalMessages(msg.Payload)

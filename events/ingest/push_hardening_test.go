@@ -79,20 +79,24 @@ func TestPushSlowBodiesHoldNoSlot(t *testing.T) {
 // holders are answered the budget is whole again.
 func TestPushBytesInFlightBounded(t *testing.T) {
 	const body = 256 << 10
-	h := newHarness(t, harnessOpts{cfg: Config{PushMaxBody: body, PushMaxInFlightBytes: 3 * 2 * (body + firstChunk), PushReadTimeout: time.Second}})
+	h := newHarness(t, harnessOpts{cfg: Config{PushMaxBody: body, PushMaxInFlightBytes: 3 * 2 * (body + firstChunk), PushReadTimeout: 3 * time.Second}})
 	mux := http.NewServeMux()
 	mux.Handle("/push/audit", h.pipe.PushHandler())
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	// Three pushes that have sent almost all of a large body each hold
-	// about a third of the budget.
+	// about a third of the budget, once each has grown its buffer to the
+	// whole body (charged twice over): 3 × 2 × firstChunk is left then. A
+	// holder still growing its buffer would race the push below for the
+	// rest, and one of them would be refused.
 	var holders []net.Conn
 	for range 3 {
 		holders = append(holders, slowPush(t, srv, body, body-1))
 	}
-	waitFor(t, 5*time.Second, "the holders to be charged", func() bool {
-		if h.pipe.budget.sem.TryAcquire(2 * body) {
-			h.pipe.budget.sem.Release(2 * body)
+	waitFor(t, 5*time.Second, "the holders to be charged for their whole bodies", func() bool {
+		const left = 3*2*firstChunk + 1
+		if h.pipe.budget.sem.TryAcquire(left) {
+			h.pipe.budget.sem.Release(left)
 			return false
 		}
 		return true
@@ -107,7 +111,7 @@ func TestPushBytesInFlightBounded(t *testing.T) {
 		t.Errorf("a push beyond the byte budget answered %d (Retry-After %q), want 429 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
 	}
 	for _, c := range holders {
-		if got := answer(t, c, 5*time.Second); got != http.StatusRequestTimeout {
+		if got := answer(t, c, 10*time.Second); got != http.StatusRequestTimeout {
 			t.Errorf("a holder answered %d, want 408", got)
 		}
 	}

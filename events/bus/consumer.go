@@ -119,12 +119,14 @@ type ConsumerDeps struct {
 	// PermanentError or a panic dead-letters the event's message; any other
 	// error is transient (see Policy).
 	Handle func(ctx context.Context, e events.Event) error
-	// Prepare, if set, runs once the subscription delivers (for a
-	// projection: its rebuild from the log). It is retried with backoff
+	// Prepare, if set, runs once the subscription exists, while the router
+	// subscribes (for a projection: its rebuild from the log; what is
+	// appended meanwhile waits in the subscription). It is retried with backoff
 	// while it fails with an error matching events.ErrUnavailable or runs
 	// past PrepareTimeout; any other error stops the consumer.
 	Prepare func(ctx context.Context) error
-	// Ready, if set, is called once Prepare succeeded.
+	// Ready, if set, is called once Prepare succeeded and the router has
+	// subscribed.
 	Ready func()
 	// Echo, if set, follows the events this process's appender publishes
 	// until this consumer receives them back, and counts those it has not
@@ -335,16 +337,42 @@ func (c *Consumer) Run(ctx context.Context) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- c.router.Run(ctx) }()
-	select {
-	case <-c.router.Running():
-	case err := <-errc:
-		if err != nil {
-			err = fmt.Errorf("starting consumer %s: %w", c.cfg.Name, err)
+	// The subscription exists (this replica's was just created, a group's
+	// by setup), so every event published from now on waits in it whether
+	// or not the router has opened its streams yet: Prepare runs while the
+	// router subscribes, and a restart's rebuild does not wait for it.
+	start := time.Now()
+	pctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	prepared := make(chan error, 1)
+	go func() { prepared <- c.prepare(pctx) }()
+	running := c.router.Running()
+	for running != nil || prepared != nil {
+		select {
+		case <-running:
+			running = nil
+		case err := <-prepared:
+			prepared = nil
+			if err != nil {
+				return err // Close stops the router
+			}
+		case err := <-errc:
+			cancel()
+			if prepared != nil {
+				<-prepared
+			}
+			switch {
+			case err == nil:
+				return nil // closed, before it started or since
+			case running != nil:
+				return fmt.Errorf("starting consumer %s: %w", c.cfg.Name, err)
+			default:
+				return fmt.Errorf("consumer %s: %w", c.cfg.Name, err)
+			}
 		}
-		return err // nil: closed before it started
 	}
-	if err := c.prepare(ctx); err != nil {
-		return err // Close stops the router
+	if ctx.Err() == nil {
+		c.ready(start)
 	}
 	if err := <-errc; err != nil {
 		return fmt.Errorf("consumer %s: %w", c.cfg.Name, err)
@@ -352,35 +380,39 @@ func (c *Consumer) Run(ctx context.Context) error {
 	return nil
 }
 
-// prepare runs Prepare, with backoff while it fails transiently, then
-// marks the consumer ready. It returns nil without marking it ready if ctx
-// ends first.
+// prepare runs Prepare, with backoff while it fails transiently. It
+// returns nil if ctx ends first.
 func (c *Consumer) prepare(ctx context.Context) error {
-	start := time.Now()
-	if c.deps.Prepare != nil {
-		_, err := backoff.Retry(ctx, func() (struct{}, error) {
-			err := c.prepareOnce(ctx)
-			if err != nil && !errors.Is(err, events.ErrUnavailable) {
-				return struct{}{}, backoff.Permanent(err)
-			}
-			return struct{}{}, err
-		}, backoff.WithMaxElapsedTime(0), backoff.WithNotify(func(err error, wait time.Duration) {
-			c.deps.Logger.Warn("preparing the projection failed; trying again", "handler", c.cfg.Name,
-				"error", err.Error(), "in", wait.String())
-		}))
-		if ctx.Err() != nil {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("preparing consumer %s: %w", c.cfg.Name, err)
-		}
+	if c.deps.Prepare == nil {
+		return nil
 	}
+	_, err := backoff.Retry(ctx, func() (struct{}, error) {
+		err := c.prepareOnce(ctx)
+		if err != nil && !errors.Is(err, events.ErrUnavailable) {
+			return struct{}{}, backoff.Permanent(err)
+		}
+		return struct{}{}, err
+	}, backoff.WithMaxElapsedTime(0), backoff.WithNotify(func(err error, wait time.Duration) {
+		c.deps.Logger.Warn("preparing the projection failed; trying again", "handler", c.cfg.Name,
+			"error", err.Error(), "in", wait.String())
+	}))
+	if ctx.Err() != nil {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("preparing consumer %s: %w", c.cfg.Name, err)
+	}
+	return nil
+}
+
+// ready marks the consumer ready: Prepare, started at start, succeeded
+// and the router has subscribed.
+func (c *Consumer) ready(start time.Time) {
 	if c.deps.Ready != nil {
 		c.deps.Ready()
 	}
 	c.deps.Logger.Info("projection live", "handler", c.cfg.Name, "subscription", c.sub,
 		"prepare", time.Since(start).String())
-	return nil
 }
 
 // Close stops the router and, with PerReplica, deletes the subscription,

@@ -175,6 +175,34 @@ func TestConsumerShared(t *testing.T) {
 	}
 }
 
+// TestConsumerPrepareBesideSubscribing: the prepare step runs as soon as the
+// replica's subscription exists, without waiting for the router to
+// subscribe, and what is published while it runs (the events appended
+// during a rebuild) still reaches the handler; the consumer becomes ready
+// only after both.
+func TestConsumerPrepareBesideSubscribing(t *testing.T) {
+	f := newFixture(t)
+	p := &projection{handled: map[string]int{}}
+	evs := jobEvents("during", 10)
+	var readyEarly atomic.Bool
+	prepare := func(ctx context.Context) error {
+		for _, e := range evs {
+			f.publish(eventsTopic, payload(t, e))
+		}
+		readyEarly.Store(p.ready.Load())
+		return nil
+	}
+	_, stop := startConsumer(t, f, p, consumerOpts{mode: PerReplica, sub: "running", prepare: prepare})
+	waitUntil(t, "the projection to be ready", p.ready.Load)
+	if readyEarly.Load() {
+		t.Error("the consumer was ready before its prepare step returned")
+	}
+	waitUntil(t, "every event published during the prepare step to be handled", func() bool { return len(p.seen()) == len(evs) })
+	if err := stop(); err != nil {
+		t.Errorf("stopping: %v", err)
+	}
+}
+
 // TestConsumerPrepareEnds stops or fails the prepare step: the consumer
 // never becomes ready and never says it is live.
 func TestConsumerPrepareEnds(t *testing.T) {

@@ -18,9 +18,9 @@ import (
 // log which of them turned out finished, so the next rebuild skips them. Its
 // cost grows with the number of open jobs, not with the log's history.
 //
-// The live feed may run at the same time and should be subscribed before
-// Rebuild starts: an event appended meanwhile then arrives on the feed too,
-// and folding it twice is harmless. Until Rebuild returns nil the API answers
+// The live feed may run at the same time, and its subscription should exist
+// before Rebuild starts: an event appended meanwhile then arrives on the
+// feed too, and folding it twice is harmless. Until Rebuild returns nil the API answers
 // 503. The word index of the jobs is built after it returns (see
 // indexBuild). A failed rebuild (events.ErrUnavailable when the log cannot be read)
 // may be retried; a cancelled one returns ctx's error and marks nothing.

@@ -13,18 +13,20 @@ import (
 
 // lifecycle runs a service's components and stops them within one budget,
 // --shutdown-timeout. Components are registered in start order: each may
-// add a goroutine (start) and a closer (onStop). run starts the goroutines
-// and returns when its context ends or one of them fails; stop then runs
-// the closers in reverse order (the HTTP server first, the clients last)
-// and waits for the goroutines, all before the budget's deadline, and joins
-// the errors. A closer whose work outlives the deadline is abandoned: the
-// process is about to exit.
+// add a goroutine (start, or startNow) and a closer (onStop). run starts
+// the goroutines and returns when the lifecycle's context ends or one of
+// them fails; stop then runs the closers in reverse order (the HTTP server
+// first, the clients last) and waits for the goroutines, all before the
+// budget's deadline, and joins the errors. A closer whose work outlives
+// the deadline is abandoned: the process is about to exit.
 type lifecycle struct {
 	log     *slog.Logger
 	timeout time.Duration
 	runners []step
 	closers []step
 	grp     *errgroup.Group
+	gctx    context.Context    // the goroutines' context
+	end     context.CancelFunc // ends gctx
 
 	once   sync.Once
 	ctx    context.Context
@@ -37,13 +39,27 @@ type step struct {
 	f    func(context.Context) error
 }
 
-func newLifecycle(log *slog.Logger, timeout time.Duration) *lifecycle {
-	return &lifecycle{log: log, timeout: timeout}
+// newLifecycle returns a lifecycle whose goroutines run until ctx ends (or
+// one of them fails, or stop is called).
+func newLifecycle(ctx context.Context, log *slog.Logger, timeout time.Duration) *lifecycle {
+	ctx, end := context.WithCancel(ctx)
+	grp, gctx := errgroup.WithContext(ctx)
+	return &lifecycle{log: log, timeout: timeout, grp: grp, gctx: gctx, end: end}
 }
 
-// start registers a goroutine that runs until its context ends.
+// start registers a goroutine that runs, from run on, until its context
+// ends.
 func (l *lifecycle) start(name string, run func(context.Context) error) {
 	l.runners = append(l.runners, step{name, run})
+}
+
+// startNow starts a goroutine at once, while the components after it are
+// still being built: for one whose start takes long and needs none of them
+// (the running-jobs feed, whose rebuild is most of a restart). If building
+// the others fails, stop ends it like the rest.
+func (l *lifecycle) startNow(name string, run func(context.Context) error) {
+	r := step{name, run}
+	l.grp.Go(func() error { return r.do(l.gctx) })
 }
 
 // onStop registers a closer, called with the budget's context.
@@ -57,15 +73,14 @@ func (l *lifecycle) onStopFunc(name string, stop func() error) {
 	l.onStop(name, func(ctx context.Context) error { return within(ctx, stop) })
 }
 
-// run starts every goroutine and returns once ctx has ended or one of them
-// failed; stop reports how they ended.
-func (l *lifecycle) run(ctx context.Context) {
-	grp, gctx := errgroup.WithContext(ctx)
-	l.grp = grp
+// run starts every goroutine registered with start and returns once the
+// lifecycle's context has ended or one of them failed; stop reports how
+// they ended.
+func (l *lifecycle) run() {
 	for _, r := range l.runners {
-		grp.Go(func() error { return r.do(gctx) })
+		l.grp.Go(func() error { return r.do(l.gctx) })
 	}
-	<-gctx.Done()
+	<-l.gctx.Done()
 	l.log.Info("shutting down", "bound", l.timeout.String())
 }
 
@@ -76,18 +91,18 @@ func (l *lifecycle) budget() context.Context {
 	return l.ctx
 }
 
-// stop runs the closers in reverse order, then waits for the goroutines,
-// within the budget.
+// stop ends the goroutines' context (already ended unless building the
+// service failed), runs the closers in reverse order, then waits for the
+// goroutines, within the budget.
 func (l *lifecycle) stop() error {
 	ctx := l.budget()
 	defer l.cancel()
+	l.end()
 	var errs []error
 	for i := len(l.closers) - 1; i >= 0; i-- {
 		errs = append(errs, l.closers[i].do(ctx))
 	}
-	if l.grp != nil {
-		errs = append(errs, within(ctx, l.grp.Wait))
-	}
+	errs = append(errs, within(ctx, l.grp.Wait))
 	return errors.Join(errs...)
 }
 

@@ -25,7 +25,7 @@ const runningEventWorkers = 4
 
 // projection wires the running-jobs projection to its live feed: a consumer
 // of the events topic on a subscription of this replica's own, which
-// rebuilds the projection from the log once the feed is subscribed (events
+// rebuilds the projection from the log once that subscription exists (events
 // appended meanwhile arrive on the feed too, which the fold makes harmless).
 // echo follows this process's own events back to the feed, so that its lag
 // shows when the feed stalls.
@@ -45,8 +45,11 @@ func (c *RunCmd) projection(g *Globals, e *env, l *lifecycle, ps bus.PubSub, log
 		return nil, nil, err
 	}
 	lag.feed = feed.Lag()
-	l.start("running-jobs projection", proj.Run)
-	l.start("running-jobs feed", feed.Run)
+	// The feed starts now, not with the components built after it: its
+	// replica subscription and the rebuild it starts need none of them, and
+	// a restart is ready as soon as the rebuild is done.
+	l.startNow("running-jobs projection", proj.Run)
+	l.startNow("running-jobs feed", feed.Run)
 	l.onStop("running-jobs feed", feed.Close)
 	return proj, feed, nil
 }

@@ -53,12 +53,12 @@ type RunCmd struct {
 // Run composes the service, runs it until SIGINT or SIGTERM (or until a
 // component fails), and stops it within --shutdown-timeout.
 func (c *RunCmd) Run(g *Globals, e *env) (err error) {
-	l := newLifecycle(e.log, g.ShutdownTimeout)
+	l := newLifecycle(e.ctx, e.log, g.ShutdownTimeout)
 	defer func() { err = errors.Join(err, l.stop()) }()
 	if err := c.compose(g, e, l); err != nil {
 		return err
 	}
-	l.run(e.ctx)
+	l.run()
 	return nil
 }
 

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/bqobserver/bqobserver/schema"
 )
 
@@ -38,11 +40,23 @@ var schemaTimeout = 2 * time.Minute
 func applySchema(e *env, g *Globals, b *backends, top schema.PubSub, retention time.Duration) error {
 	ctx, cancel := context.WithTimeout(e.ctx, schemaTimeout)
 	defer cancel()
-	if err := schema.ApplyPubSub(ctx, b.PubSub, top); err != nil {
-		return fmt.Errorf("setting up Pub/Sub: %w", err)
-	}
-	if err := schema.ApplyBigtable(ctx, b.BigtableAdmin, g.BigtableTable, retention); err != nil {
-		return fmt.Errorf("setting up Bigtable: %w", err)
+	// The two backends at once: each is a chain of admin calls that wait
+	// on the network, and the service's start waits for both.
+	var grp errgroup.Group
+	grp.Go(func() error {
+		if err := schema.ApplyPubSub(ctx, b.PubSub, top); err != nil {
+			return fmt.Errorf("setting up Pub/Sub: %w", err)
+		}
+		return nil
+	})
+	grp.Go(func() error {
+		if err := schema.ApplyBigtable(ctx, b.BigtableAdmin, g.BigtableTable, retention); err != nil {
+			return fmt.Errorf("setting up Bigtable: %w", err)
+		}
+		return nil
+	})
+	if err := grp.Wait(); err != nil {
+		return err
 	}
 	e.log.Info("schema applied", "project", top.Project, "table", g.BigtableTable, "retention", retention.String())
 	return nil

@@ -10,10 +10,12 @@ import (
 	"testing"
 	"time"
 
+	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
 	"google.golang.org/grpc"
 
 	"github.com/bqobserver/bqobserver/internal/bttest"
 	"github.com/bqobserver/bqobserver/internal/pstest"
+	"github.com/bqobserver/bqobserver/internal/testutil/pubsubtest"
 )
 
 // hangingBigtable is an in-process Bigtable whose writes never answer: each
@@ -125,6 +127,36 @@ func TestShutdownIsBounded(t *testing.T) {
 				t.Errorf("run returned %v after its stop, beyond the bound %v and the slack %v", took, bound, slack)
 			}
 		})
+	}
+}
+
+// TestRunThatCannotListenStops: the running-jobs feed starts while the
+// rest of the service is still being built; when a later part fails (here
+// its address is taken), run exits with that error, the feed and the
+// projection stop with the rest well within the shutdown budget, and no
+// replica subscription is left behind.
+func TestRunThatCannotListenStops(t *testing.T) {
+	_, psAddr := commandOnHangingBigtable(t)
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	var stderr strings.Builder
+	code := runContext(t.Context(), []string{"run", "--no-simulate", "--http-addr", taken.Addr().String(), "--shutdown-timeout", "5s"},
+		strings.NewReader(""), &stderr, &stderr, os.Getenv)
+	if code == 0 || !strings.Contains(stderr.String(), "listening on") {
+		t.Fatalf("run exited with %d, want a failure to listen; stderr:\n%s", code, stderr.String())
+	}
+	if strings.Contains(stderr.String(), "deadline exceeded") {
+		t.Errorf("a part of the service outlived the shutdown budget; stderr:\n%s", stderr.String())
+	}
+	c := pubsubtest.Client(t, psAddr, localProject)
+	it := c.SubscriptionAdminClient.ListSubscriptions(t.Context(), &pubsubpb.ListSubscriptionsRequest{Project: "projects/" + localProject})
+	for s, err := it.Next(); err == nil; s, err = it.Next() {
+		if strings.Contains(s.Name, "/bqobserver-running-") {
+			t.Errorf("replica subscription %s outlived the failed start", s.Name)
+		}
 	}
 }
 

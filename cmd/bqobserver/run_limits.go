@@ -119,8 +119,11 @@ func (f *LimitFlags) logRetention(retention time.Duration, bigtableMode string, 
 // startBttestGC makes the in-process Bigtable apply the table's
 // garbage-collection rules: bttest starts collecting only once a family's
 // rule is modified, not when a table is created with rules, so one family's
-// rule is set again to what it is.
+// rule is set again to what it is. Like the schema it follows, it is bound
+// by schemaTimeout.
 func startBttestGC(ctx context.Context, admin *bigtable.AdminClient, table string) error {
+	ctx, cancel := context.WithTimeout(ctx, schemaTimeout)
+	defer cancel()
 	info, err := admin.TableInfo(ctx, table)
 	if err != nil {
 		return fmt.Errorf("reading table %s: %w", table, err)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/http"
 	"os"
@@ -10,8 +11,11 @@ import (
 	"testing"
 	"time"
 
+	"cloud.google.com/go/bigtable"
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/bqobserver/bqobserver/internal/bttest"
 	"github.com/bqobserver/bqobserver/internal/pstest"
@@ -216,5 +220,30 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		case <-time.After(20 * time.Millisecond):
 		}
+	}
+}
+
+// TestStartBttestGCIsBounded: the call that starts the in-process
+// Bigtable's garbage collection fails within schemaTimeout when the admin
+// API does not answer, as the schema before it does, instead of holding
+// the start.
+func TestStartBttestGCIsBounded(t *testing.T) {
+	bt := startHangingBigtable(t)
+	bt.hangAdmin.Store(true)
+	defer func(d time.Duration) { schemaTimeout = d }(schemaTimeout)
+	schemaTimeout = 200 * time.Millisecond
+	admin, err := bigtable.NewAdminClient(t.Context(), localProject, localInstance, localOptions(bt.addr)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second) // the bound the call would otherwise lack
+	defer cancel()
+	err = startBttestGC(ctx, admin, "bqobserver-events")
+	if !errors.Is(err, context.DeadlineExceeded) && status.Code(err) != codes.DeadlineExceeded {
+		t.Fatalf("startBttestGC = %v, want a deadline error", err)
+	}
+	if ctx.Err() != nil {
+		t.Errorf("startBttestGC waited for its caller's context, not for schemaTimeout: %v", err)
 	}
 }

@@ -228,7 +228,7 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 // API does not answer, as the schema before it does, instead of holding
 // the start.
 func TestStartBttestGCIsBounded(t *testing.T) {
-	bt := startHangingBigtable(t)
+	bt, _ := commandOnHangingBigtable(t) // the client follows BIGTABLE_EMULATOR_HOST
 	bt.hangAdmin.Store(true)
 	defer func(d time.Duration) { schemaTimeout = d }(schemaTimeout)
 	schemaTimeout = 200 * time.Millisecond

@@ -41,8 +41,9 @@ func applySchema(e *env, g *Globals, b *backends, top schema.PubSub, retention t
 	ctx, cancel := context.WithTimeout(e.ctx, schemaTimeout)
 	defer cancel()
 	// The two backends at once: each is a chain of admin calls that wait
-	// on the network, and the service's start waits for both.
-	var grp errgroup.Group
+	// on the network, and the service's start waits for both. The first
+	// failure ends the other.
+	grp, ctx := errgroup.WithContext(ctx)
 	grp.Go(func() error {
 		if err := schema.ApplyPubSub(ctx, b.PubSub, top); err != nil {
 			return fmt.Errorf("setting up Pub/Sub: %w", err)

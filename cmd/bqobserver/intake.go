@@ -16,7 +16,8 @@ import (
 // intakeFlags size the service's intake: how each pull subscriber (the
 // ingest subscription and the replica's subscription on the events topic)
 // receives, and how the appender batches its writes to the event log. The
-// defaults are measured: see the README's performance section.
+// defaults are measured: see the README's performance section, and
+// docs/PERFORMANCE.md for the measurements behind each.
 type intakeFlags struct {
 	PullStreams            int `help:"StreamingPull streams of each pull subscriber (the ingest subscription and this replica's events subscription). One stream carries about 2,000 messages a second from the emulator, which serves the streams in turns; 8 drain a large backlog faster than 4 at the same cost a message. The embedded mode opens at least 8." default:"8"`
 	MaxOutstandingMessages int `help:"Messages each pull subscriber holds unacknowledged at once, across its streams: enough to keep the appender's batches full; more only costs memory (each message in hand holds a few goroutines)." default:"1000"`

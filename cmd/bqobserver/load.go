@@ -141,9 +141,10 @@ func (c *LoadCmd) pubsubJVM() string {
 // few seconds, which stopped the emulator for 11-14 s of a 300,000-entry
 // drain and held the drain to 3,300-3,700 entries/s; with these, a median
 // of 4,539 over eleven drains of 2026-12-04 (2,563-5,450; the rest is the
-// emulator's too: README, "Performance"). The same setting is worse for a steady run,
-// where each young collection copies the gigabytes the emulator keeps. The
-// JVM's defaults ("") on a machine too small to spare the heap.
+// emulator's too: docs/PERFORMANCE.md, "What bounds the rate"). The same
+// setting is worse for a steady run, where each young collection copies the
+// gigabytes the emulator keeps. The JVM's defaults ("") on a machine too
+// small to spare the heap.
 func backlogJVM(mem uint64) string {
 	heap := math.Round(float64(mem) / 2 / (1 << 30))
 	if heap < 3 {

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -35,7 +36,7 @@ type LoadCmd struct {
 	Seed      uint64        `help:"Seed of the simulated organization; run i uses seed+i-1." default:"1"`
 
 	Fresh         bool   `name:"fresh-emulators" default:"true" negatable:"" help:"When the load command starts the emulators: a new pair for every run, warmed up and stopped after it, so that no run inherits the memory (and the collector's work) of the runs before it. --no-fresh-emulators: one pair for all the runs."`
-	PubSubJVM     string `name:"pubsub-emulator-jvm" default:"auto" help:"JVM options of the Pub/Sub emulator the load command starts, added to CLOUD_PUBSUB_EMULATOR_OPTS; give them with an equals sign: --pubsub-emulator-jvm='-Xmx8g'. Empty (--pubsub-emulator-jvm=''): the JVM's defaults (G1, a heap of at most a quarter of the machine's memory). auto: the defaults for steady runs, where the emulator keeps every message and a large young generation makes long pauses; for a backlog, a fixed heap of half the machine's memory with a third of it young (-Xms12g -Xmx12g -Xmn4g on 24 GiB), which keeps the collector from stopping the emulator for most of a drain."`
+	PubSubJVM     string `name:"pubsub-emulator-jvm" default:"auto" help:"JVM options of the Pub/Sub emulator the load command starts, added to CLOUD_PUBSUB_EMULATOR_OPTS; give them with an equals sign: --pubsub-emulator-jvm='-Xmx8g'. Empty (--pubsub-emulator-jvm=''): the JVM's defaults (G1, a heap of at most a quarter of the machine's memory). auto: the defaults for steady runs, where the emulator keeps every message and a large young generation makes long pauses; for a backlog, a fixed heap of half the machine's memory with a third of it young (-Xms12g -Xmx12g -Xmn4g on 24 GiB), which keeps the collector from stopping the emulator for most of a drain. The command warns when a run's messages (about 5 KiB an entry, which the emulator keeps) would fill more than four fifths of the heap the emulator gets."`
 	BigtableGOGC  int    `name:"cbtemulator-gogc" help:"GOGC of the cbtemulator the load command starts. 0: Go's default (100), or the GOGC variable's; -1 (--cbtemulator-gogc=-1): off, so that with --cbtemulator-gomemlimit it collects only when its heap nears the limit."`
 	BigtableLimit string `name:"cbtemulator-gomemlimit" help:"GOMEMLIMIT of the cbtemulator the load command starts, as Go reads it (8GiB, 512MiB). Empty: none, or the GOMEMLIMIT variable's."`
 	BigtableProcs int    `name:"cbtemulator-gomaxprocs" default:"1" help:"GOMAXPROCS of the cbtemulator the load command starts. Its collector marks on every core it is allowed and finds idle, the service's included: with Go's default it took 14-17 CPU s of a 2-minute steady run at 5,000 entries/s, and the service fell short in the rows it did; on one core, 7-9 s. 0: Go's default (the machine's cores), or the GOMAXPROCS variable's."`
@@ -63,6 +64,9 @@ func (c *LoadCmd) Run(g *Globals, e *env) error {
 			emu.close(e.log)
 		}
 	}()
+	if _, _, fromEnv := c.emulatorsFromEnv(e); !fromEnv {
+		c.warnOfPubSubHeap(e, memTotal())
+	}
 	var results []*loadResult
 	for i := range c.Runs {
 		if emu == nil {
@@ -124,13 +128,68 @@ var goMemLimit = regexp.MustCompile(`^[0-9]+(B|KiB|MiB|GiB|TiB)?$`)
 // asks for: with auto, the JVM's defaults for a steady run and
 // backlogJVM's for a backlog.
 func (c *LoadCmd) pubsubJVM() string {
+	return c.pubsubJVMOn(memTotal())
+}
+
+// pubsubJVMOn is pubsubJVM on a machine of mem bytes.
+func (c *LoadCmd) pubsubJVMOn(mem uint64) string {
 	if c.PubSubJVM != "auto" {
 		return c.PubSubJVM
 	}
 	if c.Backlog == 0 {
 		return ""
 	}
-	return backlogJVM(memTotal())
+	return backlogJVM(mem)
+}
+
+// pubsubHeapPerEntry is about what the Pub/Sub emulator's heap holds for
+// each audit entry a run publishes, with the service's events of it: the
+// emulator keeps every message until its topic is deleted (60,000 entries
+// of 3 KB held 187 MB; at 50 jobs/s a heap of 6 GiB filled after about
+// 1.05 million entries and one of 3 GiB after about 630,000, enrichment's
+// events included). A full heap stops the emulator taking publishes.
+const pubsubHeapPerEntry = 5 << 10
+
+// jvmMaxHeap is the -Xmx of a JVM's options (the last one given), or the
+// JVM's default, a quarter of the machine's memory.
+func jvmMaxHeap(opts string, mem uint64) uint64 {
+	heap := mem / 4
+	for _, m := range jvmXmx.FindAllStringSubmatch(opts, -1) {
+		n, err := strconv.ParseUint(m[1], 10, 64)
+		if err != nil {
+			continue
+		}
+		heap = n << map[string]uint{"": 0, "k": 10, "m": 20, "g": 30, "t": 40}[strings.ToLower(m[2])]
+	}
+	return heap
+}
+
+var jvmXmx = regexp.MustCompile(`(?:^|\s)-Xmx([0-9]+)([kKmMgGtT]?)(?:\s|$)`)
+
+// pubsubHeap is what the Pub/Sub emulator the load command starts would
+// hold of one run's messages (a run deletes its topics when it ends, the
+// warm-up's too), and the heap its JVM gets, with envOpts the
+// CLOUD_PUBSUB_EMULATOR_OPTS its options are added to.
+func (c *LoadCmd) pubsubHeap(mem uint64, envOpts string) (need, heap uint64) {
+	entries := float64(c.Backlog)
+	if c.Backlog == 0 {
+		entries = c.Rate * c.Duration.Seconds()
+	}
+	return uint64(entries * pubsubHeapPerEntry), jvmMaxHeap(envOpts+" "+c.pubsubJVMOn(mem), mem)
+}
+
+// warnOfPubSubHeap warns when a run's messages would fill most of the
+// heap of the Pub/Sub emulator the load command starts on a machine of mem
+// bytes: the run would then measure the emulator's collector, or an
+// emulator that takes no more publishes, and --pubsub-emulator-jvm can give
+// it more.
+func (c *LoadCmd) warnOfPubSubHeap(e *env, mem uint64) {
+	need, heap := c.pubsubHeap(mem, e.getenv("CLOUD_PUBSUB_EMULATOR_OPTS"))
+	if need <= heap/5*4 {
+		return
+	}
+	e.log.Warn("load: the Pub/Sub emulator keeps every message of a run, and this run's would fill most of its heap; a full heap stops it taking publishes. Give it more (--pubsub-emulator-jvm='-Xmx…') or publish less",
+		"about_gib", fmt.Sprintf("%.1f", float64(need)/(1<<30)), "heap_gib", fmt.Sprintf("%.1f", float64(heap)/(1<<30)))
 }
 
 // backlogJVM is what a Pub/Sub emulator serving a backlog needs on a

@@ -33,17 +33,26 @@ type loadEmulators struct {
 // --pubsub-emulator-jvm and --cbtemulator-gogc, and logs its collections
 // for the report (see emulator.Process.GC).
 func (c *LoadCmd) openEmulators(e *env, work string) (*loadEmulators, error) {
-	ps, bt := e.getenv("PUBSUB_EMULATOR_HOST"), e.getenv("BIGTABLE_EMULATOR_HOST")
+	ps, bt, fromEnv := c.emulatorsFromEnv(e)
 	switch {
-	case c.Emulators == "env" && (ps == "" || bt == ""):
+	case fromEnv && (ps == "" || bt == ""):
 		return nil, errors.New("--emulators env needs PUBSUB_EMULATOR_HOST and BIGTABLE_EMULATOR_HOST")
-	case c.Emulators == "env" || c.Emulators == "auto" && ps != "" && bt != "":
+	case fromEnv:
 		return &loadEmulators{pubsub: ps, bigtable: bt}, nil
 	}
 	return c.startEmulators(e, work)
 }
 
-func (c *LoadCmd) startEmulators(e *env, work string) (m *loadEmulators, err error) {
+// emulatorsFromEnv says whether --emulators takes the emulators from the
+// environment rather than starting them, with the addresses it gives.
+func (c *LoadCmd) emulatorsFromEnv(e *env) (pubsub, bigtable string, fromEnv bool) {
+	ps, bt := e.getenv("PUBSUB_EMULATOR_HOST"), e.getenv("BIGTABLE_EMULATOR_HOST")
+	return ps, bt, c.Emulators == "env" || c.Emulators == "auto" && ps != "" && bt != ""
+}
+
+// startEmulators starts a pair from the gcloud SDK. If either fails to
+// start, the one already started is stopped.
+func (c *LoadCmd) startEmulators(e *env, work string) (_ *loadEmulators, err error) {
 	sdk := c.GcloudSDK
 	if sdk == "" {
 		if sdk, err = emulator.SDKRoot(e.ctx); err != nil {
@@ -53,7 +62,7 @@ func (c *LoadCmd) startEmulators(e *env, work string) (m *loadEmulators, err err
 	if err := os.MkdirAll(work, 0o755); err != nil {
 		return nil, fmt.Errorf("making the emulators' log directory: %w", err)
 	}
-	m = &loadEmulators{}
+	m := &loadEmulators{}
 	defer func() {
 		if err != nil {
 			m.close(e.log)

@@ -3,8 +3,11 @@ package main
 import (
 	"bytes"
 	"errors"
+	"io"
+	"log/slog"
 	"math"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -451,4 +454,105 @@ func median(t *testing.T, report, row string) float64 {
 		return math.NaN()
 	}
 	return v
+}
+
+// TestPubSubHeap checks the heap the Pub/Sub emulator the load command
+// starts gets (-Xmx, the last one given, after CLOUD_PUBSUB_EMULATOR_OPTS;
+// else the JVM's quarter of the machine), and that on this repository's
+// 24 GiB machine a run whose messages would fill most of it is warned of,
+// while the measured defaults are not.
+func TestPubSubHeap(t *testing.T) {
+	const gib = 1 << 30
+	for _, tt := range []struct {
+		opts string
+		want uint64
+	}{
+		{"", 6 * gib},
+		{"-Xms12g -Xmx12g -Xmn4g", 12 * gib},
+		{"-Xmx2g -Xlog:gc -Xmx13g", 13 * gib},
+		{"-Xmx512m", 512 << 20},
+		{"-Xmx3G", 3 * gib},
+		{"-Xmx4096k -XX:+UseG1GC", 4 << 20},
+		{"-Xmn4g -XX:MaxTenuringThreshold=0", 6 * gib},
+	} {
+		if got := jvmMaxHeap(tt.opts, 24*gib); got != tt.want {
+			t.Errorf("jvmMaxHeap(%q) = %d MiB, want %d MiB", tt.opts, got>>20, tt.want>>20)
+		}
+	}
+	for _, tt := range []struct {
+		name    string
+		cmd     LoadCmd
+		envOpts string
+		warned  bool
+	}{
+		{"steady, the defaults", LoadCmd{Rate: 5000, Duration: 2 * time.Minute, PubSubJVM: "auto"}, "", false},
+		{"steady for ten minutes", LoadCmd{Rate: 5000, Duration: 10 * time.Minute, PubSubJVM: "auto"}, "", true},
+		{"steady for ten minutes, a heap to match", LoadCmd{Rate: 5000, Duration: 10 * time.Minute, PubSubJVM: "-Xmx20g"}, "", false},
+		{"steady, the heap given in the environment", LoadCmd{Rate: 5000, Duration: 2 * time.Minute, PubSubJVM: "auto"}, "-Xmx1g", true},
+		{"a backlog of 300,000, auto", LoadCmd{Rate: 5000, Backlog: 300_000, PubSubJVM: "auto"}, "", false},
+		{"a backlog of 3,000,000, auto", LoadCmd{Rate: 5000, Backlog: 3_000_000, PubSubJVM: "auto"}, "", true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var logged bytes.Buffer
+			e := &env{log: slog.New(slog.NewJSONHandler(&logged, nil)), getenv: func(k string) string {
+				if k == "CLOUD_PUBSUB_EMULATOR_OPTS" {
+					return tt.envOpts
+				}
+				return ""
+			}}
+			tt.cmd.warnOfPubSubHeap(e, 24*gib)
+			if warned := strings.Contains(logged.String(), "fill most of its heap"); warned != tt.warned {
+				need, heap := tt.cmd.pubsubHeap(24*gib, tt.envOpts)
+				t.Errorf("warned %v, want %v (about %d MiB of a %d MiB heap): %s", warned, tt.warned, need>>20, heap>>20, logged.String())
+			}
+		})
+	}
+}
+
+// TestStartEmulatorsThatFail checks that an emulator that cannot start
+// fails the load command with its reason, and that the one started before
+// it is stopped: with no SDK at all, and with an SDK that has the Pub/Sub
+// emulator but no cbtemulator.
+func TestStartEmulatorsThatFail(t *testing.T) {
+	e := &env{ctx: t.Context(), log: slog.New(slog.NewJSONHandler(io.Discard, nil)), getenv: func(string) string { return "" }}
+	t.Run("no SDK", func(t *testing.T) {
+		c := &LoadCmd{GcloudSDK: t.TempDir(), PubSubJVM: "auto", BigtableProcs: 1}
+		if m, err := c.startEmulators(e, t.TempDir()); err == nil {
+			m.close(e.log)
+			t.Fatal("started emulators from an empty SDK")
+		}
+	})
+	t.Run("no cbtemulator", func(t *testing.T) {
+		sdk := envtest.Getenv(t, "BQOBSERVER_GCLOUD_SDK", "the gcloud SDK's emulators")
+		half := t.TempDir()
+		if err := os.MkdirAll(filepath.Join(half, "platform"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(filepath.Join(sdk, "platform", "pubsub-emulator"), filepath.Join(half, "platform", "pubsub-emulator")); err != nil {
+			t.Fatal(err)
+		}
+		c := &LoadCmd{GcloudSDK: half, PubSubJVM: "-Xmx256m", BigtableProcs: 1}
+		work := t.TempDir()
+		m, err := c.startEmulators(e, work)
+		if err == nil {
+			m.close(e.log)
+			t.Fatal("started emulators from an SDK without cbtemulator")
+		}
+		t.Log(err)
+		if !strings.Contains(err.Error(), "cbtemulator") && !strings.Contains(err.Error(), "bigtable") {
+			t.Errorf("the error does not name the emulator that failed: %v", err)
+		}
+		// The Pub/Sub emulator started (its JVM's collector log is there),
+		// and no process whose command line names work (the JVM's does,
+		// for that log) is left.
+		if _, err := os.Stat(filepath.Join(work, "pubsub-gc.log")); err != nil {
+			t.Errorf("the Pub/Sub emulator did not start before cbtemulator failed: %v", err)
+		}
+		cmdlines, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+		for _, f := range cmdlines {
+			if b, _ := os.ReadFile(f); strings.Contains(string(b), work) {
+				t.Errorf("a process of the failed start still runs: %s: %s", f, strings.ReplaceAll(string(b), "\x00", " "))
+			}
+		}
+	})
 }

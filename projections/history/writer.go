@@ -150,7 +150,17 @@ func (w *writer) run() {
 		}
 		var batch []*rowReq
 		batch, next = w.collect(next)
-		w.sem <- struct{}{}
+		select {
+		case w.sem <- struct{}{}:
+		case <-w.base.Done(): // closed past its deadline with every slot taken
+			if next != nil {
+				batch = append(batch, next)
+			}
+			for _, r := range batch {
+				r.done <- errWriterClosed
+			}
+			return
+		}
 		w.inflight.Add(1)
 		go func() {
 			defer func() { <-w.sem; w.inflight.Done() }()
@@ -284,14 +294,14 @@ func repeat(n int, err error) []error {
 }
 
 // close stops taking rows, sends what was collected and waits for the
-// appends in flight until ctx ends; then it cancels them (their rows fail
-// transiently), waits for them to return, and closes the stream. It is
-// idempotent.
+// appends in flight until ctx ends; then it cancels them and fails the rows
+// still waiting for a free append (all transiently), waits for the appends
+// to return, and closes the stream. It is idempotent.
 func (w *writer) close(ctx context.Context) error {
 	w.once.Do(func() {
 		close(w.stop)
-		<-w.loopDone
 		stop := context.AfterFunc(ctx, w.cancel)
+		<-w.loopDone
 		w.inflight.Wait()
 		var err error
 		if !stop() {

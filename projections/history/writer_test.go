@@ -259,6 +259,42 @@ func TestWriterCloseIsBounded(t *testing.T) {
 	}
 }
 
+// TestWriterCloseIsBoundedWithEveryAppendInFlight: with every append in
+// flight hung and a batch waiting for a free one, close still returns
+// within its context, and the waiting rows fail transiently instead of
+// holding close until an append's own timeout.
+func TestWriterCloseIsBoundedWithEveryAppendInFlight(t *testing.T) {
+	v, rows := rowsOf(t, "hung", "waiting")
+	h := &hangStream{entered: make(chan struct{}, 2)}
+	m, err := newMetrics(prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := newWriter(WriterConfig{FlushInterval: time.Millisecond, Timeout: time.Hour, Inflight: 1}, v.rows.proto, h.open, m)
+	written := make(chan error, 2)
+	go func() { written <- w.write(context.Background(), rows[0]) }()
+	<-h.entered
+	go func() { written <- w.write(context.Background(), rows[1]) }()
+	time.Sleep(50 * time.Millisecond) // the second row is collected and waits for the one append
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	closed := make(chan error, 1)
+	go func() { closed <- w.close(ctx) }()
+	select {
+	case err := <-closed:
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("close = %v, want the deadline's error", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("close did not return within 10 s of its 100 ms deadline")
+	}
+	for range 2 {
+		if err := <-written; !errors.Is(err, events.ErrUnavailable) {
+			t.Errorf("a row: %v, want a transient error", err)
+		}
+	}
+}
+
 // hangStream is a Storage Write API whose appends never end by themselves.
 type hangStream struct{ entered chan struct{} }
 

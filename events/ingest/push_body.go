@@ -69,6 +69,9 @@ func readPush(w http.ResponseWriter, r *http.Request, max int64, timeout time.Du
 	if err := rc.SetReadDeadline(time.Now().Add(timeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
 		return nil, errPushBroken
 	}
+	if r.ContentLength > max { // refused before reading: also keeps ContentLength+1 from wrapping
+		return nil, errPushTooLarge
+	}
 	body := http.MaxBytesReader(w, r.Body, max)
 	size := int64(firstChunk)
 	if r.ContentLength > 0 {

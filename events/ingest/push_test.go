@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -90,6 +91,18 @@ func TestPushIntake(t *testing.T) {
 				t.Errorf("answered %d, want %d", got, tt.want)
 			}
 		})
+	}
+	// A declared length past the limit is refused before the body is read,
+	// up to the largest a header can declare (ContentLength+1 once wrapped,
+	// and the buffer's size with it).
+	for _, declared := range []int64{5 << 20, math.MaxInt64} {
+		rec := httptest.NewRecorder()
+		r := httptest.NewRequest(http.MethodPost, "/push/audit", bytes.NewReader(job))
+		r.ContentLength = declared
+		ph.ServeHTTP(rec, r)
+		if rec.Code != http.StatusRequestEntityTooLarge {
+			t.Errorf("a push declaring %d bytes answered %d, want 413", declared, rec.Code)
+		}
 	}
 	if dead := h.drain(deadSub, time.Second, atLeast(0)); len(dead) != 0 {
 		t.Errorf("a transient failure or a refused request was dead-lettered: %d messages", len(dead))

@@ -36,6 +36,9 @@ const (
 	MaxReason = 1024
 	// maxAnswer bounds BigQuery's answer as recorded.
 	maxAnswer = 1024
+	// recordTimeout bounds the append of a request's record, which does not
+	// end when the caller leaves once BigQuery has answered.
+	recordTimeout = 10 * time.Second
 )
 
 // The event's source: an operator's request, through jobs.cancel.
@@ -121,7 +124,9 @@ func (r Request) Validate() error {
 }
 
 // Cancel asks BigQuery to cancel the job, then records the request and
-// BigQuery's answer, and returns the recorded event. The error wraps
+// BigQuery's answer, and returns the recorded event. Once BigQuery has
+// answered, the record is appended even if ctx ends meanwhile (within
+// recordTimeout, and whatever bound the appender sets). The error wraps
 // ErrInvalid (nothing was asked), ErrRefused (BigQuery's refusal, recorded)
 // or events.ErrUnavailable (BigQuery could not answer, or the record could
 // not be appended: ask again).
@@ -138,7 +143,11 @@ func (c *Canceller) Cancel(ctx context.Context, r Request) (events.Event, error)
 	}
 	ev := requested(r, at, state, callErr)
 	c.logRequest(ctx, &ev, callErr)
-	if err := c.app.Append(ctx, []events.Event{ev}); err != nil {
+	// BigQuery has answered: the record is owed whether or not the caller
+	// is still waiting for it.
+	rec, stop := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	defer stop()
+	if err := c.app.Append(rec, []events.Event{ev}); err != nil {
 		c.log.ErrorContext(ctx, "cancel request not recorded in the event log", "job", r.Job.String(), "by", r.By, "error", err.Error())
 		return ev, fmt.Errorf("recording the cancel request of %s (BigQuery answered %q): %w: %w", r.Job, ev.CancelAnswer, events.ErrUnavailable, err)
 	}

@@ -210,3 +210,34 @@ func TestCancelCallerLeft(t *testing.T) {
 		t.Errorf("recorded %d events and logged %q; want nothing", len(got), f.logs)
 	}
 }
+
+// leaving answers jobs.cancel, and then the caller leaves before the
+// request is recorded.
+type leaving struct {
+	bigQuery
+	leave context.CancelFunc
+}
+
+func (l *leaving) Cancel(ctx context.Context, k events.JobKey) (events.State, error) {
+	defer l.leave()
+	return l.bigQuery.Cancel(ctx, k)
+}
+
+// A caller that leaves after BigQuery accepted still gets the request
+// recorded: BigQuery may have stopped the job, and the log says who asked.
+func TestCancelCallerLeftAfterTheAnswer(t *testing.T) {
+	f := newFixture(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	api := &leaving{bigQuery: bigQuery{state: events.StateDone}, leave: cancel}
+	if _, err := f.canceller(t, api).Cancel(ctx, Request{Job: key, By: "alice@acme.example", Reason: "runaway"}); err != nil {
+		t.Logf("Cancel: %v (the caller had left)", err)
+	}
+	got, err := f.log.JobEvents(t.Context(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].Kind != events.KindCancelRequested || got[0].CancelRequestedBy != "alice@acme.example" {
+		t.Errorf("recorded %+v; want the one cancel request by alice", got)
+	}
+}

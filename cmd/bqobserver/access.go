@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 
 	"github.com/bqobserver/bqobserver/internal/problem"
 	"github.com/bqobserver/bqobserver/projections/access"
@@ -34,7 +33,7 @@ type accessFlags struct {
 type gate struct {
 	auth   *access.Authenticator
 	writes *access.WriteGuard
-	pushes *pushAuth // nil: pushes are not checked (--auth=none without --push-service-account)
+	pushes *access.PushConfig // nil: pushes are not checked (--auth=none without --push-service-account)
 	log    *slog.Logger
 }
 
@@ -71,7 +70,7 @@ func (c *RunCmd) gate(log *slog.Logger, addr string) (*gate, error) {
 		return nil, err
 	}
 	if c.PushServiceAccount != "" {
-		g.pushes = &pushAuth{cfg: access.PushConfig{Audience: c.PushAudience, ServiceAccount: c.PushServiceAccount, JWKSURL: c.AuthJWKSURL}}
+		g.pushes = &access.PushConfig{Audience: c.PushAudience, ServiceAccount: c.PushServiceAccount, JWKSURL: c.AuthJWKSURL}
 	}
 	return g, nil
 }
@@ -121,9 +120,15 @@ func limitBody(h http.Handler, n int64) http.Handler {
 // push wraps the push intake: a push must declare application/json and
 // come from no browser page of another origin, and, when pushes are
 // checked, carry Pub/Sub's token. refused counts and logs every refusal.
-func (g *gate) push(h http.Handler, refused func(*http.Request, int, error)) http.Handler {
+func (g *gate) push(h http.Handler, refused func(*http.Request, int, error)) (http.Handler, error) {
 	if g.pushes != nil {
-		h = g.pushes.middleware(h, refused)
+		cfg := *g.pushes
+		cfg.OnReject = refused
+		v, err := access.NewPushVerifier(cfg, nil)
+		if err != nil {
+			return nil, err
+		}
+		h = v.Middleware(h)
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := g.writes.Check(r); err != nil {
@@ -133,60 +138,7 @@ func (g *gate) push(h http.Handler, refused func(*http.Request, int, error)) htt
 			return
 		}
 		h.ServeHTTP(w, r)
-	})
-}
-
-// maxPushAudiences bounds the push URLs whose tokens are verified when
-// --push-audience is not given: one a host name the service is reached by.
-const maxPushAudiences = 4
-
-// pushAuth verifies pushes for the configured audience or, without one,
-// for the push URL each request names, as Pub/Sub does by default.
-type pushAuth struct {
-	cfg access.PushConfig
-
-	mu        sync.Mutex
-	verifiers map[string]*access.PushVerifier // by audience
-}
-
-// verifier returns the verifier of the audience r's token must have, which
-// reports its refusals to refused.
-func (p *pushAuth) verifier(r *http.Request, refused func(*http.Request, int, error)) (*access.PushVerifier, error) {
-	audience := p.cfg.Audience
-	if audience == "" {
-		audience = "https://" + r.Host + r.URL.Path
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if v, ok := p.verifiers[audience]; ok {
-		return v, nil
-	}
-	if len(p.verifiers) >= maxPushAudiences {
-		return nil, fmt.Errorf("%w: pushes come to more than %d URLs; set --push-audience", access.ErrUnauthenticated, maxPushAudiences)
-	}
-	cfg := p.cfg
-	cfg.Audience, cfg.OnReject = audience, refused
-	v, err := access.NewPushVerifier(cfg, nil)
-	if err != nil {
-		return nil, err
-	}
-	if p.verifiers == nil {
-		p.verifiers = map[string]*access.PushVerifier{}
-	}
-	p.verifiers[audience] = v
-	return v, nil
-}
-
-func (p *pushAuth) middleware(next http.Handler, refused func(*http.Request, int, error)) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		v, err := p.verifier(r, refused)
-		if err != nil {
-			refused(r, access.StatusOf(err), err)
-			problem.Write(w, r, access.StatusOf(err), err.Error())
-			return
-		}
-		v.Middleware(next).ServeHTTP(w, r)
-	})
+	}), nil
 }
 
 // serveMetrics serves /metrics on --metrics-addr, when set, to whoever can

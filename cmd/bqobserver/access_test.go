@@ -294,6 +294,38 @@ func TestRunAuthenticatedPushes(t *testing.T) {
 	}
 }
 
+// TestRunPushesToTheirURL: without --push-audience, a push's token must be
+// for the push URL the request names, and pushes refused for other hosts,
+// however many, do not keep Pub/Sub's signed push from being ingested.
+func TestRunPushesToTheirURL(t *testing.T) {
+	a := runAuthenticated(t, "--push-audience=")
+	body := pushBody(t, "v1-insert-query-running.json")
+	push := func(host, audience string) int {
+		req, err := http.NewRequest("POST", a.base+"/push/audit", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Host = host
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+a.iss.ID(t, tokentest.Standard(tokentest.GoogleIssuer, audience, pushAccount)))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for i := range 8 {
+		host := fmt.Sprintf("intruder-%d.example", i)
+		if got := push(host, pushAudience); got != http.StatusUnauthorized {
+			t.Fatalf("a push to %s with a token for %s answered %d, want 401", host, pushAudience, got)
+		}
+	}
+	if got := push("bqobserver.acme.example", pushAudience); got != http.StatusNoContent {
+		t.Errorf("Pub/Sub's push after the refused ones answered %d, want 204", got)
+	}
+}
+
 // TestPushUnderSlowBodies: 600 connections sending a push body one byte a
 // second, each with a valid token, do not keep a signed push from being
 // ingested within a second.

@@ -98,7 +98,11 @@ func serveRoutes(b testing.TB, proj *running.Projection) string {
 		b.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	srv := newHTTPServer(ln, securityHeaders(c.routes(nil, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), api, gate)), logger)
+	mux, err := c.routes(nil, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), api, gate)
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := newHTTPServer(ln, securityHeaders(mux), logger)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.serve(ctx) }()

@@ -131,7 +131,11 @@ func (c *RunCmd) compose(g *Globals, e *env, l *lifecycle) error {
 	if err != nil {
 		return err
 	}
-	return c.serve(e, l, sim, c.routes(pipe, metrics, api, gate), func(api string) error {
+	mux, err := c.routes(pipe, metrics, api, gate)
+	if err != nil {
+		return err
+	}
+	return c.serve(e, l, sim, mux, func(api string) error {
 		client, err := c.jobsAPI(e, b, reg, api)
 		if err != nil {
 			return err
@@ -234,7 +238,7 @@ func httpAddr(flag string, getenv func(string) string) string {
 // routes serves the web UI at "/", the projection's API beside it, and the
 // metrics (unless on --metrics-addr), all to authenticated callers; health
 // and readiness to anyone; and the push intake, when enabled, to Pub/Sub.
-func (c *RunCmd) routes(pipe *ingest.Pipeline, metrics, api http.Handler, g *gate) *http.ServeMux {
+func (c *RunCmd) routes(pipe *ingest.Pipeline, metrics, api http.Handler, g *gate) (*http.ServeMux, error) {
 	mux := http.NewServeMux()
 	if c.MetricsAddr == "" {
 		mux.Handle("GET /metrics", g.users(metrics))
@@ -249,7 +253,11 @@ func (c *RunCmd) routes(pipe *ingest.Pipeline, metrics, api http.Handler, g *gat
 	mux.Handle("/", g.users(web.Handler()))
 	c.Limits.mountPprof(mux, g.users)
 	if c.PushEndpoint {
-		mux.Handle("/push/audit", g.push(pipe.PushHandler(), pipe.RefusePush))
+		push, err := g.push(pipe.PushHandler(), pipe.RefusePush)
+		if err != nil {
+			return nil, err
+		}
+		mux.Handle("/push/audit", push)
 	}
-	return mux
+	return mux, nil
 }

@@ -14,7 +14,10 @@ import (
 // in brackets.
 type PushConfig struct {
 	// Audience is the audience of the push subscription's tokens
-	// [--push-audience]; the caller defaults it to the push URL. Required.
+	// [--push-audience]. Empty: the push URL each request names
+	// (https://HOST/PATH), which is Pub/Sub's default audience. One verifier
+	// serves every such URL with one key set, and a refused push leaves
+	// nothing behind.
 	Audience string
 	// ServiceAccount is the email of the service account whose tokens
 	// Pub/Sub attaches to every push [--push-service-account]. Required.
@@ -32,9 +35,6 @@ type PushConfig struct {
 // Validate reports every problem of c at once.
 func (c PushConfig) Validate() error {
 	var errs []error
-	if c.Audience == "" {
-		errs = append(errs, errors.New("verifying pushes needs --push-audience"))
-	}
 	if _, domain, ok := strings.Cut(c.ServiceAccount, "@"); !ok || domain == "" {
 		errs = append(errs, fmt.Errorf("verifying pushes needs --push-service-account, the email of the account Pub/Sub signs pushes as (got %q)", c.ServiceAccount))
 	}
@@ -45,6 +45,7 @@ func (c PushConfig) Validate() error {
 // safe for concurrent use.
 type PushVerifier struct {
 	tokens   *tokenVerifier
+	audience string // "": the push URL the request names
 	account  string // lower case
 	onReject func(*http.Request, int, error)
 }
@@ -67,13 +68,15 @@ func NewPushVerifier(cfg PushConfig, client *http.Client) (*PushVerifier, error)
 	spec := tokenSpec{issuers: issuersOf(googleIssuer), audience: cfg.Audience, algs: []string{oidc.RS256}}
 	return &PushVerifier{
 		tokens:   newTokenVerifier(newKeySet(cfg.JWKSURL, client, cfg.Now), spec, cfg.Now),
+		audience: cfg.Audience,
 		account:  strings.ToLower(cfg.ServiceAccount),
 		onReject: cfg.OnReject,
 	}, nil
 }
 
-// Verify checks the push r: a Google-signed token for the audience as
-// Authorization: Bearer (else an error wrapping ErrUnauthenticated), whose
+// Verify checks the push r: a Google-signed token for the audience (or the
+// push URL r names) as Authorization: Bearer (else an error wrapping
+// ErrUnauthenticated), whose
 // email is the push service account and verified (else ErrForbidden).
 // ErrUnavailable means the keys cannot be fetched now; Pub/Sub retries.
 func (v *PushVerifier) Verify(r *http.Request) error {
@@ -81,7 +84,11 @@ func (v *PushVerifier) Verify(r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	id, err := v.tokens.verify(r.Context(), raw)
+	audience := v.audience
+	if audience == "" {
+		audience = "https://" + r.Host + r.URL.Path
+	}
+	id, err := v.tokens.verifyFor(r.Context(), raw, audience)
 	if err != nil {
 		return err
 	}

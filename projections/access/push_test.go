@@ -1,6 +1,7 @@
 package access
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -61,6 +62,34 @@ func TestPushVerify(t *testing.T) {
 	}
 }
 
+// TestPushVerifyTheURLsAudience: without an audience configured, a push's
+// token must be for the push URL the request names, whatever host it came
+// by; pushes refused for other hosts (any number of them) leave the
+// verifier as it was, so a good push still passes after them.
+func TestPushVerifyTheURLsAudience(t *testing.T) {
+	keys := newJWKS(t, rsaKey())
+	v, err := NewPushVerifier(PushConfig{ServiceAccount: pushAccount, JWKSURL: keys.URL, Now: newClock().Now}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	verify := func(host, aud string) error {
+		r := httptest.NewRequest(http.MethodPost, "https://"+host+"/push/audit", nil)
+		r.Header.Set("Authorization", "Bearer "+mint(t, rsaKey(), googleClaims(pushAccount, aud, nil)))
+		return v.Verify(r)
+	}
+	for i := range 64 {
+		host := fmt.Sprintf("intruder-%d.example", i)
+		if err := verify(host, pushAud); StatusOf(err) != http.StatusUnauthorized || !strings.Contains(errText(err), "another audience") {
+			t.Fatalf("a push to %s with a token for %s: %v, want 401 for another audience", host, pushAud, err)
+		}
+	}
+	for _, host := range []string{"bqobserver.acme.example", "bqobserver-abc123-uc.a.run.app"} {
+		if err := verify(host, "https://"+host+"/push/audit"); err != nil {
+			t.Errorf("a push to %s with a token for its URL: %v", host, err)
+		}
+	}
+}
+
 func TestPushConfigValidate(t *testing.T) {
 	tests := []struct {
 		name string
@@ -68,8 +97,8 @@ func TestPushConfigValidate(t *testing.T) {
 		want []string
 	}{
 		{name: "complete", cfg: PushConfig{Audience: pushAud, ServiceAccount: pushAccount}},
+		{name: "the push URL as the audience", cfg: PushConfig{ServiceAccount: pushAccount}},
 		{name: "empty", cfg: PushConfig{}, want: []string{
-			"verifying pushes needs --push-audience",
 			`verifying pushes needs --push-service-account, the email of the account Pub/Sub signs pushes as (got "")`,
 		}},
 		{name: "not an email", cfg: PushConfig{Audience: pushAud, ServiceAccount: "pubsub-push"}, want: []string{

@@ -62,6 +62,11 @@ type tokenClaims struct {
 // verify checks raw and returns its bearer. Errors wrap ErrUnauthenticated,
 // or ErrUnavailable when there are no keys to check it with.
 func (v *tokenVerifier) verify(ctx context.Context, raw string) (identity, error) {
+	return v.verifyFor(ctx, raw, v.spec.audience)
+}
+
+// verifyFor is verify for a token that must be for audience.
+func (v *tokenVerifier) verifyFor(ctx context.Context, raw, audience string) (identity, error) {
 	if len(raw) > maxTokenBytes {
 		return identity{}, fmt.Errorf("%w: token longer than %d bytes", ErrUnauthenticated, maxTokenBytes)
 	}
@@ -76,7 +81,7 @@ func (v *tokenVerifier) verify(ctx context.Context, raw string) (identity, error
 	if err := tok.Claims(&c); err != nil {
 		return identity{}, fmt.Errorf("%w: decoding token claims: %v", ErrUnauthenticated, err)
 	}
-	if err := v.check(tok, c); err != nil {
+	if err := v.check(tok, c, audience); err != nil {
 		return identity{}, fmt.Errorf("%w: %v", ErrUnauthenticated, err)
 	}
 	return identity{email: strings.ToLower(c.Email), emailVerified: isTrue(c.EmailVerified), expires: tok.Expiry}, nil
@@ -96,12 +101,12 @@ func rejected(err error) error {
 }
 
 // check checks the claims go-oidc left to us.
-func (v *tokenVerifier) check(tok *oidc.IDToken, c tokenClaims) error {
+func (v *tokenVerifier) check(tok *oidc.IDToken, c tokenClaims, audience string) error {
 	latest := v.now().Add(ClockSkew)
 	switch {
 	case !slices.Contains(v.spec.issuers, tok.Issuer):
 		return fmt.Errorf("token issuer %q is not accepted", tok.Issuer)
-	case !slices.Contains(tok.Audience, v.spec.audience):
+	case !slices.Contains(tok.Audience, audience):
 		return errors.New("token is for another audience")
 	case tok.IssuedAt.IsZero():
 		return errors.New("token has no issue time")

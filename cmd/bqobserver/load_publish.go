@@ -104,6 +104,16 @@ func (p *loadPublisher) probeProject() string {
 // close waits for the publishes still outstanding, until ctx ends.
 func (p *loadPublisher) close(ctx context.Context) error { return p.sink.close(ctx) }
 
+// lost reports the entries the sink dropped because the audit topic did
+// not exist: the service can never settle them, so a run that waits for
+// them would wait out its bound, and its rates would be wrong.
+func (p *loadPublisher) lost() error {
+	if n := p.sink.dropped; n > 0 {
+		return fmt.Errorf("the audit topic %s does not exist: %d entries were dropped (is --audit-topic the topic setup makes?)", p.sink.topic, n)
+	}
+	return nil
+}
+
 // entriesPerJob is how many entries a second the organization publishes
 // per job it submits a second, from the simulated moment from to to after
 // its start: jobs complete minutes after they start, so the rate of entries

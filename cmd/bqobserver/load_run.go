@@ -34,17 +34,27 @@ type loadRun struct {
 }
 
 // measure runs the service under load and returns what it measured.
-func (r *loadRun) measure(ctx context.Context) (*loadResult, error) {
+// Whatever happens after the run's project is set up, its publisher is
+// closed and its resources are deleted from the emulators (clear): an
+// emulator of the environment would otherwise keep them, and a backlog
+// cut short, until it stops.
+func (r *loadRun) measure(ctx context.Context) (_ *loadResult, err error) {
 	env := childEnv(r.emu)
-	if err := setupProject(ctx, r.binary, r.project, env); err != nil {
-		return nil, err
-	}
 	ps, err := pubsub.NewClient(ctx, r.project, localOptions(r.emu.pubsub)...)
 	if err != nil {
 		return nil, fmt.Errorf("connecting to the Pub/Sub emulator: %w", err)
 	}
 	defer ps.Close()
 	r.pub = newLoadPublisher(ps, r.globals.AuditTopic, r.env.log)
+	defer func() {
+		stop, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		err = errors.Join(err, r.pub.close(stop))
+		r.clear(stop, ps)
+	}()
+	if err := setupProject(ctx, r.binary, r.project, env); err != nil {
+		return nil, err
+	}
 	r.client = &http.Client{Timeout: 10 * time.Second}
 	res := &loadResult{loadBefore: loadAverage(), startedEmulators: len(r.emu.started) > 0}
 	if r.cmd.Backlog > 0 {
@@ -57,10 +67,6 @@ func (r *loadRun) measure(ctx context.Context) (*loadResult, error) {
 		err = r.restart(ctx, env, res)
 	}
 	res.loadAfter = loadAverage()
-	stop, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	defer cancel()
-	err = errors.Join(err, r.pub.close(stop))
-	r.clear(stop, ps)
 	return res, err
 }
 
@@ -92,6 +98,9 @@ func (r *loadRun) serve(ctx context.Context, env []string, res *loadResult) (err
 func (r *loadRun) preload(ctx context.Context, res *loadResult) error {
 	start := time.Now()
 	if err := publishBacklog(ctx, r.pub, r.seed, r.cmd.Backlog, r.cmd.Rate); err != nil {
+		return err
+	}
+	if err := r.pub.lost(); err != nil {
 		return err
 	}
 	res.published, res.preloadTime = int(r.pub.published.Load()), time.Since(start)
@@ -172,6 +181,9 @@ func (r *loadRun) steady(ctx context.Context, res *loadResult) error {
 	defer stop()
 	// A publish cut short by the end of --duration is not a failure.
 	if err := publish(publishing); err != nil && publishing.Err() == nil {
+		return err
+	}
+	if err := r.pub.lost(); err != nil {
 		return err
 	}
 	res.from, res.to = begin.Add(r.cmd.Warmup), time.Now()

@@ -219,6 +219,24 @@ func TestLoadCommand(t *testing.T) {
 	}
 }
 
+// TestLoadClearsAfterAFailedBacklog: a run whose backlog cannot be
+// published (its topic is not the one setup made) fails with the reason,
+// and still deletes what its project made in the emulators.
+func TestLoadClearsAfterAFailedBacklog(t *testing.T) {
+	pubsubtest.RequireEmulator(t)
+	logtest.RequireEmulator(t)
+	t.Setenv("GO_WANT_BQOBSERVER_MAIN", "1")
+	var out, errs bytes.Buffer
+	args := []string{"load", "--audit-topic", "no-such-topic", "--runs", "1", "--emulators", "env", "--backlog", "3000", "--rate", "1000"}
+	if code := runContext(t.Context(), args, strings.NewReader(""), &out, &errs, os.Getenv); code == 0 {
+		t.Fatalf("load with a backlog it cannot publish exited with 0:\n%s", errs.String())
+	}
+	if !strings.Contains(errs.String(), "no-such-topic") {
+		t.Errorf("the error does not name the topic:\n%s", errs.String())
+	}
+	requireCleared(t, errs.String())
+}
+
 // TestLoadWarmsTheEmulatorsItStarts runs the load command with emulators
 // it starts from the gcloud SDK: before each measured run it starts a new
 // pair and warms it up with a run of its own, which it logs and leaves out

@@ -84,17 +84,29 @@ func startLoadService(ctx context.Context, binary, project, logDir, logName stri
 }
 
 // copyOutput writes the service's output to its log, passing on the
-// address it announces, until the service exits.
+// address it announces (once), until the service exits. It reads lines of
+// any length: a service whose output is not read blocks in its logger.
 func (s *loadService) copyOutput(out io.Reader, logFile *os.File, addr chan<- string) {
 	defer close(s.done)
 	defer logFile.Close()
-	sc := bufio.NewScanner(out)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		fmt.Fprintln(logFile, line)
-		if a, ok := strings.CutPrefix(line, "bqobserver is serving on "); ok {
-			addr <- a
+	br := bufio.NewReaderSize(out, 64<<10)
+	long := false // the line read is the rest of one longer than the buffer
+	for {
+		line, err := br.ReadSlice('\n')
+		_, _ = logFile.Write(line)
+		if errors.Is(err, bufio.ErrBufferFull) {
+			long = true
+			continue
+		}
+		if a, ok := strings.CutPrefix(strings.TrimSpace(string(line)), "bqobserver is serving on "); ok && !long {
+			select {
+			case addr <- a:
+			default:
+			}
+		}
+		long = false
+		if err != nil {
+			break
 		}
 	}
 	_ = s.cmd.Wait() // stop reports how it ended

@@ -3,10 +3,12 @@ package main
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -573,4 +575,48 @@ func TestStartEmulatorsThatFail(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestCopyOutputLongLines: the service's output is copied to its log
+// whole, lines longer than any buffer included, and the address it
+// announces after them is passed on: a copier that stopped reading would
+// leave the service blocked in its logger.
+func TestCopyOutputLongLines(t *testing.T) {
+	const long = 3 << 20
+	cmd := exec.Command("sh", "-c", fmt.Sprintf(`head -c %d /dev/zero | tr '\0' x; echo; echo 'bqobserver is serving on http://127.0.0.1:1'; echo 'bqobserver is serving on http://127.0.0.1:2'; echo done`, long))
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	logPath := filepath.Join(t.TempDir(), "service.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s := &loadService{cmd: cmd, done: make(chan struct{})}
+	addr := make(chan string, 1)
+	go s.copyOutput(out, logFile, addr)
+	select {
+	case <-s.done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the copier did not see the service's output end")
+	}
+	select {
+	case a := <-addr:
+		if a != "http://127.0.0.1:1" {
+			t.Errorf("address %q, want the first announced", a)
+		}
+	default:
+		t.Error("the address announced after a long line was not passed on")
+	}
+	b, err := os.ReadFile(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := long + len("\nbqobserver is serving on http://127.0.0.1:1\nbqobserver is serving on http://127.0.0.1:2\ndone\n"); len(b) != want || !strings.HasSuffix(string(b), "done\n") {
+		t.Errorf("the log has %d bytes, want %d ending with the last line", len(b), want)
+	}
 }

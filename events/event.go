@@ -75,14 +75,17 @@ type JobKey struct {
 func (k JobKey) String() string { return k.Project + ":" + k.Location + "." + k.JobID }
 
 // Validate reports whether every part of the key is present and free of the
-// separator the event log uses in its row keys.
+// separators the product uses: '#' in the event log's row keys, '/' in the
+// list's job ids and the API's paths (project/location/job_id), where two
+// keys with '/' inside a part could name the same job. BigQuery allows
+// neither in a project, location or job id.
 func (k JobKey) Validate() error {
 	var missing []string
 	for name, v := range map[string]string{"project": k.Project, "location": k.Location, "job id": k.JobID} {
 		if v == "" {
 			missing = append(missing, name)
 		}
-		if strings.ContainsAny(v, "#\x00") {
+		if strings.ContainsAny(v, "#/\x00") {
 			return fmt.Errorf("job key %s: %s contains a reserved character", k, name)
 		}
 	}

@@ -65,6 +65,10 @@ func TestDecodeErrors(t *testing.T) {
 		{"bad job time", v2Entry(`{"jobName":"projects/p/jobs/j","jobStats":{"endTime":"soon"}}`), ReasonBadField},
 		{"bad status code", v2Entry(`{"jobName":"projects/p/jobs/j","jobStatus":{"errorResult":{"code":[3]}}}`), ReasonBadField},
 		{"reserved character in job id", v2Entry(`{"jobName":"projects/p/jobs/j#1"}`), ReasonBadField},
+		{"v1 job id with a slash", v1Entry("jobservice.jobcompleted", `{}`,
+			`"jobCompletedEvent":{"eventName":"query_job_completed","job":{"jobName":{"projectId":"p","jobId":"c/d","location":"b"},"jobStatus":{"state":"DONE","error":{}}}}`), ReasonBadField},
+		{"v1 location with a slash", v1Entry("jobservice.jobcompleted", `{}`,
+			`"jobCompletedEvent":{"eventName":"query_job_completed","job":{"jobName":{"projectId":"p","jobId":"d","location":"b/c"},"jobStatus":{"state":"DONE","error":{}}}}`), ReasonBadField},
 		{"no time at all", `{"serviceData":{` + v1DoneJob + `}}`, ReasonNoTime},
 	}
 	for _, tt := range tests {

@@ -39,6 +39,11 @@ type LogConfig struct {
 	// without a deadline on the whole. 0: reads wait as long as their
 	// context lets them.
 	StallTimeout time.Duration
+	// OnStaleOpenRow, when set, hears of every open-jobs index row whose
+	// key is not a job key the log accepts now (one written before a rule
+	// refused it, such as '/' in a job id): OpenJobs skips the row and
+	// removes it, since no job can be listed under it, and says so here.
+	OnStaleOpenRow func(rowKey string, err error)
 }
 
 // tableIDPattern is Bigtable's rule for table ids.
@@ -92,7 +97,8 @@ type Log struct {
 	tbl     *bigtable.Table
 	table   string
 	maxRows int
-	stall   time.Duration // LogConfig.StallTimeout
+	stall   time.Duration                  // LogConfig.StallTimeout
+	onStale func(rowKey string, err error) // LogConfig.OnStaleOpenRow
 }
 
 // NewLog returns a Log on client's table cfg.Table.
@@ -104,7 +110,7 @@ func NewLog(client *bigtable.Client, cfg LogConfig) (*Log, error) {
 		return nil, errors.New("configuring the event log: no Bigtable client")
 	}
 	cfg = cfg.withDefaults()
-	return &Log{tbl: client.Open(cfg.Table), table: cfg.Table, maxRows: cfg.MaxBatchRows, stall: cfg.StallTimeout}, nil
+	return &Log{tbl: client.Open(cfg.Table), table: cfg.Table, maxRows: cfg.MaxBatchRows, stall: cfg.StallTimeout, onStale: cfg.OnStaleOpenRow}, nil
 }
 
 // Append writes evs durably and idempotently: appending the same event twice
@@ -186,7 +192,8 @@ func (l *Log) Range(ctx context.Context, from, to time.Time, fn func(Event) erro
 // job and only a DONE event or PruneOpen removes it, so a job that got a
 // late event after its DONE one is listed until the caller, having folded
 // it, prunes it. fn is never called concurrently; an error from fn stops the
-// scan and is returned.
+// scan and is returned. A row whose key is not a job key is skipped and
+// removed (LogConfig.OnStaleOpenRow).
 func (l *Log) OpenJobs(ctx context.Context, fn func(JobKey) error) error {
 	if err := l.scanOpen(ctx, fn); err != nil {
 		return fmt.Errorf("listing open jobs: %w", err)

@@ -13,14 +13,21 @@ import (
 // the filter names none (see eventsFilter for what that saves).
 var openFilter = bigtable.ChainFilters(bigtable.LatestNFilter(1), bigtable.StripValueFilter())
 
-// scanOpen calls fn for the job of every open-index row.
+// scanOpen calls fn for the job of every open-index row. A row whose key is
+// not a job key is skipped and removed once the scan is done.
 func (l *Log) scanOpen(ctx context.Context, fn func(JobKey) error) error {
 	var stop error
+	var stale []*row
 	err := l.readRows(ctx, bigtable.PrefixRange(prefixOpen), func(r bigtable.Row) bool {
 		k, err := parseOpenRowKey(r.Key())
 		if err != nil {
-			stop = err
-			return false
+			if l.onStale != nil {
+				l.onStale(r.Key(), err)
+			}
+			s := &row{key: r.Key(), mut: bigtable.NewMutation(), bytes: len(r.Key())}
+			s.deleteRow()
+			stale = append(stale, s)
+			return true
 		}
 		stop = fn(k)
 		return stop == nil
@@ -30,6 +37,11 @@ func (l *Log) scanOpen(ctx context.Context, fn func(JobKey) error) error {
 	}
 	if err != nil {
 		return backendError(ctx, err)
+	}
+	if len(stale) > 0 {
+		if err := l.apply(ctx, stale); err != nil {
+			return fmt.Errorf("removing %d open-jobs index rows that are not job keys: %w", len(stale), err)
+		}
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package events_test
 
 import (
+	"cloud.google.com/go/bigtable"
 	"context"
 	"errors"
 	"fmt"
@@ -41,6 +42,7 @@ var contract = []struct {
 	{"range boundaries", testRangeBounds},
 	{"range merges shards", testRangeMerge},
 	{"open jobs", testOpenJobs},
+	{"stale open-jobs rows", testStaleOpenRows},
 	{"chunking", testChunking},
 	{"large events", testLargeEvents},
 	{"every field round trips", testRoundTrip},
@@ -629,5 +631,38 @@ func TestRangeCancel(t *testing.T) {
 	})
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("Range after cancel = %v after %d calls; want context.Canceled", err, calls)
+	}
+}
+
+// testStaleOpenRows: an open-jobs index row whose key the log no longer
+// accepts (a '/' in the location, written before the rule) does not stop
+// OpenJobs: it is reported, skipped and removed, and the jobs around it are
+// listed.
+func testStaleOpenRows(t *testing.T, open opener) {
+	bt := open(t)
+	var stale []string
+	l, err := events.NewLog(bt.Client, events.LogConfig{Table: bt.Table,
+		OnStaleOpenRow: func(rowKey string, err error) { stale = append(stale, rowKey) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendAll(t, l, slices.Concat(life(1, 0, false), life(2, 0, false)))
+	const bad = "o#00#acme#b/c#d"
+	m := bigtable.NewMutation()
+	m.Set("o", "o", bigtable.Now(), nil)
+	if err := bt.Client.Open(bt.Table).Apply(t.Context(), bad, m); err != nil {
+		t.Fatal(err)
+	}
+	want := []events.JobKey{job(1), job(2)}
+	sortKeys(want)
+	if diff := cmp.Diff(want, openJobs(t, l)); diff != "" {
+		t.Errorf("OpenJobs with a stale row mismatch (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{bad}, stale); diff != "" {
+		t.Errorf("stale rows reported (-want +got):\n%s", diff)
+	}
+	stale = nil
+	if diff := cmp.Diff(want, openJobs(t, l)); diff != "" || len(stale) != 0 {
+		t.Errorf("the second OpenJobs: (-want +got):\n%s\nstale rows reported again: %q", diff, stale)
 	}
 }

@@ -56,7 +56,11 @@ type Globals struct {
 }
 
 // logConfig is the event log's configuration, for every command that
-// opens it.
-func (g *Globals) logConfig() events.LogConfig {
-	return events.LogConfig{Table: g.BigtableTable, StallTimeout: g.BigtableStallTimeout}
+// opens it; log hears of the open-jobs index rows it removes.
+func (g *Globals) logConfig(log *slog.Logger) events.LogConfig {
+	return events.LogConfig{Table: g.BigtableTable, StallTimeout: g.BigtableStallTimeout,
+		OnStaleOpenRow: func(rowKey string, err error) {
+			log.Warn("removed an open-jobs index row that is not a job key: no job can be listed under it; its job's events stay in the log",
+				"row", rowKey, "error", err.Error())
+		}}
 }

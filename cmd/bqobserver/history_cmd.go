@@ -50,7 +50,7 @@ func (r *historyRange) open(e *env, g *Globals, write bool) (log *events.Log, hb
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	if log, err = events.NewLog(b.Bigtable, g.logConfig()); err == nil {
+	if log, err = events.NewLog(b.Bigtable, g.logConfig(e.log)); err == nil {
 		hb, err = openBigQuery(e.ctx, g, e.getenv, write, e.log)
 	}
 	if err != nil {

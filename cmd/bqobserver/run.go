@@ -87,7 +87,7 @@ func (c *RunCmd) compose(g *Globals, e *env, l *lifecycle) error {
 	c.links = historyLinks(hb, g.LookerStudioTemplate)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	log, err := events.NewLog(b.Bigtable, g.logConfig())
+	log, err := events.NewLog(b.Bigtable, g.logConfig(e.log))
 	if err != nil {
 		return err
 	}

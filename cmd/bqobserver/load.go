@@ -151,20 +151,21 @@ func (c *LoadCmd) pubsubJVMOn(mem uint64) string {
 const pubsubHeapPerEntry = 5 << 10
 
 // jvmMaxHeap is the -Xmx of a JVM's options (the last one given), or the
-// JVM's default, a quarter of the machine's memory.
+// JVM's default, a quarter of the machine's memory (0 when neither is
+// known).
 func jvmMaxHeap(opts string, mem uint64) uint64 {
 	heap := mem / 4
-	for _, m := range jvmXmx.FindAllStringSubmatch(opts, -1) {
-		n, err := strconv.ParseUint(m[1], 10, 64)
-		if err != nil {
-			continue
+	for _, o := range strings.Fields(opts) {
+		if m := jvmXmx.FindStringSubmatch(o); m != nil {
+			if n, err := strconv.ParseUint(m[1], 10, 64); err == nil {
+				heap = n << map[string]uint{"": 0, "k": 10, "m": 20, "g": 30, "t": 40}[strings.ToLower(m[2])]
+			}
 		}
-		heap = n << map[string]uint{"": 0, "k": 10, "m": 20, "g": 30, "t": 40}[strings.ToLower(m[2])]
 	}
 	return heap
 }
 
-var jvmXmx = regexp.MustCompile(`(?:^|\s)-Xmx([0-9]+)([kKmMgGtT]?)(?:\s|$)`)
+var jvmXmx = regexp.MustCompile(`^-Xmx([0-9]+)([kKmMgGtT]?)$`)
 
 // pubsubHeap is what the Pub/Sub emulator the load command starts would
 // hold of one run's messages (a run deletes its topics when it ends, the
@@ -185,7 +186,7 @@ func (c *LoadCmd) pubsubHeap(mem uint64, envOpts string) (need, heap uint64) {
 // it more.
 func (c *LoadCmd) warnOfPubSubHeap(e *env, mem uint64) {
 	need, heap := c.pubsubHeap(mem, e.getenv("CLOUD_PUBSUB_EMULATOR_OPTS"))
-	if need <= heap/5*4 {
+	if heap == 0 || need <= heap/5*4 { // heap 0: the machine's memory is not known
 		return
 	}
 	e.log.Warn("load: the Pub/Sub emulator keeps every message of a run, and this run's would fill most of its heap; a full heap stops it taking publishes. Give it more (--pubsub-emulator-jvm='-Xmx…') or publish less",

@@ -183,6 +183,9 @@ func (r *loadRun) steady(ctx context.Context, res *loadResult) error {
 	if err := publish(publishing); err != nil && publishing.Err() == nil {
 		return err
 	}
+	if err := r.pub.sink.flush(ctx); err != nil { // settles the publishes in flight, counting any dropped
+		return err
+	}
 	if err := r.pub.lost(); err != nil {
 		return err
 	}

@@ -490,6 +490,9 @@ func TestPubSubHeap(t *testing.T) {
 		{"", 6 * gib},
 		{"-Xms12g -Xmx12g -Xmn4g", 12 * gib},
 		{"-Xmx2g -Xlog:gc -Xmx13g", 13 * gib},
+		{"-Xmx1g -Xmx20g", 20 * gib},
+		{"-Xmx1g -Xmx2g -Xmx3g", 3 * gib},
+		{"  -Xmx2g\t", 2 * gib},
 		{"-Xmx512m", 512 << 20},
 		{"-Xmx3G", 3 * gib},
 		{"-Xmx4096k -XX:+UseG1GC", 4 << 20},
@@ -509,6 +512,7 @@ func TestPubSubHeap(t *testing.T) {
 		{"steady for ten minutes", LoadCmd{Rate: 5000, Duration: 10 * time.Minute, PubSubJVM: "auto"}, "", true},
 		{"steady for ten minutes, a heap to match", LoadCmd{Rate: 5000, Duration: 10 * time.Minute, PubSubJVM: "-Xmx20g"}, "", false},
 		{"steady, the heap given in the environment", LoadCmd{Rate: 5000, Duration: 2 * time.Minute, PubSubJVM: "auto"}, "-Xmx1g", true},
+		{"steady, the environment's heap raised by the flag", LoadCmd{Rate: 5000, Duration: 2 * time.Minute, PubSubJVM: "-Xmx20g"}, "-Xmx1g", false},
 		{"a backlog of 300,000, auto", LoadCmd{Rate: 5000, Backlog: 300_000, PubSubJVM: "auto"}, "", false},
 		{"a backlog of 3,000,000, auto", LoadCmd{Rate: 5000, Backlog: 3_000_000, PubSubJVM: "auto"}, "", true},
 	} {
@@ -526,6 +530,13 @@ func TestPubSubHeap(t *testing.T) {
 				t.Errorf("warned %v, want %v (about %d MiB of a %d MiB heap): %s", warned, tt.warned, need>>20, heap>>20, logged.String())
 			}
 		})
+	}
+	// On a machine whose memory cannot be read, the JVM's default heap is
+	// not known either: no warning rather than one of a 0 GiB heap.
+	var logged bytes.Buffer
+	(&LoadCmd{Rate: 5000, Duration: 2 * time.Minute, PubSubJVM: "auto"}).warnOfPubSubHeap(&env{log: slog.New(slog.NewJSONHandler(&logged, nil)), getenv: func(string) string { return "" }}, 0)
+	if logged.Len() != 0 {
+		t.Errorf("warned with the machine's memory unknown: %s", logged.String())
 	}
 }
 

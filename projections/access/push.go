@@ -15,7 +15,7 @@ import (
 type PushConfig struct {
 	// Audience is the audience of the push subscription's tokens
 	// [--push-audience]. Empty: the push URL each request names
-	// (https://HOST/PATH), which is Pub/Sub's default audience. One verifier
+	// (https://HOST/PATH?QUERY), which is Pub/Sub's default audience. One verifier
 	// serves every such URL with one key set, and a refused push leaves
 	// nothing behind.
 	Audience string
@@ -85,8 +85,8 @@ func (v *PushVerifier) Verify(r *http.Request) error {
 		return err
 	}
 	audience := v.audience
-	if audience == "" {
-		audience = "https://" + r.Host + r.URL.Path
+	if audience == "" { // Pub/Sub's default: the push endpoint, query string included
+		audience = "https://" + r.Host + r.URL.RequestURI()
 	}
 	id, err := v.tokens.verifyFor(r.Context(), raw, audience)
 	if err != nil {

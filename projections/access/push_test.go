@@ -88,6 +88,12 @@ func TestPushVerifyTheURLsAudience(t *testing.T) {
 			t.Errorf("a push to %s with a token for its URL: %v", host, err)
 		}
 	}
+	// An endpoint with a query string: Pub/Sub's audience is the whole URL.
+	r := httptest.NewRequest(http.MethodPost, "https://bqobserver.acme.example/push/audit?source=org-sink", nil)
+	r.Header.Set("Authorization", "Bearer "+mint(t, rsaKey(), googleClaims(pushAccount, "https://bqobserver.acme.example/push/audit?source=org-sink", nil)))
+	if err := v.Verify(r); err != nil {
+		t.Errorf("a push to an endpoint with a query string, its token for that URL: %v", err)
+	}
 }
 
 func TestPushConfigValidate(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"cloud.google.com/go/bigquery/storage/apiv1/storagepb"
@@ -91,6 +92,7 @@ type writer struct {
 	stop     chan struct{} // closed by close: no more batches
 	loopDone chan struct{}
 	sem      chan struct{} // one token an append in flight
+	waits    atomic.Int64  // batches that found every append slot taken
 	inflight sync.WaitGroup
 	base     context.Context // ends when close gives up on appends in flight
 	cancel   context.CancelFunc
@@ -150,6 +152,9 @@ func (w *writer) run() {
 		}
 		var batch []*rowReq
 		batch, next = w.collect(next)
+		if len(w.sem) == cap(w.sem) {
+			w.waits.Add(1)
+		}
 		select {
 		case w.sem <- struct{}{}:
 		case <-w.base.Done(): // closed past its deadline with every slot taken

@@ -275,7 +275,9 @@ func TestWriterCloseIsBoundedWithEveryAppendInFlight(t *testing.T) {
 	go func() { written <- w.write(context.Background(), rows[0]) }()
 	<-h.entered
 	go func() { written <- w.write(context.Background(), rows[1]) }()
-	time.Sleep(50 * time.Millisecond) // the second row is collected and waits for the one append
+	for w.waits.Load() == 0 { // until the second row's batch waits for the one append
+		time.Sleep(time.Millisecond)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	closed := make(chan error, 1)

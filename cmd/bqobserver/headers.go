@@ -1,6 +1,13 @@
 package main
 
-import "net/http"
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"github.com/bqobserver/bqobserver/internal/problem"
+	"github.com/bqobserver/bqobserver/projections/access"
+)
 
 // apiPolicy is the Content-Security-Policy of every answer but the page,
 // which sets its own: nothing may load, run or frame it.
@@ -19,6 +26,26 @@ func securityHeaders(next http.Handler) http.Handler {
 		h.Set("Referrer-Policy", "same-origin")
 		h.Set("Cross-Origin-Opener-Policy", "same-origin")
 		h.Set("Cross-Origin-Resource-Policy", "same-origin")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// loopbackHosts answers 403 to every request whose Host does not name a
+// loopback interface, when on is set: with --auth=none on a loopback
+// address (the default) every caller is an admin, and a page of another
+// site could otherwise rebind its name to 127.0.0.1 and read the jobs, or
+// cancel them, as the same origin.
+func loopbackHosts(next http.Handler, on bool, log *slog.Logger) http.Handler {
+	if !on {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !access.IsLoopbackHost(r.Host) {
+			msg := fmt.Sprintf("with --auth=none this service answers only requests that name it by a loopback host (localhost, 127.0.0.1, [::1]); %q is not one", r.Host)
+			log.Info("request refused", "status", http.StatusForbidden, "path", r.URL.Path, "error", msg)
+			problem.Write(w, r, http.StatusForbidden, msg)
+			return
+		}
 		next.ServeHTTP(w, r)
 	})
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/bqobserver/bqobserver/events/bus"
 	"github.com/bqobserver/bqobserver/events/ingest"
 	"github.com/bqobserver/bqobserver/internal/problem"
+	"github.com/bqobserver/bqobserver/projections/access"
 	"github.com/bqobserver/bqobserver/projections/running"
 	"github.com/bqobserver/bqobserver/projections/web"
 )
@@ -211,7 +212,7 @@ func (c *RunCmd) serve(e *env, l *lifecycle, sim *embeddedSimulation, mux *http.
 	if err := withJobsAPI(cmp.Or(c.BigqueryEndpoint, simulationEndpoint(sim, ln))); err != nil {
 		return errors.Join(err, ln.Close())
 	}
-	srv := newHTTPServer(ln, securityHeaders(mux), e.log)
+	srv := newHTTPServer(ln, securityHeaders(loopbackHosts(mux, c.Auth == string(access.ModeNone) && !c.AllowUnauthenticated, e.log)), e.log)
 	l.start("simulation", func(ctx context.Context) error { return sim.run(ctx, l.budget, e.log) })
 	l.start("HTTP server", srv.serve)
 	l.onStop("HTTP server", srv.shutdown)

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -118,6 +119,47 @@ func TestRunEmbedded(t *testing.T) {
 	historyHasTheJob(t, base)
 	if code := stop(); code != 0 {
 		t.Errorf("run exited with %d after its context ended, want 0", code)
+	}
+}
+
+// TestRunAnswersOnlyLoopbackHosts: with --auth=none on a loopback address
+// every caller is an admin, so a request that names the service by another
+// host (a page that rebound its own name to 127.0.0.1) is refused, reads,
+// cancels and pushes alike; the service's own names are answered.
+func TestRunAnswersOnlyLoopbackHosts(t *testing.T) {
+	base, stop := runService(t, "--push-endpoint", "--no-simulate")
+	defer stop()
+	_, port, err := net.SplitHostPort(strings.TrimPrefix(base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		method, path, host string
+		want               int
+	}{
+		{"GET", "/api/v1/jobs", "rebind.attacker.example:" + port, http.StatusForbidden},
+		{"GET", "/", "rebind.attacker.example:" + port, http.StatusForbidden},
+		{"POST", "/api/v1/jobs/p/US/j:cancel", "rebind.attacker.example:" + port, http.StatusForbidden},
+		{"POST", "/push/audit", "rebind.attacker.example:" + port, http.StatusForbidden},
+		{"GET", "/api/v1/jobs", "127.0.0.1:" + port, http.StatusOK},
+		{"GET", "/api/v1/jobs", "localhost:" + port, http.StatusOK},
+	} {
+		req, err := http.NewRequest(tc.method, base+tc.path, strings.NewReader("{}"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Host = tc.host
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Origin", "http://"+tc.host)
+		req.Header.Set("Sec-Fetch-Site", "same-origin")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("%s %s with Host %s answered %d, want %d", tc.method, tc.path, tc.host, resp.StatusCode, tc.want)
+		}
 	}
 }
 

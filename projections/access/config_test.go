@@ -37,6 +37,34 @@ func TestIsLoopbackAddr(t *testing.T) {
 	}
 }
 
+func TestIsLoopbackHost(t *testing.T) {
+	tests := map[string]bool{
+		"127.0.0.1:8080":                 true,
+		"127.0.0.1":                      true,
+		"[::1]:8080":                     true,
+		"localhost:8080":                 true,
+		"LOCALHOST":                      true,
+		"localhost.":                     true,
+		"bqobserver.localhost:8080":      true,
+		"[::ffff:127.0.0.1]:8080":        true,
+		"rebind.attacker.example:8080":   false,
+		"localhost.attacker.example":     false,
+		"127.0.0.1.attacker.example":     false,
+		"10.0.0.5:8080":                  false,
+		"":                               false,
+		"0.0.0.0:8080":                   false,
+		"bqobserver.acme.example":        false,
+		"xn--localhost-attacker.example": false,
+	}
+	got := make(map[string]bool)
+	for host := range tests {
+		got[host] = IsLoopbackHost(host)
+	}
+	if diff := cmp.Diff(tests, got); diff != "" {
+		t.Errorf("IsLoopbackHost() mismatch (-want +got):\n%s", diff)
+	}
+}
+
 func TestConfigValidate(t *testing.T) {
 	policy := mustPolicy(t, testPolicy)
 	tests := []struct {

@@ -93,10 +93,12 @@
 // aggregates count only their jobs.
 //
 // A hidden query never reads as empty. When ShowQuery reports false, an API
-// answer omits the query text and everything quoting it (the text, its
-// preview, its truncation flag) and sets "query_hidden": true; the UI shows
-// that the query is hidden. A free-text search must not match text the
-// caller may not read, or searching would reveal it piece by piece.
+// answer omits the query text in every form (the text, its preview, its
+// truncation flag) and sets "query_hidden": true; the UI shows that the
+// query is hidden. A free-text search must not match text the caller may
+// not read, or searching would reveal it piece by piece. A job's error
+// message stays, as BigQuery's own jobs.list shows it to callers who may
+// not read the query: it can quote the query's identifiers and literals.
 //
 // # Cross-site requests
 //

@@ -74,8 +74,9 @@ func (s Scope) Reader() string { return s.p.Email }
 // it.
 func (s Scope) SearchesQuery(jobPrincipal string) bool { return s.ShowsQuery(jobPrincipal) }
 
-// HideQuery takes out of f (a job's facts or an event's) the query text and
-// everything quoting it, the truncation flag included, when f has one and
+// HideQuery takes out of f (a job's facts or an event's) the query text,
+// the truncation flag included (not the error message: see the package
+// doc), when f has one and
 // the caller may not read the query of a job that ran as jobPrincipal, and
 // reports whether it did: the answer must then say that the text is hidden,
 // never show it as empty.

@@ -34,6 +34,11 @@ var moduleCases = []struct {
 	{"compact k", `f.compact(12_345)`, `"12.3k"`},
 	{"compact M", `f.compact(4_560_000)`, `"4.56M"`},
 	{"compact one decimal", `f.compact(5_249, 1)`, `"5.2k"`},
+	{"compact rounds up to the next suffix", `[f.compact(999_999), f.compact(999_950_000), f.compact(999.6)]`, `["1.00M","1.00G","1.00k"]`},
+	{"compact three significant digits at a boundary", `[f.compact(9_999), f.compact(99_990)]`, `["10.0k","100k"]`},
+	{"compact exa", `[f.compact(1e18), f.compact(2.5e21)]`, `["1.00E","2500E"]`},
+	{"compact negative", `f.compact(-5_000)`, `"-5.00k"`},
+	{"slots rounding up to a hundred", `f.slots(99.96)`, `"100"`},
 	{"slots fraction", `f.slots(0.423)`, `"0.42"`},
 	{"slots tens", `f.slots(7.34)`, `"7.3"`},
 	{"slots hundreds", `f.slots(204.4)`, `"204"`},
@@ -122,6 +127,12 @@ var moduleCases = []struct {
 		const r2 = l.upsert({id: "c", slotMs: 0, lastSeen: 15}, false, cmp);
 		return [r1, r2, l.order, l.get("c").slotMs];
 	})()`, `["patched","older",["a","c"],99]`},
+	{"list counts a changed job it inserts once", `(() => {
+		const l = new L(); const cmp = m.comparator({name: "slot_ms", desc: true}, 0);
+		l.reset([{id: "a", slotMs: 9}, {id: "c", slotMs: 5}], 900, false);
+		const r = l.upsert({id: "b", slotMs: 7}, false, cmp);
+		return [r, l.order, l.total];
+	})()`, `["inserted",["a","b","c"],900]`},
 	{"list removes", `(() => {
 		const l = new L();
 		l.reset([{id: "a"}, {id: "b"}, {id: "c"}], 5, false);

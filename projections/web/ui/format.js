@@ -32,24 +32,28 @@ export function bytes(n) {
   return `${i === 0 ? v : v.toFixed(v < 10 ? 2 : v < 100 ? 1 : 0)} ${BYTE_UNITS[i]}`;
 }
 
-const SI = [
-  [1e15, "P"],
-  [1e12, "T"],
-  [1e9, "G"],
-  [1e6, "M"],
-  [1e3, "k"],
-];
+const SI = ["k", "M", "G", "T", "P", "E"];
 
-/** compact formats a count with SI suffixes and three significant digits (or fewer): "999", "12.3k", "4.56M". */
+/** significant formats x (at least 0) with three significant digits, at most maxDecimals decimals, as rounded: "9.99", "10.0", "999". */
+function significant(x, maxDecimals) {
+  for (const d of [2, 1]) {
+    if (d > maxDecimals) continue;
+    const s = x.toFixed(d);
+    if (Number(s) < 10 ** (3 - d)) return s;
+  }
+  return x.toFixed(0);
+}
+
+/** compact formats a count with SI suffixes and three significant digits (or fewer): "999", "12.3k", "4.56M"; a value that rounds up to 1000 takes the next suffix ("1.00M", not "1000k"). */
 export function compact(n, maxDecimals = 2) {
   if (n == null || !Number.isFinite(n)) return "";
-  for (const [v, s] of SI) {
-    if (Math.abs(n) >= v) {
-      const x = n / v;
-      return `${x.toFixed(Math.min(maxDecimals, x < 10 ? 2 : x < 100 ? 1 : 0))}${s}`;
-    }
+  const sign = n < 0 ? "-" : "";
+  const a = Math.abs(n);
+  if (Math.round(a) < 1000) return sign + String(Math.round(a));
+  for (let i = 0; i < SI.length; i++) {
+    const s = significant(a / 1000 ** (i + 1), maxDecimals);
+    if (Number(s) < 1000 || i === SI.length - 1) return sign + s + SI[i];
   }
-  return String(Math.round(n));
 }
 
 const integerFormat = new Intl.NumberFormat("en-US");
@@ -63,8 +67,8 @@ export function integer(n) {
 export function slots(x) {
   if (x == null || !Number.isFinite(x)) return "";
   if (x < 1) return x.toFixed(2);
-  if (x < 100) return x.toFixed(1);
-  if (x < 1000) return String(Math.round(x));
+  if (Number(x.toFixed(1)) < 100) return x.toFixed(1);
+  if (Math.round(x) < 1000) return String(Math.round(x));
   return compact(x);
 }
 

@@ -74,7 +74,8 @@ export class JobList {
     this.order.splice(this.insertionPoint(job, cmp), 0, job.id);
     this.byId.set(job.id, job);
     this.positions = null;
-    this.total = Math.max(this.total + 1, this.order.length);
+    // A changed job the page had not loaded was already in the server's total.
+    this.total = Math.max(this.total + (isNew ? 1 : 0), this.order.length);
     return "inserted";
   }
 

@@ -46,14 +46,17 @@ const table = new VirtualTable($("#grid"), COLUMNS, list, {
   onOpen: (id) => openJob(parseId(id), list.get(id)),
   onSort: (name) => sortBy(name),
   onNeedMore: () => loadMore(),
+  now: () => now(),
 });
 const detail = new Detail($("#detail"), {
   onClose: () => closeJob(),
   onFilter: (name, value) => addFilter(name, value),
+  now: () => now(),
 });
 const summary = new Summary($("#summary"), {
   onFilter: (name, value) => commit({ ...state, [name]: value }, { push: true }),
   onOpen: (key, job) => openJob(key, job),
+  now: () => now(),
 });
 
 const now = () => Date.now() + clockSkew;

@@ -35,6 +35,8 @@ export class Detail {
   constructor(panel, handlers) {
     this.panel = panel;
     this.handlers = handlers;
+    /** now is the server's time as the page reckons it (handlers.now), or the browser's. */
+    this.now = handlers.now ?? Date.now;
     this.id = "";
     this.job = null;
     this.abort = null;
@@ -205,7 +207,7 @@ export class Detail {
       cancel.disabled = j.state === "DONE";
       cancel.title = cancel.disabled ? "The job is finished" : "";
     }
-    this.renderClock(Date.now());
+    this.renderClock(this.now());
   }
 
   badges(j) {
@@ -313,7 +315,7 @@ export class Detail {
     const j = this.job;
     const key = this.key;
     if (!j || !key) return;
-    const now = Date.now();
+    const now = this.now();
     const dialog = el("dialog", "confirm");
     dialog.setAttribute("aria-labelledby", "c-title");
     const title = el("h2", "", `Cancel job ${key.job_id}?`);

@@ -31,6 +31,8 @@ export class Summary {
     this.projects = root.querySelector("#by-project");
     this.reservations = root.querySelector("#by-reservation");
     this.handlers = handlers;
+    /** now is the server's time as the page reckons it (handlers.now), or the browser's. */
+    this.now = handlers.now ?? Date.now;
     this.data = null;
     root.addEventListener("click", (e) => this.onClick(e));
   }
@@ -67,7 +69,7 @@ export class Summary {
       ...this.jobKpi("Longest queued", d.longestQueued, "t-queued"),
       ...lossKpis(d.loss),
     );
-    this.tick(Date.now());
+    this.tick(this.now());
     chips(this.projects, d.projects, "project", state.project);
     chips(this.reservations, d.reservations.filter((g) => g.name !== ""), "reservation", state.reservation);
   }

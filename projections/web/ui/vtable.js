@@ -20,6 +20,8 @@ export class VirtualTable {
     this.columns = columns;
     this.list = list;
     this.handlers = handlers;
+    /** now is the server's time as the page reckons it (handlers.now), or the browser's. */
+    this.now = handlers.now ?? Date.now;
     this.rows = new Map();
     this.free = [];
     this.activeId = "";
@@ -115,7 +117,7 @@ export class VirtualTable {
   }
 
   /** render draws the rows in view now. */
-  render(now = Date.now()) {
+  render(now = this.now()) {
     cancelAnimationFrame(this.frame);
     this.frame = 0;
     const n = this.list.length;

@@ -255,6 +255,7 @@ class RangeBar {
     this.console.href = bq.consoleURL || "#";
     this.console.title = bq.project ? `${bq.project}.${bq.dataset}.jobs in the BigQuery console` : "";
     setText(this.sql, bq.sql);
+    this.sqlText = bq.sql ?? ""; // what Copy copies: the server's SQL, not the shown text (direction controls made visible)
   }
 
   pick() {
@@ -275,7 +276,7 @@ class RangeBar {
 
   async copy() {
     try {
-      await navigator.clipboard.writeText(this.sql.textContent);
+      await navigator.clipboard.writeText(this.sqlText ?? this.sql.textContent);
       this.status.textContent = "Copied";
     } catch {
       // Without the clipboard API (plain http is not a secure context),

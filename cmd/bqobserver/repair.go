@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
@@ -89,7 +90,16 @@ type repairer struct {
 	missing   *prometheus.GaugeVec
 	recreated *prometheus.CounterVec
 	reachable *prometheus.GaugeVec
+	detached  *prometheus.GaugeVec
+	// detachedNow are the subscriptions the current check found attached
+	// to a deleted topic.
+	detachedNow []string
 }
+
+// deletedTopic is the topic Pub/Sub names for a subscription whose topic
+// was deleted: it keeps what it held, but nothing published to a topic of
+// the old name, created again, ever reaches it.
+const deletedTopic = "_deleted-topic_"
 
 // resource is one thing the repairer checks.
 type resource struct {
@@ -111,7 +121,10 @@ func newRepairer(r *repairer, reg prometheus.Registerer) (*repairer, error) {
 	r.reachable = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "bqobserver", Name: "backend_reachable",
 		Help: "1 while the backend (event_log, pubsub) answered the service's latest check of its resources, 0 while it did not."},
 		[]string{"backend"})
-	for _, c := range []prometheus.Collector{r.missing, r.recreated, r.reachable} {
+	r.detached = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "bqobserver", Name: "detached_subscription",
+		Help: "1 while the subscription is attached to a deleted topic (its topic was deleted, and created again or not): nothing published reaches it."},
+		[]string{"name"})
+	for _, c := range []prometheus.Collector{r.missing, r.recreated, r.reachable, r.detached} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("registering the repair metrics: %w", err)
 		}
@@ -136,6 +149,7 @@ func (r *repairer) run(ctx context.Context, interval time.Duration) error {
 // check probes every resource and repairs what is missing.
 func (r *repairer) check(ctx context.Context) {
 	r.checkTable(ctx)
+	r.detachedNow = r.detachedNow[:0]
 	var lost []resource
 	var unreachable error
 	for _, res := range r.pubsubResources() {
@@ -152,7 +166,18 @@ func (r *repairer) check(ctx context.Context) {
 	if ctx.Err() != nil {
 		return // stopping: a probe cut short says nothing of Pub/Sub
 	}
-	r.report(ctx, "pubsub", r.reportPubSub, unreachable)
+	if unreachable == nil && len(r.detachedNow) > 0 {
+		// Loud, at every check, and never deleted here: a detached
+		// subscription still holds what was published before, which the
+		// service may still be pulling.
+		err := fmt.Errorf("subscription %s is attached to a deleted topic: nothing published to its topic, even created again, reaches it; "+
+			"once it is drained, delete it, and the service (with --auto-create) or bqobserver setup creates it again on the topic", strings.Join(r.detachedNow, ", "))
+		r.log.Error("a subscription the service needs lost its topic: entries published now are lost to the service", "error", err.Error())
+		r.reachable.WithLabelValues("pubsub").Set(1)
+		r.reportPubSub(ctx, err)
+	} else {
+		r.report(ctx, "pubsub", r.reportPubSub, unreachable)
+	}
 	if unreachable != nil {
 		return
 	}
@@ -162,9 +187,32 @@ func (r *repairer) check(ctx context.Context) {
 	if !r.ready() {
 		return
 	}
-	if missing, _ := r.probe(ctx, r.replicaResource()); missing {
+	before := len(r.detachedNow)
+	missing, err := r.probe(ctx, r.replicaResource())
+	if err == nil && len(r.detachedNow) > before {
+		// This replica's own subscription: what it held is in the log, and
+		// the resync after creating it again reads it from there.
+		missing = r.deleteDetachedReplica(ctx)
+	}
+	if missing {
 		r.repair(ctx, "subscription", r.replica.Subscription, true, r.createReplica)
 	}
+}
+
+// deleteDetachedReplica deletes this replica's subscription, found attached
+// to a deleted topic, so that it can be created again on the topic; it
+// reports whether it is gone.
+func (r *repairer) deleteDetachedReplica(ctx context.Context) bool {
+	dctx, cancel := context.WithTimeout(ctx, r.repairTimeout)
+	defer cancel()
+	name := "projects/" + r.top.Project + "/subscriptions/" + r.replica.Subscription
+	err := r.b.PubSub.SubscriptionAdminClient.DeleteSubscription(dctx, &pubsubpb.DeleteSubscriptionRequest{Subscription: name})
+	if err != nil && status.Code(err) != codes.NotFound {
+		r.log.Error("this replica's subscription lost its topic, and deleting it to create it again failed", "name", r.replica.Subscription, "error", err.Error())
+		return false
+	}
+	r.detached.WithLabelValues(r.replica.Subscription).Set(0)
+	return true
 }
 
 // checkTable probes the event log's table, repairs it if it is missing,
@@ -279,7 +327,14 @@ func (r *repairer) replicaResource() resource { return r.subscriptionResource(r.
 func (r *repairer) subscriptionResource(id string) resource {
 	name := "projects/" + r.top.Project + "/subscriptions/" + id
 	return resource{kind: "subscription", name: id, probe: func(ctx context.Context) (bool, error) {
-		_, err := r.b.PubSub.SubscriptionAdminClient.GetSubscription(ctx, &pubsubpb.GetSubscriptionRequest{Subscription: name})
+		s, err := r.b.PubSub.SubscriptionAdminClient.GetSubscription(ctx, &pubsubpb.GetSubscriptionRequest{Subscription: name})
+		detached := err == nil && s.GetTopic() == deletedTopic
+		if err == nil {
+			r.detached.WithLabelValues(id).Set(boolGauge(detached))
+		}
+		if detached {
+			r.detachedNow = append(r.detachedNow, id)
+		}
 		return notFound(err)
 	}}
 }

@@ -322,6 +322,57 @@ func TestRepairLostSubscriptions(t *testing.T) {
 	waitMetric(t, base, appended, before+250, 2*time.Minute)
 }
 
+// TestRepairDetachedSubscriptions: when the audit and events topics are
+// deleted, Pub/Sub keeps their subscriptions but attaches them to
+// _deleted-topic_, where nothing published reaches them. The service
+// creates the topics again, says so loudly (the gauge, /readyz degraded,
+// an error at every check) for the ingest subscription, which it does not
+// delete while it may hold entries, and creates this replica's own again
+// (the resync reads what it missed from the log). Once an operator deletes
+// the drained ingest subscription, it is created again on the topic and
+// ingestion goes on.
+func TestRepairDetachedSubscriptions(t *testing.T) {
+	srv := pstest.NewServer()
+	t.Cleanup(func() { srv.Close() })
+	t.Setenv("PUBSUB_EMULATOR_HOST", srv.Addr)
+	t.Setenv("BIGTABLE_EMULATOR_HOST", "")
+	base, stop := startService(t, "--repair-interval", "200ms", "--no-history")
+	defer stop()
+	c := pubsubtest.Client(t, srv.Addr, localProject)
+	entries := simulatedEntries(t, 400)
+	publishEntries(t, c, entries[:100])
+	waitMetric(t, base, appended, 100, time.Minute)
+	recreated := waitMetric(t, base, "bqobserver_recreated_resources_total", 0, time.Second)
+	for _, topic := range []string{"bq-audit", "bqobserver-events"} {
+		if err := c.TopicAdminClient.DeleteTopic(t.Context(), &pubsubpb.DeleteTopicRequest{Topic: "projects/" + localProject + "/topics/" + topic}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitMetric(t, base, `bqobserver_detached_subscription{name="bqobserver-ingest"}`, 1, time.Minute)
+	// This replica's subscription is created again, and so are the topics
+	// (the setup that creates them stops at the detached subscription,
+	// which it refuses to replace).
+	waitMetric(t, base, "bqobserver_recreated_resources_total", recreated+1, time.Minute)
+	for _, topic := range []string{"bq-audit", "bqobserver-events"} {
+		if _, err := c.TopicAdminClient.GetTopic(t.Context(), &pubsubpb.GetTopicRequest{Topic: "projects/" + localProject + "/topics/" + topic}); err != nil {
+			t.Errorf("topic %s was not created again: %v", topic, err)
+		}
+	}
+	if body := get(t, base+"/readyz"); !strings.Contains(body, "bqobserver-ingest is attached to a deleted topic") {
+		t.Errorf("/readyz does not say that the ingest subscription lost its topic: %s", body)
+	}
+	if err := c.SubscriptionAdminClient.DeleteSubscription(t.Context(), &pubsubpb.DeleteSubscriptionRequest{Subscription: "projects/" + localProject + "/subscriptions/bqobserver-ingest"}); err != nil {
+		t.Fatal(err)
+	}
+	waitMetric(t, base, "bqobserver_recreated_resources_total", recreated+2, time.Minute)
+	before := metricSum(t, base, appended)
+	publishEntries(t, c, entries[100:])
+	waitMetric(t, base, appended, before+250, 2*time.Minute)
+	if v := metricSum(t, base, `bqobserver_detached_subscription{name="bqobserver-ingest"}`); v != 0 {
+		t.Errorf("the ingest subscription is still reported detached (%g) after it was created again", v)
+	}
+}
+
 // simulatedEntries returns the first n entries of a simulated organization.
 func simulatedEntries(t *testing.T, n int) []simulation.Entry {
 	t.Helper()

@@ -27,33 +27,34 @@ type pubsubResource struct {
 	kind, name  string
 	permissions []string
 	role        string
+	topic       string // a subscription's topic; "" for a topic
 }
 
 func (d *doctor) pubsubResources() []pubsubResource {
 	g := d.g
 	out := []pubsubResource{
-		{"topic", g.AuditTopic, nil, ""},
-		{"subscription", g.AuditSubscription, []string{"pubsub.subscriptions.consume", "pubsub.subscriptions.get"}, "roles/pubsub.subscriber and roles/pubsub.viewer"},
-		{"topic", g.EventsTopic, []string{"pubsub.topics.publish", "pubsub.topics.attachSubscription"}, "roles/pubsub.publisher and roles/pubsub.subscriber"},
-		{"topic", g.DeadLetterTopic, []string{"pubsub.topics.publish"}, "roles/pubsub.publisher"},
-		{"subscription", g.DeadLetterSubscription, nil, ""},
+		{"topic", g.AuditTopic, nil, "", ""},
+		{"subscription", g.AuditSubscription, []string{"pubsub.subscriptions.consume", "pubsub.subscriptions.get"}, "roles/pubsub.subscriber and roles/pubsub.viewer", g.AuditTopic},
+		{"topic", g.EventsTopic, []string{"pubsub.topics.publish", "pubsub.topics.attachSubscription"}, "roles/pubsub.publisher and roles/pubsub.subscriber", ""},
+		{"topic", g.DeadLetterTopic, []string{"pubsub.topics.publish"}, "roles/pubsub.publisher", ""},
+		{"subscription", g.DeadLetterSubscription, nil, "", g.DeadLetterTopic},
 	}
 	if d.historyOn {
 		out = append(out, pubsubResource{"subscription", g.HistorySubscription,
-			[]string{"pubsub.subscriptions.consume", "pubsub.subscriptions.get"}, "roles/pubsub.subscriber and roles/pubsub.viewer"})
+			[]string{"pubsub.subscriptions.consume", "pubsub.subscriptions.get"}, "roles/pubsub.subscriber and roles/pubsub.viewer", g.EventsTopic})
 	}
 	return out
 }
 
-// pubsubChecks check that every topic and subscription exists, that the
-// ingest subscription is attached to the audit topic, and, where the
-// backend tells, that the service may use them.
+// pubsubChecks check that every topic and subscription exists, that each
+// subscription is attached to its topic (not to another, nor to a deleted
+// one), and, where the backend tells, that the service may use them.
 func (d *doctor) pubsubChecks(ctx context.Context) []check {
 	var out []check
 	for _, r := range d.pubsubResources() {
 		c := check{Area: "Pub/Sub", Resource: r.kind + " " + r.name}
 		path := "projects/" + d.project + "/" + r.kind + "s/" + r.name
-		if err := d.pubsubExists(ctx, r.kind, path); err != nil {
+		if err := d.pubsubExists(ctx, r, path); err != nil {
 			c.Status, c.Detail, c.Fix = statusBroken, err.Error(), pubsubFix(err, r, path)
 		} else {
 			c.Status, c.Detail = d.pubsubPermissions(ctx, r, path)
@@ -66,8 +67,8 @@ func (d *doctor) pubsubChecks(ctx context.Context) []check {
 	return out
 }
 
-func (d *doctor) pubsubExists(ctx context.Context, kind, path string) error {
-	if kind == "topic" {
+func (d *doctor) pubsubExists(ctx context.Context, r pubsubResource, path string) error {
+	if r.kind == "topic" {
 		_, err := d.ps.TopicAdminClient.GetTopic(ctx, &pubsubpb.GetTopicRequest{Topic: path})
 		return err
 	}
@@ -75,10 +76,8 @@ func (d *doctor) pubsubExists(ctx context.Context, kind, path string) error {
 	if err != nil {
 		return err
 	}
-	if path == "projects/"+d.project+"/subscriptions/"+d.g.AuditSubscription {
-		if want := "projects/" + d.project + "/topics/" + d.g.AuditTopic; sub.Topic != want {
-			return fmt.Errorf("attached to %s, not to %s", sub.Topic, want)
-		}
+	if want := "projects/" + d.project + "/topics/" + r.topic; r.topic != "" && sub.Topic != want {
+		return fmt.Errorf("attached to %s, not to %s", sub.Topic, want)
 	}
 	return nil
 }
@@ -90,7 +89,7 @@ func pubsubFix(err error, r pubsubResource, path string) string {
 	case codes.PermissionDenied:
 		return "grant roles/pubsub.viewer on " + path + " to the service's identity"
 	case codes.Unknown:
-		return "recreate the subscription attached to the audit topic: delete it and " + fixSetup
+		return "recreate the subscription attached to topic " + r.topic + ": once it is drained, delete it and " + fixSetup
 	}
 	return "check that Pub/Sub is reachable from the service"
 }

@@ -112,6 +112,21 @@ func TestDoctor(t *testing.T) {
 			out[4] = outcome{"Pub/Sub", "subscription " + f.d.g.DeadLetterSubscription, statusBroken, fixSetup}
 			return out
 		}},
+		{"a subscription on another topic", func(t *testing.T, f *doctorFixture, _ []string) {
+			sub := "projects/" + f.d.project + "/subscriptions/" + f.d.g.DeadLetterSubscription
+			if err := f.d.ps.SubscriptionAdminClient.DeleteSubscription(t.Context(), &pubsubpb.DeleteSubscriptionRequest{Subscription: sub}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.d.ps.SubscriptionAdminClient.CreateSubscription(t.Context(), &pubsubpb.Subscription{Name: sub,
+				Topic: "projects/" + f.d.project + "/topics/" + f.d.g.EventsTopic}); err != nil {
+				t.Fatal(err)
+			}
+		}, func(f *doctorFixture, ps []string) []outcome {
+			out := healthy(f, ps...)
+			out[4] = outcome{"Pub/Sub", "subscription " + f.d.g.DeadLetterSubscription, statusBroken,
+				"recreate the subscription attached to topic " + f.d.g.DeadLetterTopic + ": once it is drained, delete it and " + fixSetup}
+			return out
+		}},
 		{"a family missing", func(t *testing.T, f *doctorFixture, _ []string) {
 			if err := f.bt.Admin.DeleteColumnFamily(t.Context(), f.bt.Table, "l"); err != nil {
 				t.Fatal(err)

@@ -1436,6 +1436,10 @@ func (s *subscription) modifyAckDeadline(ackID string, d time.Duration) {
 		s.requeue(m)
 	} else { // extend the deadline by d
 		m.ackDeadline = s.timeNowFunc().Add(d)
+		// An extension that comes after the lease expired (the message
+		// requeued, its ack id still the latest) leases it again: it must
+		// be tracked as leased to expire again and be redelivered.
+		s.leased[msgID] = m
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
@@ -94,7 +95,12 @@ func (p *Pipeline) pushEntry(ctx context.Context, body []byte) error {
 	ctx = withOutcome(ctx, o)
 	pm, err := auditlog.ParsePushEnvelope(body)
 	if err != nil {
-		return p.deadLetterEnvelope(ctx, body, err)
+		start := time.Now()
+		err := p.deadLetterEnvelope(ctx, body, err)
+		// Counted as every delivery is (observe): received, then
+		// dead-lettered or handed back, and timed.
+		p.metrics.observe(intakePush, o, err, time.Since(start))
+		return err
 	}
 	msg := message.NewMessage(pm.MessageID, pm.Data)
 	for k, v := range pm.Attributes {
@@ -142,12 +148,10 @@ func (p *Pipeline) deadLetterEnvelope(ctx context.Context, body []byte, cause er
 		msg.Metadata.Set(MetaBodyTruncated, "true")
 	}
 	if err := p.pub.Publish(p.cfg.DeadLetterTopic, msg); err != nil {
-		p.metrics.redelivered.WithLabelValues(intakePush).Inc()
 		p.log.Warn("push body could not be dead-lettered", "error", err.Error())
 		return err
 	}
-	p.metrics.deadLettered.WithLabelValues(reason).Inc()
-	p.metrics.received.WithLabelValues(intakePush).Inc()
+	outcomeOf(ctx).reason = reason
 	p.log.Warn("push body dead-lettered", "reason", reason, "error", cause.Error(), "bytes", len(body), "sha256", digest)
 	return nil
 }

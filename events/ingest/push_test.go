@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -11,7 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/bqobserver/bqobserver/events/bus"
 	"github.com/bqobserver/bqobserver/internal/testutil/pubsubtest"
@@ -156,5 +161,49 @@ func TestPushTimeout(t *testing.T) {
 		"the entry could not be ingested within the push timeout; push it again later"}
 	if !cmp.Equal(got, want) {
 		t.Errorf("answer %v, want %v", got, want)
+	}
+}
+
+// failingPublisher refuses every publish, as a Pub/Sub that does not answer.
+type failingPublisher struct{}
+
+func (failingPublisher) Publish(string, ...*message.Message) error {
+	return errors.New("pubsub: unavailable")
+}
+func (failingPublisher) Close() error { return nil }
+
+// TestPushBadEnvelopeCounted: a push body that is not an envelope is
+// received and settled like every delivery: dead-lettered when the
+// dead-letter topic takes it, handed back (503, received and handed back
+// once each) when it does not, and timed either way.
+func TestPushBadEnvelopeCounted(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	ph := h.pipe.PushHandler()
+	m := h.pipe.metrics
+	count := func() (received, handedBack, deadLettered, timed float64) {
+		var hist dto.Metric
+		if err := m.handler.WithLabelValues(outcomeHandedBack).(prometheus.Histogram).Write(&hist); err != nil {
+			t.Fatal(err)
+		}
+		var dl dto.Metric
+		if err := m.handler.WithLabelValues(outcomeDeadLettered).(prometheus.Histogram).Write(&dl); err != nil {
+			t.Fatal(err)
+		}
+		return testutil.ToFloat64(m.received.WithLabelValues(intakePush)), testutil.ToFloat64(m.redelivered.WithLabelValues(intakePush)),
+			testutil.ToFloat64(m.deadLettered.WithLabelValues("bad_envelope")), float64(hist.GetHistogram().GetSampleCount() + dl.GetHistogram().GetSampleCount())
+	}
+	bad := []byte(`{"message":{"data":"!!! not base64 !!!"}}`)
+	if got := push(t, ph, http.MethodPost, bad); got != http.StatusNoContent {
+		t.Fatalf("push of a bad envelope answered %d, want 204", got)
+	}
+	if r, hb, dl, timed := count(); r != 1 || hb != 0 || dl != 1 || timed != 1 {
+		t.Errorf("after a dead-lettered bad envelope: received %g, handed back %g, dead-lettered %g, timed %g; want 1, 0, 1, 1", r, hb, dl, timed)
+	}
+	h.pipe.pub = failingPublisher{}
+	if got := push(t, ph, http.MethodPost, bad); got != http.StatusServiceUnavailable {
+		t.Fatalf("push of a bad envelope with the dead-letter topic unavailable answered %d, want 503", got)
+	}
+	if r, hb, dl, timed := count(); r != 2 || hb != 1 || dl != 1 || timed != 2 {
+		t.Errorf("after a bad envelope handed back: received %g, handed back %g, dead-lettered %g, timed %g; want 2, 1, 1, 2", r, hb, dl, timed)
 	}
 }

@@ -239,8 +239,14 @@ func (c *Client) do(ctx context.Context, cl *call, attempt func(context.Context)
 	r := &retryer{limit: c.cfg.Attempts, bo: gax.Backoff{Initial: c.cfg.Backoff, Max: c.cfg.MaxBackoff, Multiplier: 2}}
 	err := gax.Invoke(ctx, func(ctx context.Context, _ gax.CallSettings) error {
 		if err := c.wait(ctx, cl); err != nil {
-			// The context ends, or would before a token comes.
-			last, r.kind = fmt.Errorf("waiting for the rate limit: %w: %w", context.DeadlineExceeded, err), kindFatal
+			// The context ends (err is its error), or would before a token
+			// comes (a deadline, in effect).
+			if ctx.Err() != nil {
+				last = fmt.Errorf("waiting for the rate limit: %w", err)
+			} else {
+				last = fmt.Errorf("waiting for the rate limit: %w: %w", context.DeadlineExceeded, err)
+			}
+			r.kind = kindFatal
 			return last
 		}
 		actx, cancel := context.WithTimeout(ctx, c.cfg.CallTimeout)

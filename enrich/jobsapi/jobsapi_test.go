@@ -293,8 +293,14 @@ func TestCancelSkipsTheRateLimit(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()
-	if _, err := slow.Probe(ctx, project); !errors.Is(err, jobsapi.ErrUnavailable) {
-		t.Fatalf("a listing without a token: %v, want it to give up waiting", err)
+	if _, err := slow.Probe(ctx, project); !errors.Is(err, jobsapi.ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("a listing without a token: %v, want it to give up waiting, as at a deadline", err)
+	}
+	// A caller that went away is told so, not that a deadline passed.
+	gone, leave := context.WithCancel(t.Context())
+	leave()
+	if _, err := slow.Probe(gone, project); !errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("a listing whose caller left: %v, want context.Canceled and no deadline", err)
 	}
 	state, err := slow.Cancel(ctx, keys[0])
 	if err != nil {

@@ -56,6 +56,9 @@ func writePage(w http.ResponseWriter, st *store, q *listQuery, now time.Time, pr
 	b = appendString(append(b, `,"next_cursor":`...), next)
 	b = append(append(b, `,"now":"`...), now.UTC().Format(time.RFC3339Nano)...)
 	b = append(b, '"')
+	if pg.stream != "" {
+		b = appendString(append(b, `,"stream_id":`...), pg.stream)
+	}
 	if extra != nil {
 		b = extra(b)
 	}

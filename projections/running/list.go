@@ -21,6 +21,11 @@ type page struct {
 	n     int     // how many jobs the page holds
 	total int     // jobs matching the filter, on every page
 	next  *cursor // nil on the last page
+	// stream is the id of the newest stream event the page reflects, read
+	// under the same lock: a client that buffered the stream while it
+	// fetched the page applies only the events after it. "" without a
+	// stream (the history).
+	stream string
 }
 
 // list answers a page request, encoding its jobs onto buf in one pass over
@@ -32,9 +37,14 @@ type page struct {
 // request costs O(jobs + matches·log limit) and allocates only the page.
 // The jobs are encoded under the read lock, which costs less than copying
 // them out.
-func (s *store) list(q *listQuery, now time.Time, preview int, buf []byte) page {
+func (s *store) list(q *listQuery, now time.Time, preview int, buf []byte) (pg page) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
+	if s.changes != nil {
+		// Changes are published under the store's write lock, so none is
+		// half applied while this read lock is held.
+		defer func(seq uint64) { pg.stream = s.changes.id(seq) }(s.changes.current())
+	}
 	m := q.filter.resolve(&s.dicts, now)
 	search := s.searchFor(&m)
 	defer search.release()

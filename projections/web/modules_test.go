@@ -15,7 +15,8 @@ import (
 
 // moduleCases test the page's pure modules in the browser that runs them.
 // Each expression sees the modules as f (format.js), m (model.js),
-// u (urlstate.js), L (the JobList class of list.js) and h (history.js);
+// u (urlstate.js), L (the JobList class of list.js), h (history.js) and a
+// (api.js);
 // want is the JSON of its value.
 var moduleCases = []struct {
 	name, expr, want string
@@ -133,6 +134,8 @@ var moduleCases = []struct {
 		const r = l.upsert({id: "b", slotMs: 7}, false, cmp);
 		return [r, l.order, l.total];
 	})()`, `["inserted",["a","b","c"],900]`},
+	{"stream events the first page reflects", `[a.reflected("k3-41", "k3-42"), a.reflected("k3-42", "k3-42"), a.reflected("k3-43", "k3-42"),
+		a.reflected("zz-1", "k3-42"), a.reflected("", "k3-42"), a.reflected("k3-1", "")]`, `[true,true,false,false,false,false]`},
 	{"list removes", `(() => {
 		const l = new L();
 		l.reset([{id: "a"}, {id: "b"}, {id: "c"}], 5, false);
@@ -158,7 +161,7 @@ func TestModulesInBrowser(t *testing.T) {
 	}
 	base := "/assets/" + Version() + "/"
 	script := fmt.Sprintf(`(async () => {
-		const [f, m, u, {JobList: L}, h] = await Promise.all(["format", "model", "urlstate", "list", "history"].map((n) => import(%q + n + ".js")));
+		const [f, m, u, {JobList: L}, h, a] = await Promise.all(["format", "model", "urlstate", "list", "history", "api"].map((n) => import(%q + n + ".js")));
 		const out = {};
 		for (const [name, fn] of [%s]) {
 			try { out[name] = JSON.stringify(fn()); } catch (e) { out[name] = "threw " + e; }

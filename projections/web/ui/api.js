@@ -84,6 +84,7 @@ async function listPage(path, params, { cursor = "", limit, signal } = {}) {
     total: Number(body.total ?? jobs.length),
     next: body.next_cursor ?? body.next ?? "",
     serverTime: Date.parse(body.now ?? "") || date,
+    streamId: body.stream_id ?? "",
     body,
   };
 }
@@ -225,7 +226,7 @@ export class Stream {
     if (!data) return;
     for (const raw of Array.isArray(data) ? data : [data.job ?? data]) {
       const job = normalizeJob(raw);
-      this.handlers.onChange({ type: "upsert", id: job.id, job, isNew });
+      this.handlers.onChange({ type: "upsert", id: job.id, job, isNew, eventId: ev.lastEventId ?? "" });
     }
   }
 
@@ -233,7 +234,7 @@ export class Stream {
     const data = parse(ev.data);
     if (!data) return;
     const key = keyOf(data.job ?? data);
-    this.handlers.onChange({ type: "remove", id: idOf(key), key });
+    this.handlers.onChange({ type: "remove", id: idOf(key), key, eventId: ev.lastEventId ?? "" });
   }
 
   // untyped handles events sent without an event name, telling the change by
@@ -260,4 +261,18 @@ function parse(s) {
   } catch {
     return null;
   }
+}
+
+/**
+ * reflected reports whether the stream event eventId ("<epoch>-<seq>") is
+ * already in a page whose stream_id is pageId: same server process, and not
+ * newer. Events of another process, or without ids, are not.
+ */
+export function reflected(eventId, pageId) {
+  const [e1, s1] = String(eventId).split("-");
+  const [e2, s2] = String(pageId).split("-");
+  if (!e1 || !s1 || e1 !== e2 || !s2) return false;
+  const a = Number(s1);
+  const b = Number(s2);
+  return Number.isSafeInteger(a) && Number.isSafeInteger(b) && a <= b;
 }

@@ -1,7 +1,7 @@
 // The jobs page: wires the URL state, the filters, the running list and its
 // stream, the summary strip, the history view and the detail panel together.
 
-import { ApiError, Stream, getDiagnostics, getMe, getSummary, listJobs } from "./api.js";
+import { ApiError, Stream, getDiagnostics, getMe, getSummary, listJobs, reflected } from "./api.js";
 import { showDiagnostics } from "./banner.js";
 import { COLUMNS } from "./columns.js";
 import { Detail } from "./detail.js";
@@ -140,7 +140,7 @@ async function fetchFirst(g, fromTop) {
     next = page.next;
     if (fromTop) table.reset();
     else table.restore(a);
-    drainBuffer();
+    drainBuffer(page.streamId);
     showNotice(null);
   } catch (err) {
     if (err.name !== "AbortError" && g === gen) failed(err, () => fetchFirst(g, fromTop));
@@ -165,8 +165,9 @@ async function loadMore() {
   }
 }
 
-function drainBuffer() {
-  for (const c of buffered ?? []) queue(c);
+/** drainBuffer applies the changes buffered while the page was fetched, but those the page already reflects (counted once, not twice). */
+function drainBuffer(pageStreamId = "") {
+  for (const c of buffered ?? []) if (!reflected(c.eventId, pageStreamId)) queue(c);
   buffered = null;
   flush();
 }

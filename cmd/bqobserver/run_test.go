@@ -129,6 +129,7 @@ func TestRunEmbedded(t *testing.T) {
 func TestRunAnswersOnlyLoopbackHosts(t *testing.T) {
 	base, stop := runService(t, "--push-endpoint", "--no-simulate")
 	defer stop()
+	waitReady(t, base)
 	_, port, err := net.SplitHostPort(strings.TrimPrefix(base, "http://"))
 	if err != nil {
 		t.Fatal(err)

@@ -288,18 +288,27 @@ func TestRepairPubSubRestartedEmpty(t *testing.T) {
 // its list, and entries published after that are ingested, without a
 // restart. (What was published while a subscription was missing is lost,
 // as in Pub/Sub.)
-func TestRepairLostSubscriptions(t *testing.T) {
+// ingestingOnPstest starts the service on an in-process Pub/Sub with a
+// repair check every 200 ms (and args), and has it ingest the first 100 of
+// 400 simulated entries. It returns the service's address, a client of the
+// Pub/Sub, the entries and the repairs counted so far.
+func ingestingOnPstest(t *testing.T, args ...string) (string, *pubsub.Client, []simulation.Entry, float64) {
+	t.Helper()
 	srv := pstest.NewServer()
 	t.Cleanup(func() { srv.Close() })
 	t.Setenv("PUBSUB_EMULATOR_HOST", srv.Addr)
 	t.Setenv("BIGTABLE_EMULATOR_HOST", "")
-	base, stop := startService(t, "--repair-interval", "200ms")
-	defer stop()
+	base, stop := startService(t, append([]string{"--repair-interval", "200ms"}, args...)...)
+	t.Cleanup(func() { stop() })
 	c := pubsubtest.Client(t, srv.Addr, localProject)
 	entries := simulatedEntries(t, 400)
 	publishEntries(t, c, entries[:100])
 	waitMetric(t, base, appended, 100, time.Minute)
-	ready := waitMetric(t, base, "bqobserver_recreated_resources_total", 0, time.Second)
+	return base, c, entries, waitMetric(t, base, "bqobserver_recreated_resources_total", 0, time.Second)
+}
+
+func TestRepairLostSubscriptions(t *testing.T) {
+	base, c, entries, ready := ingestingOnPstest(t)
 	subs := []string{"bqobserver-ingest"}
 	it := c.SubscriptionAdminClient.ListSubscriptions(t.Context(), &pubsubpb.ListSubscriptionsRequest{Project: "projects/" + localProject})
 	for s, err := it.Next(); err == nil; s, err = it.Next() {
@@ -332,17 +341,7 @@ func TestRepairLostSubscriptions(t *testing.T) {
 // the drained ingest subscription, it is created again on the topic and
 // ingestion goes on.
 func TestRepairDetachedSubscriptions(t *testing.T) {
-	srv := pstest.NewServer()
-	t.Cleanup(func() { srv.Close() })
-	t.Setenv("PUBSUB_EMULATOR_HOST", srv.Addr)
-	t.Setenv("BIGTABLE_EMULATOR_HOST", "")
-	base, stop := startService(t, "--repair-interval", "200ms", "--no-history")
-	defer stop()
-	c := pubsubtest.Client(t, srv.Addr, localProject)
-	entries := simulatedEntries(t, 400)
-	publishEntries(t, c, entries[:100])
-	waitMetric(t, base, appended, 100, time.Minute)
-	recreated := waitMetric(t, base, "bqobserver_recreated_resources_total", 0, time.Second)
+	base, c, entries, recreated := ingestingOnPstest(t, "--no-history")
 	for _, topic := range []string{"bq-audit", "bqobserver-events"} {
 		if err := c.TopicAdminClient.DeleteTopic(t.Context(), &pubsubpb.DeleteTopicRequest{Topic: "projects/" + localProject + "/topics/" + topic}); err != nil {
 			t.Fatal(err)

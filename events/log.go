@@ -40,9 +40,10 @@ type LogConfig struct {
 	// context lets them.
 	StallTimeout time.Duration
 	// OnStaleOpenRow, when set, hears of every open-jobs index row whose
-	// key is not a job key the log accepts now (one written before a rule
-	// refused it, such as '/' in a job id): OpenJobs skips the row and
-	// removes it, since no job can be listed under it, and says so here.
+	// job key the log refuses now (one written before a rule refused it,
+	// such as '/' in a job id): OpenJobs skips the row and removes it, since
+	// no job can be listed under it, and says so here, with why the key is
+	// refused or why removing it failed (tried again at the next scan).
 	OnStaleOpenRow func(rowKey string, err error)
 }
 

@@ -13,20 +13,23 @@ import (
 // the filter names none (see eventsFilter for what that saves).
 var openFilter = bigtable.ChainFilters(bigtable.LatestNFilter(1), bigtable.StripValueFilter())
 
-// scanOpen calls fn for the job of every open-index row. A row whose key is
-// not a job key is skipped and removed once the scan is done.
+// scanOpen calls fn for the job of every open-index row. A row of the
+// index's shape whose job key the log refuses (a part with a character
+// refused since it was written) is skipped and, once the scan is done,
+// removed and reported; a row of another shape (a later version's, say) is
+// skipped and left.
 func (l *Log) scanOpen(ctx context.Context, fn func(JobKey) error) error {
 	var stop error
 	var stale []*row
+	var why []error
 	err := l.readRows(ctx, bigtable.PrefixRange(prefixOpen), func(r bigtable.Row) bool {
 		k, err := parseOpenRowKey(r.Key())
 		if err != nil {
-			if l.onStale != nil {
-				l.onStale(r.Key(), err)
+			if errors.Is(err, errRefusedJobKey) {
+				s := &row{key: r.Key(), mut: bigtable.NewMutation(), bytes: len(r.Key())}
+				s.deleteRow()
+				stale, why = append(stale, s), append(why, err)
 			}
-			s := &row{key: r.Key(), mut: bigtable.NewMutation(), bytes: len(r.Key())}
-			s.deleteRow()
-			stale = append(stale, s)
 			return true
 		}
 		stop = fn(k)
@@ -39,8 +42,15 @@ func (l *Log) scanOpen(ctx context.Context, fn func(JobKey) error) error {
 		return backendError(ctx, err)
 	}
 	if len(stale) > 0 {
+		// Every job was handed on; a removal that fails is tried again at
+		// the next scan.
 		if err := l.apply(ctx, stale); err != nil {
-			return fmt.Errorf("removing %d open-jobs index rows that are not job keys: %w", len(stale), err)
+			why = []error{fmt.Errorf("removing it failed (tried again at the next scan): %w", err)}
+		}
+		if l.onStale != nil {
+			for i, s := range stale {
+				l.onStale(s.key, why[min(i, len(why)-1)])
+			}
 		}
 	}
 	return nil

@@ -135,6 +135,10 @@ func appendNanos(b []byte, t time.Time) []byte {
 	return append(b, s...)
 }
 
+// errRefusedJobKey is wrapped by parseOpenRowKey's error for a row of the
+// index's shape whose job key Validate refuses.
+var errRefusedJobKey = errors.New("a job key the log refuses")
+
 // parseOpenRowKey returns the job of an open-index row key.
 func parseOpenRowKey(key string) (JobKey, error) {
 	parts := strings.Split(strings.TrimPrefix(key, prefixOpen), "#")
@@ -143,7 +147,7 @@ func parseOpenRowKey(key string) (JobKey, error) {
 	}
 	k := JobKey{Project: parts[1], Location: parts[2], JobID: parts[3]}
 	if err := k.Validate(); err != nil {
-		return JobKey{}, fmt.Errorf("open-jobs row key %q: %w", key, err)
+		return JobKey{}, fmt.Errorf("open-jobs row key %q: %w: %w", key, errRefusedJobKey, err)
 	}
 	return k, nil
 }

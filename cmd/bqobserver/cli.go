@@ -60,7 +60,7 @@ type Globals struct {
 func (g *Globals) logConfig(log *slog.Logger) events.LogConfig {
 	return events.LogConfig{Table: g.BigtableTable, StallTimeout: g.BigtableStallTimeout,
 		OnStaleOpenRow: func(rowKey string, err error) {
-			log.Warn("removed an open-jobs index row that is not a job key: no job can be listed under it; its job's events stay in the log",
+			log.Warn("an open-jobs index row names a job key the log refuses: no job can be listed under it, so it is removed; its job's events stay in the log",
 				"row", rowKey, "error", err.Error())
 		}}
 }

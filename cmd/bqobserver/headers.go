@@ -41,7 +41,8 @@ func loopbackHosts(next http.Handler, on bool, log *slog.Logger) http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !access.IsLoopbackHost(r.Host) {
-			msg := fmt.Sprintf("with --auth=none this service answers only requests that name it by a loopback host (localhost, 127.0.0.1, [::1]); %q is not one", r.Host)
+			msg := fmt.Sprintf("with --auth=none this service answers only requests that name it by a loopback host (localhost, 127.0.0.1, [::1]); %q is not one "+
+				"(behind a proxy on this machine that passes its own Host through, which must then authenticate for it, pass --allow-unauthenticated)", r.Host)
 			log.Info("request refused", "status", http.StatusForbidden, "path", r.URL.Path, "error", msg)
 			problem.Write(w, r, http.StatusForbidden, msg)
 			return

@@ -329,7 +329,7 @@ func (r *repairer) subscriptionResource(id string) resource {
 	return resource{kind: "subscription", name: id, probe: func(ctx context.Context) (bool, error) {
 		s, err := r.b.PubSub.SubscriptionAdminClient.GetSubscription(ctx, &pubsubpb.GetSubscriptionRequest{Subscription: name})
 		detached := err == nil && s.GetTopic() == deletedTopic
-		if err == nil {
+		if err == nil || status.Code(err) == codes.NotFound {
 			r.detached.WithLabelValues(id).Set(boolGauge(detached))
 		}
 		if detached {

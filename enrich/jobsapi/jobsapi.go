@@ -241,7 +241,7 @@ func (c *Client) do(ctx context.Context, cl *call, attempt func(context.Context)
 		if err := c.wait(ctx, cl); err != nil {
 			// The context ends (err is its error), or would before a token
 			// comes (a deadline, in effect).
-			if ctx.Err() != nil {
+			if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 				last = fmt.Errorf("waiting for the rate limit: %w", err)
 			} else {
 				last = fmt.Errorf("waiting for the rate limit: %w: %w", context.DeadlineExceeded, err)

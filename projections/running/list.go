@@ -24,7 +24,7 @@ type page struct {
 	// stream is the id of the newest stream event the page reflects, read
 	// under the same lock: a client that buffered the stream while it
 	// fetched the page applies only the events after it. "" without a
-	// stream (the history).
+	// stream (the history), or with min_running (list).
 	stream string
 }
 
@@ -40,9 +40,12 @@ type page struct {
 func (s *store) list(q *listQuery, now time.Time, preview int, buf []byte) (pg page) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	if s.changes != nil {
+	if s.changes != nil && q.filter.minRunning == 0 {
 		// Changes are published under the store's write lock, so none is
-		// half applied while this read lock is held.
+		// half applied while this read lock is held. Not with min_running:
+		// the stream announces a job that crossed it with the id of the
+		// newest change, which may be the page's, though the page did not
+		// hold it yet.
 		defer func(seq uint64) { pg.stream = s.changes.id(seq) }(s.changes.current())
 	}
 	m := q.filter.resolve(&s.dicts, now)

@@ -38,7 +38,7 @@ var moduleCases = []struct {
 	{"compact rounds up to the next suffix", `[f.compact(999_999), f.compact(999_950_000), f.compact(999.6)]`, `["1.00M","1.00G","1.00k"]`},
 	{"compact three significant digits at a boundary", `[f.compact(9_999), f.compact(99_990)]`, `["10.0k","100k"]`},
 	{"compact exa", `[f.compact(1e18), f.compact(2.5e21)]`, `["1.00E","2500E"]`},
-	{"compact negative", `f.compact(-5_000)`, `"-5.00k"`},
+	{"compact negative", `[f.compact(-5_000), f.compact(-0.4)]`, `["-5.00k","0"]`},
 	{"slots rounding up to a hundred", `f.slots(99.96)`, `"100"`},
 	{"slots fraction", `f.slots(0.423)`, `"0.42"`},
 	{"slots tens", `f.slots(7.34)`, `"7.3"`},

@@ -47,8 +47,8 @@ function significant(x, maxDecimals) {
 /** compact formats a count with SI suffixes and three significant digits (or fewer): "999", "12.3k", "4.56M"; a value that rounds up to 1000 takes the next suffix ("1.00M", not "1000k"). */
 export function compact(n, maxDecimals = 2) {
   if (n == null || !Number.isFinite(n)) return "";
-  const sign = n < 0 ? "-" : "";
   const a = Math.abs(n);
+  const sign = n < 0 && Math.round(a) > 0 ? "-" : "";
   if (Math.round(a) < 1000) return sign + String(Math.round(a));
   for (let i = 0; i < SI.length; i++) {
     const s = significant(a / 1000 ** (i + 1), maxDecimals);

@@ -29,7 +29,8 @@ func (c *RunCmd) repair(g *Globals, e *env, l *lifecycle, b *backends, reg prome
 		replica:   schema.ReplicaSubscription{Project: b.PubSubProject, Topic: g.EventsTopic, Subscription: replica},
 		mayCreate: c.AutoCreate || (b.PubSubMode != modeCloud && b.BigtableMode != modeCloud),
 		resync:    proj.Resync, echo: echo, ready: proj.Ready, reportLog: proj.ReportLog, reportPubSub: proj.ReportPubSub,
-		probeTimeout: c.Limits.RequestTimeout,
+		reportDetached: proj.ReportDetached,
+		probeTimeout:   c.Limits.RequestTimeout,
 	}, reg)
 	if err != nil {
 		return err
@@ -77,6 +78,9 @@ type repairer struct {
 	ready        func() bool
 	reportLog    func(context.Context, error)
 	reportPubSub func(context.Context, error)
+	// reportDetached tells it which subscriptions the latest check of
+	// Pub/Sub, when Pub/Sub answered, found attached to a deleted topic.
+	reportDetached func(context.Context, []string)
 	// probeTimeout bounds one probe of one resource: --request-timeout,
 	// the bound of everything else that waits for Bigtable.
 	probeTimeout time.Duration
@@ -166,21 +170,19 @@ func (r *repairer) check(ctx context.Context) {
 	if ctx.Err() != nil {
 		return // stopping: a probe cut short says nothing of Pub/Sub
 	}
-	if unreachable == nil && len(r.detachedNow) > 0 {
+	r.report(ctx, "pubsub", r.reportPubSub, unreachable)
+	if unreachable != nil {
+		return // what is attached where is unknown: the latest answer stands
+	}
+	if len(r.detachedNow) > 0 {
 		// Loud, at every check, and never deleted here: a detached
 		// subscription still holds what was published before, which the
 		// service may still be pulling.
 		err := fmt.Errorf("subscription %s is attached to a deleted topic: nothing published to its topic, even created again, reaches it; "+
 			"once it is drained, delete it, and the service (with --auto-create) or bqobserver setup creates it again on the topic", strings.Join(r.detachedNow, ", "))
 		r.log.Error("a subscription the service needs lost its topic: entries published now are lost to the service", "error", err.Error())
-		r.reachable.WithLabelValues("pubsub").Set(1)
-		r.reportPubSub(ctx, err)
-	} else {
-		r.report(ctx, "pubsub", r.reportPubSub, unreachable)
 	}
-	if unreachable != nil {
-		return
-	}
+	defer func() { r.reportDetached(ctx, r.detachedNow) }()
 	if len(lost) > 0 {
 		r.repair(ctx, lost[0].kind, lost[0].name, r.mayCreate, r.createTopology)
 	}
@@ -192,7 +194,9 @@ func (r *repairer) check(ctx context.Context) {
 	if err == nil && len(r.detachedNow) > before {
 		// This replica's own subscription: what it held is in the log, and
 		// the resync after creating it again reads it from there.
-		missing = r.deleteDetachedReplica(ctx)
+		if missing = r.deleteDetachedReplica(ctx); missing {
+			r.detachedNow = r.detachedNow[:before]
+		}
 	}
 	if missing {
 		r.repair(ctx, "subscription", r.replica.Subscription, true, r.createReplica)

@@ -357,8 +357,24 @@ func TestRepairDetachedSubscriptions(t *testing.T) {
 			t.Errorf("topic %s was not created again: %v", topic, err)
 		}
 	}
-	if body := get(t, base+"/readyz"); !strings.Contains(body, "bqobserver-ingest is attached to a deleted topic") {
-		t.Errorf("/readyz does not say that the ingest subscription lost its topic: %s", body)
+	var ready struct {
+		Status string `json:"status"`
+		PubSub struct {
+			Reachable bool `json:"reachable"`
+		} `json:"pubsub"`
+		Detached []string `json:"detached_subscriptions"`
+	}
+	body := get(t, base+"/readyz")
+	if err := json.Unmarshal([]byte(body), &ready); err != nil {
+		t.Fatal(err)
+	}
+	// Pub/Sub answers: what /readyz reports is the subscription, not
+	// Pub/Sub's reachability, as the metrics do.
+	if ready.Status != "degraded" || !ready.PubSub.Reachable || !slices.Equal(ready.Detached, []string{"bqobserver-ingest"}) {
+		t.Errorf("/readyz does not say that the ingest subscription, alone, lost its topic while Pub/Sub answers: %s", body)
+	}
+	if v := metricSum(t, base, `bqobserver_backend_reachable{backend="pubsub"}`); v != 1 {
+		t.Errorf("Pub/Sub reported unreachable (%g) while it answers", v)
 	}
 	if err := c.SubscriptionAdminClient.DeleteSubscription(t.Context(), &pubsubpb.DeleteSubscriptionRequest{Subscription: "projects/" + localProject + "/subscriptions/bqobserver-ingest"}); err != nil {
 		t.Fatal(err)
@@ -369,6 +385,9 @@ func TestRepairDetachedSubscriptions(t *testing.T) {
 	waitMetric(t, base, appended, before+250, 2*time.Minute)
 	if v := metricSum(t, base, `bqobserver_detached_subscription{name="bqobserver-ingest"}`); v != 0 {
 		t.Errorf("the ingest subscription is still reported detached (%g) after it was created again", v)
+	}
+	if body := get(t, base+"/readyz"); strings.Contains(body, "detached_subscriptions") || strings.Contains(body, "degraded") {
+		t.Errorf("/readyz still reports a detached subscription after it was created again: %s", body)
 	}
 }
 
@@ -436,7 +455,7 @@ func TestRepairerReports(t *testing.T) {
 	}
 	r, err := newRepairer(&repairer{log: newLogger(&logs, slog.LevelInfo), b: b, table: g.BigtableTable, retention: time.Hour,
 		top: topology(g, b.PubSubProject), resync: func(context.Context) error { return nil }, ready: func() bool { return false },
-		reportLog: reportLog, reportPubSub: reportPubSub, probeTimeout: 5 * time.Second}, reg)
+		reportLog: reportLog, reportPubSub: reportPubSub, reportDetached: func(context.Context, []string) {}, probeTimeout: 5 * time.Second}, reg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,8 @@ package running
 import (
 	"context"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync/atomic"
 )
 
@@ -55,4 +57,35 @@ func (p *Projection) ReportLog(ctx context.Context, err error) {
 // way is logged once.
 func (p *Projection) ReportPubSub(ctx context.Context, err error) {
 	p.pubsubHealth.report(ctx, p.logger, err)
+}
+
+// ReportDetached records the subscriptions the service needs that the
+// latest check of Pub/Sub found attached to a deleted topic (none: nil).
+// Pub/Sub answers, but nothing published to the topic, even created again,
+// reaches such a subscription: while any is reported, /readyz says the
+// service is degraded and names them in detached_subscriptions. A change
+// is logged once.
+func (p *Projection) ReportDetached(ctx context.Context, names []string) {
+	var now *[]string
+	if len(names) > 0 {
+		c := slices.Clone(names)
+		now = &c
+	}
+	before := p.detached.Swap(now)
+	switch {
+	case now == nil && before != nil:
+		p.logger.InfoContext(ctx, "no subscription the service needs is attached to a deleted topic any more")
+	case now != nil && (before == nil || !slices.Equal(*before, *now)):
+		p.logger.WarnContext(ctx, "subscriptions the service needs are attached to a deleted topic; /readyz says so until they are not",
+			"subscriptions", strings.Join(*now, ", "))
+	}
+}
+
+// detachedNames returns the subscriptions the latest check found attached
+// to a deleted topic.
+func (p *Projection) detachedNames() []string {
+	if d := p.detached.Load(); d != nil {
+		return *d
+	}
+	return nil
 }

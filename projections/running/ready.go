@@ -28,6 +28,9 @@ type readyJSON struct {
 	Lag      lagJSON     `json:"lag"`
 	EventLog backendJSON `json:"event_log"`
 	PubSub   backendJSON `json:"pubsub"`
+	// DetachedSubscriptions are the subscriptions the service needs that
+	// the latest check found attached to a deleted topic.
+	DetachedSubscriptions []string `json:"detached_subscriptions,omitempty"`
 }
 
 // backendJSON says whether a backend answered its latest check.
@@ -41,7 +44,8 @@ type backendJSON struct {
 // up (more than CatchingUpAfter behind the audit log) or degraded (the event
 // log did not answer a probe within ProbeTimeout, or the latest check of the
 // service's resources found it unreachable or its table missing, or found
-// Pub/Sub unreachable, so nothing new can reach the list). A replica stays
+// Pub/Sub unreachable or a subscription attached to a deleted topic, so
+// nothing new, or not everything new, can reach the list). A replica stays
 // in rotation while catching up or degraded: every replica shares the log
 // and the audit subscription, so taking one out helps no one, and its list
 // is still the best there is.
@@ -57,6 +61,7 @@ func (p *Projection) serveReady(w http.ResponseWriter, r *http.Request) {
 	if reason := p.pubsubHealth.reason(); reason != "" {
 		body.PubSub = backendJSON{Error: reason}
 	}
+	body.DetachedSubscriptions = p.detachedNames()
 	switch {
 	case !body.EventLog.Reachable:
 		body.Status = readyDegraded
@@ -64,6 +69,10 @@ func (p *Projection) serveReady(w http.ResponseWriter, r *http.Request) {
 	case !body.PubSub.Reachable:
 		body.Status = readyDegraded
 		body.Meaning = "Pub/Sub does not answer (see pubsub.error): the list is served from memory but nothing new reaches it until Pub/Sub is back, and its lag cannot show it"
+	case len(body.DetachedSubscriptions) > 0:
+		body.Status = readyDegraded
+		body.Meaning = "subscriptions the service needs are attached to a deleted topic (see detached_subscriptions): nothing published to their topic reaches them, " +
+			"even once it is created again; drain them, then delete them, and the service (with --auto-create) or bqobserver setup creates them again on the topic"
 	case body.Lag.CatchingUp:
 		body.Status = readyCatchingUp
 		body.Meaning = fmt.Sprintf("the list is served but %d s behind the audit log; it is catching up", int(body.Lag.BehindSeconds))

@@ -185,6 +185,9 @@ type Projection struct {
 	// logHealth and pubsubHealth: whether the event log and Pub/Sub
 	// answered their latest checks (ReportLog, ReportPubSub).
 	logHealth, pubsubHealth backendCheck
+	// detached: the subscriptions the service needs that the latest check
+	// found attached to a deleted topic (ReportDetached).
+	detached atomic.Pointer[[]string]
 
 	canceller canceller // nil: the API cannot cancel jobs
 

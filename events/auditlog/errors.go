@@ -74,6 +74,9 @@ const (
 	// ReasonBadEnvelope means a Pub/Sub push body that is not an envelope
 	// with a message, or whose data is not base64.
 	ReasonBadEnvelope ErrorReason = "bad_envelope"
+	// ReasonBodyTooLarge means a Pub/Sub push body larger than the push
+	// intake takes: not an audit entry, which is at most 256 KB.
+	ReasonBodyTooLarge ErrorReason = "body_too_large"
 )
 
 // Error reports malformed input. errors.Is(err, events.ErrInvalid) is true

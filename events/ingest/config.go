@@ -24,8 +24,11 @@ type Config struct {
 	// entry is handed back to Pub/Sub for redelivery.
 	Retry bus.RetryConfig
 
-	// PushMaxBody bounds the size of a push request body. Default 4 MiB
-	// (Pub/Sub messages are at most 10 MB, audit entries at most 256 KB).
+	// PushMaxBody bounds the size of a push request body the intake
+	// handles. Default 4 MiB (audit entries are at most 256 KB). A body
+	// larger, up to the largest Pub/Sub pushes (a 10 MB message, 16 MiB in
+	// its envelope), is read through and dead-lettered (too_large) by its
+	// start, end, length and digest; a body larger still is answered 413.
 	PushMaxBody int64
 	// PushMaxInFlight bounds the push requests handled at once; beyond it
 	// the push intake answers 429 and Pub/Sub backs off. Default 512.
@@ -89,6 +92,9 @@ func (c Config) Validate() error {
 	}
 	if c.PushMaxInFlight < 0 || c.PushMaxBody < 0 || c.PushMaxInFlightBytes < 0 || c.PushReadTimeout < 0 || c.PushTimeout < 0 || c.DeadLetterMaxBody < 0 {
 		errs = append(errs, errors.New("push in-flight, body, time and dead-letter limits must not be negative"))
+	}
+	if c.PushMaxBody > pushCeiling {
+		errs = append(errs, fmt.Errorf("push max body %d is larger than any Pub/Sub push (%d)", c.PushMaxBody, pushCeiling))
 	}
 	if c.PushMaxInFlightBytes > 0 && c.PushMaxInFlightBytes < amplification*(c.PushMaxBody+firstChunk) {
 		errs = append(errs, fmt.Errorf("push in-flight bytes %d cannot hold one push of the largest body %d", c.PushMaxInFlightBytes, c.PushMaxBody))

@@ -17,7 +17,8 @@
 //     it is published to the dead-letter topic with its original payload and
 //     attributes and the reason (bus.MetaReason: a decoder reason such as
 //     bad_json, not_audit_entry, unknown_payload, no_job_id, no_time,
-//     bad_field or bad_envelope, or invalid_event, or panic), then
+//     bad_field, bad_envelope or body_too_large, or invalid_event, or
+//     panic), then
 //     acknowledged;
 //   - anything else (the log or Pub/Sub unavailable, a deadline) is
 //     transient: retried in process, then handed back to Pub/Sub (nack) for

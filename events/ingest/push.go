@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -25,14 +26,15 @@ import (
 // no slot and little memory. It answers
 //
 //   - 204 once the entry's events are durable in the log and published on
-//     the events topic, or the entry was skipped, or it was malformed and is
-//     now on the dead-letter topic (Pub/Sub must not retry it);
+//     the events topic, or the entry was skipped, or it was malformed (or
+//     the body was not an envelope, or larger than Config.PushMaxBody) and
+//     is now on the dead-letter topic (Pub/Sub must not retry it);
 //   - 429 when too many pushes or push bytes are in flight, and 503 with
 //     Retry-After on a transient failure or when PushTimeout passes first:
 //     Pub/Sub redelivers with its push backoff;
 //   - 405 for another method, 408 for a body not received in time, 413 for
-//     a body larger than any Pub/Sub message; every refusal is a problem
-//     document, counted by status.
+//     a body larger than any Pub/Sub push (pushCeiling); every refusal is a
+//     problem document, counted by status.
 //
 // Authentication of push requests is not done here: mount the handler
 // behind whatever verifies the push subscription's identity (and refuses
@@ -51,7 +53,8 @@ func (p *Pipeline) servePush(w http.ResponseWriter, r *http.Request) {
 	c := &charge{b: p.budget}
 	defer c.release()
 	body, err := readPush(w, r, p.cfg.PushMaxBody, p.cfg.PushReadTimeout, c)
-	if err != nil {
+	var oversize *oversizeError
+	if err != nil && !errors.As(err, &oversize) {
 		if errors.Is(err, errPushBusy) {
 			w.Header().Set("Retry-After", "1")
 		}
@@ -68,7 +71,12 @@ func (p *Pipeline) servePush(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), p.cfg.PushTimeout)
 	defer cancel()
-	if err := p.pushEntry(ctx, body); err != nil {
+	if oversize != nil {
+		err = p.pushOversize(ctx, oversize)
+	} else {
+		err = p.pushEntry(ctx, body)
+	}
+	if err != nil {
 		pushUnavailable(w, r, errors.Is(ctx.Err(), context.DeadlineExceeded))
 		return
 	}
@@ -96,7 +104,8 @@ func (p *Pipeline) pushEntry(ctx context.Context, body []byte) error {
 	pm, err := auditlog.ParsePushEnvelope(body)
 	if err != nil {
 		start := time.Now()
-		err := p.deadLetterEnvelope(ctx, body, err)
+		sum := sha256.Sum256(body)
+		err := p.deadLetterBody(ctx, keptBody{head: body, size: int64(len(body)), sha256: hex.EncodeToString(sum[:])}, auditlog.ReasonBadEnvelope, err)
 		// Counted as every delivery is (observe): received, then
 		// dead-lettered or handed back, and timed.
 		p.metrics.observe(intakePush, o, err, time.Since(start))
@@ -114,8 +123,20 @@ func (p *Pipeline) pushEntry(ctx context.Context, body []byte) error {
 	return err
 }
 
-// Metadata of a dead-lettered push body that is not an envelope, whose
-// copy may be cut short.
+// pushOversize dead-letters a push body larger than the intake takes,
+// which Pub/Sub would otherwise push again at every refusal. An error means
+// transient: the push must be retried.
+func (p *Pipeline) pushOversize(ctx context.Context, e *oversizeError) error {
+	o := &outcome{intake: intakePush}
+	ctx = withOutcome(ctx, o)
+	start := time.Now()
+	err := p.deadLetterBody(ctx, keptBody{head: e.head, tail: e.tail, size: e.size, sha256: e.sha256}, auditlog.ReasonBodyTooLarge, e)
+	p.metrics.observe(intakePush, o, err, time.Since(start))
+	return err
+}
+
+// Metadata of a dead-lettered push body that is not an envelope, or too
+// large, whose copy may be cut short.
 const (
 	// MetaBodyBytes is the length of the whole body.
 	MetaBodyBytes = "bqobserver_body_bytes"
@@ -124,34 +145,51 @@ const (
 	// MetaBodyTruncated is "true" when the payload holds only the start of
 	// the body.
 	MetaBodyTruncated = "bqobserver_body_truncated"
+	// MetaBodyTail is the body's last 512 bytes when the payload holds
+	// only its start (bytes that are not UTF-8 shown as '?').
+	MetaBodyTail = "bqobserver_body_tail"
 )
 
-// deadLetterEnvelope keeps a push body that is not a usable envelope: there
-// is no message to take apart, so the body is the payload, cut to
-// Config.DeadLetterMaxBody, with its length and digest beside the reason.
-func (p *Pipeline) deadLetterEnvelope(ctx context.Context, body []byte, cause error) error {
-	sum := sha256.Sum256(body)
-	digest := hex.EncodeToString(sum[:])
-	payload := body
+// keptBody is what the intake kept of a push body: its start (the whole
+// body, when it was read whole), its end when only its start was kept,
+// its length and its digest.
+type keptBody struct {
+	head, tail []byte
+	size       int64
+	sha256     string
+}
+
+// deadLetterBody keeps a push body that is not a usable envelope: there is
+// no message to take apart, so the body is the payload, cut to
+// Config.DeadLetterMaxBody, with its length, digest and end beside the
+// reason.
+func (p *Pipeline) deadLetterBody(ctx context.Context, b keptBody, reason auditlog.ErrorReason, cause error) error {
+	payload := b.head
 	if int64(len(payload)) > p.cfg.DeadLetterMaxBody {
 		payload = payload[:p.cfg.DeadLetterMaxBody]
 	}
-	msg := message.NewMessage("envelope-"+digest[:16], payload)
+	tail := b.tail
+	if tail == nil && int64(len(b.head)) > p.cfg.DeadLetterMaxBody {
+		tail = b.head[max(0, len(b.head)-keptTail):]
+	}
+	msg := message.NewMessage("push-body-"+b.sha256[:16], payload)
 	msg.SetContext(ctx)
-	reason := string(auditlog.ReasonBadEnvelope)
-	msg.Metadata.Set(bus.MetaReason, reason)
+	msg.Metadata.Set(bus.MetaReason, string(reason))
 	msg.Metadata.Set(MetaIntake, intakePush)
 	msg.Metadata.Set(middleware.ReasonForPoisonedKey, cause.Error())
-	msg.Metadata.Set(MetaBodyBytes, strconv.Itoa(len(body)))
-	msg.Metadata.Set(MetaBodySHA256, digest)
-	if len(payload) < len(body) {
+	msg.Metadata.Set(MetaBodyBytes, strconv.FormatInt(b.size, 10))
+	msg.Metadata.Set(MetaBodySHA256, b.sha256)
+	if int64(len(payload)) < b.size {
 		msg.Metadata.Set(MetaBodyTruncated, "true")
+		// An attribute is a UTF-8 string: a cut through a character, or
+		// a body that is not text, must not make the publish fail.
+		msg.Metadata.Set(MetaBodyTail, strings.ToValidUTF8(string(tail), "?"))
 	}
 	if err := p.pub.Publish(p.cfg.DeadLetterTopic, msg); err != nil {
-		p.log.Warn("push body could not be dead-lettered", "error", err.Error())
+		p.log.Warn("push body could not be dead-lettered", "reason", string(reason), "error", err.Error())
 		return err
 	}
-	outcomeOf(ctx).reason = reason
-	p.log.Warn("push body dead-lettered", "reason", reason, "error", cause.Error(), "bytes", len(body), "sha256", digest)
+	outcomeOf(ctx).reason = string(reason)
+	p.log.Warn("push body dead-lettered", "reason", string(reason), "error", cause.Error(), "bytes", b.size, "sha256", b.sha256)
 	return nil
 }

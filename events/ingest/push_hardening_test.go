@@ -6,14 +6,17 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // slowPush opens a connection to srv and starts a push whose body, of
@@ -140,5 +143,63 @@ func TestPushBodyNotEnvelopeCapped(t *testing.T) {
 		"reason": a["bqobserver_reason"], "payload": string(dead[0].Data)}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("dead letter (-want +got):\n%s", diff)
+	}
+}
+
+// TestPushOversizeDeadLettered: a body larger than the intake takes, which
+// Pub/Sub would push again at every refusal, is read through and
+// dead-lettered with its reason, start, end, length and digest; a body
+// larger than any Pub/Sub push is refused with 413, and nothing is kept.
+func TestPushOversizeDeadLettered(t *testing.T) {
+	h := newHarness(t, harnessOpts{cfg: Config{PushMaxBody: 1 << 20, DeadLetterMaxBody: 1000}})
+	mux := http.NewServeMux()
+	mux.Handle("/push/audit", h.pipe.PushHandler())
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	post := func(body io.Reader) int {
+		t.Helper()
+		resp, err := srv.Client().Post(srv.URL+"/push/audit", "application/json", body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	// An envelope of 5 MB, its message id after its data as Pub/Sub
+	// writes it; its end cuts through a character.
+	body := []byte(`{"message":{"data":"` + strings.Repeat("QUJD", 5<<18) + `","messageId":"123456789"},"subscription":"projects/p/subscriptions/s"}` + "\xe2\x82")
+	if got := post(bytes.NewReader(body)); got != http.StatusNoContent {
+		t.Fatalf("a body past the push intake's limit answered %d, want 204 (dead-lettered)", got)
+	}
+	dead := h.drain(deadSub, 500*time.Millisecond, atLeast(1))
+	if len(dead) != 1 {
+		t.Fatalf("%d dead letters, want 1", len(dead))
+	}
+	sum := sha256.Sum256(body)
+	want := map[string]string{"bytes": strconv.Itoa(len(body)), "sha256": hex.EncodeToString(sum[:]), "truncated": "true",
+		"reason": "body_too_large", "payload": string(body[:1000]), "tail": strings.ToValidUTF8(string(body[len(body)-keptTail:]), "?")}
+	a := dead[0].Attributes
+	got := map[string]string{"bytes": a[MetaBodyBytes], "sha256": a[MetaBodySHA256], "truncated": a[MetaBodyTruncated],
+		"reason": a["bqobserver_reason"], "payload": string(dead[0].Data), "tail": a[MetaBodyTail]}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("dead letter (-want +got):\n%s", diff)
+	}
+	if !strings.Contains(a[MetaBodyTail], `"messageId":"123456789"`) {
+		t.Errorf("the dead letter's tail %q does not name the message", a[MetaBodyTail])
+	}
+	m := h.pipe.metrics
+	if r, dl := testutil.ToFloat64(m.received.WithLabelValues(intakePush)), testutil.ToFloat64(m.deadLettered.WithLabelValues("body_too_large")); r != 1 || dl != 1 {
+		t.Errorf("received %g, dead-lettered %g; want 1, 1", r, dl)
+	}
+	// Past any Pub/Sub push, sent without a length: refused once read
+	// that far.
+	if got := post(io.MultiReader(bytes.NewReader(body), bytes.NewReader(make([]byte, pushCeiling)))); got != http.StatusRequestEntityTooLarge {
+		t.Errorf("a body past any Pub/Sub push answered %d, want 413", got)
+	}
+	if dead := h.drain(deadSub, 500*time.Millisecond, atLeast(0)); len(dead) != 0 {
+		t.Errorf("a refused body was dead-lettered: %d messages", len(dead))
+	}
+	if !h.pipe.budget.sem.TryAcquire(h.pipe.cfg.PushMaxInFlightBytes) {
+		t.Error("the budget was not given back whole once every push was answered")
 	}
 }

@@ -24,7 +24,7 @@ type accessFlags struct {
 	AllowUnauthenticated bool     `help:"Allow --auth=none on a non-loopback --http-addr: everyone who can reach the service is an admin. Only behind something that authenticates for it."`
 	PushAudience         string   `help:"Audience of the OIDC tokens Pub/Sub attaches to pushes. Default: the push URL as the request names it (https://HOST/push/audit), Pub/Sub's own default."`
 	PushServiceAccount   string   `help:"Service account whose OIDC token every push must carry (its email, verified). Required with --push-endpoint unless --auth=none; with --auth=none it turns the check on."`
-	MetricsAddr          string   `help:"Serve /metrics on this address instead of --http-addr, where it needs a caller like every other endpoint (health checks stay open)."`
+	MetricsAddr          string   `help:"Serve /metrics on this address instead of --http-addr, where it needs an authenticated viewer or admin (health checks stay open)."`
 	AllowedOrigins       []string `help:"Origins (scheme://host[:port]) besides the service's own from which browsers may send state-changing requests (cancel)." sep:","`
 }
 
@@ -103,6 +103,23 @@ func (c *RunCmd) validateMetrics(addr string) error {
 // than an API request needs.
 func (g *gate) users(h http.Handler) http.Handler {
 	return g.auth.Middleware(g.writes.Middleware(limitBody(h, maxAPIBody)))
+}
+
+// atLeast wraps what only some callers may use, as users does, and refuses
+// with 403 a caller whose role is below role: the metrics, whose series
+// name projects and count the whole organization's work, are for callers
+// who see every job; the profiles, which show the command line and every
+// goroutine, for admins.
+func (g *gate) atLeast(role access.Role, what string) func(http.Handler) http.Handler {
+	return func(h http.Handler) http.Handler {
+		return g.users(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if p, _ := access.PrincipalFrom(r.Context()); p.Role < role {
+				problem.Write(w, r, http.StatusForbidden, fmt.Sprintf("%s are for callers with the %s role or above", what, role))
+				return
+			}
+			h.ServeHTTP(w, r)
+		}))
+	}
 }
 
 // maxAPIBody bounds the body of any request to the API or the page: the

@@ -368,3 +368,48 @@ func TestPushUnderSlowBodies(t *testing.T) {
 	}
 	t.Logf("ingested in %v beside 600 slow pushes", took)
 }
+
+// TestRunOperatorEndpointsByRole: on the main address, the metrics (whose
+// series name projects and count the organization's work) are for callers
+// who see every job, and the profiles for admins; an own caller gets
+// neither.
+func TestRunOperatorEndpointsByRole(t *testing.T) {
+	t.Setenv("PUBSUB_EMULATOR_HOST", "")
+	t.Setenv("BIGTABLE_EMULATOR_HOST", "")
+	iss := tokentest.New(t)
+	policy := writePolicy(t, testPolicy+`  - role: own
+    members: ["user:carol@partner.example"]
+`)
+	addr, stop, _ := startRunLogged(t, "run", "--http-addr", "127.0.0.1:0", "--no-simulate",
+		"--auth", "iap", "--iap-audience", iapAudience, "--policy", policy, "--auth-jwks-url", iss.JWKSURL, "--pprof")
+	t.Cleanup(func() { stop() })
+	base := "http://" + strings.TrimPrefix(addr, "http://")
+	waitReady(t, base)
+	token := func(email string) string {
+		return iss.IAP(t, tokentest.Standard(tokentest.IAPIssuer, iapAudience, email))
+	}
+	admin, viewer, own := token(adminEmail), token(viewerEmail), token("carol@partner.example")
+	for _, tc := range []struct {
+		who, token, path string
+		status           int
+	}{
+		{"own", own, "/metrics", 403},
+		{"own", own, "/debug/pprof/cmdline", 403},
+		{"own", own, "/debug/pprof/goroutine?debug=2", 403},
+		{"own", own, "/api/v1/jobs", 200},
+		{"viewer", viewer, "/metrics", 200},
+		{"viewer", viewer, "/debug/pprof/cmdline", 403},
+		{"admin", admin, "/metrics", 200},
+		{"admin", admin, "/debug/pprof/cmdline", 200},
+		{"nobody", "", "/metrics", 401},
+	} {
+		var header []string
+		if tc.token != "" {
+			header = []string{"X-Goog-Iap-Jwt-Assertion", tc.token}
+		}
+		status, _, body := call(t, "GET", base+tc.path, "", header...)
+		if status != tc.status {
+			t.Errorf("GET %s as %s: %d (%.80s), want %d", tc.path, tc.who, status, body, tc.status)
+		}
+	}
+}

@@ -236,13 +236,14 @@ func httpAddr(flag string, getenv func(string) string) string {
 	return defaultHTTPAddr
 }
 
-// routes serves the web UI at "/", the projection's API beside it, and the
-// metrics (unless on --metrics-addr), all to authenticated callers; health
+// routes serves the web UI at "/", the projection's API beside it, the
+// metrics (unless on --metrics-addr, to callers who see every job) and the
+// profiles (with --pprof, to admins), all to authenticated callers; health
 // and readiness to anyone; and the push intake, when enabled, to Pub/Sub.
 func (c *RunCmd) routes(pipe *ingest.Pipeline, metrics, api http.Handler, g *gate) (*http.ServeMux, error) {
 	mux := http.NewServeMux()
 	if c.MetricsAddr == "" {
-		mux.Handle("GET /metrics", g.users(metrics))
+		mux.Handle("GET /metrics", g.atLeast(access.RoleViewer, "metrics")(metrics))
 		mux.Handle("/metrics", problem.Fallback(mux, ""))
 	}
 	for _, p := range []string{"/api/", "/_ah/get-handlers/v1/jobs"} {
@@ -252,7 +253,7 @@ func (c *RunCmd) routes(pipe *ingest.Pipeline, metrics, api http.Handler, g *gat
 		mux.Handle(p, api)
 	}
 	mux.Handle("/", g.users(web.Handler()))
-	c.Limits.mountPprof(mux, g.users)
+	c.Limits.mountPprof(mux, g.atLeast(access.RoleAdmin, "profiles"))
 	if c.PushEndpoint {
 		push, err := g.push(pipe.PushHandler(), pipe.RefusePush)
 		if err != nil {

@@ -25,7 +25,7 @@ type LimitFlags struct {
 	RequestTimeout     time.Duration `help:"Bound on every HTTP request that touches Bigtable (a job's detail with its timeline, a cancel request's read of the job and its record, enrichment's diagnostics, a push delivery; the history has --history-timeout): when it passes, the request is answered 503 with Retry-After." default:"5s"`
 	HistoryTimeout     time.Duration `help:"Bound on a request of the history API (/api/v1/history), which reads a time range of the event log: when it passes, the request is answered 503 with Retry-After. Longer than --request-timeout: a range of hours holds many events." default:"10s"`
 	RepairInterval     time.Duration `help:"How often to look for the event log's table, the topics and the subscriptions, and create again what went missing (with --auto-create or emulators; otherwise it is reported)." default:"10s"`
-	Pprof              bool          `help:"Serve Go's profiles at /debug/pprof/, to callers authenticated like the API's (go tool pprof http://ADDR/debug/pprof/heap). Off by default: profiles show the process's internals."`
+	Pprof              bool          `help:"Serve Go's profiles at /debug/pprof/, to admins authenticated like the API's callers (go tool pprof http://ADDR/debug/pprof/heap). Off by default: profiles show the process's internals."`
 	PprofBlockRate     time.Duration `name:"pprof-block-rate" help:"With --pprof, fill /debug/pprof/block: record a blocking event per this much time goroutines spend blocked (every event that blocks longer). 0: off. Recording takes a stack trace at each wait: at 10µs it took about 3% of the service's CPU at 5,000 entries/s, and that showed in its CPU profile." default:"0s"`
 	PprofMutexFraction int           `name:"pprof-mutex-fraction" help:"With --pprof, fill /debug/pprof/mutex: record one contended lock in this many. 0: off." default:"0"`
 }
@@ -161,7 +161,7 @@ func (d dropLines) Write(p []byte) (int, error) {
 }
 
 // mountPprof serves the profiles under /debug/pprof/ when --pprof is set,
-// each through guard (the authentication of the API's callers).
+// each through guard (the API's authentication, for admins only).
 func (f *LimitFlags) mountPprof(mux *http.ServeMux, guard func(http.Handler) http.Handler) {
 	if !f.Pprof {
 		return

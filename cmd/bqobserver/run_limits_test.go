@@ -64,7 +64,7 @@ func TestDropLines(t *testing.T) {
 }
 
 // TestPprof: the profiles are served only with --pprof, and then only to
-// callers authenticated like the API's.
+// admins, authenticated like the API's callers.
 func TestPprof(t *testing.T) {
 	const path = "/debug/pprof/cmdline"
 	t.Run("off by default", func(t *testing.T) {
@@ -81,7 +81,8 @@ func TestPprof(t *testing.T) {
 		got := map[string]int{}
 		got["nobody"], _, _ = call(t, "GET", a.base+path, "")
 		got["viewer"], _, _ = call(t, "GET", a.base+path, "", "X-Goog-Iap-Jwt-Assertion", a.iap(t, viewerEmail))
-		want := map[string]int{"nobody": http.StatusUnauthorized, "viewer": http.StatusOK}
+		got["admin"], _, _ = call(t, "GET", a.base+path, "", "X-Goog-Iap-Jwt-Assertion", a.iap(t, adminEmail))
+		want := map[string]int{"nobody": http.StatusUnauthorized, "viewer": http.StatusForbidden, "admin": http.StatusOK}
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("GET %s with --pprof (-want +got):\n%s", path, diff)
 		}

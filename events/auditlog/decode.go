@@ -69,13 +69,17 @@ func DecodeAt(entry []byte, now time.Time) ([]events.Event, []events.Dropped, er
 	if err != nil {
 		return nil, nil, err
 	}
+	if a.ServiceName != "" && a.ServiceName != bigQueryService {
+		// Before the payload's type, which another service's is not.
+		return nil, nil, skip(SkipNotJob, "entry from %s, not BigQuery", truncate(a.ServiceName, 128))
+	}
 	if err := a.checkPayloadTypes(); err != nil {
 		return nil, nil, err
 	}
-	ev, err := decodePayload(&w, a)
+	ev, byOwner, err := decodePayload(&w, a)
 	var dropped []events.Dropped
 	if err == nil {
-		dropped, err = w.finish(&ev, a, entry, now)
+		dropped, err = w.finish(&ev, a, byOwner, entry, now)
 	}
 	if err != nil {
 		return nil, nil, err
@@ -84,21 +88,28 @@ func DecodeAt(entry []byte, now time.Time) ([]events.Event, []events.Dropped, er
 }
 
 // decodePayload dispatches on the payload present, not on the method name:
-// v2 table events share the job methods' names.
-func decodePayload(w *logEntry, a *auditLog) (events.Event, error) {
+// v2 table events share the job methods' names. It also reports whether
+// the entry's caller (authenticationInfo) is who ran the job: not so for a
+// read of a job's results, whose caller is the reader.
+func decodePayload(w *logEntry, a *auditLog) (ev events.Event, byOwner bool, err error) {
 	switch {
-	case a.ServiceName != "" && a.ServiceName != bigQueryService:
-		return events.Event{}, skip(SkipNotJob, "entry from %s, not BigQuery", a.ServiceName)
 	case isCancel(a.MethodName):
-		return cancelEvent(a, &w.Resource)
-	case a.ServiceData != nil:
+		ev, err = cancelEvent(a, &w.Resource)
+		return ev, false, err
+	case a.ServiceData != nil && !(a.ServiceData.empty() && a.Metadata != nil):
+		if a.Status.failed() && a.ServiceData.requestOnly() {
+			// The request names the id the client wanted, which exists
+			// only if the call succeeded.
+			return events.Event{}, false, rejected(a)
+		}
 		return a.ServiceData.decode(a.MethodName)
 	case a.Metadata != nil:
-		return a.Metadata.decode(a.MethodName, &w.Resource)
+		ev, err = a.Metadata.decode(a.MethodName, &w.Resource)
+		return ev, true, err
 	case a.Status.failed():
-		return events.Event{}, rejected(a)
+		return events.Event{}, false, rejected(a)
 	}
-	return events.Event{}, skip(SkipNoPayload, "%s has neither serviceData nor metadata", first(a.MethodName, "audit entry"))
+	return events.Event{}, false, skip(SkipNoPayload, "%s has neither serviceData nor metadata", first(a.MethodName, "audit entry"))
 }
 
 // checkPayloadTypes rejects a payload whose "@type" names neither format.
@@ -144,14 +155,16 @@ func cancelEvent(a *auditLog, res *resource) (events.Event, error) {
 }
 
 // finish adds what the envelope knows to a decoded event (identity, time,
-// principal, source), applies the plausibility rule at now and checks that
-// the result is fit for the log. It returns what the rule dropped.
-func (w *logEntry) finish(ev *events.Event, a *auditLog, raw []byte, now time.Time) ([]events.Dropped, error) {
+// principal when byOwner says the caller ran the job, source), applies the
+// plausibility rule at now and checks that the result is fit for the log.
+// It returns what the rule dropped.
+func (w *logEntry) finish(ev *events.Event, a *auditLog, byOwner bool, raw []byte, now time.Time) ([]events.Dropped, error) {
 	ev.ID = eventID(w.LogName, w.InsertID, raw)
-	if ev.Kind == events.KindCancelRequested {
+	switch {
+	case ev.Kind == events.KindCancelRequested:
 		// The caller of jobs.cancel is who asked, not the job's owner.
 		ev.CancelRequestedBy = a.principal()
-	} else {
+	case byOwner:
 		ev.Principal = a.principal()
 	}
 	ev.Source.LogName, ev.Source.InsertID = w.LogName, w.InsertID

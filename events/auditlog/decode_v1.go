@@ -129,6 +129,20 @@ type v1Selection struct {
 	state     events.State // the state when the job states none
 	dryRun    bool
 	eventName string
+	// read: the entry is a read of the job's results (getQueryResults,
+	// queryDone), whose caller is whoever reads them, not who ran it.
+	read bool
+}
+
+// empty reports whether the payload holds nothing at all, not even its
+// type: a writer that emits every member left an empty serviceData beside
+// the metadata that holds the entry.
+func (d *v1AuditData) empty() bool { return *d == v1AuditData{} }
+
+// requestOnly reports whether the payload's job is an insert request with
+// no response, which names the id the client asked for.
+func (d *v1AuditData) requestOnly() bool {
+	return d.JobCompletedEvent == nil && d.JobInsertRequest != nil && d.JobInsertResponse == nil
 }
 
 // selectJob finds the job member of the payload, keyed on the member, not
@@ -148,10 +162,10 @@ func (d *v1AuditData) selectJob() (v1Selection, bool) {
 			state: events.StatePending, dryRun: (d.JobQueryRequest != nil && d.JobQueryRequest.DryRun) || job.dryRun()}, true
 	case d.JobGetQueryResultsResponse != nil:
 		job := d.JobGetQueryResultsResponse.job()
-		return v1Selection{key: "jobGetQueryResultsResponse", job: job, kind: events.KindStateChanged, dryRun: job.dryRun()}, true
+		return v1Selection{key: "jobGetQueryResultsResponse", job: job, kind: events.KindStateChanged, dryRun: job.dryRun(), read: true}, true
 	case d.JobQueryDoneResponse != nil:
 		job := d.JobQueryDoneResponse.job()
-		return v1Selection{key: "jobQueryDoneResponse", job: job, kind: events.KindStateChanged, dryRun: job.dryRun()}, true
+		return v1Selection{key: "jobQueryDoneResponse", job: job, kind: events.KindStateChanged, dryRun: job.dryRun(), read: true}, true
 	}
 	return v1Selection{}, false
 }
@@ -188,18 +202,20 @@ func mergeInsert(resp, req *v1Job) *v1Job {
 	return &out
 }
 
-// decode turns the payload into its job event, or says why there is none.
-func (d *v1AuditData) decode(method string) (events.Event, error) {
+// decode turns the payload into its job event, or says why there is none,
+// and reports whether the entry's caller ran the job.
+func (d *v1AuditData) decode(method string) (events.Event, bool, error) {
 	sel, ok := d.selectJob()
 	switch {
 	case !ok:
-		return events.Event{}, skip(SkipNotJob, "%s carries no job", first(method, "AuditData"))
+		return events.Event{}, false, skip(SkipNotJob, "%s carries no job", first(method, "AuditData"))
 	case sel.dryRun:
-		return events.Event{}, skip(SkipDryRun, "%s is a dry run", first(method, sel.key))
+		return events.Event{}, false, skip(SkipDryRun, "%s is a dry run", first(method, sel.key))
 	case sel.job == nil:
-		return events.Event{}, skip(SkipNotJob, "%s carries no job", first(method, sel.key))
+		return events.Event{}, false, skip(SkipNotJob, "%s carries no job", first(method, sel.key))
 	}
-	return sel.event(method)
+	ev, err := sel.event(method)
+	return ev, !sel.read, err
 }
 
 func (s *v1Selection) event(method string) (events.Event, error) {

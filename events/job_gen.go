@@ -15,7 +15,8 @@ type Facts struct {
 	JobType string `json:"job_type,omitempty"`
 	// The kind of statement a query job runs, such as SELECT, MERGE or SCRIPT.
 	StatementType string `json:"statement_type,omitempty"`
-	// INTERACTIVE or BATCH.
+	// QUERY_INTERACTIVE or QUERY_BATCH, as the audit log names them
+	// (INFORMATION_SCHEMA.JOBS and the jobs API say INTERACTIVE or BATCH).
 	Priority string `json:"priority,omitempty"`
 	// The query text: whole wherever any event carried it whole.
 	Query string `json:"query,omitempty"`
@@ -23,7 +24,9 @@ type Facts struct {
 	QueryTruncated bool `json:"query_truncated,omitempty"`
 	// The job's labels.
 	Labels map[string]string `json:"labels,omitempty"`
-	// The reservation the job runs in (or asked for), as project:location.name.
+	// The reservation the job ran in, as the audit log names it: a reservation,
+	// or unreserved for on-demand capacity (and for a script's parent job); else
+	// the one the job asked for.
 	Reservation string `json:"reservation,omitempty"`
 	// The tables and views a query reads, as project.dataset.table.
 	ReferencedTables []string `json:"referenced_tables,omitempty"`

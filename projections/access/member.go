@@ -1,6 +1,7 @@
 package access
 
 import (
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -71,7 +72,34 @@ func parseEmailMember(kind, value string) (member, error) {
 	if strings.Trim(domain, "*.") == "" {
 		return member{}, fmt.Errorf("pattern %q matches every domain; name the domain, as in user:*@eng.acme.example", kind+":"+value)
 	}
+	if err := checkPatternDomain(domain); err != nil {
+		return member{}, fmt.Errorf("pattern %q %w", kind+":"+value, err)
+	}
 	return member{pattern: globPattern(value)}, nil
+}
+
+// checkPatternDomain says why the domain of a pattern would admit accounts
+// that anyone can create: a '*' anywhere in it but as a whole first label
+// before at least two more (*.eng.acme.example); or a domain of service
+// accounts that is not one project's own, since anyone can create a
+// project, and so its accounts (PROJECT.iam.gserviceaccount.com is one
+// project's; developer., appspot., cloudservices. and the gcp-sa-* service
+// agents' domains are every project's).
+func checkPatternDomain(domain string) error {
+	rest, sub := strings.CutPrefix(domain, "*.")
+	switch {
+	case strings.Contains(rest, "*"):
+		return errors.New("has a '*' in its domain other than a whole first label; name the domain, as in user:*@eng.acme.example or user:*@*.acme.example")
+	case sub && strings.Count(rest, ".") < 1:
+		return errors.New("matches every domain under a top-level domain; name the organization's domain, as in user:*@*.acme.example")
+	}
+	if sa, ok := strings.CutSuffix(domain, ".gserviceaccount.com"); ok || domain == "gserviceaccount.com" {
+		project, own := strings.CutSuffix(sa, ".iam")
+		if !own || sub || strings.Contains(project, ".") || strings.HasPrefix(project, "gcp-sa-") {
+			return errors.New("matches service accounts of projects anyone can create; name one project's, as in serviceAccount:*@PROJECT.iam.gserviceaccount.com, or each account")
+		}
+	}
+	return nil
 }
 
 // globPattern compiles a pattern in which '*' matches any run of characters

@@ -110,6 +110,12 @@ func TestParsePolicyErrors(t *testing.T) {
       - "user: alice@acme.example"
       - principal://iam.googleapis.com/x
       - deleted:user:bob@acme.example
+      - serviceAccount:*@*.iam.gserviceaccount.com
+      - serviceAccount:*@acme-*.iam.gserviceaccount.com
+      - user:*@*.com
+      - serviceAccount:*@developer.gserviceaccount.com
+      - serviceAccount:*@gcp-sa-pubsub.iam.gserviceaccount.com
+      - serviceAccount:*@appspot.gserviceaccount.com
 `, want: []PolicyError{
 			{Line: 4, Reason: `member "alice@acme.example" has no kind (want user:EMAIL, serviceAccount:EMAIL, domain:DOMAIN or a pattern such as user:*@eng.acme.example)`},
 			{Line: 5, Reason: `member "allAuthenticatedUsers" is not supported: any Google account can obtain an ID token for any audience; name a domain: or a user:*@… pattern instead`},
@@ -125,6 +131,12 @@ func TestParsePolicyErrors(t *testing.T) {
 			{Line: 15, Reason: `member "user: alice@acme.example" has an empty value or spaces`},
 			{Line: 16, Reason: `member "principal://iam.googleapis.com/x" has an unknown kind "principal:" (want user:, serviceAccount: or domain:)`},
 			{Line: 17, Reason: `member "deleted:user:bob@acme.example" has an unknown kind "deleted:" (want user:, serviceAccount: or domain:)`},
+			{Line: 18, Reason: `pattern "serviceAccount:*@*.iam.gserviceaccount.com" matches service accounts of projects anyone can create; name one project's, as in serviceAccount:*@PROJECT.iam.gserviceaccount.com, or each account`},
+			{Line: 19, Reason: `pattern "serviceAccount:*@acme-*.iam.gserviceaccount.com" has a '*' in its domain other than a whole first label; name the domain, as in user:*@eng.acme.example or user:*@*.acme.example`},
+			{Line: 20, Reason: `pattern "user:*@*.com" matches every domain under a top-level domain; name the organization's domain, as in user:*@*.acme.example`},
+			{Line: 21, Reason: `pattern "serviceAccount:*@developer.gserviceaccount.com" matches service accounts of projects anyone can create; name one project's, as in serviceAccount:*@PROJECT.iam.gserviceaccount.com, or each account`},
+			{Line: 22, Reason: `pattern "serviceAccount:*@gcp-sa-pubsub.iam.gserviceaccount.com" matches service accounts of projects anyone can create; name one project's, as in serviceAccount:*@PROJECT.iam.gserviceaccount.com, or each account`},
+			{Line: 23, Reason: `pattern "serviceAccount:*@appspot.gserviceaccount.com" matches service accounts of projects anyone can create; name one project's, as in serviceAccount:*@PROJECT.iam.gserviceaccount.com, or each account`},
 		}},
 		{name: "show_queries on own", yaml: "roles:\n  - role: own\n    show_queries: false\n    members: [user:a@b.example]\n", want: []PolicyError{
 			{Line: 3, Reason: "show_queries applies to viewer entries only (admin always reads query text; own sees only its own jobs)"},
@@ -248,4 +260,25 @@ func joined(err error) []string {
 		msgs = append(msgs, e.Error())
 	}
 	return msgs
+}
+
+// TestPatternsOfOneOrganization: the patterns refused above for admitting
+// strangers leave those of one organization's domains and one project's
+// service accounts.
+func TestPatternsOfOneOrganization(t *testing.T) {
+	for _, tc := range []struct{ member, in, out string }{
+		{"user:*@dba.acme.example", "ann@dba.acme.example", "ann@acme.example"},
+		{"user:*@*.partner.example", "bo@eu.partner.example", "bo@partner.example.evil.example"},
+		{"serviceAccount:*@observer.iam.gserviceaccount.com", "etl@observer.iam.gserviceaccount.com", "etl@observer2.iam.gserviceaccount.com"},
+		{"serviceAccount:etl-*@observer.iam.gserviceaccount.com", "etl-nightly@observer.iam.gserviceaccount.com", "bi@observer.iam.gserviceaccount.com"},
+	} {
+		m, err := parseMember(tc.member)
+		if err != nil {
+			t.Errorf("%s: %v", tc.member, err)
+			continue
+		}
+		if !m.matches(tc.in) || m.matches(tc.out) {
+			t.Errorf("%s matches %s: %v, %s: %v; want true, false", tc.member, tc.in, m.matches(tc.in), tc.out, m.matches(tc.out))
+		}
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -410,6 +411,37 @@ func TestRunOperatorEndpointsByRole(t *testing.T) {
 		status, _, body := call(t, "GET", base+tc.path, "", header...)
 		if status != tc.status {
 			t.Errorf("GET %s as %s: %d (%.80s), want %d", tc.path, tc.who, status, body, tc.status)
+		}
+	}
+}
+
+// TestSimulationFromThisMachine: with users authenticated, the simulated
+// jobs API, which takes no credentials, answers only this machine: a
+// loopback peer, or the service calling itself on the address it listens
+// on.
+func TestSimulationFromThisMachine(t *testing.T) {
+	h := fromThisMachine(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}))
+	for _, tc := range []struct {
+		peer, local string
+		want        int
+	}{
+		{"127.0.0.1:5555", "127.0.0.1:8080", 200},
+		{"[::1]:5555", "[::1]:8080", 200},
+		{"10.0.0.5:4444", "10.0.0.5:8080", 200},
+		{"203.0.113.9:1234", "10.0.0.5:8080", 403},
+		{"10.0.0.6:1234", "10.0.0.5:8080", 403},
+	} {
+		r := httptest.NewRequest("GET", "/simulation/bigquery/v2/projects/p/jobs", nil)
+		r.RemoteAddr = tc.peer
+		local, err := net.ResolveTCPAddr("tcp", tc.local)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r = r.WithContext(context.WithValue(r.Context(), http.LocalAddrContextKey, local))
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		if rec.Code != tc.want {
+			t.Errorf("a call from %s on %s answered %d, want %d", tc.peer, tc.local, rec.Code, tc.want)
 		}
 	}
 }

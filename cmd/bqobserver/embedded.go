@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -14,7 +16,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/bqobserver/bqobserver/internal/problem"
 	"github.com/bqobserver/bqobserver/internal/simulation"
+	"github.com/bqobserver/bqobserver/projections/access"
 )
 
 // simulationPath is where the embedded mode serves the simulated BigQuery
@@ -98,10 +102,48 @@ func (s *embeddedSimulation) behind() func() time.Duration {
 }
 
 // mount serves the jobs API under simulationPath.
-func (s *embeddedSimulation) mount(mux *http.ServeMux) {
-	if s != nil {
-		mux.Handle(simulationPath+"/", http.StripPrefix(simulationPath, s.org.JobsAPI()))
+//
+// Enrichment and cancel call it from this process, without credentials.
+// When users are authenticated (local is false) it answers only callers
+// on this machine: its jobs are made up, but they may be cancelled through
+// it, and nothing else the service serves is open to anyone.
+func (s *embeddedSimulation) mount(mux *http.ServeMux, local bool) {
+	if s == nil {
+		return
 	}
+	h := http.StripPrefix(simulationPath, s.org.JobsAPI())
+	if !local {
+		h = fromThisMachine(h)
+	}
+	mux.Handle(simulationPath+"/", h)
+}
+
+// fromThisMachine refuses with 403 a request whose peer is not this
+// machine: neither on a loopback address nor on the address it called
+// (the service calling itself on the address it listens on).
+func fromThisMachine(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !access.IsLoopbackAddr(r.RemoteAddr) && !sameHost(r) {
+			problem.Write(w, r, http.StatusForbidden, "the simulated jobs API answers only this machine when users are authenticated")
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// sameHost reports whether the request's peer has the address the request
+// came in on.
+func sameHost(r *http.Request) bool {
+	local, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+	if !ok {
+		return false
+	}
+	peer, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return false
+	}
+	in, err := netip.ParseAddrPort(local.String())
+	return err == nil && in.Addr().Unmap() == peer.Addr().Unmap()
 }
 
 // run publishes the organization's entries until ctx ends, then waits

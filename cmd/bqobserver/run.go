@@ -38,7 +38,7 @@ type RunCmd struct {
 	AutoCreate                bool          `help:"Create or update topics, subscriptions and the table at start. Always on when no backend is Google Cloud (in-process or emulators)."`
 	StaleAfter                time.Duration `help:"Flag a listed job as stale after this long without any event (BigQuery stops queries after 6 hours)." default:"6h"`
 	ReplicaSubscriptionPrefix string        `help:"Prefix of this replica's own subscription on the events topic (created at start, deleted at stop, expiring a day after an unclean stop)." default:"bqobserver-running"`
-	Simulate                  bool          `help:"In the embedded mode (in-process Pub/Sub), run a simulated organization that publishes audit entries and serves a BigQuery jobs API at /simulation/bigquery/v2/." default:"true" negatable:""`
+	Simulate                  bool          `help:"In the embedded mode (in-process Pub/Sub), run a simulated organization that publishes audit entries and serves a BigQuery jobs API at /simulation/bigquery/v2/ (without credentials; with --auth other than none, to this machine only)." default:"true" negatable:""`
 	SimulateRate              float64       `help:"Jobs per second the simulated organization submits." default:"1"`
 	SimulateRateSteps         []string      `help:"Changes of the simulated rate, as AFTER=RATE (comma-separated): AFTER the start, the organization submits RATE jobs per second (--simulate-rate 500 --simulate-rate-steps 10m=50 is ten busy minutes, then a quiet time)."`
 	SimulateProjects          int           `help:"Projects in the simulated organization." default:"50"`
@@ -208,7 +208,7 @@ func (c *RunCmd) serve(e *env, l *lifecycle, sim *embeddedSimulation, mux *http.
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", addr, err)
 	}
-	sim.mount(mux)
+	sim.mount(mux, c.Auth == string(access.ModeNone))
 	if err := withJobsAPI(cmp.Or(c.BigqueryEndpoint, simulationEndpoint(sim, ln))); err != nil {
 		return errors.Join(err, ln.Close())
 	}

@@ -210,6 +210,14 @@ func TestRunAuthenticatedUsers(t *testing.T) {
 			}
 		})
 	}
+	t.Run("readiness tells more to callers who see every job", func(t *testing.T) {
+		_, _, open := call(t, "GET", a.base+"/readyz", "")
+		_, _, full := call(t, "GET", a.base+"/readyz", "", assertion, viewer)
+		_, _, forged := call(t, "GET", a.base+"/readyz", "", assertion, a.iss.IAP(t, expired))
+		if strings.Contains(open, `"jobs"`) || strings.Contains(forged, `"jobs"`) || !strings.Contains(full, `"jobs"`) {
+			t.Errorf("/readyz: anonymous %s, expired assertion %s, viewer %s; want the job count for the viewer alone", open, forged, full)
+		}
+	})
 	t.Run("who am I", func(t *testing.T) {
 		_, _, body := call(t, "GET", a.base+"/api/v1/me", "", assertion, viewer)
 		var me map[string]any

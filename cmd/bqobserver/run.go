@@ -250,7 +250,7 @@ func (c *RunCmd) routes(pipe *ingest.Pipeline, metrics, api http.Handler, g *gat
 		mux.Handle(p, g.users(api))
 	}
 	for _, p := range []string{"/healthz", "/readyz"} {
-		mux.Handle(p, api)
+		mux.Handle(p, g.auth.Optional(api)) // open, with more for callers who see every job
 	}
 	mux.Handle("/", g.users(web.Handler()))
 	c.Limits.mountPprof(mux, g.atLeast(access.RoleAdmin, "profiles"))

@@ -126,6 +126,20 @@ func (a *Authenticator) Middleware(next http.Handler) http.Handler {
 	})
 }
 
+// Optional is Middleware for what anyone may call but a caller may learn
+// more from (readiness): it puts the caller's Principal in the request's
+// context when the request's credentials verify and name a role, and
+// otherwise the zero Principal, which sees nothing; it refuses no one.
+func (a *Authenticator) Optional(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, err := a.Authenticate(r)
+		if err != nil {
+			p = Principal{}
+		}
+		next.ServeHTTP(w, r.WithContext(WithPrincipal(r.Context(), p)))
+	})
+}
+
 // challenge returns the WWW-Authenticate value for err: the scheme, and
 // error="invalid_token" when credentials were sent but did not verify
 // (RFC 6750 §3).

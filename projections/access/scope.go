@@ -43,6 +43,10 @@ func (s Scope) Principal() Principal { return s.p }
 // SeesNothing reports whether the caller may see no job at all.
 func (s Scope) SeesNothing() bool { return s.p.Role == RoleNone }
 
+// SeesAll reports whether the caller may see every job (a viewer or an
+// admin), and so what counts or names the whole organization's.
+func (s Scope) SeesAll() bool { return s.p.Role >= RoleViewer }
+
 // Owner returns, for an own caller, the email every job it sees ran as,
 // and true; for callers who see every job (or none) it returns false.
 func (s Scope) Owner() (string, bool) {

@@ -4,9 +4,12 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/bqobserver/bqobserver/projections/access"
 )
 
 // TestReadyWhileABackendIsUnreachable reports the event log unreachable,
@@ -64,5 +67,30 @@ func TestReadyWhileABackendIsUnreachable(t *testing.T) {
 		if diff := cmp.Diff(step.want, ask()); diff != "" {
 			t.Errorf("%s (-want +got):\n%s", step.name, diff)
 		}
+	}
+}
+
+// TestReadyRedacted: /readyz, open to anyone, tells a caller who may not
+// see every job (an anonymous probe, an own caller) the state and which
+// backend does not answer, but not how many jobs the organization runs nor
+// the errors behind it, which name its resources.
+func TestReadyRedacted(t *testing.T) {
+	p, _ := newProjection(t, nil, t0, Config{})
+	p.ReportLog(t.Context(), errors.New("table projects/acme-ops/instances/obs/tables/bqobserver-events is missing"))
+	p.ReportDetached(t.Context(), []string{"bqobserver-ingest"})
+	own := access.Principal{Email: "carol@partner.example", Role: access.RoleOwn, Method: access.ModeIAP}
+	for name, h := range map[string]http.Handler{"anonymous": as(access.Principal{}, p.Handler()), "own": as(own, p.Handler())} {
+		body := get(t, h, "/readyz").Body.String()
+		for _, secret := range []string{`"jobs"`, "acme-ops", "bqobserver-ingest"} {
+			if strings.Contains(body, secret) {
+				t.Errorf("/readyz tells an %s caller %s: %s", name, secret, body)
+			}
+		}
+		if !strings.Contains(body, `"status":"degraded"`) || !strings.Contains(body, `"reachable":false`) {
+			t.Errorf("/readyz does not tell an %s caller that the log does not answer: %s", name, body)
+		}
+	}
+	if body := get(t, asAdmin(p.Handler()), "/readyz").Body.String(); !strings.Contains(body, "acme-ops") || !strings.Contains(body, `"jobs":`) {
+		t.Errorf("/readyz does not tell an admin why: %s", body)
 	}
 }

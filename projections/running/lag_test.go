@@ -75,7 +75,10 @@ func TestLagAndReadiness(t *testing.T) {
 			}
 
 			var ready readyJSON
-			decode(t, get(t, p.Handler(), "/readyz"), http.StatusOK, &ready)
+			decode(t, get(t, asAdmin(p.Handler()), "/readyz"), http.StatusOK, &ready)
+			if ready.Jobs == nil {
+				t.Fatal("readyz does not count the jobs for an admin")
+			}
 			wantLog := backendJSON{Reachable: !tt.dropTable}
 			if tt.dropTable {
 				if ready.EventLog.Error == "" {
@@ -83,7 +86,7 @@ func TestLagAndReadiness(t *testing.T) {
 				}
 				wantLog.Error = ready.EventLog.Error
 			}
-			want := readyJSON{Status: tt.wantStatus, Meaning: tt.wantMeaning, Lag: tt.wantLag, EventLog: wantLog, PubSub: backendJSON{Reachable: true}}
+			want := readyJSON{Status: tt.wantStatus, Meaning: tt.wantMeaning, Jobs: ready.Jobs, Lag: tt.wantLag, EventLog: wantLog, PubSub: backendJSON{Reachable: true}}
 			if diff := gocmp.Diff(ready, want); diff != "" {
 				t.Errorf("readyz (-got +want):\n%s", diff)
 			}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+
+	"github.com/bqobserver/bqobserver/projections/access"
 )
 
 // pinger is an event log that can say whether it answers (an *events.Log).
@@ -23,8 +25,10 @@ const (
 type readyJSON struct {
 	Status string `json:"status"`
 	// Meaning says in a sentence what Status means for a client of the list.
-	Meaning  string      `json:"meaning"`
-	Jobs     int         `json:"jobs"`
+	Meaning string `json:"meaning"`
+	// Jobs is how many jobs are listed; absent for a caller who may not
+	// see every job.
+	Jobs     *int        `json:"jobs,omitempty"`
 	Lag      lagJSON     `json:"lag"`
 	EventLog backendJSON `json:"event_log"`
 	PubSub   backendJSON `json:"pubsub"`
@@ -54,7 +58,8 @@ func (p *Projection) serveReady(w http.ResponseWriter, r *http.Request) {
 		unavailable(w, r, p.cfg.RetryAfter, p.notReadyReason())
 		return
 	}
-	body := readyJSON{Jobs: p.Len(), Lag: p.lag(p.cfg.Now()), EventLog: p.probe(r.Context()), PubSub: backendJSON{Reachable: true}}
+	jobs := p.Len()
+	body := readyJSON{Jobs: &jobs, Lag: p.lag(p.cfg.Now()), EventLog: p.probe(r.Context()), PubSub: backendJSON{Reachable: true}}
 	if reason := p.logHealth.reason(); reason != "" && body.EventLog.Reachable {
 		body.EventLog = backendJSON{Error: reason}
 	}
@@ -80,7 +85,32 @@ func (p *Projection) serveReady(w http.ResponseWriter, r *http.Request) {
 		body.Status = readyOK
 		body.Meaning = fmt.Sprintf("the list is rebuilt from the event log, fed live and at most %s behind the audit log", p.cfg.CatchingUpAfter)
 	}
+	if !access.ScopeFrom(r.Context()).SeesAll() {
+		body.redact()
+	}
 	writeJSON(w, r, body)
+}
+
+// redact leaves what a caller who may not see every job (or an anonymous
+// probe) may know of readiness: the status, its meaning, the lag and
+// whether each backend answers, not how many jobs the organization runs
+// nor the errors and resource names behind a degraded state.
+func (b *readyJSON) redact() {
+	b.Jobs = nil
+	b.EventLog.Error, b.PubSub.Error = redactedError(b.EventLog.Error), redactedError(b.PubSub.Error)
+	if len(b.DetachedSubscriptions) > 0 {
+		b.DetachedSubscriptions = []string{redacted}
+	}
+}
+
+// redacted stands for what a caller who may not see every job is not told.
+const redacted = "(shown to callers who see every job, and in the service's log)"
+
+func redactedError(err string) string {
+	if err == "" {
+		return ""
+	}
+	return redacted
 }
 
 // probe asks the event log whether it answers, within ProbeTimeout.

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/bqobserver/bqobserver/events"
+	"github.com/bqobserver/bqobserver/events/jobfields"
 )
 
 // Difference is a job whose row in the jobs view is not the fold of its
@@ -52,10 +53,11 @@ func NewChecker(cfg Config, log Log, view View) (*Checker, error) {
 }
 
 // Check compares, for every job with an event in [from, to) of the log (of
-// project only, when it is set), the fold of all its events with its row in
-// the jobs view: every column but version_time. It returns the jobs missing
-// from the view or different there, by key. A job whose latest events are
-// still on their way to the sink shows as different until they arrive.
+// project only, when it is set), the fold of its events that the sink
+// promises to have written (see promised) with its row in the jobs view:
+// every column but version_time. It returns the jobs missing from the view
+// or different there, by key. A job whose latest events are still on their
+// way to the sink shows as different until they arrive.
 func (c *Checker) Check(ctx context.Context, from, to time.Time, project string) (CheckStats, []Difference, error) {
 	keys, _, err := jobsIn(ctx, c.log, from, to, project)
 	if err != nil {
@@ -73,7 +75,7 @@ func (c *Checker) Check(ctx context.Context, from, to time.Time, project string)
 			diffs = append(diffs, Difference{Job: key, Missing: true})
 			return nil
 		}
-		j, d := c.v.version(key, evs)
+		j, d := c.promised(key, evs, got[eventCountColumn])
 		want := values(c.v.rows.message(&j, &d), c.v.rows.schema)
 		if cols := differences(want, got, c.v.rows.schema, versionTimeColumn); len(cols) > 0 {
 			diffs = append(diffs, Difference{Job: key, Columns: cols})
@@ -97,6 +99,37 @@ func (c *Checker) Check(ctx context.Context, from, to time.Time, project string)
 // versionTimeColumn is when a version was written: it differs between
 // versions of the same content, so Check does not compare it.
 var versionTimeColumn = columns[len(columns)-1]
+
+// eventCountColumn is how many events a version folds.
+var eventCountColumn = historyColumn("EventCount")
+
+// historyColumn returns the column of the derived value named name.
+func historyColumn(name string) string {
+	i := slices.IndexFunc(jobfields.HistoryColumns, func(c jobfields.HistoryColumn) bool { return c.Name == name })
+	return jobfields.HistoryColumns[i].Column.Name
+}
+
+// promised returns the version of a job its latest row must be, from evs,
+// all its events in the log in (Time, ID) order, and count, the row's
+// event_count. A finished job's row folds them all. The sink writes no row
+// for a progress sample of a running job, so a running job's row folds
+// every other event, and of the progress samples after the last of them
+// only those the log had when the sink read it: as many as the row counts
+// (all of them, after a replay).
+func (c *Checker) promised(key events.JobKey, evs []events.Event, count any) (events.Job, Derived) {
+	j, d := c.v.version(key, evs)
+	if j.Done() {
+		return j, d
+	}
+	k := len(evs)
+	for k > 0 && evs[k-1].Kind == events.KindProgress {
+		k--
+	}
+	if n, _ := count.(int64); n > int64(k) && n <= int64(len(evs)) {
+		k = int(n)
+	}
+	return c.v.version(key, evs[:k])
+}
 
 // jobsIn returns the jobs with an event in [from, to) of the log, of
 // project only when it is set, in key order, and how many events it read.

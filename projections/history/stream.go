@@ -2,12 +2,11 @@ package history
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"slices"
 
 	"cloud.google.com/go/bigquery/storage/apiv1/storagepb"
 	"cloud.google.com/go/bigquery/storage/managedwriter"
-	"github.com/googleapis/gax-go/v2/apierror"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/descriptorpb"
@@ -37,27 +36,40 @@ type Destination struct {
 	BigQuery schema.BigQuery
 }
 
-// opener opens the table's default stream. The stream lives until it is
-// closed, whatever ctx does; appends are bounded by their own contexts.
+// opener opens the table's default stream. The open ends with ctx (the
+// client would otherwise retry an unavailable BigQuery for ten minutes),
+// but the stream, once open, lives until it is closed, whatever ctx does:
+// the client ties a stream's life to the context it was opened with, so
+// that context is cut loose from ctx once the open has succeeded.
 func (d Destination) opener() opener {
 	table := managedwriter.TableParentFromParts(d.BigQuery.Project, d.BigQuery.Dataset, schema.JobVersionsTable)
 	return func(ctx context.Context, desc *descriptorpb.DescriptorProto) (stream, error) {
-		ms, err := d.Client.NewManagedStream(context.WithoutCancel(ctx),
+		life, end := context.WithCancel(context.WithoutCancel(ctx))
+		detach := context.AfterFunc(ctx, end)
+		ms, err := d.Client.NewManagedStream(life,
 			managedwriter.WithDestinationTable(table),
 			managedwriter.WithType(managedwriter.DefaultStream),
 			managedwriter.WithSchemaDescriptor(desc),
 			managedwriter.EnableWriteRetries(true))
+		if !detach() && err == nil { // ctx ended as the open succeeded: the stream is cancelled already
+			ms.Close()
+			err = context.Cause(ctx)
+		}
 		if err != nil {
+			end()
 			return nil, fmt.Errorf("opening the default stream of %s: %w", table, err)
 		}
-		return managedStream{ms}, nil
+		return managedStream{ms: ms, end: end}, nil
 	}
 }
 
 // managedStream is a default stream of the managedwriter client, which
 // pipelines appends on one connection, reconnects, and retries an append
 // a few times when BigQuery answers with a transient error.
-type managedStream struct{ ms *managedwriter.ManagedStream }
+type managedStream struct {
+	ms  *managedwriter.ManagedStream
+	end context.CancelFunc // ends the context the stream lives in
+}
 
 func (s managedStream) append(ctx context.Context, rows [][]byte) (*storagepb.AppendRowsResponse, error) {
 	res, err := s.ms.AppendRows(ctx, rows)
@@ -67,7 +79,10 @@ func (s managedStream) append(ctx context.Context, rows [][]byte) (*storagepb.Ap
 	return res.FullResponse(ctx)
 }
 
-func (s managedStream) close() error { return s.ms.Close() }
+func (s managedStream) close() error {
+	defer s.end()
+	return s.ms.Close()
+}
 
 // tableFault are the Storage Write API's errors that are the table's fault,
 // not the rows': the table or its schema is not what the writer expects
@@ -85,19 +100,18 @@ var tableFault = []storagepb.StorageError_StorageErrorCode{
 // refused reports whether BigQuery refused a whole append for what its
 // rows hold (INVALID_ARGUMENT without naming rows), rather than for the
 // table or the service: such an append fails again whenever it is sent.
+// The StorageError that names a table fault is read from the gRPC status,
+// which every shape of the client's errors carries: the managedwriter
+// client returns a plain status error when the append's response failed,
+// and an *apierror.APIError when the response carried the error.
 func refused(err error) bool {
-	if status.Code(err) != codes.InvalidArgument {
+	st, ok := status.FromError(err)
+	if !ok || st.Code() != codes.InvalidArgument {
 		return false
 	}
-	var apiErr *apierror.APIError
-	if errors.As(err, &apiErr) {
-		se := &storagepb.StorageError{}
-		if apiErr.Details().ExtractProtoMessage(se) == nil {
-			for _, c := range tableFault {
-				if se.GetCode() == c {
-					return false
-				}
-			}
+	for _, d := range st.Details() {
+		if se, ok := d.(*storagepb.StorageError); ok && slices.Contains(tableFault, se.GetCode()) {
+			return false
 		}
 	}
 	return true

@@ -19,8 +19,11 @@ import (
 // BigQuery.
 type View interface {
 	// Jobs returns the rows of the jobs whose first event is before to and
-	// whose last is at or after from (a superset of the jobs with an event
-	// in [from, to)), of project only when it is set, by job.
+	// whose last is at or after from, or which have not finished, of
+	// project only when it is set, by job: a superset of the rows of the
+	// jobs with an event in [from, to), since the sink writes a row for
+	// every event but a progress sample of a running job, whose row's last
+	// event may be long before from.
 	Jobs(ctx context.Context, from, to time.Time, project string) (map[events.JobKey]Row, error)
 }
 
@@ -67,7 +70,7 @@ func (v *JobsView) Jobs(ctx context.Context, from, to time.Time, project string)
 }
 
 func (v *JobsView) jobs(ctx context.Context, from, to time.Time, project string) (map[events.JobKey]Row, error) {
-	sql := "SELECT * FROM " + v.b.Table(schema.JobsView) + " WHERE first_seen < @to AND last_seen >= @from"
+	sql := "SELECT * FROM " + v.b.Table(schema.JobsView) + " WHERE first_seen < @to AND (last_seen >= @from OR IFNULL(state, '') != 'DONE')"
 	params := []bigquery.QueryParameter{{Name: "from", Value: from}, {Name: "to", Value: to}}
 	if project != "" {
 		sql += " AND project_id = @project"

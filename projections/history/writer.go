@@ -85,8 +85,9 @@ type writer struct {
 	open    opener
 	metrics *metrics
 
-	mu sync.Mutex
-	s  stream // opened at the first append, again after a failed open
+	mu      sync.Mutex
+	s       stream   // opened at the first append, again after a failed open
+	opening *pending // the open in progress, if any
 
 	reqs     chan *rowReq
 	stop     chan struct{} // closed by close: no more batches
@@ -273,19 +274,48 @@ func (w *writer) oneByOne(rows [][]byte, err error) []error {
 	return out
 }
 
-// stream returns the open stream, opening it first if needed.
+// pending is an open of the stream in progress.
+type pending struct {
+	done chan struct{} // closed when the open has ended, with s or err set
+	s    stream
+	err  error
+}
+
+// stream returns the open stream, opening it first if needed. One append
+// opens it, on its own context (bounded by Timeout, cancelled by close);
+// the others wait for that open, or for their own context, without holding
+// w.mu: an open of an unavailable BigQuery lasts until its context ends,
+// and neither close nor the other appends may wait that long for the lock.
+// A failed open is shared by its waiters; the next append opens again.
 func (w *writer) stream(ctx context.Context) (stream, error) {
 	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.s != nil {
-		return w.s, nil
+	s, p := w.s, w.opening
+	if s == nil && p == nil {
+		p = &pending{done: make(chan struct{})}
+		w.opening = p
+		w.mu.Unlock()
+		w.openStream(ctx, p)
+		return p.s, p.err
 	}
-	s, err := w.open(ctx, w.desc)
-	if err != nil {
-		return nil, err
+	w.mu.Unlock()
+	if s != nil {
+		return s, nil
 	}
-	w.s = s
-	return s, nil
+	select {
+	case <-p.done:
+		return p.s, p.err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("waiting for the stream to open: %w", context.Cause(ctx))
+	}
+}
+
+// openStream runs the open p stands for and publishes its outcome.
+func (w *writer) openStream(ctx context.Context, p *pending) {
+	p.s, p.err = w.open(ctx, w.desc)
+	w.mu.Lock()
+	w.s, w.opening = p.s, nil
+	w.mu.Unlock()
+	close(p.done)
 }
 
 func isEOF(err error) bool { return errors.Is(err, io.EOF) }

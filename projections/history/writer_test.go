@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -134,15 +135,24 @@ func TestWriterRejectsRows(t *testing.T) {
 	}
 }
 
-// tableFaultErr is BigQuery's answer to rows of columns the table lacks.
-func tableFaultErr(t *testing.T) error {
+// tableFaultStatus is BigQuery's answer to rows of columns the table lacks, as
+// the managedwriter client hands it over: a plain gRPC status when the
+// append failed, which is how an AppendRows error reaches the writer.
+func tableFaultStatus(t *testing.T) error {
 	t.Helper()
 	st, err := status.New(codes.InvalidArgument, "Input schema has more fields than BigQuery schema").
 		WithDetails(&storagepb.StorageError{Code: storagepb.StorageError_SCHEMA_MISMATCH_EXTRA_FIELDS})
 	if err != nil {
 		t.Fatal(err)
 	}
-	apiErr, ok := apierror.FromError(st.Err())
+	return st.Err()
+}
+
+// tableFaultAPIError is the same answer as an *apierror.APIError, the
+// client's shape when the error came in the append's response.
+func tableFaultAPIError(t *testing.T) error {
+	t.Helper()
+	apiErr, ok := apierror.FromError(tableFaultStatus(t))
 	if !ok {
 		t.Fatal("no API error")
 	}
@@ -162,7 +172,9 @@ func TestWriterTransientFailures(t *testing.T) {
 			return status.Error(codes.ResourceExhausted, "Exceeds 'AppendRows throughput' quota")
 		}},
 		{"internal", func(*testing.T) error { return status.Error(codes.Internal, "try again") }},
-		{"a table setup must upgrade", tableFaultErr},
+		{"a table setup must upgrade", tableFaultStatus},
+		{"a table setup must upgrade, as an API error", tableFaultAPIError},
+		{"a table setup must upgrade, wrapped", func(t *testing.T) error { return fmt.Errorf("appending: %w", tableFaultStatus(t)) }},
 		{"the table missing", func(*testing.T) error { return status.Error(codes.NotFound, "Table not found") }},
 	}
 	for _, tt := range tests {
@@ -294,6 +306,39 @@ func TestWriterCloseIsBoundedWithEveryAppendInFlight(t *testing.T) {
 		if err := <-written; !errors.Is(err, events.ErrUnavailable) {
 			t.Errorf("a row: %v, want a transient error", err)
 		}
+	}
+}
+
+// TestWriterSharesTheOpen writes rows in appends of their own while the
+// stream does not open until its context ends: the appends wait for one
+// open, each within its own Timeout, and none waits for another's open
+// to end first (one at a time, three appends would take three Timeouts).
+func TestWriterSharesTheOpen(t *testing.T) {
+	v, rows := rowsOf(t, "a", "b", "c")
+	var opens atomic.Int64
+	hung := func(ctx context.Context, _ *descriptorpb.DescriptorProto) (stream, error) {
+		opens.Add(1)
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	m, err := newMetrics(prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const timeout = 500 * time.Millisecond
+	w := newWriter(WriterConfig{MaxRows: 1, FlushInterval: time.Millisecond, Timeout: timeout}, v.rows.proto, hung, m)
+	t.Cleanup(func() { w.close(context.Background()) })
+	start := time.Now()
+	for i, err := range writeAll(w, rows) {
+		if !errors.Is(err, events.ErrUnavailable) {
+			t.Errorf("row %d: %v; want a transient error", i, err)
+		}
+	}
+	if took := time.Since(start); took >= 2*timeout+timeout/2 {
+		t.Errorf("the writes took %s; want about one Timeout (%s), not one after another", took, timeout)
+	}
+	if got := opens.Load(); got > 2 {
+		t.Errorf("the stream was opened %d times for 3 appends at once; want them to share an open", got)
 	}
 }
 

@@ -16,7 +16,7 @@ type HistoryColumn struct {
 // the conversion to a row follow from this list and Fields.
 var HistoryColumns = []HistoryColumn{
 	{Name: "EstimatedCostUSD", Column: describe(added("estimated_cost_usd", "FLOAT64"),
-		"On-demand cost estimate in US dollars: bytes billed times the on-demand price of the job's location (schema/prices.json); NULL for a job in a reservation, a location without a price, or bytes billed not known.")},
+		"On-demand cost estimate in US dollars: bytes billed times the on-demand price of the job's location (schema/prices.json); NULL for a job in a reservation, a script's parent job (its bytes are its children's, each priced on its own), a location without a price, or bytes billed not known.")},
 	{Name: "QueuedMs", Column: describe(added("queued_ms", "INT64"),
 		"Milliseconds from creation to start: how long the job waited for slots. NULL while not known.")},
 	{Name: "RunMs", Column: describe(added("run_ms", "INT64"),

@@ -15,8 +15,14 @@ const (
 )
 
 // onDemand are the reservations that mean the job was billed on demand:
-// none, or "unreserved", as BigQuery's audit log names on-demand capacity.
-var onDemand = map[string]bool{"": true, "unreserved": true}
+// none known, "unreserved", as BigQuery's audit log names on-demand
+// capacity, or "none", the reservation a job asks for to run on demand.
+var onDemand = map[string]bool{"": true, "unreserved": true, "none": true}
+
+// scriptStatement is the statement type of a script's parent job, whose
+// bytes billed are the sum of its children's (and whose reservation the
+// audit log names "unreserved" whatever its children ran in).
+const scriptStatement = "SCRIPT"
 
 // tib is a tebibyte, the unit of on-demand prices.
 const tib = 1 << 40
@@ -94,8 +100,8 @@ func millisBetween(a, b time.Time) *int64 {
 // when j was billed on demand, its bytes billed are known and the price
 // table has its location.
 func (s *versioner) estimatedCost(j *events.Job) *float64 {
-	if j.BytesBilled == nil || !onDemand[j.Reservation] {
-		return nil
+	if j.BytesBilled == nil || !onDemand[j.Reservation] || j.StatementType == scriptStatement {
+		return nil // a script's children are priced, each on its own
 	}
 	price, ok := s.prices.PerTiB(j.Key.Location)
 	if !ok {

@@ -20,6 +20,7 @@ func TestEstimatedCost(t *testing.T) {
 		j.Reservation, j.BytesBilled = reservation, billed
 		return j
 	}
+	script := func(j *events.Job) *events.Job { j.StatementType = "SCRIPT"; return j }
 	tests := []struct {
 		name string
 		job  *events.Job
@@ -32,6 +33,8 @@ func TestEstimatedCost(t *testing.T) {
 		{"in a reservation", job("US", "admin:US.etl", events.Int64(1<<40)), nil},
 		{"bytes billed not known", job("US", "unreserved", nil), nil},
 		{"a location without a price", job("mars-north1", "unreserved", events.Int64(1<<40)), nil},
+		{"asked for no reservation", job("US", "none", events.Int64(1<<40)), ptr(6.25)},
+		{"a script's parent, whose bytes are its children's", script(job("US", "unreserved", events.Int64(1<<40))), nil},
 	}
 	for _, tt := range tests {
 		if diff := cmp.Diff(tt.want, v.estimatedCost(tt.job)); diff != "" {

@@ -14,7 +14,8 @@ import (
 type Derived struct {
 	// On-demand cost estimate in US dollars: bytes billed times the on-demand
 	// price of the job's location (schema/prices.json); NULL for a job in a
-	// reservation, a location without a price, or bytes billed not known.
+	// reservation, a script's parent job (its bytes are its children's, each
+	// priced on its own), a location without a price, or bytes billed not known.
 	EstimatedCostUSD *float64
 	// Milliseconds from creation to start: how long the job waited for slots.
 	// NULL while not known.

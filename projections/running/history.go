@@ -180,7 +180,7 @@ func (p *Projection) serveHistory(w http.ResponseWriter, r *http.Request) {
 	q.list.filter.scope = access.ScopeFrom(r.Context())
 	ctx, cancel := context.WithTimeout(r.Context(), p.cfg.History.Timeout)
 	defer cancel()
-	st, err := p.readHistory(ctx, *q.list.span)
+	st, err := p.readHistory(ctx, *q.list.span, q.list.filter.scope)
 	if err != nil {
 		p.historyFailure(ctx, w, r, err)
 		return

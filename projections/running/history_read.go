@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/bqobserver/bqobserver/events"
+	"github.com/bqobserver/bqobserver/projections/access"
 )
 
 // errHistoryBusy is the answer to a history request that found every place
@@ -25,28 +27,32 @@ func (e *tooManyJobs) Error() string {
 		stamp(e.sp.from), stamp(e.sp.to), e.max)
 }
 
-// readHistory returns a store of the jobs that finished in sp, each folded
-// from its whole history in the log with the shared fold. A job is found
-// through its DONE events, which the log's time rows hold at their event
-// times: those in sp, widened by Lateness for a DONE event timed after the
-// job's end. It is in sp when it finished there: at its end time or, when
-// no event knows that, at its first DONE event.
-func (p *Projection) readHistory(ctx context.Context, sp span) (*store, error) {
+// readHistory returns a store of the jobs that finished in sp and that
+// scope sees, each folded from its whole history in the log with the shared
+// fold. A job is found through its DONE events, which the log's time rows
+// hold at their event times: those in sp, widened by Lateness for a DONE
+// event timed after the job's end. It is in sp when it finished there: at
+// its end time or, when no event knows that, at its first DONE event.
+func (p *Projection) readHistory(ctx context.Context, sp span, scope access.Scope) (*store, error) {
 	select {
 	case p.history <- struct{}{}:
 		defer func() { <-p.history }()
 	case <-ctx.Done():
 		return nil, errHistoryBusy
 	}
-	keys, err := p.finishedKeys(ctx, sp)
+	keys, err := p.finishedKeys(ctx, sp, scope)
 	if err != nil {
 		return nil, err
 	}
 	st := newStore(p.cfg, nil)
+	var seen atomic.Int64
 	err = p.inBatches(ctx, keys, func(ctx context.Context, batch []events.JobKey) error {
 		return p.log.ReadJobs(ctx, batch, func(k events.JobKey, evs []events.Event) error {
 			j := events.Fold(k, evs)
-			if at, ok := finishedAt(&j, evs); ok && sp.contains(at) {
+			if at, ok := finishedAt(&j, evs); ok && sp.contains(at) && scope.Sees(j.Principal) {
+				if seen.Add(1) > int64(p.cfg.History.MaxJobs) {
+					return &tooManyJobs{max: p.cfg.History.MaxJobs, sp: sp}
+				}
 				st.addFinished(&j, at)
 			}
 			return nil
@@ -58,20 +64,36 @@ func (p *Projection) readHistory(ctx context.Context, sp span) (*store, error) {
 	return st, nil
 }
 
+// ownScan is how many times MaxJobs a request of a caller who sees only its
+// own jobs may look at: others' jobs found through DONE events that name
+// no one are folded before they can be told apart, and must not make the
+// caller's request fail while its own jobs are fewer than MaxJobs.
+const ownScan = 10
+
 // finishedKeys returns the jobs with a DONE event in sp, widened by
-// Lateness, each once, or tooManyJobs when they are more than MaxJobs.
-func (p *Projection) finishedKeys(ctx context.Context, sp span) ([]events.JobKey, error) {
+// Lateness, each once, or tooManyJobs when they are more than MaxJobs. For
+// a caller who sees only its own jobs it passes over a DONE event that
+// names someone else as the job's principal, so that other people's jobs
+// neither count against the caller's limit nor tell it, through a refusal,
+// how many finished; a job whose DONE events name no one is folded, and
+// kept only if the caller sees it, up to ownScan times MaxJobs of them.
+func (p *Projection) finishedKeys(ctx context.Context, sp span, scope access.Scope) ([]events.JobKey, error) {
 	seen := map[events.JobKey]struct{}{}
 	var keys []events.JobKey
+	_, own := scope.Owner()
+	limit := p.cfg.History.MaxJobs
+	if own {
+		limit *= ownScan
+	}
 	err := p.log.Range(ctx, sp.from, sp.to.Add(p.cfg.History.Lateness), func(e events.Event) error {
-		if e.State != events.StateDone {
+		if e.State != events.StateDone || own && e.Principal != "" && !scope.Sees(e.Principal) {
 			return nil
 		}
 		if _, ok := seen[e.Job]; ok {
 			return nil
 		}
-		if len(keys) == p.cfg.History.MaxJobs {
-			return &tooManyJobs{max: p.cfg.History.MaxJobs, sp: sp}
+		if len(keys) == limit {
+			return &tooManyJobs{max: limit, sp: sp}
 		}
 		seen[e.Job] = struct{}{}
 		keys = append(keys, e.Job)

@@ -20,6 +20,7 @@ import (
 	"github.com/bqobserver/bqobserver/events"
 	"github.com/bqobserver/bqobserver/internal/testutil/fakeclock"
 	"github.com/bqobserver/bqobserver/internal/testutil/golden"
+	"github.com/bqobserver/bqobserver/projections/access"
 )
 
 // historyScenario is a log holding jobs that finished before, in and after
@@ -431,6 +432,27 @@ func TestHistoryTooManyJobs(t *testing.T) {
 	p5, _ := historyScenario(t, Config{History: HistoryConfig{MaxJobs: 5}})
 	if pg := getHistory(t, asAdmin(p5.Handler()), ""); pg.Total != 4 {
 		t.Errorf("with room for five, the range lists %d jobs, want 4", pg.Total)
+	}
+}
+
+// TestHistoryLimitCountsTheCallersJobs: the limit on finished jobs counts,
+// for a caller who sees only its own, its own jobs: other people's neither
+// refuse its request nor tell it, through a refusal, how many finished.
+func TestHistoryLimitCountsTheCallersJobs(t *testing.T) {
+	p, _ := historyScenario(t, Config{History: HistoryConfig{MaxJobs: 2}})
+	stranger := access.Principal{Email: "carol@partner.example", Role: access.RoleOwn, Method: access.ModeIAP}
+	if pg := getHistory(t, as(stranger, p.Handler()), ""); pg.Total != 0 {
+		t.Errorf("an own caller with no jobs sees %d", pg.Total)
+	}
+	// Five jobs have a DONE event in the range or its margin; two of the
+	// four that ended in it ran as etl.
+	etl := access.Principal{Email: "etl@acme-etl.iam.gserviceaccount.com", Role: access.RoleOwn, Method: access.ModeOIDC}
+	if pg := getHistory(t, as(etl, p.Handler()), ""); pg.Total != 2 {
+		t.Errorf("etl sees %d of its jobs, want its 2", pg.Total)
+	}
+	p1, _ := historyScenario(t, Config{History: HistoryConfig{MaxJobs: 1}})
+	if w := get(t, as(etl, p1.Handler()), "/api/v1/history"); w.Code != http.StatusBadRequest {
+		t.Errorf("etl's 2 jobs with room for 1: %d, want 400", w.Code)
 	}
 }
 

@@ -166,7 +166,24 @@ func (b BigQuery) render(sql string) (string, error) {
 	if err := t.Execute(&out, b); err != nil {
 		return "", err
 	}
-	return strings.TrimSpace(out.String()), nil
+	return strings.TrimSpace(out.String()) + "\n" + schemaMark, nil
+}
+
+// schemaMark ends every view's query with how many columns job_versions
+// has. BigQuery keeps the schema a view had when its query was last set: a
+// view that selects * would go on listing the old columns to tools that
+// read its schema (Looker Studio among them) after setup adds one, until
+// its query changes. Setup only ever adds columns, so the count changes
+// with every change of the table, and the views' queries with it.
+var schemaMark = fmt.Sprintf("-- job_versions has %d columns: setup sets this query again when it adds one, which refreshes the view's schema.", countColumns(JobVersions()))
+
+// countColumns counts the columns of s at every level of records.
+func countColumns(s bigquery.Schema) int {
+	n := 0
+	for _, f := range s {
+		n += 1 + countColumns(f.Schema)
+	}
+	return n
 }
 
 // Prices are BigQuery's on-demand compute prices by location, from the

@@ -3,6 +3,7 @@ package schema
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -124,6 +125,28 @@ func TestViewSQL(t *testing.T) {
 	}
 	if _, err := b.ViewSQL("nope"); err == nil {
 		t.Error("ViewSQL(nope) succeeded; want an error")
+	}
+}
+
+// TestViewsFollowTheTable: every view's query ends with the number of
+// job_versions' columns, at every level, so that adding one changes the
+// queries and setup sets them again, which refreshes the schema BigQuery
+// keeps for a view.
+func TestViewsFollowTheTable(t *testing.T) {
+	table := JobVersions()
+	n := countColumns(table)
+	if want := len(table); n <= want {
+		t.Fatalf("counted %d columns in job_versions' %d top-level ones and their records", n, want)
+	}
+	if got := countColumns(append(slices.Clone(table), &bigquery.FieldSchema{Name: "new_column", Type: bigquery.StringFieldType})); got != n+1 {
+		t.Errorf("a column added makes %d, want %d", got, n+1)
+	}
+	b := BigQuery{Project: "acme-obs", Dataset: "history", Location: "EU"}
+	for _, v := range views {
+		sql, _ := b.ViewSQL(v.name)
+		if !strings.HasSuffix(sql, fmt.Sprintf("\n-- job_versions has %d columns: setup sets this query again when it adds one, which refreshes the view's schema.", n)) {
+			t.Errorf("view %s does not end with job_versions' column count:\n%s", v.name, sql)
+		}
 	}
 }
 

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/singleflight"
+
 	"github.com/bqobserver/bqobserver/enrich/jobsapi"
 	"github.com/bqobserver/bqobserver/enrich/registry"
 	"github.com/bqobserver/bqobserver/projections/running"
@@ -22,10 +24,11 @@ type diagnostics struct {
 	reg projectRegistry
 	now func() time.Time
 
+	reads  singleflight.Group // one read of the registry at a time
 	mu     sync.Mutex
 	local  map[denialKey]registry.Denial
-	shared []registry.Denial
-	readAt time.Time
+	shared []registry.Denial // nil when nothing is denied
+	readAt time.Time         // when shared was read; zero: never
 }
 
 type denialKey struct{ project, method string }
@@ -89,19 +92,32 @@ func (d *diagnostics) read(ctx context.Context, fresh bool) ([]registry.Denial, 
 		}
 		return out, nil
 	}
-	if !fresh && d.now().Sub(d.readAt) < diagnosticsTTL && d.shared != nil {
+	if !fresh && !d.readAt.IsZero() && d.now().Sub(d.readAt) < diagnosticsTTL {
 		defer d.mu.Unlock()
 		return d.shared, nil
 	}
 	d.mu.Unlock()
-	ds, err := d.reg.Denials(ctx)
-	if err != nil {
-		return nil, err
+	// Requests that arrive together share one read; it is bounded by the
+	// registry's timeout (boundedRegistry), not by the first one's context.
+	ch := d.reads.DoChan("denials", func() (any, error) {
+		ds, err := d.reg.Denials(context.WithoutCancel(ctx))
+		if err != nil {
+			return nil, err
+		}
+		d.mu.Lock()
+		d.shared, d.readAt = ds, d.now()
+		d.mu.Unlock()
+		return ds, nil
+	})
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			return nil, r.Err
+		}
+		return r.Val.([]registry.Denial), nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
-	d.mu.Lock()
-	d.shared, d.readAt = ds, d.now()
-	d.mu.Unlock()
-	return ds, nil
 }
 
 // Diagnostics returns the projects the service cannot see into, with the

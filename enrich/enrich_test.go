@@ -588,3 +588,47 @@ func TestSweepOnHangingRegistry(t *testing.T) {
 		w.step(interval)
 	}
 }
+
+// countingRegistry records no denial, and counts the reads of denials.
+type countingRegistry struct {
+	mu    sync.Mutex
+	reads int
+}
+
+func (r *countingRegistry) Touch(context.Context, []string, time.Time) error    { return nil }
+func (r *countingRegistry) Active(context.Context, time.Time) ([]string, error) { return nil, nil }
+func (r *countingRegistry) Deny(context.Context, registry.Denial) error         { return nil }
+func (r *countingRegistry) Allow(context.Context, string, string) error         { return nil }
+func (r *countingRegistry) Denials(context.Context) ([]registry.Denial, error) {
+	time.Sleep(10 * time.Millisecond) // a read takes a while: requests arrive meanwhile
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.reads++
+	return nil, nil // as registry.Denials answers when no project denies anything
+}
+
+// TestDiagnosticsReadOnceWithoutDenials: diagnostics requests, together
+// and one after another, read the registry once within the cache's 5 s,
+// also when nothing is denied.
+func TestDiagnosticsReadOnceWithoutDenials(t *testing.T) {
+	w := newWorld(t, busyOrg(17))
+	reg := &countingRegistry{}
+	e := w.enricher(enrich.Config{}, enrich.Deps{Registry: reg})
+	var wg sync.WaitGroup
+	for range 10 {
+		wg.Go(func() {
+			if d, err := e.Diagnostics(t.Context()); err != nil || len(d.Problems) != 0 {
+				t.Errorf("Diagnostics = %+v, %v; want no problem", d, err)
+			}
+		})
+	}
+	wg.Wait()
+	for range 10 {
+		if _, err := e.Diagnostics(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if reg.reads != 1 {
+		t.Errorf("20 diagnostics requests within a moment read the registry %d times, want 1", reg.reads)
+	}
+}

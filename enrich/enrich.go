@@ -254,6 +254,7 @@ type Enricher struct {
 	missing   map[string]map[events.JobKey]*absence // open jobs a listing lacked, by project
 	seen      map[string]listing                    // each project's last listing
 	failing   map[string]bool                       // projects whose failure was logged
+	cut       map[string]bool                       // projects whose cut-off poll was logged
 	acted     map[events.JobKey]time.Time           // jobs reconciled or discovered lately
 	lastSweep time.Time
 	sem       chan struct{}
@@ -281,7 +282,7 @@ func New(cfg Config, d Deps) (*Enricher, error) {
 	}
 	e := &Enricher{cfg: cfg, deps: d, m: m,
 		busy: map[string]bool{}, polled: map[string]time.Time{}, missing: map[string]map[events.JobKey]*absence{},
-		seen: map[string]listing{}, failing: map[string]bool{},
+		seen: map[string]listing{}, failing: map[string]bool{}, cut: map[string]bool{},
 		acted: map[events.JobKey]time.Time{}, sem: make(chan struct{}, cfg.Workers)}
 	e.diag = newDiagnostics(d.Registry, cfg.Now)
 	e.live = newLiveCache(d.API, cfg.LiveTTL, cfg.Now, d.Logger)

@@ -15,6 +15,7 @@ type metrics struct {
 	appendFailures prometheus.Counter
 	skipped        prometheus.Counter
 	swept          prometheus.Counter
+	cutOff         prometheus.Counter
 	pollSeconds    prometheus.Histogram
 }
 
@@ -35,11 +36,13 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Polls not started because the project's previous poll was still running."}),
 		swept: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "swept_projects_total",
 			Help: "Polls of projects without open jobs, made by the sweep."}),
+		cutOff: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "polls_cut_off_total",
+			Help: "Polls whose calls reached their deadline, a margin before their lease's hold ends, before they asked about every job; what they decided is appended, and the jobs left are asked about first at the next poll."}),
 		pollSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub, Name: "poll_seconds",
 			Help:    "Time to poll one project: its listing, its checks and the append.",
 			Buckets: prometheus.ExponentialBuckets(0.005, 2, 14)}),
 	}
-	for _, c := range []prometheus.Collector{m.reconciled, m.discovered, m.progress, m.appendFailures, m.skipped, m.swept, m.pollSeconds} {
+	for _, c := range []prometheus.Collector{m.reconciled, m.discovered, m.progress, m.appendFailures, m.skipped, m.swept, m.cutOff, m.pollSeconds} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("registering enrichment metrics: %w", err)
 		}

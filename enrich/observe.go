@@ -288,13 +288,15 @@ const (
 	ReasonNotFound = "not_found"
 )
 
-// notFoundEvent closes a job the API answered 404 for, NotFoundLimit
+// notFoundEvent closes job j, which the API answered 404 for NotFoundLimit
 // times in a row: DONE for the product, with the reason and no error,
-// since how it ended is not known. Its identity is the job and the moment.
-func notFoundEvent(k events.JobKey, now time.Time) events.Event {
-	at := now.UTC().Truncate(time.Millisecond)
-	ev := events.Event{Kind: events.KindReconciled, Job: k, Time: at, State: events.StateDone,
+// since how it ended is not known. Its identity is the job and the
+// reason, and its time the last the log heard of the job (now if that is
+// not known), not when a replica looked: a retried append, or another
+// replica's after a takeover, writes the same event.
+func notFoundEvent(j *events.Job, now time.Time) events.Event {
+	ev := events.Event{Kind: events.KindReconciled, Job: j.Key, Time: eventTime(j.LastSeen, now), State: events.StateDone,
 		Facts: events.Facts{ReconciledReason: ReasonNotFound}, Source: events.Source{Format: sourceFormat, Method: "jobs.get"}}
-	ev.ID = events.DerivedEventID(string(events.KindReconciled), k.String(), ReasonNotFound, strconv.FormatInt(at.UnixMilli(), 10))
+	ev.ID = events.DerivedEventID(string(events.KindReconciled), j.Key.String(), ReasonNotFound)
 	return ev
 }

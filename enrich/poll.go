@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	bq "google.golang.org/api/bigquery/v2"
@@ -17,13 +18,37 @@ import (
 // an audit entry's timestamp, a little after BigQuery's, still lists it.
 const createMargin = time.Minute
 
-// absence is an open job a listing lacked: when that was first seen, how
-// many jobs.get answered 404 for it in a row, and its reconciliation when
-// the API said DONE too recently for the completion entry to be late.
+// absence is an open job a listing lacked: when that was first seen, when
+// a jobs.get last answered about it, how many answered 404 in a row, and
+// its reconciliation once decided.
 type absence struct {
 	since    time.Time
+	asked    time.Time
 	notFound int
-	done     *events.Event
+	// closing is appended at the next poll when the API said DONE too
+	// recently for the completion entry to be late, and again while its
+	// append fails: a decided job is not asked about again.
+	closing *closing
+}
+
+// closing is a reconciliation decided, and why.
+type closing struct {
+	ev     events.Event
+	reason string
+}
+
+// order puts first the absences whose reconciliation is decided (they
+// cost no call), then the least recently asked about, so that a poll cut
+// off by its deadline leaves the jobs it did not ask about to the next
+// poll's first calls.
+func (a *absence) order(o *absence) int {
+	if (a.closing == nil) != (o.closing == nil) {
+		if a.closing != nil {
+			return -1
+		}
+		return 1
+	}
+	return a.asked.Compare(o.asked)
 }
 
 // listing is what a project's listing had, and when it was asked for.
@@ -59,15 +84,19 @@ func (b *batch) reconcile(k events.JobKey, ev events.Event, reason string) {
 }
 
 // poll lists t's project and appends what changed: progress, discoveries
-// and reconciliations.
-func (e *Enricher) poll(ctx context.Context, t task) {
+// and reconciliations. Its calls to the jobs API stop a reserve before the
+// end of w; what they decided is appended all the same.
+func (e *Enricher) poll(ctx context.Context, t task, w pollWindow) {
 	start := time.Now()
 	defer func() { e.m.pollSeconds.Observe(time.Since(start).Seconds()) }()
+	work, cancel := w.work(ctx)
+	defer cancel()
 	asked := e.cfg.Now()
-	listed, err := e.deps.API.ListOpen(ctx, t.project, e.since(t))
-	e.diag.observe(ctx, t.project, jobsapi.MethodList, err)
+	listed, err := e.deps.API.ListOpen(work, t.project, e.since(t))
+	e.diag.observe(work, t.project, jobsapi.MethodList, err)
 	if err != nil && !errors.Is(err, jobsapi.ErrNotFound) {
-		e.failed(ctx, t.project, err)
+		e.failed(work, t.project, err)
+		e.ended(work, t.project, len(t.open))
 		return
 	}
 	// A project the API does not know lists nothing: its open jobs are
@@ -76,8 +105,9 @@ func (e *Enricher) poll(ctx context.Context, t task) {
 	now := e.cfg.Now()
 	b := &batch{}
 	keys, ids := e.listed(t, listed, now, b)
-	e.unlisted(ctx, t, listing{at: asked, keys: keys}, ids, now, b)
-	e.flush(ctx, t.project, b)
+	left := e.unlisted(work, t, listing{at: asked, keys: keys}, ids, now, b)
+	e.ended(work, t.project, left)
+	e.flush(ctx, w, t.project, b)
 }
 
 // since is the minCreationTime of t's listing.
@@ -148,13 +178,26 @@ func (e *Enricher) discover(o *observed, now time.Time, b *batch) {
 // listing gets a cycle (at least half an interval) for its completion
 // entry to arrive. Then, and at once for a job that may have ended
 // earlier, one jobs.get each cycle until it is closed or its completion
-// arrives.
-func (e *Enricher) unlisted(ctx context.Context, t task, l listing, ids map[string]bool, now time.Time, b *batch) {
+// arrives. It returns how many jobs due a jobs.get it did not ask about
+// before ctx ended.
+func (e *Enricher) unlisted(ctx context.Context, t task, l listing, ids map[string]bool, now time.Time, b *batch) int {
 	e.mu.Lock()
 	prev, before := e.missing[t.project], e.seen[t.project]
 	e.seen[t.project] = l
 	e.mu.Unlock()
+	next, due := e.absences(t, l, ids, prev, before, now)
+	left := e.checkDue(ctx, due, next, now, b)
+	e.mu.Lock()
+	e.missing[t.project] = next
+	e.mu.Unlock()
+	return left
+}
+
+// absences returns the absence of every open job l lacked, and the jobs
+// due a check, in the order of absence.order.
+func (e *Enricher) absences(t task, l listing, ids map[string]bool, prev map[events.JobKey]*absence, before listing, now time.Time) (map[events.JobKey]*absence, []*events.Job) {
 	next := map[events.JobKey]*absence{}
+	var due []*events.Job
 	for i := range t.open {
 		j := &t.open[i]
 		if l.keys[j.Key] || (j.ParentJobID != "" && ids[j.ParentJobID]) {
@@ -168,35 +211,52 @@ func (e *Enricher) unlisted(ctx context.Context, t task, l listing, ids map[stri
 		case a == nil:
 			a = &absence{since: now}
 		}
-		if e.check(ctx, j, a, now, b) {
-			next[j.Key] = a
+		next[j.Key] = a
+		due = append(due, j)
+	}
+	slices.SortStableFunc(due, func(x, y *events.Job) int { return next[x.Key].order(next[y.Key]) })
+	return next, due
+}
+
+// checkDue checks the due jobs in turn until ctx ends, forgets those it
+// need not ask about again, and returns how many it did not ask about.
+func (e *Enricher) checkDue(ctx context.Context, due []*events.Job, next map[events.JobKey]*absence, now time.Time, b *batch) int {
+	for i, j := range due {
+		if ctx.Err() != nil {
+			return len(due) - i
+		}
+		if !e.check(ctx, j, next[j.Key], now, b) {
+			delete(next, j.Key)
 		}
 	}
-	e.mu.Lock()
-	e.missing[t.project] = next
-	e.mu.Unlock()
+	return 0
 }
 
 // check asks the API about an open job a listing lacked twice, and
 // reports whether to keep asking. A job that left the log's open jobs
 // meanwhile, or that this replica closed already, is dropped. One whose
-// reconciliation is in b is kept until its event reaches the log, so
-// that a failed append is retried.
+// reconciliation is decided is kept until its event reaches the log, so
+// that a failed append is retried without asking again.
 func (e *Enricher) check(ctx context.Context, j *events.Job, a *absence, now time.Time, b *batch) bool {
 	if !e.deps.Jobs.Listed(j.Key) || e.wasActed(j.Key) {
 		return false
 	}
-	if a.done != nil {
-		b.reconcile(j.Key, *a.done, ReasonDone)
+	if c := a.closing; c != nil {
+		b.reconcile(j.Key, c.ev, c.reason)
 		return true
 	}
 	got, err := e.deps.API.Get(ctx, j.Key)
+	if err != nil && ctx.Err() != nil {
+		return true // cut off: asked about first at the next poll
+	}
+	a.asked = now
 	e.diag.observe(ctx, j.Key.Project, jobsapi.MethodGet, err)
 	switch {
 	case errors.Is(err, jobsapi.ErrNotFound):
 		a.notFound++
 		if a.notFound >= e.cfg.NotFoundLimit {
-			b.reconcile(j.Key, notFoundEvent(j.Key, now), ReasonNotFound)
+			a.closing = &closing{ev: notFoundEvent(j, now), reason: ReasonNotFound}
+			b.reconcile(j.Key, a.closing.ev, ReasonNotFound)
 		}
 		return true
 	case err != nil:
@@ -210,11 +270,9 @@ func (e *Enricher) check(ctx context.Context, j *events.Job, a *absence, now tim
 		e.deps.Logger.WarnContext(ctx, "jobs.get answered about another job", "job", j.Key.String())
 		return true
 	case o.state == events.StateDone:
-		ev := reconciledEvent(&o, now)
-		if now.Sub(ev.Time) < e.cfg.Interval {
-			a.done = &ev // its completion entry may be on its way
-		} else {
-			b.reconcile(j.Key, ev, ReasonDone)
+		a.closing = &closing{ev: reconciledEvent(&o, now), reason: ReasonDone}
+		if now.Sub(a.closing.ev.Time) >= e.cfg.Interval { // else its completion entry may be on its way
+			b.reconcile(j.Key, a.closing.ev, ReasonDone)
 		}
 		return true
 	}
@@ -224,15 +282,19 @@ func (e *Enricher) check(ctx context.Context, j *events.Job, a *absence, now tim
 	return false // running after all: the next listing will tell
 }
 
-// flush appends a poll's events. What fails to append is observed again
-// at the next poll: the jobs are still open, or still unknown.
-func (e *Enricher) flush(ctx context.Context, project string, b *batch) {
+// flush appends a poll's events, within the window's end or the reserve
+// (see pollWindow.flush). What fails to append is observed again at the
+// next poll: the jobs are still open, or still unknown, and the
+// reconciliations decided are kept (absence.closing).
+func (e *Enricher) flush(ctx context.Context, w pollWindow, project string, b *batch) {
 	if len(b.events) == 0 {
 		return
 	}
-	if err := e.deps.Appender.Append(ctx, b.events); err != nil {
+	fctx, cancel := w.flush(ctx)
+	defer cancel()
+	if err := e.deps.Appender.Append(fctx, b.events); err != nil {
 		e.m.appendFailures.Inc()
-		if ctx.Err() == nil {
+		if ctx.Err() == nil { // not stopping
 			e.deps.Logger.WarnContext(ctx, "appending what enrichment observed", "project", project,
 				"events", len(b.events), "error", err.Error())
 		}
@@ -240,6 +302,31 @@ func (e *Enricher) flush(ctx context.Context, project string, b *batch) {
 	}
 	e.markActed(b.acted)
 	e.m.count(project, b)
+}
+
+// ended counts and logs a poll whose calls reached its deadline with left
+// jobs not asked about, once for a project until one of its polls ends in
+// time: a project with more jobs to ask about than a lease's hold allows
+// is cut off at every poll, and closes its jobs a poll's worth at a time.
+func (e *Enricher) ended(work context.Context, project string, left int) {
+	cut := cutOff(work)
+	e.mu.Lock()
+	logged := e.cut[project]
+	if cut {
+		e.cut[project] = true
+	} else {
+		delete(e.cut, project)
+	}
+	e.mu.Unlock()
+	if !cut {
+		return
+	}
+	e.m.cutOff.Inc()
+	if !logged {
+		e.deps.Logger.WarnContext(work, "a poll reached its deadline before it asked the jobs API about every job; what it decided is appended, "+
+			"and the jobs left are asked about first at the next poll; further cut-offs of the project are counted, not logged, until a poll ends in time",
+			"project", project, "not_asked", left)
+	}
 }
 
 // failed logs a call that failed for other reasons than a missing

@@ -77,7 +77,8 @@ func (e *Enricher) dispatch(ctx context.Context, wg *sync.WaitGroup) {
 	}
 }
 
-// run polls t's project when a worker is free, under its lease.
+// run polls t's project when a worker is free, under its lease: the poll
+// ends with the lease's hold.
 func (e *Enricher) run(ctx context.Context, t task) {
 	defer e.unclaim(t.project)
 	select {
@@ -86,19 +87,18 @@ func (e *Enricher) run(ctx context.Context, t task) {
 		return
 	}
 	defer func() { <-e.sem }()
+	var w pollWindow
 	if e.deps.Leases != nil {
 		until, ok := e.deps.Leases.Until(t.project)
 		if !ok {
 			return // the lease was lost or is ending while the poll waited
 		}
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, until.Sub(e.cfg.Now()))
-		defer cancel()
+		w = newPollWindow(until.Sub(e.cfg.Now()))
 	}
 	e.mu.Lock()
 	e.polled[t.project] = e.cfg.Now()
 	e.mu.Unlock()
-	e.poll(ctx, t)
+	e.poll(ctx, t, w)
 }
 
 // owns reports whether this replica polls project now.

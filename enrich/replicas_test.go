@@ -87,9 +87,9 @@ func TestThreeReplicas(t *testing.T) {
 				}
 				return by
 			}
-			for i := range 4 { // the replicas find each other and share
+			for i := range 6 { // the replicas find each other and share (the excess lapses)
 				by := step(rs)
-				if i < 3 {
+				if i < 5 {
 					continue
 				}
 				active := w.proj.OpenJobs(func(string) bool { return true })

@@ -3,9 +3,13 @@ package main
 import (
 	"cmp"
 	"context"
+	"fmt"
+	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
+	"cloud.google.com/go/bigtable"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/api/option"
 
@@ -49,7 +53,7 @@ func (c *RunCmd) enrichment(g *Globals, e *env, l *lifecycle, b *backends, app *
 		e.log.Info("enrichment off", "reason", c.enrichOffReason())
 		return nil
 	}
-	leases, err := lease.New(b.Bigtable, lease.Config{Table: g.BigtableTable, Duration: c.EnrichLease})
+	leases, err := enrichLeases(b.Bigtable, g.BigtableTable, c.EnrichLease, proj)
 	if err != nil {
 		return err
 	}
@@ -63,15 +67,67 @@ func (c *RunCmd) enrichment(g *Globals, e *env, l *lifecycle, b *backends, app *
 		return err
 	}
 	proj.AttachEnrichment(enr)
-	l.start("enrichment leases", func(ctx context.Context) error {
-		leases.Run(ctx, func(err error) { e.log.Warn("refreshing enrichment leases", "error", err.Error()) })
-		return nil
-	})
-	l.onStop("enrichment leases", leases.Release)
-	l.start("enrichment", enr.Run)
+	run := &enrichRun{done: make(chan struct{})}
+	l.start("enrichment", func(ctx context.Context) error { return run.run(ctx, enr, leases, e.log) })
+	l.onStop("enrichment leases", func(ctx context.Context) error { return run.release(ctx, leases) })
 	e.log.Info("enrichment on", "jobs_api", cmp.Or(api, "https://bigquery.googleapis.com/bigquery/v2/"),
 		"interval", c.EnrichInterval.String(), "qps", c.EnrichQPS, "replica", leases.Holder())
 	return nil
+}
+
+// enrichLeases are this replica's leases on the shards of the projects in
+// table, taken only once src is ready: enrichment polls nothing before,
+// and a share held meanwhile would go unpolled.
+func enrichLeases(client *bigtable.Client, table string, d time.Duration, src interface{ Ready() bool }) (*lease.Leases, error) {
+	return lease.New(client, lease.Config{Table: table, Duration: d, Ready: src.Ready})
+}
+
+// enrichRun runs enrichment and its leases, and releases the leases once
+// no poll runs: other replicas then take the projects at once, and never
+// while this one still polls them.
+type enrichRun struct {
+	mu       sync.Mutex
+	started  bool
+	stopping bool
+	done     chan struct{} // closed once run has returned
+}
+
+// run polls under the leases until ctx ends. The leases are taken once
+// the projection is ready (lease.Config.Ready), as enrichment polls
+// nothing before. It does nothing once release has begun.
+func (r *enrichRun) run(ctx context.Context, enr *enrich.Enricher, leases *lease.Leases, log *slog.Logger) error {
+	r.mu.Lock()
+	if r.stopping {
+		r.mu.Unlock()
+		return nil
+	}
+	r.started = true
+	r.mu.Unlock()
+	defer close(r.done)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		leases.Run(ctx, func(err error) { log.Warn("refreshing enrichment leases", "error", err.Error()) })
+	})
+	err := enr.Run(ctx) // returns once its polls have ended
+	wg.Wait()
+	return err
+}
+
+// release waits, within ctx, for run to return if it started, then
+// releases the leases. It is a closer: it runs before the clients close.
+func (r *enrichRun) release(ctx context.Context, leases *lease.Leases) error {
+	r.mu.Lock()
+	r.stopping = true
+	started := r.started
+	r.mu.Unlock()
+	if started {
+		select {
+		case <-r.done:
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for enrichment's polls to end: %w", ctx.Err())
+		}
+	}
+	return leases.Release(ctx)
 }
 
 // cloud reports whether any backend is Google Cloud: then the jobs API is

@@ -11,8 +11,13 @@
 //
 // Each replica also keeps a member row alive with its own expiry, so that
 // every replica knows how many are alive and takes a fair share
-// (Shards / members, rounded up), releasing any excess: a replica that
-// joins gets its share within a refresh or two.
+// (Shards / members, rounded up). A replica above its share stops polling
+// the excess at once but lets those leases lapse rather than release
+// them: its polls of them, started before, run until their own deadline,
+// and another replica must not take the shards meanwhile. A replica that
+// joins gets its share within a lease and a refresh. A replica announces
+// itself only once it can poll (Config.Ready), so that the others do not
+// leave it a share it would hold without polling.
 //
 // Timing. A lease lasts Duration (default 15s) and is renewed every
 // Duration/4. A holder treats a shard as its own only until a quarter of
@@ -23,7 +28,7 @@
 // renewing; its leases expire within Duration and are taken by the next
 // refresh of another replica, so its projects are polled again within
 // 1.25 Duration plus one enrichment interval. A replica that stops cleanly
-// releases its leases at once.
+// releases its leases at once (Release), once its polls have ended.
 package lease
 
 import (
@@ -73,6 +78,11 @@ type Config struct {
 	Duration time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Ready, if set, says whether this replica can poll yet (its list of
+	// open jobs is built): until it first reports true, Run neither
+	// announces the replica nor takes a lease, and the other replicas
+	// keep every shard.
+	Ready func() bool
 }
 
 var holderPattern = regexp.MustCompile(`^[-_.a-zA-Z0-9]{1,100}$`)
@@ -123,8 +133,9 @@ type Leases struct {
 	tbl *bigtable.Table
 	cfg Config
 
-	mu   sync.Mutex
-	held map[int]time.Time // shard → expiry this replica wrote
+	mu      sync.Mutex
+	held    map[int]time.Time // shard → expiry this replica wrote
+	lapsing map[int]bool      // shards given up and left to lapse (see release)
 }
 
 // New returns the leases of cfg.Holder in client's table cfg.Table. It
@@ -137,7 +148,7 @@ func New(client *bigtable.Client, cfg Config) (*Leases, error) {
 		return nil, errors.New("configuring enrichment leases: no Bigtable client")
 	}
 	cfg.setDefaults()
-	return &Leases{tbl: client.Open(cfg.Table), cfg: cfg, held: map[int]time.Time{}}, nil
+	return &Leases{tbl: client.Open(cfg.Table), cfg: cfg, held: map[int]time.Time{}, lapsing: map[int]bool{}}, nil
 }
 
 // Holder is the name this replica holds leases under.
@@ -170,21 +181,19 @@ func (l *Leases) Held() int {
 	return len(l.held)
 }
 
-// Run refreshes the leases every quarter of their duration until ctx ends;
-// the caller then releases them with Release. Each refresh is given half
-// the duration: a Bigtable that does not answer fails it rather than
-// holding it. A failed refresh is retried at the next tick, and the leases
-// it could not renew lapse on their own; onError, if not nil, hears of
-// each failure.
+// Run refreshes the leases every quarter of their duration until ctx ends,
+// from the first tick at which Config.Ready reports true; the caller then
+// releases them with Release. Each refresh is given half the duration: a
+// Bigtable that does not answer fails it rather than holding it. A failed
+// refresh is retried at the next tick, and the leases it could not renew
+// lapse on their own; onError, if not nil, hears of each failure.
 func (l *Leases) Run(ctx context.Context, onError func(error)) {
 	t := time.NewTicker(l.cfg.Duration / 4)
 	defer t.Stop()
+	ready := l.cfg.Ready == nil
 	for {
-		rctx, cancel := context.WithTimeout(ctx, l.cfg.Duration/2)
-		err := l.Refresh(rctx)
-		cancel()
-		if err != nil && onError != nil && ctx.Err() == nil {
-			onError(err)
+		if ready = ready || l.cfg.Ready(); ready {
+			l.refreshWithin(ctx, onError)
 		}
 		select {
 		case <-ctx.Done():
@@ -194,8 +203,17 @@ func (l *Leases) Run(ctx context.Context, onError func(error)) {
 	}
 }
 
+// refreshWithin refreshes within half the leases' duration.
+func (l *Leases) refreshWithin(ctx context.Context, onError func(error)) {
+	rctx, cancel := context.WithTimeout(ctx, l.cfg.Duration/2)
+	defer cancel()
+	if err := l.Refresh(rctx); err != nil && onError != nil && ctx.Err() == nil {
+		onError(err)
+	}
+}
+
 // Refresh runs one round: it announces this replica, reads every lease,
-// renews its own, releases those above its fair share and takes free or
+// renews its own, lets those above its fair share lapse and takes free or
 // expired ones up to it. It returns the first failure; the leases it did
 // renew or take are held.
 func (l *Leases) Refresh(ctx context.Context) error {
@@ -223,7 +241,7 @@ func (l *Leases) Refresh(ctx context.Context) error {
 			}
 			continue
 		}
-		errs = append(errs, l.release(ctx, s))
+		l.lapse(s)
 	}
 	rand.Shuffle(len(free), func(i, j int) { free[i], free[j] = free[j], free[i] })
 	for _, s := range free {
@@ -269,12 +287,23 @@ func (l *Leases) sort(rows map[int]lease, now time.Time) (mine, free []int) {
 func (l *Leases) drop(shard int) {
 	l.mu.Lock()
 	delete(l.held, shard)
+	delete(l.lapsing, shard)
+	l.mu.Unlock()
+}
+
+// lapse gives shard up without writing (see release): Until reports
+// false for it at once, and Release still releases it.
+func (l *Leases) lapse(shard int) {
+	l.mu.Lock()
+	delete(l.held, shard)
+	l.lapsing[shard] = true
 	l.mu.Unlock()
 }
 
 func (l *Leases) hold(shard int, expiry time.Time) {
 	l.mu.Lock()
 	l.held[shard] = expiry
+	delete(l.lapsing, shard)
 	l.mu.Unlock()
 }
 
@@ -352,7 +381,11 @@ func (l *Leases) renew(ctx context.Context, shard int, now time.Time) (bool, err
 }
 
 // release gives shard up, if it is still this replica's, by setting an
-// expiry in the past.
+// expiry in the past: only once no poll runs under it (Release). A shard
+// given up while polls may run is dropped and left to lapse at the expiry
+// it has, which is at least a quarter of the duration after the deadline
+// of any poll started under it (see Until), so that no other replica
+// takes it while they run.
 func (l *Leases) release(ctx context.Context, shard int) error {
 	l.drop(shard)
 	if _, err := l.apply(ctx, shard, l.mine(), l.set(time.UnixMilli(0)), nil); err != nil {
@@ -362,11 +395,15 @@ func (l *Leases) release(ctx context.Context, shard int) error {
 }
 
 // Release gives up every lease this replica holds and its member row, so
-// that others take its projects at their next refresh.
+// that others take its projects at their next refresh. Call it once
+// Run has returned and the polls under the leases have ended.
 func (l *Leases) Release(ctx context.Context) error {
 	l.mu.Lock()
 	var shards []int
 	for s := range l.held {
+		shards = append(shards, s)
+	}
+	for s := range l.lapsing {
 		shards = append(shards, s)
 	}
 	l.mu.Unlock()

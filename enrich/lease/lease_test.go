@@ -106,12 +106,14 @@ func TestSharesAmongReplicas(t *testing.T) {
 			ls := replicas(t, b.open(t), c, 3)
 			projects := projectPerShard(t)
 			// The first replica alone takes everything; as the others
-			// announce themselves it gives up its excess.
+			// announce themselves it gives up its excess, which the
+			// others take once those leases lapse: within a lease and a
+			// refresh.
 			refresh(t, ls[0])
 			if diff := cmp.Diff(check(t, ls, projects, "r0"), map[string]int{"r0": lease.Shards}); diff != "" {
 				t.Errorf("one replica (-got +want):\n%s", diff)
 			}
-			for range 3 {
+			for range 5 {
 				c.Advance(lease.DefaultDuration / 4)
 				refresh(t, ls...)
 			}
@@ -162,6 +164,50 @@ func TestTakeover(t *testing.T) {
 			c.Advance(lease.DefaultDuration / 4)
 			refresh(t, live...)
 			check(t, live, projects, "r0", "r2")
+		})
+	}
+}
+
+// TestExcessLapses: a replica above its share (another joined) stops
+// polling the excess at once, but no other replica takes those shards
+// before the polls it started under them have reached their deadline and
+// a quarter of a lease more (the margin for clocks that differ).
+func TestExcessLapses(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			c := fakeclock.New(time.Date(2025, 3, 3, 9, 0, 0, 0, time.UTC))
+			ls := replicas(t, b.open(t), c, 2)
+			projects := projectPerShard(t)
+			refresh(t, ls[0])
+			c.Advance(lease.DefaultDuration / 4)
+			refresh(t, ls[0])
+			deadline := map[string]time.Time{} // of a poll started now
+			for _, p := range projects {
+				deadline[p], _ = ls[0].Until(p)
+			}
+			refresh(t, ls[1], ls[0]) // r1 joins; r0 gives up its excess
+			var excess []string
+			for _, p := range projects {
+				if !ls[0].Owns(p) {
+					excess = append(excess, p)
+				}
+			}
+			if len(excess) != lease.Shards/2 {
+				t.Fatalf("r0 gave up %d shards, want %d", len(excess), lease.Shards/2)
+			}
+			for range 8 {
+				refresh(t, ls...)
+				for _, p := range excess {
+					if ls[1].Owns(p) && c.Now().Before(deadline[p].Add(lease.DefaultDuration/4)) {
+						t.Fatalf("r1 polls %s at %v, while r0's poll of it may run until %v", p, c.Now(), deadline[p])
+					}
+				}
+				c.Advance(lease.DefaultDuration / 4)
+			}
+			got := check(t, ls, projects, "r0", "r1")
+			if diff := cmp.Diff(got, map[string]int{"r0": lease.Shards / 2, "r1": lease.Shards / 2}); diff != "" {
+				t.Errorf("two lease durations after r1 joined (-got +want):\n%s", diff)
+			}
 		})
 	}
 }
@@ -276,6 +322,42 @@ func TestConcurrentTakes(t *testing.T) {
 				c.Advance(2 * lease.DefaultDuration) // every lease and member lapses
 			}
 		})
+	}
+}
+
+// TestRunWaitsUntilReady: a replica whose list of open jobs is not built
+// yet neither announces itself nor takes a lease, so another keeps every
+// shard; once ready, it takes its share.
+func TestRunWaitsUntilReady(t *testing.T) {
+	bt := logtest.NewBttest(t)
+	const duration = 400 * time.Millisecond
+	var ready atomic.Bool
+	r0, err := lease.New(bt.Client, lease.Config{Table: bt.Table, Holder: "r0", Duration: duration})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r1, err := lease.New(bt.Client, lease.Config{Table: bt.Table, Holder: "r1", Duration: duration, Ready: ready.Load})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	var wg sync.WaitGroup
+	for _, l := range []*lease.Leases{r0, r1} {
+		wg.Go(func() { l.Run(ctx, nil) }) // a failed refresh is retried at the next tick
+	}
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
+	time.Sleep(4 * duration)
+	if n, m := r0.Held(), r1.Held(); n != lease.Shards || m != 0 {
+		t.Errorf("before r1 is ready: r0 holds %d shards and r1 %d, want %d and 0", n, m, lease.Shards)
+	}
+	ready.Store(true)
+	for deadline := time.Now().Add(20 * duration); r1.Held() < lease.Shards/2; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("r1 holds %d shards %s after it is ready, want %d", r1.Held(), 20*duration, lease.Shards/2)
+		}
 	}
 }
 

@@ -158,6 +158,30 @@ func (l *Log) JobEvents(ctx context.Context, key JobKey) ([]Event, error) {
 	return evs, nil
 }
 
+// JobDone reports whether the log has a DONE event of the job, without
+// reading its events: Bigtable matches the stored values and sends at most
+// one cell, without its value. A reader that only needs to know whether a
+// long-running job finished (the history, for each progress sample) asks
+// this instead of reading every event of the job.
+func (l *Log) JobDone(ctx context.Context, key JobKey) (bool, error) {
+	if err := key.Validate(); err != nil {
+		return false, fmt.Errorf("reading whether job %s is done: %w: %w", key, ErrInvalid, err)
+	}
+	row, err := l.readRow(ctx, jobRowKey(key), bigtable.RowFilter(doneFilter))
+	if err != nil {
+		return false, fmt.Errorf("reading whether job %s is done: %w", key, backendError(ctx, err))
+	}
+	return len(row[familyEvents]) > 0, nil
+}
+
+// doneFilter keeps one event cell, stripped of its value, whose event is
+// DONE: its stored JSON has the top-level "state":"DONE" (quotes inside a
+// string value are escaped, so no text of the event can imitate it).
+var doneFilter = bigtable.ChainFilters(eventsFilter,
+	bigtable.ValueFilter(`.*"state":"`+string(StateDone)+`".*`),
+	bigtable.CellsPerRowLimitFilter(1),
+	bigtable.StripValueFilter())
+
 // ReadJobs reads the events of many jobs in few round trips (batched
 // RowList reads of MaxBatchRows rows), calling fn once per job that has
 // events, with that job's events ordered by (Time, ID). Jobs come in no

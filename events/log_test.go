@@ -43,6 +43,7 @@ var contract = []struct {
 	{"range merges shards", testRangeMerge},
 	{"open jobs", testOpenJobs},
 	{"stale open-jobs rows", testStaleOpenRows},
+	{"job done", testJobDone},
 	{"chunking", testChunking},
 	{"large events", testLargeEvents},
 	{"every field round trips", testRoundTrip},
@@ -487,6 +488,29 @@ func testOpenJobs(t *testing.T, open opener) {
 	}
 	if err := l.PruneOpen(t.Context(), []events.JobKey{{}}); !errors.Is(err, events.ErrInvalid) {
 		t.Errorf("PruneOpen of an invalid key = %v; want ErrInvalid", err)
+	}
+}
+
+// testJobDone: whether a job has a DONE event, however many other events
+// it has and whatever their text says.
+func testJobDone(t *testing.T, open opener) {
+	running := life(1, 0, false)
+	running[0].Facts.Query = `SELECT '"state":"DONE"' AS state`
+	lateInsert := life(2, 0, true)
+	l := newLog(t, open, events.LogConfig{})
+	appendAll(t, l, slices.Concat(running, life(3, 0, true), lateInsert[2:]))
+	appendAll(t, l, lateInsert[:2]) // after the job's DONE event
+	for _, tc := range []struct {
+		key  events.JobKey
+		want bool
+	}{{job(1), false}, {job(2), true}, {job(3), true}, {job(4), false}} {
+		done, err := l.JobDone(t.Context(), tc.key)
+		if err != nil || done != tc.want {
+			t.Errorf("JobDone(%s) = %v, %v; want %v", tc.key, done, err, tc.want)
+		}
+	}
+	if _, err := l.JobDone(t.Context(), events.JobKey{}); !errors.Is(err, events.ErrInvalid) {
+		t.Errorf("JobDone of an invalid key = %v; want ErrInvalid", err)
 	}
 }
 

@@ -20,6 +20,7 @@ const ReasonRowRejected = "row_rejected"
 // Log is the event log as the sink reads it; *events.Log is one.
 type Log interface {
 	JobEvents(ctx context.Context, key events.JobKey) ([]events.Event, error)
+	JobDone(ctx context.Context, key events.JobKey) (bool, error)
 	ReadJobs(ctx context.Context, keys []events.JobKey, fn func(events.JobKey, []events.Event) error) error
 	Range(ctx context.Context, from, to time.Time, fn func(events.Event) error) error
 }
@@ -93,6 +94,18 @@ func (s *Sink) Handle(ctx context.Context, e events.Event) error {
 }
 
 func (s *Sink) handle(ctx context.Context, e events.Event) (bool, error) {
+	if e.Kind == events.KindProgress && e.State != events.StateDone {
+		// A running job's samples make no row: asked whether the job is
+		// done, the log sends at most a cell, where reading its events
+		// for every sample would cost a long job the square of its events.
+		done, err := s.log.JobDone(ctx, e.Job)
+		if err != nil {
+			return false, fmt.Errorf("reading whether job %s is done: %w", e.Job, err)
+		}
+		if !done {
+			return false, nil
+		}
+	}
 	evs, err := s.log.JobEvents(ctx, e.Job)
 	if err != nil {
 		return false, fmt.Errorf("reading the events of job %s: %w", e.Job, err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -21,6 +22,44 @@ type brokenLog struct {
 
 func (b brokenLog) JobEvents(context.Context, events.JobKey) ([]events.Event, error) {
 	return nil, b.err
+}
+
+func (b brokenLog) JobDone(context.Context, events.JobKey) (bool, error) { return false, b.err }
+
+// readsCounted is a log that counts the reads of a job's events.
+type readsCounted struct {
+	Log
+	reads int
+}
+
+func (l *readsCounted) JobEvents(ctx context.Context, k events.JobKey) ([]events.Event, error) {
+	l.reads++
+	return l.Log.JobEvents(ctx, k)
+}
+
+// TestSinkSamplesReadNoEvents: the progress samples of a running job,
+// which make no row, do not read the job's events, whose number grows with
+// every sample: a long job would otherwise cost the square of its events.
+func TestSinkSamplesReadNoEvents(t *testing.T) {
+	running := queryJob("running", events.Facts{}, nil)[:2]
+	var samples []events.Event
+	for i := range 50 {
+		p := events.Event{ID: fmt.Sprintf("running-p%d", i), Kind: events.KindProgress, Job: running[0].Job, Time: t0.Add(time.Duration(5+i) * time.Second),
+			State: events.StateRunning, Source: events.Source{Format: "api"}}
+		p.SlotMs = events.Int64(int64(i))
+		samples = append(samples, p)
+	}
+	log := &readsCounted{Log: newLog(t, append(running, samples...)...)}
+	f := &fakeStream{}
+	s := newFakeSink(t, log, f, Config{})
+	for _, p := range samples {
+		if err := s.Handle(t.Context(), p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if log.reads != 0 || len(f.written(t)) != 0 {
+		t.Errorf("50 samples of a running job read its events %d times and wrote %d rows, want 0 and 0", log.reads, len(f.written(t)))
+	}
 }
 
 // TestSinkHandle handles one event at a time: each writes the fold of all

@@ -19,7 +19,8 @@ import (
 // PubSub is the product's Pub/Sub topology.
 //
 // The organization's log sink publishes to AuditTopic. The ingest consumer
-// group pulls from IngestSubscription; entries it cannot use go to
+// group pulls from IngestSubscription (none, "", in a push-only deployment,
+// where PushSubscription delivers instead); entries it cannot use go to
 // DeadLetterTopic, and so do entries Pub/Sub could not deliver after
 // MaxDeliveryAttempts (its dead-letter policy, a guard against an entry that
 // crashes the consumer). DeadLetterSubscription keeps them for inspection and
@@ -82,8 +83,7 @@ func (t PubSub) Validate() error {
 	var errs []error
 	for name, v := range map[string]string{
 		"project": t.Project, "audit topic": t.AuditTopic, "events topic": t.EventsTopic,
-		"dead-letter topic": t.DeadLetterTopic, "ingest subscription": t.IngestSubscription,
-		"dead-letter subscription": t.DeadLetterSubscription,
+		"dead-letter topic": t.DeadLetterTopic, "dead-letter subscription": t.DeadLetterSubscription,
 	} {
 		if v == "" {
 			errs = append(errs, fmt.Errorf("%s is not set", name))
@@ -148,13 +148,14 @@ func (t *PubSub) subscriptions() []subscriptionSpec {
 		RetryPolicy: &pubsubpb.RetryPolicy{MinimumBackoff: durationpb.New(t.MinBackoff), MaximumBackoff: durationpb.New(t.MaxBackoff)},
 	}
 	ingestMask := []string{"ack_deadline_seconds", "message_retention_duration", "expiration_policy", "dead_letter_policy", "retry_policy"}
-	specs := []subscriptionSpec{
-		{ingest, ingestMask},
-		{&pubsubpb.Subscription{
-			Name: t.subName(t.DeadLetterSubscription), Topic: t.topicName(t.DeadLetterTopic),
-			AckDeadlineSeconds: 60, MessageRetentionDuration: retention, ExpirationPolicy: never,
-		}, []string{"message_retention_duration", "expiration_policy"}},
+	var specs []subscriptionSpec
+	if t.IngestSubscription != "" { // else push-only: a pull subscription would only pile entries up
+		specs = append(specs, subscriptionSpec{ingest, ingestMask})
 	}
+	specs = append(specs, subscriptionSpec{&pubsubpb.Subscription{
+		Name: t.subName(t.DeadLetterSubscription), Topic: t.topicName(t.DeadLetterTopic),
+		AckDeadlineSeconds: 60, MessageRetentionDuration: retention, ExpirationPolicy: never,
+	}, []string{"message_retention_duration", "expiration_policy"}})
 	if t.PushSubscription != "" {
 		push := proto.Clone(ingest).(*pubsubpb.Subscription)
 		push.Name = t.subName(t.PushSubscription)

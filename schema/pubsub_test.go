@@ -1,11 +1,14 @@
 package schema_test
 
 import (
+	"errors"
+	"slices"
 	"testing"
 	"time"
 
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
 	"github.com/google/go-cmp/cmp"
+	"google.golang.org/api/iterator"
 	"google.golang.org/protobuf/testing/protocmp"
 	"google.golang.org/protobuf/types/known/durationpb"
 
@@ -66,6 +69,40 @@ func TestApplyPubSub(t *testing.T) {
 	}
 	if got := sub.GetMessageRetentionDuration().AsDuration(); got != 24*time.Hour {
 		t.Errorf("retention after update = %v, want 24h", got)
+	}
+}
+
+// TestApplyPubSubPushOnly: without an ingest subscription (a push-only
+// deployment) no pull subscription is made on the audit topic, where it
+// would keep every entry for its retention; the push subscription keeps
+// the ingest subscription's dead-letter and retry policies.
+func TestApplyPubSubPushOnly(t *testing.T) {
+	ps := pubsubtest.New(t)
+	top := topology(ps.Project)
+	top.IngestSubscription = ""
+	if err := schema.ApplyPubSub(t.Context(), ps.Client, top); err != nil {
+		t.Fatal(err)
+	}
+	it := ps.Client.SubscriptionAdminClient.ListSubscriptions(t.Context(), &pubsubpb.ListSubscriptionsRequest{Project: "projects/" + ps.Project})
+	var audit []string
+	for {
+		s, err := it.Next()
+		if errors.Is(err, iterator.Done) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.GetTopic() == "projects/"+ps.Project+"/topics/bq-audit" {
+			audit = append(audit, s.GetName())
+		}
+	}
+	if want := []string{"projects/" + ps.Project + "/subscriptions/bqobserver-push"}; !slices.Equal(audit, want) {
+		t.Errorf("subscriptions on the audit topic: %v, want %v", audit, want)
+	}
+	push := readSub(t, ps, "bqobserver-push")
+	if push.GetDeadLetterPolicy().GetMaxDeliveryAttempts() != 100 || push.GetRetryPolicy() == nil {
+		t.Errorf("push subscription without the ingest policies: %v", push)
 	}
 }
 

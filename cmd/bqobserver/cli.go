@@ -43,7 +43,7 @@ type Globals struct {
 	BigtableStallTimeout time.Duration `name:"bigtable-stall-timeout" help:"Give up a read of the event log, with an error, when Bigtable has sent nothing for this long: the service's rebuild is then tried again, history replay and check exit 1. Only the wait for Bigtable counts, not what the reader does with the rows. 0: reads wait as long as their own deadlines let them." default:"1m"`
 
 	AuditTopic             string `help:"Topic the organization's log sink publishes audit entries to." default:"bq-audit"`
-	AuditSubscription      string `help:"Pull subscription of the ingest consumer group on the audit topic." default:"bqobserver-ingest"`
+	AuditSubscription      string `help:"Pull subscription of the ingest consumer group on the audit topic; empty for none, in a push-only deployment (setup --push-url, run --no-pull --push-endpoint)." default:"bqobserver-ingest"`
 	EventsTopic            string `help:"Topic on which appended job events are published." default:"bqobserver-events"`
 	DeadLetterTopic        string `help:"Topic for entries that can never be ingested, with the reason." default:"bq-audit-dead-letter"`
 	DeadLetterSubscription string `help:"Subscription that keeps dead-lettered entries for inspection and replay." default:"bq-audit-dead-letter"`

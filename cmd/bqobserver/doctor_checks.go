@@ -32,13 +32,15 @@ type pubsubResource struct {
 
 func (d *doctor) pubsubResources() []pubsubResource {
 	g := d.g
-	out := []pubsubResource{
-		{"topic", g.AuditTopic, nil, "", ""},
-		{"subscription", g.AuditSubscription, []string{"pubsub.subscriptions.consume", "pubsub.subscriptions.get"}, "roles/pubsub.subscriber and roles/pubsub.viewer", g.AuditTopic},
-		{"topic", g.EventsTopic, []string{"pubsub.topics.publish", "pubsub.topics.attachSubscription"}, "roles/pubsub.publisher and roles/pubsub.subscriber", ""},
-		{"topic", g.DeadLetterTopic, []string{"pubsub.topics.publish"}, "roles/pubsub.publisher", ""},
-		{"subscription", g.DeadLetterSubscription, nil, "", g.DeadLetterTopic},
+	out := []pubsubResource{{"topic", g.AuditTopic, nil, "", ""}}
+	if g.AuditSubscription != "" { // else push-only
+		out = append(out, pubsubResource{"subscription", g.AuditSubscription, []string{"pubsub.subscriptions.consume", "pubsub.subscriptions.get"},
+			"roles/pubsub.subscriber and roles/pubsub.viewer", g.AuditTopic})
 	}
+	out = append(out,
+		pubsubResource{"topic", g.EventsTopic, []string{"pubsub.topics.publish", "pubsub.topics.attachSubscription"}, "roles/pubsub.publisher and roles/pubsub.subscriber", ""},
+		pubsubResource{"topic", g.DeadLetterTopic, []string{"pubsub.topics.publish"}, "roles/pubsub.publisher", ""},
+		pubsubResource{"subscription", g.DeadLetterSubscription, nil, "", g.DeadLetterTopic})
 	if d.historyOn {
 		out = append(out, pubsubResource{"subscription", g.HistorySubscription,
 			[]string{"pubsub.subscriptions.consume", "pubsub.subscriptions.get"}, "roles/pubsub.subscriber and roles/pubsub.viewer", g.EventsTopic})

@@ -14,6 +14,9 @@ import (
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
 	"cloud.google.com/go/pubsub/v2/pstest"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	"github.com/bqobserver/bqobserver/internal/testutil/pubsubtest"
 )
 
@@ -100,5 +103,47 @@ func TestPublishNeedsATarget(t *testing.T) {
 	r := runEnv(t, "{}", "publish")
 	if r.code == 0 || !strings.Contains(r.stderr, "nothing to publish to") {
 		t.Errorf("publish with no project and no emulator: exit %d, stderr %q", r.code, r.stderr)
+	}
+}
+
+// TestPushOnlyDeployment: with no ingest subscription (--audit-subscription
+// empty), setup makes only the push subscription on the audit topic, and a
+// run that does not pull neither needs the ingest subscription nor creates
+// it again: a pull subscription nobody reads would keep every entry for
+// seven days. A configuration in which nothing would receive the entries
+// is refused.
+func TestPushOnlyDeployment(t *testing.T) {
+	project, client := pubsubEnv(t)
+	t.Setenv("BIGTABLE_EMULATOR_HOST", "")
+	for _, args := range [][]string{
+		{"setup", "--project", project, "--audit-subscription="},
+		{"run", "--project", project, "--no-pull"},
+		{"run", "--project", project, "--audit-subscription=", "--push-endpoint"},
+	} {
+		r := runEnv(t, "", args...)
+		out := r.stdout + r.stderr
+		if r.code == 0 || !strings.Contains(out, "nothing would receive") && !strings.Contains(out, "--no-pull --push-endpoint") {
+			t.Errorf("%v: exit %d, output %s; want a refusal saying why", args, r.code, out)
+		}
+	}
+	if r := runEnv(t, "", "setup", "--project", project, "--audit-subscription=", "--push-url", "https://bqobserver.example/push/audit"); r.code != 0 {
+		t.Fatalf("setup: exit %d\n%s", r.code, r.stderr)
+	}
+	exists := func(id string) bool {
+		_, err := client.SubscriptionAdminClient.GetSubscription(t.Context(), &pubsubpb.GetSubscriptionRequest{Subscription: "projects/" + project + "/subscriptions/" + id})
+		if err != nil && status.Code(err) != codes.NotFound {
+			t.Fatal(err)
+		}
+		return err == nil
+	}
+	if exists("bqobserver-ingest") || !exists("bqobserver-push") {
+		t.Fatalf("after a push-only setup: ingest subscription %v, push subscription %v; want false, true", exists("bqobserver-ingest"), exists("bqobserver-push"))
+	}
+	base, stop := startService(t, "--project", project, "--no-pull", "--push-endpoint", "--repair-interval", "100ms")
+	defer stop()
+	// The start applies the run's topology, and the repairer checks it.
+	waitMetric(t, base, `bqobserver_backend_reachable{backend="pubsub"}`, 1, 30*time.Second)
+	if exists("bqobserver-ingest") {
+		t.Error("a run that does not pull created the ingest subscription")
 	}
 }

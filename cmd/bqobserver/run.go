@@ -70,6 +70,9 @@ func (c *RunCmd) compose(g *Globals, e *env, l *lifecycle) error {
 	if err := c.intakeFlags.validate(); err != nil {
 		return err
 	}
+	if err := c.validateIntakes(g); err != nil {
+		return err
+	}
 	if err := c.Limits.Validate(); err != nil {
 		return err
 	}
@@ -176,6 +179,17 @@ func (c *RunCmd) open(g *Globals, e *env, l *lifecycle) (*backends, error) {
 		}
 	}
 	return b, nil
+}
+
+// validateIntakes requires an intake, and a subscription to pull from.
+func (c *RunCmd) validateIntakes(g *Globals) error {
+	switch {
+	case !c.Pull && !c.PushEndpoint:
+		return errors.New("--no-pull without --push-endpoint: nothing would receive the audit entries")
+	case c.Pull && g.AuditSubscription == "":
+		return errors.New("--audit-subscription is empty, which means none (a push-only deployment): run with --no-pull --push-endpoint")
+	}
+	return nil
 }
 
 // ingest builds the pipeline: the pull intake on the ingest consumer

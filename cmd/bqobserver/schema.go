@@ -24,9 +24,14 @@ func topology(g *Globals, project string) schema.PubSub {
 
 // topology is the Pub/Sub topology of the run: the flags' in the
 // project of its Pub/Sub, with the history sink's subscription when the
-// history is written.
+// history is written, and without the ingest subscription when the run
+// does not pull (push-only): it neither needs it nor creates it again.
 func (c *RunCmd) topology(g *Globals, e *env, b *backends) (schema.PubSub, error) {
-	return withHistory(topology(g, b.PubSubProject), g, e.getenv)
+	top, err := withHistory(topology(g, b.PubSubProject), g, e.getenv)
+	if !c.Pull {
+		top.IngestSubscription = ""
+	}
+	return top, err
 }
 
 // schemaTimeout bounds applySchema: a few dozen admin calls, each done in

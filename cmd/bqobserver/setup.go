@@ -1,7 +1,11 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"strings"
+
+	"github.com/bqobserver/bqobserver/schema"
 )
 
 // SetupCmd creates or updates everything the service needs, idempotently.
@@ -26,10 +30,24 @@ func (c *SetupCmd) Run(g *Globals, e *env) error {
 	if c.PushURL != "" {
 		top.PushSubscription, top.PushEndpoint, top.PushServiceAccount = c.PushSubscription, c.PushURL, c.PushServiceAccount
 	}
+	if g.AuditSubscription == "" && c.PushURL == "" {
+		return errors.New("no ingest subscription (--audit-subscription is empty) and no --push-url: nothing would receive the audit entries")
+	}
 	if err := applySchema(e, g, b, top, g.Retention); err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "set up topics %s, %s, %s; subscriptions %s, %s; table %s (retention %v)\n",
-		g.AuditTopic, g.EventsTopic, g.DeadLetterTopic, g.AuditSubscription, g.DeadLetterSubscription, g.BigtableTable, g.Retention)
+	fmt.Fprintf(e.stdout, "set up topics %s, %s, %s; subscriptions %s; table %s (retention %v)\n",
+		g.AuditTopic, g.EventsTopic, g.DeadLetterTopic, strings.Join(subscriptionsOf(top), ", "), g.BigtableTable, g.Retention)
 	return setupHistory(e, g, top)
+}
+
+// subscriptionsOf names the subscriptions of top that setup makes.
+func subscriptionsOf(top schema.PubSub) []string {
+	var out []string
+	for _, id := range []string{top.IngestSubscription, top.PushSubscription, top.DeadLetterSubscription, top.HistorySubscription} {
+		if id != "" {
+			out = append(out, id)
+		}
+	}
+	return out
 }

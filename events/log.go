@@ -89,8 +89,10 @@ func (c LogConfig) Validate() error {
 // process dies mid-append), any subset of its rows may be durable; appending
 // the same events again completes them, so callers retry until Append
 // succeeds and only then acknowledge. The rows of one Append are written
-// open-index entries first and index removals last, so a multi-chunk append
-// that stops half-way never leaves a running job's durable events unindexed.
+// open-index entries first and index removals last, in calls of their own
+// once every other row is durable, so an append that stops half-way never
+// leaves a running job's durable events unindexed, nor a job out of the
+// index before its DONE event is durable.
 //
 // A Log is safe for concurrent use. It needs no admin rights: the table and
 // its families are created by the schema package.

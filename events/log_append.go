@@ -156,12 +156,18 @@ func (s *rowSet) ordered() []*row {
 }
 
 // chunks splits rows into ApplyBulk calls of at most maxRows rows and,
-// unless a single row is larger, maxBatchBytes.
+// unless a single row is larger, maxBatchBytes. The index entries an
+// append removes go in calls of their own, after every other: Bigtable
+// applies the rows of one call in any order, and may apply some and fail
+// others, so a job could otherwise leave the index while its DONE event is
+// not durable, and then, should the writer give up, never be polled nor
+// pruned again.
 func chunks(rows []*row, maxRows int) [][]*row {
 	var out [][]*row
 	start, size := 0, 0
 	for i, r := range rows {
-		if i > start && (i-start == maxRows || size+r.bytes > maxBatchBytes) {
+		closing := i > 0 && r.phase == phaseClose && rows[i-1].phase != phaseClose
+		if i > start && (i-start == maxRows || size+r.bytes > maxBatchBytes || closing) {
 			out = append(out, rows[start:i])
 			start, size = i, 0
 		}

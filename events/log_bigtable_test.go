@@ -357,7 +357,10 @@ func TestChunks(t *testing.T) {
 	rowsOf := func(sizes ...int) []*row {
 		rows := make([]*row, len(sizes))
 		for i, s := range sizes {
-			rows[i] = &row{key: fmt.Sprint(i), bytes: s}
+			rows[i] = &row{key: fmt.Sprint(i), bytes: s, phase: phaseEvents}
+			if s < 0 { // an index entry removed
+				rows[i].bytes, rows[i].phase = -s, phaseClose
+			}
 		}
 		return rows
 	}
@@ -372,6 +375,8 @@ func TestChunks(t *testing.T) {
 		{"by rows", []int{1, 1, 1, 1, 1}, 2, []int{2, 2, 1}},
 		{"by bytes", []int{mb, mb, mb, mb, mb}, 100, []int{3, 2}},
 		{"oversized row alone", []int{1, 5 * mb, 1}, 100, []int{1, 1, 1}},
+		{"removals from the index after the events, apart", []int{1, 1, 1, -1, -1}, 100, []int{3, 2}},
+		{"only removals", []int{-1, -1}, 100, []int{2}},
 	}
 	for _, tt := range tests {
 		var got []int

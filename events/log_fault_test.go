@@ -3,6 +3,8 @@ package events_test
 import (
 	"context"
 	"errors"
+	"io"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -13,8 +15,10 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/bqobserver/bqobserver/events"
+	"github.com/bqobserver/bqobserver/internal/testutil/logtest"
 )
 
 // faults injects failures into the data calls of a real Bigtable client,
@@ -153,5 +157,107 @@ func testReadFailures(t *testing.T, f *faults, l *events.Log) {
 		if got := errorKind(err); got != "unavailable" {
 			t.Errorf("%s with Bigtable unavailable = %v (%s); want unavailable", name, err, got)
 		}
+	}
+}
+
+// partialWrite applies, of the next MutateRows, only the open-jobs index
+// rows and fails the others, as Bigtable may (it applies the rows of one
+// call in any order, each on its own); every later MutateRows fails.
+type partialWrite struct {
+	mu                 sync.Mutex
+	stripNext, failAll bool
+}
+
+func (p *partialWrite) stream(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+	if method != dataService+"MutateRows" {
+		return streamer(ctx, desc, cc, method, opts...)
+	}
+	p.mu.Lock()
+	strip, fail := p.stripNext, p.failAll
+	if strip {
+		p.stripNext, p.failAll = false, true
+	}
+	p.mu.Unlock()
+	if fail {
+		return nil, status.Error(codes.Unavailable, "injected: tablet unavailable")
+	}
+	s, err := streamer(ctx, desc, cc, method, opts...)
+	if err != nil || !strip {
+		return s, err
+	}
+	return &indexOnly{ClientStream: s}, nil
+}
+
+// indexOnly sends only the o# entries of a MutateRows request and reports
+// the others failed.
+type indexOnly struct {
+	grpc.ClientStream
+	kept, dropped []int64
+}
+
+func (s *indexOnly) SendMsg(m any) error {
+	req := proto.Clone(m.(*bigtablepb.MutateRowsRequest)).(*bigtablepb.MutateRowsRequest)
+	var entries []*bigtablepb.MutateRowsRequest_Entry
+	for i, e := range req.Entries {
+		if strings.HasPrefix(string(e.RowKey), "o#") {
+			entries = append(entries, e)
+			s.kept = append(s.kept, int64(i))
+		} else {
+			s.dropped = append(s.dropped, int64(i))
+		}
+	}
+	req.Entries = entries
+	return s.ClientStream.SendMsg(req)
+}
+
+func (s *indexOnly) RecvMsg(m any) error {
+	if len(s.kept) > 0 {
+		if err := s.ClientStream.RecvMsg(m); err != nil {
+			return err
+		}
+	} else if s.dropped == nil {
+		return io.EOF
+	}
+	res := m.(*bigtablepb.MutateRowsResponse)
+	for _, e := range res.Entries {
+		e.Index = s.kept[e.Index]
+	}
+	for _, i := range s.dropped {
+		res.Entries = append(res.Entries, &bigtablepb.MutateRowsResponse_Entry{Index: i,
+			Status: &statuspb.Status{Code: int32(codes.Unavailable), Message: "injected row failure"}})
+	}
+	s.dropped = nil
+	return nil
+}
+
+// TestDoneLeavesTheIndexLast: a job leaves the open-jobs index only once
+// its DONE event is durable, whatever Bigtable applies of a call, so that
+// a writer that gives up after a failed append never leaves a job that is
+// neither in the index nor finished in the log.
+func TestDoneLeavesTheIndexLast(t *testing.T) {
+	p := &partialWrite{}
+	l := newLog(t, logtest.NewBttest, events.LogConfig{}, grpc.WithChainStreamInterceptor(p.stream))
+	evs := life(1, 0, true) // inserted, progress, completed (DONE)
+	appendAll(t, l, evs[:2])
+	p.mu.Lock()
+	p.stripNext = true
+	p.mu.Unlock()
+	ctx, cancel := context.WithTimeout(t.Context(), 500*time.Millisecond)
+	err := l.Append(ctx, evs[2:])
+	cancel()
+	if err == nil {
+		t.Fatal("the append of the DONE event succeeded though Bigtable failed its rows")
+	}
+	open := false
+	if err := l.OpenJobs(t.Context(), func(k events.JobKey) error { open = open || k == job(1); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	got, err := l.JobEvents(t.Context(), job(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := slices.ContainsFunc(got, func(e events.Event) bool { return e.State == events.StateDone })
+	if !open && !done {
+		t.Errorf("job %s left the open-jobs index but its log has no DONE event (%d events)", job(1), len(got))
 	}
 }

@@ -23,16 +23,35 @@ func jobRowKeys(keys []JobKey) (map[string]JobKey, error) {
 	return rows, errors.Join(errs...)
 }
 
-// readJobRows reads rows in batches of the log's batch size.
+// maxReadKeyBytes bounds the row keys of one ReadRows request: Cloud
+// Bigtable refuses a request larger than 512 KB (bigtable.RowSet), and job
+// ids may be up to 1,024 characters long, so a batch of the log's batch
+// size of long keys would be refused whenever it is sent.
+const maxReadKeyBytes = 400 << 10
+
+// keyFraming is what a row key costs a request beyond its bytes: its field
+// tag and length.
+const keyFraming = 4
+
+// readJobRows reads rows in batches of the log's batch size, or fewer when
+// their keys would make the request too large (maxReadKeyBytes).
 func (l *Log) readJobRows(ctx context.Context, rows map[string]JobKey, fn func(JobKey, []Event) error) error {
 	batch := make(bigtable.RowList, 0, min(len(rows), l.maxRows))
+	size := 0
 	for key := range rows {
+		if len(batch) > 0 && size+len(key)+keyFraming > maxReadKeyBytes {
+			if err := l.readJobBatch(ctx, batch, rows, fn); err != nil {
+				return err
+			}
+			batch, size = batch[:0], 0
+		}
 		batch = append(batch, key)
+		size += len(key) + keyFraming
 		if len(batch) == l.maxRows {
 			if err := l.readJobBatch(ctx, batch, rows, fn); err != nil {
 				return err
 			}
-			batch = batch[:0]
+			batch, size = batch[:0], 0
 		}
 	}
 	if len(batch) == 0 {

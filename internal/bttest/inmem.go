@@ -1882,13 +1882,21 @@ func (r *row) gc(rules map[string]*btapb.GcRule) {
 		if !ok {
 			continue
 		}
+		removed := false
 		for col, cs := range fam.cells {
 			cs = applyGC(cs, rule)
 			if len(cs) == 0 {
 				delete(fam.cells, col)
+				removed = true
 			} else {
 				fam.cells[col] = cs
 			}
+		}
+		if removed {
+			// The names of the columns collected go too, as a delete's do:
+			// a column written again would otherwise be listed, and read,
+			// twice.
+			fam.colNames = slices.DeleteFunc(fam.colNames, func(c string) bool { _, ok := fam.cells[c]; return !ok })
 		}
 		if len(fam.cells) == 0 {
 			delete(r.families, fam.name)

@@ -184,6 +184,64 @@ func ApplyBigtable(ctx context.Context, admin *bigtable.AdminClient, table strin
 	return nil
 }
 
+// ApplyBigtableKeepingLonger is ApplyBigtable for a service that applies
+// the schema as it starts (--auto-create): it never shortens the retention
+// of an existing table, whose events older than the new retention would be
+// collected for good, but keeps the longer one, and returns the retention
+// in force. Only ApplyBigtable (bqobserver setup) shortens it, as asked.
+func ApplyBigtableKeepingLonger(ctx context.Context, admin *bigtable.AdminClient, table string, retention time.Duration) (time.Duration, error) {
+	if table == "" {
+		table = BigtableTable
+	}
+	info, err := admin.TableInfo(ctx, table)
+	switch {
+	case err == nil:
+		if have, ok := retentionOf(info); ok && have > retention {
+			retention = have
+		}
+	case status.Code(err) != codes.NotFound:
+		return 0, fmt.Errorf("applying the schema of Bigtable table %s: reading the table: %w", table, err)
+	}
+	return retention, ApplyBigtable(ctx, admin, table, retention)
+}
+
+// eventsFamily is the family of events (bigtable.json), which keeps them
+// for the retention.
+const eventsFamily = "e"
+
+// retentionOf returns the retention of an existing table: the max age of
+// the events' family.
+func retentionOf(info *bigtable.TableInfo) (time.Duration, bool) {
+	for _, f := range info.FamilyInfos {
+		if f.Name == eventsFamily {
+			return maxAgeIn(f.FullGCPolicy)
+		}
+	}
+	return 0, false
+}
+
+// maxAgeIn returns the first max age of a garbage-collection rule.
+func maxAgeIn(p bigtable.GCPolicy) (time.Duration, bool) {
+	switch p := p.(type) {
+	case bigtable.MaxAgeGCPolicy:
+		return time.Duration(p), true
+	case bigtable.UnionGCPolicy:
+		return firstMaxAge(p.Children)
+	case bigtable.IntersectionGCPolicy:
+		return firstMaxAge(p.Children)
+	}
+	return 0, false
+}
+
+func firstMaxAge(ps []bigtable.GCPolicy) (time.Duration, bool) {
+	for _, c := range ps {
+		if d, ok := maxAgeIn(c); ok {
+			return d, true
+		}
+	}
+	return 0, false
+}
+
 func ensureTable(ctx context.Context, admin *bigtable.AdminClient, table string, want []family) error {
 	info, err := admin.TableInfo(ctx, table)
 	if status.Code(err) == codes.NotFound {

@@ -1,6 +1,7 @@
 package schema_test
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -66,6 +67,52 @@ func TestApplyBigtable(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestApplyBigtableKeepingLonger: a service applying the schema as it
+// starts never shortens the retention of an existing table (setup does,
+// as asked), but lengthens it, and says which is in force.
+func TestApplyBigtableKeepingLonger(t *testing.T) {
+	for _, b := range bigtables {
+		t.Run(b.name, func(t *testing.T) {
+			bt := b.connect(t)
+			day := 24 * time.Hour
+			steps := []struct {
+				name          string
+				apply         func(time.Duration) (time.Duration, error)
+				retention     time.Duration
+				want, inForce time.Duration
+			}{
+				{"a new table", keeping(t, bt), 400 * day, 400 * day, 400 * day},
+				{"setup lengthens", setup(t, bt), 730 * day, 730 * day, 730 * day},
+				{"a start with the default keeps the longer", keeping(t, bt), 400 * day, 730 * day, 730 * day},
+				{"a start with a longer one lengthens", keeping(t, bt), 800 * day, 800 * day, 800 * day},
+				{"setup shortens", setup(t, bt), 30 * day, 30 * day, 30 * day},
+			}
+			for _, s := range steps {
+				got, err := s.apply(s.retention)
+				if err != nil {
+					t.Fatalf("%s: %v", s.name, err)
+				}
+				fams := families(t, bt.Admin, bt.Table)
+				if want := fmt.Sprintf("age() > %dd", s.want/day); got != s.inForce || fams["e"] != want {
+					t.Errorf("%s: in force %v, events family %q; want %v and %q", s.name, got, fams["e"], s.inForce, want)
+				}
+			}
+		})
+	}
+}
+
+func keeping(t *testing.T, bt *logtest.Bigtable) func(time.Duration) (time.Duration, error) {
+	return func(r time.Duration) (time.Duration, error) {
+		return schema.ApplyBigtableKeepingLonger(t.Context(), bt.Admin, bt.Table, r)
+	}
+}
+
+func setup(t *testing.T, bt *logtest.Bigtable) func(time.Duration) (time.Duration, error) {
+	return func(r time.Duration) (time.Duration, error) {
+		return r, schema.ApplyBigtable(t.Context(), bt.Admin, bt.Table, r)
 	}
 }
 

@@ -169,7 +169,7 @@ func (c *RunCmd) open(g *Globals, e *env, l *lifecycle) (*backends, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := applySchema(e, g, b, top, c.logRetention(g, b)); err != nil {
+		if err := applySchema(e, g, b, top, c.logRetention(g, b), false); err != nil {
 			return nil, err
 		}
 	}

@@ -41,8 +41,12 @@ var schemaTimeout = 2 * time.Minute
 
 // applySchema creates or updates the topics, subscriptions and the event
 // log's table, which keeps events for retention, within schemaTimeout. It
-// needs admin rights; the service at run time does not.
-func applySchema(e *env, g *Globals, b *backends, top schema.PubSub, retention time.Duration) error {
+// needs admin rights; the service at run time does not. Unless shorten
+// (setup), a table that keeps events longer keeps doing so, with a
+// warning: a service that starts with --auto-create and the default
+// --retention must not have Bigtable collect, for good, what an operator
+// chose to keep.
+func applySchema(e *env, g *Globals, b *backends, top schema.PubSub, retention time.Duration, shorten bool) error {
 	ctx, cancel := context.WithTimeout(e.ctx, schemaTimeout)
 	defer cancel()
 	// The two backends at once: each is a chain of admin calls that wait
@@ -55,14 +59,25 @@ func applySchema(e *env, g *Globals, b *backends, top schema.PubSub, retention t
 		}
 		return nil
 	})
+	asked := retention
 	grp.Go(func() error {
-		if err := schema.ApplyBigtable(ctx, b.BigtableAdmin, g.BigtableTable, retention); err != nil {
+		var err error
+		if shorten {
+			err = schema.ApplyBigtable(ctx, b.BigtableAdmin, g.BigtableTable, retention)
+		} else {
+			retention, err = schema.ApplyBigtableKeepingLonger(ctx, b.BigtableAdmin, g.BigtableTable, retention)
+		}
+		if err != nil {
 			return fmt.Errorf("setting up Bigtable: %w", err)
 		}
 		return nil
 	})
 	if err := grp.Wait(); err != nil {
 		return err
+	}
+	if retention != asked {
+		e.log.Warn("the event log keeps events longer than --retention says, and keeps doing so: only bqobserver setup shortens a table's retention",
+			"table", g.BigtableTable, "retention", retention.String(), "asked", asked.String())
 	}
 	e.log.Info("schema applied", "project", top.Project, "table", g.BigtableTable, "retention", retention.String())
 	return nil

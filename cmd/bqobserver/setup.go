@@ -33,7 +33,7 @@ func (c *SetupCmd) Run(g *Globals, e *env) error {
 	if g.AuditSubscription == "" && c.PushURL == "" {
 		return errors.New("no ingest subscription (--audit-subscription is empty) and no --push-url: nothing would receive the audit entries")
 	}
-	if err := applySchema(e, g, b, top, g.Retention); err != nil {
+	if err := applySchema(e, g, b, top, g.Retention, true); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "set up topics %s, %s, %s; subscriptions %s; table %s (retention %v)\n",

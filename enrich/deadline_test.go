@@ -82,6 +82,7 @@ func TestPollCutOffByItsDeadline(t *testing.T) {
 	listed := func() int {
 		return len(slices.DeleteFunc(slices.Clone(ghosts), func(k events.JobKey) bool { return !w.proj.Listed(k) }))
 	}
+	warm(w, e, 1) // its first listing of the project, which gives the jobs it lacks a cycle
 	left := []int{listed()}
 	for len(left) < 8 && left[len(left)-1] > 0 {
 		warm(w, e, 1)
@@ -125,19 +126,20 @@ func (a *attempts) Append(ctx context.Context, evs []events.Event) error {
 
 // TestNotFoundReconciliationIdempotent: a replica decides that a job the
 // API does not know is closed, and dies before its append is durable; the
-// replica that takes over decides the same a cycle later. Both write one
-// event: same id, same time.
+// replica that takes over decides the same at its second cycle (its first
+// listing gives the jobs it lacks a cycle). Both write one event: same
+// id, same time.
 func TestNotFoundReconciliationIdempotent(t *testing.T) {
 	w := newWorld(t, busyOrg(17))
 	warm(w, w.enricher(enrich.Config{Interval: interval}, enrich.Deps{}), 4)
 	project := slices.Sorted(mapKeys(w.proj.OpenJobs(func(string) bool { return true })))[0]
 	ghost := ghostJob(t, w, project)
 	app := &attempts{next: w.feed, failing: true}
-	warm(w, w.enricher(enrich.Config{Interval: interval, NotFoundLimit: 1}, enrich.Deps{Appender: app}), 1)
+	warm(w, w.enricher(enrich.Config{Interval: interval, NotFoundLimit: 1}, enrich.Deps{Appender: app}), 2)
 	app.mu.Lock()
 	app.failing = false
 	app.mu.Unlock()
-	warm(w, w.enricher(enrich.Config{Interval: interval, NotFoundLimit: 1}, enrich.Deps{Appender: app}), 1)
+	warm(w, w.enricher(enrich.Config{Interval: interval, NotFoundLimit: 1}, enrich.Deps{Appender: app}), 2)
 	if w.proj.Listed(ghost) {
 		t.Fatal("the ghost is still listed after the second replica's cycle")
 	}

@@ -33,6 +33,13 @@
 //     appended from the API's answer: an inserted event at its creation
 //     time, as its audit entry would have said, then its progress.
 //
+// Reconciliation and discovery need to tell a lost entry from one on its
+// way: a poll appends progress only while the job source is catching up
+// (its completions and insertions may be queued), and at the first
+// listing of a project (after a start or a takeover: the entries of the
+// moments before may be queued still), which gives the jobs it lacks a
+// cycle.
+//
 // Every SweepInterval (5m) the projects that had jobs in the last 30 days
 // (package registry) and have none open are listed too, so that a project
 // whose audit entries never arrive is found.
@@ -41,8 +48,11 @@
 // much the audit sink loses. A 403 is recorded with the permission it
 // lacks and the role that grants it (Diagnostics); the other projects go
 // on. Calls share one rate limit and retry rate limits and backend errors
-// with jittered backoff (package jobsapi); Workers projects are polled at
-// once, and a project whose poll is still running at the next tick is
+// with jittered backoff (package jobsapi); a job's live detail waits for
+// the rate limit only briefly, so that opened jobs never hold the polls'
+// calls back. Workers projects are polled at once, taken from one queue
+// in order (open jobs first, then the sweep, least recently polled
+// first), and a project whose poll is still running at the next tick is
 // skipped, so a slow project never stalls the others.
 //
 // Delivery semantics. Enrichment acknowledges nothing: what it fails to
@@ -147,6 +157,10 @@ func (c Config) Validate() error {
 type jobsAPI interface {
 	ListOpen(ctx context.Context, project string, since time.Time) ([]*bq.JobListJobs, error)
 	Get(ctx context.Context, key events.JobKey) (*bq.Job, error)
+	// TryGet is Get that waits for the shared rate limit only briefly,
+	// and otherwise fails as rate limited: a job's live detail uses it,
+	// so that detail requests never hold tokens ahead of the polls.
+	TryGet(ctx context.Context, key events.JobKey) (*bq.Job, error)
 }
 
 // jobSource is what the log says is open (a *running.Projection).
@@ -154,6 +168,12 @@ type jobSource interface {
 	// Ready reports whether the source knows what is open: until then
 	// nothing is polled, lest known jobs be taken for lost ones.
 	Ready() bool
+	// CatchingUp reports whether the source is behind the audit log by
+	// more than a moment: completions and insertions it has not applied
+	// yet may be queued, so polls append progress only meanwhile, lest
+	// they reconcile jobs whose completion is on its way and discover
+	// jobs whose insertion is.
+	CatchingUp() bool
 	// OpenJobs returns a copy of every open job of the projects keep
 	// accepts, by project.
 	OpenJobs(keep func(project string) bool) map[string][]events.Job
@@ -248,16 +268,16 @@ type Enricher struct {
 	diag *diagnostics
 	live *liveCache
 
+	queue *queue
+
 	mu        sync.Mutex
-	busy      map[string]bool                       // projects being polled
 	polled    map[string]time.Time                  // when each project's last poll started
 	missing   map[string]map[events.JobKey]*absence // open jobs a listing lacked, by project
 	seen      map[string]listing                    // each project's last listing
-	failing   map[string]bool                       // projects whose failure was logged
+	failing   map[failedCall]bool                   // methods in projects whose failure was logged
 	cut       map[string]bool                       // projects whose cut-off poll was logged
 	acted     map[events.JobKey]time.Time           // jobs reconciled or discovered lately
 	lastSweep time.Time
-	sem       chan struct{}
 }
 
 // New returns an Enricher. API, Jobs, Appender and Registerer are needed.
@@ -280,10 +300,10 @@ func New(cfg Config, d Deps) (*Enricher, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Enricher{cfg: cfg, deps: d, m: m,
-		busy: map[string]bool{}, polled: map[string]time.Time{}, missing: map[string]map[events.JobKey]*absence{},
-		seen: map[string]listing{}, failing: map[string]bool{}, cut: map[string]bool{},
-		acted: map[events.JobKey]time.Time{}, sem: make(chan struct{}, cfg.Workers)}
+	e := &Enricher{cfg: cfg, deps: d, m: m, queue: newQueue(),
+		polled: map[string]time.Time{}, missing: map[string]map[events.JobKey]*absence{},
+		seen: map[string]listing{}, failing: map[failedCall]bool{}, cut: map[string]bool{},
+		acted: map[events.JobKey]time.Time{}}
 	e.diag = newDiagnostics(d.Registry, cfg.Now)
 	e.live = newLiveCache(d.API, cfg.LiveTTL, cfg.Now, d.Logger)
 	return e, nil

@@ -2,6 +2,10 @@ package enrich_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
@@ -316,6 +320,49 @@ func TestAppendFailureRetried(t *testing.T) {
 	}
 }
 
+// failingGets answers every jobs.get about one project with a 500.
+type failingGets struct {
+	project string
+	next    http.RoundTripper
+}
+
+func (f failingGets) RoundTrip(r *http.Request) (*http.Response, error) {
+	if strings.Contains(r.URL.Path, "/projects/"+f.project+"/jobs/") {
+		return &http.Response{StatusCode: http.StatusInternalServerError, Header: http.Header{}, Request: r,
+			Body: io.NopCloser(strings.NewReader(`{"error":{"code":500,"message":"backend error"}}`))}, nil
+	}
+	return f.next.RoundTrip(r)
+}
+
+// TestPersistentGetFailureLoggedOnce: a jobs.get that fails at every
+// cycle, in a project whose listings work, is logged once.
+func TestPersistentGetFailureLoggedOnce(t *testing.T) {
+	w := newWorld(t, busyOrg(17))
+	var logs strings.Builder
+	var mu sync.Mutex
+	logger := slog.New(slog.NewJSONHandler(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return logs.Write(p)
+	}), nil))
+	warm(w, w.enricher(enrich.Config{Interval: interval}, enrich.Deps{}), 4)
+	project := slices.Sorted(mapKeys(w.proj.OpenJobs(func(string) bool { return true })))[0]
+	e := w.enricher(enrich.Config{Interval: interval}, enrich.Deps{Logger: logger,
+		API: w.client(jobsapi.Config{Attempts: 2}, failingGets{project: project, next: http.DefaultTransport})})
+	ghostJob(t, w, project)
+	warm(w, e, 6)
+	mu.Lock()
+	defer mu.Unlock()
+	if n := strings.Count(logs.String(), `"method":"jobs.get"`); n != 1 {
+		t.Errorf("a jobs.get failing at every cycle was logged %d times in 6 cycles, want 1:\n%s", n, logs.String())
+	}
+}
+
+// writerFunc is an io.Writer made of a function.
+type writerFunc func(p []byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
 // TestDiscovery drops the insertion entries of one job in five, as a sink
 // would that lost them: every job the API lists, created more than two
 // cycles ago, is listed anyway, and the discovered jobs are counted.
@@ -465,6 +512,108 @@ func TestLive(t *testing.T) {
 	}
 }
 
+// TestLiveDetailsDoNotStarvePolls: job details opened in a burst (each
+// request gives up after 3 s, here 50 ms) take no more of the shared rate
+// limit than it has to spare, so a poll whose lease leaves it 2 s is not
+// refused behind them.
+func TestLiveDetailsDoNotStarvePolls(t *testing.T) {
+	w := newWorld(t, busyOrg(25))
+	client := w.client(jobsapi.Config{QPS: 5}, nil)
+	e := w.enricher(enrich.Config{Interval: interval}, enrich.Deps{API: client})
+	w.step(4 * interval)
+	project := w.org.Projects()[0]
+	var wg sync.WaitGroup
+	for i := range 50 {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+			defer cancel()
+			_, _ = e.Live(ctx, events.JobKey{Project: project, Location: "US", JobID: fmt.Sprintf("job_opened_%02d", i)})
+		})
+	}
+	wg.Wait()                                                      // every detail request has been answered or has given up
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second) // a poll's window
+	defer cancel()
+	if _, err := client.ListOpen(ctx, project, time.Time{}); err != nil {
+		t.Errorf("a poll after a burst of 50 abandoned detail requests failed: %v", err)
+	}
+}
+
+// heldGets holds every call until open is closed or the call's context
+// ends, and counts the calls and those whose context ended.
+type heldGets struct {
+	open         chan struct{}
+	calls, ended atomic.Int64
+	next         http.RoundTripper
+}
+
+func (h *heldGets) RoundTrip(r *http.Request) (*http.Response, error) {
+	h.calls.Add(1)
+	select {
+	case <-h.open:
+		return h.next.RoundTrip(r)
+	case <-r.Context().Done():
+		h.ended.Add(1)
+		return nil, r.Context().Err()
+	}
+}
+
+// TestLiveCallEndsWithItsLastWaiter: a job's live detail is one call
+// shared by the requests waiting for it; one that leaves does not end it
+// for the others, and when the last one leaves the call ends, instead of
+// going on (and retrying) for nobody.
+func TestLiveCallEndsWithItsLastWaiter(t *testing.T) {
+	w := newWorld(t, busyOrg(25))
+	h := &heldGets{open: make(chan struct{}), next: http.DefaultTransport}
+	e := w.enricher(enrich.Config{Interval: interval}, enrich.Deps{API: w.client(jobsapi.Config{}, h)})
+	w.step(4 * interval)
+	var keys []events.JobKey
+	for _, jobs := range w.proj.OpenJobs(func(string) bool { return true }) {
+		for _, j := range jobs {
+			keys = append(keys, j.Key)
+		}
+	}
+	if len(keys) < 2 {
+		t.Fatalf("%d open jobs, the test needs 2", len(keys))
+	}
+	patient := make(chan error, 1)
+	go func() {
+		_, err := e.Live(t.Context(), keys[0])
+		patient <- err
+	}()
+	for h.calls.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	short, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := e.Live(short, keys[0]); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("a request that gave up waiting: %v, want its deadline", err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if n := h.ended.Load(); n != 0 {
+		t.Fatalf("the shared call ended when one of its two waiters left (%d ended)", n)
+	}
+	close(h.open)
+	if err := <-patient; err != nil {
+		t.Fatalf("the request that waited: %v", err)
+	}
+	if n := h.calls.Load(); n != 1 {
+		t.Errorf("%d calls for two requests together, want 1", n)
+	}
+
+	h = &heldGets{open: make(chan struct{}), next: http.DefaultTransport}
+	e = w.enricher(enrich.Config{Interval: interval}, enrich.Deps{API: w.client(jobsapi.Config{}, h)})
+	short, cancel = context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := e.Live(short, keys[1]); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("a request that gave up waiting: %v, want its deadline", err)
+	}
+	for deadline := time.Now().Add(2 * time.Second); h.ended.Load() == 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the call went on 2 s after its only waiter left")
+		}
+	}
+}
+
 // gate holds the calls about one project until it is opened.
 type gate struct {
 	project string
@@ -532,6 +681,116 @@ func leastListed(api *simulation.JobsAPI, before map[simulation.Call]int, projec
 		}
 	}
 	return least
+}
+
+// listings records the projects listed, in order, and delays the
+// listings of the projects whose names start with slow.
+type listings struct {
+	next  http.RoundTripper
+	slow  string
+	delay time.Duration
+	mu    sync.Mutex
+	order []string
+}
+
+func (l *listings) RoundTrip(r *http.Request) (*http.Response, error) {
+	if m := listPath.FindStringSubmatch(r.URL.Path); m != nil {
+		l.mu.Lock()
+		l.order = append(l.order, m[1])
+		l.mu.Unlock()
+		if l.slow != "" && strings.HasPrefix(m[1], l.slow) {
+			time.Sleep(l.delay)
+		}
+	}
+	return l.next.RoundTrip(r)
+}
+
+// listed returns the projects listed so far, in order.
+func (l *listings) listed() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.order)
+}
+
+// idleProjects records n projects without jobs as active a day ago, for
+// the sweep, and returns the registry.
+func idleProjects(t *testing.T, w *world, n int) *registry.Registry {
+	t.Helper()
+	reg, err := registry.New(w.bt.Client, w.bt.Table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var idle []string
+	for i := range n {
+		idle = append(idle, fmt.Sprintf("idle-%04d", i))
+	}
+	if err := reg.Touch(t.Context(), idle, w.org.Now().Add(-24*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	return reg
+}
+
+// TestOpenProjectsBeforeTheSweep: with one worker, a cycle whose sweep is
+// due lists every project with open jobs before any of the sweep's.
+func TestOpenProjectsBeforeTheSweep(t *testing.T) {
+	w := newWorld(t, busyOrg(33))
+	warm(w, w.enricher(enrich.Config{Interval: interval}, enrich.Deps{}), 4)
+	reg := idleProjects(t, w, 200)
+	l := &listings{next: http.DefaultTransport}
+	e := w.enricher(enrich.Config{Interval: interval, Workers: 1}, enrich.Deps{Registry: reg, API: w.client(jobsapi.Config{}, l)})
+	open := w.proj.OpenJobs(func(string) bool { return true })
+	e.Cycle(t.Context())
+	order := l.listed()
+	firstSwept := slices.IndexFunc(order, func(p string) bool { return open[p] == nil })
+	if firstSwept < 0 {
+		t.Fatalf("the sweep listed nothing: %v", order)
+	}
+	if got := len(slices.DeleteFunc(order[firstSwept:], func(p string) bool { return open[p] == nil })); got > 0 {
+		t.Errorf("%d of %d projects with open jobs were listed after the sweep's first project", got, len(open))
+	}
+}
+
+// TestOpenProjectsPolledDuringALongSweep runs enrichment in real time with
+// a sweep of 300 projects, each listed in 10 ms, on two workers: the
+// projects with open jobs are polled at every tick while the sweep goes
+// on, not once it is done.
+func TestOpenProjectsPolledDuringALongSweep(t *testing.T) {
+	w := newWorld(t, busyOrg(33))
+	warm(w, w.enricher(enrich.Config{Interval: interval}, enrich.Deps{}), 4)
+	const idle = 300
+	reg := idleProjects(t, w, idle)
+	l := &listings{next: http.DefaultTransport, slow: "idle-", delay: 10 * time.Millisecond}
+	e := w.enricher(enrich.Config{Interval: 20 * time.Millisecond, Workers: 2}, enrich.Deps{Registry: reg, API: w.client(jobsapi.Config{}, l)})
+	open := w.proj.OpenJobs(func(string) bool { return true })
+	ctx, cancel := context.WithCancel(t.Context())
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = e.Run(ctx) })
+	swept := func(p string) bool { return strings.HasPrefix(p, "idle-") }
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
+		if n := len(slices.DeleteFunc(l.listed(), func(p string) bool { return !swept(p) })); n == idle {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("the sweep listed %d of %d projects in a minute", n, idle)
+		}
+	}
+	cancel()
+	wg.Wait()
+	idleLeft := idle
+	during := map[string]int{}
+	for _, p := range l.listed() {
+		if swept(p) {
+			idleLeft--
+		}
+		if idleLeft == 0 {
+			break // the sweep's last listing
+		}
+		during[p]++
+	}
+	for p := range open {
+		if during[p] < 5 {
+			t.Errorf("project %s with open jobs was listed %d times during a sweep of at least 1.5 s, at a 20 ms interval", p, during[p])
+		}
+	}
 }
 
 // hangingRegistry is a registry whose reads and writes wait until their

@@ -17,16 +17,21 @@ import (
 
 // liveCache answers job detail requests with a jobs.get, reused for a TTL
 // and shared by requests that arrive together, so that a job kept open in
-// any number of browsers costs one call per TTL.
+// any number of browsers costs one call per TTL. The call waits for the
+// rate limit only briefly (jobsapi.Client.TryGet) and ends when its last
+// waiter leaves: detail requests, which come in bursts, never hold the
+// rate limit's tokens ahead of the polls, and an abandoned call does not
+// go on retrying.
 type liveCache struct {
 	api jobsAPI
 	ttl time.Duration
 	now func() time.Time
 	log *slog.Logger
 
-	group singleflight.Group
-	mu    sync.Mutex
-	items map[events.JobKey]liveItem
+	group   singleflight.Group
+	mu      sync.Mutex
+	items   map[events.JobKey]liveItem
+	flights map[string]*flight // by job, the shared calls being waited for
 }
 
 type liveItem struct {
@@ -34,40 +39,38 @@ type liveItem struct {
 	at   time.Time
 }
 
+// flight is the context of a shared jobs.get, and how many requests wait
+// for it: the call belongs to all of them, not to the first one's
+// context, and is cancelled when the last one leaves.
+type flight struct {
+	ctx     context.Context
+	cancel  context.CancelFunc
+	waiters int
+}
+
+// liveCallTimeout bounds a shared jobs.get even while requests wait for it.
+const liveCallTimeout = time.Minute
+
 func newLiveCache(api jobsAPI, ttl time.Duration, now func() time.Time, log *slog.Logger) *liveCache {
-	return &liveCache{api: api, ttl: ttl, now: now, log: log, items: map[events.JobKey]liveItem{}}
+	return &liveCache{api: api, ttl: ttl, now: now, log: log, items: map[events.JobKey]liveItem{}, flights: map[string]*flight{}}
 }
 
 // Live returns the job as the jobs API reports it: its state, query
-// stages and timeline, at most LiveTTL old. Failures are not kept.
+// stages and timeline, at most LiveTTL old. Failures are not kept; when
+// the shared rate limit has no token for it soon, it fails with
+// jobsapi.ErrRateLimited.
 func (e *Enricher) Live(ctx context.Context, key events.JobKey) (*running.Live, error) {
 	return e.live.get(ctx, key)
 }
 
 func (c *liveCache) get(ctx context.Context, key events.JobKey) (*running.Live, error) {
-	now := c.now()
-	c.mu.Lock()
-	it, ok := c.items[key]
-	c.mu.Unlock()
-	if ok && now.Sub(it.at) < c.ttl {
-		return it.live, nil
-	}
-	ch := c.group.DoChan(key.String(), func() (any, error) {
-		// The call belongs to every request waiting for it, not to the
-		// first one's context.
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-		defer cancel()
-		j, err := c.api.Get(ctx, key)
-		if err != nil {
-			return nil, fmt.Errorf("reading job %s from the BigQuery jobs API: %w", key, err)
-		}
-		l, dropped := liveOf(j, c.now())
-		if len(dropped) > 0 {
-			c.log.Warn("implausible values left out of a job's live detail", "job", key.String(), "dropped", dropped)
-		}
-		c.store(key, l)
+	if l, ok := c.cached(key); ok {
 		return l, nil
-	})
+	}
+	name := key.String()
+	f := c.join(ctx, name)
+	defer c.leave(name, f)
+	ch := c.group.DoChan(name, func() (any, error) { return c.fetch(f.ctx, key) })
 	select {
 	case r := <-ch:
 		if r.Err != nil {
@@ -77,6 +80,59 @@ func (c *liveCache) get(ctx context.Context, key events.JobKey) (*running.Live, 
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+}
+
+// cached returns the job's live detail if it is younger than the TTL.
+func (c *liveCache) cached(key events.JobKey) (*running.Live, bool) {
+	c.mu.Lock()
+	it, ok := c.items[key]
+	c.mu.Unlock()
+	if ok && c.now().Sub(it.at) < c.ttl {
+		return it.live, true
+	}
+	return nil, false
+}
+
+// join counts a request waiting for the job's shared call, and returns
+// the call's flight, begun if none is waited for.
+func (c *liveCache) join(ctx context.Context, name string) *flight {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	f := c.flights[name]
+	if f == nil {
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), liveCallTimeout)
+		f = &flight{ctx: fctx, cancel: cancel}
+		c.flights[name] = f
+	}
+	f.waiters++
+	return f
+}
+
+// leave counts a request that stopped waiting; the last one cancels the
+// call and makes the next request start another (singleflight's Forget).
+func (c *liveCache) leave(name string, f *flight) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if f.waiters--; f.waiters > 0 {
+		return
+	}
+	f.cancel()
+	delete(c.flights, name)
+	c.group.Forget(name)
+}
+
+// fetch asks the jobs API about the job, and keeps its live detail.
+func (c *liveCache) fetch(ctx context.Context, key events.JobKey) (*running.Live, error) {
+	j, err := c.api.TryGet(ctx, key)
+	if err != nil {
+		return nil, fmt.Errorf("reading job %s from the BigQuery jobs API: %w", key, err)
+	}
+	l, dropped := liveOf(j, c.now())
+	if len(dropped) > 0 {
+		c.log.Warn("implausible values left out of a job's live detail", "job", key.String(), "dropped", dropped)
+	}
+	c.store(key, l)
+	return l, nil
 }
 
 // store keeps l and forgets the items older than the TTL.

@@ -94,20 +94,46 @@ func (e *Enricher) poll(ctx context.Context, t task, w pollWindow) {
 	asked := e.cfg.Now()
 	listed, err := e.deps.API.ListOpen(work, t.project, e.since(t))
 	e.diag.observe(work, t.project, jobsapi.MethodList, err)
+	e.noteOutcome(work, t.project, jobsapi.MethodList, err)
 	if err != nil && !errors.Is(err, jobsapi.ErrNotFound) {
-		e.failed(work, t.project, err)
 		e.ended(work, t.project, len(t.open))
 		return
 	}
 	// A project the API does not know lists nothing: its open jobs are
 	// checked one by one, and closed as not found.
-	e.recovered(t.project)
 	now := e.cfg.Now()
 	b := &batch{}
-	keys, ids := e.listed(t, listed, now, b)
-	left := e.unlisted(work, t, listing{at: asked, keys: keys}, ids, now, b)
+	l, ids, unknown := e.listed(t, listed, asked, now, b)
+	left := 0
+	if before := e.remember(t.project, l); e.sure(before) {
+		for i := range unknown {
+			e.discover(&unknown[i], now, b)
+		}
+		left = e.unlisted(work, t, l, before, ids, now, b)
+	}
 	e.ended(work, t.project, left)
 	e.flush(ctx, w, t.project, b)
+}
+
+// remember keeps l as its project's last listing, and returns the one
+// before.
+func (e *Enricher) remember(project string, l listing) listing {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	before := e.seen[project]
+	e.seen[project] = l
+	return before
+}
+
+// sure reports whether a poll may tell lost entries from entries on their
+// way, and so reconcile and discover, rather than append progress only.
+// Not while the job source is catching up: completions and insertions it
+// has not applied yet are queued. Nor at the first listing of a project
+// (before is zero): after a start or a takeover, the entries of the
+// moments before may be queued still, as far as anyone can tell; the
+// jobs it lacks get a cycle, like those a previous listing had.
+func (e *Enricher) sure(before listing) bool {
+	return !before.at.IsZero() && !e.deps.Jobs.CatchingUp()
 }
 
 // since is the minCreationTime of t's listing.
@@ -132,30 +158,32 @@ func (e *Enricher) since(t task) time.Time {
 	return oldest.Add(-createMargin)
 }
 
-// listed handles the jobs a listing returned: progress for those the log
-// has open, discovery for those it does not know. It returns the keys it
-// saw and their job ids.
-func (e *Enricher) listed(t task, listed []*bq.JobListJobs, now time.Time, b *batch) (map[events.JobKey]bool, map[string]bool) {
+// listed handles the jobs a listing asked for at asked returned: progress
+// for those the log has open. It returns the listing, the job ids it saw,
+// and the jobs the log does not have open, for discovery.
+func (e *Enricher) listed(t task, listed []*bq.JobListJobs, asked, now time.Time, b *batch) (listing, map[string]bool, []observed) {
 	open := make(map[events.JobKey]*events.Job, len(t.open))
 	for i := range t.open {
 		open[t.open[i].Key] = &t.open[i]
 	}
 	keys, ids := make(map[events.JobKey]bool, len(listed)), make(map[string]bool, len(listed))
+	var unknown []observed
 	for _, l := range listed {
 		o, ok := fromListed(l)
 		if !ok {
 			continue
 		}
 		keys[o.key], ids[o.key.JobID] = true, true
-		if j, ok := open[o.key]; ok {
-			if ev, ok := progressEvent(j, &o, now); ok {
-				b.events, b.progress = append(b.events, ev), b.progress+1
-			}
+		j, ok := open[o.key]
+		if !ok {
+			unknown = append(unknown, o)
 			continue
 		}
-		e.discover(&o, now, b)
+		if ev, ok := progressEvent(j, &o, now); ok {
+			b.events, b.progress = append(b.events, ev), b.progress+1
+		}
 	}
-	return keys, ids
+	return listing{at: asked, keys: keys}, ids, unknown
 }
 
 // discover appends a listed job the log does not know, once it is older
@@ -173,17 +201,16 @@ func (e *Enricher) discover(o *observed, now time.Time, b *batch) {
 	b.discovered++
 }
 
-// unlisted handles the open jobs listing l lacked. A script's statement
-// is not listed while its script is. A job that ended since the previous
-// listing gets a cycle (at least half an interval) for its completion
-// entry to arrive. Then, and at once for a job that may have ended
-// earlier, one jobs.get each cycle until it is closed or its completion
-// arrives. It returns how many jobs due a jobs.get it did not ask about
-// before ctx ended.
-func (e *Enricher) unlisted(ctx context.Context, t task, l listing, ids map[string]bool, now time.Time, b *batch) int {
+// unlisted handles the open jobs listing l lacked; before is the
+// project's previous listing. A script's statement is not listed while
+// its script is. A job that ended since the previous listing gets a cycle
+// (at least half an interval) for its completion entry to arrive. Then,
+// and at once for a job that may have ended earlier, one jobs.get each
+// cycle until it is closed or its completion arrives. It returns how many
+// jobs due a jobs.get it did not ask about before ctx ended.
+func (e *Enricher) unlisted(ctx context.Context, t task, l, before listing, ids map[string]bool, now time.Time, b *batch) int {
 	e.mu.Lock()
-	prev, before := e.missing[t.project], e.seen[t.project]
-	e.seen[t.project] = l
+	prev := e.missing[t.project]
 	e.mu.Unlock()
 	next, due := e.absences(t, l, ids, prev, before, now)
 	left := e.checkDue(ctx, due, next, now, b)
@@ -251,6 +278,7 @@ func (e *Enricher) check(ctx context.Context, j *events.Job, a *absence, now tim
 	}
 	a.asked = now
 	e.diag.observe(ctx, j.Key.Project, jobsapi.MethodGet, err)
+	e.noteOutcome(ctx, j.Key.Project, jobsapi.MethodGet, err)
 	switch {
 	case errors.Is(err, jobsapi.ErrNotFound):
 		a.notFound++
@@ -260,7 +288,6 @@ func (e *Enricher) check(ctx context.Context, j *events.Job, a *absence, now tim
 		}
 		return true
 	case err != nil:
-		e.failed(ctx, j.Key.Project, err)
 		return true
 	}
 	a.notFound = 0
@@ -329,28 +356,39 @@ func (e *Enricher) ended(work context.Context, project string, left int) {
 	}
 }
 
+// failedCall is what the log of failed calls is kept once for: a method
+// in a project.
+type failedCall struct{ project, method string }
+
+// noteOutcome logs a call that failed (see failed), or notes that the
+// method answered in the project (a 404 is an answer).
+func (e *Enricher) noteOutcome(ctx context.Context, project, method string, err error) {
+	if err == nil || errors.Is(err, jobsapi.ErrNotFound) {
+		e.mu.Lock()
+		delete(e.failing, failedCall{project, method})
+		e.mu.Unlock()
+		return
+	}
+	e.failed(ctx, failedCall{project, method}, err)
+}
+
 // failed logs a call that failed for other reasons than a missing
-// permission (diagnostics record those): once for a project until one of
-// its listings succeeds again, so that an outage of the API logs one
-// line a project, not one a cycle.
-func (e *Enricher) failed(ctx context.Context, project string, err error) {
+// permission (diagnostics record those): once for a method in a project
+// until that method answers there again, so that an outage of the API
+// logs one line a project and method, not one a cycle, and a jobs.get
+// that fails at every cycle is not logged again because the listings
+// between work.
+func (e *Enricher) failed(ctx context.Context, c failedCall, err error) {
 	var denied *jobsapi.DeniedError
 	if errors.As(err, &denied) || ctx.Err() != nil {
 		return
 	}
 	e.mu.Lock()
-	logged := e.failing[project]
-	e.failing[project] = true
+	logged := e.failing[c]
+	e.failing[c] = true
 	e.mu.Unlock()
 	if !logged {
-		e.deps.Logger.WarnContext(ctx, "polling the BigQuery jobs API; further failures of the project are counted, not logged, until it answers",
-			"project", project, "error", err.Error())
+		e.deps.Logger.WarnContext(ctx, "calling the BigQuery jobs API; further failures of this method in the project are counted, not logged, until it answers",
+			"project", c.project, "method", c.method, "error", err.Error())
 	}
-}
-
-// recovered notes that a listing of project succeeded.
-func (e *Enricher) recovered(project string) {
-	e.mu.Lock()
-	delete(e.failing, project)
-	e.mu.Unlock()
 }

@@ -1,9 +1,7 @@
 package enrich
 
 import (
-	"cmp"
 	"context"
-	"slices"
 	"sync"
 	"time"
 
@@ -16,23 +14,26 @@ import (
 const sweepSince = 30 * time.Hour
 
 // task is one poll of one project: its open jobs as the log knows them,
-// none for a sweep.
+// none for a sweep, and when its last poll started (the queue's order).
 type task struct {
 	project string
 	open    []events.Job
 	sweep   bool
+	last    time.Time
 }
 
 // Run polls the due projects every Interval, and sweeps every
 // SweepInterval, until ctx ends; then it waits for the polls in flight,
-// which end with ctx.
+// which end with ctx. Workers workers take the polls from the queue in
+// its order.
 func (e *Enricher) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	wg.Go(func() { e.work(ctx, true) })
 	t := time.NewTicker(e.cfg.Interval)
 	defer t.Stop()
 	for {
-		e.dispatch(ctx, &wg)
+		e.dispatch(ctx)
 		select {
 		case <-ctx.Done():
 			return nil
@@ -44,17 +45,36 @@ func (e *Enricher) Run(ctx context.Context) error {
 // Cycle polls every due project once and returns when those polls are
 // done: Run's tick, for callers that drive time themselves.
 func (e *Enricher) Cycle(ctx context.Context) {
+	e.dispatch(ctx)
+	e.work(ctx, false)
+}
+
+// work runs Workers workers that poll the queued tasks in the queue's
+// order, and returns once they have ended: when ctx ends, or, unless
+// wait, when the queue is empty.
+func (e *Enricher) work(ctx context.Context, wait bool) {
 	var wg sync.WaitGroup
-	e.dispatch(ctx, &wg)
+	for range e.cfg.Workers {
+		wg.Go(func() {
+			for {
+				t, ok := e.queue.next(ctx, wait)
+				if !ok {
+					return
+				}
+				e.run(ctx, t)
+				e.queue.done(t.project)
+			}
+		})
+	}
 	wg.Wait()
 }
 
-// dispatch starts a poll of every project due: every project with open
-// jobs that this replica holds and that is not being polled still, least
-// recently polled first, and when a sweep is due the active projects
-// without open jobs. Nothing is due before the job source is ready: until
-// then it does not know what is open.
-func (e *Enricher) dispatch(ctx context.Context, wg *sync.WaitGroup) {
+// dispatch queues a poll of every project due: every project with open
+// jobs that this replica holds, and when a sweep is due the active
+// projects without open jobs. A project still being polled is skipped.
+// Nothing is due before the job source is ready: until then it does not
+// know what is open.
+func (e *Enricher) dispatch(ctx context.Context) {
 	if !e.deps.Jobs.Ready() || ctx.Err() != nil {
 		return
 	}
@@ -66,27 +86,20 @@ func (e *Enricher) dispatch(ctx context.Context, wg *sync.WaitGroup) {
 	}
 	tasks = append(tasks, e.sweep(ctx, open)...)
 	e.mu.Lock()
-	slices.SortFunc(tasks, func(a, b task) int {
-		return cmp.Or(e.polled[a.project].Compare(e.polled[b.project]), cmp.Compare(a.project, b.project))
-	})
+	for i := range tasks {
+		tasks[i].last = e.polled[tasks[i].project]
+	}
 	e.mu.Unlock()
 	for _, t := range tasks {
-		if e.claim(t.project) {
-			wg.Go(func() { e.run(ctx, t) })
+		if !e.queue.push(t) {
+			e.m.skipped.Inc()
 		}
 	}
 }
 
-// run polls t's project when a worker is free, under its lease: the poll
-// ends with the lease's hold.
+// run polls t's project under its lease: the poll ends with the lease's
+// hold.
 func (e *Enricher) run(ctx context.Context, t task) {
-	defer e.unclaim(t.project)
-	select {
-	case e.sem <- struct{}{}:
-	case <-ctx.Done():
-		return
-	}
-	defer func() { <-e.sem }()
 	var w pollWindow
 	if e.deps.Leases != nil {
 		until, ok := e.deps.Leases.Until(t.project)
@@ -108,24 +121,6 @@ func (e *Enricher) owns(project string) bool {
 	}
 	_, ok := e.deps.Leases.Until(project)
 	return ok
-}
-
-// claim marks project as being polled, unless it is already.
-func (e *Enricher) claim(project string) bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.busy[project] {
-		e.m.skipped.Inc()
-		return false
-	}
-	e.busy[project] = true
-	return true
-}
-
-func (e *Enricher) unclaim(project string) {
-	e.mu.Lock()
-	delete(e.busy, project)
-	e.mu.Unlock()
 }
 
 // sweep returns, when a sweep is due, a task for every project this

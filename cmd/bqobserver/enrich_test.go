@@ -94,6 +94,7 @@ func diagnosticsOn(t *testing.T, base string) bool {
 type notReady struct{ ready atomic.Bool }
 
 func (s *notReady) Ready() bool                                        { return s.ready.Load() }
+func (s *notReady) CatchingUp() bool                                   { return false }
 func (s *notReady) OpenJobs(func(string) bool) map[string][]events.Job { return nil }
 func (s *notReady) Listed(events.JobKey) bool                          { return false }
 func (s *notReady) Known(events.JobKey) bool                           { return false }
@@ -104,6 +105,7 @@ type noAPI struct{}
 
 func (noAPI) ListOpen(context.Context, string, time.Time) ([]*bq.JobListJobs, error) { return nil, nil }
 func (noAPI) Get(context.Context, events.JobKey) (*bq.Job, error)                    { return nil, jobsapi.ErrNotFound }
+func (noAPI) TryGet(context.Context, events.JobKey) (*bq.Job, error)                 { return nil, jobsapi.ErrNotFound }
 
 // noAppend is an appender nothing reaches here.
 type noAppend struct{}

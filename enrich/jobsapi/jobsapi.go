@@ -211,6 +211,25 @@ func (c *Client) Get(ctx context.Context, key events.JobKey) (*bq.Job, error) {
 	return job, err
 }
 
+// TryWait is the longest a TryGet waits for the rate limit.
+const TryWait = 250 * time.Millisecond
+
+// TryGet is Get for a caller who is waiting on it (a job's live detail):
+// each attempt waits for the rate limit at most TryWait, and when no token
+// comes within that the call fails at once with ErrRateLimited. Such
+// calls may come in bursts (every browser that opens a job), and a wait
+// for a token reserves it: were they to queue, they would hold the
+// tokens of the next seconds ahead of the polls, whose windows are short.
+func (c *Client) TryGet(ctx context.Context, key events.JobKey) (*bq.Job, error) {
+	var job *bq.Job
+	cl := &call{method: MethodGet, project: key.Project, permission: PermissionGet, job: key.JobID, maxWait: TryWait}
+	err := c.do(ctx, cl, func(ctx context.Context) (err error) {
+		job, err = c.svc.Jobs.Get(key.Project, key.JobID).Location(key.Location).Context(ctx).Do()
+		return err
+	})
+	return job, err
+}
+
 // Methods, as metrics and errors name them.
 const (
 	MethodList   = "jobs.list"
@@ -223,7 +242,14 @@ type call struct {
 	method, project, permission, job string
 	// unlimited calls do not wait for the rate limit.
 	unlimited bool
+	// maxWait, if not zero, is the longest the call waits for the rate
+	// limit; then it fails with errNoToken.
+	maxWait time.Duration
 }
+
+// errNoToken is why a call with a maxWait gave up waiting for the rate
+// limit.
+var errNoToken = errors.New("no token of the rate limit")
 
 func (c *call) String() string {
 	if c.job != "" {
@@ -239,14 +265,7 @@ func (c *Client) do(ctx context.Context, cl *call, attempt func(context.Context)
 	r := &retryer{limit: c.cfg.Attempts, bo: gax.Backoff{Initial: c.cfg.Backoff, Max: c.cfg.MaxBackoff, Multiplier: 2}}
 	err := gax.Invoke(ctx, func(ctx context.Context, _ gax.CallSettings) error {
 		if err := c.wait(ctx, cl); err != nil {
-			// The context ends (err is its error), or would before a token
-			// comes (a deadline, in effect).
-			if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-				last = fmt.Errorf("waiting for the rate limit: %w", err)
-			} else {
-				last = fmt.Errorf("waiting for the rate limit: %w: %w", context.DeadlineExceeded, err)
-			}
-			r.kind = kindFatal
+			last, r.kind = waitFailure(err), kindFatal
 			return last
 		}
 		actx, cancel := context.WithTimeout(ctx, c.cfg.CallTimeout)
@@ -266,12 +285,36 @@ func (c *Client) do(ctx context.Context, cl *call, attempt func(context.Context)
 	return failure(ctx, cl, last)
 }
 
-// wait waits for the rate limit's token, unless cl is unlimited.
+// wait waits for the rate limit's token, unless cl is unlimited, at most
+// cl.maxWait if set. A token that would come later is not reserved
+// (rate.Limiter.Wait reserves nothing it cannot get by its deadline).
 func (c *Client) wait(ctx context.Context, cl *call) error {
-	if cl.unlimited {
+	switch {
+	case cl.unlimited:
 		return nil
+	case cl.maxWait > 0:
+		wctx, cancel := context.WithTimeout(ctx, cl.maxWait)
+		defer cancel()
+		err := c.limiter.Wait(wctx)
+		if err != nil && ctx.Err() == nil {
+			return fmt.Errorf("%w within %s", errNoToken, cl.maxWait)
+		}
+		return err
 	}
 	return c.limiter.Wait(ctx)
+}
+
+// waitFailure is the error of an attempt that got no token: the context
+// ended (err is its error), it would before a token comes (a deadline, in
+// effect), or a call with a maxWait gave up (rate limited).
+func waitFailure(err error) error {
+	switch {
+	case errors.Is(err, errNoToken):
+		return fmt.Errorf("waiting for the rate limit: %w: %w", ErrRateLimited, err)
+	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("waiting for the rate limit: %w", err)
+	}
+	return fmt.Errorf("waiting for the rate limit: %w: %w", context.DeadlineExceeded, err)
 }
 
 // kindOf classifies an attempt's outcome.

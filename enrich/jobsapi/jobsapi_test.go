@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -311,6 +312,45 @@ func TestCancelSkipsTheRateLimit(t *testing.T) {
 	}
 	if !errors.Is(jobsapi.ErrUnavailable, events.ErrUnavailable) || !errors.Is(jobsapi.ErrRateLimited, events.ErrUnavailable) {
 		t.Errorf("the jobs API's transient errors do not match events.ErrUnavailable")
+	}
+}
+
+// TestTryGetDoesNotQueue: with the burst spent, TryGets made together take
+// at most the tokens of the next TryWait and fail at once as rate limited
+// for the rest, without calling; a listing made after them waits no
+// longer than that.
+func TestTryGetDoesNotQueue(t *testing.T) {
+	const qps = 4
+	f := newFixture(t, jobsapi.Config{QPS: qps})
+	project, keys := f.busiest(t)
+	for range qps { // the burst
+		if _, err := f.client.Probe(t.Context(), project); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := f.calls(jobsapi.MethodGet, project)
+	var mu sync.Mutex
+	kinds := map[string]int{}
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Go(func() {
+			_, err := f.client.TryGet(t.Context(), keys[0])
+			mu.Lock()
+			kinds[kindOf(err)]++
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	if kinds["rate_limited"] < 18 || kinds["ok"]+kinds["rate_limited"] != 20 {
+		t.Errorf("20 TryGets with the burst spent: %v, want at most 2 ok and the others rate_limited", kinds)
+	}
+	if n := f.calls(jobsapi.MethodGet, project) - before; n != kinds["ok"] {
+		t.Errorf("%d jobs.get calls for %d TryGets that got a token", n, kinds["ok"])
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+	defer cancel()
+	if _, err := f.client.Probe(ctx, project); err != nil {
+		t.Errorf("a listing within a second after the TryGets: %v", err)
 	}
 }
 

@@ -17,6 +17,12 @@ type lagJSON struct {
 	Message string `json:"message,omitempty"`
 }
 
+// CatchingUp reports whether the list is more than CatchingUpAfter behind
+// the audit log (Config.Behind), as the summary and /readyz say: entries
+// published meanwhile, completions and insertions among them, are not
+// applied yet, so what the list says is open is not yet what is.
+func (p *Projection) CatchingUp() bool { return p.lag(p.cfg.Now()).CatchingUp }
+
 // lag is how far the list is behind at now.
 func (p *Projection) lag(now time.Time) lagJSON {
 	behind := max(p.cfg.Behind(now), 0)

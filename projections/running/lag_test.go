@@ -73,6 +73,9 @@ func TestLagAndReadiness(t *testing.T) {
 			if diff := gocmp.Diff(sum.Lag, tt.wantLag); diff != "" {
 				t.Errorf("summary lag (-got +want):\n%s", diff)
 			}
+			if got := p.CatchingUp(); got != tt.wantLag.CatchingUp {
+				t.Errorf("CatchingUp() = %v, want %v", got, tt.wantLag.CatchingUp)
+			}
 
 			var ready readyJSON
 			decode(t, get(t, asAdmin(p.Handler()), "/readyz"), http.StatusOK, &ready)

@@ -195,18 +195,56 @@ const sourceFormat = "api"
 // not known, so an implausible number the API repeats at every poll is
 // not a change at every poll.
 func changed(j *events.Job, p *events.Facts, state events.State) bool {
+	return moved(j, p) || learnt(j, p, state)
+}
+
+// moved reports whether a number of p differs from the log's.
+func moved(j *events.Job, p *events.Facts) bool {
 	return differs(j.SlotMs, p.SlotMs) || differs(j.BytesProcessed, p.BytesProcessed) ||
 		differs(j.ActiveUnits, p.ActiveUnits) || differs(j.CompletedUnits, p.CompletedUnits) ||
-		differs(j.PendingUnits, p.PendingUnits) || differs(j.Stages, p.Stages) ||
-		(j.StartTime.IsZero() && !p.StartTime.IsZero()) ||
+		differs(j.PendingUnits, p.PendingUnits) || differs(j.Stages, p.Stages)
+}
+
+// learnt reports whether p tells what the log does not know of j at all:
+// its start, its reservation, that it runs.
+func learnt(j *events.Job, p *events.Facts, state events.State) bool {
+	return (j.StartTime.IsZero() && !p.StartTime.IsZero()) ||
 		(j.Reservation == "" && p.Reservation != "") ||
 		(state == events.StateRunning && j.State == events.StatePending)
+}
+
+// Progress samples thin out as a job ages: a job's row holds every event
+// it ever had, and every reader of the job reads them all, so a job that
+// runs for days must not add a sample at every poll. A sample whose only
+// news is its numbers is appended once the job's last event is at least
+// a hundredth of its age old (every poll for its first minutes, every 36 s
+// at one hour), and at most samplesAtMost apart: a job's events grow with
+// the logarithm of its duration, then by six an hour.
+const (
+	samplesPerAge = 100
+	samplesAtMost = 10 * time.Minute
+)
+
+// sampleGap is how long after j's last event a sample of numbers only is
+// due at now.
+func sampleGap(j *events.Job, now time.Time) time.Duration {
+	since := j.StartTime
+	for _, t := range []time.Time{j.CreateTime, j.FirstSeen} {
+		if since.IsZero() || !t.IsZero() && t.Before(since) {
+			since = t
+		}
+	}
+	if since.IsZero() {
+		return 0
+	}
+	return min(now.Sub(since)/samplesPerAge, samplesAtMost)
 }
 
 func differs(have, seen *int64) bool { return seen != nil && (have == nil || *have != *seen) }
 
 // progressEvent is the progress event of job j observed as o at now, if
-// its numbers changed. The reservation is carried only when the log has
+// it tells something new (learnt), or if its numbers changed and a sample
+// is due (sampleGap). The reservation is carried only when the log has
 // none, so that the audit log's name of it is kept. Its identity is the
 // job, the moment and the numbers: observing the same again at the same
 // moment gives the same event.
@@ -219,7 +257,9 @@ func progressEvent(j *events.Job, o *observed, now time.Time) (events.Event, boo
 	at := now.UTC().Truncate(time.Millisecond)
 	kept := events.Event{Time: at, Facts: p}
 	kept.DropImplausible() // clears kept's copy of the facts, not p's values
-	if !changed(j, &kept.Facts, state) {
+	switch {
+	case learnt(j, &kept.Facts, state):
+	case !moved(j, &kept.Facts), now.Sub(j.LastSeen) < sampleGap(j, now):
 		return events.Event{}, false
 	}
 	if j.Reservation != "" {

@@ -236,3 +236,34 @@ func TestHistoryNarrow(t *testing.T) {
 	}
 	b.Screenshot(t, "history-narrow")
 }
+
+// TestHistoryLastDay opens the last 24 hours with the browser's clock ten
+// minutes slow. The page asks for exactly 24 hours ending at the server's
+// now: not at the browser's (the first answer sets the page's clock), and
+// not leaving the server to end the range at its own now, which made it
+// longer, by the request's latency, than the 24 hours a request may read.
+func TestHistoryLastDay(t *testing.T) {
+	browser.Binary(t)
+	o := newOrg(t, 0)
+	now := time.Now()
+	r := rand.New(rand.NewPCG(3, 5))
+	o.finishJobs(r, 30, 23*time.Hour, time.Hour, now)
+	o.finishJobs(r, 5, 4*time.Minute, time.Minute, now) // within the browser's ten minutes
+	b := startBrowser(t)
+	b.Run(t, "slowing the browser's clock", beforeScripts(`{ const real = Date.now; Date.now = () => real() - 600_000; }`))
+	b.Run(t, "loading the last 24 hours", chromedp.EmulateViewport(1440, 900), chromedp.Navigate(o.URL()+"?view=history&range=24h"))
+	b.Until(t, "waiting for the finished jobs", countIs(35), waitFor)
+	hs := o.rec.historyQueries()
+	q := hs[len(hs)-1]
+	from, errFrom := time.Parse(time.RFC3339Nano, q.Get("from"))
+	to, errTo := time.Parse(time.RFC3339Nano, q.Get("to"))
+	if errFrom != nil || errTo != nil {
+		t.Fatalf("the last history request has from=%q and to=%q, want both ends", q.Get("from"), q.Get("to"))
+	}
+	if to.Sub(from) != 24*time.Hour {
+		t.Errorf("the last history request reads %s, want 24h", to.Sub(from))
+	}
+	if d := time.Since(to); d < 0 || d > waitFor {
+		t.Errorf("the last history request ends %s before now, want it to end at the server's now", d)
+	}
+}

@@ -97,10 +97,12 @@ var moduleCases = []struct {
 	{"switching back drops the range and the end sort", `(({view, range, state, sort}) => ({view, range, state, sort}))(
 		h.switchView(u.read("?view=history&range=6h&state=failed&sort=ended"), ""))`,
 		`{"view":"","range":"","state":"","sort":{"name":"running","desc":true}}`},
-	{"history preset range starts before now", `h.rangeParams(u.read("?view=history&range=6h"), Date.parse("2025-03-03T12:00:00Z")).toString()`,
-		`"from=2025-03-03T06%3A00%3A00.000Z"`},
+	{"history preset range ends now", `h.rangeParams(u.read("?view=history&range=6h"), Date.parse("2025-03-03T12:00:00Z")).toString()`,
+		`"from=2025-03-03T06%3A00%3A00.000Z&to=2025-03-03T12%3A00%3A00.000Z"`},
 	{"history default range is the last hour", `h.rangeParams(u.read("?view=history"), Date.parse("2025-03-03T12:00:00Z")).toString()`,
-		`"from=2025-03-03T11%3A00%3A00.000Z"`},
+		`"from=2025-03-03T11%3A00%3A00.000Z&to=2025-03-03T12%3A00%3A00.000Z"`},
+	{"history last 24 hours is exactly as long as a request may read", `(p => Date.parse(p.get("to")) - Date.parse(p.get("from")))(
+		h.rangeParams(u.read("?view=history&range=24h"), Date.parse("2025-03-03T12:00:00.123Z")))`, `86400000`},
 	{"history range ends as given", `h.rangeParams(u.read("?view=history&from=2025-03-01T00:00:00Z&to=2025-03-02T00:00:00Z"), 0).toString()`,
 		`"from=2025-03-01T00%3A00%3A00Z&to=2025-03-02T00%3A00%3A00Z"`},
 	{"datetime-local value", `h.localInput(new Date(2025, 2, 3, 8, 5, 9, 700).getTime())`, `"2025-03-03T08:05:09"`},

@@ -80,7 +80,9 @@ export function switchView(s, view) {
 /**
  * rangeParams returns the API's from and to for the range of s at now (the
  * server's clock as the page knows it): given ends as they are, a preset as
- * its start (the server ends it at its own now).
+ * both ends, to = now and from = to − its length. (Left to end the range at
+ * its own now, the server would make it longer by the request's latency,
+ * and "Last 24 hours" longer than one request may read.)
  */
 export function rangeParams(s, now) {
   const p = new URLSearchParams();
@@ -89,6 +91,7 @@ export function rangeParams(s, now) {
   if (!s.from && !s.to) {
     const preset = RANGES.find((r) => r.name === (s.range || DEFAULT_RANGE)) ?? RANGES[1];
     p.set("from", new Date(now - preset.ms).toISOString());
+    p.set("to", new Date(now).toISOString());
   }
   return p;
 }
@@ -132,7 +135,8 @@ export const HISTORY_COLUMNS = COLUMNS.map((c) => REPLACED[c.id] ?? c);
 export class HistoryView {
   /**
    * page are the page's functions it uses: now() (the server's clock),
-   * setCount(text), failed(err, retry) and loaded(); handlers are
+   * syncClock(serverTime) (which reports whether it moved now), setCount(text),
+   * failed(err, retry) and loaded(); handlers are
    * onOpen(id, job), onSort(name) and onRange({range, from, to}).
    */
   constructor(page, handlers) {
@@ -151,8 +155,12 @@ export class HistoryView {
     this.loadingMore = false;
   }
 
-  /** load shows the first page of the history for the state s. */
-  async load(s) {
+  /**
+   * load shows the first page of the history for the state s. Every answer
+   * sets the page's clock; a preset range asked for by a clock that answer
+   * found wrong is asked for again, once.
+   */
+  async load(s, again = false) {
     const g = ++this.gen;
     this.abort?.abort();
     const ctl = new AbortController();
@@ -167,6 +175,8 @@ export class HistoryView {
     try {
       const page = await listHistory(first, { limit: PAGE, signal: ctl.signal });
       if (g !== this.gen) return;
+      const moved = this.page.syncClock(page.serverTime);
+      if (moved && !again && !s.from && !s.to) return this.load(s, true);
       this.list.reset(page.jobs, page.total, !page.next);
       this.next = page.next;
       this.range = { from: page.from, to: page.to };
@@ -187,6 +197,7 @@ export class HistoryView {
     try {
       const page = await listHistory(this.params, { cursor: this.next, limit: PAGE, signal: this.abort?.signal });
       if (g !== this.gen) return;
+      this.page.syncClock(page.serverTime);
       this.list.append(page.jobs, page.total, !page.next);
       this.next = page.next;
       this.table.schedule();

@@ -25,6 +25,10 @@ const SUMMARY_EVERY_MS = 5000;
 const TYPING_MS = 250;
 /** STREAM_WAIT_MS is how long the first page waits for the stream to open. */
 const STREAM_WAIT_MS = 1500;
+/** FLUSH_MS bounds how long stream changes wait to be drawn when no frame comes (a hidden tab has none). */
+const FLUSH_MS = 1000;
+/** PAGE_RETRY_S are the waits, in seconds, before fetching again a first page that failed without Retry-After. */
+const PAGE_RETRY_S = [1, 2, 5, 10, 30];
 
 const $ = (sel) => document.querySelector(sel);
 const form = $("#filters");
@@ -32,7 +36,13 @@ const form = $("#filters");
 let state = url.read(location.search);
 let gen = 0; // generation of the list; responses and changes of older ones are dropped
 let stream = null;
-let buffered = null; // stream changes received before the first page arrived
+let streamStatus = "connecting";
+let buffered = null; // stream changes received while the first page is fetched
+let shown = 0; // the generation whose first page the list shows
+let pageFailed = false; // the first page failed: the list is not live until one is shown
+let pageRetries = 0; // first pages that failed in a row
+let countedAt = ""; // stream_id of the newest page: the list's total counts the changes up to it
+let moreLog = null; // while a next page is fetched, the changes applied meanwhile (see appendPage)
 let next = ""; // cursor of the next page
 let loadingMore = false;
 let listAbort = null;
@@ -40,6 +50,7 @@ let retryTimer = 0;
 let clockSkew = 0; // server clock minus ours, when it is more than the Date header's precision
 const pending = new Map(); // stream changes not yet drawn, by job id
 let flushFrame = 0;
+let flushTimer = 0;
 
 const list = new JobList();
 const table = new VirtualTable($("#grid"), COLUMNS, list, {
@@ -62,7 +73,7 @@ const summary = new Summary($("#summary"), {
 const now = () => Date.now() + clockSkew;
 
 const historyView = new HistoryView(
-  { now, setCount, failed: (err, retry) => failed(err, retry, err.message), loaded: () => showNotice(null) },
+  { now, syncClock, setCount, failed: (err, retry) => failed(err, retry, err.message), loaded: () => showNotice(null) },
   {
     onOpen: (id, job) => openJob(parseId(id), job),
     onSort: (name) => sortBy(name),
@@ -90,13 +101,18 @@ function listParams() {
  * reload follows the stream for the current filters and, once the stream is
  * open, fetches the first page: every change after the page was read then
  * arrives on the stream. If the stream is slow to open the page is fetched
- * anyway, so a proxy that blocks streams leaves a list that is merely not live.
+ * anyway, so a proxy that blocks streams leaves a list that is merely not
+ * live; a stream that opens after all then fetches the page again, since the
+ * changes made between the page and the stream's start never arrive.
  */
 function reload() {
   const g = ++gen;
   stream?.close();
   pending.clear();
   clearTimeout(retryTimer);
+  pageFailed = false;
+  pageRetries = 0;
+  countedAt = "";
   if (state.view === "history") {
     stream = null;
     listAbort?.abort();
@@ -106,27 +122,35 @@ function reload() {
   historyView.stop();
   buffered = [];
   next = "";
-  let started = false;
-  const start = () => {
-    if (started || g !== gen) return;
-    started = true;
-    fetchFirst(g, true);
+  let first = "waiting"; // the first page: waiting for the stream, fetched "early" without it, or "done"
+  const start = (live) => {
+    if (g !== gen || first === "done") return;
+    if (first === "waiting" || live) fetchFirst(g, shown !== g);
+    first = live ? "done" : "early";
   };
   stream = new Stream(url.filterParams(state), {
     onChange: (c) => receive(g, c),
     onStatus: (s) => {
       if (g !== gen) return;
-      setConnection(s);
-      if (s === "live") start();
+      streamStatus = s;
+      showConnection();
+      if (s === "live") start(true);
     },
     onReset: () => g === gen && fetchFirst(g, false),
   });
-  setTimeout(start, STREAM_WAIT_MS);
+  setTimeout(() => start(false), STREAM_WAIT_MS);
 }
 
+/**
+ * fetchFirst fetches the first page. The changes that arrive meanwhile are
+ * buffered and replayed on it; those received before it was asked for, it
+ * reflects. If it fails, the list is not live (the changes are dropped: the
+ * next page will reflect them) until a page is shown, and it is fetched
+ * again after Retry-After or a growing wait.
+ */
 async function fetchFirst(g, fromTop) {
   clearTimeout(retryTimer);
-  buffered ??= []; // changes that arrive while the page is fetched are replayed on it
+  buffered = [];
   listAbort?.abort();
   const ctl = new AbortController();
   listAbort = ctl;
@@ -134,35 +158,72 @@ async function fetchFirst(g, fromTop) {
   try {
     const page = await listJobs(listParams(), { limit: PAGE, signal: ctl.signal });
     if (g !== gen) return;
-    syncClock(page.serverTime);
-    const a = fromTop ? null : table.anchor();
-    list.reset(page.jobs, page.total, !page.next);
-    next = page.next;
-    if (fromTop) table.reset();
-    else table.restore(a);
-    drainBuffer(page.streamId);
-    showNotice(null);
+    showFirst(g, page, fromTop);
   } catch (err) {
-    if (err.name !== "AbortError" && g === gen) failed(err, () => fetchFirst(g, fromTop));
+    if (err.name === "AbortError" || g !== gen) return;
+    buffered = null;
+    pageFailed = true;
+    showConnection();
+    const wait = PAGE_RETRY_S[Math.min(pageRetries++, PAGE_RETRY_S.length - 1)];
+    failed(err, () => fetchFirst(g, fromTop), undefined, wait);
   }
 }
 
+/** showFirst shows the first page of generation g and replays on it the changes buffered while it was fetched. */
+function showFirst(g, page, fromTop) {
+  syncClock(page.serverTime);
+  const a = fromTop ? null : table.anchor();
+  pending.clear(); // received before the page was asked for: it reflects them
+  list.reset(page.jobs, page.total, !page.next);
+  next = page.next;
+  countedAt = page.streamId;
+  shown = g;
+  pageFailed = false;
+  pageRetries = 0;
+  if (fromTop) table.reset();
+  else table.restore(a);
+  drainBuffer(page.streamId);
+  showConnection();
+  showNotice(null);
+}
+
 async function loadMore() {
-  if (loadingMore || !next) return;
+  if (loadingMore || !next || pageFailed) return;
   loadingMore = true;
   const ctl = listAbort; // a new first page aborts this one and makes its cursor void
+  moreLog = [];
   try {
     const page = await listJobs(listParams(), { cursor: next, limit: PAGE, signal: ctl?.signal });
     if (ctl !== listAbort) return;
-    list.append(page.jobs, page.total, !page.next);
-    next = page.next;
+    flush(); // changes received so far are applied, and logged, before the page
+    appendPage(page);
     table.schedule();
     showCount();
   } catch (err) {
     if (err.name !== "AbortError" && ctl === listAbort) failed(err, () => loadMore());
   } finally {
     loadingMore = false;
+    moreLog = null;
   }
+}
+
+/**
+ * appendPage adds a next page to the list. The page was read at its
+ * stream_id, while the list went on applying changes: its jobs that left
+ * after that are not added (they would stay listed for good), the jobs that
+ * changed after it take their newer state, and the total is the page's plus
+ * what those changes did to it.
+ */
+function appendPage(page) {
+  const after = moreLog.filter((c) => !reflected(c.eventId, page.streamId));
+  const left = new Set(after.filter((c) => c.left).map((c) => c.id));
+  const total = page.total + after.reduce((n, c) => n + c.delta, 0);
+  list.append(page.jobs.filter((j) => !left.has(j.id)), total, !page.next);
+  const cmp = comparator(state.sort, now());
+  for (const c of after) if (!left.has(c.id) && c.job) list.upsert(c.job, false, cmp);
+  list.total = Math.max(total, list.length);
+  next = page.next;
+  countedAt = page.streamId;
 }
 
 /** drainBuffer applies the changes buffered while the page was fetched, but those the page already reflects (counted once, not twice). */
@@ -175,15 +236,36 @@ function drainBuffer(pageStreamId = "") {
 function receive(g, c) {
   if (g !== gen) return;
   if (buffered) buffered.push(c);
-  else queue(c);
+  else if (!pageFailed) queue(c);
 }
 
-/** queue coalesces a change with earlier undrawn ones for the same job and schedules drawing. */
+/**
+ * queue coalesces a change with earlier undrawn ones for the same job and
+ * schedules drawing: at the next frame, or after FLUSH_MS when frames do not
+ * come (a hidden tab), so that undrawn changes do not pile up.
+ */
 function queue(c) {
   const prev = pending.get(c.id);
+  if (prev?.isNew && gone(c) && !list.get(c.id) && !reflected(prev.eventId, countedAt)) {
+    // A job that came and went between two drawings was never counted.
+    pending.delete(c.id);
+    moreLog?.push({ ...logged(prev, 1), left: false }, { ...logged(c, -1), left: true });
+    return;
+  }
   if (prev?.isNew && c.type === "upsert") c.isNew = true;
   pending.set(c.id, c);
   flushFrame ||= requestAnimationFrame(flush);
+  flushTimer ||= setTimeout(flush, FLUSH_MS);
+}
+
+/** gone reports whether a change takes its job out of this list. */
+function gone(c) {
+  return c.type === "remove" || leaves(c.job);
+}
+
+/** logged is the entry of moreLog for a change that moved the total by delta. */
+function logged(c, delta) {
+  return { id: c.id, job: c.job, eventId: c.eventId, left: gone(c), delta };
 }
 
 /** leaves reports whether a changed job no longer belongs in this list. */
@@ -195,24 +277,36 @@ function leaves(job) {
 /** flush draws every queued change in one pass, keeping the first visible row in place. */
 function flush() {
   cancelAnimationFrame(flushFrame);
-  flushFrame = 0;
+  clearTimeout(flushTimer);
+  flushFrame = flushTimer = 0;
   if (!pending.size) return render();
   const anchor = table.anchor();
   const cmp = comparator(state.sort, now());
-  for (const c of pending.values()) {
-    if (c.type === "remove" || leaves(c.job)) {
-      // A job that left is counted out even if it was not loaded yet; a
-      // change that merely fails the page's own check concerns loaded jobs only.
-      if (c.type === "remove" || list.get(c.id)) list.remove(c.id);
-      detail.finished(c.id);
-    } else {
-      list.upsert(c.job, c.isNew, cmp);
-      detail.update(c.job);
-    }
-  }
+  for (const c of pending.values()) apply(c, cmp);
   pending.clear();
   table.restore(anchor);
   render();
+}
+
+/**
+ * apply applies one change to the list and the detail panel. A change the
+ * newest page already reflects leaves the total alone (the page counted
+ * it); while a next page is fetched, what the change did to the total is
+ * logged for appendPage.
+ */
+function apply(c, cmp) {
+  const before = list.total;
+  if (gone(c)) {
+    // A job that left is counted out even if it was not loaded yet; a
+    // change that merely fails the page's own check concerns loaded jobs only.
+    if (c.type === "remove" || list.get(c.id)) list.remove(c.id);
+    detail.finished(c.id);
+  } else {
+    list.upsert(c.job, c.isNew, cmp);
+    detail.update(c.job);
+  }
+  if (reflected(c.eventId, countedAt)) list.total = Math.max(before, list.length);
+  moreLog?.push(logged(c, list.total - before));
 }
 
 function render() {
@@ -232,16 +326,20 @@ function showCount() {
   $("#empty").hidden = n !== 0 || list.length !== 0;
 }
 
+/** syncClock takes the server's clock from a response, and reports whether that moved the page's now by more than the Date header's precision. */
 function syncClock(serverTime) {
-  if (!Number.isFinite(serverTime)) return;
+  if (!Number.isFinite(serverTime)) return false;
+  const before = clockSkew;
   const skew = serverTime - Date.now();
   clockSkew = Math.abs(skew) > 2000 ? skew : 0;
+  return Math.abs(clockSkew - before) > 2000;
 }
 
-function failed(err, retry, text = err.status === 503 ? "The service is still loading jobs from the event log." : err.message) {
-  const wait = err instanceof ApiError && err.retryAfter ? err.retryAfter : null;
-  showNotice(wait ? `${text} Retrying in ${wait} s…` : text, retry);
-  if (wait) retryTimer = setTimeout(retry, wait * 1000);
+/** failed shows why a request failed, with a Retry button; it retries by itself after Retry-After, or else after wait seconds when given. */
+function failed(err, retry, text = err.status === 503 ? "The service is still loading jobs from the event log." : err.message, wait = null) {
+  const after = err instanceof ApiError && err.retryAfter ? err.retryAfter : wait;
+  showNotice(after ? `${text} Retrying in ${after} s…` : text, retry);
+  if (after) retryTimer = setTimeout(retry, after * 1000);
 }
 
 function showNotice(text, retry) {
@@ -257,11 +355,13 @@ function showNotice(text, retry) {
   box.replaceChildren(p, b);
 }
 
-function setConnection(s) {
+/** showConnection shows whether the list is live: the stream's state, or "stale" while there is no page to apply its changes to. */
+function showConnection() {
+  const s = pageFailed ? "stale" : streamStatus;
   const box = $("#conn");
   if (box.dataset.state === s) return;
   box.dataset.state = s;
-  $("#conn-text").textContent = { live: "Live", reconnecting: "Reconnecting…", connecting: "Connecting…" }[s] ?? s;
+  $("#conn-text").textContent = { live: "Live", reconnecting: "Reconnecting…", connecting: "Connecting…", stale: "Not live" }[s] ?? s;
 }
 
 // --- state, URL and history -----------------------------------------------

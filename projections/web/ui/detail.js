@@ -41,6 +41,9 @@ export class Detail {
     this.job = null;
     this.abort = null;
     this.me = null;
+    this.cancelSent = new Set(); // ids of the jobs whose cancel the service accepted here
+    this.cancelStatus = ""; // what became of a cancel request, shown under the button
+    this.copyStatus = "";
     this.panel.addEventListener("click", (e) => this.onClick(e));
   }
 
@@ -66,6 +69,9 @@ export class Detail {
       this.job = preview ?? null;
       this.events = null;
       this.live = undefined;
+      this.error = null;
+      this.cancelStatus = "";
+      this.copyStatus = "";
       this.render();
     }
     this.load();
@@ -104,7 +110,7 @@ export class Detail {
     if (job.id !== this.id) return;
     const full = this.job?.query && !this.job.queryTruncated && job.query.length < this.job.query.length;
     this.job = full ? { ...job, query: this.job.query, queryTruncated: false } : job;
-    this.renderFacts();
+    this.render();
     this.refreshSoon();
   }
 
@@ -123,6 +129,13 @@ export class Detail {
     if (this.isOpen && this.job) this.renderClock(now);
   }
 
+  /**
+   * render shows the open job. It builds the panel's sections afresh but
+   * puts in only those that differ from what is shown, so that a change of
+   * the job leaves the rest (and a text selection in it) alone, and it puts
+   * the keyboard focus back on the same control when its section was
+   * replaced.
+   */
   render() {
     const k = this.key;
     const body = [this.header(k), this.actions(k)];
@@ -131,8 +144,7 @@ export class Detail {
     if (this.live !== undefined) body.push(stagesSection(this.live, this.liveError));
     if (this.job) body.push(this.querySection());
     body.push(this.timelineSection());
-    this.panel.replaceChildren(...body);
-    if (this.job) this.renderFacts();
+    keepFocus(this.panel, () => patch(this.panel, body));
   }
 
   header(k) {
@@ -141,7 +153,9 @@ export class Detail {
     titles.append(el("p", "d-eyebrow", `${k.project} · ${k.location}`));
     const h = el("h2", "mono", k.job_id);
     h.id = "d-title";
-    titles.append(h, el("p", "d-badges"));
+    const badges = el("p", "d-badges");
+    if (this.job) badges.append(...this.badges(this.job));
+    titles.append(h, badges);
     const close = el("button", "icon-button close", "×");
     close.type = "button";
     close.dataset.action = "close";
@@ -165,12 +179,17 @@ export class Detail {
     return box;
   }
 
+  /** cancelButton is offered until the job is finished or has a cancel requested (a second request would only repeat the first). */
   cancelButton() {
     const wrap = el("div", "cancel");
     const b = el("button", "button danger", "Cancel job…");
     b.type = "button";
     b.dataset.action = "cancel";
-    const status = el("p", "cancel-status");
+    const j = this.job;
+    if (j?.state === "DONE") b.title = "The job is finished";
+    else if (j?.cancelRequested || this.cancelSent.has(this.id)) b.title = "A cancel was requested";
+    b.disabled = Boolean(b.title);
+    const status = el("p", "cancel-status", this.cancelStatus);
     status.setAttribute("role", "status");
     wrap.append(b, status);
     return wrap;
@@ -183,7 +202,7 @@ export class Detail {
     const copy = el("button", "button", "Copy");
     copy.type = "button";
     copy.dataset.action = "copy";
-    const status = el("span", "copy-status");
+    const status = el("span", "copy-status", this.copyStatus);
     status.setAttribute("role", "status");
     wrap.append(code, copy, status);
     return wrap;
@@ -191,23 +210,11 @@ export class Detail {
 
   factsSection() {
     const s = el("section", "d-facts");
-    s.append(el("h3", "", "Job"), el("dl", "facts"));
+    const dl = el("dl", "facts");
+    dl.append(...this.facts(this.job).flatMap(([term, value, cls]) => factRow(term, value, cls)));
+    s.append(el("h3", "", "Job"), dl);
+    this.renderClock(this.now(), s);
     return s;
-  }
-
-  renderFacts() {
-    const j = this.job;
-    const badges = this.panel.querySelector(".d-badges");
-    const dl = this.panel.querySelector(".facts");
-    if (!j || !dl) return;
-    badges.replaceChildren(...this.badges(j));
-    dl.replaceChildren(...this.facts(j).flatMap(([term, value, cls]) => factRow(term, value, cls)));
-    const cancel = this.panel.querySelector("[data-action=cancel]");
-    if (cancel) {
-      cancel.disabled = j.state === "DONE";
-      cancel.title = cancel.disabled ? "The job is finished" : "";
-    }
-    this.renderClock(this.now());
   }
 
   badges(j) {
@@ -252,10 +259,11 @@ export class Detail {
     return f.filter(([, v, cls]) => cls || (v !== "" && v != null));
   }
 
-  renderClock(now) {
+  /** renderClock fills in the clock-driven facts at now, in root (the panel's facts by default). */
+  renderClock(now, root = this.panel) {
     const j = this.job;
     const set = (cls, text) => {
-      const dd = this.panel.querySelector(`dd.${cls}`);
+      const dd = root.querySelector(`dd.${cls}`);
       if (dd) setText(dd, text || "—");
     };
     set("t-queued", fmt.duration(queuedMs(j, now)));
@@ -345,10 +353,13 @@ export class Detail {
     buttons.append(keep, confirm);
     dialog.append(title, el("p", "", "BigQuery will stop the job; what it has done so far is lost. The request is recorded with your name."), used, label, error, buttons);
     document.body.append(dialog);
+    let asking = false;
+    // Escape does not close the dialog while the request runs: its answer is shown there.
+    dialog.addEventListener("cancel", (e) => asking && e.preventDefault());
     dialog.addEventListener("close", () => dialog.remove());
     keep.addEventListener("click", () => dialog.close());
     confirm.addEventListener("click", async () => {
-      confirm.disabled = keep.disabled = true;
+      asking = confirm.disabled = keep.disabled = true;
       try {
         const ev = await cancelJob(key, reason.value.trim());
         dialog.close();
@@ -357,6 +368,9 @@ export class Detail {
         error.textContent = fmt.visible(err.message);
         error.hidden = false;
         confirm.disabled = keep.disabled = false;
+        if (!dialog.open) this.cancelFailed(key, err); // closed anyway (the browser may insist)
+      } finally {
+        asking = false;
       }
     });
     dialog.showModal();
@@ -365,13 +379,19 @@ export class Detail {
 
   /** cancelled notes that the service accepted a cancel request, and reloads the job and its timeline. */
   cancelled(key, ev) {
+    this.cancelSent.add(idOf(key));
     if (idOf(key) !== this.id) return;
-    const status = this.panel.querySelector(".cancel-status");
-    if (status) {
-      const answer = ev?.cancel_answer ? `; BigQuery answered ${ev.cancel_answer}` : "";
-      status.textContent = fmt.visible(`Cancel requested${answer}. The job leaves the list once BigQuery has stopped it.`);
-    }
+    const answer = ev?.cancel_answer ? `; BigQuery answered ${ev.cancel_answer}` : "";
+    this.cancelStatus = `Cancel requested${answer}. The job leaves the list once BigQuery has stopped it.`;
+    this.render();
     this.load();
+  }
+
+  /** cancelFailed shows in the panel why a cancel request failed, when its dialog is gone. */
+  cancelFailed(key, err) {
+    if (idOf(key) !== this.id) return;
+    this.cancelStatus = `The cancel request failed: ${err.message}`;
+    this.render();
   }
 
   async copy() {
@@ -387,9 +407,15 @@ export class Detail {
       getSelection().selectAllChildren(code);
       ok = document.execCommand?.("copy") ?? false;
     }
-    status.textContent = ok ? "Copied" : "Selected: press Ctrl+C to copy";
+    this.showCopyStatus(ok ? "Copied" : "Selected: press Ctrl+C to copy");
     clearTimeout(this.copyTimer);
-    this.copyTimer = setTimeout(() => (status.textContent = ""), 2500);
+    this.copyTimer = setTimeout(() => this.showCopyStatus(""), 2500);
+  }
+
+  showCopyStatus(text) {
+    this.copyStatus = text;
+    const status = this.panel.querySelector(".copy-status");
+    if (status) status.textContent = text;
   }
 }
 
@@ -463,6 +489,49 @@ function factRow(term, value, cls) {
 
 function notice(text) {
   return el("p", "notice", text);
+}
+
+/**
+ * patch makes root's children the sections nodes, each told by its class:
+ * a section equal to the one shown stays (with its focus and selection),
+ * another replaces it in place, a new one goes after the one before it, and
+ * those not in nodes go.
+ */
+function patch(root, nodes) {
+  const old = new Map([...root.children].map((c) => [c.className, c]));
+  let prev = null;
+  for (const n of nodes) {
+    const o = old.get(n.className);
+    old.delete(n.className);
+    if (o?.isEqualNode(n)) {
+      prev = o;
+      continue;
+    }
+    if (o) o.replaceWith(n);
+    else if (prev) prev.after(n);
+    else root.prepend(n);
+    prev = n;
+  }
+  for (const o of old.values()) o.remove();
+}
+
+/** keepFocus runs change, then focuses the control in root that matches the one focused before, if change took that away. */
+function keepFocus(root, change) {
+  const had = document.activeElement;
+  const sel = had !== root && root.contains(had) ? focusSelector(had) : "";
+  change();
+  if (!sel || root.contains(had)) return;
+  const again = root.querySelector(sel);
+  if (again && !again.disabled) again.focus({ preventScroll: true });
+  else root.focus({ preventScroll: true });
+}
+
+/** focusSelector is a selector for the control e: by its data-action (and filter), else by its classes. */
+function focusSelector(e) {
+  if (e.dataset.action) {
+    return ["action", "name", "value"].filter((k) => e.dataset[k] != null).map((k) => `[data-${k}="${CSS.escape(e.dataset[k])}"]`).join("");
+  }
+  return e.classList.length ? [...e.classList].map((c) => `.${CSS.escape(c)}`).join("") : "";
 }
 
 function el(tag, cls, text) {

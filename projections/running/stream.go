@@ -147,7 +147,10 @@ func (s *stream) snapshot() error {
 		if err != nil {
 			return err
 		}
-		s.event(evSnapshot, id, data)
+		// No id until synced: a client that loses the connection in the
+		// middle of the snapshot must be sent all of it again, not resume
+		// after the jobs it never had.
+		s.event(evSnapshot, "", data)
 		if err := s.spill(); err != nil {
 			return err
 		}
@@ -266,9 +269,12 @@ func (s *stream) cross() error {
 
 // event appends one event to the stream's buffer.
 func (s *stream) event(name, id string, data []byte) {
-	s.buf = append(s.buf, "id: "...)
-	s.buf = append(s.buf, id...)
-	s.buf = append(s.buf, "\nevent: "...)
+	if id != "" { // none: the client keeps the last id it had
+		s.buf = append(s.buf, "id: "...)
+		s.buf = append(s.buf, id...)
+		s.buf = append(s.buf, '\n')
+	}
+	s.buf = append(s.buf, "event: "...)
 	s.buf = append(s.buf, name...)
 	s.buf = append(s.buf, "\ndata: "...)
 	s.buf = append(s.buf, data...)

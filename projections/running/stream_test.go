@@ -242,6 +242,34 @@ func TestStreamSnapshot(t *testing.T) {
 	c.expect(t, said{evAdded, "d", ""})
 }
 
+// TestStreamSnapshotCarriesNoID: the snapshot's events carry no id, only
+// its synced event does, so that a client whose connection drops in the
+// middle of a snapshot, which an EventSource resumes with the last id it
+// had, is sent the whole snapshot again rather than the changes after it,
+// without the jobs it never had.
+func TestStreamSnapshotCarriesNoID(t *testing.T) {
+	now := t0.Add(time.Hour)
+	p, _ := newProjection(t, nil, now, Config{})
+	srv := httptest.NewServer(asAdmin(p.Handler()))
+	t.Cleanup(srv.Close)
+	for _, id := range []string{"a", "b", "c"} {
+		mustApply(t, p, jobStory("p", "US", id).inserted(now, events.StateRunning, events.Facts{}))
+	}
+	evs := openStream(t, srv, "snapshot=true").expect(t, said{evSnapshot, "a", ""}, said{evSnapshot, "b", ""}, said{evSnapshot, "c", ""}, said{evSynced, "", ""})
+	for _, ev := range evs[:3] {
+		if ev.id != "" {
+			t.Errorf("a snapshot event carries the id %q: a client that drops after it resumes past the jobs it never had", ev.id)
+		}
+	}
+	if evs[3].id == "" {
+		t.Fatal("the synced event carries no id: a client cannot resume after the snapshot")
+	}
+	// Resumed from the synced event: the changes after it, no snapshot.
+	c := openStream(t, srv, "snapshot=true", "Last-Event-ID", evs[3].id)
+	mustApply(t, p, jobStory("p", "US", "d").inserted(now, events.StateRunning, events.Facts{}))
+	c.expect(t, said{evAdded, "d", ""})
+}
+
 func TestStreamHeartbeat(t *testing.T) {
 	p, _ := newProjection(t, nil, t0, Config{StreamHeartbeat: 20 * time.Millisecond})
 	srv := httptest.NewServer(asAdmin(p.Handler()))

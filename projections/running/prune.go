@@ -46,7 +46,7 @@ const (
 // batch that fails is tried again. Jobs still queued when the projection
 // stops stay in the index until the next rebuild prunes them. A job that
 // finds the queue full is counted and left out, and marks the queue
-// overflowed: the projection sweeps the index once the queue has drained
+// overflowed: the projection sweeps the index once the queue has drained to half its size
 // (sweepDue).
 type pruner struct {
 	log     eventLog
@@ -113,12 +113,15 @@ func (p *pruner) queued() int {
 }
 
 // sweepDue reports whether jobs were left out of the queue and the queue
-// has drained since, and clears the mark: the caller sweeps the index, and
-// calls sweepAgain when the sweep does not finish.
+// has drained since to half its size, and clears the mark: the caller
+// sweeps the index, and calls sweepAgain when the sweep does not finish.
+// Half, not empty: under steady load jobs finish during every flush, so
+// the queue is never empty when asked, and a sweep waiting for that would
+// leave the jobs left out in the index until the next restart.
 func (p *pruner) sweepDue() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	due := p.overflowed && len(p.pending) == 0
+	due := p.overflowed && len(p.pending) <= p.max/2
 	if due {
 		p.overflowed = false
 	}
@@ -175,7 +178,7 @@ const (
 var errQueueFull = errors.New("the prune queue is full")
 
 // pruneTick flushes the pruner and, when finished jobs were left out of its
-// full queue and the queue has drained since, sweeps the index for them
+// full queue and the queue has drained to half its size since, sweeps the index for them
 // (not within sweepBackoff of a sweep that failed).
 func (p *Projection) pruneTick(ctx context.Context) {
 	p.pruner.flush(ctx)

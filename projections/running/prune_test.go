@@ -422,3 +422,38 @@ func TestSweepCountsNoJobTwice(t *testing.T) {
 		t.Errorf("after the sweeps, the index holds %v; want none", keys)
 	}
 }
+
+// finishingDuringPrunes is a log during each of whose prunes another job
+// finishes, as under steady load.
+type finishingDuringPrunes struct {
+	eventLog
+	p *Projection
+	n int
+}
+
+func (f *finishingDuringPrunes) PruneOpen(ctx context.Context, keys []events.JobKey) error {
+	f.n++
+	f.p.pruner.add(events.JobKey{Project: "p", Location: "US", JobID: fmt.Sprint("finished_meanwhile_", f.n)})
+	return f.eventLog.PruneOpen(ctx, keys)
+}
+
+// TestSweepUnderSteadyLoad: after the prune queue overflowed, the sweep of
+// the index for the jobs it left out runs once the queue has room, even
+// though jobs keep finishing during every flush, so that the queue is
+// never empty.
+func TestSweepUnderSteadyLoad(t *testing.T) {
+	f := &finishingDuringPrunes{eventLog: newLog(t)}
+	p, clk := newProjection(t, f, t0, Config{})
+	f.p = p
+	p.pruner.max = 4
+	for i := range 5 { // one too many
+		p.pruner.add(events.JobKey{Project: "p", Location: "US", JobID: fmt.Sprint("left_", i)})
+	}
+	for range 20 {
+		p.pruneTick(t.Context())
+		clk.Advance(time.Second)
+	}
+	if swept := testutil.ToFloat64(p.metrics.sweeps.WithLabelValues(sweepDone)) + testutil.ToFloat64(p.metrics.sweeps.WithLabelValues(sweepFull)); swept == 0 {
+		t.Errorf("20 prune ticks after the queue overflowed, one job finishing during each flush: no sweep of the index (%d queued)", p.pruner.queued())
+	}
+}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
+	"unicode/utf8"
 
 	jsonv2 "github.com/go-json-experiment/json"
 	jsonv1 "github.com/go-json-experiment/json/v1"
@@ -83,9 +85,30 @@ func messageSize(e *Event) int {
 	return n + n/16
 }
 
-// MessageAttributes are the attributes of a message of one event.
+// MessageAttributes are the attributes of a message of one event, each
+// bounded as Pub/Sub requires (BoundAttribute): a job id may be 1,024
+// characters long, and subscribers decode the payload anyway.
 func MessageAttributes(e *Event) map[string]string {
-	return map[string]string{AttrEventID: e.ID, AttrKind: string(e.Kind), AttrJob: e.Job.String(), AttrState: string(e.State)}
+	return map[string]string{AttrEventID: BoundAttribute(e.ID), AttrKind: string(e.Kind), AttrJob: BoundAttribute(e.Job.String()), AttrState: string(e.State)}
+}
+
+// MaxAttributeValue is the most bytes Pub/Sub takes in the value of a
+// message's attribute: a publish with a longer one is refused whole.
+const MaxAttributeValue = 1024
+
+// BoundAttribute returns v as Pub/Sub takes an attribute's value: valid
+// UTF-8 (a protocol buffer string), at most MaxAttributeValue bytes, cut
+// on a character's boundary.
+func BoundAttribute(v string) string {
+	v = strings.ToValidUTF8(v, "\uFFFD")
+	if len(v) <= MaxAttributeValue {
+		return v
+	}
+	cut := MaxAttributeValue
+	for cut > 0 && !utf8.RuneStart(v[cut]) {
+		cut--
+	}
+	return v[:cut]
 }
 
 // JoinMessages makes the payload of one message carrying several events

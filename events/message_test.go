@@ -3,8 +3,10 @@ package events
 import (
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -138,4 +140,27 @@ func FuzzEncodeMessage(f *testing.F) {
 		}
 		compareMessages(t, &e)
 	})
+}
+
+// TestMessageAttributesBounded: a message's attributes are what Pub/Sub
+// takes, which refuses a publish with a value over 1,024 bytes or not
+// UTF-8, however long the job's id (BigQuery allows 1,024 characters).
+func TestMessageAttributesBounded(t *testing.T) {
+	e := Event{ID: "e1", Kind: KindInserted, State: StateRunning,
+		Job: JobKey{Project: "my-project", Location: "US", JobID: strings.Repeat("é", 600)}}
+	for k, v := range MessageAttributes(&e) {
+		if len(v) > MaxAttributeValue || !utf8.ValidString(v) {
+			t.Errorf("attribute %s is %d bytes (valid UTF-8: %v), more than Pub/Sub takes", k, len(v), utf8.ValidString(v))
+		}
+	}
+	for _, tc := range []struct{ in, want string }{
+		{"short", "short"},
+		{strings.Repeat("a", 1500), strings.Repeat("a", 1024)},
+		{strings.Repeat("a", 1023) + "é", strings.Repeat("a", 1023)}, // not cut through the character
+		{"bad \xff byte", "bad \uFFFD byte"},
+	} {
+		if got := BoundAttribute(tc.in); got != tc.want {
+			t.Errorf("BoundAttribute(%.20q…) = %.20q… (%d bytes), want %.20q… (%d bytes)", tc.in, got, len(got), tc.want, len(tc.want))
+		}
+	}
 }

@@ -90,6 +90,14 @@ func TestPolicy(t *testing.T) {
 		if m.Attributes["original"] != "kept" || m.Attributes[middleware.ReasonForPoisonedKey] == "" {
 			t.Errorf("dead letter %q lacks its original attributes or the error: %v", m.Data, m.Attributes)
 		}
+		// Pub/Sub refuses a publish with a longer attribute (the fake does
+		// not): a panic's stack would keep its message from being
+		// dead-lettered, and redelivered for ever.
+		for k, v := range m.Attributes {
+			if len(v) > events.MaxAttributeValue {
+				t.Errorf("dead letter %q has a %d-byte attribute %s, more than Pub/Sub takes", m.Data, len(v), k)
+			}
+		}
 	}
 	if diff := cmp.Diff(wantDead, got); diff != "" {
 		t.Errorf("dead letters by payload (-want +got):\n%s", diff)

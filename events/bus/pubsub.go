@@ -12,6 +12,8 @@ import (
 	"github.com/googleapis/gax-go/v2"
 	"google.golang.org/api/option"
 	"google.golang.org/grpc/codes"
+
+	"github.com/bqobserver/bqobserver/events"
 )
 
 // ReconnectBackoff caps the wait between two attempts to open a pull
@@ -75,17 +77,41 @@ func (p PubSub) Subscriber(subscription string, logger *slog.Logger) (message.Su
 }
 
 // Publisher returns a Watermill publisher, for the policy's dead letters.
+// Their metadata become attributes bounded as Pub/Sub requires
+// (events.BoundAttribute): a dead letter's reason may quote a panic's stack
+// or a long error, and a publish with a longer value is refused whole, so
+// the message would be redelivered for ever instead of dead-lettered.
 func (p PubSub) Publisher(logger *slog.Logger) (message.Publisher, error) {
 	pub, err := googlecloud.NewPublisher(googlecloud.PublisherConfig{
 		ProjectID:                p.Client.Project(),
 		DoNotCheckTopicExistence: true,
 		ClientConfig:             ClientConfig(),
 		ClientOptions:            p.Options,
+		Marshaler:                BoundedMarshaler{},
 	}, watermillLogger(logger))
 	if err != nil {
 		return nil, fmt.Errorf("connecting the Pub/Sub publisher: %w", err)
 	}
 	return pub, nil
+}
+
+// BoundedMarshaler turns Watermill messages into Pub/Sub messages like
+// Watermill's default, with every attribute's value bounded as Pub/Sub
+// requires (events.BoundAttribute).
+type BoundedMarshaler struct{}
+
+var _ googlecloud.Marshaler = BoundedMarshaler{}
+
+// Marshal converts msg for topic.
+func (BoundedMarshaler) Marshal(topic string, msg *message.Message) (*pubsub.Message, error) {
+	m, err := googlecloud.DefaultMarshalerUnmarshaler{}.Marshal(topic, msg)
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range m.Attributes {
+		m.Attributes[k] = events.BoundAttribute(v)
+	}
+	return m, nil
 }
 
 // Unmarshaler turns Pub/Sub messages into Watermill messages like

@@ -170,12 +170,13 @@ func (b BigQuery) render(sql string) (string, error) {
 }
 
 // schemaMark ends every view's query with how many columns job_versions
-// has. BigQuery keeps the schema a view had when its query was last set: a
+// has, in a block comment (a line comment would swallow whatever a client
+// puts after the query, such as the parenthesis of a CREATE VIEW … AS (…)). BigQuery keeps the schema a view had when its query was last set: a
 // view that selects * would go on listing the old columns to tools that
 // read its schema (Looker Studio among them) after setup adds one, until
 // its query changes. Setup only ever adds columns, so the count changes
 // with every change of the table, and the views' queries with it.
-var schemaMark = fmt.Sprintf("-- job_versions has %d columns: setup sets this query again when it adds one, which refreshes the view's schema.", countColumns(JobVersions()))
+var schemaMark = fmt.Sprintf("/* job_versions has %d columns: setup sets this query again when it adds one, which refreshes the view's schema. */", countColumns(JobVersions()))
 
 // countColumns counts the columns of s at every level of records.
 func countColumns(s bigquery.Schema) int {

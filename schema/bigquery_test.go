@@ -144,7 +144,7 @@ func TestViewsFollowTheTable(t *testing.T) {
 	b := BigQuery{Project: "acme-obs", Dataset: "history", Location: "EU"}
 	for _, v := range views {
 		sql, _ := b.ViewSQL(v.name)
-		if !strings.HasSuffix(sql, fmt.Sprintf("\n-- job_versions has %d columns: setup sets this query again when it adds one, which refreshes the view's schema.", n)) {
+		if !strings.HasSuffix(sql, fmt.Sprintf("\n/* job_versions has %d columns: setup sets this query again when it adds one, which refreshes the view's schema. */", n)) {
 			t.Errorf("view %s does not end with job_versions' column count:\n%s", v.name, sql)
 		}
 	}

@@ -7,12 +7,12 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 
+	"github.com/bqobserver/bqobserver/events"
 	"github.com/bqobserver/bqobserver/events/auditlog"
 	"github.com/bqobserver/bqobserver/events/bus"
 	"github.com/bqobserver/bqobserver/internal/problem"
@@ -146,7 +146,8 @@ const (
 	// the body.
 	MetaBodyTruncated = "bqobserver_body_truncated"
 	// MetaBodyTail is the body's last 512 bytes when the payload holds
-	// only its start (bytes that are not UTF-8 shown as '?').
+	// only its start (bytes that are not UTF-8 shown as U+FFFD, see
+	// events.BoundAttribute).
 	MetaBodyTail = "bqobserver_body_tail"
 )
 
@@ -183,7 +184,7 @@ func (p *Pipeline) deadLetterBody(ctx context.Context, b keptBody, reason auditl
 		msg.Metadata.Set(MetaBodyTruncated, "true")
 		// An attribute is a UTF-8 string: a cut through a character, or
 		// a body that is not text, must not make the publish fail.
-		msg.Metadata.Set(MetaBodyTail, strings.ToValidUTF8(string(tail), "?"))
+		msg.Metadata.Set(MetaBodyTail, events.BoundAttribute(string(tail)))
 	}
 	if err := p.pub.Publish(p.cfg.DeadLetterTopic, msg); err != nil {
 		p.log.Warn("push body could not be dead-lettered", "reason", string(reason), "error", err.Error())

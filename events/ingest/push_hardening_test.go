@@ -17,6 +17,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/bqobserver/bqobserver/events"
 )
 
 // slowPush opens a connection to srv and starts a push whose body, of
@@ -177,7 +179,7 @@ func TestPushOversizeDeadLettered(t *testing.T) {
 	}
 	sum := sha256.Sum256(body)
 	want := map[string]string{"bytes": strconv.Itoa(len(body)), "sha256": hex.EncodeToString(sum[:]), "truncated": "true",
-		"reason": "body_too_large", "payload": string(body[:1000]), "tail": strings.ToValidUTF8(string(body[len(body)-keptTail:]), "?")}
+		"reason": "body_too_large", "payload": string(body[:1000]), "tail": events.BoundAttribute(string(body[len(body)-keptTail:]))}
 	a := dead[0].Attributes
 	got := map[string]string{"bytes": a[MetaBodyBytes], "sha256": a[MetaBodySHA256], "truncated": a[MetaBodyTruncated],
 		"reason": a["bqobserver_reason"], "payload": string(dead[0].Data), "tail": a[MetaBodyTail]}

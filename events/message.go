@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 	jsonv1 "github.com/go-json-experiment/json/v1"
 )
 
@@ -164,34 +165,79 @@ func UnmarshalMessage(payload []byte) (Event, error) {
 // UnmarshalMessages decodes the payload of any message on the events topic:
 // one event (MarshalMessage) or several (JoinMessages). A payload that is
 // not an event or an array of at least one, or any of whose events is not
-// valid, is an error matching ErrInvalid, and returns no events.
+// valid, is an error matching ErrInvalid, and returns no events. A reader
+// that applies the valid events of an array and sets the others aside uses
+// SplitMessages.
 func UnmarshalMessages(payload []byte) ([]Event, error) {
+	evs, bad, err := SplitMessages(payload)
+	if err != nil {
+		return nil, err
+	}
+	if len(bad) > 0 {
+		errs := make([]error, len(bad))
+		for i := range bad {
+			errs[i] = bad[i].Err
+		}
+		return nil, fmt.Errorf("decoding a message of %d events: %w", len(evs)+len(bad), errors.Join(errs...))
+	}
+	return evs, nil
+}
+
+// An Unreadable is a member of an array of events that is not a valid
+// event: its JSON, as the message carried it, and why (matching ErrInvalid).
+type Unreadable struct {
+	Raw []byte
+	Err error
+}
+
+// SplitMessages decodes the payload of any message on the events topic,
+// as UnmarshalMessages does, except that a member of an array that is not
+// a valid event is returned among bad, with its JSON, instead of failing
+// the others: one event a reader cannot take (written by a newer version,
+// say) costs it that event and not the rest of the write. The error is for
+// a payload that is neither an event nor a JSON array of at least one
+// member; it matches ErrInvalid.
+func SplitMessages(payload []byte) (evs []Event, bad []Unreadable, err error) {
 	trimmed := bytes.TrimLeft(payload, " \t\r\n")
 	if len(trimmed) == 0 || trimmed[0] != '[' {
 		e, err := UnmarshalMessage(payload)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		return []Event{e}, nil
+		return []Event{e}, nil, nil
 	}
-	evs, ok := readMessages(payload)
-	if !ok {
-		evs = nil
-		if err := jsonv2.Unmarshal(payload, &evs, jsonv1.DefaultOptionsV1()); err != nil {
-			return nil, fmt.Errorf("decoding a message of events: %w: %w", ErrInvalid, err)
+	if evs, ok := readMessages(payload); ok && allValid(evs) {
+		if len(evs) == 0 {
+			return nil, nil, fmt.Errorf("decoding a message of events: %w: it holds none", ErrInvalid)
 		}
+		return evs, nil, nil
 	}
-	if len(evs) == 0 {
-		return nil, fmt.Errorf("decoding a message of events: %w: it holds none", ErrInvalid)
+	// The slow path: an array written by another encoder, or one with a
+	// member that is not a valid event. Each member is decoded on its own.
+	var members []jsontext.Value
+	if err := jsonv2.Unmarshal(payload, &members, jsonv1.DefaultOptionsV1()); err != nil {
+		return nil, nil, fmt.Errorf("decoding a message of events: %w: %w", ErrInvalid, err)
 	}
-	var errs []error
+	if len(members) == 0 {
+		return nil, nil, fmt.Errorf("decoding a message of events: %w: it holds none", ErrInvalid)
+	}
+	evs = make([]Event, 0, len(members))
+	for i, m := range members {
+		e, err := UnmarshalMessage(m)
+		if err != nil {
+			bad = append(bad, Unreadable{Raw: m, Err: fmt.Errorf("event %d: %w", i, err)})
+			continue
+		}
+		evs = append(evs, e)
+	}
+	return evs, bad, nil
+}
+
+func allValid(evs []Event) bool {
 	for i := range evs {
-		if err := evs[i].Validate(); err != nil {
-			errs = append(errs, fmt.Errorf("event %d: %w", i, err))
+		if evs[i].Validate() != nil {
+			return false
 		}
 	}
-	if err := errors.Join(errs...); err != nil {
-		return nil, fmt.Errorf("decoding a message of %d events: %w: %w", len(evs), ErrInvalid, err)
-	}
-	return evs, nil
+	return true
 }

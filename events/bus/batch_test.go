@@ -2,6 +2,7 @@ package bus
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -114,6 +115,30 @@ func TestUnmarshalMessagesForms(t *testing.T) {
 	}
 }
 
+// TestSplitMessages reads the valid members of an array beside the ones
+// that are not events, which it returns as the message carried them.
+func TestSplitMessages(t *testing.T) {
+	evs := jobEvents("split", 2)
+	a, b := payload(t, evs[0]), payload(t, evs[1])
+	for name, payload := range map[string][]byte{
+		"as the service writes it": events.JoinMessages([][]byte{a, []byte(`{"id":"x"}`), b}),
+		"spaced":                   []byte("[ " + string(a) + " ,\n" + `{"id":"x"}` + ",\t" + string(b) + " ]"),
+	} {
+		t.Run(name, func(t *testing.T) {
+			got, bad, err := events.SplitMessages(payload)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(evs, got); diff != "" {
+				t.Errorf("events (-want +got):\n%s", diff)
+			}
+			if len(bad) != 1 || string(bad[0].Raw) != `{"id":"x"}` || !errors.Is(bad[0].Err, events.ErrInvalid) {
+				t.Errorf("unreadable members %+v, want the one with id x, invalid", bad)
+			}
+		})
+	}
+}
+
 // failingProjection fails some events: for good (invalid), or once.
 type failingProjection struct {
 	*projection
@@ -141,8 +166,9 @@ func (p *failingProjection) handle(ctx context.Context, e events.Event) error {
 // message is handled; one that fails transiently hands the whole message
 // back, whose events are then handled again; one that fails for good, or
 // panics, is dead-lettered alone with its reason, the other events of its
-// message applied; a message that is not a valid array of events is dead-lettered
-// as not an event.
+// message applied; a member of an array that is not an event is
+// dead-lettered alone as not an event, the events beside it applied; a
+// message that is not an array of events is dead-lettered whole.
 func TestConsumerBatches(t *testing.T) {
 	f := newFixture(t)
 	f.subscription("history", eventsTopic)
@@ -169,8 +195,10 @@ func TestConsumerBatches(t *testing.T) {
 	retried := events.JoinMessages(payloads[:3])
 	poisoned := events.JoinMessages(payloads[3:6])
 	panicked := events.JoinMessages(payloads[6:])
-	badMember := events.JoinMessages([][]byte{payloads[0], []byte(`{"id":"x"}`)})
-	f.publish(eventsTopic, retried, poisoned, panicked, []byte(`[]`), badMember)
+	badMembers := events.JoinMessages([][]byte{[]byte(`{"id":"x"}`), payloads[7], []byte(`17`)})
+	badAndPoisoned := events.JoinMessages([][]byte{[]byte(`{"id":"y"}`), payloads[4], payloads[5]})
+	allBad := events.JoinMessages([][]byte{[]byte(`{"id":"z"}`), []byte(`null`)})
+	f.publish(eventsTopic, retried, poisoned, panicked, []byte(`[]`), []byte(`[1,`), badMembers, badAndPoisoned, allBad)
 
 	want := map[string]bool{evs[0].ID: true, evs[1].ID: true, evs[2].ID: true, evs[3].ID: true, evs[5].ID: true, evs[7].ID: true}
 	waitUntil(t, "every event but the invalid and the panicking ones to be handled", func() bool { return len(p.seen()) == len(want) })
@@ -179,7 +207,9 @@ func TestConsumerBatches(t *testing.T) {
 	}
 	// Only the events that failed for good are dead-lettered.
 	wantDead := map[string]string{string(payloads[4]): ReasonInvalidEvent, string(payloads[6]): ReasonPanic,
-		`[]`: ReasonNotAnEvent, string(badMember): ReasonNotAnEvent}
+		`[]`: ReasonNotAnEvent, `[1,`: ReasonNotAnEvent, `[{"id":"x"},17]`: ReasonNotAnEvent,
+		string(events.JoinMessages([][]byte{[]byte(`{"id":"y"}`), payloads[4]})): ReasonNotAnEvent,
+		string(allBad): ReasonNotAnEvent}
 	if diff := cmp.Diff(wantDead, f.deadLetters(len(wantDead))); diff != "" {
 		t.Errorf("dead letters (-want +got):\n%s", diff)
 	}

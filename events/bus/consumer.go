@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -37,7 +38,8 @@ const (
 )
 
 // ReasonNotAnEvent is the dead-letter reason of a message on the events
-// topic whose payload is not an event.
+// topic whose payload is not an event, or of the members of an array of
+// events that are not events.
 const ReasonNotAnEvent = "not_an_event"
 
 // ConsumerConfig configures a Consumer.
@@ -213,12 +215,18 @@ func (c *Consumer) Subscription() string { return c.sub }
 // up to EventWorkers at once (Handle is called in any order). Every event
 // is handled even when one fails: if any failed transiently, the message
 // is handed back (and every event of it handled again, which the
-// projections fold away); otherwise, if any failed for good or panicked,
-// the events that did are dead-lettered, in one message, with the first
-// such failure's reason (the others were applied).
+// projections fold away); otherwise, if any member of it could not be read
+// as an event, or any event failed for good or panicked, those members
+// are dead-lettered, in one message, and the others were applied. The dead
+// letter's reason is the first such failure's, a member that could not be
+// read counting first (ReasonNotAnEvent). A message none of which can be
+// read is dead-lettered whole.
 func (c *Consumer) handle(msg *message.Message) ([]*message.Message, error) {
 	c.deps.Echo.received(msg.Metadata.Get(events.AttrEventID))
-	evs, err := events.UnmarshalMessages(msg.Payload)
+	evs, unreadable, err := events.SplitMessages(msg.Payload)
+	if err == nil && len(evs) == 0 {
+		err = errors.Join(unreadableErrs(unreadable)...)
+	}
 	if err != nil {
 		return nil, Permanent(ReasonNotAnEvent, fmt.Errorf("message %s: %w", msg.UUID, err))
 	}
@@ -227,7 +235,7 @@ func (c *Consumer) handle(msg *message.Message) ([]*message.Message, error) {
 	}
 	ctx, cancel := context.WithTimeout(msg.Context(), c.cfg.HandleTimeout)
 	defer cancel()
-	if len(evs) == 1 {
+	if len(evs) == 1 && len(unreadable) == 0 {
 		if err := c.deps.Handle(ctx, evs[0]); err != nil {
 			return nil, fmt.Errorf("handling event %s: %w", evs[0].ID, err)
 		}
@@ -248,6 +256,10 @@ func (c *Consumer) handle(msg *message.Message) ([]*message.Message, error) {
 	wg.Wait()
 	var transient []error
 	var permanent error
+	if len(unreadable) > 0 {
+		permanent = Permanent(ReasonNotAnEvent, fmt.Errorf("message %s: %d of its %d members: %w",
+			msg.UUID, len(unreadable), len(evs)+len(unreadable), errors.Join(unreadableErrs(unreadable)...)))
+	}
 	var poisoned []events.Event
 	for i, err := range errs {
 		switch {
@@ -265,9 +277,17 @@ func (c *Consumer) handle(msg *message.Message) ([]*message.Message, error) {
 		return nil, fmt.Errorf("%d of the %d events of message %s: %w", len(transient), len(evs), msg.UUID, errors.Join(transient...))
 	}
 	if permanent != nil {
-		keepOnly(msg, poisoned)
+		keepOnly(msg, poisoned, unreadable)
 	}
 	return nil, permanent
+}
+
+func unreadableErrs(u []events.Unreadable) []error {
+	errs := make([]error, len(u))
+	for i := range u {
+		errs[i] = u[i].Err
+	}
+	return errs
 }
 
 // handleOne applies one event of a message of several, on a worker of
@@ -286,11 +306,15 @@ func (c *Consumer) handleOne(ctx context.Context, e *events.Event) (err error) {
 }
 
 // keepOnly makes msg carry only evs, the events of it that failed for good,
-// so that the dead-letter topic receives those and not the ones applied:
-// the policy's poison queue publishes the message it is handed. If it
-// cannot publish it, Pub/Sub redelivers the original message.
-func keepOnly(msg *message.Message, evs []events.Event) {
-	payloads := make([][]byte, 0, len(evs))
+// and the members of it that could not be read, so that the dead-letter
+// topic receives those and not the ones applied: the policy's poison queue
+// publishes the message it is handed. If it cannot publish it, Pub/Sub
+// redelivers the original message.
+func keepOnly(msg *message.Message, evs []events.Event, unreadable []events.Unreadable) {
+	payloads := make([][]byte, 0, len(evs)+len(unreadable))
+	for i := range unreadable {
+		payloads = append(payloads, unreadable[i].Raw)
+	}
 	for i := range evs {
 		p, err := events.EncodeMessage(&evs[i])
 		if err != nil {
@@ -302,7 +326,14 @@ func keepOnly(msg *message.Message, evs []events.Event) {
 		delete(msg.Metadata, k)
 	}
 	var attrs map[string]string
-	msg.Payload, attrs = events.MessageOf(evs, payloads)
+	if len(unreadable) == 0 {
+		msg.Payload, attrs = events.MessageOf(evs, payloads)
+	} else if len(payloads) == 1 {
+		msg.Payload = payloads[0] // one member that is not an event: as it came
+	} else {
+		msg.Payload = events.JoinMessages(payloads)
+		attrs = map[string]string{events.AttrEvents: strconv.Itoa(len(payloads))}
+	}
 	for k, v := range attrs {
 		msg.Metadata.Set(k, v)
 	}

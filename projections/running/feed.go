@@ -36,8 +36,9 @@ func (p *Projection) Handle(ctx context.Context, e events.Event) error {
 }
 
 // apply folds one event into the list. An event of a job that is neither
-// listed nor recently finished, and older than that memory, may belong to a
-// job that finished long ago: the job's whole history decides.
+// listed nor recently finished, and older than that memory or with no
+// state, may belong to a job that finished long ago: the job's whole
+// history decides.
 //
 // An event that is not DONE re-opens its job in the log's index when it is
 // appended, even after the job's DONE event. So the job is pruned from the

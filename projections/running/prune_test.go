@@ -111,6 +111,52 @@ func TestLateEventAfterRestart(t *testing.T) {
 	}
 }
 
+// TestLateCancelOfAFinishedJob checks a request to cancel a job that
+// finished before the projection started, or longer ago than it remembers
+// finished jobs: the event is dated now, but says nothing of whether the
+// job runs, so the job's history decides; it is neither listed nor left in
+// the index.
+func TestLateCancelOfAFinishedJob(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		started time.Time // the projection's start
+	}{
+		{"finished before the start", t0.Add(2 * time.Minute)},
+		{"finished before the memory", t0.Add(-time.Hour)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := newLog(t)
+			s := jobStory("acme-etl", "EU", "finished_long_ago")
+			ins, done := s.inserted(t0, events.StateRunning, events.Facts{}), s.completed(t0.Add(time.Minute))
+			if err := l.Append(t.Context(), []events.Event{ins, done}); err != nil {
+				t.Fatal(err)
+			}
+			p, clk := newProjection(t, l, tc.started, Config{TombstoneTTL: 30 * time.Minute})
+			if tc.started.Before(t0) { // the feed delivered the job's events
+				clk.Advance(t0.Add(time.Minute).Sub(clk.Now()))
+				if err := p.Apply(t.Context(), ins, done); err != nil {
+					t.Fatal(err)
+				}
+			}
+			clk.Advance(t0.Add(3 * time.Hour).Sub(clk.Now()))
+			cancel := s.event(events.KindCancelRequested, clk.Now(), events.StateUnknown, events.Facts{})
+			if err := l.Append(t.Context(), []events.Event{cancel}); err != nil {
+				t.Fatal(err)
+			}
+			if err := p.Apply(t.Context(), cancel); err != nil {
+				t.Fatal(err)
+			}
+			p.pruner.flush(t.Context())
+			if got := listedKeys(p); len(got) != 0 {
+				t.Errorf("listed %v after a request to cancel a finished job, want none", got)
+			}
+			if got := openKeys(t, l); len(got) != 0 {
+				t.Errorf("open-jobs index holds %v after a request to cancel a finished job, want none", got)
+			}
+		})
+	}
+}
+
 // failingPrunes is an event log whose PruneOpen fails a number of times
 // before it records what it is asked to prune.
 type failingPrunes struct {

@@ -13,7 +13,8 @@
 // duplicates and reordering leave the same list. A job leaves the list when
 // its fold is DONE and is remembered for a while (a tombstone) so that a late
 // duplicate cannot bring it back; an event of an unknown job older than that
-// memory is checked against the job's whole history in the log first. A job
+// memory, or with no state (a request to cancel, dated when it was made), is
+// checked against the job's whole history in the log first. A job
 // with no news for longer than any job can run is kept but flagged stale.
 package running
 

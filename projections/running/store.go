@@ -139,8 +139,8 @@ const (
 	appliedClosed
 	// appliedUnknown: the event belongs to a job that is neither listed
 	// nor remembered as finished, and is older than the memory of
-	// finished jobs. Only the job's history in the log can tell whether
-	// it may be listed; the event was not applied.
+	// finished jobs or has no state. Only the job's history in the log
+	// can tell whether it may be listed; the event was not applied.
 	appliedUnknown
 )
 
@@ -154,7 +154,10 @@ func (s *store) applyEvent(e *events.Event, now time.Time) applied {
 		if s.tombs.has(e.Job) {
 			return appliedFinished
 		}
-		if e.State != events.StateDone && e.Time.Before(s.memorySince(now)) {
+		// An event with no state (a request to cancel) says nothing of
+		// whether the job runs, whatever its time: a request to cancel a
+		// job that finished long ago is dated now.
+		if e.State == events.StateUnknown || e.State != events.StateDone && e.Time.Before(s.memorySince(now)) {
 			return appliedUnknown
 		}
 	}

@@ -132,6 +132,18 @@ type Event struct {
 	Source Source `json:"source"`
 }
 
+// CancelAnswerFailed begins the CancelAnswer of a request to cancel a job
+// that BigQuery refused or did not answer; the rest is the error.
+const CancelAnswerFailed = "error: "
+
+// failed reports whether e records a request that did not take effect: a
+// request to cancel the job that BigQuery refused or did not answer. Such
+// an event is kept, for who asked and what BigQuery answered, but sets no
+// flag of its kind (a job is not "cancel requested" by a refused request).
+func (e *Event) failed() bool {
+	return e.Kind == KindCancelRequested && strings.HasPrefix(e.CancelAnswer, CancelAnswerFailed)
+}
+
 // Validate reports what makes e unfit for the log.
 func (e *Event) Validate() error {
 	var problems []string

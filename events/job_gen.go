@@ -105,7 +105,10 @@ type Job struct {
 	FirstSeen time.Time `json:"first_seen,omitzero"`
 	// Time of the job's latest event.
 	LastSeen time.Time `json:"last_seen,omitzero"`
-	// Someone asked for the job to be cancelled.
+	// Someone asked for the job to be cancelled and BigQuery did not refuse: a
+	// jobs.cancel call in the audit log, or a request through bqobserver that
+	// BigQuery accepted (one it refused or did not answer is in cancel_answer
+	// only).
 	CancelRequested bool `json:"cancel_requested,omitempty"`
 	// Closed by enrichment because its completion entry never arrived.
 	Reconciled bool `json:"reconciled,omitempty"`
@@ -196,6 +199,6 @@ func (j *Job) applyRegisters(w *write, e *Event) {
 func (j *Job) applyDerived(e *Event) {
 	j.FirstSeen = earliest(j.FirstSeen, e.Time)
 	j.LastSeen = latest(j.LastSeen, e.Time)
-	j.CancelRequested = j.CancelRequested || e.Kind == "cancel_requested"
-	j.Reconciled = j.Reconciled || e.Kind == "reconciled"
+	j.CancelRequested = j.CancelRequested || e.Kind == "cancel_requested" && !e.failed()
+	j.Reconciled = j.Reconciled || e.Kind == "reconciled" && !e.failed()
 }

@@ -167,7 +167,7 @@ func (c *Canceller) Cancel(ctx context.Context, r Request) (events.Event, error)
 func requested(r Request, at time.Time, state events.State, callErr error) events.Event {
 	answer := string(state)
 	if callErr != nil {
-		state, answer = events.StateUnknown, "error: "+callErr.Error()
+		state, answer = events.StateUnknown, events.CancelAnswerFailed+callErr.Error()
 	}
 	return events.Event{
 		ID:    events.DerivedEventID(r.Job.String(), string(events.KindCancelRequested), r.By, at.Format(time.RFC3339Nano)),

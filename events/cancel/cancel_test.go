@@ -142,6 +142,14 @@ func TestCancel(t *testing.T) {
 			if diff := cmp.Diff(tc.want, got, cmpopts.EquateEmpty()); diff != "" {
 				t.Errorf("the log's events of the job (-want +got):\n%s", diff)
 			}
+			// A request BigQuery refused or did not answer is recorded,
+			// but the job is not "cancel requested": the list does not
+			// show it cancelling, and an admin may ask again.
+			running := events.Event{ID: "ins", Kind: events.KindInserted, Job: key, Time: t0.Add(-time.Minute), State: events.StateRunning}
+			j := events.Fold(key, append([]events.Event{running}, got...))
+			if want := tc.wantErr == nil; j.CancelRequested != want || j.CancelRequestedBy != "alice@acme.example" {
+				t.Errorf("the job folded from its events has cancel_requested %v by %q, want %v by alice@acme.example", j.CancelRequested, j.CancelRequestedBy, want)
+			}
 			if diff := cmp.Diff(tc.logs, f.logged(t)); diff != "" {
 				t.Errorf("structured log (-want +got):\n%s", diff)
 			}

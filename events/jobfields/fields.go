@@ -93,7 +93,7 @@ var Fields = []Field{
 	{Name: "LastSeen", JSON: "last_seen", Kind: Time, Scope: Derived, Fold: LatestEvent,
 		Doc: "Time of the job's latest event.", Column: added("last_seen", "TIMESTAMP")},
 	{Name: "CancelRequested", JSON: "cancel_requested", Kind: Flag, Scope: Derived, Fold: AnyEvent, EventKind: "cancel_requested",
-		Doc: "Someone asked for the job to be cancelled.", Column: added("cancel_requested", "BOOL")},
+		Doc: "Someone asked for the job to be cancelled and BigQuery did not refuse: a jobs.cancel call in the audit log, or a request through bqobserver that BigQuery accepted (one it refused or did not answer is in cancel_answer only).", Column: added("cancel_requested", "BOOL")},
 	{Name: "Reconciled", JSON: "reconciled", Kind: Flag, Scope: Derived, Fold: AnyEvent, EventKind: "reconciled",
 		Doc: "Closed by enrichment because its completion entry never arrived.", Column: added("reconciled", "BOOL")},
 }

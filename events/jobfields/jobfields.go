@@ -80,7 +80,9 @@ const (
 	EarliestEvent
 	// LatestEvent is the time of the job's latest event.
 	LatestEvent
-	// AnyEvent is set once any event of the kind EventKind is folded.
+	// AnyEvent is set once any event of the kind EventKind is folded,
+	// except one that records a request that failed (a request to cancel
+	// that BigQuery refused or did not answer).
 	AnyEvent
 )
 

@@ -138,7 +138,7 @@ func genDerived(g *goFile) {
 		case jobfields.LatestEvent:
 			g.line("\tj.%s = latest(j.%[1]s, e.Time)", f.Name)
 		case jobfields.AnyEvent:
-			g.line("\tj.%s = j.%[1]s || e.Kind == %q", f.Name, f.EventKind)
+			g.line("\tj.%s = j.%[1]s || e.Kind == %q && !e.failed()", f.Name, f.EventKind)
 		}
 	}
 	g.line("}")

@@ -28,6 +28,9 @@ type lifecycle struct {
 	gctx    context.Context    // the goroutines' context
 	end     context.CancelFunc // ends gctx
 
+	failMu  sync.Mutex
+	failure error // the first goroutine's failure, which ended gctx
+
 	once   sync.Once
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -58,8 +61,36 @@ func (l *lifecycle) start(name string, run func(context.Context) error) {
 // (the running-jobs feed, whose rebuild is most of a restart). If building
 // the others fails, stop ends it like the rest.
 func (l *lifecycle) startNow(name string, run func(context.Context) error) {
-	r := step{name, run}
-	l.grp.Go(func() error { return r.do(l.gctx) })
+	l.goStep(step{name, run})
+}
+
+// goStep runs r on the group. Its failure, which ends the other
+// goroutines, is logged when it happens and kept for stop: the group hands
+// it over only once every goroutine has returned, which those that outlive
+// the budget never do.
+func (l *lifecycle) goStep(r step) {
+	l.grp.Go(func() error {
+		err := r.do(l.gctx)
+		if err != nil {
+			l.failMu.Lock()
+			first := l.failure == nil
+			if first {
+				l.failure = err
+			}
+			l.failMu.Unlock()
+			if first {
+				l.log.Error("a component failed; stopping the service", "error", err.Error())
+			}
+		}
+		return err
+	})
+}
+
+// failed returns the first goroutine's failure, if any.
+func (l *lifecycle) failed() error {
+	l.failMu.Lock()
+	defer l.failMu.Unlock()
+	return l.failure
 }
 
 // onStop registers a closer, called with the budget's context.
@@ -78,7 +109,7 @@ func (l *lifecycle) onStopFunc(name string, stop func() error) {
 // they ended.
 func (l *lifecycle) run() {
 	for _, r := range l.runners {
-		l.grp.Go(func() error { return r.do(l.gctx) })
+		l.goStep(r)
 	}
 	<-l.gctx.Done()
 	l.log.Info("shutting down", "bound", l.timeout.String())
@@ -102,7 +133,14 @@ func (l *lifecycle) stop() error {
 	for i := len(l.closers) - 1; i >= 0; i-- {
 		errs = append(errs, l.closers[i].do(ctx))
 	}
-	errs = append(errs, within(ctx, l.grp.Wait))
+	if err := within(ctx, l.grp.Wait); err != nil {
+		errs = append(errs, err)
+		if failure := l.failed(); failure != nil && !errors.Is(err, failure) {
+			// Some goroutines outlived the budget: the failure that
+			// stopped the service is not err.
+			errs = append(errs, failure)
+		}
+	}
 	return errors.Join(errs...)
 }
 

@@ -3,10 +3,14 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -246,4 +250,44 @@ func TestStartBttestGCIsBounded(t *testing.T) {
 	if ctx.Err() != nil {
 		t.Errorf("startBttestGC waited for its caller's context, not for schemaTimeout: %v", err)
 	}
+}
+
+// TestFailureOutlivedByAGoroutine: a component that fails stops the
+// service; when another one outlives the shutdown budget, the failure that
+// stopped the service is still logged when it happens and returned by
+// stop, beside the budget's end.
+func TestFailureOutlivedByAGoroutine(t *testing.T) {
+	logs := &syncWriter{w: &strings.Builder{}}
+	log := slog.New(slog.NewTextHandler(logs, nil))
+	l := newLifecycle(t.Context(), log, 100*time.Millisecond)
+	stuck := make(chan struct{})
+	defer close(stuck)
+	l.start("ingest", func(context.Context) error { return errors.New("its subscription ended") })
+	l.start("slow", func(context.Context) error { <-stuck; return nil })
+	l.run()
+	err := l.stop()
+	if err == nil || !strings.Contains(err.Error(), "ingest: its subscription ended") || !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("stop: %v, want the ingest failure and the budget's end", err)
+	}
+	if !strings.Contains(logs.String(), "ingest: its subscription ended") {
+		t.Errorf("the failure was not logged:\n%s", logs.String())
+	}
+}
+
+// syncWriter is a writer goroutines may share.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
+
+func (s *syncWriter) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.(fmt.Stringer).String()
 }

@@ -19,7 +19,7 @@ import (
 // LimitFlags are the run command's bounds on memory and time, and its
 // diagnostics.
 type LimitFlags struct {
-	EmbeddedRetention  time.Duration `help:"How long the in-process Bigtable of the embedded mode keeps events (garbage collection by event age). 0: an hour, or, when the simulated organization submits jobs faster, as long as it takes it to submit 2,000 jobs, so that memory stays bounded (40s at --simulate-rate 50); the simulated jobs API forgets finished jobs after as long. Other modes use --retention." default:"0s"`
+	EmbeddedRetention  time.Duration `help:"How long the in-process Bigtable of the embedded mode keeps events (garbage collection by event age). 0: an hour, or, when the simulated organization submits jobs faster, as long as it takes it to submit 2,000 jobs at its busiest rate (--simulate-rate or a step), so that memory stays bounded (40s at --simulate-rate 50); the simulated jobs API forgets finished jobs after as long. Other modes use --retention." default:"0s"`
 	EmbeddedMemoryMiB  int           `name:"embedded-memory-limit" help:"Soft limit, in MiB, on the memory of the embedded mode (in-process Bigtable), for Go's garbage collector: it collects more often as the process nears it, and returns freed memory to the system sooner. 0: no limit. Off by default: when a backlog pushes what is live past it, the collector takes half the CPU (see the README). The GOMEMLIMIT variable, when set, takes precedence." default:"0"`
 	EmbeddedGOGC       int           `name:"embedded-gogc" help:"The garbage collector's GOGC in the embedded mode: a collection starts when the heap has grown by this percentage of what the last one left live. Below Go's 100, so that the process stays under 400 MB at --simulate-rate 50 even on a busy machine, for a few percent more CPU. The GOGC variable, when set, takes precedence." default:"40"`
 	RequestTimeout     time.Duration `help:"Bound on every HTTP request that touches Bigtable (a job's detail with its timeline, a cancel request's read of the job and its record, enrichment's diagnostics, a push delivery; the history has --history-timeout): when it passes, the request is answered 503 with Retry-After." default:"5s"`
@@ -85,6 +85,12 @@ func (c *RunCmd) logRetention(g *Globals, b *backends) time.Duration {
 	rate := 0.0
 	if c.Simulate && b.PubSubMode == modeEmbedded {
 		rate = c.SimulateRate
+		// The window must hold the busiest rate's jobs within the bound.
+		// A step that does not parse fails the simulation's start.
+		steps, _ := parseRateSteps(c.SimulateRateSteps)
+		for _, st := range steps {
+			rate = max(rate, st.rate)
+		}
 	}
 	return c.Limits.logRetention(g.Retention, b.BigtableMode, rate)
 }

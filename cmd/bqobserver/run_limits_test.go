@@ -47,6 +47,26 @@ func TestLogRetention(t *testing.T) {
 	}
 }
 
+// TestLogRetentionRateSteps: the embedded window holds the jobs of the
+// busiest simulated rate, steps included, within the bound.
+func TestLogRetentionRateSteps(t *testing.T) {
+	b := &backends{PubSubMode: modeEmbedded, BigtableMode: modeEmbedded}
+	for _, tc := range []struct {
+		rate  float64
+		steps []string
+		want  time.Duration
+	}{
+		{rate: 1, want: 33*time.Minute + 20*time.Second},
+		{rate: 1, steps: []string{"1m=50"}, want: 40 * time.Second},
+		{rate: 500, steps: []string{"10m=50"}, want: 4 * time.Second},
+	} {
+		c := &RunCmd{Simulate: true, SimulateRate: tc.rate, SimulateRateSteps: tc.steps}
+		if got := c.logRetention(&Globals{Retention: 400 * 24 * time.Hour}, b); got != tc.want {
+			t.Errorf("--simulate-rate %v --simulate-rate-steps %v: window %s, want %s", tc.rate, tc.steps, got, tc.want)
+		}
+	}
+}
+
 func TestDropLines(t *testing.T) {
 	var out bytes.Buffer
 	d := dropLines{w: &out, prefix: []byte("bttest: GC MaxAge(")}

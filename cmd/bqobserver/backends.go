@@ -50,6 +50,9 @@ func openBackends(ctx context.Context, g *Globals, env func(string) string, log 
 			err = errors.Join(err, b.Close())
 		}
 	}()
+	if err := checkBackendMix(pubSubMode(g, env), bigtableMode(g, env), log); err != nil {
+		return nil, err
+	}
 	if err := b.openPubSub(ctx, g, env); err != nil {
 		return nil, err
 	}
@@ -61,16 +64,54 @@ func openBackends(ctx context.Context, g *Globals, env func(string) string, log 
 	return b, nil
 }
 
-func (b *backends) openPubSub(ctx context.Context, g *Globals, env func(string) string) error {
-	b.PubSubProject = g.Project
+// pubSubMode is where g and the environment put Pub/Sub.
+func pubSubMode(g *Globals, env func(string) string) string {
 	switch {
 	case env("PUBSUB_EMULATOR_HOST") != "":
-		// The client library reads PUBSUB_EMULATOR_HOST itself.
-		b.PubSubMode = modeEmulator
+		return modeEmulator // the client library reads it itself
 	case g.Project != "":
-		b.PubSubMode = modeCloud
-	default:
-		b.PubSubMode = modeEmbedded
+		return modeCloud
+	}
+	return modeEmbedded
+}
+
+// bigtableMode is where g and the environment put Bigtable.
+func bigtableMode(g *Globals, env func(string) string) string {
+	switch {
+	case env("BIGTABLE_EMULATOR_HOST") != "":
+		return modeEmulator
+	case g.BigtableInstance != "":
+		return modeCloud
+	}
+	return modeEmbedded
+}
+
+// checkBackendMix refuses Google Cloud for one backend and an in-process
+// stand-in for the other: a deployment that forgot --bigtable-instance
+// would keep its event log in memory and lose it at every restart, one
+// that forgot --project would never hear of a job. With an emulator, the
+// mix is a development setup (the tests use it): it is allowed, with a
+// warning that the in-process part ends with the process.
+func checkBackendMix(pubsubMode, btMode string, log *slog.Logger) error {
+	switch {
+	case pubsubMode == modeCloud && btMode == modeEmbedded:
+		return errors.New("Pub/Sub is Google Cloud's (--project) but no Bigtable is configured: the event log would be in this process's memory and lost at every restart; " +
+			"set --bigtable-instance (BQOBSERVER_BIGTABLE_INSTANCE) or BIGTABLE_EMULATOR_HOST")
+	case btMode == modeCloud && pubsubMode == modeEmbedded:
+		return errors.New("Bigtable is Google Cloud's (--bigtable-instance) but no Pub/Sub is configured: no audit entry would ever arrive; " +
+			"set --project (BQOBSERVER_PROJECT) or PUBSUB_EMULATOR_HOST")
+	case pubsubMode == modeEmbedded && btMode != modeEmbedded:
+		log.Warn("Pub/Sub is in-process (neither --project nor PUBSUB_EMULATOR_HOST is set): its topics and subscriptions end with this process", "bigtable", btMode)
+	case btMode == modeEmbedded && pubsubMode != modeEmbedded:
+		log.Warn("Bigtable is in-process (neither --bigtable-instance nor BIGTABLE_EMULATOR_HOST is set): the event log ends with this process", "pubsub", pubsubMode)
+	}
+	return nil
+}
+
+func (b *backends) openPubSub(ctx context.Context, g *Globals, env func(string) string) error {
+	b.PubSubProject = g.Project
+	b.PubSubMode = pubSubMode(g, env)
+	if b.PubSubMode == modeEmbedded {
 		srv := pstest.NewServer()
 		b.closers = append(b.closers, srv.Close)
 		b.PubSubOptions = localOptions(srv.Addr)
@@ -91,13 +132,8 @@ func (b *backends) openBigtable(ctx context.Context, g *Globals, env func(string
 	project := cmp.Or(g.BigtableProject, g.Project, localProject)
 	instance := cmp.Or(g.BigtableInstance, localInstance)
 	var opts []option.ClientOption
-	switch {
-	case env("BIGTABLE_EMULATOR_HOST") != "":
-		b.BigtableMode = modeEmulator
-	case g.BigtableInstance != "":
-		b.BigtableMode = modeCloud
-	default:
-		b.BigtableMode = modeEmbedded
+	b.BigtableMode = bigtableMode(g, env)
+	if b.BigtableMode == modeEmbedded {
 		// Bigtable accepts requests of up to 256 MiB; so must the stand-in.
 		srv, err := bttest.NewServer("127.0.0.1:0", grpc.MaxRecvMsgSize(256<<20))
 		if err != nil {

@@ -22,7 +22,16 @@ import (
 type DoctorCmd struct {
 	BigqueryEndpoint string   `name:"bigquery-endpoint" help:"Base URL of the BigQuery jobs API to check (default: Google's when a backend is Google Cloud; none otherwise)."`
 	Projects         []string `help:"Projects whose jobs API to check (default: a sample of those that had jobs in the last 30 days)." sep:","`
-	Sample           int      `help:"How many of the recently active projects to check when --projects is not given." default:"10"`
+	Sample           int      `help:"How many of the recently active projects to check when --projects is not given (1 or more)." default:"10"`
+	PushSubscription string   `help:"Push subscription of the audit topic to check (setup --push-url makes bqobserver-push); needed when --audit-subscription is empty, in a push-only deployment."`
+}
+
+// Validate refuses a sample of no project.
+func (c *DoctorCmd) Validate() error {
+	if c.Sample < 1 {
+		return fmt.Errorf("--sample must be 1 or more, not %d", c.Sample)
+	}
+	return nil
 }
 
 // check is one line of the doctor's table.
@@ -52,7 +61,8 @@ func (c *DoctorCmd) Run(g *Globals, e *env) error {
 		return nil
 	}
 	d := &doctor{g: g, ps: b.PubSub, project: b.PubSubProject, bt: b.Bigtable, admin: b.BigtableAdmin,
-		projects: c.Projects, sample: c.Sample}
+		projects: c.Projects, sample: c.Sample, push: c.PushSubscription,
+		inProcess: map[string]bool{"Pub/Sub": b.PubSubMode == modeEmbedded, "Bigtable": b.BigtableMode == modeEmbedded}}
 	endpoint := c.BigqueryEndpoint
 	if endpoint != "" || b.PubSubMode == modeCloud || b.BigtableMode == modeCloud {
 		if d.api, err = jobsapi.New(e.ctx, jobsapi.Config{Attempts: 2}, nil, jobsAPIOptions(endpoint)...); err != nil {
@@ -93,6 +103,11 @@ type doctor struct {
 	reg      *registry.Registry
 	projects []string
 	sample   int
+	// push is the push subscription to check, if any.
+	push string
+	// inProcess says which backends (by area) are in-process stand-ins,
+	// which there is nothing to check of.
+	inProcess map[string]bool
 	// historyOn says whether the service writes the BigQuery history, in
 	// history (nil when it does not).
 	historyOn bool

@@ -28,22 +28,28 @@ type pubsubResource struct {
 	permissions []string
 	role        string
 	topic       string // a subscription's topic; "" for a topic
+	push        bool   // a push subscription, which must have an endpoint
 }
 
 func (d *doctor) pubsubResources() []pubsubResource {
 	g := d.g
-	out := []pubsubResource{{"topic", g.AuditTopic, nil, "", ""}}
+	out := []pubsubResource{{kind: "topic", name: g.AuditTopic}}
 	if g.AuditSubscription != "" { // else push-only
-		out = append(out, pubsubResource{"subscription", g.AuditSubscription, []string{"pubsub.subscriptions.consume", "pubsub.subscriptions.get"},
-			"roles/pubsub.subscriber and roles/pubsub.viewer", g.AuditTopic})
+		out = append(out, pubsubResource{kind: "subscription", name: g.AuditSubscription, permissions: []string{"pubsub.subscriptions.consume", "pubsub.subscriptions.get"},
+			role: "roles/pubsub.subscriber and roles/pubsub.viewer", topic: g.AuditTopic})
+	}
+	if d.push != "" {
+		// Pub/Sub pushes with its own service agent: the service needs no
+		// permission on the subscription.
+		out = append(out, pubsubResource{kind: "subscription", name: d.push, topic: g.AuditTopic, push: true})
 	}
 	out = append(out,
-		pubsubResource{"topic", g.EventsTopic, []string{"pubsub.topics.publish", "pubsub.topics.attachSubscription"}, "roles/pubsub.publisher and roles/pubsub.subscriber", ""},
-		pubsubResource{"topic", g.DeadLetterTopic, []string{"pubsub.topics.publish"}, "roles/pubsub.publisher", ""},
-		pubsubResource{"subscription", g.DeadLetterSubscription, nil, "", g.DeadLetterTopic})
+		pubsubResource{kind: "topic", name: g.EventsTopic, permissions: []string{"pubsub.topics.publish", "pubsub.topics.attachSubscription"}, role: "roles/pubsub.publisher and roles/pubsub.subscriber"},
+		pubsubResource{kind: "topic", name: g.DeadLetterTopic, permissions: []string{"pubsub.topics.publish"}, role: "roles/pubsub.publisher"},
+		pubsubResource{kind: "subscription", name: g.DeadLetterSubscription, topic: g.DeadLetterTopic})
 	if d.historyOn {
-		out = append(out, pubsubResource{"subscription", g.HistorySubscription,
-			[]string{"pubsub.subscriptions.consume", "pubsub.subscriptions.get"}, "roles/pubsub.subscriber and roles/pubsub.viewer", g.EventsTopic})
+		out = append(out, pubsubResource{kind: "subscription", name: g.HistorySubscription,
+			permissions: []string{"pubsub.subscriptions.consume", "pubsub.subscriptions.get"}, role: "roles/pubsub.subscriber and roles/pubsub.viewer", topic: g.EventsTopic})
 	}
 	return out
 }
@@ -52,7 +58,15 @@ func (d *doctor) pubsubResources() []pubsubResource {
 // subscription is attached to its topic (not to another, nor to a deleted
 // one), and, where the backend tells, that the service may use them.
 func (d *doctor) pubsubChecks(ctx context.Context) []check {
+	if d.inProcess["Pub/Sub"] {
+		return []check{inProcessCheck("Pub/Sub", "--project or PUBSUB_EMULATOR_HOST")}
+	}
 	var out []check
+	if d.g.AuditSubscription == "" && d.push == "" {
+		out = append(out, check{Area: "Pub/Sub", Resource: "audit topic's subscriptions", Status: statusBroken,
+			Detail: "--audit-subscription is empty (push-only) and no --push-subscription is named: nothing checked receives the audit entries",
+			Fix:    "name the push subscription with --push-subscription (setup --push-url makes bqobserver-push)"})
+	}
 	for _, r := range d.pubsubResources() {
 		c := check{Area: "Pub/Sub", Resource: r.kind + " " + r.name}
 		path := "projects/" + d.project + "/" + r.kind + "s/" + r.name
@@ -81,10 +95,27 @@ func (d *doctor) pubsubExists(ctx context.Context, r pubsubResource, path string
 	if want := "projects/" + d.project + "/topics/" + r.topic; r.topic != "" && sub.Topic != want {
 		return fmt.Errorf("attached to %s, not to %s", sub.Topic, want)
 	}
+	if r.push && sub.GetPushConfig().GetPushEndpoint() == "" {
+		return errNotPush
+	}
 	return nil
 }
 
+// errNotPush is a push subscription that has no push endpoint: nobody
+// pulls from it, so what it receives waits until it expires.
+var errNotPush = errors.New("has no push endpoint: it is a pull subscription, which nothing reads")
+
+// inProcessCheck is the one line of a backend that is an in-process
+// stand-in, which ends with the doctor: there is nothing to check.
+func inProcessCheck(area, configure string) check {
+	return check{Area: area, Resource: "-", Status: statusSkipped,
+		Detail: "none is configured (" + configure + "): the service would run on an in-process stand-in"}
+}
+
 func pubsubFix(err error, r pubsubResource, path string) string {
+	if errors.Is(err, errNotPush) {
+		return "run `bqobserver setup --push-url … --push-subscription " + r.name + "`"
+	}
 	switch status.Code(err) {
 	case codes.NotFound:
 		return fixSetup
@@ -135,6 +166,9 @@ var bigtableFamilies = []string{"e", "o", "l", "p"}
 // every family, and that the table can be read and written (a row of the
 // doctor's own in the lease family, written and deleted).
 func (d *doctor) bigtableChecks(ctx context.Context) []check {
+	if d.inProcess["Bigtable"] {
+		return []check{inProcessCheck("Bigtable", "--bigtable-instance or BIGTABLE_EMULATOR_HOST")}
+	}
 	table := d.g.BigtableTable
 	fam, missing := d.familyCheck(ctx, table)
 	rw := check{Area: "Bigtable", Resource: "table " + table, Status: statusOK, Detail: "read and written"}

@@ -242,3 +242,84 @@ func TestDoctorEmbedded(t *testing.T) {
 		t.Errorf("exit %d:\n%s", code, out.String())
 	}
 }
+
+// TestDoctorPush checks the push subscription of a push-only deployment:
+// named, it must exist on the audit topic with an endpoint; unnamed while
+// no pull subscription is checked either, nothing receives the entries.
+func TestDoctorPush(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		push     string
+		endpoint string // "" for a pull subscription; "-" for none made
+		want     outcome
+	}{
+		{"pushing", "bqobserver-push", "https://bqobserver.example/push/audit", outcome{"Pub/Sub", "subscription bqobserver-push", statusOK, ""}},
+		{"pulled", "bqobserver-push", "", outcome{"Pub/Sub", "subscription bqobserver-push", statusBroken, "run `bqobserver setup --push-url … --push-subscription bqobserver-push`"}},
+		{"missing", "bqobserver-push", "-", outcome{"Pub/Sub", "subscription bqobserver-push", statusBroken, fixSetup}},
+		{"not named", "", "-", outcome{"Pub/Sub", "audit topic's subscriptions", statusBroken, "name the push subscription with --push-subscription (setup --push-url makes bqobserver-push)"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newDoctorFixture(t)
+			f.d.g.AuditSubscription, f.d.push = "", tc.push
+			if tc.endpoint != "-" {
+				sub := &pubsubpb.Subscription{Name: "projects/" + f.d.project + "/subscriptions/bqobserver-push", Topic: "projects/" + f.d.project + "/topics/" + f.d.g.AuditTopic}
+				if tc.endpoint != "" {
+					sub.PushConfig = &pubsubpb.PushConfig{PushEndpoint: tc.endpoint}
+				}
+				if _, err := f.d.ps.SubscriptionAdminClient.CreateSubscription(t.Context(), sub); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got := outcomes(f.d.pubsubChecks(t.Context()))
+			if !slices.Contains(got, tc.want) {
+				t.Errorf("checks %v, want among them %v", got, tc.want)
+			}
+			if slices.ContainsFunc(got, func(o outcome) bool { return o.Resource == "subscription bqobserver-ingest" }) {
+				t.Errorf("checks %v name the pull subscription of a push-only deployment", got)
+			}
+		})
+	}
+}
+
+// TestDoctorInProcessBigtable: with Pub/Sub configured but no Bigtable,
+// the doctor checks Pub/Sub and says there is no Bigtable to check,
+// instead of reporting the in-process one broken (setup cannot fix that).
+func TestDoctorInProcessBigtable(t *testing.T) {
+	project, _ := pubsubEnv(t)
+	t.Setenv("BIGTABLE_EMULATOR_HOST", "")
+	if r := runEnv(t, "", "setup", "--project", project); r.code != 0 || !strings.Contains(r.stderr, "Bigtable not set up") || strings.Contains(r.stdout, "table bqobserver-events") {
+		t.Fatalf("setup: exit %d, want 0, saying Bigtable was not set up\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	r := runEnv(t, "", "doctor", "--project", project)
+	if r.code != 0 || !strings.Contains(r.stdout, "Bigtable") || strings.Contains(r.stdout, statusBroken) {
+		t.Errorf("doctor: exit %d, want 0 with Bigtable skipped\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+}
+
+// TestDoctorSample refuses a sample of no project.
+func TestDoctorSample(t *testing.T) {
+	for _, n := range []string{"0", "-1"} {
+		if r := runEnv(t, "", "doctor", "--sample="+n); r.code == 0 || !strings.Contains(r.stderr, "--sample must be 1 or more") {
+			t.Errorf("doctor --sample %s: exit %d\n%s", n, r.code, r.stderr)
+		}
+	}
+}
+
+// TestCloudBackendBesideInProcess refuses Google Cloud for one backend and
+// an in-process stand-in for the other, in every command: a deployment
+// that forgot --bigtable-instance would keep its log in memory.
+func TestCloudBackendBesideInProcess(t *testing.T) {
+	t.Setenv("PUBSUB_EMULATOR_HOST", "")
+	t.Setenv("BIGTABLE_EMULATOR_HOST", "")
+	for _, args := range [][]string{
+		{"run", "--project", "acme-observer"},
+		{"setup", "--project", "acme-observer"},
+		{"doctor", "--project", "acme-observer"},
+		{"run", "--bigtable-instance", "bqobserver"},
+	} {
+		r := runEnv(t, "", args...)
+		if r.code == 0 || !strings.Contains(r.stdout+r.stderr, "is Google Cloud's") {
+			t.Errorf("%v: exit %d, want a refusal naming the backend that is not configured\n%s%s", args, r.code, r.stdout, r.stderr)
+		}
+	}
+}

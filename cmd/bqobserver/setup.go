@@ -18,6 +18,9 @@ type SetupCmd struct {
 // Run applies the Pub/Sub topology, the Bigtable schema and, when the
 // history is written, the BigQuery history.
 func (c *SetupCmd) Run(g *Globals, e *env) error {
+	if pubSubMode(g, e.getenv) == modeEmbedded && bigtableMode(g, e.getenv) == modeEmbedded {
+		return errors.New("nothing to set up: no backend is configured (--project and --bigtable-instance, or PUBSUB_EMULATOR_HOST and BIGTABLE_EMULATOR_HOST); the embedded mode sets up its in-process stand-ins at each start")
+	}
 	b, err := openBackends(e.ctx, g, e.getenv, e.log)
 	if err != nil {
 		return err
@@ -36,8 +39,21 @@ func (c *SetupCmd) Run(g *Globals, e *env) error {
 	if err := applySchema(e, g, b, top, g.Retention, true); err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "set up topics %s, %s, %s; subscriptions %s; table %s (retention %v)\n",
-		g.AuditTopic, g.EventsTopic, g.DeadLetterTopic, strings.Join(subscriptionsOf(top), ", "), g.BigtableTable, g.Retention)
+	// An in-process stand-in was set up too, and is gone when setup exits:
+	// it is not reported as set up.
+	var done []string
+	if b.PubSubMode == modeEmbedded {
+		fmt.Fprintln(e.stderr, "Pub/Sub not set up: none is configured (--project or PUBSUB_EMULATOR_HOST)")
+	} else {
+		done = append(done, fmt.Sprintf("topics %s, %s, %s; subscriptions %s",
+			g.AuditTopic, g.EventsTopic, g.DeadLetterTopic, strings.Join(subscriptionsOf(top), ", ")))
+	}
+	if b.BigtableMode == modeEmbedded {
+		fmt.Fprintln(e.stderr, "Bigtable not set up: none is configured (--bigtable-instance or BIGTABLE_EMULATOR_HOST)")
+	} else {
+		done = append(done, fmt.Sprintf("table %s (retention %v)", g.BigtableTable, g.Retention))
+	}
+	fmt.Fprintf(e.stdout, "set up %s\n", strings.Join(done, "; "))
 	return setupHistory(e, g, top)
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -53,6 +54,15 @@ type Globals struct {
 	HistoryFlags `embed:""`
 
 	ShutdownTimeout time.Duration `help:"Bound on the whole shutdown after SIGTERM or SIGINT (or the end of a simulation): intake stops, entries in flight are handed back to Pub/Sub, HTTP requests finish, writers flush and clients close within it. Cloud Run allows 10s." default:"8s"`
+}
+
+// Validate refuses a shutdown with no time to flush or close anything.
+// Kong calls it for every command, before it runs.
+func (g *Globals) Validate() error {
+	if g.ShutdownTimeout <= 0 {
+		return fmt.Errorf("--shutdown-timeout must be positive, not %s", g.ShutdownTimeout)
+	}
+	return nil
 }
 
 // logConfig is the event log's configuration, for every command that

@@ -9,6 +9,7 @@ import (
 	"runtime/debug"
 	"runtime/pprof"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -260,5 +261,15 @@ func TestPprofRates(t *testing.T) {
 	}
 	if got := runtime.SetMutexProfileFraction(-1); got != 7 {
 		t.Errorf("with --pprof-mutex-fraction 7 the mutex profile fraction is %d, want 7", got)
+	}
+}
+
+// TestShutdownTimeoutPositive refuses a shutdown budget that has ended
+// before the shutdown starts, in every command.
+func TestShutdownTimeoutPositive(t *testing.T) {
+	for _, args := range [][]string{{"run", "--shutdown-timeout=0s"}, {"--shutdown-timeout=-1s", "setup"}, {"simulate", "--shutdown-timeout=0s"}} {
+		if r := runEnv(t, "", args...); r.code == 0 || !strings.Contains(r.stdout+r.stderr, "--shutdown-timeout must be positive") {
+			t.Errorf("%v: exit %d\n%s%s", args, r.code, r.stdout, r.stderr)
+		}
 	}
 }

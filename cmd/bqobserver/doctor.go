@@ -61,7 +61,7 @@ func (c *DoctorCmd) Run(g *Globals, e *env) error {
 		return nil
 	}
 	d := &doctor{g: g, ps: b.PubSub, project: b.PubSubProject, bt: b.Bigtable, admin: b.BigtableAdmin,
-		projects: c.Projects, sample: c.Sample, push: c.PushSubscription,
+		projects: c.Projects, sample: c.Sample, push: c.PushSubscription, storageEmulator: e.getenv("BIGQUERY_STORAGE_EMULATOR_HOST"),
 		inProcess: map[string]bool{"Pub/Sub": b.PubSubMode == modeEmbedded, "Bigtable": b.BigtableMode == modeEmbedded}}
 	endpoint := c.BigqueryEndpoint
 	if endpoint != "" || b.PubSubMode == modeCloud || b.BigtableMode == modeCloud {
@@ -112,6 +112,8 @@ type doctor struct {
 	// history (nil when it does not).
 	historyOn bool
 	history   *bigQueryBackend
+	// storageEmulator is BIGQUERY_STORAGE_EMULATOR_HOST.
+	storageEmulator string
 }
 
 // run makes every check, in the order of the data flow.

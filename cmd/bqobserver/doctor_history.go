@@ -46,7 +46,22 @@ func (d *doctor) historyChecks(ctx context.Context) []check {
 		}
 		out = append(out, c)
 	}
+	if d.history.Mode == modeEmulator {
+		out = append(out, d.storageEmulatorCheck())
+	}
 	return out
+}
+
+// storageEmulatorCheck checks that the emulator's Storage Write API, which
+// the service appends rows through (run refuses to start without it), is
+// configured. A Google Cloud history has it at Google's address.
+func (d *doctor) storageEmulatorCheck() check {
+	c := check{Area: "BigQuery", Resource: "Storage Write API", Status: statusOK, Detail: "at " + d.storageEmulator}
+	if d.storageEmulator == "" {
+		c.Status, c.Detail = statusBroken, "BIGQUERY_EMULATOR_HOST is set but BIGQUERY_STORAGE_EMULATOR_HOST is not: the service appends the history's rows through the emulator's Storage Write API, and does not start without it"
+		c.Fix = "set BIGQUERY_STORAGE_EMULATOR_HOST to the emulator's gRPC address (its --grpc-port)"
+	}
+	return c
 }
 
 // historyPermissions asks BigQuery which of historyPermissions the service

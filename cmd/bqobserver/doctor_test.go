@@ -176,10 +176,12 @@ func TestDoctorHistory(t *testing.T) {
 	f.d.historyOn = true
 	f.d.history = &bigQueryBackend{Mode: modeEmulator, Client: bq.Client,
 		Schema: schema.BigQuery{Project: bqtest.Project, Dataset: bq.Dataset, Location: "US"}}
+	f.d.storageEmulator = "127.0.0.1:9060"
 	dataset := "dataset " + bqtest.Project + "." + bq.Dataset
 	before := []outcome{
 		{"Pub/Sub", "subscription " + g.HistorySubscription, statusBroken, fixSetup},
 		{"BigQuery", dataset, statusBroken, fixSetup},
+		{"BigQuery", "Storage Write API", statusOK, ""},
 	}
 	if diff := cmp.Diff(historyOutcomes(f.d.run(t.Context())), before); diff != "" {
 		t.Errorf("before setup (-got +want):\n%s", diff)
@@ -199,9 +201,21 @@ func TestDoctorHistory(t *testing.T) {
 		{"BigQuery", "view " + schema.JobsView, statusOK, ""},
 		{"BigQuery", "view " + schema.JobsRunningView, statusOK, ""},
 		{"BigQuery", "view " + schema.JobsDailyView, statusOK, ""},
+		{"BigQuery", "Storage Write API", statusOK, ""},
 	}
 	if diff := cmp.Diff(historyOutcomes(f.d.run(t.Context())), after); diff != "" {
 		t.Errorf("after setup (-got +want):\n%s", diff)
+	}
+}
+
+// TestDoctorStorageEmulator: with the BigQuery emulator, the history is
+// written through its Storage Write API, which run refuses to start
+// without; the doctor says so rather than passing.
+func TestDoctorStorageEmulator(t *testing.T) {
+	for addr, want := range map[string]string{"": statusBroken, "127.0.0.1:9060": statusOK} {
+		if c := (&doctor{storageEmulator: addr}).storageEmulatorCheck(); c.Status != want || (want == statusBroken) != (c.Fix != "") {
+			t.Errorf("BIGQUERY_STORAGE_EMULATOR_HOST=%q: %+v, want %s", addr, c, want)
+		}
 	}
 }
 

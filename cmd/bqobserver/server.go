@@ -14,6 +14,13 @@ import (
 type httpServer struct {
 	srv *http.Server
 	ln  net.Listener
+	// base is the requests' context. It ends when the shutdown's budget
+	// does, not when the shutdown starts, so that the requests in flight
+	// finish (a push delivery's append, a cancel request's call to
+	// BigQuery and its record). Streams end earlier, with the projection
+	// that feeds them.
+	base   context.Context
+	cancel context.CancelFunc
 }
 
 // timeouts bound what a slow or idle client may hold of the server.
@@ -35,7 +42,8 @@ func newHTTPServer(ln net.Listener, h http.Handler, log *slog.Logger) *httpServe
 }
 
 func newHTTPServerWith(ln net.Listener, h http.Handler, log *slog.Logger, t timeouts) *httpServer {
-	return &httpServer{ln: ln, srv: &http.Server{
+	base, cancel := context.WithCancel(context.Background())
+	return &httpServer{ln: ln, base: base, cancel: cancel, srv: &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: t.readHeader,
 		ReadTimeout:       t.read,
@@ -46,10 +54,10 @@ func newHTTPServerWith(ln net.Listener, h http.Handler, log *slog.Logger, t time
 	}}
 }
 
-// serve serves until shutdown. Requests' contexts end when ctx ends, which
-// cuts long-lived streams.
-func (s *httpServer) serve(ctx context.Context) error {
-	s.srv.BaseContext = func(net.Listener) context.Context { return ctx }
+// serve serves until shutdown. The requests' contexts do not end with
+// ctx, which ends when the shutdown starts, but with the shutdown.
+func (s *httpServer) serve(context.Context) error {
+	s.srv.BaseContext = func(net.Listener) context.Context { return s.base }
 	if err := s.srv.Serve(s.ln); !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serving HTTP on %s: %w", s.ln.Addr(), err)
 	}
@@ -57,10 +65,13 @@ func (s *httpServer) serve(ctx context.Context) error {
 }
 
 // shutdown stops accepting connections and lets the requests in flight
-// finish until ctx ends, then closes the connections that remain.
+// finish until ctx ends, then ends their contexts and closes the
+// connections that remain.
 func (s *httpServer) shutdown(ctx context.Context) error {
+	defer s.cancel()
 	err := s.srv.Shutdown(ctx)
 	if errors.Is(err, context.DeadlineExceeded) {
+		s.cancel()
 		err = errors.Join(err, s.srv.Close())
 	}
 	// The listener is the server's once it serves; close it in case it never did.

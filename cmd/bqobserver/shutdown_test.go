@@ -291,3 +291,61 @@ func (s *syncWriter) String() string {
 	defer s.mu.Unlock()
 	return s.w.(fmt.Stringer).String()
 }
+
+// TestRequestsInFlightAtShutdown: a request in flight when the shutdown
+// starts finishes, as --shutdown-timeout's help says (a push delivery's
+// append, a cancel request's call to BigQuery); one that outlives the
+// budget sees its context end, and the shutdown keeps its bound.
+func TestRequestsInFlightAtShutdown(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		takes  time.Duration
+		budget time.Duration
+		want   string
+	}{
+		{"within the budget", 300 * time.Millisecond, 5 * time.Second, "finished"},
+		{"beyond the budget", time.Minute, 300 * time.Millisecond, "context canceled"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, sigterm := context.WithCancel(t.Context())
+			l := newLifecycle(ctx, slog.New(slog.DiscardHandler), tc.budget)
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			started := make(chan struct{})
+			outcome := make(chan string, 1)
+			srv := newHTTPServer(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				close(started)
+				select {
+				case <-time.After(tc.takes):
+					outcome <- "finished"
+				case <-r.Context().Done():
+					outcome <- r.Context().Err().Error()
+				}
+			}), slog.New(slog.DiscardHandler))
+			l.start("HTTP server", srv.serve)
+			l.onStop("HTTP server", srv.shutdown)
+			go func() { <-started; sigterm() }()
+			go func() {
+				if resp, err := http.Get("http://" + ln.Addr().String() + "/"); err == nil {
+					resp.Body.Close()
+				}
+			}()
+			l.run()
+			start := time.Now()
+			l.stop()
+			if took := time.Since(start); took > tc.budget+time.Second {
+				t.Errorf("the shutdown took %s, beyond its budget %s", took, tc.budget)
+			}
+			select {
+			case got := <-outcome:
+				if got != tc.want {
+					t.Errorf("the request in flight at shutdown: %s, want %s", got, tc.want)
+				}
+			case <-time.After(5 * time.Second):
+				t.Error("the request in flight at shutdown never ended")
+			}
+		})
+	}
+}

@@ -197,18 +197,20 @@ func (o *Org) release(j *job, t time.Time) {
 	}
 }
 
-// cancel handles a jobs.cancel call: the call is logged at once and the
-// job stops shortly after. Cancelling a script's statement cancels the
-// script. A job already done is left as it is, as BigQuery does.
-func (o *Org) cancel(j *job, t time.Time, by *principal, operator bool) {
+// cancel handles a jobs.cancel call on called: the call is logged at once,
+// naming the job called, and the job stops shortly after. Cancelling a
+// script's statement stops the statement and its script, both cancelled.
+// A job already done is left as it is, as BigQuery does.
+func (o *Org) cancel(called *job, t time.Time, by *principal, operator bool) {
+	j := called
 	if j.parent != nil {
 		j = j.parent
 	}
-	if j.state == events.StateDone || j.cancelling {
+	if called.state == events.StateDone || j.state == events.StateDone || j.cancelling {
 		return
 	}
 	j.cancelling = true
-	o.emitCancel(j, t, by, operator)
+	o.emitCancel(called, t, by, operator)
 	stop := t.Add(o.rng.span(200*time.Millisecond, 2*time.Second))
 	if c := j.current; c != nil && c.state != events.StateDone {
 		c.cancelling = true

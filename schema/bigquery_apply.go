@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"cloud.google.com/go/bigquery"
 	"google.golang.org/api/googleapi"
@@ -18,10 +19,14 @@ import (
 // after b.PartitionExpiration) and the views. Running it again changes
 // nothing. On an existing table it adds the columns the schema has and the
 // table lacks, in place (rows keep their data; the new columns are NULL in
-// them), and brings the partition expiration and clustering up to date; a
-// view whose query differs is updated. It never deletes a column, a table or
+// them), and brings the partition expiration and clustering up to date,
+// keeping whether queries must filter on the partition; a view whose query
+// or description differs is updated. It never deletes a column, a table or
 // data, and refuses what cannot be changed in place: a dataset in another
 // location, a table partitioned otherwise, a column of another type.
+// Several setups may run at once (replicas starting with --auto-create):
+// each update applies only to the table as it was read, and one that lost
+// the race reads it again and finds nothing left to change.
 func ApplyBigQuery(ctx context.Context, c *bigquery.Client, b BigQuery) error {
 	if err := b.Validate(); err != nil {
 		return fmt.Errorf("applying the BigQuery history: %w", err)
@@ -98,63 +103,140 @@ func ensureDataset(ctx context.Context, ds *bigquery.Dataset, location string) e
 }
 
 func ensureJobVersions(ctx context.Context, t *bigquery.Table, b BigQuery) error {
-	want := JobVersions()
+	create := &bigquery.TableMetadata{
+		Description:      "Every version of every job: one row per state change, folded from the event log. Read it through the jobs view.",
+		Schema:           JobVersions(),
+		TimePartitioning: partitioning(b),
+		Clustering:       &bigquery.Clustering{Fields: ClusteringColumns},
+	}
+	return updateUnlessChanged(ctx, t, create, func(md *bigquery.TableMetadata) (*tableChange, error) {
+		return tableUpdate(md, create.Schema, b)
+	})
+}
+
+// updateAttempts bounds how often updateUnlessChanged reads, decides and
+// updates a table: each attempt after the first follows a 412, another
+// setup's change, which the next reading sees.
+const updateAttempts = 3
+
+// updateUnlessChanged creates t as create when it does not exist, or else
+// sends the change decide finds, if any, on condition that t is still as it
+// was read (the update carries the etag read, If-Match). When another setup
+// changed t in between (two replicas starting with --auto-create after an
+// upgrade), BigQuery answers 412 Precondition Failed and nothing is changed;
+// then t is read and decided on again, at most updateAttempts times in all.
+// The loser of such a race finds the winner's update and nothing left to
+// change.
+func updateUnlessChanged(ctx context.Context, t *bigquery.Table, create *bigquery.TableMetadata,
+	decide func(*bigquery.TableMetadata) (*tableChange, error)) error {
+	for attempt := 1; ; attempt++ {
+		md, err := readOrCreate(ctx, t, create)
+		if err != nil || md == nil {
+			return err
+		}
+		c, err := decide(md)
+		if err != nil || c == nil {
+			return err
+		}
+		_, err = t.Update(ctx, c.update, md.ETag)
+		switch {
+		case httpStatus(err) == http.StatusPreconditionFailed && attempt < updateAttempts:
+			continue
+		case err != nil:
+			return fmt.Errorf("updating (%s): %w", c, err)
+		}
+		return nil
+	}
+}
+
+// readOrCreate returns t's metadata, or nil when t did not exist and it
+// created it as create. A table another setup created meanwhile (409) is
+// read.
+func readOrCreate(ctx context.Context, t *bigquery.Table, create *bigquery.TableMetadata) (*bigquery.TableMetadata, error) {
 	md, err := t.Metadata(ctx)
 	if httpStatus(err) == http.StatusNotFound {
-		err = t.Create(ctx, &bigquery.TableMetadata{
-			Description:      "Every version of every job: one row per state change, folded from the event log. Read it through the jobs view.",
-			Schema:           want,
-			TimePartitioning: partitioning(b),
-			Clustering:       &bigquery.Clustering{Fields: ClusteringColumns},
-		})
-		if httpStatus(err) != http.StatusConflict {
-			return err
+		err = t.Create(ctx, create)
+		switch {
+		case err == nil:
+			return nil, nil
+		case httpStatus(err) != http.StatusConflict:
+			return nil, fmt.Errorf("creating: %w", err)
 		}
 		md, err = t.Metadata(ctx)
 	}
 	if err != nil {
-		return fmt.Errorf("reading: %w", err)
+		return nil, fmt.Errorf("reading: %w", err)
 	}
-	update, err := tableUpdate(md, want, b)
-	if err != nil || update == nil {
-		return err
-	}
-	if _, err := t.Update(ctx, *update, md.ETag); err != nil {
-		return fmt.Errorf("updating: %w", err)
-	}
-	return nil
+	return md, nil
 }
 
 func partitioning(b BigQuery) *bigquery.TimePartitioning {
 	return &bigquery.TimePartitioning{Type: bigquery.DayPartitioningType, Field: PartitionColumn, Expiration: b.PartitionExpiration}
 }
 
+// tableChange is what brings an existing table or view up to date: the
+// update to send, and what it changes, in words (what CheckBigQuery
+// reports).
+type tableChange struct {
+	update bigquery.TableMetadataToUpdate
+	what   []string
+}
+
+func (c *tableChange) String() string { return strings.Join(c.what, "; ") }
+
+// orNil returns c, or nil when it changes nothing.
+func (c *tableChange) orNil() *tableChange {
+	if len(c.what) == 0 {
+		return nil
+	}
+	return c
+}
+
 // tableUpdate returns what brings an existing job_versions up to date, or
-// nil when it is.
-func tableUpdate(md *bigquery.TableMetadata, want bigquery.Schema, b BigQuery) (*bigquery.TableMetadataToUpdate, error) {
+// nil when it is; an error when it cannot be changed in place. It is the
+// one description of the table as setup leaves it: ApplyBigQuery sends the
+// change, CheckBigQuery reports it.
+func tableUpdate(md *bigquery.TableMetadata, want bigquery.Schema, b BigQuery) (*tableChange, error) {
 	tp := md.TimePartitioning
 	if tp == nil || tp.Field != PartitionColumn || tp.Type != bigquery.DayPartitioningType {
 		return nil, fmt.Errorf("it is not partitioned by day of %s (%+v): it cannot be changed in place; rename it and run setup and history replay", PartitionColumn, tp)
 	}
-	var u bigquery.TableMetadataToUpdate
-	changed := false
+	var c tableChange
 	merged, added, err := mergeSchema(md.Schema, want)
 	if err != nil {
 		return nil, err
 	}
 	if added {
-		u.Schema, changed = merged, true
+		c.update.Schema = merged
+		c.what = append(c.what, "it lacks columns of this version's schema")
 	}
 	if tp.Expiration != b.PartitionExpiration {
-		u.TimePartitioning, changed = partitioning(b), true
+		c.update.TimePartitioning = partitioning(b)
+		// The client sends the partitioning's (deprecated) require
+		// partition filter even when false, which would turn off an
+		// operator's: send the table's own, in both places.
+		keep := md.RequirePartitionFilter || tp.RequirePartitionFilter
+		c.update.TimePartitioning.RequirePartitionFilter = keep
+		c.update.RequirePartitionFilter = keep
+		c.what = append(c.what, fmt.Sprintf("its partitions expire %s, not %s", expiry(tp.Expiration), expiry(b.PartitionExpiration)))
 	}
-	if md.Clustering == nil || !slices.Equal(md.Clustering.Fields, ClusteringColumns) {
-		u.Clustering, changed = &bigquery.Clustering{Fields: ClusteringColumns}, true
+	var clustered []string
+	if md.Clustering != nil {
+		clustered = md.Clustering.Fields
 	}
-	if !changed {
-		return nil, nil
+	if !slices.Equal(clustered, ClusteringColumns) {
+		c.update.Clustering = &bigquery.Clustering{Fields: ClusteringColumns}
+		c.what = append(c.what, fmt.Sprintf("it is clustered by %v, not %v", clustered, ClusteringColumns))
 	}
-	return &u, nil
+	return c.orNil(), nil
+}
+
+// expiry describes a partition expiration.
+func expiry(d time.Duration) string {
+	if d == 0 {
+		return "never"
+	}
+	return "after " + d.String()
 }
 
 // mergeSchema returns have with the columns of want it lacks appended, at
@@ -196,25 +278,24 @@ func mergeSchema(have, want bigquery.Schema) (bigquery.Schema, bool, error) {
 }
 
 func ensureView(ctx context.Context, t *bigquery.Table, sql, description string) error {
-	md, err := t.Metadata(ctx)
-	if httpStatus(err) == http.StatusNotFound {
-		err = t.Create(ctx, &bigquery.TableMetadata{ViewQuery: sql, Description: description})
-		if httpStatus(err) != http.StatusConflict {
-			return err
-		}
-		md, err = t.Metadata(ctx)
-	}
-	if err != nil {
-		return fmt.Errorf("reading: %w", err)
-	}
+	return updateUnlessChanged(ctx, t, &bigquery.TableMetadata{ViewQuery: sql, Description: description},
+		func(md *bigquery.TableMetadata) (*tableChange, error) { return viewUpdate(md, sql, description) })
+}
+
+// viewUpdate returns what brings an existing view up to date with its
+// query and description, or nil when it is; an error when it is not a view.
+func viewUpdate(md *bigquery.TableMetadata, sql, description string) (*tableChange, error) {
 	if md.Type != bigquery.ViewTable {
-		return fmt.Errorf("it exists and is a %s, not a view", md.Type)
+		return nil, fmt.Errorf("it exists and is a %s, not a view", md.Type)
 	}
-	if md.ViewQuery == sql && md.Description == description {
-		return nil
+	var c tableChange
+	if md.ViewQuery != sql {
+		c.update.ViewQuery = sql
+		c.what = append(c.what, "the view's query is not this version's")
 	}
-	if _, err := t.Update(ctx, bigquery.TableMetadataToUpdate{ViewQuery: sql, Description: description}, md.ETag); err != nil {
-		return fmt.Errorf("updating: %w", err)
+	if md.Description != description {
+		c.update.Description = description
+		c.what = append(c.what, "the view's description is not this version's")
 	}
-	return nil
+	return c.orNil(), nil
 }

@@ -252,7 +252,8 @@ func query(t *testing.T, bq *bqtest.BigQuery, sql string) []string {
 
 // TestCheckBigQuery reads the history without changing it: before setup the
 // dataset is missing; after it every part is as ApplyBigQuery leaves it; a
-// view deleted behind its back is reported, and nothing is re-created.
+// partition expiration setup has not applied, and a view deleted behind its
+// back, are reported, and nothing is changed or re-created.
 func TestCheckBigQuery(t *testing.T) {
 	bq := bqtest.New(t)
 	b := schema.BigQuery{Project: bqtest.Project, Dataset: bq.Dataset, Location: "US"}
@@ -287,6 +288,13 @@ func TestCheckBigQuery(t *testing.T) {
 	if diff := cmp.Diff(applied, check()); diff != "" {
 		t.Errorf("after setup (-want +got):\n%s", diff)
 	}
+	b.PartitionExpiration = 30 * 24 * time.Hour
+	expiring := slices.Clone(applied)
+	expiring[1].NotApplied = true
+	if diff := cmp.Diff(expiring, check()); diff != "" {
+		t.Errorf("a partition expiration setup has not applied (-want +got):\n%s", diff)
+	}
+	b.PartitionExpiration = 0
 	if err := bq.Client.DatasetInProject(bqtest.Project, bq.Dataset).Table(schema.JobsDailyView).Delete(t.Context()); err != nil {
 		t.Fatal(err)
 	}

@@ -104,26 +104,38 @@ func (t PubSub) Validate() error {
 	return errors.Join(errs...)
 }
 
+// ErrSubscriptionElsewhere marks a subscription ApplyPubSub leaves alone
+// because it exists attached to another topic than the topology's, or to
+// none (detached: its topic was deleted, and perhaps created again, which
+// never reattaches it). Deleting it would lose what it holds; once it is
+// drained, deleting it lets ApplyPubSub create it again on its topic.
+var ErrSubscriptionElsewhere = errors.New("the subscription is attached to another topic")
+
 // ApplyPubSub creates the topics and subscriptions of t that are missing
 // and brings the settings of existing subscriptions up to date. Running it
-// again changes nothing. A subscription that exists on another topic is an
-// error: it is left alone rather than deleted.
+// again changes nothing. A subscription that exists on another topic is
+// left alone rather than deleted (ErrSubscriptionElsewhere). It applies
+// every resource even when some fail or are refused, topics before the
+// subscriptions on them, so that one subscription refused does not leave
+// the others missing (the dead-letter subscription above all: a topic
+// without one drops what it receives); the error joins every failure.
 func ApplyPubSub(ctx context.Context, c *pubsub.Client, t PubSub) error {
 	t.setDefaults()
 	if err := t.Validate(); err != nil {
 		return fmt.Errorf("pub/sub topology: %w", err)
 	}
+	var errs []error
 	for _, topic := range []string{t.AuditTopic, t.EventsTopic, t.DeadLetterTopic} {
-		if err := ensureTopic(ctx, c, t.topicName(topic)); err != nil {
-			return err
-		}
+		errs = append(errs, ensureTopic(ctx, c, t.topicName(topic)))
 	}
 	for _, s := range t.subscriptions() {
-		if err := ensureSubscription(ctx, c, s.sub, s.mask); err != nil {
-			return err
+		if err := ctx.Err(); err != nil { // each would fail the same way
+			errs = append(errs, fmt.Errorf("applying the subscriptions: %w", err))
+			break
 		}
+		errs = append(errs, ensureSubscription(ctx, c, s.sub, s.mask))
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 func (t *PubSub) topicName(id string) string { return "projects/" + t.Project + "/topics/" + id }
@@ -159,7 +171,14 @@ func (t *PubSub) subscriptions() []subscriptionSpec {
 	if t.PushSubscription != "" {
 		push := proto.Clone(ingest).(*pubsubpb.Subscription)
 		push.Name = t.subName(t.PushSubscription)
-		push.PushConfig = &pubsubpb.PushConfig{PushEndpoint: t.PushEndpoint}
+		// The push intake reads Pub/Sub's v1 push format, a message in its
+		// envelope (the Pub/Sub wrapper). Pub/Sub reports both on every push
+		// subscription, defaults included (x-goog-version v1 for one created
+		// through its v1 API without it): naming them keeps a second run
+		// from seeing push_config changed, and sets them where they differ.
+		push.PushConfig = &pubsubpb.PushConfig{PushEndpoint: t.PushEndpoint,
+			Attributes: map[string]string{"x-goog-version": "v1"},
+			Wrapper:    &pubsubpb.PushConfig_PubsubWrapper_{PubsubWrapper: &pubsubpb.PushConfig_PubsubWrapper{}}}
 		if t.PushServiceAccount != "" {
 			push.PushConfig.AuthenticationMethod = &pubsubpb.PushConfig_OidcToken_{
 				OidcToken: &pubsubpb.PushConfig_OidcToken{ServiceAccountEmail: t.PushServiceAccount, Audience: t.PushEndpoint}}
@@ -193,7 +212,8 @@ func ensureSubscription(ctx context.Context, c *pubsub.Client, want *pubsubpb.Su
 	case err != nil:
 		return fmt.Errorf("reading subscription %s: %w", want.Name, err)
 	case got.GetTopic() != want.Topic:
-		return fmt.Errorf("subscription %s is attached to %s, not %s: delete it or choose another name", want.Name, got.GetTopic(), want.Topic)
+		return fmt.Errorf("subscription %s is attached to %s, not %s: %w; once it is drained, delete it, or choose another name",
+			want.Name, got.GetTopic(), want.Topic, ErrSubscriptionElsewhere)
 	}
 	changed := changedFields(got, want, mask)
 	if len(changed) == 0 {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -346,7 +347,7 @@ func (r *repairer) subscriptionResource(id string) resource {
 // createTopology creates the missing topics and subscriptions, and then
 // the replica's subscription if it went with them.
 func (r *repairer) createTopology(ctx context.Context) error {
-	if err := schema.ApplyPubSub(ctx, r.b.PubSub, r.top); err != nil {
+	if err, _ := exceptElsewhere(schema.ApplyPubSub(ctx, r.b.PubSub, r.top)); err != nil {
 		return err
 	}
 	for _, res := range r.pubsubResources() {
@@ -382,4 +383,27 @@ func boolGauge(b bool) float64 {
 		return 1
 	}
 	return 0
+}
+
+// exceptElsewhere is err without its parts that are subscriptions attached
+// to another topic, or to none: the check reports those (detached), loudly,
+// and setup leaves them alone, so they do not fail the creation of what
+// was missing beside them. elsewhere says whether there were any.
+func exceptElsewhere(err error) (rest error, elsewhere bool) {
+	parts := []error{err}
+	if joined, ok := err.(interface{ Unwrap() []error }); ok {
+		parts = joined.Unwrap()
+	}
+	var kept []error
+	for _, e := range parts {
+		if errors.Is(e, schema.ErrSubscriptionElsewhere) {
+			elsewhere = true
+		} else {
+			kept = append(kept, e)
+		}
+	}
+	if !elsewhere {
+		return err, false
+	}
+	return errors.Join(kept...), true
 }

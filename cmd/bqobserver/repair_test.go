@@ -347,15 +347,23 @@ func TestRepairDetachedSubscriptions(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// And the dead-letter subscription goes: without it, what the service
+	// dead-letters is dropped.
+	if err := c.SubscriptionAdminClient.DeleteSubscription(t.Context(), &pubsubpb.DeleteSubscriptionRequest{Subscription: "projects/" + localProject + "/subscriptions/bq-audit-dead-letter"}); err != nil {
+		t.Fatal(err)
+	}
 	waitMetric(t, base, `bqobserver_detached_subscription{name="bqobserver-ingest"}`, 1, time.Minute)
 	// This replica's subscription is created again, and so are the topics
-	// (the setup that creates them stops at the detached subscription,
-	// which it refuses to replace).
-	waitMetric(t, base, "bqobserver_recreated_resources_total", recreated+1, time.Minute)
+	// and the dead-letter subscription (setup leaves the detached
+	// subscription alone, and creates the rest).
+	waitMetric(t, base, "bqobserver_recreated_resources_total", recreated+2, time.Minute)
 	for _, topic := range []string{"bq-audit", "bqobserver-events"} {
 		if _, err := c.TopicAdminClient.GetTopic(t.Context(), &pubsubpb.GetTopicRequest{Topic: "projects/" + localProject + "/topics/" + topic}); err != nil {
 			t.Errorf("topic %s was not created again: %v", topic, err)
 		}
+	}
+	if _, err := c.SubscriptionAdminClient.GetSubscription(t.Context(), &pubsubpb.GetSubscriptionRequest{Subscription: "projects/" + localProject + "/subscriptions/bq-audit-dead-letter"}); err != nil {
+		t.Errorf("the dead-letter subscription was not created again beside the detached one: %v", err)
 	}
 	var ready struct {
 		Status string `json:"status"`
@@ -379,7 +387,7 @@ func TestRepairDetachedSubscriptions(t *testing.T) {
 	if err := c.SubscriptionAdminClient.DeleteSubscription(t.Context(), &pubsubpb.DeleteSubscriptionRequest{Subscription: "projects/" + localProject + "/subscriptions/bqobserver-ingest"}); err != nil {
 		t.Fatal(err)
 	}
-	waitMetric(t, base, "bqobserver_recreated_resources_total", recreated+2, time.Minute)
+	waitMetric(t, base, "bqobserver_recreated_resources_total", recreated+3, time.Minute)
 	before := metricSum(t, base, appended)
 	publishEntries(t, c, entries[100:])
 	waitMetric(t, base, appended, before+250, 2*time.Minute)

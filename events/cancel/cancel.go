@@ -137,8 +137,12 @@ func (c *Canceller) Cancel(ctx context.Context, r Request) (events.Event, error)
 	at := c.now().UTC()
 	state, callErr := c.api.Cancel(ctx, r.Job)
 	if ctx.Err() != nil && callErr != nil {
-		// The caller left: BigQuery's answer is unknown, and nothing is
-		// recorded that did not happen.
+		// The caller left, or the request's deadline passed: BigQuery's
+		// answer is unknown, and no event records what may not have
+		// happened (if BigQuery cancelled the job, its audit log says so).
+		// The request is logged all the same, with who asked.
+		c.log.WarnContext(context.WithoutCancel(ctx), "job cancel request failed", "job", r.Job.String(), "by", r.By,
+			"at", at, "reason", r.Reason, "answer", clip("unknown: the request ended before BigQuery answered: "+callErr.Error(), maxAnswer))
 		return events.Event{}, fmt.Errorf("cancelling %s: %w: %w", r.Job, events.ErrUnavailable, callErr)
 	}
 	ev := requested(r, at, state, callErr)

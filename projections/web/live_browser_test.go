@@ -275,3 +275,35 @@ func TestFirstPageFailureRetries(t *testing.T) {
 	o.feed(o.finish(ids[1]))
 	b.Until(t, "waiting for a change after the retry", countIs(58), waitFor)
 }
+
+// TestNextPageFailureRetries: a next page that fails without Retry-After
+// is fetched again by itself, after a wait, without the user scrolling
+// again, and the failure's notice goes once it is.
+func TestNextPageFailureRetries(t *testing.T) {
+	browser.Binary(t)
+	o := newOrg(t, 800)
+	var failing atomic.Bool
+	failing.Store(true)
+	var failed atomic.Int32
+	o.intercept(func(w http.ResponseWriter, r *http.Request, api http.Handler) {
+		if r.URL.Path == "/api/v1/jobs" && r.URL.Query().Get("cursor") != "" && failing.Load() {
+			failed.Add(1)
+			http.Error(w, "the list is unwell", http.StatusInternalServerError)
+			return
+		}
+		api.ServeHTTP(w, r)
+	})
+	b := startBrowser(t)
+	b.Run(t, "loading the page", chromedp.EmulateViewport(1440, 900), chromedp.Navigate(o.URL()))
+	b.Until(t, "waiting for the stream", isLive, waitFor)
+	b.Until(t, "waiting for the total", countIs(800), waitFor)
+	var first int
+	b.Eval(t, loadedRows, &first)
+	b.Eval(t, `(g => { g.scrollTop = g.scrollHeight; return true })(document.querySelector("#grid"))`, new(bool))
+	b.Until(t, "waiting for the failure to show", `document.querySelector("#notice").textContent.includes("Retrying in")`, waitFor)
+	failing.Store(false)
+	b.Until(t, "waiting for the retried page", fmt.Sprintf(`%s > %d && document.querySelector("#notice").hidden`, loadedRows, first), 2*waitFor)
+	if failed.Load() == 0 {
+		t.Error("no next page failed")
+	}
+}

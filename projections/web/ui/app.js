@@ -27,7 +27,7 @@ const TYPING_MS = 250;
 const STREAM_WAIT_MS = 1500;
 /** FLUSH_MS bounds how long stream changes wait to be drawn when no frame comes (a hidden tab has none). */
 const FLUSH_MS = 1000;
-/** PAGE_RETRY_S are the waits, in seconds, before fetching again a first page that failed without Retry-After. */
+/** PAGE_RETRY_S are the waits, in seconds, before fetching again a page (first or next) that failed without Retry-After. */
 const PAGE_RETRY_S = [1, 2, 5, 10, 30];
 
 const $ = (sel) => document.querySelector(sel);
@@ -41,6 +41,7 @@ let buffered = null; // stream changes received while the first page is fetched
 let shown = 0; // the generation whose first page the list shows
 let pageFailed = false; // the first page failed: the list is not live until one is shown
 let pageRetries = 0; // first pages that failed in a row
+let moreRetries = 0; // next pages that failed in a row
 let countedAt = ""; // stream_id of the newest page: the list's total counts the changes up to it
 let moreLog = null; // while a next page is fetched, the changes applied meanwhile (see appendPage)
 let next = ""; // cursor of the next page
@@ -112,6 +113,7 @@ function reload() {
   clearTimeout(retryTimer);
   pageFailed = false;
   pageRetries = 0;
+  moreRetries = 0;
   countedAt = "";
   if (state.view === "history") {
     stream = null;
@@ -199,8 +201,14 @@ async function loadMore() {
     appendPage(page);
     table.schedule();
     showCount();
+    if (moreRetries > 0) showNotice(null); // the failure it follows is mended
+    moreRetries = 0;
   } catch (err) {
-    if (err.name !== "AbortError" && ctl === listAbort) failed(err, () => loadMore());
+    if (err.name === "AbortError" || ctl !== listAbort) return;
+    // Fetched again by itself, after Retry-After or a growing wait, as a
+    // first page is: a user who does not scroll again is not left stuck.
+    const wait = PAGE_RETRY_S[Math.min(moreRetries++, PAGE_RETRY_S.length - 1)];
+    failed(err, () => ctl === listAbort && loadMore(), undefined, wait);
   } finally {
     loadingMore = false;
     moreLog = null;

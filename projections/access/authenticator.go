@@ -76,7 +76,7 @@ func (a *Authenticator) Authenticate(r *http.Request) (Principal, error) {
 	if err != nil {
 		return Principal{}, err
 	}
-	g := a.policy.Resolve(id.email)
+	g := a.policy.Resolve(id.email, id.hostedDomain)
 	p := Principal{Email: id.email, Role: g.Role, ShowQueries: g.ShowQueries || g.Role == RoleAdmin, Method: a.mode, Expires: id.expires}
 	switch {
 	case a.mode == ModeOIDC && !id.emailVerified:

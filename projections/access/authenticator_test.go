@@ -83,6 +83,13 @@ func TestAuthenticateIAP(t *testing.T) {
 		{name: "valid viewer", header: tok("bob@acme.example", nil),
 			want: outcome{Principal{Email: "bob@acme.example", Role: RoleViewer, Method: ModeIAP, Expires: t0.Add(10 * time.Minute)}, 200}},
 		{name: "email in another case", header: tok("Alice@ACME.example", nil), want: outcome{admin, 200}},
+		// domain:acme.example names the accounts acme.example manages (hd),
+		// not every address at acme.example.
+		{name: "an address at the domain it does not manage", header: tok("bob@acme.example", drop("hd")),
+			want:   outcome{Principal{Email: "bob@acme.example", Method: ModeIAP, Expires: t0.Add(10 * time.Minute)}, http.StatusForbidden},
+			reason: "bob@acme.example has no role"},
+		{name: "an account of the domain with another address", header: tok("bob@acme-analytics.example", set("hd", "acme.example")),
+			want: outcome{Principal{Email: "bob@acme-analytics.example", Role: RoleViewer, Method: ModeIAP, Expires: t0.Add(10 * time.Minute)}, 200}},
 		{name: "expired within the skew", header: tok("alice@acme.example", set("exp", t0.Add(-30*time.Second).Unix())),
 			want: outcome{Principal{Email: "alice@acme.example", Role: RoleAdmin, ShowQueries: true, Method: ModeIAP, Expires: t0.Add(-30 * time.Second)}, 200}},
 		{name: "issued within the skew", header: tok("alice@acme.example", set("iat", t0.Add(30*time.Second).Unix())), want: outcome{admin, 200}},

@@ -56,13 +56,20 @@
 //   - user:EMAIL and serviceAccount:EMAIL match the caller's email. Both
 //     match on the email alone (tokens do not say which kind of account they
 //     belong to); the prefix records the intent.
-//   - domain:DOMAIN matches every email whose domain part is exactly DOMAIN
-//     (not its subdomains).
+//   - domain:DOMAIN matches every account that the Google Workspace or Cloud
+//     Identity domain DOMAIN manages, as Google IAM's domain: does: the
+//     token's hd (hosted domain) claim, which Google sets only for managed
+//     accounts, must be DOMAIN (not a subdomain). An account whose email is
+//     at DOMAIN but which the organization does not manage (a consumer
+//     account made with such an address) does not match; nor does a
+//     service account.
 //   - A pattern: user:/serviceAccount: values may contain '*', which matches
 //     any run of characters other than '@', so user:*@eng.acme.example
 //     matches everyone at eng.acme.example and user:*@*.acme.example
 //     everyone in its subdomains. A pattern must keep one literal '@' and
 //     some literal part of the domain. No other character is special.
+//     A pattern matches the email as the token gives it, managed or not:
+//     for everyone in the organization, prefer domain:.
 //   - group: is rejected: resolving a group's members needs a directory
 //     lookup (the Cloud Identity Groups API) that this service does not make.
 //     allUsers and allAuthenticatedUsers are rejected too: any Google account

@@ -205,9 +205,11 @@ func iapClaims(email string, edit func(map[string]any)) map[string]any {
 		"aud":   iapAud,
 		"sub":   "accounts.google.com:1234567890",
 		"email": email,
-		"hd":    "acme.example",
 		"iat":   t0.Add(-10 * time.Second).Unix(),
 		"exp":   t0.Add(10 * time.Minute).Unix(),
+	}
+	if strings.HasSuffix(email, "@acme.example") { // the organization's accounts
+		c["hd"] = "acme.example"
 	}
 	if edit != nil {
 		edit(c)

@@ -14,14 +14,18 @@ type member struct {
 	pattern *regexp.Regexp // user: or serviceAccount: with '*'
 }
 
-// matches reports whether the member names email (already lower case).
-func (m member) matches(email string) bool {
+// matches reports whether the member names the caller whose email and
+// hosted domain (the token's hd claim) are given, both lower case. A
+// domain: member matches the accounts the domain manages, which Google
+// names in hd; not every email at the domain, since anyone can make a
+// Google account with an address there that the organization does not
+// manage.
+func (m member) matches(email, hostedDomain string) bool {
 	switch {
 	case m.pattern != nil:
 		return m.pattern.MatchString(email)
 	case m.domain != "":
-		_, d, ok := strings.Cut(email, "@")
-		return ok && d == m.domain
+		return hostedDomain == m.domain
 	default:
 		return m.email == email
 	}

@@ -19,27 +19,29 @@ type entry struct {
 	members []member
 }
 
-// Resolve returns the most privileged grant of every entry that names
-// email, compared without regard to case, or the zero Grant (RoleNone) when
-// none does.
-func (p *Policy) Resolve(email string) Grant {
+// Resolve returns the most privileged grant of every entry that names the
+// caller whose email and hosted domain (the Google Workspace or Cloud
+// Identity domain that manages the account: the token's hd claim, empty for
+// an account no domain manages) are given, compared without regard to
+// case, or the zero Grant (RoleNone) when none does.
+func (p *Policy) Resolve(email, hostedDomain string) Grant {
 	var best Grant
 	if p == nil || email == "" {
 		return best
 	}
-	email = strings.ToLower(email)
+	email, hostedDomain = strings.ToLower(email), strings.ToLower(hostedDomain)
 	for _, e := range p.entries {
-		if e.grant.outranks(best) && e.names(email) {
+		if e.grant.outranks(best) && e.names(email, hostedDomain) {
 			best = e.grant
 		}
 	}
 	return best
 }
 
-// names reports whether one of the entry's members matches email.
-func (e entry) names(email string) bool {
+// names reports whether one of the entry's members matches the caller.
+func (e entry) names(email, hostedDomain string) bool {
 	for _, m := range e.members {
-		if m.matches(email) {
+		if m.matches(email, hostedDomain) {
 			return true
 		}
 	}

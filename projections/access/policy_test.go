@@ -9,24 +9,27 @@ import (
 )
 
 func TestLoadPolicy(t *testing.T) {
-	emails := []string{
-		"alice@acme.example", "ALICE@Acme.Example", "oncall-bot@ops.iam.gserviceaccount.com",
-		"bob@acme.example", "bob@eng.acme.example", "carol@dba.acme.example",
-		"contractor@partner.example", "dan@eu.partner.example", "eve@partner.example",
-		"mallory@acme.example.evil", "",
+	// Each caller as email and hosted domain: the domain that manages the
+	// account, if one does.
+	callers := [][2]string{
+		{"alice@acme.example", "acme.example"}, {"ALICE@Acme.Example", "Acme.Example"}, {"oncall-bot@ops.iam.gserviceaccount.com", ""},
+		{"bob@acme.example", "acme.example"}, {"bob@acme.example", ""}, {"bob@eng.acme.example", "eng.acme.example"},
+		{"carol@dba.acme.example", "dba.acme.example"}, {"contractor@partner.example", "partner.example"},
+		{"dan@eu.partner.example", ""}, {"eve@partner.example", "partner.example"}, {"mallory@acme.example.evil", "acme.example.evil"}, {"", ""},
 	}
-	want := map[string]Grant{
-		"alice@acme.example":                     {Role: RoleAdmin},
-		"ALICE@Acme.Example":                     {Role: RoleAdmin},
-		"oncall-bot@ops.iam.gserviceaccount.com": {Role: RoleAdmin},
-		"bob@acme.example":                       {Role: RoleViewer},
-		"bob@eng.acme.example":                   {},
-		"carol@dba.acme.example":                 {Role: RoleViewer, ShowQueries: true},
-		"contractor@partner.example":             {Role: RoleOwn},
-		"dan@eu.partner.example":                 {Role: RoleOwn},
-		"eve@partner.example":                    {},
-		"mallory@acme.example.evil":              {},
-		"":                                       {},
+	want := map[[2]string]Grant{
+		{"alice@acme.example", "acme.example"}:             {Role: RoleAdmin},
+		{"ALICE@Acme.Example", "Acme.Example"}:             {Role: RoleAdmin},
+		{"oncall-bot@ops.iam.gserviceaccount.com", ""}:     {Role: RoleAdmin},
+		{"bob@acme.example", "acme.example"}:               {Role: RoleViewer},
+		{"bob@acme.example", ""}:                           {}, // an account acme.example does not manage
+		{"bob@eng.acme.example", "eng.acme.example"}:       {},
+		{"carol@dba.acme.example", "dba.acme.example"}:     {Role: RoleViewer, ShowQueries: true},
+		{"contractor@partner.example", "partner.example"}:  {Role: RoleOwn},
+		{"dan@eu.partner.example", ""}:                     {Role: RoleOwn},
+		{"eve@partner.example", "partner.example"}:         {},
+		{"mallory@acme.example.evil", "acme.example.evil"}: {},
+		{"", ""}: {},
 	}
 	for _, file := range []string{"testdata/policy.yaml", "testdata/policy.json"} {
 		t.Run(file, func(t *testing.T) {
@@ -34,9 +37,9 @@ func TestLoadPolicy(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := make(map[string]Grant)
-			for _, e := range emails {
-				got[e] = p.Resolve(e)
+			got := make(map[[2]string]Grant)
+			for _, c := range callers {
+				got[c] = p.Resolve(c[0], c[1])
 			}
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("Resolve() mismatch (-want +got):\n%s", diff)
@@ -194,30 +197,33 @@ roles:
     members: ["user:boss@dba.acme.example"]
 `)
 	tests := []struct {
-		email string
-		want  Grant
+		email, hd string // hd: the domain that manages the account, if one does
+		want      Grant
 	}{
-		{"boss@dba.acme.example", Grant{Role: RoleAdmin}},
-		{"BOSS@DBA.ACME.EXAMPLE", Grant{Role: RoleAdmin}},
-		{"ops@p.iam.gserviceaccount.com", Grant{Role: RoleAdmin}},
-		{"carol@dba.acme.example", Grant{Role: RoleViewer, ShowQueries: true}},
-		{"reports-ro@acme.example", Grant{Role: RoleViewer}},
-		{"bob@acme.example", Grant{Role: RoleOwn}},
-		{"bob@eng.acme.example", Grant{}},
-		{"bob@acme.example.evil", Grant{}},
-		{"carol@dba.acme.example@evil", Grant{}},
-		{"x@sub.dba.acme.example", Grant{}},
-		{"", Grant{}},
+		{"boss@dba.acme.example", "acme.example", Grant{Role: RoleAdmin}},
+		{"BOSS@DBA.ACME.EXAMPLE", "ACME.EXAMPLE", Grant{Role: RoleAdmin}},
+		{"ops@p.iam.gserviceaccount.com", "", Grant{Role: RoleAdmin}},
+		{"carol@dba.acme.example", "dba.acme.example", Grant{Role: RoleViewer, ShowQueries: true}},
+		{"reports-ro@acme.example", "", Grant{Role: RoleViewer}}, // a pattern matches the email alone
+		{"bob@acme.example", "acme.example", Grant{Role: RoleOwn}},
+		{"bob@acme.example", "", Grant{}},                             // an address at the domain that it does not manage
+		{"bob@partner.example", "acme.example", Grant{Role: RoleOwn}}, // an account of the domain with another address
+		{"dave@dba.acme.example", "", Grant{Role: RoleViewer, ShowQueries: true}},
+		{"bob@eng.acme.example", "eng.acme.example", Grant{}},
+		{"bob@acme.example.evil", "acme.example.evil", Grant{}},
+		{"carol@dba.acme.example@evil", "", Grant{}},
+		{"x@sub.dba.acme.example", "sub.dba.acme.example", Grant{}},
+		{"", "acme.example", Grant{}},
 	}
 	for _, tt := range tests {
-		t.Run(tt.email, func(t *testing.T) {
-			if diff := cmp.Diff(tt.want, p.Resolve(tt.email)); diff != "" {
-				t.Errorf("Resolve(%q) mismatch (-want +got):\n%s", tt.email, diff)
+		t.Run(tt.email+" "+tt.hd, func(t *testing.T) {
+			if diff := cmp.Diff(tt.want, p.Resolve(tt.email, tt.hd)); diff != "" {
+				t.Errorf("Resolve(%q, %q) mismatch (-want +got):\n%s", tt.email, tt.hd, diff)
 			}
 		})
 	}
 	var none *Policy
-	if diff := cmp.Diff(Grant{}, none.Resolve("alice@acme.example")); diff != "" {
+	if diff := cmp.Diff(Grant{}, none.Resolve("alice@acme.example", "acme.example")); diff != "" {
 		t.Errorf("nil Policy Resolve() mismatch (-want +got):\n%s", diff)
 	}
 }
@@ -277,8 +283,8 @@ func TestPatternsOfOneOrganization(t *testing.T) {
 			t.Errorf("%s: %v", tc.member, err)
 			continue
 		}
-		if !m.matches(tc.in) || m.matches(tc.out) {
-			t.Errorf("%s matches %s: %v, %s: %v; want true, false", tc.member, tc.in, m.matches(tc.in), tc.out, m.matches(tc.out))
+		if !m.matches(tc.in, "") || m.matches(tc.out, "") {
+			t.Errorf("%s matches %s: %v, %s: %v; want true, false", tc.member, tc.in, m.matches(tc.in, ""), tc.out, m.matches(tc.out, ""))
 		}
 	}
 }

@@ -49,6 +49,10 @@ func newTokenVerifier(keys *keySet, spec tokenSpec, now func() time.Time) *token
 type identity struct {
 	email         string // lower case
 	emailVerified bool
+	// hostedDomain is the Google Workspace or Cloud Identity domain that
+	// manages the account (the hd claim, lower case), empty for one no
+	// domain manages.
+	hostedDomain string
 	expires       time.Time
 }
 
@@ -56,6 +60,7 @@ type identity struct {
 type tokenClaims struct {
 	Email         string   `json:"email"`
 	EmailVerified any      `json:"email_verified"` // Google: a boolean; some issuers: "true"
+	HostedDomain  string   `json:"hd"`
 	NotBefore     *float64 `json:"nbf"`
 }
 
@@ -84,7 +89,8 @@ func (v *tokenVerifier) verifyFor(ctx context.Context, raw, audience string) (id
 	if err := v.check(tok, c, audience); err != nil {
 		return identity{}, fmt.Errorf("%w: %v", ErrUnauthenticated, err)
 	}
-	return identity{email: strings.ToLower(c.Email), emailVerified: isTrue(c.EmailVerified), expires: tok.Expiry}, nil
+	return identity{email: strings.ToLower(c.Email), emailVerified: isTrue(c.EmailVerified),
+		hostedDomain: strings.ToLower(c.HostedDomain), expires: tok.Expiry}, nil
 }
 
 // rejected translates go-oidc's refusal into an ErrUnauthenticated.

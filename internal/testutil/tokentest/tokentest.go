@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -69,10 +70,16 @@ type Claims map[string]any
 
 // Standard returns the claims of a token for audience, naming email
 // (verified) as the bearer, issued by issuer now and valid for an hour.
+// A user's account is one its email's domain manages (hd, as Google sets
+// it for Workspace accounts); a service account's has no hd.
 func Standard(issuer, audience, email string) Claims {
 	now := time.Now()
-	return Claims{"iss": issuer, "aud": audience, "sub": "1234567890", "email": email, "email_verified": true,
+	c := Claims{"iss": issuer, "aud": audience, "sub": "1234567890", "email": email, "email_verified": true,
 		"iat": now.Unix(), "exp": now.Add(time.Hour).Unix()}
+	if _, domain, ok := strings.Cut(email, "@"); ok && !strings.HasSuffix(domain, "gserviceaccount.com") {
+		c["hd"] = domain
+	}
+	return c
 }
 
 // ID signs claims as a Google ID token (RS256), as OIDC clients and

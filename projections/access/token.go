@@ -53,7 +53,7 @@ type identity struct {
 	// manages the account (the hd claim, lower case), empty for one no
 	// domain manages.
 	hostedDomain string
-	expires       time.Time
+	expires      time.Time
 }
 
 // tokenClaims are the claims go-oidc does not read for us.

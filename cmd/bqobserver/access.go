@@ -19,10 +19,11 @@ type accessFlags struct {
 	IAPAudience          string   `name:"iap-audience" help:"Audience of IAP assertions: /projects/NUMBER/global/backendServices/ID behind a load balancer, /projects/NUMBER/apps/PROJECT_ID on App Engine. Required with --auth=iap."`
 	OIDCAudience         string   `name:"oidc-audience" help:"Audience of ID tokens, usually the service's URL. Required with --auth=oidc."`
 	OIDCIssuer           string   `name:"oidc-issuer" help:"Issuer of ID tokens (default https://accounts.google.com); another issuer needs --auth-jwks-url."`
-	AuthJWKSURL          string   `name:"auth-jwks-url" help:"Where the keys that verify user and push tokens come from: a JSON Web Key Set (EC and RSA keys). Default: IAP's keys with --auth=iap, Google's otherwise."`
+	AuthJWKSURL          string   `name:"auth-jwks-url" help:"Where the keys that verify user tokens come from: a JSON Web Key Set (EC and RSA keys). Default: IAP's keys with --auth=iap, Google's otherwise."`
+	PushJWKSURL          string   `name:"push-jwks-url" help:"Where the keys that verify push tokens come from: a JSON Web Key Set. Default: Google's, which sign every Pub/Sub push whatever --auth is (another is for tests)."`
 	Policy               string   `help:"Access policy: a YAML file mapping members (user:, serviceAccount:, domain:, user:*@… patterns) to roles (admin, viewer, own). Required with --auth=iap and --auth=oidc."`
 	AllowUnauthenticated bool     `help:"Allow --auth=none on a non-loopback --http-addr: everyone who can reach the service is an admin. Only behind something that authenticates for it."`
-	PushAudience         string   `help:"Audience of the OIDC tokens Pub/Sub attaches to pushes. Default: the push URL as the request names it (https://HOST/push/audit), Pub/Sub's own default."`
+	PushAudience         string   `help:"Audience of the OIDC tokens Pub/Sub attaches to pushes: the push URL given to setup --push-url, Pub/Sub's own default. Required with --push-service-account off a loopback --http-addr; on one, the push URL as each request names it (https://HOST/push/audit)."`
 	PushServiceAccount   string   `help:"Service account whose OIDC token every push must carry (its email, verified). Required with --push-endpoint unless --auth=none; with --auth=none it turns the check on."`
 	MetricsAddr          string   `help:"Serve /metrics on this address instead of --http-addr, where it needs an authenticated viewer or admin (health checks stay open)."`
 	AllowedOrigins       []string `help:"Origins (scheme://host[:port]) besides the service's own from which browsers may send state-changing requests (cancel)." sep:","`
@@ -57,7 +58,7 @@ func (c *RunCmd) gate(log *slog.Logger, addr string) (*gate, error) {
 	if c.Policy != "" && policy == nil && cfg.Mode != access.ModeNone {
 		cfg.Policy = &access.Policy{} // reported above; keep Validate from reporting it missing
 	}
-	errs = append(errs, cfg.Validate(), c.validatePush(), c.validateMetrics(addr))
+	errs = append(errs, cfg.Validate(), c.validatePush(addr), c.validateMetrics(addr))
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("configuring access: %w", err)
 	}
@@ -70,15 +71,21 @@ func (c *RunCmd) gate(log *slog.Logger, addr string) (*gate, error) {
 		return nil, err
 	}
 	if c.PushServiceAccount != "" {
-		g.pushes = &access.PushConfig{Audience: c.PushAudience, ServiceAccount: c.PushServiceAccount, JWKSURL: c.AuthJWKSURL}
+		// Pub/Sub signs pushes with Google's keys, not the users' issuer's.
+		g.pushes = &access.PushConfig{Audience: c.PushAudience, ServiceAccount: c.PushServiceAccount, JWKSURL: c.PushJWKSURL}
 	}
 	return g, nil
 }
 
 // validatePush requires the push token check whenever users are
-// authenticated.
-func (c *RunCmd) validatePush() error {
+// authenticated, and, off a loopback address, the audience its tokens
+// must name: without it, any token of the push service account for a push
+// URL of any host would do, such as one replayed from another deployment
+// that pushes as the same account.
+func (c *RunCmd) validatePush(addr string) error {
 	switch {
+	case c.PushServiceAccount != "" && c.PushAudience == "" && !access.IsLoopbackAddr(addr):
+		return fmt.Errorf("--push-service-account on %s needs --push-audience: the push URL given to setup --push-url (https://HOST/push/audit)", addr)
 	case c.PushEndpoint && c.Auth != string(access.ModeNone) && c.PushServiceAccount == "":
 		return fmt.Errorf("--push-endpoint with --auth=%s needs --push-service-account: pushes must prove they come from Pub/Sub", c.Auth)
 	case c.PushServiceAccount != "" && !strings.Contains(c.PushServiceAccount, "@"):

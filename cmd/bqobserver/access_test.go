@@ -71,6 +71,8 @@ func TestRunRefusesUnsafeAccess(t *testing.T) {
 			[]string{"--policy: ", bad + ":3: "}},
 		{"push endpoint unchecked", []string{"--auth", "iap", "--iap-audience", iapAudience, "--policy", good, "--push-endpoint"},
 			[]string{"--push-endpoint with --auth=iap needs --push-service-account"}},
+		{"pushes of any audience", []string{"--http-addr", ":0", "--auth", "iap", "--iap-audience", iapAudience, "--policy", good, "--push-endpoint", "--push-service-account", pushAccount},
+			[]string{"--push-service-account on :0 needs --push-audience"}},
 		{"metrics on the main address", []string{"--http-addr", "127.0.0.1:18080", "--metrics-addr", "127.0.0.1:18080"},
 			[]string{"--metrics-addr=127.0.0.1:18080 is --http-addr"}},
 	} {
@@ -109,7 +111,7 @@ func runAuthenticated(t *testing.T, extra ...string) *authenticated {
 	a := &authenticated{iss: tokentest.New(t), metrics: freeAddr(t)}
 	args := append([]string{"run", "--http-addr", "127.0.0.1:0", "--no-simulate", "--push-endpoint",
 		"--auth", "iap", "--iap-audience", iapAudience, "--policy", writePolicy(t, testPolicy), "--auth-jwks-url", a.iss.JWKSURL,
-		"--push-service-account", pushAccount, "--push-audience", pushAudience, "--metrics-addr", a.metrics}, extra...)
+		"--push-service-account", pushAccount, "--push-audience", pushAudience, "--push-jwks-url", a.iss.JWKSURL, "--metrics-addr", a.metrics}, extra...)
 	addr, stop, logged := startRunLogged(t, args...)
 	a.base, a.stop, a.logged = "http://"+strings.TrimPrefix(addr, "http://"), stop, logged
 	t.Cleanup(func() { stop() })
@@ -243,6 +245,29 @@ func (a *authenticated) push(t *testing.T, body string, header ...string) int {
 	t.Helper()
 	status, _, _ := call(t, "POST", a.base+"/push/audit", body, header...)
 	return status
+}
+
+// TestPushKeysAreGoogles: pushes are verified with the push key set,
+// Google's by default, not with the users' (another OIDC issuer's, or
+// IAP's): a push signed by the users' issuer is refused, one signed with
+// the push keys accepted.
+func TestPushKeysAreGoogles(t *testing.T) {
+	google := tokentest.New(t)
+	a := runAuthenticated(t, "--push-jwks-url", google.JWKSURL)
+	body := pushBody(t, "v1-insert-query-running.json")
+	claims := tokentest.Standard(tokentest.GoogleIssuer, pushAudience, pushAccount)
+	for _, tc := range []struct {
+		name   string
+		by     *tokentest.Issuer
+		status int
+	}{
+		{"signed with the users' keys", a.iss, 401},
+		{"signed with Google's keys", google, 204},
+	} {
+		if got := a.push(t, body, "Content-Type", "application/json", "Authorization", "Bearer "+tc.by.ID(t, claims)); got != tc.status {
+			t.Errorf("a push %s answered %d, want %d", tc.name, got, tc.status)
+		}
+	}
 }
 
 // TestRunAuthenticatedPushes: a push is ingested only with the token

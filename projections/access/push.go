@@ -23,7 +23,7 @@ type PushConfig struct {
 	// Pub/Sub attaches to every push [--push-service-account]. Required.
 	ServiceAccount string
 	// JWKSURL overrides where the verifying keys come from
-	// [--auth-jwks-url]. Default Google's keys.
+	// [--push-jwks-url]. Default Google's keys, which sign every push.
 	JWKSURL string
 	// OnReject, when set, is called for every refused push with the status
 	// answered and the reason, to count or log refusals.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -10,7 +11,8 @@ import (
 // PublishCmd publishes audit-log entries to the audit topic, as the
 // organization's log sink would: for testing a sink filter or a deployment.
 type PublishCmd struct {
-	Files []string `arg:"" optional:"" type:"existingfile" help:"Files holding a LogEntry, a JSON array of them, JSON lines, or a Pub/Sub push envelope (default: standard input)."`
+	Files        []string `arg:"" optional:"" type:"existingfile" help:"Files holding a LogEntry, a JSON array of them, JSON lines, or a Pub/Sub push envelope (default: standard input)."`
+	AllowInvalid bool     `help:"Publish an entry that is not JSON too (to test the dead-letter path), instead of reporting it and leaving it out."`
 }
 
 // Run publishes every entry and waits until Pub/Sub has accepted each one.
@@ -19,6 +21,20 @@ func (c *PublishCmd) Run(g *Globals, e *env) error {
 		return errors.New("nothing to publish to: set --project (BQOBSERVER_PROJECT) or PUBSUB_EMULATOR_HOST")
 	}
 	inputs, bad := readInputs(c.Files, e.stdin, e.stderr)
+	if !c.AllowInvalid {
+		// A sink publishes JSON: a line that is not is a mistake in the
+		// file, which the service would only dead-letter.
+		valid := inputs[:0]
+		for _, in := range inputs {
+			if json.Valid(in.Data) {
+				valid = append(valid, in)
+				continue
+			}
+			bad++
+			fmt.Fprintf(e.stderr, "%s: not JSON, not published (--allow-invalid publishes it, to test the dead-letter path)\n", in.Name)
+		}
+		inputs = valid
+	}
 	b, err := openPubSubOnly(e, g)
 	if err != nil {
 		return err

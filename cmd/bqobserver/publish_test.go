@@ -147,3 +147,33 @@ func TestPushOnlyDeployment(t *testing.T) {
 		t.Error("a run that does not pull created the ingest subscription")
 	}
 }
+
+// TestPublishLeavesOutWhatIsNotJSON: a line of a file that is not JSON is
+// reported by name and line and not published, and publish exits 1, unless
+// --allow-invalid asks for it (to test the dead-letter path).
+func TestPublishLeavesOutWhatIsNotJSON(t *testing.T) {
+	project, _ := pubsubEnv(t)
+	if r := runEnv(t, "", "setup", "--project", project); r.code != 0 {
+		t.Fatalf("setup: exit %d\n%s", r.code, r.stderr)
+	}
+	good := compact(t, fixture(t, "v2-jobchange-done-query.json"))
+	file := writeFile(t, "entries.jsonl", append(append(good, '\n'), []byte(`{"insertId": "cut short`)...))
+	r := runEnv(t, "", "publish", "--project", project, file)
+	if r.code != 1 || !strings.Contains(r.stdout, "published 1 entries") || !strings.Contains(r.stderr, "entries.jsonl:2: not JSON") {
+		t.Errorf("publish: exit %d, want 1, one entry published and line 2 reported\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	r = runEnv(t, "", "publish", "--project", project, "--allow-invalid", file)
+	if r.code != 0 || !strings.Contains(r.stdout, "published 2 entries") {
+		t.Errorf("publish --allow-invalid: exit %d, want 0 and both published\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+}
+
+// TestSetupPushURL refuses a push URL that is not the push intake's.
+func TestSetupPushURL(t *testing.T) {
+	project, _ := pubsubEnv(t)
+	for _, u := range []string{"https://bqobserver.example/", "http://bqobserver.example/push/audit", "bqobserver.example/push/audit"} {
+		if r := runEnv(t, "", "setup", "--project", project, "--push-url", u); r.code == 0 || !strings.Contains(r.stdout+r.stderr, "is not the push intake's URL") {
+			t.Errorf("setup --push-url %s: exit %d\n%s%s", u, r.code, r.stdout, r.stderr)
+		}
+	}
+}

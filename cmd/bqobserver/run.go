@@ -273,7 +273,10 @@ func (c *RunCmd) routes(pipe *ingest.Pipeline, metrics, api http.Handler, g *gat
 		if err != nil {
 			return nil, err
 		}
-		mux.Handle("/push/audit", push)
+		mux.Handle(pushPath, push)
 	}
 	return mux, nil
 }
+
+// pushPath is where the push intake takes Pub/Sub's deliveries.
+const pushPath = "/push/audit"

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 
 	"github.com/bqobserver/bqobserver/schema"
@@ -32,6 +33,9 @@ func (c *SetupCmd) Run(g *Globals, e *env) error {
 	}
 	if c.PushURL != "" {
 		top.PushSubscription, top.PushEndpoint, top.PushServiceAccount = c.PushSubscription, c.PushURL, c.PushServiceAccount
+	}
+	if err := checkPushURL(c.PushURL); err != nil {
+		return err
 	}
 	if g.AuditSubscription == "" && c.PushURL == "" {
 		return errors.New("no ingest subscription (--audit-subscription is empty) and no --push-url: nothing would receive the audit entries")
@@ -66,4 +70,18 @@ func subscriptionsOf(top schema.PubSub) []string {
 		}
 	}
 	return out
+}
+
+// checkPushURL refuses a push URL that is not the push intake's: Pub/Sub
+// would push every entry where nothing takes it, and dead-letter it after
+// days of retries. Pub/Sub pushes only to https.
+func checkPushURL(raw string) error {
+	if raw == "" {
+		return nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme != "https" || u.Host == "" || !strings.HasSuffix(u.Path, pushPath) {
+		return fmt.Errorf("--push-url=%s is not the push intake's URL: want https://HOST%s (the service's address, with run --push-endpoint)", raw, pushPath)
+	}
+	return nil
 }

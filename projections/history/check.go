@@ -58,32 +58,66 @@ func NewChecker(cfg Config, log Log, view View) (*Checker, error) {
 // every column but version_time. It returns the jobs missing from the view
 // or different there, by key. A job whose latest events are still on their
 // way to the sink shows as different until they arrive.
+//
+// It holds the keys of the range's jobs and checkBatch rows at a time, not
+// the range's rows: the view's rows arrive in key order and are joined
+// with the sorted keys as they come, and each batch's events are read from
+// the log at once.
 func (c *Checker) Check(ctx context.Context, from, to time.Time, project string) (CheckStats, []Difference, error) {
 	keys, _, err := jobsIn(ctx, c.log, from, to, project)
 	if err != nil {
 		return CheckStats{}, nil, err
 	}
-	rows, err := c.view.Jobs(ctx, from, to, project)
-	if err != nil {
-		return CheckStats{}, nil, err
-	}
 	stats := CheckStats{Jobs: len(keys)}
 	var diffs []Difference
-	err = c.log.ReadJobs(ctx, keys, func(key events.JobKey, evs []events.Event) error {
-		got, ok := rows[key]
-		if !ok {
-			diffs = append(diffs, Difference{Job: key, Missing: true})
+	batch := make(map[events.JobKey]Row, checkBatch)
+	var batchKeys []events.JobKey
+	flush := func() error {
+		if len(batchKeys) == 0 {
 			return nil
 		}
-		j, d := c.promised(key, evs, got[eventCountColumn])
-		want := values(c.v.rows.message(&j, &d), c.v.rows.schema)
-		if cols := differences(want, got, c.v.rows.schema, versionTimeColumn); len(cols) > 0 {
-			diffs = append(diffs, Difference{Job: key, Columns: cols})
+		err := c.log.ReadJobs(ctx, batchKeys, func(key events.JobKey, evs []events.Event) error {
+			got := batch[key]
+			j, d := c.promised(key, evs, got[eventCountColumn])
+			want := values(c.v.rows.message(&j, &d), c.v.rows.schema)
+			if cols := differences(want, got, c.v.rows.schema, versionTimeColumn); len(cols) > 0 {
+				diffs = append(diffs, Difference{Job: key, Columns: cols})
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("reading the jobs to check: %w", err)
+		}
+		clear(batch)
+		batchKeys = batchKeys[:0]
+		return nil
+	}
+	missing := func(k events.JobKey) { diffs = append(diffs, Difference{Job: k, Missing: true}) }
+	next := 0 // keys[next:] are the jobs no row has been read for yet
+	err = c.view.Jobs(ctx, from, to, project, func(row Row) error {
+		k := keyOf(row)
+		for ; next < len(keys) && compareKeys(keys[next], k) < 0; next++ {
+			missing(keys[next])
+		}
+		if next == len(keys) || compareKeys(keys[next], k) != 0 {
+			return nil // a row of a job with no event in the range
+		}
+		next++
+		batch[k] = row
+		batchKeys = append(batchKeys, k)
+		if len(batchKeys) == checkBatch {
+			return flush()
 		}
 		return nil
 	})
 	if err != nil {
-		return CheckStats{}, nil, fmt.Errorf("reading the jobs to check: %w", err)
+		return CheckStats{}, nil, err
+	}
+	if err := flush(); err != nil {
+		return CheckStats{}, nil, err
+	}
+	for ; next < len(keys); next++ {
+		missing(keys[next])
 	}
 	slices.SortFunc(diffs, func(a, b Difference) int { return compareKeys(a.Job, b.Job) })
 	for _, d := range diffs {
@@ -95,6 +129,10 @@ func (c *Checker) Check(ctx context.Context, from, to time.Time, project string)
 	}
 	return stats, diffs, nil
 }
+
+// checkBatch is how many jobs Check reads from the log at once: the log's
+// batched read.
+const checkBatch = 1000
 
 // versionTimeColumn is when a version was written: it differs between
 // versions of the same content, so Check does not compare it.

@@ -2,6 +2,9 @@ package history
 
 import (
 	"context"
+	"fmt"
+	"maps"
+	"slices"
 	"testing"
 	"time"
 
@@ -19,7 +22,7 @@ type fakeView struct {
 	t *testing.T
 }
 
-func (v fakeView) Jobs(_ context.Context, from, to time.Time, project string) (map[events.JobKey]Row, error) {
+func (v fakeView) Jobs(_ context.Context, from, to time.Time, project string, fn func(Row) error) error {
 	latest := map[events.JobKey]Row{}
 	for _, r := range v.f.written(v.t) {
 		k := keyOf(r)
@@ -29,14 +32,16 @@ func (v fakeView) Jobs(_ context.Context, from, to time.Time, project string) (m
 			latest[k] = r
 		}
 	}
-	out := map[events.JobKey]Row{}
-	for k, r := range latest {
+	for _, k := range slices.SortedFunc(maps.Keys(latest), compareKeys) { // ORDER BY the key
+		r := latest[k]
 		recent := !r["last_seen"].(time.Time).Before(from) || r["state"] != string(events.StateDone)
 		if r["first_seen"].(time.Time).Before(to) && recent && (project == "" || k.Project == project) {
-			out[k] = r
+			if err := fn(r); err != nil {
+				return err
+			}
 		}
 	}
-	return out, nil
+	return nil
 }
 
 // progressOf is a progress sample of job at t.
@@ -116,5 +121,101 @@ func TestCheck(t *testing.T) {
 				t.Errorf("check (-want +got):\n%s\n%+v", diff, diffs)
 			}
 		})
+	}
+}
+
+// strangerView is a view that loses the rows of some jobs and has one more
+// of a job with no event in the range, counting the rows it has handed over.
+type strangerView struct {
+	View
+	lost      map[string]bool
+	stranger  Row
+	delivered int
+}
+
+func (v *strangerView) Jobs(ctx context.Context, from, to time.Time, project string, fn func(Row) error) error {
+	strangerKey := keyOf(v.stranger)
+	return v.View.Jobs(ctx, from, to, project, func(r Row) error {
+		if v.stranger != nil && compareKeys(strangerKey, keyOf(r)) < 0 {
+			v.delivered++
+			if err := fn(v.stranger); err != nil {
+				return err
+			}
+			v.stranger = nil
+		}
+		if v.lost[keyOf(r).JobID] {
+			return nil
+		}
+		v.delivered++
+		return fn(r)
+	})
+}
+
+// batchLog records the batches of jobs Check reads, and how many rows the
+// view had handed over when each was read.
+type batchLog struct {
+	Log
+	view    *strangerView
+	batches [][2]int // jobs read, rows delivered by then
+}
+
+func (l *batchLog) ReadJobs(ctx context.Context, keys []events.JobKey, fn func(events.JobKey, []events.Event) error) error {
+	l.batches = append(l.batches, [2]int{len(keys), l.view.delivered})
+	return l.Log.ReadJobs(ctx, keys, fn)
+}
+
+// TestCheckStreams checks a range of more jobs than one batch: the view's
+// rows are joined with the log's jobs as they come, a few batches at a
+// time (never the whole range in memory), and the jobs without a row are
+// found at the start, the middle and the end of the key order, while a row
+// of a job with no event in the range is passed over.
+func TestCheckStreams(t *testing.T) {
+	const n = 2*checkBatch + 300
+	var evs []events.Event
+	for i := range n {
+		evs = append(evs, queryJob(fmt.Sprintf("job_%05d", i), doneFacts(1<<20), nil)...)
+	}
+	log := newLog(t, evs...)
+	f := &fakeStream{}
+	s := newFakeSink(t, log, f, Config{})
+	if _, err := s.Replay(t.Context(), ReplayOptions{From: t0.Add(-time.Hour), To: t0.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	lost := map[string]bool{"job_00000": true, fmt.Sprintf("job_%05d", n/2): true, fmt.Sprintf("job_%05d", n-1): true}
+	var stranger Row
+	if err := (fakeView{f, t}).Jobs(t.Context(), t0.Add(-time.Hour), t0.Add(time.Hour), "", func(r Row) error {
+		if stranger == nil {
+			stranger = maps.Clone(r)
+			stranger["job_id"] = "job_00010x" // between two jobs of the range
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	v := &strangerView{View: fakeView{f, t}, lost: lost, stranger: stranger}
+	bl := &batchLog{Log: log, view: v}
+	c, err := NewChecker(Config{Now: fixedNow}, bl, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, diffs, err := c.Check(t.Context(), t0.Add(-time.Hour), t0.Add(time.Hour), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (CheckStats{Jobs: n, Missing: len(lost)}); got != want {
+		t.Errorf("check %+v, want %+v; differences %+v", got, want, diffs)
+	}
+	for _, d := range diffs {
+		if !lost[d.Job.JobID] {
+			t.Errorf("%s reported %+v", d.Job, d)
+		}
+	}
+	if len(bl.batches) < 3 {
+		t.Fatalf("the log was read in %d batches, want at least 3", len(bl.batches))
+	}
+	for i, b := range bl.batches {
+		if b[0] > checkBatch || b[1] > (i+1)*checkBatch+len(lost)+1 {
+			t.Errorf("batch %d read %d jobs after %d rows: the rows were not joined as they came", i, b[0], b[1])
+		}
 	}
 }

@@ -23,18 +23,21 @@ type View interface {
 	// project only when it is set, by job: a superset of the rows of the
 	// jobs with an event in [from, to), since the sink writes a row for
 	// every event but a progress sample of a running job, whose row's last
-	// event may be long before from.
-	Jobs(ctx context.Context, from, to time.Time, project string) (map[events.JobKey]Row, error)
+	// event may be long before from. It calls fn with each row, one per
+	// job, in key order (project, location, job id: compareKeys), so that
+	// a reader can hold a few rows at a time whatever the range.
+	Jobs(ctx context.Context, from, to time.Time, project string, fn func(Row) error) error
 }
 
 // JobsView is the jobs view of a history in BigQuery.
 type JobsView struct {
 	client *bigquery.Client
 	b      schema.BigQuery
-	// QueryTimeout bounds each attempt of the query, the reading of its
-	// rows included (default DefaultQueryTimeout): a BigQuery that does
-	// not answer fails the read with ErrUnavailable, where the client
-	// would wait as long as the caller's context lets it.
+	// QueryTimeout bounds each attempt of the query until its first page of
+	// rows (default DefaultQueryTimeout): a BigQuery that does not answer
+	// fails the read with ErrUnavailable, where the client would wait as
+	// long as the caller's context lets it. The pages after it are read as
+	// the caller takes the rows, within the caller's context.
 	QueryTimeout time.Duration
 }
 
@@ -51,54 +54,87 @@ func NewJobsView(client *bigquery.Client, b schema.BigQuery) *JobsView {
 
 // Jobs implements View. It runs one query, billed to the client's project,
 // tried again with backoff for a minute while BigQuery fails transiently;
-// an attempt that passes QueryTimeout is not tried again.
-func (v *JobsView) Jobs(ctx context.Context, from, to time.Time, project string) (map[events.JobKey]Row, error) {
+// an attempt that passes QueryTimeout is not tried again. Then it reads the
+// rows page by page as fn takes them: BigQuery has QueryTimeout to send
+// each page (the time fn takes does not count), and a failure after fn has
+// had rows is returned as it is, since the rows cannot be taken back.
+func (v *JobsView) Jobs(ctx context.Context, from, to time.Time, project string, fn func(Row) error) error {
 	d := cmp.Or(v.QueryTimeout, DefaultQueryTimeout)
-	return backoff.Retry(ctx, func() (map[events.JobKey]Row, error) {
-		late := fmt.Errorf("%w: BigQuery did not answer the query of %s within %s", events.ErrUnavailable, v.b.Table(schema.JobsView), d)
-		actx, cancel := context.WithTimeoutCause(ctx, d, late)
+	late := func() error {
+		return fmt.Errorf("%w: BigQuery did not answer the query of %s within %s", events.ErrUnavailable, v.b.Table(schema.JobsView), d)
+	}
+	job, err := backoff.Retry(ctx, func() (*bigquery.Job, error) {
+		cause := late()
+		actx, cancel := context.WithTimeoutCause(ctx, d, cause)
 		defer cancel()
-		rows, err := v.jobs(actx, from, to, project)
-		if err != nil && context.Cause(actx) == late {
-			return nil, backoff.Permanent(fmt.Errorf("%w (%w)", late, err))
+		job, err := v.query(actx, from, to, project)
+		if err != nil && context.Cause(actx) == cause {
+			return nil, backoff.Permanent(fmt.Errorf("%w (%w)", cause, err))
 		}
 		if err != nil && !schema.Transient(err) {
 			return nil, backoff.Permanent(err)
 		}
-		return rows, err
+		return job, err
 	}, backoff.WithMaxElapsedTime(time.Minute))
+	if err != nil {
+		return err
+	}
+	// The rows' context ends when BigQuery has not sent the next page
+	// within d.
+	rctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stalled := time.AfterFunc(d, func() { cancel(late()) })
+	defer stalled.Stop()
+	it, err := job.Read(rctx)
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", v.b.Table(schema.JobsView), err)
+	}
+	for {
+		var vals map[string]bigquery.Value
+		err := it.Next(&vals)
+		if errors.Is(err, iterator.Done) {
+			return nil
+		}
+		if err != nil {
+			if cause := context.Cause(rctx); cause != nil && ctx.Err() == nil {
+				err = fmt.Errorf("%w (%w)", cause, err)
+			}
+			return fmt.Errorf("reading %s: %w", v.b.Table(schema.JobsView), err)
+		}
+		row := make(Row, len(vals))
+		for k, val := range vals {
+			row[k] = fromBigQuery(val)
+		}
+		if !stalled.Stop() {
+			return fmt.Errorf("reading %s: %w", v.b.Table(schema.JobsView), context.Cause(rctx))
+		}
+		if err := fn(row); err != nil {
+			return err
+		}
+		stalled.Reset(d)
+	}
 }
 
-func (v *JobsView) jobs(ctx context.Context, from, to time.Time, project string) (map[events.JobKey]Row, error) {
+// query runs the query and waits, within ctx, for it to finish.
+func (v *JobsView) query(ctx context.Context, from, to time.Time, project string) (*bigquery.Job, error) {
 	sql := "SELECT * FROM " + v.b.Table(schema.JobsView) + " WHERE first_seen < @to AND (last_seen >= @from OR IFNULL(state, '') != 'DONE')"
 	params := []bigquery.QueryParameter{{Name: "from", Value: from}, {Name: "to", Value: to}}
 	if project != "" {
 		sql += " AND project_id = @project"
 		params = append(params, bigquery.QueryParameter{Name: "project", Value: project})
 	}
+	sql += " ORDER BY project_id, location, job_id"
 	q := v.client.Query(sql)
 	q.Parameters = params
 	q.Location = v.b.Location
-	it, err := q.Read(ctx)
+	job, err := q.Run(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("querying %s: %w", v.b.Table(schema.JobsView), err)
 	}
-	out := map[events.JobKey]Row{}
-	for {
-		var vals map[string]bigquery.Value
-		err := it.Next(&vals)
-		if errors.Is(err, iterator.Done) {
-			return out, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("reading %s: %w", v.b.Table(schema.JobsView), err)
-		}
-		row := make(Row, len(vals))
-		for k, val := range vals {
-			row[k] = fromBigQuery(val)
-		}
-		out[keyOf(row)] = row
+	if _, err := job.Wait(ctx); err != nil {
+		return nil, fmt.Errorf("querying %s: %w", v.b.Table(schema.JobsView), err)
 	}
+	return job, nil
 }
 
 // keyOf returns the job a row is a version of: its first columns are the

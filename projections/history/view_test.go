@@ -40,7 +40,7 @@ func TestJobsViewOnHangingBigQuery(t *testing.T) {
 	v := NewJobsView(client, schema.BigQuery{Project: "hanging", Dataset: "history", Location: "US"})
 	v.QueryTimeout = 300 * time.Millisecond
 	start := time.Now()
-	_, err = v.Jobs(t.Context(), time.Now().Add(-time.Hour), time.Now(), "")
+	err = v.Jobs(t.Context(), time.Now().Add(-time.Hour), time.Now(), "", func(Row) error { return nil })
 	took := time.Since(start)
 	if !errors.Is(err, events.ErrUnavailable) || !strings.Contains(err.Error(), "did not answer the query of") {
 		t.Errorf("Jobs on a hanging BigQuery = %v; want ErrUnavailable, saying BigQuery did not answer", err)

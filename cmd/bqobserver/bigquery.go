@@ -90,7 +90,7 @@ func historySchema(g *Globals) schema.BigQuery {
 func openBigQuery(ctx context.Context, g *Globals, env func(string) string, write bool, log *slog.Logger) (*bigQueryBackend, error) {
 	b := &bigQueryBackend{Mode: bigQueryMode(g, env), Schema: historySchema(g), emulator: env("BIGQUERY_EMULATOR_HOST")}
 	if b.Mode == modeNone {
-		return nil, errors.New("no BigQuery backend: set BIGQUERY_EMULATOR_HOST, --bigquery-project or --project")
+		return nil, errors.New("no BigQuery backend: set BIGQUERY_EMULATOR_HOST and BIGQUERY_STORAGE_EMULATOR_HOST, --bigquery-project or --project")
 	}
 	if err := b.Schema.Validate(); err != nil {
 		return nil, err

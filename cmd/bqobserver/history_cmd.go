@@ -194,6 +194,11 @@ func (c *ReportURLCmd) Run(g *Globals, e *env) error {
 	if err := b.Validate(); err != nil {
 		return err
 	}
+	if bigQueryMode(g, e.getenv) == modeNone {
+		// Without --bigquery-project or --project the link would name the
+		// embedded mode's placeholder project, where no report can read.
+		return errors.New("no BigQuery history is configured: give --bigquery-project (or --project) and --bigquery-dataset, as the service that writes the history has them")
+	}
 	fmt.Fprintln(e.stdout, history.LookerStudioURL(b, g.LookerStudioTemplate))
 	return nil
 }

@@ -55,7 +55,11 @@ func TestHistoryOn(t *testing.T) {
 // TestReportURLCommand prints the Looker Studio link of the history named
 // by the flags.
 func TestReportURLCommand(t *testing.T) {
-	r := runEnv(t, "", "report-url", "--project", "acme", "--bigquery-dataset", "jobs_history", "--looker-studio-template", "tmpl-1")
+	t.Setenv("BIGQUERY_EMULATOR_HOST", "")
+	if r := runEnv(t, "", "report-url", "--bigquery-dataset", "jobs_history"); r.code == 0 || !strings.Contains(r.stderr, "no BigQuery history is configured") {
+		t.Errorf("report-url with no history: exit %d, want 1 saying there is none\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	r := runEnv(t, "", "report-url", "--bigquery-project", "acme", "--bigquery-dataset", "jobs_history", "--looker-studio-template", "tmpl-1")
 	if r.code != 0 {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)
 	}

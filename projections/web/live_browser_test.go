@@ -307,3 +307,29 @@ func TestNextPageFailureRetries(t *testing.T) {
 		t.Error("no next page failed")
 	}
 }
+
+// TestNoticeShowsBidiControls: an error that quotes what a request held
+// (here a project name with a right-to-left override) shows its
+// bidirectional controls spelled out, as every name on the page is, so that
+// it cannot reorder the notice around it.
+func TestNoticeShowsBidiControls(t *testing.T) {
+	browser.Binary(t)
+	o := newOrg(t, 10)
+	o.intercept(func(w http.ResponseWriter, r *http.Request, api http.Handler) {
+		if r.URL.Path != "/api/v1/jobs" {
+			api.ServeHTTP(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/problem+json")
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprint(w, `{"type":"about:blank","title":"Bad Request","status":400,"detail":"project: acme\u202e-etl is not listed"}`)
+	})
+	b := startBrowser(t)
+	b.Run(t, "loading the page", chromedp.EmulateViewport(1440, 900), chromedp.Navigate(o.URL()))
+	b.Until(t, "waiting for the notice", `document.querySelector("#notice").textContent.includes("[U+202E]")`, waitFor)
+	var raw bool
+	b.Eval(t, `document.querySelector("#notice").textContent.includes("\u202e")`, &raw)
+	if raw {
+		t.Error("the notice shows a raw right-to-left override")
+	}
+}

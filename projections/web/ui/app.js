@@ -359,7 +359,7 @@ function showNotice(text, retry) {
   b.textContent = "Retry";
   b.addEventListener("click", () => retry());
   const p = document.createElement("span");
-  p.textContent = text;
+  p.textContent = fmt.visible(text); // an error may quote what a request held
   box.replaceChildren(p, b);
 }
 

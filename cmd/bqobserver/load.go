@@ -14,7 +14,7 @@ import (
 )
 
 // LoadCmd measures the service as its users run it: it runs the bqobserver
-// binary, with its default flags, against the Pub/Sub emulator and
+// binary, with its default flags and Go's runtime defaults, against the Pub/Sub emulator and
 // cbtemulator, feeds it a simulated organization's audit entries at a steady
 // rate or as a backlog published before it starts, and prints what it saw
 // from outside (the service's /metrics and API, and /proc) as Markdown, for
@@ -41,7 +41,7 @@ type LoadCmd struct {
 	BigtableLimit string `name:"cbtemulator-gomemlimit" help:"GOMEMLIMIT of the cbtemulator the load command starts, as Go reads it (8GiB, 512MiB). Empty: none, or the GOMEMLIMIT variable's."`
 	BigtableProcs int    `name:"cbtemulator-gomaxprocs" default:"1" help:"GOMAXPROCS of the cbtemulator the load command starts. Its collector marks on every core it is allowed and finds idle, the service's included: with Go's default it took 14-17 CPU s of a 2-minute steady run at 5,000 entries/s, and the service fell short in the rows it did; on one core, 7-9 s. 0: Go's default (the machine's cores), or the GOMAXPROCS variable's."`
 
-	ServiceFlags []string `arg:"" optional:"" help:"Flags for bqobserver run, after --, to measure settings other than the defaults."`
+	ServiceFlags []string `arg:"" optional:"" help:"Flags for bqobserver run, after --, to measure settings other than the defaults. The service gets none of the shell's BQOBSERVER_ variables, nor its GOGC, GOMAXPROCS, GOMEMLIMIT or GODEBUG (the report names those it withheld); the emulators the command starts get them."`
 }
 
 // Run measures --runs runs and prints each run's timeline and a summary.
@@ -58,44 +58,85 @@ func (c *LoadCmd) Run(g *Globals, e *env) error {
 		return fmt.Errorf("making a work directory: %w", err)
 	}
 	e.log.Info("load: logs of the service and the emulators go here", "dir", work)
+	if _, _, fromEnv := c.emulatorsFromEnv(e); !fromEnv {
+		c.warnOfPubSubHeap(e, memTotal())
+	}
+	return c.runs(e, loadSteps{
+		open: func(run int) (*loadEmulators, error) {
+			emu, err := c.openEmulators(e, filepath.Join(work, "emulators-"+strconv.Itoa(run)))
+			if err != nil {
+				return nil, err
+			}
+			if err := c.warmUp(e, g, emu, binary, work); err != nil {
+				emu.close(e.log)
+				return nil, err
+			}
+			return emu, nil
+		},
+		measure: func(emu *loadEmulators, run int) (*loadResult, error) {
+			return c.runOnce(e, g, emu, binary, work, strconv.Itoa(run), c.Seed+uint64(run-1))
+		},
+		release: func(emu *loadEmulators) bool {
+			if !c.Fresh || len(emu.started) == 0 {
+				return false
+			}
+			emu.close(e.log)
+			return true
+		},
+		loadAverage: loadAverage,
+		machine:     machineNow,
+	})
+}
+
+// loadSteps are what LoadCmd.runs does for each run, which tests replace.
+type loadSteps struct {
+	open        func(run int) (*loadEmulators, error) // the emulators for run (from 1), warmed up
+	measure     func(emu *loadEmulators, run int) (*loadResult, error)
+	release     func(emu *loadEmulators) bool // after a run: stops emu if the next run is to have new ones
+	loadAverage func() float64
+	machine     func() string // the date and the machine, for the summary
+}
+
+// runs measures --runs runs with steps, writing each run and then the
+// summary of the runs measured, also when a later run, or the start of its
+// emulators, fails. Each run's load average is read before its emulators
+// start and warm up, whose work it would otherwise show.
+func (c *LoadCmd) runs(e *env, s loadSteps) (err error) {
 	var emu *loadEmulators
 	defer func() {
 		if emu != nil {
 			emu.close(e.log)
 		}
 	}()
-	if _, _, fromEnv := c.emulatorsFromEnv(e); !fromEnv {
-		c.warnOfPubSubHeap(e, memTotal())
-	}
 	var results []*loadResult
-	for i := range c.Runs {
+	failed := func(run int, err error) error {
+		if len(results) > 0 { // what the runs before it measured still stands
+			writeLoadSummary(e.stdout, c, s.machine(), results, withheld(e.getenv))
+		}
+		return fmt.Errorf("run %d: %w", run, err)
+	}
+	for run := 1; run <= c.Runs; run++ {
+		before := s.loadAverage()
 		if emu == nil {
-			if emu, err = c.openEmulators(e, filepath.Join(work, "emulators-"+strconv.Itoa(i+1))); err != nil {
-				return err
-			}
-			if err := c.warmUp(e, g, emu, binary, work); err != nil {
-				return err
+			if emu, err = s.open(run); err != nil {
+				return failed(run, err)
 			}
 		}
-		r, err := c.runOnce(e, g, emu, binary, work, strconv.Itoa(i+1), c.Seed+uint64(i))
-		if c.Fresh && len(emu.started) > 0 {
-			emu.close(e.log)
+		r, err := s.measure(emu, run)
+		if s.release(emu) {
 			emu = nil
 		}
 		if err != nil {
-			err = fmt.Errorf("run %d: %w", i+1, err)
-			if len(results) > 0 { // what the runs before it measured still stands
-				writeLoadSummary(e.stdout, c, machineNow(), results)
-			}
-			return err
+			return failed(run, err)
 		}
-		writeRun(e.stdout, c, i+1, r)
+		r.loadBefore = before
+		writeRun(e.stdout, c, run, r)
 		results = append(results, r)
 		if e.ctx.Err() != nil {
 			break
 		}
 	}
-	writeLoadSummary(e.stdout, c, machineNow(), results)
+	writeLoadSummary(e.stdout, c, s.machine(), results, withheld(e.getenv))
 	return nil
 }
 
@@ -104,8 +145,8 @@ func (c *LoadCmd) check() error {
 	if c.Rate <= 0 {
 		errs = append(errs, fmt.Errorf("--rate must be positive, not %g", c.Rate))
 	}
-	if c.Backlog < 0 || c.Runs < 1 || c.Interval < time.Second || c.Warm < 0 {
-		errs = append(errs, errors.New("--backlog and --warm-emulators must not be negative, --runs must be at least 1 and --interval at least 1s"))
+	if c.Backlog < 0 || c.Runs < 1 || c.Interval < time.Second || c.Warm < 0 || c.Warmup < 0 {
+		errs = append(errs, errors.New("--backlog, --warmup and --warm-emulators must not be negative, --runs must be at least 1 and --interval at least 1s"))
 	}
 	if c.Backlog == 0 && c.Warmup >= c.Duration {
 		errs = append(errs, fmt.Errorf("--warmup (%s) must be shorter than --duration (%s)", c.Warmup, c.Duration))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/http"
 	"net/url"
 	"sync"
@@ -28,11 +29,19 @@ type freshness struct {
 }
 
 // freshnessResult is the freshness of the jobs first published within a
-// window.
+// window. A probe the list never showed counts as infinitely late
+// (unseen), so a quantile above the share seen is unseen, not the
+// quantile of the probes that were luckier.
 type freshnessResult struct {
 	probes, seen int
-	p50, p99     time.Duration
+	p50, p99     time.Duration // unseen, or -1 without probes
+	// watched is how long, at least, each probe was polled for: from the
+	// last probe's publication until the polls stopped.
+	watched time.Duration
 }
+
+// unseen is the freshness of a probe the list never showed.
+const unseen = time.Duration(math.MaxInt64)
 
 func newFreshness(r *loadRun) *freshness { return &freshness{lr: r, seen: map[string]time.Time{}} }
 
@@ -99,11 +108,11 @@ func (f *freshness) list(ctx context.Context, q url.Values) ([]string, error) {
 	return ids, nil
 }
 
-// result is the freshness of the probe jobs first published in [from, to).
-// A job the list never showed (it finished between two polls, or was
-// pushed out of the newest hundred by jobs created after it) is counted as
-// a probe but not seen.
-func (f *freshness) result(from, to time.Time) freshnessResult {
+// result is the freshness of the probe jobs first published in [from, to),
+// polled for until until. A job the list never showed (it finished between
+// two polls, was pushed out of the newest hundred by jobs created after
+// it, or was not listed in time) counts as unseen: infinitely late.
+func (f *freshness) result(from, to, until time.Time) freshnessResult {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	p := f.lr.pub
@@ -111,16 +120,23 @@ func (f *freshness) result(from, to time.Time) freshnessResult {
 	defer p.mu.Unlock()
 	var r freshnessResult
 	var ds []time.Duration
+	var last time.Time
 	for id, published := range p.probes {
 		if published.Before(from) || !published.Before(to) {
 			continue
 		}
 		r.probes++
+		if published.After(last) {
+			last = published
+		}
 		if seen, ok := f.seen[id]; ok {
 			r.seen++
 			ds = append(ds, max(seen.Sub(published), 0))
+		} else {
+			ds = append(ds, unseen)
 		}
 	}
 	r.p50, r.p99 = measure.Percentile(ds, 50), measure.Percentile(ds, 99)
+	r.watched = until.Sub(last)
 	return r
 }

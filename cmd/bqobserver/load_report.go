@@ -33,19 +33,27 @@ func (c *LoadCmd) flags() string {
 // writeRun writes one run's heading, facts and timeline.
 func writeRun(w io.Writer, c *LoadCmd, n int, r *loadResult) {
 	fmt.Fprintf(w, "\n### Run %d of %d: %s\n\n", n, c.Runs, c.mode())
-	fmt.Fprintf(w, "Load average %.2f before, %.2f after. Ready %.1f s after start; %s entries published",
-		r.loadBefore, r.loadAfter, r.readyAfter.Seconds(), grouped(float64(r.published)))
+	for _, p := range r.problems {
+		fmt.Fprintf(w, "**Flagged: this run %s.**\n\n", p)
+	}
+	fmt.Fprintf(w, "Load average %s before the run and its emulators' warm-up, %s after. Ready %.1f s after start; %s entries published",
+		fixed(2)(r.loadBefore), fixed(2)(r.loadAfter), r.readyAfter.Seconds(), grouped(float64(r.published)))
 	if c.Backlog > 0 {
 		fmt.Fprintf(w, " in %.1f s before the start; drained %.1f s after the start. Stopped and started again: ready %.1f s after the restart; its rebuild read %s open-jobs index entries for %s running jobs in %.2f s.",
 			r.preloadTime.Seconds(), r.to.Sub(r.start).Seconds(), r.restart.readyAfter.Seconds(),
 			grouped(r.restart.indexEntries), grouped(r.restart.running), r.restart.rebuildSeconds)
 	} else {
-		fmt.Fprintf(w, "; rates over %.0f s: %s in and %s appended a second, ingest lag p99 %.2f s.",
-			r.window.Seconds(), grouped(r.inRate), grouped(r.appendedRate), r.ingestP99)
+		fmt.Fprintf(w, "; rates over the %.0f s of publishing after the warm-up: %s in and %s appended a second; %s; lag up to then: ingest lag p99 %s s; freshness p50 %s and p99 %s, %s.",
+			r.window.Seconds(), grouped(r.inRate), grouped(r.appendedRate), caughtUpText(r.caughtUp), fixed(2)(r.ingestP99),
+			freshnessMs(r.freshness.p50), freshnessMs(r.freshness.p99), r.freshness.seenText())
 	}
-	fmt.Fprintf(w, " CPU s per 1,000 entries: service %s, Pub/Sub emulator %s, cbtemulator %s, load command %s. The machine's cores were %s%% busy and %s%% stolen by the hypervisor.\n\n",
+	fmt.Fprintf(w, " CPU s per 1,000 entries: service %s, Pub/Sub emulator %s, cbtemulator %s, load command %s. The machine's cores were %s%% busy (%s%% with work other than these processes') and %s%% stolen by the hypervisor.",
 		fixed(3)(r.cpuService), fixed(3)(r.cpuPubSub), fixed(3)(r.cpuBigtable), fixed(3)(r.cpuLoad),
-		fixed(0)(100*r.machineBusy), fixed(1)(100*r.machineSteal))
+		fixed(0)(100*r.machineBusy), fixed(0)(100*r.machineOther), fixed(1)(100*r.machineSteal))
+	if r.sampleFailures > 0 {
+		fmt.Fprintf(w, " Of %d samples, %d failed (the last: %s).", r.sampled+r.sampleFailures, r.sampleFailures, r.sampleErr)
+	}
+	fmt.Fprint(w, "\n\n")
 	fmt.Fprintln(w, "| t | in/s | appended/s | skipped/s | ingest oldest (s) | feed oldest (s) | log write p99 (ms) | RSS (MB) | Go heap (MB) | service CPU (%) | cbtemulator RSS (MB) | cbtemulator GC CPU (s) | Pub/Sub emulator GC pauses (ms) | machine busy (%) | stolen (%) |")
 	fmt.Fprintln(w, "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 	for _, row := range r.timeline {
@@ -66,7 +74,7 @@ type summaryRow struct {
 func (c *LoadCmd) summaryRows() []summaryRow {
 	secs := func(d time.Duration) float64 { return d.Seconds() }
 	rows := []summaryRow{
-		{"load average (1 min) before the run", fixed(2), func(r *loadResult) float64 { return r.loadBefore }},
+		{"load average (1 min) before the run and its emulators' warm-up", fixed(2), func(r *loadResult) float64 { return r.loadBefore }},
 		{"ready after start (s)", fixed(1), func(r *loadResult) float64 { return secs(r.readyAfter) }},
 	}
 	if c.Backlog > 0 {
@@ -83,22 +91,22 @@ func (c *LoadCmd) summaryRows() []summaryRow {
 		summaryRow{"dead-lettered, handed back (entries)", grouped, func(r *loadResult) float64 { return r.deadLettered + r.handedBack }},
 		summaryRow{"ingest lag p50 (s), publish → appended", fixed(2), func(r *loadResult) float64 { return r.ingestP50 }},
 		summaryRow{"ingest lag p99 (s)", fixed(2), func(r *loadResult) float64 { return r.ingestP99 }},
-		summaryRow{"ingest lag max (s), oldest unprocessed", fixed(1), func(r *loadResult) float64 { return r.ingestMax }},
+		summaryRow{"ingest lag max (s), highest lag bucket's bound or oldest unprocessed seen", beyond(1, "> top bucket"), func(r *loadResult) float64 { return r.ingestMax }},
 		summaryRow{"feed lag p50 (s), appended → applied", fixed(2), func(r *loadResult) float64 { return r.feedP50 }},
 		summaryRow{"feed lag p99 (s)", fixed(2), func(r *loadResult) float64 { return r.feedP99 }},
-		summaryRow{"feed lag max (s), oldest unprocessed", fixed(1), func(r *loadResult) float64 { return r.feedMax }},
+		summaryRow{"feed lag max (s), highest lag bucket's bound or oldest unprocessed seen", beyond(1, "> top bucket"), func(r *loadResult) float64 { return r.feedMax }},
 		summaryRow{"log write p50 (ms), one batch to the event log", fixed(1), func(r *loadResult) float64 { return 1000 * r.logWriteP50 }},
 		summaryRow{"log write p99 (ms)", fixed(1), func(r *loadResult) float64 { return 1000 * r.logWriteP99 }},
 		summaryRow{"finished jobs the live feed pruned from the open-jobs index", grouped, func(r *loadResult) float64 { return r.pruned }},
 	)
 	if c.Backlog == 0 {
 		rows = append(rows,
-			summaryRow{"freshness p50 (ms), publish → in the list", fixed(0), func(r *loadResult) float64 { return ms(r.freshness.p50) }},
-			summaryRow{"freshness p99 (ms)", fixed(0), func(r *loadResult) float64 { return ms(r.freshness.p99) }},
+			summaryRow{"freshness p50 (ms), publish → in the list, an unseen probe counted as infinitely late", beyond(0, "not seen"), func(r *loadResult) float64 { return ms(r.freshness.p50) }},
+			summaryRow{"freshness p99 (ms)", beyond(0, "not seen"), func(r *loadResult) float64 { return ms(r.freshness.p99) }},
 			summaryRow{"freshness probes seen in the list (%)", fixed(1), func(r *loadResult) float64 {
 				return 100 * float64(r.freshness.seen) / float64(r.freshness.probes)
 			}},
-			summaryRow{"caught up after publishing stopped (s)", fixed(1), func(r *loadResult) float64 { return secs(r.caughtUp) }})
+			summaryRow{"caught up after publishing stopped (s)", beyond(1, fmt.Sprintf("> %.0f", settleWithin.Seconds())), func(r *loadResult) float64 { return r.caughtUp }})
 	} else {
 		rows = append(rows, restartRows()...)
 	}
@@ -115,15 +123,23 @@ func (c *LoadCmd) summaryRows() []summaryRow {
 		summaryRow{"cbtemulator CPU s per 1,000 entries", fixed(3), func(r *loadResult) float64 { return r.cpuBigtable }},
 		summaryRow{"load command CPU s per 1,000 entries", fixed(3), func(r *loadResult) float64 { return r.cpuLoad }},
 		summaryRow{"machine CPU busy (% of all cores)", fixed(0), func(r *loadResult) float64 { return 100 * r.machineBusy }},
+		summaryRow{"machine CPU busy with other work (% of all cores), less the service, the emulators started and the load command", fixed(0), func(r *loadResult) float64 { return 100 * r.machineOther }},
 		summaryRow{"stolen by the hypervisor (% of all cores)", fixed(1), func(r *loadResult) float64 { return 100 * r.machineSteal }},
 	)
 }
 
 // writeLoadSummary writes the heading, the machine and the min, median and
-// max of every measure over the runs.
-func writeLoadSummary(w io.Writer, c *LoadCmd, machine string, results []*loadResult) {
+// max of every measure over the runs, saying over how many when a run did
+// not measure it, and the runs flagged. withheld are the Go runtime's
+// variables of the shell the service did not get (childEnv).
+func writeLoadSummary(w io.Writer, c *LoadCmd, machine string, results []*loadResult, withheld []string) {
 	fmt.Fprintf(w, "\n## bqobserver load: %s, %d run(s)\n\n", c.mode(), len(results))
-	fmt.Fprintf(w, "%s. The service ran with %s, against the Pub/Sub emulator and cbtemulator (%s).\n\n", machine, c.flags(), c.emulatorsUsed(results))
+	fmt.Fprintf(w, "%s. The service ran with %s and Go's runtime defaults%s, against the Pub/Sub emulator and cbtemulator (%s).",
+		machine, c.flags(), withheldText(withheld), c.emulatorsUsed(results))
+	if c.Backlog == 0 {
+		fmt.Fprint(w, " Rates, CPU, the emulators' collections and the machine's shares are over the publishing after the warm-up; lag and memory over the same start until the service had caught up; freshness of the probes published in the rates' window.")
+	}
+	fmt.Fprint(w, "\n\n")
 	fmt.Fprintln(w, "| measure | min | median | max |")
 	fmt.Fprintln(w, "| --- | ---: | ---: | ---: |")
 	for _, row := range c.summaryRows() {
@@ -132,8 +148,56 @@ func writeLoadSummary(w io.Writer, c *LoadCmd, machine string, results []*loadRe
 			vs[i] = row.value(r)
 		}
 		s := measure.SpreadOf(vs)
-		fmt.Fprintf(w, "| %s | %s | %s | %s |\n", row.name, row.format(s.Min), row.format(s.Median), row.format(s.Max))
+		name := row.name
+		if s.N > 0 && s.N < len(results) {
+			name += fmt.Sprintf(" (of %d runs of %d)", s.N, len(results))
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %s |\n", name, row.format(s.Min), row.format(s.Median), row.format(s.Max))
 	}
+	for i, r := range results {
+		for _, p := range r.problems {
+			fmt.Fprintf(w, "\nFlagged: run %d %s.\n", i+1, p)
+		}
+	}
+}
+
+// withheldText says which of the shell's Go runtime variables the service
+// did not get.
+func withheldText(withheld []string) string {
+	if len(withheld) == 0 {
+		return ""
+	}
+	return " (the shell's `" + strings.Join(withheld, " ") + "` withheld from it, not from emulators the load command starts)"
+}
+
+// caughtUpText says when a steady run had caught up (loadResult.caughtUp).
+func caughtUpText(secs float64) string {
+	switch {
+	case math.IsInf(secs, 1):
+		return fmt.Sprintf("did not catch up within %.0f s", settleWithin.Seconds())
+	case math.IsNaN(secs):
+		return "not known whether it caught up"
+	}
+	return fmt.Sprintf("caught up %.1f s after publishing stopped", secs)
+}
+
+// freshnessMs formats a freshness quantile in milliseconds, or says that
+// the probe at that quantile was not seen.
+func freshnessMs(d time.Duration) string {
+	if d == unseen {
+		return "not seen"
+	}
+	return fixed(0)(ms(d)) + " ms"
+}
+
+// seenText gives the share of the probes the list showed, and how long
+// each was watched for at least.
+func (f freshnessResult) seenText() string {
+	if f.probes == 0 {
+		return "no probe"
+	}
+	return fmt.Sprintf("%s%% of %s probes seen in the list (each watched %.1f s or more)",
+		fixed(1)(100*float64(f.seen)/float64(f.probes)), grouped(float64(f.probes)), f.watched.Seconds())
 }
 
 func (c *LoadCmd) emulatorsUsed(results []*loadResult) string {
@@ -196,9 +260,14 @@ func memTotal() uint64 {
 	return *mem.MemTotal << 10
 }
 
+// ms is d in milliseconds: NaN for a negative d (none measured), +Inf for
+// unseen.
 func ms(d time.Duration) float64 {
-	if d < 0 {
+	switch {
+	case d < 0:
 		return math.NaN()
+	case d == unseen:
+		return math.Inf(1)
 	}
 	return float64(d) / float64(time.Millisecond)
 }
@@ -210,6 +279,17 @@ func fixed(n int) func(float64) string {
 			return "–"
 		}
 		return strconv.FormatFloat(v, 'f', n, 64)
+	}
+}
+
+// beyond formats with n decimals, NaN as "–" and +Inf, a value beyond
+// what the measure can tell, as over.
+func beyond(n int, over string) func(float64) string {
+	return func(v float64) string {
+		if math.IsInf(v, 1) {
+			return over
+		}
+		return fixed(n)(v)
 	}
 }
 

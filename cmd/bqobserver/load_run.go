@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"math"
 	"net/http"
 	"sync"
 	"time"
@@ -56,7 +57,9 @@ func (r *loadRun) measure(ctx context.Context) (_ *loadResult, err error) {
 		return nil, err
 	}
 	r.client = &http.Client{Timeout: 10 * time.Second}
-	res := &loadResult{loadBefore: loadAverage(), startedEmulators: len(r.emu.started) > 0}
+	// The load average before the run is read before its emulators start
+	// (LoadCmd.runs): here it would be the warm-up's.
+	res := &loadResult{loadBefore: math.NaN(), startedEmulators: len(r.emu.started) > 0}
 	if r.cmd.Backlog > 0 {
 		if err := r.preload(ctx, res); err != nil {
 			return nil, err
@@ -156,12 +159,18 @@ func (r *loadRun) drain(ctx context.Context, res *loadResult) error {
 	if err != nil {
 		return err
 	}
-	res.from, res.to = res.start, end
+	res.from, res.to, res.until = res.start, end, end
 	return nil
 }
 
+// settleWithin is how long after publishing a steady run waits for the
+// service to settle what was published.
+const settleWithin = 2 * time.Minute
+
 // steady publishes at --rate for --duration while probing freshness, then
-// waits (up to two minutes) for the service to settle what was published.
+// waits (up to settleWithin) for the service to settle what was published:
+// the rates are of the publishing window after the warm-up, lag and memory
+// up to when the service had caught up (loadResult.settle).
 // With --generate ahead it makes every entry before publishing the first.
 func (r *loadRun) steady(ctx context.Context, res *loadResult) error {
 	jobs, took, err := steadyJobs(r.seed, r.cmd.Rate, r.cmd.Warmup, r.cmd.Duration)
@@ -191,11 +200,8 @@ func (r *loadRun) steady(ctx context.Context, res *loadResult) error {
 	}
 	res.from, res.to = begin.Add(r.cmd.Warmup), time.Now()
 	res.published = int(r.pub.published.Load())
-	caughtUp, err := r.sampler.waitSettled(ctx, res.published, 2*time.Minute)
-	if err == nil {
-		res.caughtUp = caughtUp.Sub(res.to)
-	}
-	res.freshness = r.fresh.result(res.from, res.to)
+	res.settle(r.sampler.waitSettled(ctx, res.published, settleWithin))
+	res.freshness = r.fresh.result(res.from, res.to, time.Now())
 	return nil
 }
 

@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"sync"
 	"time"
 
+	"github.com/bqobserver/bqobserver/events/bus"
 	"github.com/bqobserver/bqobserver/events/ingest"
 	"github.com/bqobserver/bqobserver/internal/measure"
 )
@@ -34,7 +36,8 @@ type loadSample struct {
 	machine measure.Machine
 }
 
-// settled is how many deliveries reached a final outcome.
+// settled is how many deliveries reached a final outcome: a redelivery
+// counts again (see caughtUp).
 func (s *loadSample) settled() float64 { return s.received - s.handedBack }
 
 // loadSampler samples the service every second.
@@ -43,7 +46,8 @@ type loadSampler struct {
 
 	mu      sync.Mutex
 	samples []loadSample
-	err     error // the last failed scrape, reported if nothing else is
+	failed  int   // samples not taken: the scrape of /metrics failed
+	err     error // the last such failure
 }
 
 func newLoadSampler(r *loadRun) *loadSampler { return &loadSampler{lr: r} }
@@ -62,16 +66,22 @@ func (s *loadSampler) run(ctx context.Context) {
 	}
 }
 
+// take takes a sample, or counts one that failed. A sample's moment is
+// when its metrics are in hand, and the rest is read then: a sample timed
+// before the scrape would date what it shows early by the scrape's
+// latency, and the end of a drain with it.
 func (s *loadSampler) take(ctx context.Context) {
 	r := s.lr
-	sm := loadSample{at: time.Now(), published: float64(r.pub.published.Load())}
 	m, err := measure.Scrape(ctx, r.client, r.svc.base+"/metrics")
 	if err != nil {
-		s.mu.Lock()
-		s.err = err
-		s.mu.Unlock()
+		if ctx.Err() == nil { // a scrape cut short by the end of sampling is no failure
+			s.mu.Lock()
+			s.failed, s.err = s.failed+1, err
+			s.mu.Unlock()
+		}
 		return
 	}
+	sm := loadSample{at: time.Now(), published: float64(r.pub.published.Load())}
 	sm.fromMetrics(m)
 	sm.service = usage(r.svc.pid)
 	sm.pubsub, sm.bigtable = usage(r.emu.pid("pubsub")), usage(r.emu.pid("bigtable"))
@@ -107,34 +117,62 @@ func usage(pid int) measure.Usage {
 	return u
 }
 
-// latest is the last sample, if any.
-func (s *loadSampler) latest() (loadSample, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.samples) == 0 {
-		return loadSample{}, false
-	}
-	return s.samples[len(s.samples)-1], true
-}
+// errNotSettled is a service that did not settle what was published
+// within the bound it was given.
+var errNotSettled = errors.New("the service did not settle every entry")
 
-// waitSettled waits until the service has settled n deliveries and returns
-// the time of the sample that showed it.
+// settleQuiet is how long after its last settlement the service's
+// oldest-unprocessed gauge may go on showing that settlement's lag, and a
+// second more for the sample that sees it at 0.
+const settleQuiet = bus.LagHold + time.Second
+
+// waitSettled waits until the service has settled n entries (caughtUp) and
+// returns when it did. If it has not within the bound, it returns the time
+// of the last sample and errNotSettled; if ctx ends first, ctx's error.
 func (s *loadSampler) waitSettled(ctx context.Context, n int, within time.Duration) (time.Time, error) {
-	deadline := time.Now().Add(within)
+	start := time.Now()
 	for {
-		if sm, ok := s.latest(); ok && sm.settled() >= float64(n) {
-			return sm.at, nil
+		s.mu.Lock()
+		at, ok := caughtUp(s.samples, float64(n))
+		var last loadSample
+		if len(s.samples) > 0 {
+			last = s.samples[len(s.samples)-1]
 		}
-		if time.Now().After(deadline) {
-			sm, _ := s.latest()
-			return time.Time{}, fmt.Errorf("the service settled %.0f of %d entries within %s", sm.settled(), n, within)
+		s.mu.Unlock()
+		switch {
+		case ok && at.Sub(start) <= within:
+			return at, nil
+		case ok || time.Since(start) > within+settleQuiet:
+			return last.at, fmt.Errorf("%w: it settled %.0f deliveries of %d entries within %s", errNotSettled, last.settled(), n, within)
 		}
 		select {
 		case <-ctx.Done():
-			return time.Time{}, ctx.Err()
+			return last.at, ctx.Err()
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// caughtUp says when, by samples, the service had settled n entries: the
+// first sample with the settled count the last one shows, once that is at
+// least n and the service holds no entry (its oldest-unprocessed gauge is
+// 0). Deliveries count again when redelivered, so a count of n alone may
+// be reached with entries still waiting; the gauge is 0 only when the
+// service holds none and has settled none for bus.LagHold, after which its
+// count is final.
+func caughtUp(samples []loadSample, n float64) (time.Time, bool) {
+	if len(samples) == 0 {
+		return time.Time{}, false
+	}
+	last := samples[len(samples)-1]
+	if last.settled() < n || last.ingestOldest > 0 {
+		return time.Time{}, false
+	}
+	at := last.at
+	for i := len(samples) - 1; i >= 0 && samples[i].settled() == last.settled(); i-- {
+		at = samples[i].at
+	}
+	return at, true
 }
 
 // finish takes a last sample and computes the result from all of them.
@@ -142,5 +180,9 @@ func (s *loadSampler) finish(res *loadResult) {
 	s.take(context.Background())
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	res.sampled, res.sampleFailures = len(s.samples), s.failed
+	if s.err != nil {
+		res.sampleErr = s.err.Error()
+	}
 	res.compute(s.samples, s.lr.emu.gc(s.lr.env.log), s.lr.cmd.Interval)
 }

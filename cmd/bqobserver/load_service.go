@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -25,23 +26,43 @@ type loadService struct {
 	done chan struct{}
 }
 
-// childEnv is the environment of the processes a load run starts: this
-// process's, without any BQOBSERVER_ setting (the service runs with its
-// defaults) or PORT, with the run's emulators. A BigQuery emulator of the
-// caller's is left out too, so the service writes no BigQuery history and
-// every run measures the same thing, whatever the shell it starts from.
+// childEnv is the environment of the service and its setup in a load run:
+// this process's, without any BQOBSERVER_ setting (the service runs with
+// its defaults), PORT, or the Go runtime's settings (goRuntimeVars: the
+// service runs with Go's defaults, as a deployment does), with the run's
+// emulators. A BigQuery emulator of the caller's is left out too, so the
+// service writes no BigQuery history and every run measures the same
+// thing, whatever the shell it starts from. The emulators the command
+// starts get the caller's environment (emulator.StartBigtable), GOGC and
+// the rest included: --cbtemulator-gogc and its kin say so.
 func childEnv(emu *loadEmulators) []string {
 	var env []string
 	for _, kv := range os.Environ() {
 		name, _, _ := strings.Cut(kv, "=")
 		switch {
 		case strings.HasPrefix(name, "BQOBSERVER_"), name == "PORT", name == "PUBSUB_EMULATOR_HOST", name == "BIGTABLE_EMULATOR_HOST",
-			name == "BIGQUERY_EMULATOR_HOST", name == "BIGQUERY_STORAGE_EMULATOR_HOST":
+			name == "BIGQUERY_EMULATOR_HOST", name == "BIGQUERY_STORAGE_EMULATOR_HOST", slices.Contains(goRuntimeVars, name):
 			continue
 		}
 		env = append(env, kv)
 	}
 	return append(env, "PUBSUB_EMULATOR_HOST="+emu.pubsub, "BIGTABLE_EMULATOR_HOST="+emu.bigtable)
+}
+
+// goRuntimeVars are the variables that change how the Go runtime runs a
+// program, which the load command withholds from the service.
+var goRuntimeVars = []string{"GOGC", "GOMAXPROCS", "GOMEMLIMIT", "GODEBUG"}
+
+// withheld is what of goRuntimeVars getenv sets, as NAME=value, for the
+// report.
+func withheld(getenv func(string) string) []string {
+	var set []string
+	for _, name := range goRuntimeVars {
+		if v := getenv(name); v != "" {
+			set = append(set, name+"="+v)
+		}
+	}
+	return set
 }
 
 // setupProject creates the run's topics, subscriptions and table with the

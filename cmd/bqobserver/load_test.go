@@ -74,16 +74,17 @@ func TestLoadResult(t *testing.T) {
 	got := []float64{r.window.Seconds(), r.inRate, r.settledRate, r.appendedRate, r.skippedRate,
 		r.ingestP50, r.ingestP99, r.ingestMax, r.feedP50, r.feedMax, r.rssMax, r.heapMax,
 		r.cpuService, r.cpuPubSub, r.cpuBigtable, r.cpuLoad, r.pruned, r.logWriteP50, r.logWriteP99,
-		r.pubsubRSSMax, r.bigtableRSSMax, r.pubsubPauses, r.pubsubLongestPause, r.bigtableGCCPU, r.machineBusy, r.machineSteal}
+		r.pubsubRSSMax, r.bigtableRSSMax, r.pubsubPauses, r.pubsubLongestPause, r.bigtableGCCPU, r.machineBusy, r.machineSteal, r.machineOther}
 	want := []float64{8, 1000, 1000, 900, 100,
 		0.1, 0.982, 1, 0.05, 0.1, 20e6, 10e6,
 		0.2, 0.1, math.NaN(), 0.05, 40,
 		0.28, 0.9856, // of the window's 80 writes, 30 within 0.1 s and 50 between 0.1 and 1 s
 		math.NaN(), 40e6, // the Pub/Sub emulator's memory was not seen
 		0.45, 0.3, 3, // the collections after 2 s up to 10 s
-		0.75, 0.01}
+		0.75, 0.01,
+		0.575} // 1.5 of the 2 cores busy, 0.35 of them the service's, the Pub/Sub emulator's and the load command's
 	if diff := cmp.Diff(got, want, cmpopts.EquateNaNs(), cmpopts.EquateApprox(0, 1e-9)); diff != "" {
-		t.Errorf("window, rates, lag, memory, CPU, pruned jobs, log writes, the emulators' memory and collections, the machine (-got +want):\n%s", diff)
+		t.Errorf("window, rates, lag, memory, CPU, pruned jobs, log writes, the emulators' memory and collections, the machine, its other work (-got +want):\n%s", diff)
 	}
 	wantRows := []loadRow{
 		{at: 5 * time.Second, in: 1000, appended: 900, skipped: 100, ingestOldest: 0.5, feedOldest: 0.05, logWriteP99: 0.099, rss: 10e6, heap: 5e6, cpu: 20, bigtableRSS: 20e6,
@@ -144,14 +145,16 @@ func TestLoadFormats(t *testing.T) {
 	}
 }
 
-// TestChildEnv keeps the caller's environment for the processes a load run
+// TestLoadChildEnv keeps the caller's environment for the service a load run
 // starts, but none of the settings that would change what the service does:
-// its own flags' twins, PORT, and the caller's emulators.
-func TestChildEnv(t *testing.T) {
+// its own flags' twins, PORT, the Go runtime's settings, and the caller's
+// emulators.
+func TestLoadChildEnv(t *testing.T) {
 	set := map[string]string{
 		"BQOBSERVER_AUTH": "iap", "PORT": "9999", "PUBSUB_EMULATOR_HOST": "127.0.0.1:1",
 		"BIGTABLE_EMULATOR_HOST": "127.0.0.1:2", "BIGQUERY_EMULATOR_HOST": "127.0.0.1:3",
 		"BIGQUERY_STORAGE_EMULATOR_HOST": "127.0.0.1:4", "LOAD_TEST_KEPT": "kept",
+		"GOGC": "25", "GOMAXPROCS": "1", "GOMEMLIMIT": "200MiB", "GODEBUG": "gctrace=1",
 	}
 	for name, value := range set {
 		t.Setenv(name, value)
@@ -373,7 +376,7 @@ func TestLoadSummaryRestart(t *testing.T) {
 		results = append(results, &loadResult{restart: x})
 	}
 	var out bytes.Buffer
-	writeLoadSummary(&out, c, "a machine", results)
+	writeLoadSummary(&out, c, "a machine", results, nil)
 	var got [][]string
 	for _, row := range restartRows() {
 		got = append(got, spread(t, out.String(), row.name))
@@ -391,7 +394,7 @@ func TestLoadSummaryRestart(t *testing.T) {
 func TestLoadSummaryRestartEmulatorsUnseen(t *testing.T) {
 	c := &LoadCmd{Backlog: 1000, Rate: 100, Runs: 1}
 	var out bytes.Buffer
-	writeLoadSummary(&out, c, "a machine", []*loadResult{{restart: restartResult{quietWait: -1, readyAfter: time.Second}}})
+	writeLoadSummary(&out, c, "a machine", []*loadResult{{restart: restartResult{quietWait: -1, readyAfter: time.Second}}}, nil)
 	for _, row := range []string{"restart: waited for the emulators to go quiet (s)", "restart: Pub/Sub emulator CPU s by ready", "restart: cbtemulator CPU s by ready"} {
 		if got := spread(t, out.String(), row); !slices.Equal(got, []string{"–", "–", "–"}) {
 			t.Errorf("%s: %q, want – for emulators not started", row, got)

@@ -91,9 +91,10 @@ func TestSpreadAndPercentile(t *testing.T) {
 		"odd":  SpreadOf([]float64{3, 1, 2}),
 		"even": SpreadOf([]float64{4, 1, 3, 2, math.NaN()}),
 		"none": SpreadOf([]float64{math.NaN()}),
+		"inf":  SpreadOf([]float64{0.7, math.Inf(1), 2.4}),
 	}
 	nan := math.NaN()
-	want := map[string]Spread{"odd": {1, 2, 3}, "even": {1, 2.5, 4}, "none": {nan, nan, nan}}
+	want := map[string]Spread{"odd": {1, 2, 3, 3}, "even": {1, 2.5, 4, 4}, "none": {nan, nan, nan, 0}, "inf": {0.7, 2.4, math.Inf(1), 3}}
 	if diff := cmp.Diff(spreads, want, cmpopts.EquateNaNs()); diff != "" {
 		t.Errorf("spreads (-got +want):\n%s", diff)
 	}
@@ -157,5 +158,48 @@ func TestMachineShares(t *testing.T) {
 	}
 	if busy, _ := (Machine{}).Shares(from); !math.IsNaN(busy) {
 		t.Errorf("shares against a reading not taken = %g; want NaN", busy)
+	}
+}
+
+// TestCeiling: no observation was above the bound of the highest bucket
+// that holds one, so a maximum taken from it is never below a quantile.
+func TestCeiling(t *testing.T) {
+	bounds := []float64{1, 10, 100, math.Inf(1)}
+	for _, tt := range []struct {
+		name string
+		h    Histogram
+		want float64
+	}{
+		{"the 10 s bucket", Histogram{Bounds: bounds, Counts: []float64{90, 100, 100, 100}, Count: 100}, 10},
+		{"the first bucket", Histogram{Bounds: bounds, Counts: []float64{5, 5, 5, 5}, Count: 5}, 1},
+		{"the +Inf bucket", Histogram{Bounds: bounds, Counts: []float64{5, 5, 5, 6}, Count: 6}, math.Inf(1)},
+		{"no +Inf bucket exposed", Histogram{Bounds: bounds[:3], Counts: []float64{5, 5, 5}, Count: 6}, math.Inf(1)},
+		{"empty", Histogram{Bounds: bounds, Counts: []float64{0, 0, 0, 0}}, math.NaN()},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got := tt.h.Ceiling()
+			if !cmp.Equal(got, tt.want, cmpopts.EquateNaNs()) {
+				t.Errorf("Ceiling() = %g; want %g", got, tt.want)
+			}
+			if q := tt.h.Quantile(0.99); q > got {
+				t.Errorf("Ceiling() = %g is below the p99 %g", got, q)
+			}
+		})
+	}
+}
+
+// TestMachineOther: the machine's busy time beyond the measured
+// processes' is the share of everything else.
+func TestMachineOther(t *testing.T) {
+	from := Machine{Busy: 100, Total: 400}
+	to := Machine{Busy: 116, Total: 420} // 20 s of CPUs, 16 busy
+	if got := to.Other(from, 12*time.Second); math.Abs(got-0.2) > 1e-9 {
+		t.Errorf("Other with 12 s measured = %g; want 0.2", got)
+	}
+	if got := to.Other(from, 17*time.Second); got != 0 {
+		t.Errorf("Other with more measured than busy = %g; want 0", got)
+	}
+	if got := from.Other(from, 0); !math.IsNaN(got) {
+		t.Errorf("Other over no time = %g; want NaN", got)
 	}
 }

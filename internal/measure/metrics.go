@@ -160,3 +160,18 @@ func (h Histogram) Quantile(q float64) float64 {
 	}
 	return lower
 }
+
+// Ceiling is the upper bound of the highest bucket that holds an
+// observation: no observation was above it. It is +Inf when one fell in
+// the +Inf bucket, and NaN without observations.
+func (h Histogram) Ceiling() float64 {
+	if h.Count <= 0 {
+		return math.NaN()
+	}
+	for i, c := range h.Counts {
+		if c >= h.Count {
+			return h.Bounds[i]
+		}
+	}
+	return math.Inf(1) // the +Inf bucket is not in the exposition
+}

@@ -80,3 +80,16 @@ func (to Machine) Shares(from Machine) (busy, steal float64) {
 	}
 	return (to.Busy - from.Busy) / total, (to.Steal - from.Steal) / total
 }
+
+// Other is the share of the machine's CPU time, from 0 to 1, that from
+// and to, two readings in that order, differ by in busy time beyond
+// known, the CPU time the processes one measures took between them: the
+// work of everything else on the machine (and the kernel's interrupts).
+// NaN for readings that do not span any time.
+func (to Machine) Other(from Machine, known time.Duration) float64 {
+	total := to.Total - from.Total
+	if !(total > 0) {
+		return math.NaN()
+	}
+	return max(to.Busy-from.Busy-known.Seconds(), 0) / total
+}

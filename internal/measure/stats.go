@@ -6,10 +6,16 @@ import (
 	"time"
 )
 
-// Spread is the minimum, median and maximum of a set of values.
-type Spread struct{ Min, Median, Max float64 }
+// Spread is the minimum, median and maximum of a set of values, and how
+// many values they are of.
+type Spread struct {
+	Min, Median, Max float64
+	N                int // the values that were not NaN
+}
 
-// SpreadOf returns the spread of vs, ignoring NaNs; all NaN without any.
+// SpreadOf returns the spread of vs, ignoring NaNs (N says how many are
+// left); all NaN without any. An infinite value counts, as the largest or
+// the smallest.
 func SpreadOf(vs []float64) Spread {
 	var ok []float64
 	for _, v := range vs {
@@ -18,7 +24,7 @@ func SpreadOf(vs []float64) Spread {
 		}
 	}
 	if len(ok) == 0 {
-		return Spread{math.NaN(), math.NaN(), math.NaN()}
+		return Spread{Min: math.NaN(), Median: math.NaN(), Max: math.NaN()}
 	}
 	slices.Sort(ok)
 	mid := len(ok) / 2
@@ -26,7 +32,7 @@ func SpreadOf(vs []float64) Spread {
 	if len(ok)%2 == 0 {
 		median = (ok[mid-1] + ok[mid]) / 2
 	}
-	return Spread{ok[0], median, ok[len(ok)-1]}
+	return Spread{Min: ok[0], Median: median, Max: ok[len(ok)-1], N: len(ok)}
 }
 
 // Percentile returns the p-th percentile (0–100) of ds, nearest rank, or

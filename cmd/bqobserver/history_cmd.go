@@ -46,9 +46,14 @@ func (r *historyRange) open(e *env, g *Globals, write bool) (log *events.Log, hb
 	if err := r.resolve(time.Now()); err != nil {
 		return nil, nil, nil, err
 	}
-	b, err := openBackends(e.ctx, g, e.getenv, e.log)
-	if err != nil {
-		return nil, nil, nil, err
+	// The event log alone: the history's commands need no Pub/Sub, and an
+	// in-process Bigtable would be an empty log.
+	if bigtableMode(g, e.getenv) == modeEmbedded {
+		return nil, nil, nil, errors.New("the history's commands read the event log: set --bigtable-instance (BQOBSERVER_BIGTABLE_INSTANCE) or BIGTABLE_EMULATOR_HOST")
+	}
+	b := &backends{}
+	if err := b.openBigtable(e.ctx, g, e.getenv); err != nil {
+		return nil, nil, nil, errors.Join(err, b.Close())
 	}
 	if log, err = events.NewLog(b.Bigtable, g.logConfig(e.log)); err == nil {
 		hb, err = openBigQuery(e.ctx, g, e.getenv, write, e.log)

@@ -235,3 +235,18 @@ func TestHistoryCommandsOnHangingBigtable(t *testing.T) {
 		t.Error("no read reached the hanging Bigtable")
 	}
 }
+
+// TestHistoryCommandsNeedOnlyTheLog: the history's commands read the event
+// log and BigQuery, and need no Pub/Sub: a Bigtable on Google Cloud without
+// --project is no mix to refuse; an in-process Bigtable, an empty log, is.
+func TestHistoryCommandsNeedOnlyTheLog(t *testing.T) {
+	env := map[string]string{"BIGQUERY_EMULATOR_HOST": "127.0.0.1:1", "BIGQUERY_STORAGE_EMULATOR_HOST": "127.0.0.1:1"}
+	r := runWith(t, env, "history", "check", "--from", "2026-12-01T00:00:00Z")
+	if r.code == 0 || !strings.Contains(r.stderr, "the history's commands read the event log") {
+		t.Errorf("history check on an in-process Bigtable: exit %d\n%s", r.code, r.stderr)
+	}
+	r = runWith(t, env, "history", "check", "--from", "2026-12-01T00:00:00Z", "--bigtable-instance", "bqobserver", "--bigtable-project", "acme-observer")
+	if strings.Contains(r.stderr, "no Pub/Sub is configured") {
+		t.Errorf("history check refused for want of a Pub/Sub it does not use:\n%s", r.stderr)
+	}
+}

@@ -171,9 +171,17 @@ func TestPublishLeavesOutWhatIsNotJSON(t *testing.T) {
 // TestSetupPushURL refuses a push URL that is not the push intake's.
 func TestSetupPushURL(t *testing.T) {
 	project, _ := pubsubEnv(t)
-	for _, u := range []string{"https://bqobserver.example/", "http://bqobserver.example/push/audit", "bqobserver.example/push/audit"} {
+	for _, u := range []string{"https://bqobserver.example/", "ftp://bqobserver.example/push/audit", "bqobserver.example/push/audit"} {
 		if r := runEnv(t, "", "setup", "--project", project, "--push-url", u); r.code == 0 || !strings.Contains(r.stdout+r.stderr, "is not the push intake's URL") {
 			t.Errorf("setup --push-url %s: exit %d\n%s%s", u, r.code, r.stdout, r.stderr)
 		}
+	}
+	// The emulator pushes to http (pubsubEnv sets PUBSUB_EMULATOR_HOST);
+	// Google's Pub/Sub only to https.
+	if r := runEnv(t, "", "setup", "--project", project, "--push-url", "http://127.0.0.1:8080/push/audit"); r.code != 0 {
+		t.Errorf("setup --push-url http://… on the emulator: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if err := checkPushURL("http://bqobserver.example/push/audit", false); err == nil {
+		t.Error("an http push URL is accepted for Google's Pub/Sub")
 	}
 }

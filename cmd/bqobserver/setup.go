@@ -34,7 +34,7 @@ func (c *SetupCmd) Run(g *Globals, e *env) error {
 	if c.PushURL != "" {
 		top.PushSubscription, top.PushEndpoint, top.PushServiceAccount = c.PushSubscription, c.PushURL, c.PushServiceAccount
 	}
-	if err := checkPushURL(c.PushURL); err != nil {
+	if err := checkPushURL(c.PushURL, e.getenv("PUBSUB_EMULATOR_HOST") != ""); err != nil {
 		return err
 	}
 	if g.AuditSubscription == "" && c.PushURL == "" {
@@ -74,14 +74,15 @@ func subscriptionsOf(top schema.PubSub) []string {
 
 // checkPushURL refuses a push URL that is not the push intake's: Pub/Sub
 // would push every entry where nothing takes it, and dead-letter it after
-// days of retries. Pub/Sub pushes only to https.
-func checkPushURL(raw string) error {
+// days of retries. Pub/Sub pushes only to https; its emulator to http too.
+func checkPushURL(raw string, emulator bool) error {
 	if raw == "" {
 		return nil
 	}
 	u, err := url.Parse(raw)
-	if err != nil || u.Scheme != "https" || u.Host == "" || !strings.HasSuffix(u.Path, pushPath) {
-		return fmt.Errorf("--push-url=%s is not the push intake's URL: want https://HOST%s (the service's address, with run --push-endpoint)", raw, pushPath)
+	scheme := err == nil && (u.Scheme == "https" || emulator && u.Scheme == "http")
+	if !scheme || u.Host == "" || !strings.HasSuffix(u.Path, pushPath) {
+		return fmt.Errorf("--push-url=%s is not the push intake's URL: want https://HOST%s (the service's address, with run --push-endpoint; http with the emulator)", raw, pushPath)
 	}
 	return nil
 }

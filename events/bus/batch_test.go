@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -212,6 +213,12 @@ func TestConsumerBatches(t *testing.T) {
 		string(allBad): ReasonNotAnEvent}
 	if diff := cmp.Diff(wantDead, f.deadLetters(len(wantDead))); diff != "" {
 		t.Errorf("dead letters (-want +got):\n%s", diff)
+	}
+	// A dead letter of members that are not events and of an event that
+	// failed for good names both failures.
+	mixed := f.deadErrors[string(events.JoinMessages([][]byte{[]byte(`{"id":"y"}`), payloads[4]}))]
+	if !strings.Contains(mixed, "not a valid event") && !strings.Contains(mixed, "invalid event") || !strings.Contains(mixed, evs[4].ID) {
+		t.Errorf("the dead letter of an unreadable member and an invalid event says %q, want both failures named", mixed)
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -254,24 +254,27 @@ func (c *Consumer) handle(msg *message.Message) ([]*message.Message, error) {
 	}
 	work() // this goroutine is a worker too
 	wg.Wait()
-	var transient []error
-	var permanent error
-	if len(unreadable) > 0 {
-		permanent = Permanent(ReasonNotAnEvent, fmt.Errorf("message %s: %d of its %d members: %w",
-			msg.UUID, len(unreadable), len(evs)+len(unreadable), errors.Join(unreadableErrs(unreadable)...)))
-	}
+	var transient, failed []error
 	var poisoned []events.Event
 	for i, err := range errs {
 		switch {
 		case err == nil:
 		case IsPermanent(err):
-			if permanent == nil {
-				permanent = err
-			}
+			failed = append(failed, err)
 			poisoned = append(poisoned, evs[i])
 		default:
 			transient = append(transient, err)
 		}
+	}
+	var permanent error
+	switch {
+	case len(unreadable) > 0:
+		// The one dead letter's reason is not_an_event; its error names
+		// the failures of the events beside the unreadable members too.
+		permanent = Permanent(ReasonNotAnEvent, errors.Join(append([]error{fmt.Errorf("message %s: %d of its %d members: %w",
+			msg.UUID, len(unreadable), len(evs)+len(unreadable), errors.Join(unreadableErrs(unreadable)...))}, failed...)...))
+	case len(failed) > 0:
+		permanent = failed[0]
 	}
 	if len(transient) > 0 {
 		return nil, fmt.Errorf("%d of the %d events of message %s: %w", len(transient), len(evs), msg.UUID, errors.Join(transient...))

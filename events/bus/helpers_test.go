@@ -13,6 +13,7 @@ import (
 	"cloud.google.com/go/pubsub/v2"
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 	"google.golang.org/grpc"
 
 	"github.com/bqobserver/bqobserver/events"
@@ -31,6 +32,9 @@ const (
 type fixture struct {
 	t  testing.TB
 	ps *pubsubtest.Server
+	// deadErrors are the errors of the dead letters deadLetters received,
+	// by payload.
+	deadErrors map[string]string
 }
 
 func newFixture(t testing.TB) *fixture {
@@ -148,8 +152,10 @@ func (f *fixture) receiveUntil(sub string, enough func([]*pubsub.Message) bool) 
 func (f *fixture) deadLetters(n int) map[string]string {
 	f.t.Helper()
 	got := map[string]string{}
+	f.deadErrors = map[string]string{}
 	for _, m := range f.receive(deadSub, n) {
 		got[string(m.Data)] = m.Attributes[MetaReason]
+		f.deadErrors[string(m.Data)] = m.Attributes[middleware.ReasonForPoisonedKey]
 	}
 	return got
 }

@@ -57,9 +57,10 @@
 //     match on the email alone (tokens do not say which kind of account they
 //     belong to); the prefix records the intent.
 //   - domain:DOMAIN matches every account that the Google Workspace or Cloud
-//     Identity domain DOMAIN manages, as Google IAM's domain: does: the
-//     token's hd (hosted domain) claim, which Google sets only for managed
-//     accounts, must be DOMAIN (not a subdomain). An account whose email is
+//     Identity account whose primary domain is DOMAIN manages, as Google
+//     IAM's domain: does: the token's hd (hosted domain) claim, which Google
+//     sets only for managed accounts, to the primary domain, must be DOMAIN
+//     (not a subdomain, nor a secondary domain). An account whose email is
 //     at DOMAIN but which the organization does not manage (a consumer
 //     account made with such an address) does not match; nor does a
 //     service account.

@@ -56,8 +56,10 @@ func NewJobsView(client *bigquery.Client, b schema.BigQuery) *JobsView {
 // tried again with backoff for a minute while BigQuery fails transiently;
 // an attempt that passes QueryTimeout is not tried again. Then it reads the
 // rows page by page as fn takes them: BigQuery has QueryTimeout to send
-// each page (the time fn takes does not count), and a failure after fn has
-// had rows is returned as it is, since the rows cannot be taken back.
+// each page (the time fn takes does not count). The client tries a page
+// again itself while BigQuery fails transiently; a page that fails for
+// good fails the read, the first one included, since rows fn has had
+// cannot be taken back.
 func (v *JobsView) Jobs(ctx context.Context, from, to time.Time, project string, fn func(Row) error) error {
 	d := cmp.Or(v.QueryTimeout, DefaultQueryTimeout)
 	late := func() error {

@@ -28,7 +28,7 @@ type eventLog interface {
 var _ eventLog = (*events.Log)(nil)
 
 // Handle folds one event of the live feed into the list. It fails only
-// when the log, which must be asked about an unknown, old job, cannot be
+// when the log, which must be asked about a job it does not know, cannot be
 // read: an error matching events.ErrUnavailable, to be retried. Redelivery
 // is harmless: applying an event twice changes nothing.
 func (p *Projection) Handle(ctx context.Context, e events.Event) error {

@@ -245,8 +245,9 @@ func (p *Projection) Close() {
 }
 
 // Apply folds events into the list, as the live feed does. It fails only when
-// an event of an unknown job is older than the tombstone memory and the log,
-// which must be asked whether that job already finished, cannot be read.
+// an event of an unknown job is older than the tombstone memory, or has no
+// state, and the log, which must be asked whether that job already
+// finished, cannot be read.
 func (p *Projection) Apply(ctx context.Context, evs ...events.Event) error {
 	for i := range evs {
 		if err := p.apply(ctx, &evs[i]); err != nil {

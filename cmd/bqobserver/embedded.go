@@ -165,5 +165,10 @@ func (s *embeddedSimulation) run(ctx context.Context, stop func() context.Contex
 	if errors.Is(err, context.Canceled) {
 		err = nil
 	}
-	return errors.Join(err, s.sink.close(stop()))
+	// Entries still unpublished when the shutdown's budget ends are
+	// simulated ones: a stop that leaves some is no failure of the service.
+	if cerr := s.sink.close(stop()); cerr != nil {
+		log.Warn("the simulation stopped with entries it could not publish", "error", cerr.Error())
+	}
+	return err
 }

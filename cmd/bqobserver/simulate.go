@@ -116,7 +116,9 @@ func (c *SimulateCmd) check(g *Globals, e *env) error {
 // simulate runs the organization in virtual or real time into sink, with
 // a progress bar on standard error.
 func (c *SimulateCmd) simulate(e *env, org *simulation.Org, sink entrySink) error {
-	start := org.Now()
+	// The bar counts from the first entry: in real time the simulation's
+	// clock starts with Run, and before it reads the virtual start.
+	var start time.Time
 	bar := c.progress(e)
 	defer func() { _ = bar.Finish() }() // the bar is decoration
 	sent := 0
@@ -126,6 +128,9 @@ func (c *SimulateCmd) simulate(e *env, org *simulation.Org, sink entrySink) erro
 		}
 		if sent++; sent%1000 == 0 {
 			bar.Describe(behindDescription(org.Behind()))
+		}
+		if start.IsZero() {
+			start = en.Published
 		}
 		if c.Duration > 0 {
 			_ = bar.Set64(int64(en.Published.Sub(start) / time.Second)) // the bar is decoration
@@ -151,7 +156,11 @@ func (c *SimulateCmd) simulate(e *env, org *simulation.Org, sink entrySink) erro
 		ctx, cancel = context.WithTimeout(ctx, time.Duration(float64(c.Duration)/c.Speed))
 		defer cancel()
 	}
-	return org.Run(ctx, send)
+	err := org.Run(ctx, send)
+	if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		return nil // interrupted, or --duration is over: close flushes what is pending
+	}
+	return err
 }
 
 // behindDescription is the progress bar's description: it says how far
@@ -384,12 +393,17 @@ func (s *topicSink) settleFirst(ctx context.Context) error {
 			s.pending = s.pending[1:]
 			return nil
 		}
-		if ctx.Err() != nil || !passing(err) {
+		if ctx.Err() != nil {
+			// Stopped: the caller's context ended, whatever the publish
+			// answered meanwhile.
+			return fmt.Errorf("publishing to %s: %w (%w)", s.topic, ctx.Err(), err)
+		}
+		if !passing(err) {
 			return fmt.Errorf("publishing to %s: %w", s.topic, err)
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("publishing to %s: %w", s.topic, err)
+			return fmt.Errorf("publishing to %s: %w (%w)", s.topic, ctx.Err(), err)
 		case <-time.After(wait):
 		}
 		s.log.Warn("a publish failed for a passing reason; publishing it again", "topic", s.topic, "error", err.Error(),

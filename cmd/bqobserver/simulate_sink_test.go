@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"log/slog"
+	"os"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -132,5 +134,80 @@ func TestBehindDescription(t *testing.T) {
 		if got := behindDescription(behind); got != want {
 			t.Errorf("behindDescription(%v) = %q, want %q", behind, got, want)
 		}
+	}
+}
+
+// TestStopWhileRepublishing: a simulation stopped (SIGINT, the end of
+// --duration, the embedded mode's shutdown) while a publish waits to be
+// made again ends as a stop does, not as a failure: simulate returns nil,
+// and the embedded mode's step reports nothing.
+func TestStopWhileRepublishing(t *testing.T) {
+	defer func(b struct{ first, max time.Duration }) { republishBackoff = b }(republishBackoff)
+	republishBackoff.first, republishBackoff.max = 200*time.Millisecond, 200*time.Millisecond
+	newSink := func(t *testing.T) *topicSink {
+		fail := &failFirst{}
+		fail.n.Store(1 << 40) // every publish fails, for a passing reason
+		srv := pstest.NewServer(pstest.ServerReactorOption{FuncName: "Publish", Reactor: fail})
+		t.Cleanup(func() { srv.Close() })
+		c := pubsubtest.Client(t, srv.Addr, "p")
+		if _, err := c.TopicAdminClient.CreateTopic(t.Context(), &pb.Topic{Name: "projects/p/topics/audit"}); err != nil {
+			t.Fatal(err)
+		}
+		s := newTopicSink(c, "audit", slog.New(slog.DiscardHandler))
+		s.pub.PublishSettings.Timeout = 50 * time.Millisecond
+		s.pub.PublishSettings.CountThreshold = 1
+		return s
+	}
+	t.Run("simulate", func(t *testing.T) {
+		s := newSink(t)
+		cmd := &SimulateCmd{Rate: 200, Projects: 5, Formats: []string{"v1", "v2"}, Seed: 1, Speed: 1, APIRetention: time.Hour,
+			Jitter: time.Second, MaxDelay: 2 * time.Minute}
+		cfg, err := cmd.config()
+		if err != nil {
+			t.Fatal(err)
+		}
+		org, err := simulation.New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second) // SIGINT
+		defer cancel()
+		e := &env{ctx: ctx, log: slog.New(slog.DiscardHandler), stdout: io.Discard, stderr: io.Discard}
+		if err := cmd.simulate(e, org, s); err != nil {
+			t.Errorf("simulate stopped while republishing: %v", err)
+		}
+		if s.retried == 0 {
+			t.Error("no publish was made again: the test stopped nothing in the middle")
+		}
+	})
+	t.Run("embedded", func(t *testing.T) {
+		s := newSink(t)
+		org, err := simulation.New(simulation.Config{Seed: 1, Projects: 5, Rate: 200, Retention: time.Minute})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sim := &embeddedSimulation{org: org, sink: s}
+		ctx, cancel := context.WithCancel(t.Context()) // the service's shutdown
+		defer cancel()
+		time.AfterFunc(2*time.Second, cancel)
+		stop, stopCancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+		defer stopCancel()
+		err = sim.run(ctx, func() context.Context { return stop }, slog.New(slog.DiscardHandler))
+		if err := (step{"simulation", func(context.Context) error { return err }}).do(ctx); err != nil {
+			t.Errorf("the embedded mode's simulation, stopped while republishing, reports %v", err)
+		}
+	})
+}
+
+// TestSimulateRealTimeProgress: a real-time run with --duration draws its
+// progress bar from its first entry, a line, not from the virtual start
+// in 2025 (millions of seconds of bar, drawn at the thousandth entry).
+func TestSimulateRealTimeProgress(t *testing.T) {
+	code, _, stderr := runCLI(t, "simulate", "--output", os.DevNull, "--duration", "4s", "--rate", "400", "--projects", "5")
+	if code != 0 {
+		t.Fatalf("exit %d: %.300s", code, stderr)
+	}
+	if len(stderr) > 64<<10 {
+		t.Errorf("%d bytes of progress bar on standard error; it begins %.200q", len(stderr), stderr)
 	}
 }

@@ -644,8 +644,11 @@ func TestSlowProjectDoesNotStallOthers(t *testing.T) {
 	warm(w, warmer, 6)
 	projects := slices.Sorted(mapKeys(w.proj.OpenJobs(func(string) bool { return true })))
 	g := &gate{project: projects[0], open: make(chan struct{}), next: http.DefaultTransport}
+	// The hanging call must not end by its own timeout (30 s by default)
+	// while the others are listed: on a loaded machine that takes longer,
+	// and the call's next attempt would count as a second call.
 	e := w.enricher(enrich.Config{Interval: 20 * time.Millisecond, Workers: 2},
-		enrich.Deps{API: w.client(jobsapi.Config{}, g)})
+		enrich.Deps{API: w.client(jobsapi.Config{CallTimeout: 10 * time.Minute}, g)})
 	before := w.api.Calls()
 	ctx, cancel := context.WithCancel(t.Context())
 	var wg sync.WaitGroup

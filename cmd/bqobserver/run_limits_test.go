@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"math"
 	"net/http"
+	"os"
 	"regexp"
 	"runtime"
 	"runtime/debug"
@@ -271,5 +272,18 @@ func TestShutdownTimeoutPositive(t *testing.T) {
 		if r := runEnv(t, "", args...); r.code == 0 || !strings.Contains(r.stdout+r.stderr, "--shutdown-timeout must be positive") {
 			t.Errorf("%v: exit %d\n%s%s", args, r.code, r.stdout, r.stderr)
 		}
+	}
+}
+
+// TestSimulationRetention: the embedded simulation beside the Bigtable
+// emulator keeps finished jobs an hour, not the simulation's default day;
+// simulate refuses an --api-retention the simulation would read as a day.
+func TestSimulationRetention(t *testing.T) {
+	c := &RunCmd{Simulate: true, SimulateRate: 50}
+	if got := c.simulationRetention(&Globals{Retention: 9600 * time.Hour}, &backends{PubSubMode: modeEmbedded, BigtableMode: modeEmulator}); got != time.Hour {
+		t.Errorf("simulation retention beside the emulator %s, want 1h", got)
+	}
+	if r := runEnv(t, "", "simulate", "--output", os.DevNull, "--api-retention", "0s"); r.code == 0 || !strings.Contains(r.stderr, "--api-retention must be positive") {
+		t.Errorf("simulate --api-retention 0s: exit %d\n%s", r.code, r.stderr)
 	}
 }

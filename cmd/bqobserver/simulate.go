@@ -107,6 +107,10 @@ func (c *SimulateCmd) check(g *Globals, e *env) error {
 	if c.Duration < 0 {
 		errs = append(errs, fmt.Errorf("--duration must not be negative, not %s", c.Duration))
 	}
+	if c.APIRetention <= 0 {
+		// The simulation reads 0 as its own default, a day.
+		errs = append(errs, fmt.Errorf("--api-retention must be positive, not %s", c.APIRetention))
+	}
 	if c.Output == "" && g.Project == "" && e.getenv("PUBSUB_EMULATOR_HOST") == "" {
 		errs = append(errs, errors.New("nothing to send to: set --output, --project (BQOBSERVER_PROJECT) or PUBSUB_EMULATOR_HOST"))
 	}

@@ -10,8 +10,7 @@ import (
 
 // TestListFieldsNameTheAPIsFields walks the partial-response selection of
 // ListOpen over the API's types: a name BigQuery does not know would make
-// every listing fail with 400 (as it does against the simulated jobs API,
-// which checks the selection too).
+// every listing fail with 400, and the simulation does not check it.
 func TestListFieldsNameTheAPIsFields(t *testing.T) {
 	rest, err := walk(reflect.TypeFor[bq.JobList](), listFields, "")
 	if err != nil {

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"maps"
 	"net/http"
-	"reflect"
 	"sync"
 	"time"
 
@@ -26,9 +25,6 @@ import (
 // jobs.cancel call and stops the job shortly after, with BigQuery's
 // cancellation error. A job is forgotten (404) Config.Retention after its
 // end.
-//
-// Every method takes Google's fields parameter and answers only the fields
-// it selects, or 400 when it names a field the answer's type does not have.
 //
 // Requests are not authenticated. Deny and DenyMethod switch on the 403 a
 // caller without permission gets; Faults, SetFaults and FailNext inject
@@ -127,16 +123,11 @@ func (a *JobsAPI) answered(c Call, status int) {
 	a.answers[Answer{Method: c.Method, Project: c.Project, Status: status}]++
 }
 
-// serve answers one call: with the fault or denial admit finds, with the
-// refusal of a fields parameter the answer's type, shape, cannot take, or
-// with what do gives, as much of it as the fields parameter selects.
-func (a *JobsAPI) serve(w http.ResponseWriter, r *http.Request, c Call, shape reflect.Type, denial func() *apiError, do func() (any, *apiError)) {
+// serve answers one call: with the fault or denial admit finds, or with
+// what do gives.
+func (a *JobsAPI) serve(w http.ResponseWriter, c Call, denial func() *apiError, do func() (any, *apiError)) {
 	var body any
-	var sel selection
 	e := a.admit(c, denial)
-	if e == nil {
-		sel, e = requestedFields(r, shape)
-	}
 	if e == nil {
 		body, e = do()
 	}
@@ -145,14 +136,14 @@ func (a *JobsAPI) serve(w http.ResponseWriter, r *http.Request, c Call, shape re
 		e.write(w)
 		return
 	}
-	a.answered(c, writeJSON(w, body, sel))
+	a.answered(c, writeJSON(w, body))
 }
 
 func (a *JobsAPI) list(w http.ResponseWriter, r *http.Request) {
 	c := Call{Method: MethodList, Project: r.PathValue("project")}
 	q, err := parseListQuery(r)
 	denial := func() *apiError { return accessDenied("Project "+c.Project, q.permission(), "in project "+c.Project) }
-	a.serve(w, r, c, reflect.TypeFor[bq.JobList](), denial, func() (any, *apiError) {
+	a.serve(w, c, denial, func() (any, *apiError) {
 		if err != nil {
 			return nil, invalid(err.Error())
 		}
@@ -161,14 +152,14 @@ func (a *JobsAPI) list(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *JobsAPI) get(w http.ResponseWriter, r *http.Request) {
-	a.jobCall(w, r, MethodGet, "bigquery.jobs.get", reflect.TypeFor[bq.Job](), func(k events.JobKey) (any, bool) {
+	a.jobCall(w, r, MethodGet, "bigquery.jobs.get", func(k events.JobKey) (any, bool) {
 		j, ok := a.org.getJob(k)
 		return j, ok
 	})
 }
 
 func (a *JobsAPI) cancel(w http.ResponseWriter, r *http.Request) {
-	a.jobCall(w, r, MethodCancel, "bigquery.jobs.update", reflect.TypeFor[bq.JobCancelResponse](), func(k events.JobKey) (any, bool) {
+	a.jobCall(w, r, MethodCancel, "bigquery.jobs.update", func(k events.JobKey) (any, bool) {
 		j, ok := a.org.cancelJob(k)
 		return &bq.JobCancelResponse{Kind: "bigquery#jobCancelResponse", Job: j}, ok
 	})
@@ -176,13 +167,13 @@ func (a *JobsAPI) cancel(w http.ResponseWriter, r *http.Request) {
 
 // jobCall serves the part that jobs.get and jobs.cancel share: 403 naming
 // perm for a denied project, 404 for a job the API does not know, and
-// otherwise what do gives for the job, an answer of type shape. The key's
-// location is the request's, empty when it names none.
-func (a *JobsAPI) jobCall(w http.ResponseWriter, r *http.Request, method, perm string, shape reflect.Type, do func(events.JobKey) (any, bool)) {
+// otherwise what do gives for the job. The key's location is the
+// request's, empty when it names none.
+func (a *JobsAPI) jobCall(w http.ResponseWriter, r *http.Request, method, perm string, do func(events.JobKey) (any, bool)) {
 	k := events.JobKey{Project: r.PathValue("project"), Location: r.URL.Query().Get("location"), JobID: r.PathValue("job")}
 	name := jobPath(k.Project, k.Location, k.JobID)
 	denial := func() *apiError { return accessDenied("Job "+name, perm, "for job "+name) }
-	a.serve(w, r, Call{Method: method, Project: k.Project}, shape, denial, func() (any, *apiError) {
+	a.serve(w, Call{Method: method, Project: k.Project}, denial, func() (any, *apiError) {
 		body, ok := do(k)
 		if !ok {
 			return nil, notFound("Not found: Job " + name)
@@ -263,15 +254,12 @@ func (o *Org) cancelJob(k events.JobKey) (*bq.Job, bool) {
 }
 
 // writeJSON writes v as the answer, as it is if it is encoded already,
-// as much of it as sel selects, and returns the status it wrote.
-func writeJSON(w http.ResponseWriter, v any, sel selection) int {
+// and returns the status it wrote.
+func writeJSON(w http.ResponseWriter, v any) int {
 	b, ok := v.(json.RawMessage)
 	var err error
 	if !ok {
 		b, err = json.Marshal(v)
-	}
-	if err == nil && sel != nil {
-		b, err = sel.filter(b)
 	}
 	if err != nil {
 		e := &apiError{status: http.StatusInternalServerError, reason: "internalError", message: "encoding the response: " + err.Error()}

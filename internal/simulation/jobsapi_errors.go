@@ -14,15 +14,11 @@ import (
 // The reason is the ErrorProto reason of BigQuery's error table
 // (https://cloud.google.com/bigquery/docs/error-messages): accessDenied
 // (403), notFound (404), invalid (400), rateLimitExceeded (403 or 429),
-// backendError (500, 503 or 504); and invalidParameter (400), Google's
-// refusal of a fields parameter.
+// backendError (500, 503 or 504).
 type apiError struct {
 	status  int
 	reason  string
 	message string
-	// location and locationType name the request parameter at fault, if
-	// one is, as in {"location":"fields","locationType":"parameter"}.
-	location, locationType string
 }
 
 type errorBody struct {
@@ -37,11 +33,9 @@ type errorDetail struct {
 }
 
 type errorItem struct {
-	Message      string `json:"message"`
-	Domain       string `json:"domain"`
-	Reason       string `json:"reason"`
-	Location     string `json:"location,omitempty"`
-	LocationType string `json:"locationType,omitempty"`
+	Message string `json:"message"`
+	Domain  string `json:"domain"`
+	Reason  string `json:"reason"`
 }
 
 // statusNames are the google.rpc codes Google APIs name HTTP statuses by.
@@ -53,7 +47,7 @@ var statusNames = map[int]string{
 
 func (e *apiError) write(w http.ResponseWriter) {
 	body := errorBody{Error: errorDetail{Code: e.status, Message: e.message, Status: statusNames[e.status],
-		Errors: []errorItem{{Message: e.message, Domain: "global", Reason: e.reason, Location: e.location, LocationType: e.locationType}}}}
+		Errors: []errorItem{{Message: e.message, Domain: "global", Reason: e.reason}}}}
 	w.Header().Set("Content-Type", "application/json; charset=UTF-8")
 	w.WriteHeader(e.status)
 	_ = json.NewEncoder(w).Encode(body) // a client gone away is no concern of the simulation

@@ -192,7 +192,11 @@ func (c *SimulateCmd) progress(e *env) *progressbar.ProgressBar {
 		opts = append(opts, progressbar.OptionSetItsString("simulated s"))
 		return progressbar.NewOptions64(int64(c.Duration/time.Second), opts...)
 	}
-	opts = append(opts, progressbar.OptionSetItsString("entries"), progressbar.OptionShowIts())
+	// A spinner that turns by itself does so from a goroutine of the
+	// library's that reads the bar's state unlocked (a data race): this
+	// one turns with each entry.
+	opts = append(opts, progressbar.OptionSetItsString("entries"), progressbar.OptionShowIts(),
+		progressbar.OptionSetSpinnerChangeInterval(0))
 	return progressbar.NewOptions64(-1, opts...)
 }
 

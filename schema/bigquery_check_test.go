@@ -58,12 +58,7 @@ func TestCheckBigQueryAgreesWithApply(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			b := BigQuery{Project: "p", Dataset: "d", Location: "US"}
-			f, c := newFakeBigQuery(t, b.Project, b.Dataset)
-			f.applied(b)
-			tb := f.table(b.Dataset, tt.part)
-			tt.edit(tb)
-			f.put(b.Dataset, tb)
+			b, f, c := appliedThenEdited(t, tt.part, tt.edit)
 
 			checked := partErr(t, CheckBigQuery(t.Context(), c, b), tt.part)
 			applyErr := ApplyBigQuery(t.Context(), c, b)

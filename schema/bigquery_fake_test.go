@@ -254,3 +254,16 @@ func replyError(w http.ResponseWriter, status int) {
 	w.WriteHeader(status)
 	fmt.Fprintf(w, `{"error":{"code":%d,"message":%q}}`, status, http.StatusText(status))
 }
+
+// appliedThenEdited is a history as ApplyBigQuery leaves it in a fake
+// BigQuery, whose table or view part edit has then changed.
+func appliedThenEdited(t *testing.T, part string, edit func(*bq.Table)) (BigQuery, *fakeBigQuery, *bigquery.Client) {
+	t.Helper()
+	b := BigQuery{Project: "p", Dataset: "d", Location: "US"}
+	f, c := newFakeBigQuery(t, b.Project, b.Dataset)
+	f.applied(b)
+	tb := f.table(b.Dataset, part)
+	edit(tb)
+	f.put(b.Dataset, tb)
+	return b, f, c
+}
